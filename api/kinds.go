@@ -1,0 +1,77 @@
+package api
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kind describes one resource kind: its names, scope and accepted API versions.
+type Kind struct {
+	// Name is the Kind, e.g. "Pod".
+	Name string
+	// Plural is the lower-case plural, e.g. "pods".
+	Plural string
+	// Short are the short names, e.g. "po".
+	Short []string
+	// Namespaced is false for cluster-scoped kinds (Node, Namespace).
+	Namespaced bool
+	// APIVersions are the accepted apiVersion values; the first is canonical.
+	APIVersions []string
+	// New returns a new empty object of the kind.
+	New func() Object
+}
+
+// ClusterScope is the namespace segment used for cluster-scoped objects.
+const ClusterScope = "_"
+
+// DefaultNamespace is the namespace of objects that do not name one.
+const DefaultNamespace = "default"
+
+var kinds = []*Kind{
+	{Name: "Pod", Plural: "pods", Short: []string{"po", "pod"}, Namespaced: true, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Pod{} }},
+	{Name: "Node", Plural: "nodes", Short: []string{"no", "node"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Node{} }},
+	{Name: "Namespace", Plural: "namespaces", Short: []string{"ns", "namespace"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Namespace{} }},
+}
+
+// Kinds returns every known kind.
+func Kinds() []*Kind { return kinds }
+
+// LookupKind finds a kind by its Kind name, plural or short name, case-insensitively.
+// It returns an error naming the unknown kind when none matches.
+func LookupKind(name string) (*Kind, error) {
+	n := strings.ToLower(name)
+	for _, k := range kinds {
+		if strings.ToLower(k.Name) == n || k.Plural == n {
+			return k, nil
+		}
+		for _, s := range k.Short {
+			if s == n {
+				return k, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("unknown kind %q", name)
+}
+
+// KindOf returns the kind of a typed object.
+func KindOf(o Object) *Kind {
+	switch o.(type) {
+	case *Pod:
+		return kinds[0]
+	case *Node:
+		return kinds[1]
+	case *Namespace:
+		return kinds[2]
+	}
+	panic(fmt.Sprintf("api: no kind for %T", o))
+}
+
+// AcceptsVersion reports whether apiVersion is accepted for the kind.
+func (k *Kind) AcceptsVersion(apiVersion string) bool {
+	for _, v := range k.APIVersions {
+		if v == apiVersion {
+			return true
+		}
+	}
+	return false
+}

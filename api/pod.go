@@ -1,0 +1,338 @@
+package api
+
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// ResourceName names a resource: cpu, memory, pods, or a runtime's pod slots.
+type ResourceName string
+
+// Resource names.
+const (
+	ResourceCPU    ResourceName = "cpu"
+	ResourceMemory ResourceName = "memory"
+	// ResourcePods counts container pods on a node (Kubernetes' `pods`).
+	ResourcePods ResourceName = "pods"
+	// ResourceWasmPods counts wasm pods on a node; a module costs far less
+	// than a container, so they have their own slots.
+	ResourceWasmPods ResourceName = "kyb.dev/wasm-pods"
+	// ResourceEphemeralStorage is accepted and shown, not yet enforced.
+	ResourceEphemeralStorage ResourceName = "ephemeral-storage"
+)
+
+// ResourceList maps resource names to quantities.
+type ResourceList map[ResourceName]resource.Quantity
+
+// Runtime class names.
+const (
+	RuntimeContainerd = "containerd"
+	RuntimeWasm       = "wasm"
+)
+
+// Pod is a group of containers (or wasm modules) scheduled together on one node.
+type Pod struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       PodSpec   `json:"spec"`
+	Status     PodStatus `json:"status,omitzero"`
+}
+
+// RestartPolicy says when the agent restarts a pod's exited containers.
+type RestartPolicy string
+
+// Restart policies.
+const (
+	RestartPolicyAlways    RestartPolicy = "Always"
+	RestartPolicyOnFailure RestartPolicy = "OnFailure"
+	RestartPolicyNever     RestartPolicy = "Never"
+)
+
+// PodSpec is the desired state of a pod.
+type PodSpec struct {
+	Containers                    []Container       `json:"containers"`
+	InitContainers                []Container       `json:"initContainers,omitempty"`
+	Volumes                       []Volume          `json:"volumes,omitempty"`
+	RestartPolicy                 RestartPolicy     `json:"restartPolicy,omitempty"`
+	TerminationGracePeriodSeconds *int64            `json:"terminationGracePeriodSeconds,omitempty"`
+	NodeSelector                  map[string]string `json:"nodeSelector,omitempty"`
+	NodeName                      string            `json:"nodeName,omitempty"`
+	Tolerations                   []Toleration      `json:"tolerations,omitempty"`
+	RuntimeClassName              *string           `json:"runtimeClassName,omitempty"`
+	SchedulerName                 string            `json:"schedulerName,omitempty"`
+	Hostname                      string            `json:"hostname,omitempty"`
+}
+
+// RuntimeClass returns the pod's runtime: "containerd" when unset.
+func (s *PodSpec) RuntimeClass() string {
+	if s.RuntimeClassName == nil || *s.RuntimeClassName == "" {
+		return RuntimeContainerd
+	}
+	return *s.RuntimeClassName
+}
+
+// Container is one container (or wasm module) of a pod.
+type Container struct {
+	Name            string               `json:"name"`
+	Image           string               `json:"image"`
+	ImagePullPolicy PullPolicy           `json:"imagePullPolicy,omitempty"`
+	Command         []string             `json:"command,omitempty"`
+	Args            []string             `json:"args,omitempty"`
+	WorkingDir      string               `json:"workingDir,omitempty"`
+	Env             []EnvVar             `json:"env,omitempty"`
+	Ports           []ContainerPort      `json:"ports,omitempty"`
+	Resources       ResourceRequirements `json:"resources,omitzero"`
+	VolumeMounts    []VolumeMount        `json:"volumeMounts,omitempty"`
+}
+
+// PullPolicy says when an image is pulled.
+type PullPolicy string
+
+// Pull policies.
+const (
+	PullAlways       PullPolicy = "Always"
+	PullIfNotPresent PullPolicy = "IfNotPresent"
+	PullNever        PullPolicy = "Never"
+)
+
+// EnvVar is one environment variable. Only literal values are supported so far.
+type EnvVar struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+}
+
+// Protocol is a network protocol.
+type Protocol string
+
+// Protocols.
+const (
+	ProtocolTCP  Protocol = "TCP"
+	ProtocolUDP  Protocol = "UDP"
+	ProtocolSCTP Protocol = "SCTP"
+)
+
+// ContainerPort is a port a container listens on.
+type ContainerPort struct {
+	Name          string   `json:"name,omitempty"`
+	ContainerPort int32    `json:"containerPort"`
+	HostPort      int32    `json:"hostPort,omitempty"`
+	HostIP        string   `json:"hostIP,omitempty"`
+	Protocol      Protocol `json:"protocol,omitempty"`
+}
+
+// ResourceRequirements are a container's requests and limits.
+type ResourceRequirements struct {
+	Requests ResourceList `json:"requests,omitempty"`
+	Limits   ResourceList `json:"limits,omitempty"`
+}
+
+// Volume is a pod volume. Exactly one source is set.
+type Volume struct {
+	Name     string                `json:"name"`
+	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
+	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
+}
+
+// EmptyDirVolumeSource is a scratch directory that lives as long as the pod.
+type EmptyDirVolumeSource struct {
+	Medium    string             `json:"medium,omitempty"`
+	SizeLimit *resource.Quantity `json:"sizeLimit,omitempty"`
+}
+
+// HostPathVolumeSource is a directory of the node.
+type HostPathVolumeSource struct {
+	Path string `json:"path"`
+	Type string `json:"type,omitempty"`
+}
+
+// VolumeMount mounts a pod volume into a container.
+type VolumeMount struct {
+	Name      string `json:"name"`
+	MountPath string `json:"mountPath"`
+	ReadOnly  bool   `json:"readOnly,omitempty"`
+}
+
+// TaintEffect is what a taint does to pods that do not tolerate it.
+type TaintEffect string
+
+// Taint effects.
+const (
+	TaintNoSchedule       TaintEffect = "NoSchedule"
+	TaintPreferNoSchedule TaintEffect = "PreferNoSchedule"
+	TaintNoExecute        TaintEffect = "NoExecute"
+)
+
+// Taint repels pods that do not tolerate it.
+type Taint struct {
+	Key       string      `json:"key"`
+	Value     string      `json:"value,omitempty"`
+	Effect    TaintEffect `json:"effect"`
+	TimeAdded *time.Time  `json:"timeAdded,omitempty"`
+}
+
+// TolerationOperator is Equal or Exists.
+type TolerationOperator string
+
+// Toleration operators.
+const (
+	TolerationOpEqual  TolerationOperator = "Equal"
+	TolerationOpExists TolerationOperator = "Exists"
+)
+
+// Toleration lets a pod be scheduled onto a node with a matching taint.
+type Toleration struct {
+	Key               string             `json:"key,omitempty"`
+	Operator          TolerationOperator `json:"operator,omitempty"`
+	Value             string             `json:"value,omitempty"`
+	Effect            TaintEffect        `json:"effect,omitempty"`
+	TolerationSeconds *int64             `json:"tolerationSeconds,omitempty"`
+}
+
+// ToleratesTaint reports whether t tolerates taint, with Kubernetes' rules:
+// an empty effect matches every effect, an empty key with Exists matches
+// every taint.
+func (t *Toleration) ToleratesTaint(taint *Taint) bool {
+	if t.Effect != "" && t.Effect != taint.Effect {
+		return false
+	}
+	if t.Key != "" && t.Key != taint.Key {
+		return false
+	}
+	switch t.Operator {
+	case "", TolerationOpEqual:
+		return t.Value == taint.Value
+	case TolerationOpExists:
+		return true
+	}
+	return false
+}
+
+// PodPhase is the coarse state of a pod.
+type PodPhase string
+
+// Pod phases.
+const (
+	PodPending   PodPhase = "Pending"
+	PodRunning   PodPhase = "Running"
+	PodSucceeded PodPhase = "Succeeded"
+	PodFailed    PodPhase = "Failed"
+	PodUnknown   PodPhase = "Unknown"
+)
+
+// ConditionStatus is True, False or Unknown.
+type ConditionStatus string
+
+// Condition statuses.
+const (
+	ConditionTrue    ConditionStatus = "True"
+	ConditionFalse   ConditionStatus = "False"
+	ConditionUnknown ConditionStatus = "Unknown"
+)
+
+// Pod condition types.
+const (
+	PodScheduled        = "PodScheduled"
+	PodInitialized      = "Initialized"
+	PodReady            = "Ready"
+	ContainersReady     = "ContainersReady"
+	ReasonUnschedulable = "Unschedulable"
+)
+
+// PodCondition is one condition of a pod.
+type PodCondition struct {
+	Type               string          `json:"type"`
+	Status             ConditionStatus `json:"status"`
+	LastProbeTime      time.Time       `json:"lastProbeTime,omitzero"`
+	LastTransitionTime time.Time       `json:"lastTransitionTime,omitzero"`
+	Reason             string          `json:"reason,omitempty"`
+	Message            string          `json:"message,omitempty"`
+}
+
+// PodIP is one IP address of a pod.
+type PodIP struct {
+	IP string `json:"ip"`
+}
+
+// PodStatus is the observed state of a pod, reported by its node's agent
+// (and, for scheduling, by the scheduler).
+type PodStatus struct {
+	Phase             PodPhase          `json:"phase,omitempty"`
+	Conditions        []PodCondition    `json:"conditions,omitempty"`
+	Message           string            `json:"message,omitempty"`
+	Reason            string            `json:"reason,omitempty"`
+	HostIP            string            `json:"hostIP,omitempty"`
+	PodIP             string            `json:"podIP,omitempty"`
+	PodIPs            []PodIP           `json:"podIPs,omitempty"`
+	StartTime         *time.Time        `json:"startTime,omitempty"`
+	ContainerStatuses []ContainerStatus `json:"containerStatuses,omitempty"`
+	// ObservedGeneration is the pod generation the agent acted on.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// Condition returns the pod condition of the given type, or nil.
+func (s *PodStatus) Condition(typ string) *PodCondition {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == typ {
+			return &s.Conditions[i]
+		}
+	}
+	return nil
+}
+
+// SetCondition sets or replaces a condition, keeping LastTransitionTime
+// when the status did not change.
+func (s *PodStatus) SetCondition(c PodCondition) {
+	for i := range s.Conditions {
+		if s.Conditions[i].Type == c.Type {
+			if s.Conditions[i].Status == c.Status && c.LastTransitionTime.IsZero() {
+				c.LastTransitionTime = s.Conditions[i].LastTransitionTime
+			}
+			s.Conditions[i] = c
+			return
+		}
+	}
+	s.Conditions = append(s.Conditions, c)
+}
+
+// ContainerStatus is the observed state of one container.
+type ContainerStatus struct {
+	Name         string         `json:"name"`
+	State        ContainerState `json:"state,omitzero"`
+	LastState    ContainerState `json:"lastTerminationState,omitzero"`
+	Ready        bool           `json:"ready"`
+	RestartCount int32          `json:"restartCount"`
+	Image        string         `json:"image"`
+	ImageID      string         `json:"imageID,omitempty"`
+	ContainerID  string         `json:"containerID,omitempty"`
+	Started      *bool          `json:"started,omitempty"`
+}
+
+// ContainerState holds exactly one of its members, or none when unknown.
+type ContainerState struct {
+	Waiting    *ContainerStateWaiting    `json:"waiting,omitempty"`
+	Running    *ContainerStateRunning    `json:"running,omitempty"`
+	Terminated *ContainerStateTerminated `json:"terminated,omitempty"`
+}
+
+// ContainerStateWaiting is a container not yet running.
+type ContainerStateWaiting struct {
+	Reason  string `json:"reason,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// ContainerStateRunning is a running container.
+type ContainerStateRunning struct {
+	StartedAt time.Time `json:"startedAt,omitzero"`
+}
+
+// ContainerStateTerminated is a container that exited.
+type ContainerStateTerminated struct {
+	ExitCode    int32     `json:"exitCode"`
+	Signal      int32     `json:"signal,omitempty"`
+	Reason      string    `json:"reason,omitempty"`
+	Message     string    `json:"message,omitempty"`
+	StartedAt   time.Time `json:"startedAt,omitzero"`
+	FinishedAt  time.Time `json:"finishedAt,omitzero"`
+	ContainerID string    `json:"containerID,omitempty"`
+}

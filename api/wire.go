@@ -1,0 +1,166 @@
+package api
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// API subjects. The apiserver is the nats.go/micro service "kyb"; each verb
+// is the endpoint kyb.api.v1.<verb>.
+const (
+	ServiceName   = "kyb"
+	SubjectPrefix = "kyb.api.v1"
+	SubjectApply  = SubjectPrefix + ".apply"
+	SubjectGet    = SubjectPrefix + ".get"
+	SubjectList   = SubjectPrefix + ".list"
+	SubjectDelete = SubjectPrefix + ".delete"
+	EventsPrefix  = "kyb.events"
+	NodeSubjects  = "kyb.node"  // kyb.node.<node>.<verb>: agent -> control plane
+	AgentSubjects = "kyb.agent" // kyb.agent.<node>.<verb>: control plane -> agent
+	LogsPrefix    = "kyb.logs"  // kyb.logs.<namespace>.<pod>.<container>
+)
+
+// Apply actions, as kubectl prints them.
+const (
+	ActionCreated    = "created"
+	ActionConfigured = "configured"
+	ActionUnchanged  = "unchanged"
+	ActionDeleted    = "deleted"
+)
+
+// ApplyResult is the outcome for one applied document.
+type ApplyResult struct {
+	Kind      string          `json:"kind"`
+	Namespace string          `json:"namespace,omitempty"`
+	Name      string          `json:"name"`
+	Action    string          `json:"action"`
+	Warnings  []string        `json:"warnings,omitempty"`
+	Object    json.RawMessage `json:"object"`
+}
+
+// ApplyReply answers kyb.api.v1.apply: one result per document, in order.
+// The request body is the manifest itself (YAML or JSON, multi-document).
+type ApplyReply struct {
+	Results []ApplyResult `json:"results"`
+}
+
+// GetRequest asks for one object. Kind accepts any of a kind's names.
+type GetRequest struct {
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+// ListRequest asks for the objects of one kind. An empty Namespace with
+// AllNamespaces false means "default" for namespaced kinds.
+type ListRequest struct {
+	Kind          string `json:"kind"`
+	Namespace     string `json:"namespace,omitempty"`
+	AllNamespaces bool   `json:"allNamespaces,omitempty"`
+	LabelSelector string `json:"labelSelector,omitempty"`
+	// FieldSelector supports spec.nodeName, metadata.name, metadata.namespace
+	// and status.phase with = / == / !=.
+	FieldSelector string `json:"fieldSelector,omitempty"`
+}
+
+// ListReply answers kyb.api.v1.list. ResourceVersion is the store revision
+// the list was read at; a watch from it misses nothing.
+type ListReply struct {
+	Kind            string            `json:"kind"`
+	ResourceVersion string            `json:"resourceVersion"`
+	Items           []json.RawMessage `json:"items"`
+}
+
+// DeleteRequest deletes one object. GracePeriodSeconds overrides a pod's
+// terminationGracePeriodSeconds.
+type DeleteRequest struct {
+	Kind               string `json:"kind"`
+	Namespace          string `json:"namespace,omitempty"`
+	Name               string `json:"name"`
+	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
+}
+
+// Event types published on kyb.events.<kind>.<namespace>.<name>.
+const (
+	EventAdded    = "ADDED"
+	EventModified = "MODIFIED"
+	EventDeleted  = "DELETED"
+)
+
+// WatchEvent is one committed change. Kind is the lower-case kind in the
+// subject; Object is the object after the change (before it, for DELETED).
+type WatchEvent struct {
+	Type   string          `json:"type"`
+	Object json.RawMessage `json:"object"`
+}
+
+// --- node agent protocol -------------------------------------------------
+//
+// An agent speaks only on kyb.node.<its name>.<verb> and listens only on
+// kyb.agent.<its name>.<verb>.
+
+// Node verbs (agent -> control plane, request/reply).
+const (
+	// NodeVerbRegister: body Node (labels, taints, status); reply the stored Node.
+	NodeVerbRegister = "register"
+	// NodeVerbHeartbeat: body Heartbeat; reply Ack. Refreshes the TTL key.
+	NodeVerbHeartbeat = "heartbeat"
+	// NodeVerbStatus: body NodeStatus; reply Ack. Replaces the node status.
+	NodeVerbStatus = "status"
+	// NodeVerbPodStatus: body PodStatusBatch; reply Ack.
+	NodeVerbPodStatus = "podstatus"
+	// NodeVerbSync: empty body; reply PodSync with every pod bound to the node.
+	NodeVerbSync = "sync"
+)
+
+// Agent verbs (control plane -> agent).
+const (
+	// AgentVerbPods: published Assignment whenever a pod bound to the node changes.
+	AgentVerbPods = "pods"
+)
+
+// NodeSubject returns kyb.node.<node>.<verb>.
+func NodeSubject(node, verb string) string { return NodeSubjects + "." + node + "." + verb }
+
+// AgentSubject returns kyb.agent.<node>.<verb>.
+func AgentSubject(node, verb string) string { return AgentSubjects + "." + node + "." + verb }
+
+// Heartbeat is an agent's liveness beat.
+type Heartbeat struct {
+	Time time.Time `json:"time"`
+}
+
+// Ack is the reply to a node verb that returns nothing else.
+type Ack struct {
+	OK bool `json:"ok"`
+}
+
+// PodStatusUpdate reports one pod's status. UID guards against reporting
+// on a pod that was deleted and re-created under the same name. Finalized
+// says every container of a pod marked for deletion has stopped and the
+// runtime holds nothing more of it, so the object may be removed.
+type PodStatusUpdate struct {
+	Namespace string    `json:"namespace"`
+	Name      string    `json:"name"`
+	UID       string    `json:"uid"`
+	Status    PodStatus `json:"status"`
+	Finalized bool      `json:"finalized,omitempty"`
+}
+
+// PodStatusBatch carries status updates for many pods of one node.
+type PodStatusBatch struct {
+	Items []PodStatusUpdate `json:"items"`
+}
+
+// PodSync is the full list of pods bound to a node, at a store revision.
+type PodSync struct {
+	Revision uint64 `json:"revision"`
+	Pods     []Pod  `json:"pods"`
+}
+
+// Assignment is one change to the pods bound to a node. For EventDeleted the
+// pod is gone from the store; the agent stops and removes it.
+type Assignment struct {
+	Type string `json:"type"`
+	Pod  Pod    `json:"pod"`
+}

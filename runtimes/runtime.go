@@ -1,0 +1,279 @@
+package runtimes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors classed by wrapping; test them with errors.Is.
+var (
+	// ErrNotFound: no sandbox, container or image with that ID or reference.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable: the runtime cannot serve now (daemon down); retry later.
+	ErrUnavailable = errors.New("runtime unavailable")
+)
+
+// ReasonError carries a Kubernetes-style reason for a failure the agent
+// reports in a container's waiting or terminated state (ErrImagePull,
+// InvalidImageName, InvalidModule, ModuleNotFound, CreateContainerError, ...).
+// Retryable says whether trying again may succeed (a registry that is down)
+// or cannot (a file that is not a wasm module); the agent backs off either
+// way, but shows the reason.
+type ReasonError struct {
+	Reason    string
+	Retryable bool
+	Err       error
+}
+
+func (e *ReasonError) Error() string { return e.Reason + ": " + e.Err.Error() }
+func (e *ReasonError) Unwrap() error { return e.Err }
+
+// WithReason wraps err with a reason.
+func WithReason(reason string, retryable bool, err error) error {
+	return &ReasonError{Reason: reason, Retryable: retryable, Err: err}
+}
+
+// ReasonOf returns the reason carried by err, or fallback when it has none.
+func ReasonOf(err error, fallback string) string {
+	var re *ReasonError
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	return fallback
+}
+
+// Info identifies a runtime as a node advertises it.
+type Info struct {
+	// Name is the runtime class it serves: "containerd" or "wasm".
+	Name    string
+	Version string
+}
+
+// PullPolicy says when EnsureImage fetches.
+type PullPolicy int
+
+// Pull policies; the zero value means IfNotPresent.
+const (
+	PullIfNotPresent PullPolicy = iota
+	PullAlways
+	PullNever
+)
+
+// PullProgress is one report of an image pull in progress.
+type PullProgress struct {
+	Ref        string
+	Done       int64 // bytes fetched so far
+	Total      int64 // bytes in all, 0 when unknown
+	Layers     int
+	LayersDone int
+}
+
+// Image is an image (or wasm module) present on the node.
+type Image struct {
+	Ref    string // as the pod named it
+	Digest string // content digest, e.g. sha256:...
+	Size   int64
+}
+
+// PortMapping exposes a container port on the node.
+type PortMapping struct {
+	Name          string
+	ContainerPort int32
+	HostPort      int32
+	HostIP        string
+	Protocol      string // TCP, UDP, SCTP
+}
+
+// Mount is a directory of the node made visible to a container.
+type Mount struct {
+	HostPath      string
+	ContainerPath string
+	ReadOnly      bool
+}
+
+// SandboxConfig describes a pod sandbox.
+type SandboxConfig struct {
+	Namespace string
+	Name      string
+	UID       string
+	Hostname  string
+	Labels    map[string]string
+	// Ports are the pod's host port mappings (containerPort with hostPort).
+	Ports []PortMapping
+	// PodCIDR is the node's pod address range, for runtimes that allocate pod IPs.
+	PodCIDR string
+}
+
+// SandboxState is the state of a sandbox; zero means unknown.
+type SandboxState int
+
+// Sandbox states.
+const (
+	SandboxReady SandboxState = iota + 1
+	SandboxNotReady
+)
+
+// Sandbox is a pod sandbox as the runtime holds it.
+type Sandbox struct {
+	ID        string
+	Namespace string
+	Name      string
+	UID       string
+	Labels    map[string]string
+	IP        string
+	State     SandboxState
+	CreatedAt time.Time
+}
+
+// EnvVar is one environment variable.
+type EnvVar struct{ Name, Value string }
+
+// ContainerConfig describes one container (or wasm module instance).
+type ContainerConfig struct {
+	Name string
+	// Attempt is the number of restarts before this one; runtimes keep it so
+	// that restart counts survive an agent restart.
+	Attempt    int32
+	Image      string
+	Command    []string
+	Args       []string
+	Env        []EnvVar
+	WorkingDir string
+	Mounts     []Mount
+	Ports      []PortMapping
+	// CPURequestMilli, CPULimitMilli, MemoryLimitBytes and PidsLimit are 0 when unset.
+	CPURequestMilli  int64
+	CPULimitMilli    int64
+	MemoryLimitBytes int64
+	PidsLimit        int64
+	Labels           map[string]string
+	// LogPath is a file the runtime appends the container's stdout and
+	// stderr to (as CRI does); the agent tails it into the logs stream.
+	LogPath string
+}
+
+// ContainerState is the state of a container; zero means unknown.
+type ContainerState int
+
+// Container states.
+const (
+	ContainerCreated ContainerState = iota + 1
+	ContainerRunning
+	ContainerExited
+)
+
+func (s ContainerState) String() string {
+	switch s {
+	case ContainerCreated:
+		return "created"
+	case ContainerRunning:
+		return "running"
+	case ContainerExited:
+		return "exited"
+	}
+	return "unknown"
+}
+
+// Termination reasons a runtime reports in ContainerStatus.Reason.
+const (
+	ReasonCompleted = "Completed"
+	ReasonFailed    = "Error"
+	ReasonOOMKilled = "OOMKilled"
+)
+
+// ContainerStatus is the observed state of a container.
+type ContainerStatus struct {
+	ID         string
+	SandboxID  string
+	Name       string
+	Attempt    int32
+	Image      string
+	ImageRef   string // resolved digest
+	State      ContainerState
+	ExitCode   int32
+	Reason     string // Completed, Error, OOMKilled, ...
+	Message    string
+	Labels     map[string]string
+	LogPath    string
+	CreatedAt  time.Time
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// ExitResult is how a container ended.
+type ExitResult struct {
+	ExitCode   int32
+	Reason     string
+	Message    string
+	FinishedAt time.Time
+	Err        error // set when waiting failed, not the container
+}
+
+// Runtime runs pod sandboxes and their containers. Implementations are safe
+// for concurrent use. Methods that name an ID that does not exist return an
+// error wrapping ErrNotFound, except Stop and Remove, which are idempotent.
+type Runtime interface {
+	// Info names the runtime and its version; an error means it is not usable.
+	Info(ctx context.Context) (Info, error)
+
+	// EnsureImage makes the image (or module) present on the node according
+	// to policy, reporting progress if progress is not nil.
+	EnsureImage(ctx context.Context, ref string, policy PullPolicy, progress func(PullProgress)) (*Image, error)
+
+	// CreateSandbox makes the pod's sandbox ready and returns it.
+	CreateSandbox(ctx context.Context, cfg *SandboxConfig) (*Sandbox, error)
+	// RemoveSandbox stops every container of the sandbox (killing at once),
+	// removes them and releases everything the sandbox held. Idempotent.
+	RemoveSandbox(ctx context.Context, id string) error
+	// ListSandboxes returns every sandbox the runtime holds, including those
+	// created before an agent restart.
+	ListSandboxes(ctx context.Context) ([]*Sandbox, error)
+
+	// CreateContainer creates a container in a sandbox; it does not start it.
+	CreateContainer(ctx context.Context, sandboxID string, cfg *ContainerConfig) (string, error)
+	// StartContainer starts a created container.
+	StartContainer(ctx context.Context, id string) error
+	// WaitContainer returns a channel that yields one ExitResult when the
+	// container exits (at once if it already has).
+	WaitContainer(ctx context.Context, id string) (<-chan ExitResult, error)
+	// StopContainer asks the container to stop, and kills it after grace.
+	// It returns when the container has exited. Idempotent.
+	StopContainer(ctx context.Context, id string, grace time.Duration) error
+	// RemoveContainer removes a stopped container. Idempotent.
+	RemoveContainer(ctx context.Context, id string) error
+	// ContainerStatus returns a container's current state.
+	ContainerStatus(ctx context.Context, id string) (*ContainerStatus, error)
+	// ListContainers returns the containers of a sandbox, or of every
+	// sandbox when sandboxID is "".
+	ListContainers(ctx context.Context, sandboxID string) ([]*ContainerStatus, error)
+}
+
+// Stats is a container's resource usage.
+type Stats struct {
+	CPUUsageNanos    uint64
+	MemoryUsageBytes uint64
+	Time             time.Time
+}
+
+// StatsProvider is implemented by runtimes that report usage.
+type StatsProvider interface {
+	ContainerStats(ctx context.Context, id string) (*Stats, error)
+}
+
+// ImageLister is implemented by runtimes that can list and import images.
+type ImageLister interface {
+	ListImages(ctx context.Context) ([]*Image, error)
+}
+
+// ImageImporter is implemented by runtimes that load images from an archive
+// (OCI or docker tar), for air-gapped nodes.
+type ImageImporter interface {
+	ImportImage(ctx context.Context, path string) ([]*Image, error)
+}
+
+// NotFoundf returns an error wrapping ErrNotFound.
+func NotFoundf(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrNotFound)
+}
