@@ -164,3 +164,16 @@ type Assignment struct {
 	Type string `json:"type"`
 	Pod  Pod    `json:"pod"`
 }
+
+// JetStream names shared by the control plane, agents and clients.
+const (
+	// LogsStream captures kyb.logs.> (container and module output).
+	LogsStream = "KYB_LOGS"
+	// ModulesBucket is the object store of wasm modules (`kyb module push`).
+	ModulesBucket = "kyb-modules"
+)
+
+// LogSubject returns kyb.logs.<namespace>.<pod>.<container>.
+func LogSubject(namespace, pod, container string) string {
+	return LogsPrefix + "." + namespace + "." + pod + "." + container
+}
