@@ -61,6 +61,12 @@ type ListRequest struct {
 	// FieldSelector supports spec.nodeName, metadata.name, metadata.namespace
 	// and status.phase with = / == / !=.
 	FieldSelector string `json:"fieldSelector,omitempty"`
+	// Limit caps the items of one reply; 0 lets the server fill one reply up
+	// to the connection's max payload. A reply that stops early sets Continue.
+	Limit int `json:"limit,omitempty"`
+	// Continue resumes a list after the last item of the previous page
+	// (ListReply.Continue). Pages are read at the time each is asked for.
+	Continue string `json:"continue,omitempty"`
 }
 
 // ListReply answers kyb.api.v1.list. ResourceVersion is the store revision
@@ -69,6 +75,9 @@ type ListReply struct {
 	Kind            string            `json:"kind"`
 	ResourceVersion string            `json:"resourceVersion"`
 	Items           []json.RawMessage `json:"items"`
+	// Continue is set when more items remain: send it back in
+	// ListRequest.Continue for the next page.
+	Continue string `json:"continue,omitempty"`
 }
 
 // DeleteRequest deletes one object. GracePeriodSeconds overrides a pod's
