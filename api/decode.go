@@ -1,0 +1,413 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	sigsjson "sigs.k8s.io/json"
+	"sigs.k8s.io/yaml"
+)
+
+// Decoded is one object read from a manifest.
+type Decoded struct {
+	// Object is the typed object, exactly as the document gave it (not defaulted).
+	Object Object
+	// Kind is the object's kind.
+	Kind *Kind
+	// Warnings name every field of the document that the kind does not have
+	// (`unknown field "spec.containers[0].livenessProbe"`) and every field
+	// given twice. Such fields are ignored.
+	Warnings []string
+}
+
+// Decode reads every object of a manifest: YAML or JSON, one or more
+// documents separated by `---` lines (or, for JSON, a stream of objects), where
+// a document of kind `List` (or `<Kind>List`) contributes each of its items.
+// Empty documents are skipped. The objects are returned in document order.
+//
+// Unknown fields are not errors; each one gives a warning on its object.
+// Malformed YAML or JSON, a missing or unknown kind, an apiVersion the kind
+// does not accept, and a value of the wrong type (a malformed quantity, a
+// string where a number belongs) are errors: a *Status with code 400
+// (BadRequest) naming the document, and the line or the field path when
+// known. Decode is safe for concurrent use.
+func Decode(data []byte) ([]Decoded, error) {
+	docs, err := splitDocuments(data)
+	if err != nil {
+		return nil, err
+	}
+	var out []Decoded
+	for _, d := range docs {
+		objs, err := decodeDocument(d.label, d.json)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+// document is one document of a manifest, converted to JSON.
+type document struct {
+	label string // "document 2", for errors
+	json  []byte
+}
+
+// splitDocuments splits a manifest into JSON documents.
+func splitDocuments(data []byte) ([]document, error) {
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		docs, jerr := splitJSON(data)
+		if jerr == nil {
+			return docs, nil
+		}
+		// Flow-style YAML ({kind: Pod, ...}) also starts with a brace.
+		if docs, yerr := splitYAML(data); yerr == nil {
+			return docs, nil
+		}
+		return nil, jerr
+	}
+	return splitYAML(data)
+}
+
+// splitJSON reads a stream of JSON values.
+func splitJSON(data []byte) ([]document, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var docs []document
+	for i := 1; ; i++ {
+		var raw json.RawMessage
+		start := dec.InputOffset()
+		err := dec.Decode(&raw)
+		if errors.Is(err, io.EOF) {
+			return docs, nil
+		}
+		if err != nil {
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				line := lineOf(data, se.Offset)
+				return nil, NewBadRequest("decode document %d: line %d: malformed JSON: %v", i, line, err)
+			}
+			return nil, NewBadRequest("decode document %d: line %d: malformed JSON: %v", i, lineOf(data, start), err)
+		}
+		docs = append(docs, document{label: fmt.Sprintf("document %d", i), json: raw})
+	}
+}
+
+// lineOf returns the 1-based line of a byte offset.
+func lineOf(data []byte, off int64) int {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	return bytes.Count(data[:off], []byte("\n")) + 1
+}
+
+var yamlLineRE = regexp.MustCompile(`^(?:error converting YAML to JSON: )?yaml: line (\d+): (.*)$`)
+
+// splitYAML splits YAML at `---` lines and converts each document to JSON.
+func splitYAML(data []byte) ([]document, error) {
+	var docs []document
+	lines := strings.SplitAfter(string(data), "\n")
+	var cur strings.Builder
+	startLine, n := 1, 0
+	flush := func(next int) error {
+		n++
+		text := cur.String()
+		cur.Reset()
+		first := startLine
+		startLine = next
+		js, err := yaml.YAMLToJSON([]byte(text))
+		if err != nil {
+			msg := err.Error()
+			if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+				l, _ := strconv.Atoi(m[1])
+				return NewBadRequest("decode document %d: line %d: malformed YAML: %s", n, first+l-1, m[2])
+			}
+			return NewBadRequest("decode document %d (from line %d): malformed YAML: %s", n, first, strings.TrimPrefix(msg, "error converting YAML to JSON: "))
+		}
+		docs = append(docs, document{label: fmt.Sprintf("document %d", n), json: js})
+		return nil
+	}
+	for i, l := range lines {
+		if isDocSeparator(l) {
+			if err := flush(i + 2); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		cur.WriteString(l)
+	}
+	if err := flush(len(lines) + 1); err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+// isDocSeparator reports whether a line is a YAML document separator: `---`
+// followed by nothing but blanks or a comment.
+func isDocSeparator(line string) bool {
+	if !strings.HasPrefix(line, "---") {
+		return false
+	}
+	rest := strings.TrimSpace(line[3:])
+	return rest == "" || strings.HasPrefix(rest, "#")
+}
+
+// decodeDocument decodes one JSON document into zero (empty document), one,
+// or (for a List) many objects.
+func decodeDocument(label string, js []byte) ([]Decoded, error) {
+	var generic any
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(js, &generic); err != nil {
+		return nil, NewBadRequest("decode %s: %v", label, err)
+	}
+	if generic == nil {
+		return nil, nil // empty document
+	}
+	m, ok := generic.(map[string]any)
+	if !ok {
+		return nil, NewBadRequest("decode %s: expected an object with apiVersion and kind, got %s", label, jsonTypeName(generic))
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	kindName, _ := m["kind"].(string)
+	apiVersion, _ := m["apiVersion"].(string)
+	if kindName == "" {
+		return nil, NewBadRequest("decode %s: kind is required", label)
+	}
+	if items, ok := m["items"]; ok && strings.HasSuffix(kindName, "List") {
+		list, ok := items.([]any)
+		if !ok && items != nil {
+			return nil, NewBadRequest("decode %s: %s: items must be a list, got %s", label, kindName, jsonTypeName(items))
+		}
+		var out []Decoded
+		for i, it := range list {
+			b, err := json.Marshal(it)
+			if err != nil {
+				return nil, NewBadRequest("decode %s: items[%d]: %v", label, i, err)
+			}
+			objs, err := decodeDocument(fmt.Sprintf("%s, items[%d]", label, i), b)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, objs...)
+		}
+		return out, nil
+	}
+	kind := kindByName(kindName)
+	if kind == nil {
+		hint := ""
+		if k, err := LookupKind(kindName); err == nil {
+			hint = fmt.Sprintf(" (did you mean %q?)", k.Name)
+		}
+		return nil, NewBadRequest("decode %s: unknown kind %q%s", label, kindName, hint)
+	}
+	if apiVersion == "" {
+		return nil, NewBadRequest("decode %s: apiVersion is required (kind %s accepts %s)", label, kind.Name, strings.Join(kind.APIVersions, ", "))
+	}
+	if !kind.AcceptsVersion(apiVersion) {
+		return nil, NewBadRequest("decode %s: apiVersion %q is not accepted for kind %s (accepted: %s)", label, apiVersion, kind.Name, strings.Join(kind.APIVersions, ", "))
+	}
+	obj := kind.New()
+	strict, err := sigsjson.UnmarshalStrict(js, obj, sigsjson.DisallowUnknownFields, sigsjson.DisallowDuplicateFields)
+	if err != nil {
+		name := objectName(m)
+		if path, ferr := locateFieldError(generic, reflect.TypeOf(obj), nil); path != nil {
+			st := NewBadRequest("decode %s: %s %q: %s: %v", label, kind.Name, name, path.String(), ferr)
+			st.Kind, st.Name = kind.Name, name
+			st.Causes = []StatusCause{{Field: path.String(), Message: ferr.Error()}}
+			return nil, st
+		}
+		st := NewBadRequest("decode %s: %s %q: %v", label, kind.Name, name, err)
+		st.Kind, st.Name = kind.Name, name
+		return nil, st
+	}
+	d := Decoded{Object: obj, Kind: kind}
+	for _, e := range strict {
+		d.Warnings = append(d.Warnings, e.Error())
+	}
+	return []Decoded{d}, nil
+}
+
+// kindByName finds a kind by its exact Kind name, as a manifest must give it.
+func kindByName(name string) *Kind {
+	for _, k := range Kinds() {
+		if k.Name == name {
+			return k
+		}
+	}
+	return nil
+}
+
+func objectName(m map[string]any) string {
+	md, _ := m["metadata"].(map[string]any)
+	name, _ := md["name"].(string)
+	return name
+}
+
+func jsonTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	default:
+		return "a number"
+	}
+}
+
+var jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+// locateFieldError walks a generic JSON value alongside the Go type it is
+// decoded into, and returns the path of the first value that does not decode,
+// with its error. It returns a nil path when every leaf decodes. The json
+// package's own errors lack list indices; this names
+// `spec.containers[1].resources.limits.cpu`.
+func locateFieldError(v any, t reflect.Type, p *field.Path) (*field.Path, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	leaf := func() (*field.Path, error) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return p, err
+		}
+		if err := json.Unmarshal(b, reflect.New(t).Interface()); err != nil {
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				return p, fmt.Errorf("expected %s, got %s", typeWord(t), jsonTypeName(v))
+			}
+			return p, err
+		}
+		return nil, nil
+	}
+	if reflect.PointerTo(t).Implements(jsonUnmarshalerType) {
+		return leaf()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return p, fmt.Errorf("expected an object, got %s", jsonTypeName(v))
+		}
+		fields := jsonFields(t)
+		for k, sub := range m {
+			ft, ok := fields[k]
+			if !ok {
+				continue // unknown fields are warnings, found elsewhere
+			}
+			if fp, err := locateFieldError(sub, ft, childPath(p, k)); fp != nil {
+				return fp, err
+			}
+		}
+		return nil, nil
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return leaf()
+		}
+		l, ok := v.([]any)
+		if !ok {
+			return p, fmt.Errorf("expected a list, got %s", jsonTypeName(v))
+		}
+		for i, sub := range l {
+			if fp, err := locateFieldError(sub, t.Elem(), indexPath(p, i)); fp != nil {
+				return fp, err
+			}
+		}
+		return nil, nil
+	case reflect.Map:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return p, fmt.Errorf("expected an object, got %s", jsonTypeName(v))
+		}
+		for k, sub := range m {
+			if fp, err := locateFieldError(sub, t.Elem(), childPath(p, k)); fp != nil {
+				return fp, err
+			}
+		}
+		return nil, nil
+	default:
+		return leaf()
+	}
+}
+
+func childPath(p *field.Path, name string) *field.Path {
+	if p == nil {
+		return field.NewPath(name)
+	}
+	return p.Child(name)
+}
+
+func indexPath(p *field.Path, i int) *field.Path {
+	if p == nil {
+		return field.NewPath("").Index(i)
+	}
+	return p.Index(i)
+}
+
+func typeWord(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return t.String()
+}
+
+// jsonFields maps the JSON names of a struct's fields (embedded structs
+// without a name inlined) to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for k, v := range jsonFields(ft) {
+					if _, ok := out[k]; !ok {
+						out[k] = v
+					}
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
+}

@@ -1,0 +1,216 @@
+package api
+
+import (
+	"errors"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestDecodeKubernetesPodManifest(t *testing.T) {
+	data, err := os.ReadFile("testdata/k8s-pod.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Decode(data)
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("got %d objects, want 1", len(got))
+	}
+	d := got[0]
+	p, ok := d.Object.(*Pod)
+	if !ok {
+		t.Fatalf("object is %T, want *Pod", d.Object)
+	}
+	if d.Kind.Name != "Pod" || p.Name != "web" || p.Namespace != "shop" {
+		t.Errorf("kind/name = %s %s/%s", d.Kind.Name, p.Namespace, p.Name)
+	}
+	wantWarnings := []string{
+		`unknown field "spec.affinity"`,
+		`unknown field "spec.automountServiceAccountToken"`,
+		`unknown field "spec.containers[0].envFrom"`,
+		`unknown field "spec.containers[0].env[1].valueFrom"`,
+		`unknown field "spec.containers[0].livenessProbe"`,
+		`unknown field "spec.containers[0].readinessProbe"`,
+		`unknown field "spec.containers[0].securityContext"`,
+		`unknown field "spec.dnsPolicy"`,
+		`unknown field "spec.imagePullSecrets"`,
+		`unknown field "spec.priorityClassName"`,
+		`unknown field "spec.securityContext"`,
+		`unknown field "spec.serviceAccountName"`,
+	}
+	warnings := slices.Sorted(slices.Values(d.Warnings))
+	if !slices.Equal(warnings, wantWarnings) {
+		t.Errorf("warnings:\n got %q\nwant %q", warnings, wantWarnings)
+	}
+	c := p.Spec.Containers[0]
+	cpu, mem := c.Resources.Requests[ResourceCPU], c.Resources.Limits[ResourceMemory]
+	if cpu.String() != "250m" || mem.String() != "256Mi" {
+		t.Errorf("resources = %+v", c.Resources)
+	}
+	if len(c.Ports) != 2 || c.Ports[1].ContainerPort != 9090 || c.Env[1].Name != "POD_NAME" {
+		t.Errorf("container = %+v", c)
+	}
+	if p.Spec.Tolerations[0].TolerationSeconds == nil || *p.Spec.Tolerations[0].TolerationSeconds != 300 {
+		t.Errorf("tolerations = %+v", p.Spec.Tolerations)
+	}
+	// The manifest is valid once defaulted: unknown fields are only warnings.
+	Default(p)
+	if err := Validate(p); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+const multiDocYAML = `# leading comment
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: shop
+---
+---   # an empty document, skipped
+apiVersion: kyb/v1
+kind: Pod
+metadata:
+  name: hello
+spec:
+  runtimeClassName: wasm
+  containers:
+  - name: hello
+    image: file:///tmp/hello.wasm
+---
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Node
+  metadata:
+    name: n1
+  spec:
+    taints: [{key: gpu, effect: NoSchedule}]
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: p2, namespace: shop}
+  spec:
+    containers: [{name: c, image: nginx:1.27, bogus: 1}]
+...
+`
+
+func TestDecodeMultiDocumentYAML(t *testing.T) {
+	got, err := Decode([]byte(multiDocYAML))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	var kinds, names []string
+	for _, d := range got {
+		kinds = append(kinds, d.Kind.Name)
+		names = append(names, d.Object.GetObjectMeta().Name)
+	}
+	if want := []string{"Namespace", "Pod", "Node", "Pod"}; !slices.Equal(kinds, want) {
+		t.Fatalf("kinds = %v, want %v", kinds, want)
+	}
+	if want := []string{"shop", "hello", "n1", "p2"}; !slices.Equal(names, want) {
+		t.Errorf("names = %v, want %v", names, want)
+	}
+	if p := got[1].Object.(*Pod); p.Spec.RuntimeClass() != RuntimeWasm || p.APIVersion != "kyb/v1" {
+		t.Errorf("pod hello = %+v", p)
+	}
+	if n := got[2].Object.(*Node); len(n.Spec.Taints) != 1 || n.Spec.Taints[0].Effect != TaintNoSchedule {
+		t.Errorf("node taints = %+v", n.Spec.Taints)
+	}
+	if w := got[3].Warnings; !slices.Equal(w, []string{`unknown field "spec.containers[0].bogus"`}) {
+		t.Errorf("warnings of p2 = %q", w)
+	}
+	for i := range 3 {
+		if len(got[i].Warnings) != 0 {
+			t.Errorf("document %d: unexpected warnings %q", i, got[i].Warnings)
+		}
+	}
+}
+
+func TestDecodeJSON(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		names []string
+	}{
+		{"one object", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":{"containers":[{"name":"c","image":"x"}]}}`, []string{"a"}},
+		{"stream", `{"apiVersion":"v1","kind":"Node","metadata":{"name":"a"}}
+			{"apiVersion":"v1","kind":"Node","metadata":{"name":"b"}}`, []string{"a", "b"}},
+		{"list", `{"apiVersion":"v1","kind":"List","items":[{"apiVersion":"v1","kind":"Node","metadata":{"name":"a"}},{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"b"}}]}`, []string{"a", "b"}},
+		{"typed list", `{"apiVersion":"v1","kind":"NodeList","items":[{"apiVersion":"v1","kind":"Node","metadata":{"name":"a"}}]}`, []string{"a"}},
+		{"flow-style YAML", `{apiVersion: v1, kind: Node, metadata: {name: a}}`, []string{"a"}},
+		{"empty", "", nil},
+		{"only comments", "# nothing\n---\n# here\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			var names []string
+			for _, d := range got {
+				names = append(names, d.Object.GetObjectMeta().Name)
+			}
+			if !slices.Equal(names, tt.names) {
+				t.Errorf("names = %v, want %v", names, tt.names)
+			}
+		})
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		want  []string // substrings of the message
+		field string   // cause field, when the error names one
+	}{
+		{"unknown kind", "apiVersion: v1\nkind: Gadget\nmetadata: {name: a}\n", []string{`unknown kind "Gadget"`, "document 1"}, ""},
+		{"kind in wrong case", "apiVersion: v1\nkind: pod\nmetadata: {name: a}\n", []string{`unknown kind "pod"`, `did you mean "Pod"`}, ""},
+		{"apiVersion not accepted", "apiVersion: apps/v2\nkind: Pod\nmetadata: {name: a}\n", []string{`apiVersion "apps/v2" is not accepted for kind Pod`}, ""},
+		{"missing kind", "apiVersion: v1\nmetadata: {name: a}\n", []string{"kind is required"}, ""},
+		{"missing apiVersion", "kind: Pod\nmetadata: {name: a}\n", []string{"apiVersion is required"}, ""},
+		{"not an object", "- a\n- b\n", []string{"expected an object"}, ""},
+		{"malformed YAML in second document", "apiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: b\n   labels: x\n", []string{"document 2", "line 9", "malformed YAML"}, ""},
+		{"malformed JSON", "{\"apiVersion\": \"v1\",\n \"kind\": \"Node\",\n \"metadata\": {\"name\" \"a\"}}", []string{"document 1", "line 3", "malformed JSON"}, ""},
+		{"malformed quantity", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - {name: a, image: x}\n  - name: b\n    image: x\n    resources: {limits: {cpu: 2 cores}}\n", []string{"spec.containers[1].resources.limits.cpu", "quantities must match"}, "spec.containers[1].resources.limits.cpu"},
+		{"string for a number", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: a\n    image: x\n    ports: [{containerPort: http}]\n", []string{"spec.containers[0].ports[0].containerPort", "expected an integer, got a string"}, "spec.containers[0].ports[0].containerPort"},
+		{"number for a string", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: a\n    image: x\n    env: [{name: PORT, value: 8080}]\n", []string{"spec.containers[0].env[0].value", "expected a string, got a number"}, "spec.containers[0].env[0].value"},
+		{"list for an object", "apiVersion: v1\nkind: Pod\nmetadata: [a]\n", []string{"metadata", "expected an object, got a list"}, "metadata"},
+		{"bad item in a List", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Node, metadata: {name: a}}\n- {apiVersion: v1, kind: Gadget}\n", []string{"items[1]", `unknown kind "Gadget"`}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Decode([]byte(tt.in))
+			if err == nil {
+				t.Fatalf("Decode succeeded (%d objects), want error", len(got))
+			}
+			var st *Status
+			if !errors.As(err, &st) || st.Code != 400 || st.Reason != ReasonBadRequest {
+				t.Fatalf("error %v (%T) is not a 400 BadRequest Status", err, err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(st.Message, w) {
+					t.Errorf("message %q does not contain %q", st.Message, w)
+				}
+			}
+			if tt.field != "" && (len(st.Causes) != 1 || st.Causes[0].Field != tt.field) {
+				t.Errorf("causes = %+v, want one for field %s", st.Causes, tt.field)
+			}
+		})
+	}
+}
+
+func TestDecodeDuplicateFieldWarns(t *testing.T) {
+	got, err := Decode([]byte(`{"apiVersion":"v1","kind":"Node","metadata":{"name":"a","name":"b"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := got[0].Warnings; !slices.Equal(w, []string{`duplicate field "metadata.name"`}) {
+		t.Errorf("warnings = %q", w)
+	}
+}

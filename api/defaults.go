@@ -1,0 +1,133 @@
+package api
+
+import (
+	"strings"
+)
+
+// Default values set by Default.
+const (
+	DefaultSchedulerName                 = "default-scheduler"
+	DefaultTerminationGracePeriodSeconds = int64(30)
+	NamespaceActive                      = "Active"
+	NamespaceTerminating                 = "Terminating"
+)
+
+// Default fills in the fields a manifest may leave out, as Kubernetes'
+// defaulting does. It changes obj in place, never removes what is set (except
+// a namespace on a cluster-scoped object, which is cleared) and is idempotent.
+//
+//   - apiVersion and kind: the kind's canonical values when empty;
+//   - metadata.namespace: "default" for namespaced kinds when empty;
+//   - Pod: restartPolicy Always, terminationGracePeriodSeconds 30,
+//     schedulerName "default-scheduler", status.phase Pending; for every
+//     container and init container: imagePullPolicy (Always for a `latest` or
+//     missing tag, IfNotPresent otherwise and for wasm modules given as
+//     file:// or kyb:// images), port protocol TCP, and requests copied from
+//     limits for each resource that has a limit but no request;
+//   - Namespace: status.phase Active.
+//
+// Default panics on an object of no known kind. It is not safe for
+// concurrent use on the same object.
+func Default(obj Object) {
+	k := KindOf(obj)
+	tm := obj.GetTypeMeta()
+	if tm.Kind == "" {
+		tm.Kind = k.Name
+	}
+	if tm.APIVersion == "" {
+		tm.APIVersion = k.APIVersions[0]
+	}
+	m := obj.GetObjectMeta()
+	if k.Namespaced {
+		if m.Namespace == "" {
+			m.Namespace = DefaultNamespace
+		}
+	} else {
+		m.Namespace = ""
+	}
+	switch o := obj.(type) {
+	case *Pod:
+		defaultPod(o)
+	case *Namespace:
+		if o.Status.Phase == "" {
+			o.Status.Phase = NamespaceActive
+		}
+	}
+}
+
+func defaultPod(p *Pod) {
+	s := &p.Spec
+	if s.RestartPolicy == "" {
+		s.RestartPolicy = RestartPolicyAlways
+	}
+	if s.TerminationGracePeriodSeconds == nil {
+		g := DefaultTerminationGracePeriodSeconds
+		s.TerminationGracePeriodSeconds = &g
+	}
+	if s.SchedulerName == "" {
+		s.SchedulerName = DefaultSchedulerName
+	}
+	wasm := s.RuntimeClass() == RuntimeWasm
+	for i := range s.InitContainers {
+		defaultContainer(&s.InitContainers[i], wasm)
+	}
+	for i := range s.Containers {
+		defaultContainer(&s.Containers[i], wasm)
+	}
+	if p.Status.Phase == "" {
+		p.Status.Phase = PodPending
+	}
+}
+
+func defaultContainer(c *Container, wasm bool) {
+	if c.ImagePullPolicy == "" {
+		c.ImagePullPolicy = DefaultPullPolicy(c.Image, wasm)
+	}
+	for i := range c.Ports {
+		if c.Ports[i].Protocol == "" {
+			c.Ports[i].Protocol = ProtocolTCP
+		}
+	}
+	// As Kubernetes: a resource with a limit and no request requests its limit.
+	for name, limit := range c.Resources.Limits {
+		if _, ok := c.Resources.Requests[name]; ok {
+			continue
+		}
+		if c.Resources.Requests == nil {
+			c.Resources.Requests = ResourceList{}
+		}
+		c.Resources.Requests[name] = limit.DeepCopy()
+	}
+}
+
+// DefaultPullPolicy returns the pull policy Kubernetes gives an image:
+// Always when its tag is `latest` or it has neither tag nor digest,
+// IfNotPresent otherwise. Wasm modules named by a file:// or kyb:// image
+// (a local file, a module in the cluster's object store) get IfNotPresent.
+func DefaultPullPolicy(image string, wasm bool) PullPolicy {
+	if wasm && (strings.HasPrefix(image, "file://") || strings.HasPrefix(image, "kyb://")) {
+		return PullIfNotPresent
+	}
+	tag, digest := imageTagDigest(image)
+	if digest != "" {
+		return PullIfNotPresent
+	}
+	if tag == "" || tag == "latest" {
+		return PullAlways
+	}
+	return PullIfNotPresent
+}
+
+// imageTagDigest returns the tag and the digest of an image reference; the
+// colon of a registry port (`host:5000/app`) is not a tag.
+func imageTagDigest(image string) (tag, digest string) {
+	ref, digest, _ := strings.Cut(image, "@")
+	last := ref
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		last = ref[i+1:]
+	}
+	if i := strings.LastIndex(last, ":"); i >= 0 {
+		tag = last[i+1:]
+	}
+	return tag, digest
+}
