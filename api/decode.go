@@ -180,7 +180,7 @@ func decodeDocument(label string, js []byte) ([]Decoded, error) {
 	kindName, _ := m["kind"].(string)
 	apiVersion, _ := m["apiVersion"].(string)
 	if kindName == "" {
-		return nil, NewBadRequest("decode %s: kind is required", label)
+		return nil, withCause(NewBadRequest("decode %s: kind is required", label), "kind", "required")
 	}
 	if items, ok := m["items"]; ok && strings.HasSuffix(kindName, "List") {
 		list, ok := items.([]any)
@@ -207,13 +207,16 @@ func decodeDocument(label string, js []byte) ([]Decoded, error) {
 		if k, err := LookupKind(kindName); err == nil {
 			hint = fmt.Sprintf(" (did you mean %q?)", k.Name)
 		}
-		return nil, NewBadRequest("decode %s: unknown kind %q%s", label, kindName, hint)
+		st := NewBadRequest("decode %s: unknown kind %q%s", label, kindName, hint)
+		return nil, withCause(st, "kind", fmt.Sprintf("unknown kind %q%s", kindName, hint))
 	}
 	if apiVersion == "" {
-		return nil, NewBadRequest("decode %s: apiVersion is required (kind %s accepts %s)", label, kind.Name, strings.Join(kind.APIVersions, ", "))
+		st := NewBadRequest("decode %s: apiVersion is required (kind %s accepts %s)", label, kind.Name, strings.Join(kind.APIVersions, ", "))
+		return nil, withCause(st, "apiVersion", "required")
 	}
 	if !kind.AcceptsVersion(apiVersion) {
-		return nil, NewBadRequest("decode %s: apiVersion %q is not accepted for kind %s (accepted: %s)", label, apiVersion, kind.Name, strings.Join(kind.APIVersions, ", "))
+		msg := fmt.Sprintf("apiVersion %q is not accepted for kind %s (accepted: %s)", apiVersion, kind.Name, strings.Join(kind.APIVersions, ", "))
+		return nil, withCause(NewBadRequest("decode %s: %s", label, msg), "apiVersion", msg)
 	}
 	obj := kind.New()
 	strict, err := sigsjson.UnmarshalStrict(js, obj, sigsjson.DisallowUnknownFields, sigsjson.DisallowDuplicateFields)
@@ -234,6 +237,12 @@ func decodeDocument(label string, js []byte) ([]Decoded, error) {
 		d.Warnings = append(d.Warnings, e.Error())
 	}
 	return []Decoded{d}, nil
+}
+
+// withCause adds one field cause to a Status.
+func withCause(st *Status, fieldPath, msg string) *Status {
+	st.Causes = append(st.Causes, StatusCause{Field: fieldPath, Message: msg})
+	return st
 }
 
 // kindByName finds a kind by its exact Kind name, as a manifest must give it.
@@ -291,6 +300,9 @@ func locateFieldError(v any, t reflect.Type, p *field.Path) (*field.Path, error)
 		if err := json.Unmarshal(b, reflect.New(t).Interface()); err != nil {
 			var te *json.UnmarshalTypeError
 			if errors.As(err, &te) {
+				if _, isBool := v.(bool); isBool && t.Kind() == reflect.String {
+					return p, fmt.Errorf("expected a string, got a boolean (YAML reads unquoted y, yes, on, n, no, off as booleans: quote the value)")
+				}
 				return p, fmt.Errorf("expected %s, got %s", typeWord(t), jsonTypeName(v))
 			}
 			return p, err

@@ -169,17 +169,18 @@ func TestDecodeErrors(t *testing.T) {
 		want  []string // substrings of the message
 		field string   // cause field, when the error names one
 	}{
-		{"unknown kind", "apiVersion: v1\nkind: Gadget\nmetadata: {name: a}\n", []string{`unknown kind "Gadget"`, "document 1"}, ""},
+		{"unknown kind", "apiVersion: v1\nkind: Gadget\nmetadata: {name: a}\n", []string{`unknown kind "Gadget"`, "document 1"}, "kind"},
 		{"kind in wrong case", "apiVersion: v1\nkind: pod\nmetadata: {name: a}\n", []string{`unknown kind "pod"`, `did you mean "Pod"`}, ""},
-		{"apiVersion not accepted", "apiVersion: apps/v2\nkind: Pod\nmetadata: {name: a}\n", []string{`apiVersion "apps/v2" is not accepted for kind Pod`}, ""},
-		{"missing kind", "apiVersion: v1\nmetadata: {name: a}\n", []string{"kind is required"}, ""},
-		{"missing apiVersion", "kind: Pod\nmetadata: {name: a}\n", []string{"apiVersion is required"}, ""},
+		{"apiVersion not accepted", "apiVersion: apps/v2\nkind: Pod\nmetadata: {name: a}\n", []string{`apiVersion "apps/v2" is not accepted for kind Pod`}, "apiVersion"},
+		{"missing kind", "apiVersion: v1\nmetadata: {name: a}\n", []string{"kind is required"}, "kind"},
+		{"missing apiVersion", "kind: Pod\nmetadata: {name: a}\n", []string{"apiVersion is required"}, "apiVersion"},
 		{"not an object", "- a\n- b\n", []string{"expected an object"}, ""},
 		{"malformed YAML in second document", "apiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: b\n   labels: x\n", []string{"document 2", "line 9", "malformed YAML"}, ""},
 		{"malformed JSON", "{\"apiVersion\": \"v1\",\n \"kind\": \"Node\",\n \"metadata\": {\"name\" \"a\"}}", []string{"document 1", "line 3", "malformed JSON"}, ""},
 		{"malformed quantity", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - {name: a, image: x}\n  - name: b\n    image: x\n    resources: {limits: {cpu: 2 cores}}\n", []string{"spec.containers[1].resources.limits.cpu", "quantities must match"}, "spec.containers[1].resources.limits.cpu"},
 		{"string for a number", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: a\n    image: x\n    ports: [{containerPort: http}]\n", []string{"spec.containers[0].ports[0].containerPort", "expected an integer, got a string"}, "spec.containers[0].ports[0].containerPort"},
 		{"number for a string", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: a\n    image: x\n    env: [{name: PORT, value: 8080}]\n", []string{"spec.containers[0].env[0].value", "expected a string, got a number"}, "spec.containers[0].env[0].value"},
+		{"YAML 1.1 boolean for a string", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n  - name: a\n    image: y\n", []string{"spec.containers[0].image", "got a boolean", "quote the value"}, "spec.containers[0].image"},
 		{"list for an object", "apiVersion: v1\nkind: Pod\nmetadata: [a]\n", []string{"metadata", "expected an object, got a list"}, "metadata"},
 		{"bad item in a List", "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Node, metadata: {name: a}}\n- {apiVersion: v1, kind: Gadget}\n", []string{"items[1]", `unknown kind "Gadget"`}, ""},
 	}
