@@ -182,7 +182,7 @@ func decodeDocument(label string, js []byte) ([]Decoded, error) {
 	if kindName == "" {
 		return nil, withCause(NewBadRequest("decode %s: kind is required", label), "kind", "required")
 	}
-	if items, ok := m["items"]; ok && strings.HasSuffix(kindName, "List") {
+	if items, ok := m["items"]; (ok && strings.HasSuffix(kindName, "List")) || kindName == "List" {
 		list, ok := items.([]any)
 		if !ok && items != nil {
 			return nil, NewBadRequest("decode %s: %s: items must be a list, got %s", label, kindName, jsonTypeName(items))

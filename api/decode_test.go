@@ -143,6 +143,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"typed list", `{"apiVersion":"v1","kind":"NodeList","items":[{"apiVersion":"v1","kind":"Node","metadata":{"name":"a"}}]}`, []string{"a"}},
 		{"flow-style YAML", `{apiVersion: v1, kind: Node, metadata: {name: a}}`, []string{"a"}},
 		{"empty", "", nil},
+		{"empty List", "apiVersion: v1\nkind: List\n", nil},
 		{"only comments", "# nothing\n---\n# here\n", nil},
 	}
 	for _, tt := range tests {
