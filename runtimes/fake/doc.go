@@ -1,0 +1,25 @@
+// Package fake is a programmable in-memory runtimes.Runtime for the layers
+// above the runtimes (node agent, hollow nodes in load tests). Its "images"
+// are tiny scripts run in goroutines, so lifecycles take milliseconds:
+//
+//	fake://exit/N       exit with code N at once
+//	fake://run          run until stopped, then exit 0 (a well-behaved server)
+//	fake://sleep/DUR    sleep DUR (a Go duration), exit 0; stop exits 0 early
+//	fake://hang         ignore the stop request; killed after the grace (137)
+//	fake://oom          end at once with exit 137 and reason OOMKilled
+//	fake://prog         run the conformance test program's verbs (package
+//	                    runtimetest/prog) from Command and Args, with env,
+//	                    mounts (mapped to host paths) and logs
+//	fake://pullerror    EnsureImage and CreateContainer fail: ErrImagePull,
+//	                    retryable
+//	fake://invalid      they fail with InvalidImageName, not retryable
+//
+// Any other reference runs like fake://run. Every container writes
+// "fake: <name> started" to its log first (fake://prog excepted).
+//
+// Errors can be injected per method with Hooks (as Nomad's MockDriver does),
+// and Calls records the calls made, for assertions. State is kept in memory
+// and, when Config.StateDir is set, in a state file so that a new instance
+// on the same directory lists the previous containers (running ones as
+// exited with reason AgentRestarted).
+package fake

@@ -1,0 +1,576 @@
+package inproc
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kybernetes/kybernetes/runtimes"
+)
+
+// Reasons and codes this package reports.
+const (
+	// ReasonAgentRestarted ends a container that was running when the
+	// agent process (and with it the container) ended.
+	ReasonAgentRestarted = "AgentRestarted"
+	// ExitCodeAgentRestarted is the exit code reported with it.
+	ExitCodeAgentRestarted = 255
+	// ExitCodeKilled is the exit code of a container stopped by the runtime
+	// before it ended by itself (as for SIGKILL).
+	ExitCodeKilled = 137
+)
+
+// Proc is one running container as its runtime runs it.
+type Proc interface {
+	// Done is closed when the container has ended.
+	Done() <-chan struct{}
+	// Result is how it ended; valid once Done is closed.
+	Result() Exit
+	// Term asks the container to end (a runtime without signals may end it
+	// at once); Kill ends it now. Both return at once and may be repeated.
+	Term()
+	Kill()
+}
+
+// Exit is how a container ended.
+type Exit struct {
+	Code    int32
+	Reason  string // "" means Completed for 0, Error otherwise
+	Message string
+}
+
+// Container is what Start gets to run: the container's ID, config and
+// resolved image, and its sandbox.
+type Container struct {
+	ID       string
+	Config   runtimes.ContainerConfig
+	ImageRef string
+	Sandbox  runtimes.SandboxConfig
+}
+
+// Config configures an Engine.
+type Config struct {
+	// StateDir holds state.json; "" keeps state in memory only.
+	StateDir string
+	// Prepare checks a container config at create time and resolves its
+	// image to the reference reported as ImageRef. Errors are returned
+	// from CreateContainer as they are (wrap them with a ReasonError).
+	Prepare func(ctx context.Context, sb *runtimes.SandboxConfig, cfg *runtimes.ContainerConfig) (imageRef string, err error)
+	// Start starts a container. Required.
+	Start func(ctx context.Context, c *Container) (Proc, error)
+	// Log receives state changes at debug level; nil discards.
+	Log *slog.Logger
+}
+
+type sandbox struct {
+	Sandbox runtimes.Sandbox
+	Config  runtimes.SandboxConfig
+}
+
+type container struct {
+	Status runtimes.ContainerStatus
+	Config runtimes.ContainerConfig
+
+	proc    Proc          // set while running
+	done    chan struct{} // closed when exited
+	stopped bool          // the runtime ended it
+}
+
+// Engine implements every runtimes.Runtime method but Info and EnsureImage.
+// It is safe for concurrent use.
+type Engine struct {
+	cfg Config
+	log *slog.Logger
+
+	fileMu sync.Mutex // serialises state file writes
+	mu     sync.Mutex
+	closed bool
+	sbs    map[string]*sandbox
+	cs     map[string]*container
+}
+
+type stateFile struct {
+	Version    int                `json:"version"`
+	Sandboxes  []*sandbox         `json:"sandboxes"`
+	Containers []persistContainer `json:"containers"`
+}
+
+type persistContainer struct {
+	Status runtimes.ContainerStatus `json:"status"`
+	Config runtimes.ContainerConfig `json:"config"`
+}
+
+// New returns an engine, loading the state of a previous instance from
+// cfg.StateDir when there is one.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Start == nil {
+		return nil, errors.New("inproc: Config.Start is required")
+	}
+	e := &Engine{cfg: cfg, log: cfg.Log, sbs: map[string]*sandbox{}, cs: map[string]*container{}}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StateDir == "" {
+		return e, nil
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir: %w", err)
+	}
+	b, err := os.ReadFile(e.statePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return e, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var st stateFile
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("read state %s: %w", e.statePath(), err)
+	}
+	now := time.Now()
+	changed := false
+	for _, sb := range st.Sandboxes {
+		e.sbs[sb.Sandbox.ID] = sb
+	}
+	for _, pc := range st.Containers {
+		c := &container{Status: pc.Status, Config: pc.Config, done: make(chan struct{})}
+		if c.Status.State == runtimes.ContainerRunning {
+			c.Status.State = runtimes.ContainerExited
+			c.Status.ExitCode = ExitCodeAgentRestarted
+			c.Status.Reason = ReasonAgentRestarted
+			c.Status.Message = "the agent process ended while the container ran in it"
+			c.Status.FinishedAt = now
+			changed = true
+		}
+		if c.Status.State == runtimes.ContainerExited {
+			close(c.done)
+		}
+		e.cs[c.Status.ID] = c
+	}
+	if changed {
+		if err := e.persist(); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (e *Engine) statePath() string { return filepath.Join(e.cfg.StateDir, "state.json") }
+
+// persist writes the state file; callers hold neither lock.
+func (e *Engine) persist() error {
+	if e.cfg.StateDir == "" {
+		return nil
+	}
+	e.fileMu.Lock()
+	defer e.fileMu.Unlock()
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	st := stateFile{Version: 1}
+	for _, sb := range e.sbs {
+		st.Sandboxes = append(st.Sandboxes, sb)
+	}
+	for _, c := range e.cs {
+		st.Containers = append(st.Containers, persistContainer{Status: c.Status, Config: c.Config})
+	}
+	b, err := json.Marshal(st)
+	e.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	tmp := e.statePath() + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	if err := os.Rename(tmp, e.statePath()); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) persistLog() {
+	if err := e.persist(); err != nil {
+		e.log.Warn("persist runtime state", "err", err)
+	}
+}
+
+// Close kills every running container without recording its end, as the
+// agent process ending would, and stops writing the state file. The engine
+// must not be used afterwards.
+func (e *Engine) Close() {
+	e.fileMu.Lock()
+	e.mu.Lock()
+	e.closed = true
+	var procs []Proc
+	for _, c := range e.cs {
+		if c.proc != nil {
+			procs = append(procs, c.proc)
+		}
+	}
+	e.mu.Unlock()
+	e.fileMu.Unlock()
+	for _, p := range procs {
+		p.Kill()
+	}
+	for _, p := range procs {
+		<-p.Done()
+	}
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// CreateSandbox implements runtimes.Runtime.
+func (e *Engine) CreateSandbox(ctx context.Context, cfg *runtimes.SandboxConfig) (*runtimes.Sandbox, error) {
+	if cfg == nil || cfg.Name == "" {
+		return nil, errors.New("create sandbox: name is required")
+	}
+	sb := &sandbox{
+		Sandbox: runtimes.Sandbox{
+			ID: newID(), Namespace: cfg.Namespace, Name: cfg.Name, UID: cfg.UID,
+			Labels: maps.Clone(cfg.Labels), State: runtimes.SandboxReady, CreatedAt: time.Now(),
+		},
+		Config: *cfg,
+	}
+	e.mu.Lock()
+	e.sbs[sb.Sandbox.ID] = sb
+	out := cloneSandbox(&sb.Sandbox)
+	e.mu.Unlock()
+	e.log.Debug("sandbox created", "sandbox", out.ID, "pod", cfg.Namespace+"/"+cfg.Name)
+	if err := e.persist(); err != nil {
+		return nil, fmt.Errorf("create sandbox %s/%s: %w", cfg.Namespace, cfg.Name, err)
+	}
+	return out, nil
+}
+
+func cloneSandbox(s *runtimes.Sandbox) *runtimes.Sandbox {
+	c := *s
+	c.Labels = maps.Clone(s.Labels)
+	return &c
+}
+
+// RemoveSandbox implements runtimes.Runtime.
+func (e *Engine) RemoveSandbox(ctx context.Context, id string) error {
+	e.mu.Lock()
+	_, ok := e.sbs[id]
+	var ids []string
+	for cid, c := range e.cs {
+		if c.Status.SandboxID == id {
+			ids = append(ids, cid)
+		}
+	}
+	e.mu.Unlock()
+	if !ok && len(ids) == 0 {
+		return nil
+	}
+	for _, cid := range ids {
+		if err := e.StopContainer(ctx, cid, 0); err != nil {
+			return fmt.Errorf("remove sandbox %s: %w", id, err)
+		}
+	}
+	e.mu.Lock()
+	for _, cid := range ids {
+		delete(e.cs, cid)
+	}
+	delete(e.sbs, id)
+	e.mu.Unlock()
+	e.log.Debug("sandbox removed", "sandbox", id)
+	if err := e.persist(); err != nil {
+		return fmt.Errorf("remove sandbox %s: %w", id, err)
+	}
+	return nil
+}
+
+// ListSandboxes implements runtimes.Runtime.
+func (e *Engine) ListSandboxes(ctx context.Context) ([]*runtimes.Sandbox, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]*runtimes.Sandbox, 0, len(e.sbs))
+	for _, sb := range e.sbs {
+		out = append(out, cloneSandbox(&sb.Sandbox))
+	}
+	slices.SortFunc(out, func(a, b *runtimes.Sandbox) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
+// SandboxConfig returns the config a sandbox was created with, or an error
+// wrapping ErrNotFound.
+func (e *Engine) SandboxConfig(id string) (*runtimes.SandboxConfig, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	sb, ok := e.sbs[id]
+	if !ok {
+		return nil, runtimes.NotFoundf("sandbox %s", id)
+	}
+	c := sb.Config
+	return &c, nil
+}
+
+// CreateContainer implements runtimes.Runtime.
+func (e *Engine) CreateContainer(ctx context.Context, sandboxID string, cfg *runtimes.ContainerConfig) (string, error) {
+	if cfg == nil || cfg.Name == "" {
+		return "", errors.New("create container: name is required")
+	}
+	sbCfg, err := e.SandboxConfig(sandboxID)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", cfg.Name, err)
+	}
+	ref := cfg.Image
+	if e.cfg.Prepare != nil {
+		if ref, err = e.cfg.Prepare(ctx, sbCfg, cfg); err != nil {
+			return "", fmt.Errorf("create container %s: %w", cfg.Name, err)
+		}
+	}
+	c := &container{
+		Config: cloneConfig(cfg),
+		done:   make(chan struct{}),
+		Status: runtimes.ContainerStatus{
+			ID: newID(), SandboxID: sandboxID, Name: cfg.Name, Attempt: cfg.Attempt,
+			Image: cfg.Image, ImageRef: ref, State: runtimes.ContainerCreated,
+			Labels: maps.Clone(cfg.Labels), LogPath: cfg.LogPath, CreatedAt: time.Now(),
+		},
+	}
+	e.mu.Lock()
+	if _, ok := e.sbs[sandboxID]; !ok {
+		e.mu.Unlock()
+		return "", fmt.Errorf("create container %s: %w", cfg.Name, runtimes.NotFoundf("sandbox %s", sandboxID))
+	}
+	e.cs[c.Status.ID] = c
+	e.mu.Unlock()
+	e.log.Debug("container created", "container", c.Status.ID, "name", cfg.Name)
+	if err := e.persist(); err != nil {
+		return "", fmt.Errorf("create container %s: %w", cfg.Name, err)
+	}
+	return c.Status.ID, nil
+}
+
+func cloneConfig(cfg *runtimes.ContainerConfig) runtimes.ContainerConfig {
+	c := *cfg
+	c.Command = slices.Clone(cfg.Command)
+	c.Args = slices.Clone(cfg.Args)
+	c.Env = slices.Clone(cfg.Env)
+	c.Mounts = slices.Clone(cfg.Mounts)
+	c.Ports = slices.Clone(cfg.Ports)
+	c.Labels = maps.Clone(cfg.Labels)
+	return c
+}
+
+// StartContainer implements runtimes.Runtime.
+func (e *Engine) StartContainer(ctx context.Context, id string) error {
+	e.mu.Lock()
+	c, ok := e.cs[id]
+	if !ok {
+		e.mu.Unlock()
+		return fmt.Errorf("start container: %w", runtimes.NotFoundf("container %s", id))
+	}
+	if c.Status.State != runtimes.ContainerCreated {
+		st := c.Status.State
+		e.mu.Unlock()
+		return fmt.Errorf("start container %s: it is %v, not created", id, st)
+	}
+	sb := e.sbs[c.Status.SandboxID]
+	// Mark running before Start returns so that a concurrent start fails.
+	c.Status.State = runtimes.ContainerRunning
+	c.Status.StartedAt = time.Now()
+	run := &Container{ID: id, Config: cloneConfig(&c.Config), ImageRef: c.Status.ImageRef}
+	if sb != nil {
+		run.Sandbox = sb.Config
+	}
+	e.mu.Unlock()
+
+	p, err := e.cfg.Start(ctx, run)
+	if err != nil {
+		e.finish(c, Exit{Code: 128, Reason: runtimes.ReasonOf(err, "StartError"), Message: err.Error()}, false)
+		return fmt.Errorf("start container %s (%s): %w", c.Config.Name, id, err)
+	}
+	e.mu.Lock()
+	c.proc = p
+	stopped := c.stopped
+	e.mu.Unlock()
+	if stopped { // stopped while starting
+		p.Kill()
+	}
+	e.log.Debug("container started", "container", id, "name", c.Config.Name)
+	e.persistLog()
+	go func() {
+		<-p.Done()
+		e.finish(c, p.Result(), true)
+	}()
+	return nil
+}
+
+// finish records a container's end once.
+func (e *Engine) finish(c *container, x Exit, ran bool) {
+	e.mu.Lock()
+	if c.Status.State == runtimes.ContainerExited {
+		e.mu.Unlock()
+		return
+	}
+	if x.Reason == "" {
+		x.Reason = runtimes.ReasonCompleted
+		if x.Code != 0 {
+			x.Reason = runtimes.ReasonFailed
+		}
+	}
+	c.Status.State = runtimes.ContainerExited
+	c.Status.ExitCode, c.Status.Reason, c.Status.Message = x.Code, x.Reason, x.Message
+	c.Status.FinishedAt = time.Now()
+	if c.Status.StartedAt.IsZero() {
+		c.Status.StartedAt = c.Status.FinishedAt
+	}
+	c.proc = nil
+	close(c.done)
+	closed := e.closed
+	e.mu.Unlock()
+	if !closed {
+		e.log.Debug("container exited", "container", c.Status.ID, "name", c.Config.Name, "code", x.Code, "reason", x.Reason)
+		e.persistLog()
+	}
+}
+
+// WaitContainer implements runtimes.Runtime.
+func (e *Engine) WaitContainer(ctx context.Context, id string) (<-chan runtimes.ExitResult, error) {
+	e.mu.Lock()
+	c, ok := e.cs[id]
+	e.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("wait container: %w", runtimes.NotFoundf("container %s", id))
+	}
+	ch := make(chan runtimes.ExitResult, 1)
+	go func() {
+		select {
+		case <-c.done:
+			e.mu.Lock()
+			st := c.Status
+			e.mu.Unlock()
+			ch <- runtimes.ExitResult{ExitCode: st.ExitCode, Reason: st.Reason, Message: st.Message, FinishedAt: st.FinishedAt}
+		case <-ctx.Done():
+			ch <- runtimes.ExitResult{Err: fmt.Errorf("wait container %s: %w", id, ctx.Err())}
+		}
+	}()
+	return ch, nil
+}
+
+// StopContainer implements runtimes.Runtime: Term, then Kill after grace.
+func (e *Engine) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+	e.mu.Lock()
+	c, ok := e.cs[id]
+	if !ok {
+		e.mu.Unlock()
+		return nil
+	}
+	c.stopped = true
+	p := c.proc
+	state := c.Status.State
+	e.mu.Unlock()
+	switch {
+	case state == runtimes.ContainerExited:
+		return nil
+	case state == runtimes.ContainerCreated:
+		e.finish(c, Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "stopped before it started"}, false)
+		return nil
+	case p == nil:
+		// Start is in progress; it kills the proc when it sees stopped.
+	default:
+		p.Term()
+		if grace > 0 {
+			t := time.NewTimer(grace)
+			select {
+			case <-c.done:
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+		p.Kill()
+	}
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stop container %s: %w", id, ctx.Err())
+	}
+}
+
+// RemoveContainer implements runtimes.Runtime; a running container is
+// killed first.
+func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
+	e.mu.Lock()
+	c, ok := e.cs[id]
+	e.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if c.Status.State != runtimes.ContainerExited {
+		if err := e.StopContainer(ctx, id, 0); err != nil {
+			return fmt.Errorf("remove container: %w", err)
+		}
+	}
+	e.mu.Lock()
+	delete(e.cs, id)
+	e.mu.Unlock()
+	if err := e.persist(); err != nil {
+		return fmt.Errorf("remove container %s: %w", id, err)
+	}
+	return nil
+}
+
+// ContainerStatus implements runtimes.Runtime.
+func (e *Engine) ContainerStatus(ctx context.Context, id string) (*runtimes.ContainerStatus, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.cs[id]
+	if !ok {
+		return nil, fmt.Errorf("container status: %w", runtimes.NotFoundf("container %s", id))
+	}
+	return cloneStatus(&c.Status), nil
+}
+
+func cloneStatus(s *runtimes.ContainerStatus) *runtimes.ContainerStatus {
+	c := *s
+	c.Labels = maps.Clone(s.Labels)
+	return &c
+}
+
+// ListContainers implements runtimes.Runtime.
+func (e *Engine) ListContainers(ctx context.Context, sandboxID string) ([]*runtimes.ContainerStatus, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*runtimes.ContainerStatus
+	for _, c := range e.cs {
+		if sandboxID == "" || c.Status.SandboxID == sandboxID {
+			out = append(out, cloneStatus(&c.Status))
+		}
+	}
+	slices.SortFunc(out, func(a, b *runtimes.ContainerStatus) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
+}
+
+// Config returns the config a container was created with, or an error
+// wrapping ErrNotFound.
+func (e *Engine) Config(id string) (*runtimes.ContainerConfig, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.cs[id]
+	if !ok {
+		return nil, runtimes.NotFoundf("container %s", id)
+	}
+	cfg := cloneConfig(&c.Config)
+	return &cfg, nil
+}
