@@ -1,0 +1,751 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/store"
+)
+
+// Binder writes a scheduling decision. Bind must be a compare-and-set on the
+// pod's resourceVersion: when the pod changed since pod was read (another
+// scheduler bound it, a user edited it) it returns an api Conflict Status and
+// changes nothing; a pod that no longer exists gives NotFound. Bind must be
+// safe for concurrent use and must not modify pod.
+type Binder interface {
+	Bind(ctx context.Context, pod *api.Pod, node string) error
+}
+
+// StatusWriter records on a pod that it cannot be scheduled now: the
+// condition PodScheduled=False, reason Unschedulable, with message. Like Bind
+// it is a compare-and-set on pod's resourceVersion, safe for concurrent use,
+// and must not modify pod.
+type StatusWriter interface {
+	SetUnschedulable(ctx context.Context, pod *api.Pod, message string) error
+}
+
+// Stats counts what a scheduler did since it started. All fields only grow.
+type Stats struct {
+	// Attempts is how many scheduling decisions were made.
+	Attempts uint64
+	// Bound is how many binds this scheduler wrote successfully.
+	Bound uint64
+	// Unschedulable is how many decisions found no node.
+	Unschedulable uint64
+	// Conflicts is how many binds lost a compare-and-set (someone else
+	// changed or bound the pod first).
+	Conflicts uint64
+	// StatusWrites is how many Unschedulable conditions were written.
+	StatusWrites uint64
+	// Errors is how many writes failed for other reasons.
+	Errors uint64
+}
+
+type stats struct {
+	attempts, bound, unschedulable, conflicts, statusWrites, errors atomic.Uint64
+}
+
+func (s *stats) snapshot() Stats {
+	return Stats{
+		Attempts: s.attempts.Load(), Bound: s.bound.Load(), Unschedulable: s.unschedulable.Load(),
+		Conflicts: s.conflicts.Load(), StatusWrites: s.statusWrites.Load(), Errors: s.errors.Load(),
+	}
+}
+
+// podState is where a pod is in the scheduler; zero means there is nothing
+// to do for it (not ours, terminal, being deleted).
+type podState uint8
+
+const (
+	stateIdle    podState = iota
+	stateQueued           // waiting for a decision
+	stateParked           // no node fits; retried when a node it could fit changes
+	stateBinding          // node chosen and assumed, bind in flight
+	stateWaiting          // a write lost its compare-and-set; waiting for the newer pod from the watch
+	stateBackoff          // a write failed; retried by a timer
+	stateBound            // bound (by us or anyone)
+)
+
+// podInfo is the scheduler's view of one pod.
+type podInfo struct {
+	key     string
+	uid     string
+	seq     uint64 // arrival order, for deterministic requeueing
+	pod     *api.Pod
+	req     Resources
+	runtime string
+	state   podState
+
+	toleratesUnschedulable bool
+	toleratesNotReady      bool
+
+	// countedOn is the node whose used resources include countedReq of this pod.
+	countedOn  string
+	countedReq Resources
+
+	bindRV      string // resourceVersion the in-flight bind was sent with
+	writingMsg  string // Unschedulable message being written
+	statusStale bool   // a status write lost its CAS: re-evaluate on the next change
+	backoff     time.Duration
+}
+
+// nodeInfo is the scheduler's view of one node, with what is used on it.
+type nodeInfo struct {
+	name          string
+	node          *api.Node // nil: deleted or not seen yet, but pods are counted on it
+	alloc         Resources
+	used          Resources
+	npods         int // pods counted here, to drop a placeholder when it reaches 0
+	ready         bool
+	unschedulable bool
+	runtimes      []string
+	labels        map[string]string
+	taints        []api.Taint // NoSchedule and NoExecute only
+	dirty         bool
+}
+
+type jobKind uint8
+
+const (
+	jobBind jobKind = iota + 1
+	jobStatus
+)
+
+type job struct {
+	kind jobKind
+	key  string
+	uid  string
+	pod  *api.Pod
+	node string
+	msg  string
+	err  error
+}
+
+// core is the scheduling loop. All of its state is owned by the goroutine
+// running run; binds and status writes run on workers and report back.
+type core struct {
+	cfg    Config
+	binder Binder
+	status StatusWriter
+	log    *slog.Logger
+	chain  []checker
+
+	pods   map[string]*podInfo
+	nodes  map[string]*nodeInfo
+	parked map[string]*podInfo
+	queue  []*podInfo // FIFO with stale entries skipped at pop
+	qhead  int
+	seq    uint64
+
+	// list is every known node, sorted by name; byRuntime indexes it by
+	// runtime class; both are rebuilt when the set of nodes changes.
+	list       []*nodeInfo
+	byRuntime  map[string][]*nodeInfo
+	listDirty  bool
+	next       map[string]int // rotating start of the sampled search, per runtime
+	dirtyNodes []*nodeInfo
+	requeueAll bool
+
+	synced   bool
+	ready    chan struct{}
+	inFlight int
+	maxIn    int
+	jobs     chan job
+	results  chan job
+	retries  chan string
+	probe    chan chan snapshot
+	events   uint64
+	stats    stats
+	counts   map[string]int // scratch for diagnosis
+	scratch  []string
+
+	recordLatency bool
+	latencies     []time.Duration
+}
+
+// snapshot is the loop's state as a test sees it when the loop is idle.
+type snapshot struct {
+	events   uint64
+	queued   int
+	parked   int
+	inFlight int
+	used     map[string]Resources // per node, for tests
+}
+
+func newCore(cfg Config, b Binder, w StatusWriter, log *slog.Logger) (*core, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	maxIn := cfg.BindWorkers * 4
+	return &core{
+		cfg: cfg, binder: b, status: w, log: log, chain: filterChain(),
+		pods: map[string]*podInfo{}, nodes: map[string]*nodeInfo{}, parked: map[string]*podInfo{},
+		byRuntime: map[string][]*nodeInfo{}, next: map[string]int{},
+		ready: make(chan struct{}), maxIn: maxIn,
+		jobs: make(chan job, maxIn), results: make(chan job, maxIn),
+		retries: make(chan string), probe: make(chan chan snapshot),
+		counts: map[string]int{},
+	}, nil
+}
+
+var errEventsClosed = errors.New("scheduler: event stream closed")
+
+// run consumes events until ctx ends (returning nil) or events closes
+// (returning an error). Scheduling starts at the first Synced event.
+func (c *core) run(ctx context.Context, events <-chan store.Event) error {
+	var wg sync.WaitGroup
+	for range c.cfg.BindWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.worker(ctx)
+		}()
+	}
+	defer func() {
+		close(c.jobs)
+		wg.Wait()
+	}()
+	for {
+		// Take in everything that is waiting, so decisions see a fresh cache.
+	drain:
+		for range 1024 {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					return errEventsClosed
+				}
+				c.handleEvent(ev)
+			case r := <-c.results:
+				c.handleResult(ctx, r)
+			case key := <-c.retries:
+				c.handleRetry(key)
+			default:
+				break drain
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.flushDirty()
+		if c.synced && c.inFlight < c.maxIn {
+			if pi := c.pop(); pi != nil {
+				c.scheduleOne(ctx, pi)
+				continue
+			}
+		}
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return errEventsClosed
+			}
+			c.handleEvent(ev)
+		case r := <-c.results:
+			c.handleResult(ctx, r)
+		case key := <-c.retries:
+			c.handleRetry(key)
+		case reply := <-c.probe:
+			used := make(map[string]Resources, len(c.nodes))
+			for name, ni := range c.nodes {
+				used[name] = ni.used
+			}
+			reply <- snapshot{events: c.events, queued: c.queuedLen(), parked: len(c.parked), inFlight: c.inFlight, used: used}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (c *core) worker(ctx context.Context) {
+	for j := range c.jobs {
+		switch j.kind {
+		case jobBind:
+			j.err = c.binder.Bind(ctx, j.pod, j.node)
+		case jobStatus:
+			j.err = c.status.SetUnschedulable(ctx, j.pod, j.msg)
+		}
+		j.pod = nil
+		c.results <- j // never blocks: results holds maxIn and at most maxIn jobs are in flight
+	}
+}
+
+func (c *core) dispatch(j job) {
+	c.inFlight++
+	c.jobs <- j
+}
+
+// ---- events ----
+
+func (c *core) handleEvent(ev store.Event) {
+	c.events++
+	switch o := ev.Object.(type) {
+	case *api.Pod:
+		c.handlePod(ev.Type, o)
+	case *api.Node:
+		c.handleNode(ev.Type, o)
+	case nil:
+		if ev.Type == store.Synced && !c.synced {
+			c.synced = true
+			close(c.ready)
+			c.log.Info("scheduler cache synced", "nodes", len(c.nodes), "pods", len(c.pods), "queued", c.queuedLen())
+		}
+	}
+}
+
+func podKey(p *api.Pod) string { return p.Namespace + "/" + p.Name }
+
+func (c *core) ours(p *api.Pod) bool {
+	return p.Spec.SchedulerName == "" || p.Spec.SchedulerName == c.cfg.SchedulerName
+}
+
+func terminal(p *api.Pod) bool {
+	return p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed
+}
+
+func (c *core) handlePod(typ store.EventType, p *api.Pod) {
+	key := podKey(p)
+	pi := c.pods[key]
+	if typ == store.Deleted {
+		if pi != nil {
+			c.setCounted(pi, "")
+			delete(c.parked, key)
+			delete(c.pods, key)
+		}
+		return
+	}
+	if pi != nil && pi.uid != p.UID && p.UID != "" && pi.uid != "" {
+		// Deleted and re-created under the same name while we looked away.
+		c.setCounted(pi, "")
+		delete(c.parked, key)
+		pi = nil
+	}
+	if pi == nil {
+		c.seq++
+		pi = &podInfo{key: key, seq: c.seq}
+		c.pods[key] = pi
+	}
+	old := pi.pod
+	c.setPod(pi, p)
+
+	if p.Spec.NodeName != "" {
+		delete(c.parked, key)
+		pi.state = stateBound
+		if terminal(p) {
+			c.setCounted(pi, "")
+		} else {
+			c.setCounted(pi, p.Spec.NodeName)
+		}
+		return
+	}
+	if !c.ours(p) || terminal(p) || p.DeletionTimestamp != nil {
+		delete(c.parked, key)
+		if pi.state != stateBinding {
+			pi.state = stateIdle
+			c.setCounted(pi, "")
+		}
+		return
+	}
+	switch pi.state {
+	case stateIdle:
+		c.enqueue(pi)
+	case stateBound:
+		// Our bind succeeded and this is an older version still in the
+		// watch; the bound version follows.
+	case stateWaiting:
+		if p.ResourceVersion != pi.bindRV {
+			c.enqueue(pi)
+		}
+	case stateParked:
+		if pi.statusStale || old == nil || !reflect.DeepEqual(old.Spec, p.Spec) {
+			pi.statusStale = false
+			delete(c.parked, key)
+			c.enqueue(pi)
+		}
+	case stateQueued, stateBinding, stateBackoff:
+		// The pending decision or write will see the new pod.
+	}
+}
+
+func (c *core) setPod(pi *podInfo, p *api.Pod) {
+	pi.pod = p
+	pi.uid = p.UID
+	pi.req = podRequests(p)
+	pi.runtime = p.Spec.RuntimeClass()
+	pi.toleratesUnschedulable = tolerates(p.Spec.Tolerations, &api.Taint{Key: taintUnschedulable, Effect: api.TaintNoSchedule})
+	pi.toleratesNotReady = tolerates(p.Spec.Tolerations, &api.Taint{Key: taintNotReady, Effect: api.TaintNoSchedule})
+}
+
+func (c *core) handleNode(typ store.EventType, n *api.Node) {
+	ni := c.nodes[n.Name]
+	if typ == store.Deleted {
+		if ni != nil && ni.node != nil {
+			ni.node = nil
+			c.listDirty = true
+			if ni.npods == 0 {
+				delete(c.nodes, n.Name)
+			}
+		}
+		return
+	}
+	if ni == nil {
+		ni = &nodeInfo{name: n.Name}
+		c.nodes[n.Name] = ni
+	}
+	added := ni.node == nil
+	var taints []api.Taint
+	for _, t := range n.Spec.Taints {
+		if t.Effect == api.TaintNoSchedule || t.Effect == api.TaintNoExecute {
+			taints = append(taints, t)
+		}
+	}
+	runtimes := make([]string, 0, len(n.Status.NodeInfo.Runtimes))
+	for _, r := range n.Status.NodeInfo.Runtimes {
+		runtimes = append(runtimes, r.Name)
+	}
+	alloc := nodeAllocatable(n)
+	changed := added || alloc != ni.alloc || n.IsReady() != ni.ready ||
+		n.Spec.Unschedulable != ni.unschedulable || !maps.Equal(n.Labels, ni.labels) ||
+		!slices.EqualFunc(taints, ni.taints, sameTaint) || !slices.Equal(runtimes, ni.runtimes)
+	if added || !slices.Equal(runtimes, ni.runtimes) {
+		c.listDirty = true
+	}
+	ni.node = n
+	ni.alloc = alloc
+	ni.ready = n.IsReady()
+	ni.unschedulable = n.Spec.Unschedulable
+	ni.labels = n.Labels
+	ni.taints = taints
+	ni.runtimes = runtimes
+	if added {
+		// A new node changes every parked pod's message ("0/N nodes"), so all
+		// of them are looked at again; nodes are added rarely.
+		c.requeueAll = true
+	} else if changed {
+		c.markDirty(ni)
+	}
+}
+
+func sameTaint(a, b api.Taint) bool {
+	return a.Key == b.Key && a.Value == b.Value && a.Effect == b.Effect
+}
+
+// setCounted moves pi's resources onto node ("" for none). It is idempotent,
+// so a bind's watch echo after the assumed placement counts nothing twice.
+func (c *core) setCounted(pi *podInfo, node string) {
+	if pi.countedOn == node && (node == "" || pi.countedReq == pi.req) {
+		return
+	}
+	if pi.countedOn != "" {
+		if ni := c.nodes[pi.countedOn]; ni != nil {
+			ni.used.sub(pi.countedReq)
+			ni.npods--
+			c.markDirty(ni) // resources were freed: parked pods may fit now
+			if ni.node == nil && ni.npods == 0 {
+				delete(c.nodes, ni.name)
+			}
+		}
+	}
+	if node != "" {
+		ni := c.nodes[node]
+		if ni == nil {
+			ni = &nodeInfo{name: node} // a placeholder until the node itself is seen
+			c.nodes[node] = ni
+		}
+		ni.used.add(pi.req)
+		ni.npods++
+	}
+	pi.countedOn, pi.countedReq = node, pi.req
+}
+
+func (c *core) markDirty(ni *nodeInfo) {
+	if !ni.dirty && len(c.parked) > 0 {
+		ni.dirty = true
+		c.dirtyNodes = append(c.dirtyNodes, ni)
+	}
+}
+
+// flushDirty moves parked pods back to the queue when a node they might now
+// fit on changed: for each parked pod only the changed nodes are checked, so
+// a pod is retried exactly when the cluster changed in its favour.
+func (c *core) flushDirty() {
+	if len(c.dirtyNodes) == 0 && !c.requeueAll {
+		return
+	}
+	dirty := c.dirtyNodes
+	c.dirtyNodes = c.dirtyNodes[:0]
+	for _, ni := range dirty {
+		ni.dirty = false
+	}
+	all := c.requeueAll || len(dirty) > 256
+	c.requeueAll = false
+	if len(c.parked) == 0 {
+		return
+	}
+	var wake []*podInfo
+	for _, pi := range c.parked {
+		if all {
+			wake = append(wake, pi)
+			continue
+		}
+		for _, ni := range dirty {
+			if ni.node != nil && c.feasible(pi, ni).code == 0 {
+				wake = append(wake, pi)
+				break
+			}
+		}
+	}
+	slices.SortFunc(wake, func(a, b *podInfo) int { return int(a.seq - b.seq) })
+	for _, pi := range wake {
+		delete(c.parked, pi.key)
+		c.enqueue(pi)
+	}
+}
+
+// ---- queue ----
+
+func (c *core) enqueue(pi *podInfo) {
+	pi.state = stateQueued
+	c.queue = append(c.queue, pi)
+}
+
+func (c *core) pop() *podInfo {
+	for c.qhead < len(c.queue) {
+		pi := c.queue[c.qhead]
+		c.queue[c.qhead] = nil
+		c.qhead++
+		if c.qhead > 1024 && c.qhead*2 > len(c.queue) {
+			n := copy(c.queue, c.queue[c.qhead:])
+			c.queue = c.queue[:n]
+			c.qhead = 0
+		}
+		if pi.state == stateQueued && c.pods[pi.key] == pi {
+			pi.state = stateIdle
+			return pi
+		}
+	}
+	return nil
+}
+
+func (c *core) queuedLen() int {
+	n := 0
+	for _, pi := range c.queue[c.qhead:] {
+		if pi != nil && pi.state == stateQueued && c.pods[pi.key] == pi {
+			n++
+		}
+	}
+	return n
+}
+
+// ---- decisions ----
+
+func (c *core) rebuildList() {
+	c.list = c.list[:0]
+	for _, ni := range c.nodes {
+		if ni.node != nil {
+			c.list = append(c.list, ni)
+		}
+	}
+	slices.SortFunc(c.list, func(a, b *nodeInfo) int { return strings.Compare(a.name, b.name) })
+	clear(c.byRuntime)
+	for _, ni := range c.list {
+		for _, r := range ni.runtimes {
+			c.byRuntime[r] = append(c.byRuntime[r], ni)
+		}
+	}
+	c.listDirty = false
+}
+
+func (c *core) feasible(pi *podInfo, ni *nodeInfo) failure {
+	for _, ch := range c.chain {
+		if f := ch.check(pi, ni); f.code != 0 {
+			return f
+		}
+	}
+	return failure{}
+}
+
+func (c *core) score(pi *podInfo, ni *nodeInfo) float64 {
+	used := ni.used
+	used.add(pi.req)
+	if c.cfg.Strategy == Spread {
+		return ScoreFitSpread(ni.alloc, used)
+	}
+	return ScoreFitBinPack(ni.alloc, used)
+}
+
+// decide picks a node for pi, or returns nil and the Unschedulable message.
+// Only nodes offering the pod's runtime are searched, from a rotating start,
+// until numFeasibleNodesToFind feasible ones are found; those are scored and
+// the best wins, ties going to the smaller node name.
+func (c *core) decide(pi *podInfo) (*nodeInfo, string) {
+	if c.listDirty {
+		c.rebuildList()
+	}
+	cands := c.byRuntime[pi.runtime]
+	if n := len(cands); n > 0 {
+		want := numFeasibleNodesToFind(c.cfg.PercentageOfNodesToScore, len(c.list))
+		start := c.next[pi.runtime] % n
+		var best *nodeInfo
+		var bestScore float64
+		found, visited := 0, 0
+		for i := 0; i < n && found < want; i++ {
+			ni := cands[(start+i)%n]
+			visited++
+			if c.feasible(pi, ni).code != 0 {
+				continue
+			}
+			found++
+			s := c.score(pi, ni)
+			if best == nil || s > bestScore || (s == bestScore && ni.name < best.name) {
+				best, bestScore = ni, s
+			}
+		}
+		c.next[pi.runtime] = (start + visited) % n
+		if best != nil {
+			return best, ""
+		}
+	}
+	return nil, c.diagnose(pi)
+}
+
+// diagnose runs every check on every node to say why none fits.
+func (c *core) diagnose(pi *podInfo) string {
+	clear(c.counts)
+	for _, ni := range c.list {
+		c.scratch = c.feasible(pi, ni).reasons(pi, c.scratch[:0])
+		for _, r := range c.scratch {
+			c.counts[r]++
+		}
+	}
+	return unschedulableMessage(len(c.list), c.counts)
+}
+
+func (c *core) scheduleOne(ctx context.Context, pi *podInfo) {
+	var t0 time.Time
+	if c.recordLatency {
+		t0 = time.Now()
+	}
+	c.stats.attempts.Add(1)
+	ni, msg := c.decide(pi)
+	if ni != nil {
+		c.setCounted(pi, ni.name) // assumed: the next decisions see it at once
+		pi.state = stateBinding
+		pi.bindRV = pi.pod.ResourceVersion
+		c.dispatch(job{kind: jobBind, key: pi.key, uid: pi.uid, pod: pi.pod, node: ni.name})
+	} else {
+		c.stats.unschedulable.Add(1)
+		pi.state = stateParked
+		c.parked[pi.key] = pi
+		if msg != pi.writingMsg && !hasUnschedulable(pi.pod, msg) {
+			pi.writingMsg = msg
+			c.dispatch(job{kind: jobStatus, key: pi.key, uid: pi.uid, pod: pi.pod, msg: msg})
+		}
+		c.log.Debug("pod unschedulable", "pod", pi.key, "reason", msg)
+	}
+	if c.recordLatency {
+		c.latencies = append(c.latencies, time.Since(t0))
+	}
+}
+
+func hasUnschedulable(p *api.Pod, msg string) bool {
+	cond := p.Status.Condition(api.PodScheduled)
+	return cond != nil && cond.Status == api.ConditionFalse && cond.Reason == api.ReasonUnschedulable && cond.Message == msg
+}
+
+// ---- results ----
+
+func (c *core) handleResult(ctx context.Context, r job) {
+	c.inFlight--
+	pi := c.pods[r.key]
+	if pi == nil || pi.uid != r.uid {
+		return // deleted meanwhile; its resources were released then
+	}
+	switch r.kind {
+	case jobBind:
+		if r.err == nil {
+			c.stats.bound.Add(1)
+			if pi.state == stateBinding {
+				pi.state = stateBound
+			}
+			pi.backoff = 0
+			return
+		}
+		if api.IsConflict(r.err) {
+			c.stats.conflicts.Add(1)
+		}
+		if pi.state != stateBinding {
+			return // the watch already told us how it ended
+		}
+		c.setCounted(pi, "") // un-assume
+		switch {
+		case api.IsConflict(r.err), api.IsNotFound(r.err):
+			// Someone else bound or changed it: act on the newer pod, which
+			// the watch has brought already or will bring.
+			if pi.pod.ResourceVersion != pi.bindRV {
+				c.enqueue(pi)
+			} else {
+				pi.state = stateWaiting
+			}
+		default:
+			c.stats.errors.Add(1)
+			c.log.Warn("bind pod", "pod", pi.key, "node", r.node, "err", r.err)
+			c.backoffRetry(ctx, pi)
+		}
+	case jobStatus:
+		if pi.writingMsg == r.msg {
+			pi.writingMsg = ""
+		}
+		switch {
+		case r.err == nil:
+			c.stats.statusWrites.Add(1)
+		case api.IsConflict(r.err):
+			pi.statusStale = true // the watch brings the newer pod; look again then
+		case api.IsNotFound(r.err):
+		default:
+			c.stats.errors.Add(1)
+			c.log.Warn("set pod unschedulable", "pod", pi.key, "err", r.err)
+		}
+	}
+}
+
+func (c *core) backoffRetry(ctx context.Context, pi *podInfo) {
+	pi.backoff = min(max(pi.backoff*2, 100*time.Millisecond), 30*time.Second)
+	pi.state = stateBackoff
+	key := pi.key
+	time.AfterFunc(pi.backoff, func() {
+		select {
+		case c.retries <- key:
+		case <-ctx.Done():
+		}
+	})
+}
+
+func (c *core) handleRetry(key string) {
+	if pi := c.pods[key]; pi != nil && pi.state == stateBackoff {
+		c.enqueue(pi)
+	}
+}
+
+// waitIdle returns the loop's state the next time it has nothing to do.
+func (c *core) waitIdle(ctx context.Context) (snapshot, error) {
+	reply := make(chan snapshot, 1)
+	select {
+	case c.probe <- reply:
+		return <-reply, nil
+	case <-ctx.Done():
+		return snapshot{}, fmt.Errorf("wait for idle scheduler: %w", ctx.Err())
+	}
+}
