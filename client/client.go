@@ -1,0 +1,307 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kybernetes/kybernetes/api"
+)
+
+// DefaultTimeout bounds a request when its context has no deadline.
+const DefaultTimeout = 30 * time.Second
+
+// Client calls the kyb API over one NATS connection. It is safe for
+// concurrent use; it does not own the connection (Close is the caller's).
+type Client struct {
+	nc      *nats.Conn
+	timeout time.Duration
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithTimeout sets the timeout of a request whose context has no deadline.
+func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
+
+// New returns a Client over nc.
+func New(nc *nats.Conn, opts ...Option) *Client {
+	c := &Client{nc: nc, timeout: DefaultTimeout}
+	for _, o := range opts {
+		o(c)
+	}
+	return c
+}
+
+// Dial connects to the NATS server at url and returns a Client over the
+// new connection, and the connection (close it when done).
+func Dial(url string, opts ...nats.Option) (*Client, *nats.Conn, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{nats.Name("kyb client")}, opts...)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", url, err)
+	}
+	return New(nc), nc, nil
+}
+
+// Conn returns the client's connection.
+func (c *Client) Conn() *nats.Conn { return c.nc }
+
+// Request sends data to subject and returns the reply body. An error reply
+// of the apiserver comes back as *api.Status; no apiserver answering is a
+// 503 Status.
+func (c *Client) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	if max := c.nc.MaxPayload(); max > 0 && int64(len(data)) > max {
+		return nil, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
+			Message: fmt.Sprintf("request of %d bytes exceeds the server's max payload %d", len(data), max)}
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	msg, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data})
+	if err != nil {
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			return nil, api.NewUnavailable("no kyb apiserver answers on %s (is `kyb server` running?)", subject)
+		case errors.Is(err, nats.ErrMaxPayload):
+			return nil, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
+				Message: fmt.Sprintf("request of %d bytes exceeds the server's max payload %d", len(data), c.nc.MaxPayload())}
+		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
+			return nil, api.NewUnavailable("request on %s: no reply in time: %v", subject, err)
+		}
+		return nil, fmt.Errorf("request on %s: %w", subject, err)
+	}
+	if err := ReplyError(msg); err != nil {
+		return nil, err
+	}
+	return msg.Data, nil
+}
+
+// ReplyError returns the *api.Status an error reply carries (micro error
+// headers, Status JSON body), or nil when msg is not an error.
+func ReplyError(msg *nats.Msg) error {
+	code := msg.Header.Get(micro.ErrorCodeHeader)
+	if code == "" {
+		return nil
+	}
+	st := &api.Status{}
+	if err := json.Unmarshal(msg.Data, st); err == nil && st.Code != 0 {
+		return st
+	}
+	n, _ := strconv.Atoi(code)
+	return &api.Status{Code: n, Reason: reasonOf(n), Message: msg.Header.Get(micro.ErrorHeader)}
+}
+
+func reasonOf(code int) string {
+	switch code {
+	case 400:
+		return api.ReasonBadRequest
+	case 403:
+		return api.ReasonForbidden
+	case 404:
+		return api.ReasonNotFound
+	case 409:
+		return api.ReasonConflict
+	case 413:
+		return api.ReasonTooLarge
+	case 422:
+		return api.ReasonInvalid
+	case 503:
+		return api.ReasonUnavailable
+	}
+	return api.ReasonInternal
+}
+
+func (c *Client) call(ctx context.Context, subject string, req, reply any) error {
+	data, err := json.Marshal(req)
+	if err != nil {
+		return fmt.Errorf("encode request for %s: %w", subject, err)
+	}
+	b, err := c.Request(ctx, subject, data)
+	if err != nil {
+		return err
+	}
+	if reply == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, reply); err != nil {
+		return fmt.Errorf("decode reply of %s: %w", subject, err)
+	}
+	return nil
+}
+
+// Apply sends a manifest (YAML or JSON, one or more documents) and returns
+// one result per document. Either every document is valid and applied, or
+// the error (an *api.Status with every cause) says why none was. A manifest
+// larger than the server's max payload fails before it is sent.
+func (c *Client) Apply(ctx context.Context, manifest []byte) (*api.ApplyReply, error) {
+	if max := c.nc.MaxPayload(); max > 0 && int64(len(manifest)) > max {
+		return nil, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
+			Message: fmt.Sprintf("manifest of %d bytes exceeds the server's max payload %d", len(manifest), max)}
+	}
+	b, err := c.Request(ctx, api.SubjectApply, manifest)
+	if err != nil {
+		return nil, err
+	}
+	var r api.ApplyReply
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("decode apply reply: %w", err)
+	}
+	return &r, nil
+}
+
+// Decode decodes an object of the named kind from its JSON.
+func Decode(kind string, raw []byte) (api.Object, error) {
+	k, err := api.LookupKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	obj := k.New()
+	if err := json.Unmarshal(raw, obj); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", k.Name, err)
+	}
+	return obj, nil
+}
+
+// Get returns one object; a missing one is a NotFound *api.Status. kind is
+// any of a kind's names ("pod", "pods", "po"); namespace "" means "default"
+// for namespaced kinds and is ignored for cluster-scoped ones.
+func (c *Client) Get(ctx context.Context, kind, namespace, name string) (api.Object, error) {
+	var raw json.RawMessage
+	if err := c.call(ctx, api.SubjectGet, api.GetRequest{Kind: kind, Namespace: namespace, Name: name}, &raw); err != nil {
+		return nil, err
+	}
+	return Decode(kind, raw)
+}
+
+// ListRaw returns the JSON of every object matching req, fetching every
+// page, and the resourceVersion of the first page.
+func (c *Client) ListRaw(ctx context.Context, req api.ListRequest) ([]json.RawMessage, string, error) {
+	var items []json.RawMessage
+	rv := ""
+	for {
+		var r api.ListReply
+		if err := c.call(ctx, api.SubjectList, req, &r); err != nil {
+			return nil, "", err
+		}
+		if rv == "" {
+			rv = r.ResourceVersion
+		}
+		items = append(items, r.Items...)
+		if r.Continue == "" || (req.Limit > 0 && len(items) >= req.Limit) {
+			return items, rv, nil
+		}
+		req.Continue = r.Continue
+	}
+}
+
+// List returns every object matching req (all pages) and the
+// resourceVersion the list was read at. With req.Limit set it returns at
+// most about Limit objects.
+func (c *Client) List(ctx context.Context, req api.ListRequest) ([]api.Object, string, error) {
+	raws, rv, err := c.ListRaw(ctx, req)
+	if err != nil {
+		return nil, "", err
+	}
+	k, err := api.LookupKind(req.Kind)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]api.Object, len(raws))
+	for i, raw := range raws {
+		obj := k.New()
+		if err := json.Unmarshal(raw, obj); err != nil {
+			return nil, "", fmt.Errorf("decode %s list item %d: %w", k.Name, i, err)
+		}
+		out[i] = obj
+	}
+	return out, rv, nil
+}
+
+// Delete deletes one object and returns it: removed, or (a pod bound to a
+// node) marked with a deletionTimestamp until its agent has stopped it.
+func (c *Client) Delete(ctx context.Context, req api.DeleteRequest) (api.Object, error) {
+	var raw json.RawMessage
+	if err := c.call(ctx, api.SubjectDelete, req, &raw); err != nil {
+		return nil, err
+	}
+	return Decode(req.Kind, raw)
+}
+
+// Event is one change seen by Watch.
+type Event struct {
+	// Type is api.EventAdded, api.EventModified or api.EventDeleted.
+	Type   string
+	Object api.Object
+}
+
+// WatchSubject returns the subject that carries the events of kind in
+// namespace: "" means every namespace (and is the only choice for a
+// cluster-scoped kind).
+func WatchSubject(kind *api.Kind, namespace string) string {
+	ns := namespace
+	if !kind.Namespaced {
+		ns = api.ClusterScope
+	} else if ns == "" {
+		ns = "*"
+	}
+	return api.EventsPrefix + "." + strings.ToLower(kind.Name) + "." + ns + ".>"
+}
+
+// Watch streams the changes to objects of kind in namespace ("" for all)
+// committed from now on, until ctx ends; then the channel closes. It does
+// not replay the current state: List first, then Watch, and reconcile by
+// resourceVersion. Events published while the receiver is slow are dropped
+// by NATS once its pending limits fill.
+func (c *Client) Watch(ctx context.Context, kind, namespace string) (<-chan Event, error) {
+	k, err := api.LookupKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make(chan *nats.Msg, 1024)
+	sub, err := c.nc.ChanSubscribe(WatchSubject(k, namespace), msgs)
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: subscribe: %w", k.Plural, err)
+	}
+	if err := c.nc.FlushWithContext(ctx); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, fmt.Errorf("watch %s: flush: %w", k.Plural, err)
+	}
+	out := make(chan Event, 64)
+	go func() {
+		defer close(out)
+		defer func() { _ = sub.Unsubscribe() }()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-msgs:
+				var we struct {
+					Type   string          `json:"type"`
+					Object json.RawMessage `json:"object"`
+				}
+				if json.Unmarshal(m.Data, &we) != nil {
+					continue
+				}
+				obj := k.New()
+				if json.Unmarshal(we.Object, obj) != nil {
+					continue
+				}
+				select {
+				case out <- Event{Type: we.Type, Object: obj}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}

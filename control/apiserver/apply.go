@@ -1,0 +1,354 @@
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/store"
+)
+
+func listOptions(ns string) store.ListOptions { return store.ListOptions{Namespace: ns} }
+
+// applyDoc is one validated document of an apply.
+type applyDoc struct {
+	kind     *api.Kind
+	obj      api.Object
+	warnings []string
+}
+
+// maxApplyAttempts bounds compare-and-set retries of one document.
+const maxApplyAttempts = 20
+
+func (s *Server) handleApply(req micro.Request) {
+	docs, err := s.prepareApply(req.Data())
+	if err != nil {
+		syncErr(req, err)
+		return
+	}
+	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+		var b bytes.Buffer
+		b.WriteString(`{"results":[`)
+		for i, d := range docs {
+			res, err := s.applyOne(ctx, d)
+			if err != nil {
+				m := d.obj.GetObjectMeta()
+				if len(docs) > 1 && i > 0 {
+					// Earlier documents are applied: say so.
+					st := toStatus(err)
+					cp := *st
+					cp.Message = fmt.Sprintf("document %d (%s %q): %s (documents 1-%d were applied)", i+1, d.kind.Name, m.Name, st.Message, i)
+					return nil, &cp
+				}
+				return nil, err
+			}
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(res)
+		}
+		b.WriteString(`]}`)
+		return b.Bytes(), nil
+	})
+}
+
+// prepareApply decodes, defaults and validates every document of a
+// manifest. It fails with one Status naming every problem of every
+// document, so that nothing is stored unless all of them are valid.
+func (s *Server) prepareApply(data []byte) ([]applyDoc, error) {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, api.NewBadRequest("empty manifest")
+	}
+	decoded, err := api.Decode(data)
+	if err != nil {
+		var st *api.Status
+		if errors.As(err, &st) {
+			return nil, st
+		}
+		return nil, api.NewBadRequest("decode manifest: %v", err)
+	}
+	if len(decoded) == 0 {
+		return nil, api.NewBadRequest("manifest holds no objects")
+	}
+	multi := len(decoded) > 1
+	var causes []api.StatusCause
+	var problems []string
+	invalidDocs := 0
+	allNotFound := true
+	docs := make([]applyDoc, 0, len(decoded))
+	seen := map[string]int{}
+	newNamespaces := map[string]bool{}
+	for i, d := range decoded {
+		var dc []api.StatusCause
+		add := func(field, msg string, notFound bool) {
+			dc = append(dc, api.StatusCause{Field: field, Message: msg})
+			allNotFound = allNotFound && notFound
+		}
+		if d.Kind == nil || d.Object == nil {
+			add("kind", "unknown kind", false)
+		} else {
+			api.Default(d.Object)
+			m := d.Object.GetObjectMeta()
+			if err := api.Validate(d.Object); err != nil {
+				var st *api.Status
+				if errors.As(err, &st) && len(st.Causes) > 0 {
+					for _, c := range st.Causes {
+						add(c.Field, c.Message, false)
+					}
+				} else {
+					add("", err.Error(), false)
+				}
+			}
+			id := d.Kind.Name + "/" + m.Namespace + "/" + m.Name
+			if j, dup := seen[id]; dup {
+				add("metadata.name", fmt.Sprintf("duplicate of document %d", j+1), false)
+			}
+			seen[id] = i
+			if d.Kind == namespaceKind {
+				newNamespaces[m.Name] = true
+			}
+			if d.Kind.Namespaced && m.Namespace != "" && !newNamespaces[m.Namespace] {
+				if msg, notFound := s.checkNamespace(m.Namespace); msg != "" {
+					add("metadata.namespace", msg, notFound)
+				}
+			}
+			if len(dc) == 0 {
+				if e := s.cache.get(d.Kind, m.Namespace, m.Name); e != nil {
+					merged := merge(e.obj, api.DeepCopy(d.Object))
+					if err := api.ValidateUpdate(e.obj, merged); err != nil {
+						var st *api.Status
+						if errors.As(err, &st) && len(st.Causes) > 0 {
+							for _, c := range st.Causes {
+								add(c.Field, c.Message, false)
+							}
+						} else {
+							add("", err.Error(), false)
+						}
+					}
+				}
+			}
+		}
+		if len(dc) == 0 {
+			docs = append(docs, applyDoc{kind: d.Kind, obj: d.Object, warnings: d.Warnings})
+			continue
+		}
+		invalidDocs++
+		what := "document"
+		if d.Kind != nil && d.Object != nil {
+			what = fmt.Sprintf("%s %q", d.Kind.Name, d.Object.GetObjectMeta().Name)
+		}
+		for _, c := range dc {
+			f := c.Field
+			if multi {
+				if f != "" {
+					f = fmt.Sprintf("documents[%d].%s", i, f)
+				} else {
+					f = fmt.Sprintf("documents[%d]", i)
+				}
+				problems = append(problems, fmt.Sprintf("document %d (%s): %s", i+1, what, fieldMsg(c.Field, c.Message)))
+			} else {
+				problems = append(problems, fmt.Sprintf("%s: %s", what, fieldMsg(c.Field, c.Message)))
+			}
+			causes = append(causes, api.StatusCause{Field: f, Message: c.Message})
+		}
+	}
+	if len(causes) == 0 {
+		return docs, nil
+	}
+	st := &api.Status{Code: 422, Reason: api.ReasonInvalid, Causes: causes}
+	if allNotFound {
+		st.Code, st.Reason = 404, api.ReasonNotFound
+	}
+	if !multi {
+		st.Kind = decoded[0].Object.GetTypeMeta().Kind
+		st.Name = decoded[0].Object.GetObjectMeta().Name
+		st.Message = strings.Join(problems, "; ")
+	} else {
+		st.Message = fmt.Sprintf("%d of %d documents are invalid, nothing was applied: %s", invalidDocs, len(decoded), strings.Join(problems, "; "))
+	}
+	return nil, st
+}
+
+func fieldMsg(field, msg string) string {
+	if field == "" {
+		return msg
+	}
+	return field + ": " + msg
+}
+
+// checkNamespace returns a problem with applying into namespace ns ("" when
+// there is none) and whether the problem is that it does not exist.
+func (s *Server) checkNamespace(ns string) (string, bool) {
+	e := s.cache.get(namespaceKind, "", ns)
+	if e == nil {
+		// The cache may lag a namespace created a moment ago elsewhere.
+		obj, err := s.st.Get(s.ctx, namespaceKind, "", ns)
+		if err != nil {
+			if api.IsNotFound(err) {
+				return fmt.Sprintf("namespace %q not found", ns), true
+			}
+			return fmt.Sprintf("look up namespace %q: %v", ns, err), false
+		}
+		if obj.(*api.Namespace).Status.Phase == NamespaceTerminating {
+			return fmt.Sprintf("namespace %q is being terminated", ns), false
+		}
+		return "", false
+	}
+	if e.obj.(*api.Namespace).Status.Phase == NamespaceTerminating {
+		return fmt.Sprintf("namespace %q is being terminated", ns), false
+	}
+	return "", false
+}
+
+// merge returns applied made ready to update existing: the server-set
+// metadata and the status are kept from existing, as are the fields the
+// cluster fills in (a pod's nodeName, a node's pod CIDRs) when applied
+// leaves them empty. applied is changed in place.
+func merge(existing, applied api.Object) api.Object {
+	em, am := existing.GetObjectMeta(), applied.GetObjectMeta()
+	am.UID = em.UID
+	am.CreationTimestamp = em.CreationTimestamp
+	am.ResourceVersion = em.ResourceVersion
+	am.Generation = em.Generation
+	am.DeletionTimestamp = em.DeletionTimestamp
+	am.DeletionGracePeriodSeconds = em.DeletionGracePeriodSeconds
+	if am.Finalizers == nil {
+		am.Finalizers = em.Finalizers
+	}
+	if am.OwnerReferences == nil {
+		am.OwnerReferences = em.OwnerReferences
+	}
+	switch a := applied.(type) {
+	case *api.Pod:
+		e := existing.(*api.Pod)
+		if a.Spec.NodeName == "" {
+			a.Spec.NodeName = e.Spec.NodeName
+		}
+		a.Status = e.Status
+	case *api.Node:
+		e := existing.(*api.Node)
+		if a.Spec.PodCIDR == "" {
+			a.Spec.PodCIDR = e.Spec.PodCIDR
+		}
+		if a.Spec.PodCIDRs == nil {
+			a.Spec.PodCIDRs = e.Spec.PodCIDRs
+		}
+		a.Status = e.Status
+	case *api.Namespace:
+		a.Status = existing.(*api.Namespace).Status
+	}
+	return applied
+}
+
+// specOf returns what apply compares to decide "unchanged".
+func specOf(o api.Object) any {
+	m := o.GetObjectMeta()
+	var spec any
+	switch t := o.(type) {
+	case *api.Pod:
+		spec = t.Spec
+	case *api.Node:
+		spec = t.Spec
+	case *api.Namespace:
+		spec = t.Spec
+	}
+	return struct {
+		Labels      map[string]string `json:"l,omitempty"`
+		Annotations map[string]string `json:"a,omitempty"`
+		Owners      any               `json:"o,omitempty"`
+		Spec        any               `json:"s"`
+	}{m.Labels, m.Annotations, m.OwnerReferences, spec}
+}
+
+func sameSpec(a, b api.Object) bool {
+	ja, err1 := jsonMarshal(specOf(a))
+	jb, err2 := jsonMarshal(specOf(b))
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+// applyOne creates or updates one document and returns its ApplyResult JSON.
+func (s *Server) applyOne(ctx context.Context, d applyDoc) ([]byte, error) {
+	m := d.obj.GetObjectMeta()
+	fromStore := false
+	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+		var existing api.Object
+		if fromStore {
+			obj, err := s.st.Get(ctx, d.kind, m.Namespace, m.Name)
+			if err != nil && !api.IsNotFound(err) {
+				return nil, fmt.Errorf("apply %s %s/%s: read current: %w", d.kind.Name, m.Namespace, m.Name, err)
+			}
+			existing = obj
+		} else if e := s.cache.get(d.kind, m.Namespace, m.Name); e != nil {
+			existing = e.obj
+		}
+		if existing == nil {
+			obj := d.obj
+			if attempt > 0 {
+				obj = api.DeepCopy(d.obj)
+				clearServerMeta(obj)
+			}
+			err := s.st.Create(ctx, obj)
+			if api.IsAlreadyExists(err) {
+				fromStore = true
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			return s.result(d, obj, api.ActionCreated)
+		}
+		merged := merge(existing, api.DeepCopy(d.obj))
+		if sameSpec(existing, merged) {
+			return s.result(d, existing, api.ActionUnchanged)
+		}
+		if err := api.ValidateUpdate(existing, merged); err != nil {
+			return nil, err
+		}
+		err := s.st.Update(ctx, merged)
+		if api.IsConflict(err) || api.IsNotFound(err) {
+			fromStore = true
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return s.result(d, merged, api.ActionConfigured)
+	}
+	return nil, api.NewConflict(d.kind.Name, m.Name, fmt.Sprintf("changed concurrently %d times in a row; try again", maxApplyAttempts))
+}
+
+func clearServerMeta(obj api.Object) {
+	m := obj.GetObjectMeta()
+	m.UID, m.ResourceVersion, m.Generation = "", "", 0
+	m.CreationTimestamp = time.Time{}
+}
+
+// result records obj in the cache (when it was written) and returns the
+// JSON of its ApplyResult.
+func (s *Server) result(d applyDoc, obj api.Object, action string) ([]byte, error) {
+	var raw []byte
+	if action == api.ActionUnchanged {
+		if e := s.cache.get(d.kind, obj.GetObjectMeta().Namespace, obj.GetObjectMeta().Name); e != nil && e.obj == obj {
+			raw = e.raw
+		}
+	} else {
+		raw = s.writeThrough(obj)
+	}
+	if raw == nil {
+		var err error
+		if raw, err = encode(obj); err != nil {
+			return nil, err
+		}
+	}
+	m := obj.GetObjectMeta()
+	return jsonMarshal(api.ApplyResult{
+		Kind: d.kind.Name, Namespace: m.Namespace, Name: m.Name,
+		Action: action, Warnings: d.warnings, Object: raw,
+	})
+}

@@ -1,0 +1,249 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kybernetes/kybernetes/api"
+)
+
+// entry is one cached object with its JSON encoding. Entries are immutable
+// once stored: a change replaces the entry.
+type entry struct {
+	obj     api.Object
+	raw     []byte
+	rev     uint64
+	deleted bool // tombstone: the object was deleted at or after rev
+	node    string
+	ns      string
+}
+
+// tombstoneTTL is how long a tombstone guards a deleted key against a late
+// write-through of an older revision.
+const tombstoneTTL = 30 * time.Second
+
+type tombstone struct {
+	kind, key string
+	rev       uint64
+	at        time.Time
+}
+
+// cache holds every object the store watch has delivered, plus the
+// apiserver's own writes (write-through), so that a client reads its writes
+// at once. Every update is guarded by revision: an older revision never
+// replaces a newer one. Safe for concurrent use.
+type cache struct {
+	mu         sync.RWMutex
+	rev        uint64 // last revision delivered by the watch
+	objs       map[string]map[string]*entry
+	podsByNode map[string]map[string]*entry
+	podsByNS   map[string]int
+	tombs      []tombstone
+}
+
+func newCache() *cache {
+	c := &cache{
+		objs:       map[string]map[string]*entry{},
+		podsByNode: map[string]map[string]*entry{},
+		podsByNS:   map[string]int{},
+	}
+	for _, k := range api.Kinds() {
+		c.objs[k.Name] = map[string]*entry{}
+	}
+	return c
+}
+
+// cacheKey is "<namespace>/<name>", "/<name>" for cluster-scoped objects, so
+// that keys sort by namespace then name.
+func cacheKey(ns, name string) string { return ns + "/" + name }
+
+// encode sets the object's TypeMeta when empty and returns its JSON.
+func encode(obj api.Object) ([]byte, error) {
+	tm := obj.GetTypeMeta()
+	if tm.Kind == "" || tm.APIVersion == "" {
+		k := api.KindOf(obj)
+		tm.Kind = k.Name
+		if tm.APIVersion == "" {
+			tm.APIVersion = k.APIVersions[0]
+		}
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s %s: %w", tm.Kind, obj.GetObjectMeta().Name, err)
+	}
+	return b, nil
+}
+
+// put stores obj at rev unless the cache already holds rev or newer for its
+// key. It returns the entry it replaced (nil when none or a tombstone) and
+// whether it applied.
+func (c *cache) put(kind *api.Kind, obj api.Object, raw []byte, rev uint64) (*entry, bool) {
+	m := obj.GetObjectMeta()
+	e := &entry{obj: obj, raw: raw, rev: rev, ns: m.Namespace}
+	if p, ok := obj.(*api.Pod); ok {
+		e.node = p.Spec.NodeName
+	}
+	key := cacheKey(m.Namespace, m.Name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.objs[kind.Name][key]
+	if old != nil && old.rev >= rev {
+		return nil, false
+	}
+	if old != nil && old.deleted {
+		old = nil
+	}
+	c.objs[kind.Name][key] = e
+	if kind.Name == "Pod" {
+		c.unindexPod(key, old)
+		c.indexPod(key, e)
+	}
+	return old, true
+}
+
+// remove deletes the key as of rev (the revision of the delete, or for a
+// write-through the last revision before it) and leaves a tombstone so that
+// a late write of an older revision cannot resurrect it. It returns the
+// removed entry, or nil.
+func (c *cache) remove(kind *api.Kind, ns, name string, rev uint64) *entry {
+	key := cacheKey(ns, name)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.objs[kind.Name][key]
+	if old != nil && old.rev > rev {
+		return nil
+	}
+	if old != nil && old.deleted {
+		old = nil
+	}
+	c.objs[kind.Name][key] = &entry{rev: rev, deleted: true, ns: ns}
+	if kind.Name == "Pod" {
+		c.unindexPod(key, old)
+	}
+	now := time.Now()
+	c.tombs = append(c.tombs, tombstone{kind: kind.Name, key: key, rev: rev, at: now})
+	for len(c.tombs) > 0 && now.Sub(c.tombs[0].at) > tombstoneTTL {
+		t := c.tombs[0]
+		c.tombs = c.tombs[1:]
+		if e := c.objs[t.kind][t.key]; e != nil && e.deleted && e.rev == t.rev {
+			delete(c.objs[t.kind], t.key)
+		}
+	}
+	return old
+}
+
+func (c *cache) indexPod(key string, e *entry) {
+	c.podsByNS[e.ns]++
+	if e.node == "" {
+		return
+	}
+	m := c.podsByNode[e.node]
+	if m == nil {
+		m = map[string]*entry{}
+		c.podsByNode[e.node] = m
+	}
+	m[key] = e
+}
+
+func (c *cache) unindexPod(key string, old *entry) {
+	if old == nil {
+		return
+	}
+	if c.podsByNS[old.ns]--; c.podsByNS[old.ns] <= 0 {
+		delete(c.podsByNS, old.ns)
+	}
+	if old.node == "" {
+		return
+	}
+	if m := c.podsByNode[old.node]; m != nil {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(c.podsByNode, old.node)
+		}
+	}
+}
+
+// get returns the live cached entry, or nil.
+func (c *cache) get(kind *api.Kind, ns, name string) *entry {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e := c.objs[kind.Name][cacheKey(ns, name)]
+	if e == nil || e.deleted {
+		return nil
+	}
+	return e
+}
+
+// setRev records the last revision the watch delivered.
+func (c *cache) setRev(rev uint64) {
+	c.mu.Lock()
+	if rev > c.rev {
+		c.rev = rev
+	}
+	c.mu.Unlock()
+}
+
+// revision returns the last revision the watch delivered.
+func (c *cache) revision() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.rev
+}
+
+// podCount returns the number of live pods in namespace ns.
+func (c *cache) podCount(ns string) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.podsByNS[ns]
+}
+
+// nodePods returns the raw pods bound to node, sorted by key, and the revision.
+func (c *cache) nodePods(node string) ([][]byte, uint64) {
+	c.mu.RLock()
+	m := c.podsByNode[node]
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = m[k].raw
+	}
+	rev := c.rev
+	c.mu.RUnlock()
+	return out, rev
+}
+
+// list returns the live entries of kind in namespace ns ("" for all) whose
+// key sorts after after, in key order, filtered by match.
+func (c *cache) list(kind *api.Kind, ns, after string, match func(api.Object) bool) ([]*entry, []string, uint64) {
+	prefix := ""
+	if ns != "" {
+		prefix = ns + "/"
+	}
+	c.mu.RLock()
+	m := c.objs[kind.Name]
+	keys := make([]string, 0, len(m))
+	for k, e := range m {
+		if e.deleted || !strings.HasPrefix(k, prefix) || (after != "" && k <= after) {
+			continue
+		}
+		if match != nil && !match(e.obj) {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]*entry, len(keys))
+	for i, k := range keys {
+		out[i] = m[k]
+	}
+	rev := c.rev
+	c.mu.RUnlock()
+	return out, keys, rev
+}

@@ -1,0 +1,18 @@
+// Package apiserver owns kybernetes' NATS API: the nats.go/micro service
+// "kyb" with the endpoints kyb.api.v1.{apply,get,list,delete}, the node agent
+// protocol (kyb.node.<node>.{register,heartbeat,status,podstatus,sync}), the
+// change events published on kyb.events.<kind>.<namespace>.<name>, the pod
+// assignments published on kyb.agent.<node>.pods, and the JetStream assets
+// the rest of the cluster uses (the KYB_LOGS stream, the kyb-modules object
+// store).
+//
+// Requests are decoded, defaulted and validated here (with package api) and
+// written through control/store with compare-and-set. One store watch over
+// every kind feeds an in-memory cache (lists, pod sync) and drives every
+// event and assignment, so writes made by other components (the scheduler)
+// are published too.
+//
+// Errors are replied as micro errors: the Nats-Service-Error-Code header holds
+// the Status code ("404"), Nats-Service-Error the message, and the body the
+// api.Status JSON.
+package apiserver

@@ -1,0 +1,184 @@
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/store"
+)
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// EventSubject returns kyb.events.<kind-lower>.<namespace or _>.<name>.
+func EventSubject(kind *api.Kind, namespace, name string) string {
+	if namespace == "" {
+		namespace = api.ClusterScope
+	}
+	return api.EventsPrefix + "." + strings.ToLower(kind.Name) + "." + namespace + "." + name
+}
+
+// revOf parses an object's resourceVersion; 0 when unset or malformed.
+func revOf(obj api.Object) uint64 {
+	r, _ := strconv.ParseUint(obj.GetObjectMeta().ResourceVersion, 10, 64)
+	return r
+}
+
+// writeThrough records an object this server just wrote, so that a list
+// right after the write sees it. It returns the object's JSON.
+func (s *Server) writeThrough(obj api.Object) []byte {
+	raw, err := encode(obj)
+	if err != nil {
+		s.log.Error("cache write-through", "err", err)
+		return nil
+	}
+	s.cache.put(api.KindOf(obj), obj, raw, revOf(obj))
+	return raw
+}
+
+// watchLoop runs the one store watch of the process until ctx ends,
+// restarting it from the last revision seen when it fails.
+func (s *Server) watchLoop(ctx context.Context) {
+	var from uint64
+	first := true
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		ch, err := s.st.Watch(ctx, nil, from)
+		if err != nil {
+			s.log.Error("store watch", "err", err, "from", from)
+		} else {
+			last := s.consume(ctx, ch, &first)
+			if last > from {
+				from = last
+				backoff = 100 * time.Millisecond
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("store watch ended; restarting", "from", from)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// consume applies watch events to the cache and publishes events and
+// assignments once the initial state is synced. It returns the last revision seen.
+func (s *Server) consume(ctx context.Context, ch <-chan store.Event, first *bool) uint64 {
+	var last uint64
+	live := !*first
+	for ev := range ch {
+		if ev.Type == store.Synced {
+			if *first {
+				*first = false
+				close(s.synced)
+			}
+			live = true
+			continue
+		}
+		if ev.Object == nil {
+			continue
+		}
+		last = max(last, ev.Revision)
+		s.apply(ctx, ev, live)
+		s.cache.setRev(ev.Revision)
+	}
+	return last
+}
+
+// apply applies one watch event to the cache and, when live, publishes it.
+func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
+	obj := ev.Object
+	kind := api.KindOf(obj)
+	m := obj.GetObjectMeta()
+	raw, err := encode(obj)
+	if err != nil {
+		s.log.Error("watch: encode", "err", err)
+		return
+	}
+	var typ string
+	switch ev.Type {
+	case store.Deleted:
+		typ = api.EventDeleted
+		s.cache.remove(kind, m.Namespace, m.Name, ev.Revision)
+	case store.Added, store.Modified:
+		typ = api.EventModified
+		if ev.Type == store.Added {
+			typ = api.EventAdded
+		}
+		s.cache.put(kind, obj, raw, ev.Revision)
+	default:
+		return
+	}
+	// The node each pod was bound to, as seen by this watch alone (the
+	// cache also holds write-throughs, so it cannot tell what changed).
+	var oldNode string
+	pod, isPod := obj.(*api.Pod)
+	if isPod {
+		key := cacheKey(m.Namespace, m.Name)
+		oldNode = s.podNodes[key]
+		switch {
+		case ev.Type == store.Deleted || pod.Spec.NodeName == "":
+			delete(s.podNodes, key)
+		default:
+			s.podNodes[key] = pod.Spec.NodeName
+		}
+	}
+	if !live {
+		return
+	}
+	s.publishEvent(kind, m.Namespace, m.Name, typ, raw)
+	if isPod {
+		s.publishAssignment(pod, typ, raw, oldNode)
+		if ev.Type == store.Deleted {
+			s.maybeFinishNamespace(ctx, m.Namespace)
+		}
+	}
+}
+
+func (s *Server) publishEvent(kind *api.Kind, ns, name, typ string, raw []byte) {
+	var b bytes.Buffer
+	b.Grow(len(raw) + 32)
+	b.WriteString(`{"type":"`)
+	b.WriteString(typ)
+	b.WriteString(`","object":`)
+	b.Write(raw)
+	b.WriteByte('}')
+	if err := s.nc.Publish(EventSubject(kind, ns, name), b.Bytes()); err != nil {
+		s.log.Warn("publish event", "err", err)
+	}
+}
+
+// publishAssignment tells the pod's node (and a former node, if the pod
+// moved) about the change.
+func (s *Server) publishAssignment(pod *api.Pod, typ string, raw []byte, oldNode string) {
+	send := func(node, typ string, raw []byte) {
+		var b bytes.Buffer
+		b.Grow(len(raw) + 32)
+		b.WriteString(`{"type":"`)
+		b.WriteString(typ)
+		b.WriteString(`","pod":`)
+		b.Write(raw)
+		b.WriteByte('}')
+		if err := s.nc.Publish(api.AgentSubject(node, api.AgentVerbPods), b.Bytes()); err != nil {
+			s.log.Warn("publish assignment", "node", node, "err", err)
+		}
+	}
+	if oldNode != "" && oldNode != pod.Spec.NodeName {
+		send(oldNode, api.EventDeleted, raw)
+	}
+	if pod.Spec.NodeName != "" {
+		if typ == api.EventModified && oldNode != pod.Spec.NodeName {
+			typ = api.EventAdded // newly bound: an add from the node's point of view
+		}
+		send(pod.Spec.NodeName, typ, raw)
+	}
+}

@@ -1,0 +1,349 @@
+package apiserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kybernetes/kybernetes/api"
+)
+
+var ackOK = []byte(`{"ok":true}`)
+
+// nodeOf returns the node named by a kyb.node.<node>.<verb> subject: the
+// caller's identity.
+func nodeOf(subject string) (string, error) {
+	parts := strings.Split(subject, ".")
+	if len(parts) != 4 || parts[2] == "" {
+		return "", api.NewBadRequest("subject %q is not %s.<node>.<verb>", subject, api.NodeSubjects)
+	}
+	return parts[2], nil
+}
+
+func (s *Server) handleRegister(req micro.Request) {
+	node, err := nodeOf(req.Subject())
+	if err != nil {
+		syncErr(req, err)
+		return
+	}
+	in := &api.Node{}
+	if err := decodeBody(req.Data(), in, "Node"); err != nil {
+		syncErr(req, err)
+		return
+	}
+	if in.Name != "" && in.Name != node {
+		syncErr(req, api.NewForbidden("node %q may not register as %q", node, in.Name))
+		return
+	}
+	in.Name = node
+	api.Default(in)
+	if err := api.Validate(in); err != nil {
+		syncErr(req, err)
+		return
+	}
+	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+		n, err := s.registerNode(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("register node %s: %w", node, err)
+		}
+		return encode(n)
+	})
+}
+
+// registerNode creates or updates the Node of an agent: labels are merged
+// (the agent's win), taints and unschedulable are the agent's only on
+// first registration (afterwards they belong to admins), the status is the
+// agent's, and a pod CIDR is assigned once and kept.
+func (s *Server) registerNode(ctx context.Context, in *api.Node) (*api.Node, error) {
+	s.cidrMu.Lock()
+	defer s.cidrMu.Unlock()
+	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+		obj, err := s.st.Get(ctx, nodeKind, "", in.Name)
+		if err != nil && !api.IsNotFound(err) {
+			return nil, err
+		}
+		var n *api.Node
+		create := obj == nil
+		if create {
+			n = &api.Node{
+				ObjectMeta: api.ObjectMeta{Name: in.Name, Labels: in.Labels, Annotations: in.Annotations},
+				Spec:       api.NodeSpec{Taints: in.Spec.Taints, Unschedulable: in.Spec.Unschedulable},
+			}
+			api.Default(n)
+		} else {
+			n = obj.(*api.Node)
+			if len(in.Labels) > 0 && n.Labels == nil {
+				n.Labels = map[string]string{}
+			}
+			for k, v := range in.Labels {
+				n.Labels[k] = v
+			}
+		}
+		n.Status = in.Status
+		if n.Spec.PodCIDR == "" {
+			cidr, err := s.allocateCIDR(ctx)
+			if err != nil {
+				return nil, err
+			}
+			n.Spec.PodCIDR, n.Spec.PodCIDRs = cidr, []string{cidr}
+		}
+		if create {
+			err = s.st.Create(ctx, n)
+		} else {
+			err = s.st.Update(ctx, n)
+		}
+		if api.IsAlreadyExists(err) || api.IsConflict(err) || api.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.writeThrough(n)
+		// Another apiserver may have handed out the same range at the same
+		// time; the node with the smaller name keeps it, the other retries.
+		lost, err := s.cidrLost(ctx, n)
+		if err != nil {
+			return nil, err
+		}
+		if !lost {
+			return n, nil
+		}
+		s.log.Warn("pod CIDR assigned twice; reassigning", "node", n.Name, "cidr", n.Spec.PodCIDR)
+		n.Spec.PodCIDR, n.Spec.PodCIDRs = "", nil
+		if err := s.st.Update(ctx, n); err != nil && !api.IsConflict(err) {
+			return nil, err
+		}
+	}
+	return nil, api.NewConflict("Node", in.Name, "changed concurrently too often; try again")
+}
+
+// allocateCIDR returns the first node-sized range of the cluster CIDR that
+// no stored node holds. It reads the store, not the cache, so that a range
+// is never handed out twice by this server.
+func (s *Server) allocateCIDR(ctx context.Context) (string, error) {
+	nodes, _, err := s.st.List(ctx, nodeKind, listOptions(""))
+	if err != nil {
+		return "", fmt.Errorf("list nodes: %w", err)
+	}
+	used := map[string]bool{}
+	for _, o := range nodes {
+		n := o.(*api.Node)
+		used[n.Spec.PodCIDR] = true
+		for _, c := range n.Spec.PodCIDRs {
+			used[c] = true
+		}
+	}
+	a := s.cidr.Addr().As4()
+	base := binary.BigEndian.Uint32(a[:])
+	size := s.cfg.NodeCIDRMaskSize
+	step := uint32(1) << (32 - size)
+	count := uint32(1) << (size - s.cidr.Bits())
+	for i := range count {
+		var b [4]byte
+		binary.BigEndian.PutUint32(b[:], base+i*step)
+		p := netip.PrefixFrom(netip.AddrFrom4(b), size).String()
+		if !used[p] {
+			return p, nil
+		}
+	}
+	return "", api.NewUnavailable("no free /%d pod CIDR left in cluster CIDR %s", size, s.cidr)
+}
+
+// cidrLost reports whether another node holds n's pod CIDR and keeps it.
+func (s *Server) cidrLost(ctx context.Context, n *api.Node) (bool, error) {
+	nodes, _, err := s.st.List(ctx, nodeKind, listOptions(""))
+	if err != nil {
+		return false, fmt.Errorf("list nodes: %w", err)
+	}
+	for _, o := range nodes {
+		other := o.(*api.Node)
+		if other.Name != n.Name && other.Spec.PodCIDR == n.Spec.PodCIDR && other.Name < n.Name {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func (s *Server) handleHeartbeat(req micro.Request) {
+	node, err := nodeOf(req.Subject())
+	if err != nil {
+		syncErr(req, err)
+		return
+	}
+	var hb api.Heartbeat
+	if len(bytes.TrimSpace(req.Data())) > 0 {
+		if err := decodeBody(req.Data(), &hb, "Heartbeat"); err != nil {
+			syncErr(req, err)
+			return
+		}
+	}
+	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+		if s.cache.get(nodeKind, "", node) == nil {
+			if _, err := s.st.Get(ctx, nodeKind, "", node); err != nil {
+				return nil, fmt.Errorf("heartbeat of node %s: %w (register first)", node, err)
+			}
+		}
+		// The server's clock, not the agent's: liveness must not depend on skew.
+		if err := s.hb.Beat(ctx, node, time.Now()); err != nil {
+			return nil, fmt.Errorf("heartbeat of node %s: %w", node, err)
+		}
+		return ackOK, nil
+	})
+}
+
+func (s *Server) handleNodeStatus(req micro.Request) {
+	node, err := nodeOf(req.Subject())
+	if err != nil {
+		syncErr(req, err)
+		return
+	}
+	var st api.NodeStatus
+	if err := decodeBody(req.Data(), &st, "NodeStatus"); err != nil {
+		syncErr(req, err)
+		return
+	}
+	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+		for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+			obj, err := s.st.Get(ctx, nodeKind, "", node)
+			if err != nil {
+				return nil, fmt.Errorf("update status of node %s: %w", node, err)
+			}
+			n := obj.(*api.Node)
+			n.Status = st
+			err = s.st.Update(ctx, n)
+			if api.IsConflict(err) {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("update status of node %s: %w", node, err)
+			}
+			s.writeThrough(n)
+			return ackOK, nil
+		}
+		return nil, api.NewConflict("Node", node, "changed concurrently too often; try again")
+	})
+}
+
+func (s *Server) handlePodStatus(req micro.Request) {
+	node, err := nodeOf(req.Subject())
+	if err != nil {
+		syncErr(req, err)
+		return
+	}
+	var batch api.PodStatusBatch
+	if err := decodeBody(req.Data(), &batch, "PodStatusBatch"); err != nil {
+		syncErr(req, err)
+		return
+	}
+	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+		for _, u := range batch.Items {
+			if err := s.updatePodStatus(ctx, node, u); err != nil {
+				return nil, fmt.Errorf("pod status from node %s: pod %s/%s: %w", node, u.Namespace, u.Name, err)
+			}
+		}
+		return ackOK, nil
+	})
+}
+
+// updatePodStatus writes one pod status reported by node. Reports on pods
+// that are gone, were re-created (other UID) or are bound to another node
+// are ignored. A Finalized report on a pod marked for deletion removes it.
+func (s *Server) updatePodStatus(ctx context.Context, node string, u api.PodStatusUpdate) error {
+	ns := u.Namespace
+	if ns == "" {
+		ns = api.DefaultNamespace
+	}
+	fromStore := false
+	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+		var pod api.Pod
+		if e := s.cache.get(podKind, ns, u.Name); e != nil && !fromStore {
+			pod = *e.obj.(*api.Pod) // shallow copy: only Status and metadata scalars change
+		} else {
+			obj, err := s.st.Get(ctx, podKind, ns, u.Name)
+			if api.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			pod = *obj.(*api.Pod)
+		}
+		if pod.UID != u.UID || pod.Spec.NodeName != node {
+			if !fromStore {
+				fromStore = true // the cache may lag; make sure
+				continue
+			}
+			s.log.Debug("ignoring stale pod status", "node", node, "pod", ns+"/"+u.Name, "uid", u.UID)
+			return nil
+		}
+		if u.Finalized && pod.DeletionTimestamp != nil {
+			last, err := s.st.Delete(ctx, podKind, ns, u.Name, pod.ResourceVersion)
+			if api.IsConflict(err) {
+				fromStore = true
+				continue
+			}
+			if api.IsNotFound(err) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			s.cache.remove(podKind, ns, u.Name, revOf(last))
+			return nil
+		}
+		if sameJSON(pod.Status, u.Status) {
+			return nil
+		}
+		pod.Status = u.Status
+		err := s.st.Update(ctx, &pod)
+		if api.IsConflict(err) {
+			fromStore = true
+			continue
+		}
+		if api.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		s.writeThrough(&pod)
+		return nil
+	}
+	return api.NewConflict("Pod", u.Name, "changed concurrently too often; try again")
+}
+
+func sameJSON(a, b any) bool {
+	ja, err1 := jsonMarshal(a)
+	jb, err2 := jsonMarshal(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
+}
+
+func (s *Server) handleSync(req micro.Request) {
+	node, err := nodeOf(req.Subject())
+	if err != nil {
+		syncErr(req, err)
+		return
+	}
+	pods, rev := s.cache.nodePods(node)
+	var b bytes.Buffer
+	b.WriteString(`{"revision":`)
+	b.WriteString(strconv.FormatUint(rev, 10))
+	b.WriteString(`,"pods":[`)
+	for i, p := range pods {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(p)
+	}
+	b.WriteString(`]}`)
+	if err := req.Respond(b.Bytes()); err != nil {
+		s.log.Warn("reply to sync", "node", node, "err", err)
+	}
+}

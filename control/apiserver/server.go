@@ -1,0 +1,354 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/store"
+)
+
+// JetStream assets the apiserver creates on start.
+const (
+	// LogsStream is the stream of container and module output, subjects kyb.logs.>.
+	LogsStream = api.LogsStream
+	// LogsSubjects are the subjects of LogsStream.
+	LogsSubjects = api.LogsPrefix + ".>"
+	// ModulesBucket is the object store of wasm modules pushed into the cluster.
+	ModulesBucket = api.ModulesBucket
+	// Version is the micro service version.
+	Version = "0.1.0"
+)
+
+// Config configures the apiserver. The zero value is usable.
+type Config struct {
+	// ClusterCIDR is the range node pod CIDRs are cut from; default 10.42.0.0/16.
+	ClusterCIDR string
+	// NodeCIDRMaskSize is the prefix length of one node's pod CIDR; default 24.
+	NodeCIDRMaskSize int
+	// LogsMaxAge bounds the age of log messages; default 72h.
+	LogsMaxAge time.Duration
+	// LogsMaxBytes bounds the size of the logs stream; default 1 GiB.
+	LogsMaxBytes int64
+	// Replicas of the logs stream and module store; default 1.
+	Replicas int
+	// MaxInFlight bounds the requests served at once; default 256.
+	MaxInFlight int
+	// DefaultGracePeriod is a pod's grace period when neither the delete
+	// request nor the pod names one; default 30s.
+	DefaultGracePeriod time.Duration
+}
+
+func (c *Config) defaults() error {
+	if c.ClusterCIDR == "" {
+		c.ClusterCIDR = "10.42.0.0/16"
+	}
+	if c.NodeCIDRMaskSize == 0 {
+		c.NodeCIDRMaskSize = 24
+	}
+	if c.LogsMaxAge == 0 {
+		c.LogsMaxAge = 72 * time.Hour
+	}
+	if c.LogsMaxBytes == 0 {
+		c.LogsMaxBytes = 1 << 30
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.MaxInFlight == 0 {
+		c.MaxInFlight = 256
+	}
+	if c.DefaultGracePeriod == 0 {
+		c.DefaultGracePeriod = 30 * time.Second
+	}
+	p, err := netip.ParsePrefix(c.ClusterCIDR)
+	if err != nil {
+		return fmt.Errorf("cluster CIDR %q: %w", c.ClusterCIDR, err)
+	}
+	if !p.Addr().Is4() || c.NodeCIDRMaskSize < p.Bits() || c.NodeCIDRMaskSize > 30 {
+		return fmt.Errorf("node CIDR mask size /%d does not fit cluster CIDR %s (IPv4 only)", c.NodeCIDRMaskSize, p)
+	}
+	return nil
+}
+
+// Server is the kyb API service. Create it with New, then Start (or Run) it.
+// Its methods are safe for concurrent use.
+type Server struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	st    *store.Store
+	hb    *store.Heartbeats
+	cfg   Config
+	cidr  netip.Prefix
+	log   *slog.Logger
+	cache *cache
+	// podNodes maps pod cache keys to their node; watch goroutine only.
+	podNodes map[string]string
+
+	sem     chan struct{}
+	cidrMu  sync.Mutex
+	ctx     context.Context
+	cancel  context.CancelFunc
+	svc     micro.Service
+	wg      sync.WaitGroup
+	synced  chan struct{}
+	stopped sync.Once
+}
+
+// New returns a Server on nc over st (API objects) and hb (node liveness).
+// It does nothing on the network until Start.
+func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *slog.Logger) (*Server, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, fmt.Errorf("apiserver config: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: jetstream: %w", err)
+	}
+	return &Server{
+		nc: nc, js: js, st: st, hb: hb, cfg: cfg, log: log,
+		cidr:   netip.MustParsePrefix(cfg.ClusterCIDR).Masked(),
+		cache:    newCache(),
+		podNodes: map[string]string{},
+		sem:    make(chan struct{}, cfg.MaxInFlight),
+		synced: make(chan struct{}),
+	}, nil
+}
+
+// Run starts the server and serves until ctx ends, then stops it. It returns
+// nil on a clean shutdown.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	return s.Stop()
+}
+
+// Start creates the JetStream assets (logs stream, module store) and the
+// "default" namespace, starts the store watch, waits until its cache holds
+// the current state, and registers the micro service. It returns once
+// requests are being served; the server runs until Stop or ctx ends.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.ensureAssets(ctx); err != nil {
+		return err
+	}
+	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.cancel()
+		case <-s.ctx.Done():
+		}
+	}()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.watchLoop(s.ctx)
+	}()
+	select {
+	case <-s.synced:
+	case <-ctx.Done():
+		s.cancel()
+		return fmt.Errorf("apiserver: wait for store watch: %w", ctx.Err())
+	}
+	if err := s.ensureDefaultNamespace(ctx); err != nil {
+		s.cancel()
+		return err
+	}
+	svc, err := micro.AddService(s.nc, micro.Config{
+		Name:        api.ServiceName,
+		Version:     Version,
+		Description: "kybernetes API",
+	})
+	if err != nil {
+		s.cancel()
+		return fmt.Errorf("apiserver: add micro service: %w", err)
+	}
+	s.svc = svc
+	for _, ep := range s.endpoints() {
+		if err := svc.AddEndpoint(ep.name, micro.HandlerFunc(ep.h), micro.WithEndpointSubject(ep.subject)); err != nil {
+			_ = svc.Stop()
+			s.cancel()
+			return fmt.Errorf("apiserver: add endpoint %s: %w", ep.subject, err)
+		}
+	}
+	s.log.Info("apiserver serving", "service", api.ServiceName, "subjects", api.SubjectPrefix+".>")
+	return nil
+}
+
+// Stop stops serving, waits for requests in flight, and ends the watch.
+func (s *Server) Stop() error {
+	var err error
+	s.stopped.Do(func() {
+		if s.svc != nil {
+			err = s.svc.Stop()
+		}
+		// Wait for in-flight handlers: fill the semaphore.
+		for range cap(s.sem) {
+			s.sem <- struct{}{}
+		}
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+	})
+	if err != nil {
+		return fmt.Errorf("apiserver: stop service: %w", err)
+	}
+	return nil
+}
+
+type endpoint struct {
+	name, subject string
+	h             func(micro.Request)
+}
+
+func (s *Server) endpoints() []endpoint {
+	node := func(verb string) string { return api.NodeSubjects + ".*." + verb }
+	return []endpoint{
+		{"apply", api.SubjectApply, s.handleApply},
+		{"get", api.SubjectGet, s.handleGet},
+		{"list", api.SubjectList, s.handleList},
+		{"delete", api.SubjectDelete, s.handleDelete},
+		{"node-register", node(api.NodeVerbRegister), s.handleRegister},
+		{"node-heartbeat", node(api.NodeVerbHeartbeat), s.handleHeartbeat},
+		{"node-status", node(api.NodeVerbStatus), s.handleNodeStatus},
+		{"node-podstatus", node(api.NodeVerbPodStatus), s.handlePodStatus},
+		{"node-sync", node(api.NodeVerbSync), s.handleSync},
+	}
+}
+
+func (s *Server) ensureAssets(ctx context.Context) error {
+	_, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        LogsStream,
+		Description: "kybernetes container and module output",
+		Subjects:    []string{LogsSubjects},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      s.cfg.LogsMaxAge,
+		MaxBytes:    s.cfg.LogsMaxBytes,
+		Discard:     jetstream.DiscardOld,
+		Replicas:    s.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("apiserver: create stream %s: %w", LogsStream, err)
+	}
+	_, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+		Bucket:      ModulesBucket,
+		Description: "kybernetes wasm modules",
+		Storage:     jetstream.FileStorage,
+		Replicas:    s.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("apiserver: create object store %s: %w", ModulesBucket, err)
+	}
+	return nil
+}
+
+func (s *Server) ensureDefaultNamespace(ctx context.Context) error {
+	kind := api.KindOf(&api.Namespace{})
+	if s.cache.get(kind, "", api.DefaultNamespace) != nil {
+		return nil
+	}
+	ns := &api.Namespace{ObjectMeta: api.ObjectMeta{Name: api.DefaultNamespace}}
+	api.Default(ns)
+	ns.Status.Phase = "Active"
+	err := s.st.Create(ctx, ns)
+	if err != nil && !api.IsAlreadyExists(err) {
+		return fmt.Errorf("apiserver: create namespace default: %w", err)
+	}
+	if err == nil {
+		s.writeThrough(ns)
+	}
+	return nil
+}
+
+// dispatch runs f in its own goroutine, bounded by MaxInFlight, so one slow
+// request does not hold up the endpoint. f must reply with s.reply or
+// s.replyErr (never with req.Respond, which races with micro's stats).
+func (s *Server) dispatch(req micro.Request, f func(ctx context.Context) ([]byte, error)) {
+	s.sem <- struct{}{}
+	go func() {
+		defer func() { <-s.sem }()
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		defer cancel()
+		b, err := f(ctx)
+		if err != nil {
+			s.replyErr(req.Reply(), err)
+			return
+		}
+		s.reply(req.Reply(), b)
+	}()
+}
+
+func (s *Server) reply(subject string, b []byte) {
+	if subject == "" {
+		return
+	}
+	if err := s.nc.Publish(subject, b); err != nil {
+		s.log.Warn("reply failed", "err", err)
+	}
+}
+
+// toStatus turns err into an api.Status: a Status as is, context ends as
+// 503, anything else as 500.
+func toStatus(err error) *api.Status {
+	var st *api.Status
+	if errors.As(err, &st) {
+		return st
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return api.NewUnavailable("%v", err)
+	}
+	return api.NewInternal(err)
+}
+
+// errorMsg builds the micro error reply for err: code and message in the
+// micro headers, the Status JSON as body.
+func errorMsg(subject string, err error) *nats.Msg {
+	st := toStatus(err)
+	body, _ := jsonMarshal(st)
+	desc := st.Message
+	if desc == "" {
+		desc = st.Reason
+	}
+	return &nats.Msg{
+		Subject: subject,
+		Header: nats.Header{
+			micro.ErrorHeader:     []string{desc},
+			micro.ErrorCodeHeader: []string{fmt.Sprint(st.Code)},
+		},
+		Data: body,
+	}
+}
+
+func (s *Server) replyErr(subject string, err error) {
+	if subject == "" {
+		return
+	}
+	if st := toStatus(err); st.Code >= 500 {
+		s.log.Error("request failed", "err", err)
+	}
+	if perr := s.nc.PublishMsg(errorMsg(subject, err)); perr != nil {
+		s.log.Warn("reply failed", "err", perr)
+	}
+}
+
+// syncErr replies err through micro's own req.Error (counted in the service
+// stats); for use in the handler goroutine only.
+func syncErr(req micro.Request, err error) {
+	m := errorMsg("", err)
+	_ = req.Error(m.Header.Get(micro.ErrorCodeHeader), m.Header.Get(micro.ErrorHeader), m.Data)
+}
