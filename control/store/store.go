@@ -1,19 +1,45 @@
 package store
 
-// API SKELETON written by the lead so that other packages compile against it.
-// The store owner replaces every panic("unimplemented") with the real thing and
-// keeps these signatures (extend them if needed; tell the lead about changes).
-
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kybernetes/kybernetes/api"
+)
+
+// DefaultBucket is the KV bucket of API objects when Config.Bucket is empty.
+const DefaultBucket = "kyb-objects"
+
+// MaxObjectSize is the largest stored object (its JSON), like etcd's
+// default request limit of about 1.5 MiB.
+const MaxObjectSize = 1 << 20
+
+// Message headers written and read by the store.
+const (
+	hdrKVOperation = "KV-Operation" // DEL or PURGE on a KV delete marker
+	hdrKVDelete    = "DEL"          // value of hdrKVOperation on a delete
+	hdrMarker      = jetstream.MarkerReasonHeader
+	hdrOp          = "Kyb-Op" // "create" on the first write of a key
+	opCreate       = "create"
+	// hdrCreated on an update names the revision that created the object, so
+	// a watch can tell Added from Modified when History 1 has dropped the
+	// creating message.
+	hdrCreated = "Kyb-Created"
 )
 
 // Config configures the object store.
@@ -28,11 +54,76 @@ type Config struct {
 
 // Store is a typed store of API objects over one JetStream KV bucket. It is
 // safe for concurrent use.
-type Store struct{}
+type Store struct {
+	js         jetstream.JetStream
+	kv         jetstream.KeyValue
+	stream     jetstream.Stream
+	bucket     string
+	streamName string
+	prefix     string // "$KV.<bucket>."
+	log        *slog.Logger
+	kinds      map[string]*api.Kind // key token -> kind
+}
 
-// Open creates (or opens) the bucket and returns a Store over it.
+// Open creates (or opens) the bucket and returns a Store over it. An
+// existing bucket keeps its data; its configuration is updated to this one.
 func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
-	panic("unimplemented")
+	if cfg.Bucket == "" {
+		cfg.Bucket = DefaultBucket
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:       cfg.Bucket,
+		Description:  "kybernetes API objects",
+		History:      1,
+		Storage:      jetstream.FileStorage,
+		Replicas:     cfg.Replicas,
+		MaxValueSize: MaxObjectSize,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open store bucket %s: %w", cfg.Bucket, err)
+	}
+	streamName := "KV_" + cfg.Bucket
+	stream, err := js.Stream(ctx, streamName)
+	if err != nil {
+		return nil, fmt.Errorf("open store bucket %s: stream: %w", cfg.Bucket, err)
+	}
+	s := &Store{
+		js:         js,
+		kv:         kv,
+		stream:     stream,
+		bucket:     cfg.Bucket,
+		streamName: streamName,
+		prefix:     "$KV." + cfg.Bucket + ".",
+		log:        cfg.Logger.With("component", "store", "bucket", cfg.Bucket),
+		kinds:      make(map[string]*api.Kind),
+	}
+	for _, k := range api.Kinds() {
+		s.kinds[kindToken(k)] = k
+	}
+	return s, nil
+}
+
+// Bucket returns the name of the KV bucket the store writes.
+func (s *Store) Bucket() string { return s.bucket }
+
+// kindByToken finds the kind of a key's first token, or nil.
+func (s *Store) kindByToken(tok string) *api.Kind {
+	if k, ok := s.kinds[tok]; ok {
+		return k
+	}
+	// Kinds added to api after Open.
+	for _, k := range api.Kinds() {
+		if kindToken(k) == tok {
+			return k
+		}
+	}
+	return nil
 }
 
 // ListOptions narrows a List.
@@ -46,87 +137,440 @@ type ListOptions struct {
 	Fields fields.Selector
 }
 
-// Create stores a new object. It fails with an api AlreadyExists Status when
-// the key exists. On success obj is updated in place: uid, creationTimestamp,
-// generation 1, resourceVersion (the KV revision).
-func (s *Store) Create(ctx context.Context, obj api.Object) error { panic("unimplemented") }
+// target checks an object's kind, name and namespace and returns its key.
+func target(obj api.Object) (*api.Kind, *api.ObjectMeta, string, error) {
+	kind := api.KindOf(obj)
+	meta := obj.GetObjectMeta()
+	if meta.Name == "" {
+		return nil, nil, "", api.NewBadRequest("%s: metadata.name: required", strings.ToLower(kind.Name))
+	}
+	if !kind.Namespaced {
+		meta.Namespace = ""
+	} else if meta.Namespace == "" {
+		return nil, nil, "", api.NewBadRequest("%s %q: metadata.namespace: required", strings.ToLower(kind.Name), meta.Name)
+	}
+	return kind, meta, objectKey(kind, meta.Namespace, meta.Name), nil
+}
 
-// Get returns the object, or an api NotFound Status.
+func keyFor(kind *api.Kind, namespace, name string) (string, error) {
+	if kind == nil {
+		return "", api.NewBadRequest("kind: required")
+	}
+	if name == "" {
+		return "", api.NewBadRequest("%s: name: required", strings.ToLower(kind.Name))
+	}
+	if kind.Namespaced && namespace == "" {
+		return "", api.NewBadRequest("%s %q: namespace: required", strings.ToLower(kind.Name), name)
+	}
+	return objectKey(kind, namespace, name), nil
+}
+
+// displayName is namespace/name for namespaced kinds, name otherwise.
+func displayName(kind *api.Kind, namespace, name string) string {
+	if kind.Namespaced {
+		return namespace + "/" + name
+	}
+	return name
+}
+
+// newUID returns a random RFC 4122 version 4 UUID.
+func newUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var out [36]byte
+	hex.Encode(out[0:8], b[0:4])
+	out[8] = '-'
+	hex.Encode(out[9:13], b[4:6])
+	out[13] = '-'
+	hex.Encode(out[14:18], b[6:8])
+	out[18] = '-'
+	hex.Encode(out[19:23], b[8:10])
+	out[23] = '-'
+	hex.Encode(out[24:], b[10:])
+	return string(out[:])
+}
+
+// errCodeMessageTooLarge is JetStream's JSStreamMessageExceedsMaximumErr.
+const errCodeMessageTooLarge = 10054
+
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+	}
+	return errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch)
+}
+
+// storeErr wraps a JetStream error with what was being done; when JetStream
+// is unreachable or timed out it becomes an api Unavailable Status.
+func storeErr(op string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrConnectionReconnecting) {
+		return api.NewUnavailable("%s: jetstream unavailable: %v", op, err)
+	}
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeMessageTooLarge {
+		return &api.Status{Code: 413, Reason: api.ReasonTooLarge,
+			Message: fmt.Sprintf("%s: object larger than %d bytes", op, MaxObjectSize)}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// Create stores a new object. It fails with an api AlreadyExists Status when
+// the key exists, and a BadRequest Status when metadata.name (or, for a
+// namespaced kind, metadata.namespace) is empty. On success obj is updated in
+// place: uid, creationTimestamp (UTC, whole seconds), generation 1,
+// resourceVersion (the KV revision); apiVersion and kind are filled in when
+// empty. A cluster-scoped object's namespace is cleared. On failure obj is
+// left as it was. Safe for concurrent use.
+func (s *Store) Create(ctx context.Context, obj api.Object) error {
+	kind, meta, key, err := target(obj)
+	if err != nil {
+		return err
+	}
+	tm := obj.GetTypeMeta()
+	saved, savedTM := *meta, *tm
+	if tm.Kind == "" {
+		tm.Kind = kind.Name
+	}
+	if tm.APIVersion == "" {
+		tm.APIVersion = kind.APIVersions[0]
+	}
+	meta.UID = newUID()
+	meta.CreationTimestamp = time.Now().UTC().Truncate(time.Second)
+	meta.Generation = 1
+	meta.ResourceVersion = ""
+	rev, err := s.create(ctx, kind, meta, key, obj)
+	if err != nil {
+		*meta, *tm = saved, savedTM
+		return err
+	}
+	meta.ResourceVersion = strconv.FormatUint(rev, 10)
+	return nil
+}
+
+func (s *Store) create(ctx context.Context, kind *api.Kind, meta *api.ObjectMeta, key string, obj api.Object) (uint64, error) {
+	op := "create " + strings.ToLower(kind.Name) + " " + displayName(kind, meta.Namespace, meta.Name)
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return 0, fmt.Errorf("%s: encode: %w", op, err)
+	}
+	subject := s.prefix + key
+	var expect uint64
+	for attempt := 0; ; attempt++ {
+		msg := &nats.Msg{Subject: subject, Header: nats.Header{hdrOp: []string{opCreate}}, Data: data}
+		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(expect))
+		if err == nil {
+			return ack.Sequence, nil
+		}
+		if !isWrongLastSeq(err) || attempt > 3 {
+			return 0, storeErr(op, err)
+		}
+		// The key has a last message: a live value (exists) or a delete
+		// marker, which a create may replace.
+		last, gerr := s.stream.GetLastMsgForSubject(ctx, subject)
+		if gerr != nil {
+			if errors.Is(gerr, jetstream.ErrMsgNotFound) {
+				expect = 0
+				continue
+			}
+			return 0, storeErr(op, gerr)
+		}
+		if !isMarker(last.Header) {
+			return 0, api.NewAlreadyExists(kind.Name, meta.Name)
+		}
+		expect = last.Sequence
+	}
+}
+
+// isMarker reports whether a message with these headers is a KV delete,
+// purge or server (TTL/limit) marker.
+func isMarker(h nats.Header) bool {
+	if len(h) == 0 {
+		return false
+	}
+	return h.Get(hdrKVOperation) != "" || h.Get(hdrMarker) != ""
+}
+
+// Get returns the object, or an api NotFound Status. The returned object's
+// resourceVersion is the KV revision. Safe for concurrent use.
 func (s *Store) Get(ctx context.Context, kind *api.Kind, namespace, name string) (api.Object, error) {
-	panic("unimplemented")
+	key, err := keyFor(kind, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	e, err := s.kv.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, api.NewNotFound(kind.Name, name)
+		}
+		return nil, storeErr("get "+strings.ToLower(kind.Name)+" "+displayName(kind, namespace, name), err)
+	}
+	return decode(kind, e.Value(), e.Revision())
+}
+
+// decode decodes a stored value into a new object of kind and sets its
+// resourceVersion to rev (the stored field is never trusted).
+func decode(kind *api.Kind, data []byte, rev uint64) (api.Object, error) {
+	obj := kind.New()
+	if err := json.Unmarshal(data, obj); err != nil {
+		return nil, fmt.Errorf("decode stored %s at revision %d: %w", strings.ToLower(kind.Name), rev, err)
+	}
+	obj.GetObjectMeta().ResourceVersion = strconv.FormatUint(rev, 10)
+	return obj, nil
+}
+
+// storedHead is the part of a stored object Update keeps or compares.
+type storedHead struct {
+	Metadata struct {
+		UID               string    `json:"uid"`
+		CreationTimestamp time.Time `json:"creationTimestamp"`
+		Generation        int64     `json:"generation"`
+	} `json:"metadata"`
+	Spec json.RawMessage `json:"spec"`
+}
+
+// parseRV parses a resourceVersion; an empty or malformed one is a
+// BadRequest naming the object.
+func parseRV(kind *api.Kind, name, rv string) (uint64, error) {
+	if rv == "" {
+		return 0, api.NewBadRequest("%s %q: metadata.resourceVersion: required for update", strings.ToLower(kind.Name), name)
+	}
+	n, err := strconv.ParseUint(rv, 10, 64)
+	if err != nil || n == 0 {
+		return 0, api.NewBadRequest("%s %q: metadata.resourceVersion: %q is not a revision", strings.ToLower(kind.Name), name, rv)
+	}
+	return n, nil
 }
 
 // Update writes obj with compare-and-set on obj's resourceVersion: a stale
-// one fails with an api Conflict Status, a missing object with NotFound.
-// uid and creationTimestamp are kept from the stored object; generation grows
-// by one when spec changed. On success obj is updated in place.
-func (s *Store) Update(ctx context.Context, obj api.Object) error { panic("unimplemented") }
+// one fails with an api Conflict Status, a missing object with NotFound, and
+// an empty or malformed resourceVersion with BadRequest (an update is always
+// conditional; read the object first). uid and creationTimestamp are kept
+// from the stored object; generation grows by one when spec changed (the
+// JSON of spec differs). On success obj is updated in place; on failure it
+// is left as it was. Safe for concurrent use.
+func (s *Store) Update(ctx context.Context, obj api.Object) error {
+	kind, meta, key, err := target(obj)
+	if err != nil {
+		return err
+	}
+	rev, err := parseRV(kind, meta.Name, meta.ResourceVersion)
+	if err != nil {
+		return err
+	}
+	op := "update " + strings.ToLower(kind.Name) + " " + displayName(kind, meta.Namespace, meta.Name)
+	subject := s.prefix + key
+	last, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return api.NewNotFound(kind.Name, meta.Name)
+		}
+		return storeErr(op, err)
+	}
+	if isMarker(last.Header) {
+		return api.NewNotFound(kind.Name, meta.Name)
+	}
+	if last.Sequence != rev {
+		return api.NewConflict(kind.Name, meta.Name, "the object has been modified; please apply your changes to the latest version and try again")
+	}
+	created := createdRev(last.Header, last.Sequence)
+	var old storedHead
+	if err := json.Unmarshal(last.Data, &old); err != nil {
+		return fmt.Errorf("%s: decode stored object: %w", op, err)
+	}
+	tm := obj.GetTypeMeta()
+	saved, savedTM := *meta, *tm
+	if tm.Kind == "" {
+		tm.Kind = kind.Name
+	}
+	if tm.APIVersion == "" {
+		tm.APIVersion = kind.APIVersions[0]
+	}
+	meta.UID = old.Metadata.UID
+	meta.CreationTimestamp = old.Metadata.CreationTimestamp
+	meta.ResourceVersion = ""
+	meta.Generation = old.Metadata.Generation
+	changed, err := specChanged(obj, old.Spec)
+	if err != nil {
+		*meta, *tm = saved, savedTM
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if changed || meta.Generation == 0 {
+		meta.Generation++
+	}
+	data, err := json.Marshal(obj)
+	if err != nil {
+		*meta, *tm = saved, savedTM
+		return fmt.Errorf("%s: encode: %w", op, err)
+	}
+	hdr := nats.Header{}
+	if created != 0 {
+		hdr[hdrCreated] = []string{strconv.FormatUint(created, 10)}
+	}
+	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: hdr, Data: data},
+		jetstream.WithExpectLastSequencePerSubject(rev))
+	if err != nil {
+		*meta, *tm = saved, savedTM
+		if isWrongLastSeq(err) {
+			return api.NewConflict(kind.Name, meta.Name, "the object has been modified; please apply your changes to the latest version and try again")
+		}
+		return storeErr(op, err)
+	}
+	meta.ResourceVersion = strconv.FormatUint(ack.Sequence, 10)
+	return nil
+}
 
-// Delete removes the object and returns its last stored value. A non-empty
-// resourceVersion is a precondition (Conflict when stale).
+// createdRev returns the revision that created the object whose message
+// (at seq) has these headers, or 0 when it is unknown (written outside the
+// store).
+func createdRev(h nats.Header, seq uint64) uint64 {
+	if len(h) == 0 {
+		return 0
+	}
+	if h.Get(hdrOp) == opCreate {
+		return seq
+	}
+	if v := h.Get(hdrCreated); v != "" {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		return n
+	}
+	return 0
+}
+
+// specChanged compares the JSON of obj's Spec field with the stored one.
+// A kind without a Spec field never changes generation after creation.
+func specChanged(obj api.Object, old json.RawMessage) (bool, error) {
+	v := reflect.ValueOf(obj)
+	if v.Kind() == reflect.Pointer {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return false, nil
+	}
+	f := v.FieldByName("Spec")
+	if !f.IsValid() {
+		return false, nil
+	}
+	if len(old) == 0 || bytes.Equal(old, []byte("null")) {
+		// Stored without spec (omitzero): changed unless still zero.
+		return !f.IsZero(), nil
+	}
+	cur, err := json.Marshal(f.Interface())
+	if err != nil {
+		return false, fmt.Errorf("encode spec: %w", err)
+	}
+	return !bytes.Equal(cur, old), nil
+}
+
+// Delete removes the object and returns its last stored value, with
+// resourceVersion set to the revision of the deletion (as a watch reports
+// it). A non-empty resourceVersion is a precondition: Conflict when stale,
+// BadRequest when malformed. A missing object is NotFound. The delete marker
+// keeps the last value, so every watcher (from any revision) sees it. Safe
+// for concurrent use.
 func (s *Store) Delete(ctx context.Context, kind *api.Kind, namespace, name, resourceVersion string) (api.Object, error) {
-	panic("unimplemented")
+	key, err := keyFor(kind, namespace, name)
+	if err != nil {
+		return nil, err
+	}
+	var want uint64
+	if resourceVersion != "" {
+		if want, err = parseRV(kind, name, resourceVersion); err != nil {
+			return nil, err
+		}
+	}
+	op := "delete " + strings.ToLower(kind.Name) + " " + displayName(kind, namespace, name)
+	subject := s.prefix + key
+	for attempt := 0; ; attempt++ {
+		e, err := s.kv.Get(ctx, key)
+		if err != nil {
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil, api.NewNotFound(kind.Name, name)
+			}
+			return nil, storeErr(op, err)
+		}
+		if want != 0 && e.Revision() != want {
+			return nil, api.NewConflict(kind.Name, name, fmt.Sprintf("precondition failed: resourceVersion %d, stored %d", want, e.Revision()))
+		}
+		obj, err := decode(kind, e.Value(), e.Revision())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		msg := &nats.Msg{Subject: subject, Header: nats.Header{hdrKVOperation: []string{hdrKVDelete}}, Data: e.Value()}
+		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(e.Revision()))
+		if err == nil {
+			obj.GetObjectMeta().ResourceVersion = strconv.FormatUint(ack.Sequence, 10)
+			return obj, nil
+		}
+		if !isWrongLastSeq(err) {
+			return nil, storeErr(op, err)
+		}
+		if want != 0 {
+			return nil, api.NewConflict(kind.Name, name, "the object has been modified")
+		}
+		if attempt >= 16 {
+			return nil, api.NewConflict(kind.Name, name, "the object keeps changing; delete gave up")
+		}
+		// Changed between read and delete: read the new last value and retry.
+	}
 }
 
-// List returns the objects of kind matching opts, and the revision they were read at.
-func (s *Store) List(ctx context.Context, kind *api.Kind, opts ListOptions) ([]api.Object, uint64, error) {
-	panic("unimplemented")
+// objFields exposes an object's selectable fields to a fields.Selector
+// without building a map.
+type objFields struct{ obj api.Object }
+
+func (f objFields) get(field string) (string, bool) {
+	meta := f.obj.GetObjectMeta()
+	switch field {
+	case "metadata.name":
+		return meta.Name, true
+	case "metadata.namespace":
+		return meta.Namespace, true
+	}
+	switch o := f.obj.(type) {
+	case *api.Pod:
+		switch field {
+		case "spec.nodeName":
+			return o.Spec.NodeName, true
+		case "status.phase":
+			return string(o.Status.Phase), true
+		case "spec.schedulerName":
+			return o.Spec.SchedulerName, true
+		}
+	case *api.Namespace:
+		if field == "status.phase" {
+			return o.Status.Phase, true
+		}
+	case *api.Node:
+		if field == "spec.unschedulable" {
+			return strconv.FormatBool(o.Spec.Unschedulable), true
+		}
+	}
+	return "", false
 }
 
-// EventType is the type of a watch event; zero is unset.
-type EventType int
-
-// Watch event types.
-const (
-	Added EventType = iota + 1
-	Modified
-	Deleted
-	// Synced marks the end of the initial state of a watch from revision 0.
-	Synced
-)
-
-// Event is one change seen by a watch. For Deleted, Object is the last value
-// before deletion. For Synced, Object is nil.
-type Event struct {
-	Type     EventType
-	Object   api.Object
-	Revision uint64
+func (f objFields) Has(field string) bool { _, ok := f.get(field); return ok }
+func (f objFields) Get(field string) string {
+	v, _ := f.get(field)
+	return v
 }
 
-// Watch streams changes to objects of kind (every kind when nil) until ctx
-// ends. From revision 0 it first sends every current object as Added, then
-// Synced, then changes; from revision N it sends every change after N, with
-// no gap, then Synced. The channel closes when ctx ends or the watch fails.
-func (s *Store) Watch(ctx context.Context, kind *api.Kind, fromRevision uint64) (<-chan Event, error) {
-	panic("unimplemented")
-}
-
-// Heartbeats is a KV bucket of node liveness keys with a per-key TTL, so a
-// node's liveness never rewrites its Node object. Safe for concurrent use.
-type Heartbeats struct{}
-
-// OpenHeartbeats creates (or opens) the heartbeat bucket; a key not beaten
-// within ttl expires.
-func OpenHeartbeats(ctx context.Context, js jetstream.JetStream, ttl time.Duration) (*Heartbeats, error) {
-	panic("unimplemented")
-}
-
-// Beat records that node is alive at t.
-func (h *Heartbeats) Beat(ctx context.Context, node string, t time.Time) error { panic("unimplemented") }
-
-// Last returns the time of node's last live beat, or false when it has expired or never beat.
-func (h *Heartbeats) Last(ctx context.Context, node string) (time.Time, bool, error) {
-	panic("unimplemented")
-}
-
-// HeartbeatEvent reports a node's beat (Alive) or its expiry (!Alive).
-type HeartbeatEvent struct {
-	Node  string
-	Alive bool
-	Time  time.Time
-}
-
-// Watch streams beats and expiries until ctx ends; it starts with the current keys.
-func (h *Heartbeats) Watch(ctx context.Context) (<-chan HeartbeatEvent, error) {
-	panic("unimplemented")
+// Matches reports whether obj satisfies the label and field selectors of
+// opts (the namespace is not checked). Nil selectors match everything.
+func (opts *ListOptions) Matches(obj api.Object) bool {
+	if opts.Labels != nil && !opts.Labels.Empty() && !opts.Labels.Matches(labels.Set(obj.GetObjectMeta().Labels)) {
+		return false
+	}
+	if opts.Fields != nil && !opts.Fields.Empty() && !opts.Fields.Matches(objFields{obj}) {
+		return false
+	}
+	return true
 }

@@ -1,0 +1,48 @@
+// Package store is the typed store of API objects over JetStream KV: get,
+// list, create, update (compare-and-set), delete and watch. It is the only
+// package that touches KV buckets and knows their key layout.
+//
+// # Layout
+//
+// One bucket ("kyb-objects" by default, History 1, file storage, values up
+// to 1 MiB) holds every object as JSON under the key
+//
+//	<kind lower-case>.<namespace, or _ for cluster-scoped kinds>.<name>
+//
+// Namespace and name are escaped into valid key tokens: every byte outside
+// [-a-zA-Z0-9] becomes '=' and two hex digits, so a DNS subdomain such as
+// "node.example.com" is stored as "node=2Eexample=2Ecom" and read back
+// unchanged.
+//
+// # Revisions
+//
+// An object's resourceVersion is the KV revision (the stream sequence) of its
+// stored value, as a decimal string; the stored field is ignored and set on
+// every read. Create publishes with "expected last subject sequence 0" (or
+// that of a delete marker), Update with the revision from resourceVersion, so
+// every write is a compare-and-set. Update requires a resourceVersion (an
+// empty or malformed one is a BadRequest, a stale one a Conflict). Delete
+// writes a KV delete marker that carries the last value, so that watchers
+// starting at any revision can report it.
+//
+// Each message carries small headers besides the KV ones: "Kyb-Op: create"
+// on a create and "Kyb-Created: <revision>" on an update, so that a watch can
+// tell Added from Modified even when History 1 dropped the creating message.
+//
+// # Lists and watches
+//
+// List and Watch read the bucket's stream directly with ordered consumers
+// (last message per subject for a list or a watch from 0, start sequence N+1
+// for a watch from N), filtered by "$KV.<bucket>.<kind>.<namespace>.>", never
+// listing keys and fetching them one by one. The revision List returns is
+// the larger of the stream's last sequence before the read and the last one
+// delivered: a watch from it misses nothing after the list.
+//
+// # Heartbeats
+//
+// Heartbeats is a second bucket ("kyb-heartbeats") whose keys expire with a
+// per-message TTL, so node liveness never rewrites Node objects; an expiry
+// leaves a server marker that Heartbeats.Watch reports as not alive.
+//
+// Every exported type is safe for concurrent use.
+package store
