@@ -1,0 +1,544 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/runtimes"
+)
+
+// Labels the agent puts on sandboxes and containers, so that it can find
+// its pods in the runtimes after a restart.
+const (
+	LabelPodUID       = "kyb.dev/pod-uid"
+	LabelPodNamespace = "kyb.dev/pod-namespace"
+	LabelPodName      = "kyb.dev/pod-name"
+	LabelContainer    = "kyb.dev/container-name"
+)
+
+// Agent is a node agent. Create it with New and run it with Run; Run may be
+// called once. Its methods are safe for concurrent use.
+type Agent struct {
+	cfg Config
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	rts map[string]runtimes.Runtime
+	log *slog.Logger
+
+	nodeIP   string
+	reporter *reporter
+	logs     *logPublisher
+	started  chan struct{} // closed once the first sync has been reconciled
+	ready    chan struct{} // closed once registered and synced the first time
+
+	ctx context.Context // Run's context; workers run under it
+	wg  sync.WaitGroup  // workers and tailers
+
+	nodeMu   sync.Mutex
+	node     api.Node // as last sent
+	nodeSent time.Time
+
+	mu         sync.Mutex
+	workers    map[string]*podWorker // by pod UID
+	tombstones map[string]uint64     // UID -> resourceVersion of a DELETED assignment
+	podCIDR    string
+	syncs      int // successful syncs, for tests
+}
+
+// New checks cfg, fills its defaults and returns an agent that speaks on nc
+// and runs pods on rts, keyed by runtime class ("wasm", "containerd"). It
+// creates cfg.DataDir. The agent does not own nc: it neither closes it nor
+// changes its handlers (it listens to status changes with StatusChanged).
+func New(cfg Config, nc *nats.Conn, rts map[string]runtimes.Runtime, log *slog.Logger) (*Agent, error) {
+	if nc == nil {
+		return nil, errors.New("new node agent: nats connection is nil")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.setDefaults(); err != nil {
+		return nil, fmt.Errorf("new node agent: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "pods"), 0o755); err != nil {
+		return nil, fmt.Errorf("new node agent: create data dir: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return nil, fmt.Errorf("new node agent: jetstream: %w", err)
+	}
+	for class, rt := range rts {
+		if rt == nil {
+			return nil, fmt.Errorf("new node agent: runtime %q is nil", class)
+		}
+	}
+	a := &Agent{
+		cfg:        cfg,
+		nc:         nc,
+		js:         js,
+		rts:        maps.Clone(rts),
+		log:        log.With("node", cfg.Name),
+		nodeIP:     internalIP(),
+		started:    make(chan struct{}),
+		ready:      make(chan struct{}),
+		workers:    map[string]*podWorker{},
+		tombstones: map[string]uint64{},
+		podCIDR:    cfg.PodCIDR,
+	}
+	a.reporter = newReporter(a)
+	a.logs = &logPublisher{a: a}
+	return a, nil
+}
+
+// Name returns the node name the agent registers under.
+func (a *Agent) Name() string { return a.cfg.Name }
+
+// Ready is closed once the agent has registered, synced and adopted or
+// created its pods for the first time.
+func (a *Agent) Ready() <-chan struct{} { return a.ready }
+
+// Run registers the node, syncs and runs the pods bound to it until ctx is
+// done. Pods keep running when Run returns (as they do when the agent
+// restarts). It returns nil when ctx is cancelled.
+func (a *Agent) Run(ctx context.Context) error {
+	a.ctx = ctx
+	statusCh := a.nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED)
+	defer a.nc.RemoveStatusListener(statusCh)
+
+	sub, err := a.nc.Subscribe(api.AgentSubject(a.cfg.Name, api.AgentVerbPods), a.onAssignment)
+	if err != nil {
+		return fmt.Errorf("run node agent %s: subscribe to assignments: %w", a.cfg.Name, err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	_ = sub.SetPendingLimits(-1, -1)
+
+	a.refreshNode(ctx)
+
+	var bg sync.WaitGroup
+	bg.Go(func() { a.reporter.run(ctx) })
+	bg.Go(func() { a.beatLoop(ctx) })
+
+	// connect: register, (flush), sync, reconcile; retried until it works.
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	delay := 100 * time.Millisecond
+	first := true
+	for {
+		select {
+		case <-ctx.Done():
+			bg.Wait()
+			a.wg.Wait()
+			return nil
+		case st := <-statusCh:
+			if st != nats.CONNECTED {
+				a.log.Info("lost connection to the control plane; pods keep running")
+				continue
+			}
+			a.log.Info("reconnected to the control plane")
+			a.reporter.flushNow()
+			delay = 100 * time.Millisecond
+			retry.Reset(0)
+		case <-retry.C:
+			if err := a.connect(ctx, first); err != nil {
+				a.log.Warn("register and sync failed; retrying", "err", err, "in", delay)
+				retry.Reset(delay)
+				delay = min(delay*2, 10*time.Second)
+				continue
+			}
+			if first {
+				first = false
+				close(a.ready)
+			}
+		}
+	}
+}
+
+// connect registers the node and reconciles with a fresh sync list.
+func (a *Agent) connect(ctx context.Context, first bool) error {
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	var ps api.PodSync
+	if err := a.request(ctx, api.NodeVerbSync, struct{}{}, &ps); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	if first {
+		a.recover(ctx, &ps)
+		close(a.started)
+	} else {
+		a.reconcile(&ps)
+	}
+	a.mu.Lock()
+	a.syncs++
+	a.mu.Unlock()
+	return nil
+}
+
+// register sends the current Node and takes the pod CIDR from the reply.
+func (a *Agent) register(ctx context.Context) error {
+	a.refreshNode(ctx)
+	a.nodeMu.Lock()
+	n := a.node
+	a.nodeMu.Unlock()
+	var stored api.Node
+	if err := a.request(ctx, api.NodeVerbRegister, &n, &stored); err != nil {
+		return fmt.Errorf("register node %s: %w", a.cfg.Name, err)
+	}
+	a.nodeMu.Lock()
+	a.nodeSent = time.Now()
+	a.nodeMu.Unlock()
+	a.mu.Lock()
+	if a.cfg.PodCIDR == "" && stored.Spec.PodCIDR != "" {
+		a.podCIDR = stored.Spec.PodCIDR
+	}
+	a.mu.Unlock()
+	return nil
+}
+
+// request sends body on kyb.node.<name>.<verb> and decodes the reply into
+// out. An error reply (micro error headers or a Status body with a code)
+// becomes an *api.Status.
+func (a *Agent) request(ctx context.Context, verb string, body, out any) error {
+	data, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", verb, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.RequestTimeout)
+	defer cancel()
+	msg, err := a.nc.RequestWithContext(ctx, api.NodeSubject(a.cfg.Name, verb), data)
+	if err != nil {
+		return fmt.Errorf("%s: %w", verb, err)
+	}
+	if code := msg.Header.Get("Nats-Service-Error-Code"); code != "" {
+		st := &api.Status{}
+		if json.Unmarshal(msg.Data, st) != nil || st.Message == "" {
+			c, _ := strconv.Atoi(code)
+			st = &api.Status{Code: c, Reason: api.ReasonInternal, Message: msg.Header.Get("Nats-Service-Error")}
+		}
+		return fmt.Errorf("%s: %w", verb, st)
+	}
+	var st api.Status
+	if json.Unmarshal(msg.Data, &st) == nil && st.Code >= 400 && st.Reason != "" {
+		return fmt.Errorf("%s: %w", verb, &st)
+	}
+	if out != nil {
+		if err := json.Unmarshal(msg.Data, out); err != nil {
+			return fmt.Errorf("%s: decode reply: %w", verb, err)
+		}
+	}
+	return nil
+}
+
+// refreshNode rebuilds the Node from fresh readings and reports whether a
+// condition changed.
+func (a *Agent) refreshNode(ctx context.Context) bool {
+	var advertised []api.NodeRuntime
+	var msgs []string
+	for _, class := range slices.Sorted(maps.Keys(a.rts)) {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := a.rts[class].Info(ictx)
+		cancel()
+		if err != nil {
+			msgs = append(msgs, fmt.Sprintf("%s: %v", class, err))
+			continue
+		}
+		advertised = append(advertised, api.NodeRuntime{Name: class, Version: info.Version})
+		msgs = append(msgs, class+" "+info.Version)
+	}
+	r := readMachine(a.cfg.DataDir)
+	now := time.Now().UTC().Truncate(time.Second)
+
+	a.nodeMu.Lock()
+	defer a.nodeMu.Unlock()
+	n := &a.node
+	n.TypeMeta = api.TypeMeta{APIVersion: "v1", Kind: "Node"}
+	n.Name = a.cfg.Name
+	n.Labels = map[string]string{
+		"kubernetes.io/hostname": a.cfg.Name,
+		"kubernetes.io/os":       runtime.GOOS,
+		"kubernetes.io/arch":     runtime.GOARCH,
+	}
+	maps.Copy(n.Labels, a.cfg.Labels)
+	n.Spec.Taints = a.cfg.Taints
+	n.Spec.PodCIDR = a.cfg.PodCIDR
+	cpu := int64(runtime.NumCPU()) * 1000
+	capacity := api.ResourceList{
+		api.ResourceCPU:      milli(cpu),
+		api.ResourceMemory:   binary(r.memTotal),
+		api.ResourcePods:     count(a.cfg.MaxPods),
+		api.ResourceWasmPods: count(a.cfg.MaxWasmPods),
+	}
+	memReserve := min(a.cfg.ReservedMemory, r.memTotal/10)
+	alloc := api.ResourceList{
+		api.ResourceCPU:      milli(max(cpu-a.cfg.ReservedCPUMilli, 0)),
+		api.ResourceMemory:   binary(max(r.memTotal-memReserve, 0)),
+		api.ResourcePods:     count(a.cfg.MaxPods),
+		api.ResourceWasmPods: count(a.cfg.MaxWasmPods),
+	}
+	if r.diskTotal > 0 {
+		capacity[api.ResourceEphemeralStorage] = binary(r.diskTotal)
+		alloc[api.ResourceEphemeralStorage] = binary(r.diskTotal)
+	}
+	n.Status.Capacity, n.Status.Allocatable = capacity, alloc
+	host, _ := os.Hostname()
+	n.Status.Addresses = []api.NodeAddress{{Type: api.NodeInternalIP, Address: a.nodeIP}, {Type: api.NodeHostName, Address: host}}
+	n.Status.NodeInfo = api.NodeSystemInfo{
+		MachineID:       machineID(),
+		KernelVersion:   readTrim("/proc/sys/kernel/osrelease"),
+		OSImage:         osImage(),
+		OperatingSystem: runtime.GOOS,
+		Architecture:    runtime.GOARCH,
+		AgentVersion:    a.cfg.AgentVersion,
+		Runtimes:        advertised,
+	}
+	return mergeConditions(&n.Status, conditions(r, len(advertised) > 0, strings.Join(msgs, ", ")), now)
+}
+
+// beatLoop sends heartbeats and, every StatusInterval or when a condition
+// changes, the node status.
+func (a *Agent) beatLoop(ctx context.Context) {
+	select {
+	case <-a.ready:
+	case <-ctx.Done():
+		return
+	}
+	t := time.NewTicker(a.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		if err := a.request(ctx, api.NodeVerbHeartbeat, api.Heartbeat{Time: time.Now().UTC()}, nil); err != nil && ctx.Err() == nil {
+			a.log.Debug("heartbeat failed", "err", err)
+		}
+		changed := a.refreshNode(ctx)
+		a.nodeMu.Lock()
+		due := changed || time.Since(a.nodeSent) >= a.cfg.StatusInterval
+		st := a.node.Status
+		a.nodeMu.Unlock()
+		if due {
+			if err := a.request(ctx, api.NodeVerbStatus, &st, nil); err != nil {
+				if ctx.Err() == nil {
+					a.log.Debug("node status failed", "err", err)
+				}
+			} else {
+				a.nodeMu.Lock()
+				a.nodeSent = time.Now()
+				a.nodeMu.Unlock()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// onAssignment handles one message on kyb.agent.<name>.pods.
+func (a *Agent) onAssignment(m *nats.Msg) {
+	var as api.Assignment
+	if err := json.Unmarshal(m.Data, &as); err != nil {
+		a.log.Warn("bad assignment", "err", err)
+		return
+	}
+	if as.Pod.UID == "" {
+		a.log.Warn("assignment without pod uid", "pod", as.Pod.Namespace+"/"+as.Pod.Name)
+		return
+	}
+	select {
+	case <-a.started:
+	case <-a.ctx.Done():
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.applyLocked(&as.Pod, as.Type == api.EventDeleted, 0)
+}
+
+func resourceVersion(p *api.Pod) uint64 {
+	v, _ := strconv.ParseUint(p.ResourceVersion, 10, 64)
+	return v
+}
+
+// applyLocked hands a desired pod (or its removal) to its worker, starting
+// one if needed. Updates older than what the worker has are ignored.
+func (a *Agent) applyLocked(p *api.Pod, gone bool, _ uint64) {
+	rv := resourceVersion(p)
+	if trv, ok := a.tombstones[p.UID]; ok && (rv == 0 || rv <= trv) {
+		return
+	}
+	w := a.workers[p.UID]
+	if gone {
+		a.tombstones[p.UID] = rv
+		a.reporter.drop(p.UID)
+		if w != nil {
+			w.update(p, true)
+		}
+		return
+	}
+	if w == nil {
+		w = a.startWorkerLocked(p, nil)
+		return
+	}
+	w.update(p, false)
+}
+
+// reconcile applies a sync list: every listed pod is updated, every worker
+// whose pod is not listed (and not newer than the list) is removed.
+func (a *Agent) reconcile(ps *api.PodSync) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	listed := make(map[string]bool, len(ps.Pods))
+	for i := range ps.Pods {
+		p := &ps.Pods[i]
+		if p.UID == "" {
+			continue
+		}
+		listed[p.UID] = true
+		a.applyLocked(p, false, ps.Revision)
+	}
+	for uid, w := range a.workers {
+		if listed[uid] {
+			continue
+		}
+		if rv := w.revision(); ps.Revision != 0 && rv > ps.Revision {
+			continue // assigned after the list was read
+		}
+		a.tombstones[uid] = w.revision()
+		a.reporter.drop(uid)
+		w.update(nil, true)
+	}
+	// Forget tombstones of pods the control plane no longer knows.
+	for uid := range a.tombstones {
+		if !listed[uid] && a.workers[uid] == nil {
+			delete(a.tombstones, uid)
+		}
+	}
+}
+
+// startWorkerLocked starts the worker of pod p, adopting what a runtime
+// still holds of it.
+func (a *Agent) startWorkerLocked(p *api.Pod, adopt *adopted) *podWorker {
+	w := newPodWorker(a, p, adopt)
+	a.workers[p.UID] = w
+	a.wg.Go(func() {
+		w.run(a.ctx)
+		a.mu.Lock()
+		if a.workers[p.UID] == w {
+			delete(a.workers, p.UID)
+		}
+		a.mu.Unlock()
+	})
+	return w
+}
+
+// adopted is what a runtime still holds of a pod at agent start.
+type adopted struct {
+	runtime    string
+	sandbox    *runtimes.Sandbox
+	containers []*runtimes.ContainerStatus
+}
+
+// recover matches what the runtimes hold to the first sync list: it adopts
+// the sandboxes of listed pods, removes every other sandbox and container,
+// and starts a worker per listed pod.
+func (a *Agent) recover(ctx context.Context, ps *api.PodSync) {
+	listed := map[string]*api.Pod{}
+	for i := range ps.Pods {
+		if ps.Pods[i].UID != "" {
+			listed[ps.Pods[i].UID] = &ps.Pods[i]
+		}
+	}
+	found := map[string]*adopted{}
+	var wg sync.WaitGroup
+	for _, class := range slices.Sorted(maps.Keys(a.rts)) {
+		rt := a.rts[class]
+		log := a.log.With("runtime", class)
+		sbs, err := rt.ListSandboxes(ctx)
+		if err != nil {
+			log.Error("recover: list sandboxes; cannot adopt or remove what this runtime holds", "err", err)
+			continue
+		}
+		ctrs, err := rt.ListContainers(ctx, "")
+		if err != nil {
+			log.Error("recover: list containers", "err", err)
+		}
+		bySandbox := map[string][]*runtimes.ContainerStatus{}
+		for _, c := range ctrs {
+			bySandbox[c.SandboxID] = append(bySandbox[c.SandboxID], c)
+		}
+		for _, sb := range sbs {
+			uid := sb.UID
+			if uid == "" {
+				uid = sb.Labels[LabelPodUID]
+			}
+			p := listed[uid]
+			if p != nil && p.Spec.RuntimeClass() == class && found[uid] == nil && sb.State != runtimes.SandboxNotReady {
+				found[uid] = &adopted{runtime: class, sandbox: sb, containers: bySandbox[sb.ID]}
+				log.Info("adopting sandbox", "pod", p.Namespace+"/"+p.Name, "sandbox", sb.ID, "containers", len(bySandbox[sb.ID]))
+				delete(bySandbox, sb.ID)
+				continue
+			}
+			delete(bySandbox, sb.ID)
+			log.Info("removing orphan sandbox", "sandbox", sb.ID, "pod", sb.Namespace+"/"+sb.Name, "uid", uid)
+			wg.Go(func() {
+				if err := rt.RemoveSandbox(ctx, sb.ID); err != nil {
+					log.Error("remove orphan sandbox", "sandbox", sb.ID, "err", err)
+				}
+				if uid != "" && listed[uid] == nil {
+					_ = os.RemoveAll(a.podDir(uid))
+				}
+			})
+		}
+		for _, cs := range bySandbox {
+			for _, c := range cs {
+				log.Info("removing orphan container", "container", c.ID)
+				wg.Go(func() {
+					_ = rt.StopContainer(ctx, c.ID, 0)
+					if err := rt.RemoveContainer(ctx, c.ID); err != nil {
+						log.Error("remove orphan container", "container", c.ID, "err", err)
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+	// Pod directories of pods no longer bound here.
+	if ents, err := os.ReadDir(filepath.Join(a.cfg.DataDir, "pods")); err == nil {
+		for _, e := range ents {
+			if listed[e.Name()] == nil {
+				_ = os.RemoveAll(filepath.Join(a.cfg.DataDir, "pods", e.Name()))
+			}
+		}
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for uid, p := range listed {
+		a.startWorkerLocked(p, found[uid])
+	}
+}
+
+// podDir is the agent's directory of one pod: volumes, logs, log offsets.
+func (a *Agent) podDir(uid string) string {
+	return filepath.Join(a.cfg.DataDir, "pods", uid)
+}
+
+// PodCount returns how many pods the agent runs workers for.
+func (a *Agent) PodCount() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.workers)
+}

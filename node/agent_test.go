@@ -1,0 +1,669 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/kybernetes/kybernetes/runtimes"
+	"github.com/kybernetes/kybernetes/runtimes/fake"
+)
+
+func TestPodLifecycle(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	cases := []struct {
+		name    string
+		pod     *api.Pod
+		phase   api.PodPhase
+		reason  string // pod status reason
+		check   func(t *testing.T, u *api.PodStatusUpdate)
+	}{
+		{name: "never exit 0 succeeds", pod: mkpod("ok", api.RestartPolicyNever, "fake://exit/0"), phase: api.PodSucceeded,
+			check: func(t *testing.T, u *api.PodStatusUpdate) {
+				term := u.Status.ContainerStatuses[0].State.Terminated
+				if term == nil || term.ExitCode != 0 || term.Reason != runtimes.ReasonCompleted {
+					t.Errorf("terminated = %+v, want exit 0 Completed", term)
+				}
+				if c := u.Status.Condition(api.PodReady); c == nil || c.Status != api.ConditionFalse || c.Reason != "PodCompleted" {
+					t.Errorf("Ready = %+v, want False PodCompleted", c)
+				}
+			}},
+		{name: "never exit 3 fails", pod: mkpod("fail", api.RestartPolicyNever, "fake://exit/3"), phase: api.PodFailed,
+			check: func(t *testing.T, u *api.PodStatusUpdate) {
+				term := u.Status.ContainerStatuses[0].State.Terminated
+				if term == nil || term.ExitCode != 3 || term.Reason != runtimes.ReasonFailed {
+					t.Errorf("terminated = %+v, want exit 3 Error", term)
+				}
+				if u.Status.ContainerStatuses[0].RestartCount != 0 {
+					t.Errorf("restartCount = %d, want 0", u.Status.ContainerStatuses[0].RestartCount)
+				}
+			}},
+		{name: "never one of two fails", pod: mkpod("mixed", api.RestartPolicyNever, "fake://exit/0", "fake://exit/1"), phase: api.PodFailed},
+		{name: "oom killed", pod: mkpod("oom", api.RestartPolicyNever, "fake://oom"), phase: api.PodFailed,
+			check: func(t *testing.T, u *api.PodStatusUpdate) {
+				if term := u.Status.ContainerStatuses[0].State.Terminated; term == nil || term.Reason != runtimes.ReasonOOMKilled {
+					t.Errorf("terminated = %+v, want OOMKilled", term)
+				}
+			}},
+		{name: "onfailure exit 0 succeeds", pod: mkpod("onf-ok", api.RestartPolicyOnFailure, "fake://exit/0"), phase: api.PodSucceeded},
+		{name: "running", pod: mkpod("web", api.RestartPolicyAlways, "fake://run", "fake://run"), phase: api.PodRunning,
+			check: func(t *testing.T, u *api.PodStatusUpdate) {
+				for _, typ := range []string{api.PodInitialized, api.ContainersReady, api.PodReady} {
+					if c := u.Status.Condition(typ); c == nil || c.Status != api.ConditionTrue || c.LastTransitionTime.IsZero() {
+						t.Errorf("condition %s = %+v, want True with a transition time", typ, c)
+					}
+				}
+				if u.Status.PodIP == "" || len(u.Status.PodIPs) != 1 || u.Status.HostIP == "" || u.Status.StartTime == nil {
+					t.Errorf("podIP %q podIPs %v hostIP %q startTime %v: want all set", u.Status.PodIP, u.Status.PodIPs, u.Status.HostIP, u.Status.StartTime)
+				}
+				for _, cs := range u.Status.ContainerStatuses {
+					if cs.State.Running == nil || !cs.Ready || cs.ContainerID == "" || cs.ImageID == "" {
+						t.Errorf("container %s = %+v, want running, ready, with IDs", cs.Name, cs)
+					}
+				}
+			}},
+		{name: "missing runtime fails", pod: func() *api.Pod {
+			p := mkpod("gvisor", api.RestartPolicyAlways, "fake://run")
+			p.Spec.RuntimeClassName = ptr("gvisor")
+			return p
+		}(), phase: api.PodFailed, reason: ReasonUnknownRuntime},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := h.cp.assign(tc.pod)
+			u := h.cp.waitPhase(t, p.UID, tc.phase)
+			if u.Status.Reason != tc.reason {
+				t.Errorf("reason = %q, want %q", u.Status.Reason, tc.reason)
+			}
+			if len(u.Status.ContainerStatuses) != len(tc.pod.Spec.Containers) {
+				t.Errorf("%d container statuses, want %d", len(u.Status.ContainerStatuses), len(tc.pod.Spec.Containers))
+			}
+			if tc.check != nil {
+				tc.check(t, u)
+			}
+		})
+	}
+}
+
+func TestPendingRunningSucceededWithLogs(t *testing.T) {
+	h := newHarness(t)
+	release := make(chan struct{})
+	h.fake.SetHooks(fake.Hooks{CreateSandbox: func(ctx context.Context, cfg *runtimes.SandboxConfig) error {
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}})
+	h.start()
+	p := mkpod("job", api.RestartPolicyNever, "fake://prog")
+	p.Spec.Containers[0].Command = []string{"out", "hello world", "err", "oops", "sleep", "300ms", "out", "bye"}
+	p = h.cp.assign(p)
+
+	u := h.cp.waitPhase(t, p.UID, api.PodPending)
+	if w := u.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != ReasonContainerCreating {
+		t.Errorf("pending container state = %+v, want waiting ContainerCreating", u.Status.ContainerStatuses[0].State)
+	}
+	close(release)
+	h.cp.waitPhase(t, p.UID, api.PodRunning)
+	u = h.cp.waitPhase(t, p.UID, api.PodSucceeded)
+	var phases []api.PodPhase
+	for _, u := range h.cp.history(p.UID) {
+		if len(phases) == 0 || phases[len(phases)-1] != u.Status.Phase {
+			phases = append(phases, u.Status.Phase)
+		}
+	}
+	if want := []api.PodPhase{api.PodPending, api.PodRunning, api.PodSucceeded}; !slices.Equal(phases, want) {
+		t.Errorf("phases = %v, want %v", phases, want)
+	}
+	term := u.Status.ContainerStatuses[0].State.Terminated
+	if term == nil || term.StartedAt.IsZero() || term.FinishedAt.IsZero() || term.ExitCode != 0 {
+		t.Errorf("terminated = %+v, want exit 0 with start and finish", term)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		got := h.logLines("default", "job", "c0")
+		want := []string{"hello world", "oops", "bye"}
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("log lines %q, want %q", got, want)
+		}
+		return nil
+	})
+}
+
+func TestRestartBackoff(t *testing.T) {
+	cases := []struct {
+		name     string
+		policy   api.RestartPolicy
+		image    string
+		restarts bool
+	}{
+		{name: "always restarts a crashing container", policy: api.RestartPolicyAlways, image: "fake://exit/1", restarts: true},
+		{name: "always restarts a completed container", policy: api.RestartPolicyAlways, image: "fake://exit/0", restarts: true},
+		{name: "onfailure restarts a crashing container", policy: api.RestartPolicyOnFailure, image: "fake://exit/2", restarts: true},
+	}
+	h := newHarness(t)
+	h.start()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := h.cp.assign(mkpod(strings.ReplaceAll(tc.name, " ", "-"), tc.policy, tc.image))
+			testutil.Eventually(t, 10*time.Second, func() error {
+				u := h.cp.last(p.UID)
+				if u == nil || u.Status.ContainerStatuses[0].RestartCount < 4 {
+					return fmt.Errorf("restartCount below 4: %v", u)
+				}
+				return nil
+			})
+			// Back-off messages grow: 20ms, 40ms, 80ms, then capped at 160ms.
+			var delays []string
+			sawLast := false
+			for _, u := range h.cp.history(p.UID) {
+				cs := u.Status.ContainerStatuses[0]
+				if u.Status.Phase == api.PodSucceeded || u.Status.Phase == api.PodFailed {
+					t.Fatalf("pod reached %s; it must keep restarting", u.Status.Phase)
+				}
+				if w := cs.State.Waiting; w != nil && w.Reason == ReasonCrashLoopBackOff {
+					d := strings.Fields(w.Message)[1]
+					if len(delays) == 0 || delays[len(delays)-1] != d {
+						delays = append(delays, d)
+					}
+					if cs.LastState.Terminated == nil {
+						t.Errorf("CrashLoopBackOff without lastTerminationState")
+					}
+				}
+				if cs.LastState.Terminated != nil && cs.RestartCount > 0 {
+					sawLast = true
+				}
+			}
+			want := []string{"20ms", "40ms", "80ms", "160ms"}
+			if len(delays) < 3 || !slices.Equal(delays, want[:min(len(delays), 4)]) {
+				t.Errorf("back-off delays seen %v, want a prefix of %v of at least 3", delays, want)
+			}
+			if !sawLast {
+				t.Errorf("no lastTerminationState after a restart")
+			}
+			h.cp.remove(p.UID, true)
+		})
+	}
+}
+
+func TestImagePullBackoff(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	cases := []struct {
+		image   string
+		reasons []string
+	}{
+		{image: "fake://pullerror", reasons: []string{ReasonErrImagePull, ReasonImagePullBackOff}},
+		{image: "fake://invalid", reasons: []string{"InvalidImageName"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.image, func(t *testing.T) {
+			p := h.cp.assign(mkpod("pull-"+strings.TrimPrefix(tc.image, "fake://"), api.RestartPolicyAlways, tc.image))
+			testutil.Eventually(t, 10*time.Second, func() error {
+				var seen []string
+				for _, u := range h.cp.history(p.UID) {
+					if w := u.Status.ContainerStatuses[0].State.Waiting; w != nil && w.Reason != ReasonContainerCreating && !slices.Contains(seen, w.Reason) {
+						seen = append(seen, w.Reason)
+					}
+					if u.Status.Phase != api.PodPending {
+						return fmt.Errorf("phase %s, want Pending", u.Status.Phase)
+					}
+				}
+				if !slices.Equal(seen, tc.reasons) {
+					return fmt.Errorf("waiting reasons %v, want %v", seen, tc.reasons)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+func TestDeletion(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	cases := []struct {
+		name     string
+		image    string
+		grace    int64
+		deleted  bool // DELETED assignment instead of a deletionTimestamp
+		exitCode int32
+	}{
+		{name: "well-behaved container stops at once", image: "fake://run", grace: 30, exitCode: 0},
+		{name: "hanging container is killed after the grace", image: "fake://hang", grace: 1, exitCode: 137},
+		{name: "deleted object is stopped and removed", image: "fake://run", grace: 30, deleted: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mkpod(strings.ReplaceAll(tc.name, " ", "-"), api.RestartPolicyAlways, tc.image)
+			p.Spec.TerminationGracePeriodSeconds = ptr(tc.grace)
+			p = h.cp.assign(p)
+			h.cp.waitPhase(t, p.UID, api.PodRunning)
+			start := time.Now()
+			if tc.deleted {
+				h.cp.remove(p.UID, true)
+			} else {
+				h.cp.markDeleted(p.UID, nil)
+			}
+			testutil.Eventually(t, time.Duration(tc.grace+5)*time.Second, func() error {
+				sbs, _ := h.fake.ListSandboxes(context.Background())
+				for _, sb := range sbs {
+					if sb.UID == p.UID {
+						return fmt.Errorf("sandbox of %s still there", p.Name)
+					}
+				}
+				if tc.deleted {
+					return nil
+				}
+				u := h.cp.last(p.UID)
+				if u == nil || !u.Finalized {
+					return fmt.Errorf("not finalized")
+				}
+				return nil
+			})
+			if !tc.deleted {
+				u := h.cp.last(p.UID)
+				term := u.Status.ContainerStatuses[0].State.Terminated
+				if term == nil || term.ExitCode != tc.exitCode {
+					t.Errorf("final container state %+v, want exit code %d", u.Status.ContainerStatuses[0].State, tc.exitCode)
+				}
+				if tc.grace == 1 && time.Since(start) < 900*time.Millisecond {
+					t.Errorf("hanging container finalized after %v, before its 1s grace", time.Since(start))
+				}
+			} else if u := h.cp.last(p.UID); u != nil && u.Finalized {
+				t.Errorf("a pod already gone must not be reported finalized")
+			}
+			if _, err := os.Stat(h.agent.podDir(p.UID)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("pod dir left behind: %v", err)
+			}
+			testutil.Eventually(t, 5*time.Second, func() error {
+				if n := h.agent.PodCount(); n != 0 {
+					return fmt.Errorf("%d pod workers left", n)
+				}
+				return nil
+			})
+		})
+	}
+}
+
+func TestVolumesAndPorts(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "in.txt"), []byte("from the host"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := mkpod("vol", api.RestartPolicyNever, "fake://prog", "fake://prog")
+	p.Spec.Volumes = []api.Volume{{Name: "scratch", EmptyDir: &api.EmptyDirVolumeSource{}}, {Name: "host", HostPath: &api.HostPathVolumeSource{Path: host}}}
+	p.Spec.Containers[0].VolumeMounts = []api.VolumeMount{{Name: "scratch", MountPath: "/scratch"}, {Name: "host", MountPath: "/host"}}
+	p.Spec.Containers[0].Command = []string{"cat", "/host/in.txt", "write", "/scratch/out.txt", "shared"}
+	p.Spec.Containers[0].Ports = []api.ContainerPort{{ContainerPort: 80, HostPort: 8080}, {ContainerPort: 81}}
+	p.Spec.Containers[1].VolumeMounts = []api.VolumeMount{{Name: "missing", MountPath: "/x"}}
+	p = h.cp.assign(p)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		u := h.cp.last(p.UID)
+		if u == nil {
+			return fmt.Errorf("no status")
+		}
+		cs := u.Status.ContainerStatuses
+		if cs[0].State.Terminated == nil || cs[0].State.Terminated.ExitCode != 0 {
+			return fmt.Errorf("c0 = %+v, want exit 0", cs[0].State)
+		}
+		if w := cs[1].State.Waiting; w == nil || w.Reason != ReasonCreateConfig || !strings.Contains(w.Message, `"missing"`) {
+			return fmt.Errorf("c1 = %+v, want waiting %s naming the volume", cs[1].State, ReasonCreateConfig)
+		}
+		return nil
+	})
+	b, err := os.ReadFile(filepath.Join(h.agent.podDir(p.UID), "volumes", "scratch", "out.txt"))
+	if err != nil || string(b) != "shared" {
+		t.Errorf("emptyDir file = %q, %v; want shared", b, err)
+	}
+	sbs, _ := h.fake.ListSandboxes(context.Background())
+	var sbc *runtimes.SandboxConfig
+	for _, sb := range sbs {
+		if sb.UID == p.UID {
+			sbc, _ = h.fake.SandboxConfig(sb.ID)
+		}
+	}
+	if sbc == nil || len(sbc.Ports) != 1 || sbc.Ports[0].HostPort != 8080 || sbc.Ports[0].Protocol != "TCP" || sbc.PodCIDR != "10.244.0.0/24" {
+		t.Errorf("sandbox config = %+v, want one TCP port mapping 8080 and the pod CIDR from register", sbc)
+	}
+}
+
+func TestAgentRestartAdopts(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	keep := h.cp.assign(mkpod("keep", api.RestartPolicyAlways, "fake://run"))
+	crashy := h.cp.assign(mkpod("crashy", api.RestartPolicyAlways, "fake://run"))
+	gone := h.cp.assign(mkpod("gone", api.RestartPolicyAlways, "fake://run"))
+	done := h.cp.assign(mkpod("done", api.RestartPolicyNever, "fake://exit/0"))
+	for _, p := range []*api.Pod{keep, crashy, gone} {
+		h.cp.waitPhase(t, p.UID, api.PodRunning)
+	}
+	h.cp.waitPhase(t, done.UID, api.PodSucceeded)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if got := h.logLines("default", "keep", "c0"); len(got) != 1 {
+			return fmt.Errorf("keep logs %q, want one line", got)
+		}
+		return nil
+	})
+	h.stop()
+
+	// While the agent is down: one pod is deleted, one is added, a stray
+	// sandbox appears, and a running container of another pod dies.
+	h.cp.remove(gone.UID, false)
+	added := h.cp.store(mkpod("added", api.RestartPolicyAlways, "fake://run"))
+	ctx := context.Background()
+	stray, err := h.fake.CreateSandbox(ctx, &runtimes.SandboxConfig{Namespace: "default", Name: "stray", UID: "uid-stray"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]*runtimes.ContainerStatus{}
+	cs, _ := h.fake.ListContainers(ctx, "")
+	for _, c := range cs {
+		before[c.Labels[LabelPodUID]] = c
+		if c.Labels[LabelPodUID] == crashy.UID {
+			if err := h.fake.StopContainer(ctx, c.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	startsBefore := countCalls(h.fake, "StartContainer")
+	// Core subscribers see what the stream would deduplicate: nothing of
+	// keep's log may be published again.
+	resent, err := h.cp.nc.SubscribeSync(api.LogSubject("default", "keep", "c0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	h.start()
+	h.cp.waitPhase(t, added.UID, api.PodRunning)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		u := h.cp.last(crashy.UID)
+		if u == nil || u.Status.ContainerStatuses[0].RestartCount != 1 || u.Status.ContainerStatuses[0].State.Running == nil {
+			return fmt.Errorf("crashy not restarted once: %v", u)
+		}
+		sbs, _ := h.fake.ListSandboxes(ctx)
+		var uids []string
+		for _, sb := range sbs {
+			uids = append(uids, sb.UID)
+		}
+		slices.Sort(uids)
+		want := []string{added.UID, crashy.UID, done.UID, keep.UID}
+		slices.Sort(want)
+		if !slices.Equal(uids, want) {
+			return fmt.Errorf("sandboxes of %v, want %v (stray %s removed)", uids, want, stray.ID)
+		}
+		cs, _ := h.fake.ListContainers(ctx, "")
+		if len(cs) != 4 {
+			return fmt.Errorf("%d containers, want 4 (one per pod)", len(cs))
+		}
+		return nil
+	})
+	// Only crashy and added were started again; keep runs on in the same container.
+	if n := countCalls(h.fake, "StartContainer") - startsBefore; n != 2 {
+		t.Errorf("%d containers started after the restart, want 2", n)
+	}
+	cs, _ = h.fake.ListContainers(ctx, "")
+	for _, c := range cs {
+		if c.Labels[LabelPodUID] == keep.UID && (c.ID != before[keep.UID].ID || c.State != runtimes.ContainerRunning) {
+			t.Errorf("keep's container changed: %s %v, was %s", c.ID, c.State, before[keep.UID].ID)
+		}
+	}
+	if u := h.cp.last(done.UID); u.Status.Phase != api.PodSucceeded {
+		t.Errorf("done pod is %s after the restart, want Succeeded", u.Status.Phase)
+	}
+	u := h.cp.last(keep.UID)
+	if u.Status.Phase != api.PodRunning || u.Status.ContainerStatuses[0].RestartCount != 0 {
+		t.Errorf("keep = %s restarts %d, want Running with 0", u.Status.Phase, u.Status.ContainerStatuses[0].RestartCount)
+	}
+	if _, err := os.Stat(h.agent.podDir(gone.UID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("dir of the removed pod left behind: %v", err)
+	}
+	// The log offset survived: keep's first line was not published again.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if got := h.logLines("default", "added", "c0"); len(got) != 1 {
+			return fmt.Errorf("added logs %q, want one line", got)
+		}
+		return nil
+	})
+	if got := h.logLines("default", "keep", "c0"); len(got) != 1 {
+		t.Errorf("keep logs after restart %q, want the one line once", got)
+	}
+	if n, _, _ := resent.Pending(); n != 0 {
+		t.Errorf("%d lines of keep's log published again after the restart", n)
+	}
+}
+
+func countCalls(rt *fake.Runtime, method string) int {
+	n := 0
+	for _, c := range rt.Calls() {
+		if strings.HasPrefix(c, method+" ") {
+			n++
+		}
+	}
+	return n
+}
+
+func TestReconnect(t *testing.T) {
+	h := newHarness(t)
+	a := h.start()
+	stay := h.cp.assign(mkpod("stay", api.RestartPolicyNever, "fake://sleep/400ms"))
+	leave := h.cp.assign(mkpod("leave", api.RestartPolicyAlways, "fake://run"))
+	h.cp.waitPhase(t, stay.UID, api.PodRunning)
+	h.cp.waitPhase(t, leave.UID, api.PodRunning)
+	regs, syncs, _, _ := h.cp.counts()
+
+	// The control plane stops answering: the status change of stay is
+	// queued, and changes to the pods reach the store but not the agent.
+	h.cp.pause(true)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if a.reporter.pending() == 0 {
+			return fmt.Errorf("no status queued yet")
+		}
+		return nil
+	})
+	h.cp.remove(leave.UID, false)
+	join := h.cp.store(mkpod("join", api.RestartPolicyAlways, "fake://run"))
+	h.cp.pause(false)
+
+	// Drop the agent's connection; it reconnects, flushes, registers, syncs.
+	id, err := h.nc.GetClientID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.srv.DisconnectClientByID(id); err != nil {
+		t.Fatal(err)
+	}
+	h.cp.waitPhase(t, stay.UID, api.PodSucceeded)
+	h.cp.waitPhase(t, join.UID, api.PodRunning)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		r, s, _, _ := h.cp.counts()
+		if r <= regs || s <= syncs {
+			return fmt.Errorf("registers %d syncs %d, want more than %d and %d", r, s, regs, syncs)
+		}
+		sbs, _ := h.fake.ListSandboxes(context.Background())
+		for _, sb := range sbs {
+			if sb.UID == leave.UID {
+				return fmt.Errorf("sandbox of the pod removed while disconnected is still there")
+			}
+		}
+		return nil
+	})
+}
+
+func TestRegistration(t *testing.T) {
+	failing := errors.New("daemon down")
+	cases := []struct {
+		name      string
+		infoFails map[string]bool
+		want      []string // advertised runtimes
+		ready     api.ConditionStatus
+	}{
+		{name: "both runtimes", want: []string{api.RuntimeContainerd, api.RuntimeWasm}, ready: api.ConditionTrue},
+		{name: "containerd down", infoFails: map[string]bool{api.RuntimeContainerd: true}, want: []string{api.RuntimeWasm}, ready: api.ConditionTrue},
+		{name: "no runtime", infoFails: map[string]bool{api.RuntimeContainerd: true, api.RuntimeWasm: true}, ready: api.ConditionFalse},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.cfg.MaxWasmPods = 500
+			h.cfg.Labels = map[string]string{"zone": "a"}
+			for _, class := range []string{api.RuntimeContainerd, api.RuntimeWasm} {
+				rt, err := fake.New(fake.Config{Name: class, Version: "1.2.3"}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tc.infoFails[class] {
+					rt.SetHooks(fake.Hooks{Info: func(context.Context) error { return failing }})
+				}
+				h.rts[class] = rt
+			}
+			h.start()
+			testutil.Eventually(t, 5*time.Second, func() error {
+				_, _, hb, st := h.cp.counts()
+				if hb < 2 || st < 2 {
+					return fmt.Errorf("%d heartbeats and %d status reports, want 2 of each", hb, st)
+				}
+				return nil
+			})
+			h.cp.mu.Lock()
+			n := h.cp.registers[0]
+			h.cp.mu.Unlock()
+			var got []string
+			for _, r := range n.Status.NodeInfo.Runtimes {
+				got = append(got, r.Name)
+				if r.Version != "1.2.3" {
+					t.Errorf("runtime %s version %q", r.Name, r.Version)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("advertised runtimes %v, want %v", got, tc.want)
+			}
+			if n.Name != "node-1" || n.Labels["zone"] != "a" || n.Labels["kubernetes.io/hostname"] != "node-1" {
+				t.Errorf("name %q labels %v", n.Name, n.Labels)
+			}
+			c, a := n.Status.Capacity, n.Status.Allocatable
+			if q := c[api.ResourceCPU]; q.MilliValue() != int64(runtime.NumCPU())*1000 {
+				t.Errorf("cpu capacity %s, want %d", q.String(), runtime.NumCPU())
+			}
+			if q, qa := c[api.ResourceMemory], a[api.ResourceMemory]; q.Value() <= 0 || qa.Value() >= q.Value() {
+				t.Errorf("memory capacity %s allocatable %s: want allocatable below a positive capacity", q.String(), qa.String())
+			}
+			if q := c[api.ResourcePods]; q.Value() != 110 {
+				t.Errorf("pods %s, want 110", q.String())
+			}
+			if q := a[api.ResourceWasmPods]; q.Value() != 500 {
+				t.Errorf("wasm pods %s, want 500", q.String())
+			}
+			info := n.Status.NodeInfo
+			if info.KernelVersion == "" || info.OSImage == "" || info.Architecture != runtime.GOARCH || info.AgentVersion != Version {
+				t.Errorf("nodeInfo %+v", info)
+			}
+			var ip string
+			for _, ad := range n.Status.Addresses {
+				if ad.Type == api.NodeInternalIP {
+					ip = ad.Address
+				}
+			}
+			if ip == "" {
+				t.Errorf("no InternalIP in %v", n.Status.Addresses)
+			}
+			for _, typ := range []string{api.NodeReady, api.NodeMemoryPressure, api.NodeDiskPressure, api.NodePIDPressure} {
+				cond := n.Status.Condition(typ)
+				if cond == nil || cond.LastHeartbeatTime.IsZero() || cond.LastTransitionTime.IsZero() {
+					t.Errorf("condition %s = %+v, want set with times", typ, cond)
+					continue
+				}
+				want := api.ConditionFalse
+				if typ == api.NodeReady {
+					want = tc.ready
+				}
+				if cond.Status != want {
+					t.Errorf("condition %s = %s (%s), want %s", typ, cond.Status, cond.Message, want)
+				}
+			}
+		})
+	}
+}
+
+func TestNameFromHostname(t *testing.T) {
+	cases := map[string]string{
+		"Worker-1":              "worker-1",
+		"host.example.com":      "host",
+		"my_box":                "my-box",
+		"-x-":                   "x",
+		"":                      "localhost",
+		strings.Repeat("a", 70): strings.Repeat("a", 63),
+	}
+	for in, want := range cases {
+		t.Run(in, func(t *testing.T) {
+			if got := NameFromHostname(in); got != want {
+				t.Errorf("NameFromHostname(%q) = %q, want %q", in, got, want)
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{name: "dotted name", cfg: Config{Name: "a.b"}, want: "node name"},
+		{name: "negative interval", cfg: Config{Name: "n", HeartbeatInterval: -1}, want: "HeartbeatInterval"},
+		{name: "max below base", cfg: Config{Name: "n", BackoffBase: time.Second, BackoffMax: time.Millisecond}, want: "BackoffMax"},
+	}
+	srv := testutil.StartNATS(t)
+	nc := testutil.Connect(t, srv)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.DataDir = t.TempDir()
+			_, err := New(tc.cfg, nc, nil, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New: %v, want an error naming %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPodPhase(t *testing.T) {
+	run := api.ContainerStatus{State: api.ContainerState{Running: &api.ContainerStateRunning{}}}
+	ok := api.ContainerStatus{State: api.ContainerState{Terminated: &api.ContainerStateTerminated{ExitCode: 0}}}
+	bad := api.ContainerStatus{State: api.ContainerState{Terminated: &api.ContainerStateTerminated{ExitCode: 1}}}
+	wait := api.ContainerStatus{State: api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: ReasonContainerCreating}}}
+	crash := api.ContainerStatus{State: api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: ReasonCrashLoopBackOff}},
+		LastState: api.ContainerState{Terminated: &api.ContainerStateTerminated{ExitCode: 1}}}
+	cases := []struct {
+		name   string
+		policy api.RestartPolicy
+		cs     []api.ContainerStatus
+		want   api.PodPhase
+	}{
+		{"waiting is pending", api.RestartPolicyAlways, []api.ContainerStatus{run, wait}, api.PodPending},
+		{"running", api.RestartPolicyAlways, []api.ContainerStatus{run, ok}, api.PodRunning},
+		{"always never completes", api.RestartPolicyAlways, []api.ContainerStatus{ok, ok}, api.PodRunning},
+		{"crash loop is running", api.RestartPolicyAlways, []api.ContainerStatus{crash}, api.PodRunning},
+		{"never all ok", api.RestartPolicyNever, []api.ContainerStatus{ok, ok}, api.PodSucceeded},
+		{"never one failed", api.RestartPolicyNever, []api.ContainerStatus{ok, bad}, api.PodFailed},
+		{"onfailure all ok", api.RestartPolicyOnFailure, []api.ContainerStatus{ok}, api.PodSucceeded},
+		{"onfailure restarting", api.RestartPolicyOnFailure, []api.ContainerStatus{ok, crash}, api.PodRunning},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := podPhase(tc.policy, tc.cs, true, false); got != tc.want {
+				t.Errorf("podPhase = %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,172 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kybernetes/kybernetes/api"
+)
+
+// Version is the agent version a node advertises as nodeInfo.kubeletVersion
+// unless Config.AgentVersion overrides it.
+const Version = "v0.1.0"
+
+// Config configures an Agent. The zero value of every field means its
+// default; New fills the defaults in and rejects bad values.
+type Config struct {
+	// Name is the node name, a DNS-1123 label (it is a token of NATS
+	// subjects, so it holds no dots). Default: the host name, lowercased, up
+	// to its first dot, with characters a label cannot hold replaced by '-'.
+	Name string
+	// DataDir holds pod volumes (emptyDir), container log files and log
+	// offsets. Default: /var/lib/kyb/agent.
+	DataDir string
+	// Labels and Taints are sent with the Node on register.
+	Labels map[string]string
+	Taints []api.Taint
+	// PodCIDR is passed to runtimes that allocate pod IPs; when empty the
+	// node spec.podCIDR returned by register is used.
+	PodCIDR string
+
+	// MaxPods is the `pods` capacity, counted for container pods. Default 110.
+	MaxPods int64
+	// MaxWasmPods is the `kyb.dev/wasm-pods` capacity. Default 2000.
+	MaxWasmPods int64
+	// ReservedCPUMilli and ReservedMemory are held back from allocatable for
+	// the system and the agent. Defaults: 100m and 256 MiB (at most a tenth
+	// of the machine's memory).
+	ReservedCPUMilli int64
+	ReservedMemory   int64
+
+	// HeartbeatInterval is how often the agent beats. Default 2s.
+	HeartbeatInterval time.Duration
+	// StatusInterval is how often the node status is re-sent when nothing
+	// changed. Default 10s.
+	StatusInterval time.Duration
+	// StatusFlushInterval is how long pod status updates are coalesced
+	// before a batch is sent. Default 50ms.
+	StatusFlushInterval time.Duration
+	// StatusBatchMax sends a batch at once when this many pods are pending.
+	// Default 500.
+	StatusBatchMax int
+	// RequestTimeout bounds each request to the control plane. Default 5s.
+	RequestTimeout time.Duration
+
+	// BackoffBase, BackoffMax and BackoffReset shape the restart (and image
+	// pull) back-off of a container: BackoffBase doubling up to BackoffMax,
+	// back to BackoffBase after the container ran BackoffReset. Defaults:
+	// 10s, 5m, 10m.
+	BackoffBase  time.Duration
+	BackoffMax   time.Duration
+	BackoffReset time.Duration
+
+	// LogPollInterval is how often a running container's log file is read.
+	// Default 150ms.
+	LogPollInterval time.Duration
+
+	// AgentVersion overrides Version in nodeInfo.
+	AgentVersion string
+}
+
+func (c *Config) setDefaults() error {
+	if c.Name == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name: read host name: %w", err)
+		}
+		c.Name = NameFromHostname(h)
+	}
+	if errs := validation.IsDNS1123Label(c.Name); len(errs) > 0 {
+		return fmt.Errorf("node name %q: %s", c.Name, strings.Join(errs, "; "))
+	}
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/kyb/agent"
+	}
+	abs, err := filepath.Abs(c.DataDir)
+	if err != nil {
+		return fmt.Errorf("data dir %q: %w", c.DataDir, err)
+	}
+	c.DataDir = abs
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.HeartbeatInterval, 2*time.Second)
+	def(&c.StatusInterval, 10*time.Second)
+	def(&c.StatusFlushInterval, 50*time.Millisecond)
+	def(&c.RequestTimeout, 5*time.Second)
+	def(&c.BackoffBase, 10*time.Second)
+	def(&c.BackoffMax, 5*time.Minute)
+	def(&c.BackoffReset, 10*time.Minute)
+	def(&c.LogPollInterval, 150*time.Millisecond)
+	if c.StatusBatchMax == 0 {
+		c.StatusBatchMax = 500
+	}
+	if c.MaxPods == 0 {
+		c.MaxPods = 110
+	}
+	if c.MaxWasmPods == 0 {
+		c.MaxWasmPods = 2000
+	}
+	if c.ReservedCPUMilli == 0 {
+		c.ReservedCPUMilli = 100
+	}
+	if c.ReservedMemory == 0 {
+		c.ReservedMemory = 256 << 20
+	}
+	if c.AgentVersion == "" {
+		c.AgentVersion = Version
+	}
+	for name, d := range map[string]time.Duration{
+		"HeartbeatInterval": c.HeartbeatInterval, "StatusInterval": c.StatusInterval,
+		"StatusFlushInterval": c.StatusFlushInterval, "RequestTimeout": c.RequestTimeout,
+		"BackoffBase": c.BackoffBase, "BackoffMax": c.BackoffMax, "BackoffReset": c.BackoffReset,
+		"LogPollInterval": c.LogPollInterval,
+	} {
+		if d < 0 {
+			return fmt.Errorf("%s: must not be negative, got %v", name, d)
+		}
+	}
+	if c.BackoffMax < c.BackoffBase {
+		return fmt.Errorf("BackoffMax (%v) is below BackoffBase (%v)", c.BackoffMax, c.BackoffBase)
+	}
+	if c.MaxPods < 0 || c.MaxWasmPods < 0 || c.ReservedCPUMilli < 0 || c.ReservedMemory < 0 || c.StatusBatchMax < 0 {
+		return fmt.Errorf("MaxPods, MaxWasmPods, ReservedCPUMilli, ReservedMemory and StatusBatchMax must not be negative")
+	}
+	return nil
+}
+
+// NameFromHostname turns a host name into a node name: lowercased, up to the
+// first dot, characters a DNS-1123 label cannot hold replaced by '-', at most
+// 63 characters; "localhost" when nothing is left.
+func NameFromHostname(h string) string {
+	h = strings.ToLower(h)
+	if i := strings.IndexByte(h, '.'); i >= 0 {
+		h = h[:i]
+	}
+	b := []byte(h)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			b[i] = '-'
+		}
+	}
+	s := strings.Trim(string(b), "-")
+	if len(s) > 63 {
+		s = strings.Trim(s[:63], "-")
+	}
+	if s == "" {
+		s = "localhost"
+	}
+	return s
+}
+
+func milli(v int64) resource.Quantity  { return *resource.NewMilliQuantity(v, resource.DecimalSI) }
+func count(v int64) resource.Quantity  { return *resource.NewQuantity(v, resource.DecimalSI) }
+func binary(v int64) resource.Quantity { return *resource.NewQuantity(v, resource.BinarySI) }

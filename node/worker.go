@@ -1,0 +1,1026 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/runtimes"
+)
+
+// Waiting reasons the agent reports (the runtimes add their own through
+// runtimes.ReasonError: InvalidModule, ModuleNotFound, InvalidImageName, ...).
+const (
+	ReasonContainerCreating = "ContainerCreating"
+	ReasonPodInitializing   = "PodInitializing"
+	ReasonErrImagePull      = "ErrImagePull"
+	ReasonImagePullBackOff  = "ImagePullBackOff"
+	ReasonCrashLoopBackOff  = "CrashLoopBackOff"
+	ReasonCreateContainer   = "CreateContainerError"
+	ReasonCreateConfig      = "CreateContainerConfigError"
+	ReasonRunContainer      = "RunContainerError"
+	ReasonSandboxError      = "CreatePodSandboxError"
+	// ReasonUnknownRuntime fails a pod whose runtime class the node lacks.
+	ReasonUnknownRuntime = "UnknownRuntime"
+)
+
+const defaultGrace = 30 * time.Second
+
+// podWorker drives one pod. Desired state arrives through update (any
+// goroutine); everything else belongs to the worker's goroutine.
+type podWorker struct {
+	a   *Agent
+	uid string
+
+	mu       sync.Mutex
+	desired  *api.Pod
+	rv       uint64
+	gone     bool
+	opCancel context.CancelFunc // cancels a long runtime call when the pod is deleted
+	notify   chan struct{}
+
+	// owned by the worker goroutine
+	log        *slog.Logger
+	rtName     string
+	rt         runtimes.Runtime
+	sandbox    *runtimes.Sandbox
+	sbBackoff  backoff
+	inits      []*ctr
+	ctrs       []*ctr
+	exits      chan exitEvent
+	done       chan struct{}
+	startTime  *time.Time
+	status     api.PodStatus // last computed
+	lastSent   []byte
+	terminal   bool   // Succeeded or Failed: nothing more is run
+	failReason string // pod-level failure
+	failMsg    string
+	initFailed bool
+}
+
+type exitEvent struct {
+	name string
+	id   string
+	res  runtimes.ExitResult
+}
+
+// backoff is an exponential delay with a not-before time.
+type backoff struct {
+	delay time.Duration
+	until time.Time
+}
+
+func (b *backoff) next(base, maxd time.Duration, now time.Time) {
+	if b.delay == 0 {
+		b.delay = base
+	} else {
+		b.delay = min(b.delay*2, maxd)
+	}
+	b.until = now.Add(b.delay)
+}
+
+// ctr is the worker's view of one container of the pod.
+type ctr struct {
+	spec     api.Container
+	init     bool
+	imageOK  bool
+	imageRef string
+	pullErrs int
+	pull     backoff
+
+	id        string // current runtime container, "" when none
+	attempt   int32
+	restarts  int32
+	started   bool // the current container was started
+	running   bool
+	startedAt time.Time
+	exit      *runtimes.ExitResult // set when the current container exited
+	lastTerm  *api.ContainerStateTerminated
+	crash     backoff
+	waitR     string // waiting reason when not running
+	waitM     string
+	tail      *tailer
+}
+
+func newPodWorker(a *Agent, p *api.Pod, adopt *adopted) *podWorker {
+	w := &podWorker{
+		a:       a,
+		uid:     p.UID,
+		desired: p,
+		rv:      resourceVersion(p),
+		notify:  make(chan struct{}, 1),
+		exits:   make(chan exitEvent, 16),
+		done:    make(chan struct{}),
+		log:     a.log.With("pod", p.Namespace+"/"+p.Name, "uid", p.UID),
+	}
+	w.rtName = p.Spec.RuntimeClass()
+	w.rt = a.rts[w.rtName]
+	for _, c := range p.Spec.InitContainers {
+		w.inits = append(w.inits, &ctr{spec: c, init: true})
+	}
+	for _, c := range p.Spec.Containers {
+		w.ctrs = append(w.ctrs, &ctr{spec: c})
+	}
+	w.status = *deepCopyStatus(&p.Status)
+	if p.Status.StartTime != nil {
+		t := *p.Status.StartTime
+		w.startTime = &t
+	}
+	// Restart counts and last states the control plane holds survive
+	// anything the runtime forgot.
+	for _, cs := range p.Status.ContainerStatuses {
+		if c := w.find(cs.Name); c != nil {
+			c.restarts = cs.RestartCount
+			c.attempt = cs.RestartCount
+			if cs.LastState.Terminated != nil {
+				lt := *cs.LastState.Terminated
+				c.lastTerm = &lt
+			}
+		}
+	}
+	if p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
+		w.terminal = true
+	}
+	w.adopt(adopt)
+	return w
+}
+
+// deepCopyStatus copies a status through JSON (statuses hold pointers).
+func deepCopyStatus(s *api.PodStatus) *api.PodStatus {
+	var out api.PodStatus
+	b, _ := json.Marshal(s)
+	_ = json.Unmarshal(b, &out)
+	return &out
+}
+
+func (w *podWorker) find(name string) *ctr {
+	for _, c := range w.all() {
+		if c.spec.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func (w *podWorker) all() []*ctr {
+	out := make([]*ctr, 0, len(w.inits)+len(w.ctrs))
+	return append(append(out, w.inits...), w.ctrs...)
+}
+
+// update hands the worker a new desired pod (nil with gone: keep the last
+// one). It never blocks.
+func (w *podWorker) update(p *api.Pod, gone bool) {
+	w.mu.Lock()
+	if p != nil {
+		if rv := resourceVersion(p); rv == 0 || rv >= w.rv {
+			w.desired, w.rv = p, rv
+		}
+	}
+	if gone {
+		w.gone = true
+	}
+	if (w.gone || w.desired.DeletionTimestamp != nil) && w.opCancel != nil {
+		w.opCancel()
+	}
+	w.mu.Unlock()
+	signal(w.notify)
+}
+
+func (w *podWorker) revision() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.rv
+}
+
+func (w *podWorker) snapshot() (*api.Pod, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.desired, w.gone
+}
+
+// opContext returns a context for a runtime call that deletion cancels.
+func (w *podWorker) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	octx, cancel := context.WithCancel(ctx)
+	w.mu.Lock()
+	w.opCancel = cancel
+	if w.gone || w.desired.DeletionTimestamp != nil {
+		cancel()
+	}
+	w.mu.Unlock()
+	return octx, func() {
+		w.mu.Lock()
+		w.opCancel = nil
+		w.mu.Unlock()
+		cancel()
+	}
+}
+
+func (w *podWorker) run(ctx context.Context) {
+	defer close(w.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		if finished := w.sync(ctx); finished {
+			return
+		}
+		if ctx.Err() != nil {
+			w.stopTailers(false)
+			return
+		}
+		if wake := w.nextWake(); !wake.IsZero() {
+			timer.Reset(max(time.Until(wake), time.Millisecond))
+		}
+		select {
+		case <-ctx.Done():
+			w.stopTailers(false)
+			return
+		case <-w.notify:
+		case ev := <-w.exits:
+			w.onExit(ev)
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// nextWake is the earliest back-off expiry the worker waits for.
+func (w *podWorker) nextWake() time.Time {
+	var t time.Time
+	earliest := func(u time.Time) {
+		if !u.IsZero() && u.After(time.Now().Add(-time.Second)) && (t.IsZero() || u.Before(t)) {
+			t = u
+		}
+	}
+	if w.terminal {
+		return t
+	}
+	if w.sandbox == nil {
+		earliest(w.sbBackoff.until)
+	}
+	for _, c := range w.all() {
+		if !c.imageOK {
+			earliest(c.pull.until)
+		}
+		if c.exit != nil || c.waitR != "" {
+			earliest(c.crash.until)
+		}
+	}
+	return t
+}
+
+// sync moves the pod one step towards its desired state and reports the
+// status. It returns true when the worker is done (pod deleted).
+func (w *podWorker) sync(ctx context.Context) bool {
+	pod, gone := w.snapshot()
+	if gone || pod.DeletionTimestamp != nil {
+		w.terminate(ctx, pod, gone)
+		return true
+	}
+	if w.terminal {
+		return false
+	}
+	if w.rt == nil {
+		w.terminal = true
+		w.failReason = ReasonUnknownRuntime
+		w.failMsg = fmt.Sprintf("runtime class %q is not available on node %s", w.rtName, w.a.cfg.Name)
+		w.report(pod, false)
+		return false
+	}
+	now := time.Now()
+	if w.startTime == nil {
+		t := now.UTC().Truncate(time.Second)
+		w.startTime = &t
+	}
+	if w.lastSent == nil {
+		w.report(pod, false) // Pending (ContainerCreating) before the runtime is asked anything
+	}
+	if w.sandbox == nil && !now.Before(w.sbBackoff.until) {
+		w.createSandbox(ctx, pod)
+	}
+	if w.sandbox != nil {
+		initsDone := true
+		for _, c := range w.inits {
+			if c.exit != nil && c.exit.ExitCode == 0 {
+				continue
+			}
+			initsDone = false
+			if c.exit != nil && pod.Spec.RestartPolicy == api.RestartPolicyNever {
+				w.initFailed = true
+				break
+			}
+			w.step(ctx, pod, c, now)
+			break
+		}
+		if initsDone {
+			for _, c := range w.ctrs {
+				w.step(ctx, pod, c, now)
+			}
+		}
+	}
+	st := w.computeStatus(pod)
+	if st.Phase == api.PodSucceeded || st.Phase == api.PodFailed {
+		w.terminal = true
+		w.stopTailers(true)
+	}
+	w.report(pod, false)
+	return false
+}
+
+func (w *podWorker) createSandbox(ctx context.Context, pod *api.Pod) {
+	cfg := &runtimes.SandboxConfig{
+		Namespace: pod.Namespace,
+		Name:      pod.Name,
+		UID:       pod.UID,
+		Hostname:  pod.Spec.Hostname,
+		Labels:    map[string]string{LabelPodUID: pod.UID, LabelPodNamespace: pod.Namespace, LabelPodName: pod.Name},
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = pod.Name
+	}
+	w.a.mu.Lock()
+	cfg.PodCIDR = w.a.podCIDR
+	w.a.mu.Unlock()
+	for _, c := range pod.Spec.Containers {
+		for _, p := range c.Ports {
+			if p.HostPort != 0 {
+				cfg.Ports = append(cfg.Ports, portMapping(p))
+			}
+		}
+	}
+	octx, done := w.opContext(ctx)
+	defer done()
+	sb, err := w.rt.CreateSandbox(octx, cfg)
+	if err != nil {
+		w.log.Warn("create sandbox", "err", err)
+		w.sbBackoff.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, time.Now())
+		for _, c := range w.all() {
+			c.waitR, c.waitM = runtimes.ReasonOf(err, ReasonSandboxError), err.Error()
+		}
+		return
+	}
+	w.sandbox = sb
+	w.sbBackoff = backoff{}
+	for _, c := range w.all() {
+		if c.waitR == ReasonSandboxError {
+			c.waitR, c.waitM = "", ""
+		}
+	}
+}
+
+func portMapping(p api.ContainerPort) runtimes.PortMapping {
+	proto := string(p.Protocol)
+	if proto == "" {
+		proto = string(api.ProtocolTCP)
+	}
+	return runtimes.PortMapping{Name: p.Name, ContainerPort: p.ContainerPort, HostPort: p.HostPort, HostIP: p.HostIP, Protocol: proto}
+}
+
+// shouldRestart says whether an exited container runs again.
+func shouldRestart(policy api.RestartPolicy, init bool, code int32) bool {
+	switch policy {
+	case api.RestartPolicyNever:
+		return false
+	case api.RestartPolicyOnFailure:
+		return code != 0
+	}
+	if init {
+		return code != 0
+	}
+	return true
+}
+
+// step drives one container: pull, create and start, restart after exit.
+func (w *podWorker) step(ctx context.Context, pod *api.Pod, c *ctr, now time.Time) {
+	if c.running {
+		return
+	}
+	if c.exit != nil {
+		if !shouldRestart(pod.Spec.RestartPolicy, c.init, c.exit.ExitCode) {
+			return
+		}
+		if now.Before(c.crash.until) {
+			c.waitR = ReasonCrashLoopBackOff
+			c.waitM = fmt.Sprintf("back-off %v restarting failed container=%s pod=%s", c.crash.delay, c.spec.Name, pod.Name)
+			return
+		}
+	} else if c.waitR != "" && c.waitR != ReasonErrImagePull && c.waitR != ReasonImagePullBackOff && now.Before(c.crash.until) {
+		return // create/start failed; back off
+	}
+	if !c.imageOK {
+		if now.Before(c.pull.until) {
+			return
+		}
+		w.pullImage(ctx, c)
+		if !c.imageOK {
+			return
+		}
+	}
+	w.start(ctx, pod, c)
+}
+
+func pullPolicy(p api.PullPolicy) runtimes.PullPolicy {
+	switch p {
+	case api.PullAlways:
+		return runtimes.PullAlways
+	case api.PullNever:
+		return runtimes.PullNever
+	}
+	return runtimes.PullIfNotPresent
+}
+
+func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
+	octx, done := w.opContext(ctx)
+	img, err := w.rt.EnsureImage(octx, c.spec.Image, pullPolicy(c.spec.ImagePullPolicy), nil)
+	done()
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		c.pullErrs++
+		c.pull.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, time.Now())
+		r := runtimes.ReasonOf(err, ReasonErrImagePull)
+		if r == ReasonErrImagePull && c.pullErrs > 1 {
+			r = ReasonImagePullBackOff
+		}
+		c.waitR, c.waitM = r, fmt.Sprintf("pull %s: %v", c.spec.Image, err)
+		w.log.Info("image not ready", "container", c.spec.Name, "image", c.spec.Image, "reason", r, "err", err, "retry", c.pull.delay)
+		return
+	}
+	c.imageOK, c.pull, c.pullErrs = true, backoff{}, 0
+	c.waitR, c.waitM = "", ""
+	if img != nil {
+		c.imageRef = img.Digest
+	}
+}
+
+// logPath is where the runtime appends a container attempt's output.
+func (w *podWorker) logPath(name string, attempt int32) string {
+	return filepath.Join(w.a.podDir(w.uid), "logs", name, strconv.Itoa(int(attempt))+".log")
+}
+
+// containerConfig maps a container of the pod to the runtime's config.
+func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerConfig, error) {
+	cfg := &runtimes.ContainerConfig{
+		Name:       c.spec.Name,
+		Attempt:    c.attempt,
+		Image:      c.spec.Image,
+		Command:    c.spec.Command,
+		Args:       c.spec.Args,
+		WorkingDir: c.spec.WorkingDir,
+		Labels:     map[string]string{LabelPodUID: pod.UID, LabelPodNamespace: pod.Namespace, LabelPodName: pod.Name, LabelContainer: c.spec.Name},
+		LogPath:    w.logPath(c.spec.Name, c.attempt),
+	}
+	for _, e := range c.spec.Env {
+		cfg.Env = append(cfg.Env, runtimes.EnvVar{Name: e.Name, Value: e.Value})
+	}
+	for _, p := range c.spec.Ports {
+		if p.HostPort != 0 {
+			cfg.Ports = append(cfg.Ports, portMapping(p))
+		}
+	}
+	if q, ok := c.spec.Resources.Requests[api.ResourceCPU]; ok {
+		cfg.CPURequestMilli = q.MilliValue()
+	}
+	if q, ok := c.spec.Resources.Limits[api.ResourceCPU]; ok {
+		cfg.CPULimitMilli = q.MilliValue()
+	}
+	if q, ok := c.spec.Resources.Limits[api.ResourceMemory]; ok {
+		cfg.MemoryLimitBytes = q.Value()
+	}
+	for i, m := range c.spec.VolumeMounts {
+		var vol *api.Volume
+		for j := range pod.Spec.Volumes {
+			if pod.Spec.Volumes[j].Name == m.Name {
+				vol = &pod.Spec.Volumes[j]
+			}
+		}
+		switch {
+		case vol == nil:
+			return nil, fmt.Errorf("volumeMounts[%d]: volume %q not found in spec.volumes", i, m.Name)
+		case vol.HostPath != nil:
+			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: vol.HostPath.Path, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly})
+		case vol.EmptyDir != nil:
+			dir := filepath.Join(w.a.podDir(pod.UID), "volumes", vol.Name)
+			if err := os.MkdirAll(dir, 0o777); err != nil {
+				return nil, fmt.Errorf("volume %q: create emptyDir: %w", vol.Name, err)
+			}
+			_ = os.Chmod(dir, 0o777)
+			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: dir, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly})
+		default:
+			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath)", vol.Name)
+		}
+	}
+	return cfg, nil
+}
+
+// start creates and starts the next attempt of c.
+func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
+	fail := func(reason string, err error) {
+		c.waitR, c.waitM = runtimes.ReasonOf(err, reason), err.Error()
+		c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, time.Now())
+		w.log.Warn("start container", "container", c.spec.Name, "reason", c.waitR, "err", err)
+	}
+	if c.exit != nil {
+		// A restart: the exited attempt becomes the last termination state.
+		c.lastTerm = w.terminated(c)
+		if c.id != "" {
+			_ = w.rt.RemoveContainer(ctx, c.id)
+		}
+		if c.attempt > 0 {
+			_ = os.Remove(w.logPath(c.spec.Name, c.attempt-1))
+			_ = os.Remove(w.logPath(c.spec.Name, c.attempt-1) + offsetSuffix)
+		}
+		c.id, c.exit, c.started = "", nil, false
+		c.attempt++
+		c.restarts++
+	}
+	cfg, err := w.containerConfig(pod, c)
+	if err != nil {
+		fail(ReasonCreateConfig, err)
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(cfg.LogPath), 0o755); err != nil {
+		fail(ReasonCreateConfig, fmt.Errorf("create log dir: %w", err))
+		return
+	}
+	if c.id == "" {
+		id, err := w.rt.CreateContainer(ctx, w.sandbox.ID, cfg)
+		if err != nil {
+			fail(ReasonCreateContainer, err)
+			return
+		}
+		c.id = id
+	}
+	if err := w.rt.StartContainer(ctx, c.id); err != nil {
+		_ = w.rt.RemoveContainer(ctx, c.id)
+		c.id = ""
+		fail(ReasonRunContainer, err)
+		return
+	}
+	c.started, c.running = true, true
+	c.startedAt = time.Now().UTC()
+	c.waitR, c.waitM = "", ""
+	w.watch(ctx, pod, c, cfg.LogPath)
+}
+
+// watch waits for c's exit in a goroutine and starts tailing its log.
+func (w *podWorker) watch(ctx context.Context, pod *api.Pod, c *ctr, logPath string) {
+	id, name := c.id, c.spec.Name
+	c.tail = w.a.logs.tail(ctx, pod, name, c.attempt, logPath)
+	w.a.wg.Go(func() {
+		for {
+			ch, err := w.rt.WaitContainer(ctx, id)
+			var res runtimes.ExitResult
+			if err != nil {
+				res = runtimes.ExitResult{Err: err}
+			} else {
+				select {
+				case res = <-ch:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if res.Err != nil && ctx.Err() == nil {
+				// Waiting failed, not the container: look again.
+				st, serr := w.rt.ContainerStatus(ctx, id)
+				switch {
+				case serr == nil && st.State == runtimes.ContainerRunning:
+					t := time.NewTimer(time.Second)
+					select {
+					case <-t.C:
+						continue
+					case <-ctx.Done():
+						t.Stop()
+						return
+					case <-w.done:
+						t.Stop()
+						return
+					}
+				case serr == nil && st.State == runtimes.ContainerExited:
+					res = runtimes.ExitResult{ExitCode: st.ExitCode, Reason: st.Reason, Message: st.Message, FinishedAt: st.FinishedAt}
+				case errors.Is(serr, runtimes.ErrNotFound):
+					res = runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, Message: "container vanished", FinishedAt: time.Now()}
+				}
+			}
+			select {
+			case w.exits <- exitEvent{name: name, id: id, res: res}:
+			case <-w.done:
+			case <-ctx.Done():
+			}
+			return
+		}
+	})
+}
+
+// onExit records that a container exited and schedules its restart.
+func (w *podWorker) onExit(ev exitEvent) {
+	c := w.find(ev.name)
+	if c == nil || c.id != ev.id || !c.running {
+		return
+	}
+	res := ev.res
+	if res.FinishedAt.IsZero() {
+		res.FinishedAt = time.Now()
+	}
+	res.FinishedAt = res.FinishedAt.UTC()
+	if res.Reason == "" {
+		if res.ExitCode == 0 {
+			res.Reason = runtimes.ReasonCompleted
+		} else {
+			res.Reason = runtimes.ReasonFailed
+		}
+	}
+	c.running = false
+	c.exit = &res
+	if c.tail != nil {
+		c.tail.finish()
+	}
+	ran := res.FinishedAt.Sub(c.startedAt)
+	if ran >= w.a.cfg.BackoffReset {
+		c.crash = backoff{}
+	}
+	c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
+	w.log.Info("container exited", "container", c.spec.Name, "exitCode", res.ExitCode, "reason", res.Reason, "attempt", c.attempt)
+}
+
+func (w *podWorker) terminated(c *ctr) *api.ContainerStateTerminated {
+	if c.exit == nil {
+		return nil
+	}
+	return &api.ContainerStateTerminated{
+		ExitCode:    c.exit.ExitCode,
+		Reason:      c.exit.Reason,
+		Message:     c.exit.Message,
+		StartedAt:   c.startedAt.Truncate(time.Second),
+		FinishedAt:  c.exit.FinishedAt.Truncate(time.Second),
+		ContainerID: w.containerID(c.id),
+	}
+}
+
+func (w *podWorker) containerID(id string) string {
+	if id == "" {
+		return ""
+	}
+	return w.rtName + "://" + id
+}
+
+// stopTailers ends every log tailer; with drain, after a last read.
+func (w *podWorker) stopTailers(drain bool) {
+	for _, c := range w.all() {
+		if c.tail != nil {
+			if drain {
+				c.tail.finish()
+			} else {
+				c.tail.abort()
+			}
+		}
+	}
+}
+
+// gracePeriod is how long containers get to stop on deletion.
+func gracePeriod(pod *api.Pod) time.Duration {
+	switch {
+	case pod == nil:
+		return defaultGrace
+	case pod.DeletionGracePeriodSeconds != nil:
+		return time.Duration(*pod.DeletionGracePeriodSeconds) * time.Second
+	case pod.Spec.TerminationGracePeriodSeconds != nil:
+		return time.Duration(*pod.Spec.TerminationGracePeriodSeconds) * time.Second
+	}
+	return defaultGrace
+}
+
+// terminate stops every container within the grace period, removes the
+// sandbox and the pod's directory, and (for a pod marked for deletion, not
+// one already gone) reports the final status with Finalized.
+func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
+	grace := max(gracePeriod(pod), 0)
+	w.log.Info("stopping pod", "grace", grace, "gone", gone)
+	if w.rt != nil {
+		var wg sync.WaitGroup
+		for _, c := range w.all() {
+			if c.id == "" || !c.running {
+				continue
+			}
+			wg.Go(func() {
+				if err := w.rt.StopContainer(ctx, c.id, grace); err != nil {
+					w.log.Warn("stop container", "container", c.spec.Name, "err", err)
+				}
+			})
+		}
+		wg.Wait()
+		for _, c := range w.all() {
+			if c.id == "" || !c.running {
+				continue
+			}
+			res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now()}
+			if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
+				res = runtimes.ExitResult{ExitCode: st.ExitCode, Reason: st.Reason, Message: st.Message, FinishedAt: st.FinishedAt}
+			}
+			c.running, c.exit = false, &res
+			if c.exit.Reason == "" {
+				c.exit.Reason = runtimes.ReasonFailed
+			}
+		}
+		w.stopTailers(true)
+		for _, c := range w.all() {
+			if c.tail != nil {
+				c.tail.wait(2 * time.Second)
+			}
+		}
+		if w.sandbox != nil {
+			delay := 100 * time.Millisecond
+			for {
+				err := w.rt.RemoveSandbox(ctx, w.sandbox.ID)
+				if err == nil {
+					break
+				}
+				w.log.Warn("remove sandbox; retrying", "err", err, "in", delay)
+				t := time.NewTimer(delay)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+				delay = min(delay*2, 10*time.Second)
+			}
+			w.sandbox = nil
+		}
+	}
+	_ = os.RemoveAll(w.a.podDir(w.uid))
+	if !gone && pod != nil {
+		for _, c := range w.all() {
+			c.waitR, c.waitM = "", ""
+		}
+		w.report(pod, true)
+	}
+	w.log.Info("pod stopped and removed")
+}
+
+// computeStatus derives the pod status from the worker's state, keeping
+// transition times of unchanged conditions.
+func (w *podWorker) computeStatus(pod *api.Pod) api.PodStatus {
+	prev := w.status
+	st := api.PodStatus{
+		HostIP:             w.a.nodeIP,
+		StartTime:          w.startTime,
+		ObservedGeneration: pod.Generation,
+	}
+	if w.sandbox != nil || w.failReason != "" || prev.PodIP != "" {
+		ip := w.a.nodeIP
+		if w.sandbox != nil && w.sandbox.IP != "" {
+			ip = w.sandbox.IP
+		} else if w.sandbox == nil && prev.PodIP != "" {
+			ip = prev.PodIP
+		}
+		st.PodIP, st.PodIPs = ip, []api.PodIP{{IP: ip}}
+	}
+	initsDone := true
+	for _, c := range w.inits {
+		if c.exit == nil || c.exit.ExitCode != 0 {
+			initsDone = false
+		}
+	}
+	var initStatuses []api.ContainerStatus
+	for _, c := range w.inits {
+		initStatuses = append(initStatuses, w.containerStatus(c, ReasonPodInitializing))
+	}
+	waitDefault := ReasonContainerCreating
+	if !initsDone {
+		waitDefault = ReasonPodInitializing
+	}
+	allReady := true
+	for _, c := range w.ctrs {
+		cs := w.containerStatus(c, waitDefault)
+		if !cs.Ready {
+			allReady = false
+		}
+		st.ContainerStatuses = append(st.ContainerStatuses, cs)
+	}
+	_ = initStatuses // init container statuses have no field in api.PodStatus yet
+
+	st.Phase = podPhase(pod.Spec.RestartPolicy, st.ContainerStatuses, initsDone, w.initFailed)
+	if w.failReason != "" {
+		st.Phase, st.Reason, st.Message = api.PodFailed, w.failReason, w.failMsg
+	}
+	if w.initFailed {
+		st.Reason, st.Message = "InitContainerFailed", "an init container failed and restartPolicy is Never"
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	cond := func(typ string, ok bool, reason string) {
+		s := api.ConditionFalse
+		if ok {
+			s = api.ConditionTrue
+			reason = ""
+		}
+		c := api.PodCondition{Type: typ, Status: s, Reason: reason}
+		if old := prev.Condition(typ); old != nil && old.Status == s {
+			c.LastTransitionTime = old.LastTransitionTime
+		} else {
+			c.LastTransitionTime = now
+		}
+		st.Conditions = append(st.Conditions, c)
+	}
+	if sc := pod.Status.Condition(api.PodScheduled); sc != nil {
+		st.Conditions = append(st.Conditions, *sc)
+	} else {
+		cond(api.PodScheduled, true, "")
+	}
+	cond(api.PodInitialized, initsDone, "ContainersNotInitialized")
+	ready := allReady && len(w.ctrs) > 0 && pod.DeletionTimestamp == nil
+	notReady := "ContainersNotReady"
+	if st.Phase == api.PodSucceeded || st.Phase == api.PodFailed {
+		notReady = "PodCompleted"
+	}
+	cond(api.ContainersReady, ready, notReady)
+	cond(api.PodReady, ready, notReady)
+	w.status = st
+	return st
+}
+
+// containerStatus is the API view of one container.
+func (w *podWorker) containerStatus(c *ctr, waitDefault string) api.ContainerStatus {
+	cs := api.ContainerStatus{
+		Name:         c.spec.Name,
+		Image:        c.spec.Image,
+		ImageID:      c.imageRef,
+		RestartCount: c.restarts,
+		ContainerID:  w.containerID(c.id),
+	}
+	started := c.running
+	cs.Started = &started
+	if c.lastTerm != nil {
+		lt := *c.lastTerm
+		cs.LastState.Terminated = &lt
+	}
+	switch {
+	case c.running:
+		cs.State.Running = &api.ContainerStateRunning{StartedAt: c.startedAt.Truncate(time.Second)}
+		cs.Ready = true
+	case c.exit != nil && c.waitR == ReasonCrashLoopBackOff:
+		cs.State.Waiting = &api.ContainerStateWaiting{Reason: c.waitR, Message: c.waitM}
+		cs.LastState.Terminated = w.terminated(c)
+	case c.exit != nil:
+		cs.State.Terminated = w.terminated(c)
+	case c.waitR != "":
+		cs.State.Waiting = &api.ContainerStateWaiting{Reason: c.waitR, Message: c.waitM}
+	default:
+		cs.State.Waiting = &api.ContainerStateWaiting{Reason: waitDefault}
+	}
+	return cs
+}
+
+// podPhase follows Kubernetes' rules (kubelet getPhase).
+func podPhase(policy api.RestartPolicy, cs []api.ContainerStatus, initsDone, initFailed bool) api.PodPhase {
+	if initFailed {
+		return api.PodFailed
+	}
+	if !initsDone {
+		return api.PodPending
+	}
+	var pending, running, stopped, succeeded int
+	for _, c := range cs {
+		switch {
+		case c.State.Running != nil:
+			running++
+		case c.State.Terminated != nil:
+			stopped++
+			if c.State.Terminated.ExitCode == 0 {
+				succeeded++
+			}
+		case c.State.Waiting != nil && c.LastState.Terminated != nil:
+			stopped++ // restarting after a crash
+		default:
+			pending++
+		}
+	}
+	switch {
+	case pending > 0:
+		return api.PodPending
+	case running > 0:
+		return api.PodRunning
+	case stopped == len(cs) && len(cs) > 0:
+		switch policy {
+		case api.RestartPolicyNever:
+			if succeeded == stopped {
+				return api.PodSucceeded
+			}
+			return api.PodFailed
+		case api.RestartPolicyOnFailure:
+			if succeeded == stopped {
+				return api.PodSucceeded
+			}
+			return api.PodRunning
+		}
+		return api.PodRunning
+	}
+	return api.PodPending
+}
+
+// report queues the current status when it changed since the last report.
+func (w *podWorker) report(pod *api.Pod, finalized bool) {
+	st := w.status
+	if !finalized || w.rt != nil {
+		st = w.computeStatus(pod)
+	}
+	u := &api.PodStatusUpdate{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Status: st, Finalized: finalized}
+	b, err := json.Marshal(u)
+	if err != nil {
+		return
+	}
+	if bytes.Equal(b, w.lastSent) {
+		return
+	}
+	w.lastSent = b
+	w.a.reporter.put(u)
+}
+
+// adopt takes over what the runtime still held of the pod at agent start:
+// the newest attempt of each container is kept (and watched if running),
+// everything else is removed.
+func (w *podWorker) adopt(ad *adopted) {
+	if ad == nil || w.rt == nil {
+		return
+	}
+	w.sandbox = ad.sandbox
+	ctx := w.a.ctx
+	newest := map[string]*runtimes.ContainerStatus{}
+	for _, cs := range ad.containers {
+		name := cs.Name
+		if name == "" {
+			name = cs.Labels[LabelContainer]
+		}
+		if w.find(name) == nil {
+			w.log.Info("removing container not in the pod spec", "container", cs.ID, "name", name)
+			_ = w.rt.StopContainer(ctx, cs.ID, 0)
+			_ = w.rt.RemoveContainer(ctx, cs.ID)
+			continue
+		}
+		if old := newest[name]; old != nil {
+			if old.Attempt > cs.Attempt {
+				old, cs = cs, old
+			}
+			_ = w.rt.StopContainer(ctx, old.ID, 0)
+			_ = w.rt.RemoveContainer(ctx, old.ID)
+		}
+		newest[name] = cs
+	}
+	pod := w.desired
+	anyMain := false
+	for name, cs := range newest {
+		c := w.find(name)
+		if cs.State == runtimes.ContainerCreated || cs.State == 0 {
+			_ = w.rt.RemoveContainer(ctx, cs.ID)
+			c.attempt = max(c.attempt, cs.Attempt)
+			continue
+		}
+		if !c.init {
+			anyMain = true
+		}
+		c.id, c.attempt, c.imageOK, c.started = cs.ID, cs.Attempt, true, true
+		c.restarts = max(c.restarts, cs.Attempt)
+		c.imageRef = cs.ImageRef
+		c.startedAt = cs.StartedAt.UTC()
+		logPath := cs.LogPath
+		if logPath == "" {
+			logPath = w.logPath(name, cs.Attempt)
+		}
+		switch cs.State {
+		case runtimes.ContainerRunning:
+			c.running = true
+			w.watch(ctx, pod, c, logPath)
+		case runtimes.ContainerExited:
+			res := runtimes.ExitResult{ExitCode: cs.ExitCode, Reason: cs.Reason, Message: cs.Message, FinishedAt: cs.FinishedAt.UTC()}
+			if res.Reason == "" {
+				res.Reason = runtimes.ReasonCompleted
+				if res.ExitCode != 0 {
+					res.Reason = runtimes.ReasonFailed
+				}
+			}
+			c.exit = &res
+			c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
+			c.tail = w.a.logs.tail(ctx, pod, name, cs.Attempt, logPath)
+			c.tail.finish()
+		}
+	}
+	if anyMain {
+		// Kubernetes: main containers only ever ran after the init containers succeeded.
+		for _, c := range w.inits {
+			if c.exit == nil || c.exit.ExitCode != 0 {
+				c.exit = &runtimes.ExitResult{ExitCode: 0, Reason: runtimes.ReasonCompleted}
+				c.imageOK = true
+			}
+		}
+	}
+}
