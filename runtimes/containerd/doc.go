@@ -1,0 +1,23 @@
+// Package containerd runs pods as containerd containers. It is the only
+// package of kybernetes that imports containerd.
+//
+// It owns, on one node:
+//   - images: pull (with progress, plain HTTP for insecure registries and
+//     localhost), import of OCI or docker archives, listing;
+//   - pod sandboxes: a network namespace per pod, bind-mounted under
+//     Config.StateDir/netns and wired by CNI (bridge kyb0 with host-local
+//     IPAM on the node's pod CIDR, portmap for host ports, loopback), plus a
+//     JSON record per sandbox under Config.StateDir/sandboxes so that
+//     ListSandboxes works after an agent restart;
+//   - containers: created in the pod's network namespace with the image's
+//     config overridden the Kubernetes way (command replaces ENTRYPOINT, args
+//     replace CMD), cgroup limits, stdout and stderr appended to a log file by
+//     the containerd shim (so logs survive agent restarts), and labels that
+//     carry pod, container name, attempt and sandbox so that a new Runtime
+//     adopts the containers of an earlier one.
+//
+// Exits are read from the containerd task; a non-zero exit of a container
+// whose memory cgroup recorded an OOM kill is reported as OOMKilled.
+// Works on cgroup v1 and v2 with the cgroupfs layout containerd uses by
+// default (/<namespace>/<container id>).
+package containerd
