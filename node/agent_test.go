@@ -22,11 +22,11 @@ func TestPodLifecycle(t *testing.T) {
 	h := newHarness(t)
 	h.start()
 	cases := []struct {
-		name    string
-		pod     *api.Pod
-		phase   api.PodPhase
-		reason  string // pod status reason
-		check   func(t *testing.T, u *api.PodStatusUpdate)
+		name   string
+		pod    *api.Pod
+		phase  api.PodPhase
+		reason string // pod status reason
+		check  func(t *testing.T, u *api.PodStatusUpdate)
 	}{
 		{name: "never exit 0 succeeds", pod: mkpod("ok", api.RestartPolicyNever, "fake://exit/0"), phase: api.PodSucceeded,
 			check: func(t *testing.T, u *api.PodStatusUpdate) {

@@ -256,17 +256,17 @@ func describe(cs []api.ContainerStatus) string {
 // harness is one NATS server, a fake control plane, a fake runtime and an
 // agent that can be started and stopped.
 type harness struct {
-	t       testing.TB
-	srv     *testutil.Server
-	cp      *fakeCP
-	rts     map[string]runtimes.Runtime
-	fake    *fake.Runtime
-	cfg     Config
-	nc      *nats.Conn
-	agent   *Agent
-	cancel  context.CancelFunc
-	done    chan error
-	logsJS  jetstream.JetStream
+	t      testing.TB
+	srv    *testutil.Server
+	cp     *fakeCP
+	rts    map[string]runtimes.Runtime
+	fake   *fake.Runtime
+	cfg    Config
+	nc     *nats.Conn
+	agent  *Agent
+	cancel context.CancelFunc
+	done   chan error
+	logsJS jetstream.JetStream
 }
 
 func testConfig(t testing.TB) Config {
