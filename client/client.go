@@ -271,7 +271,7 @@ func (c *Client) Watch(ctx context.Context, kind, namespace string) (<-chan Even
 	if err != nil {
 		return nil, fmt.Errorf("watch %s: subscribe: %w", k.Plural, err)
 	}
-	if err := c.nc.FlushWithContext(ctx); err != nil {
+	if err := c.nc.FlushTimeout(c.timeout); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("watch %s: flush: %w", k.Plural, err)
 	}

@@ -62,7 +62,10 @@ func newEnvOn(t testing.TB, s *testutil.Server, cfg apiserver.Config) *env {
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
-	hb := openHB(t, ctx, js)
+	hb, err := store.OpenHeartbeats(ctx, js, 2*time.Second)
+	if err != nil {
+		t.Fatalf("open heartbeats: %v", err)
+	}
 	srv, err := apiserver.New(snc, st, hb, cfg, logger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -395,16 +398,155 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// TEMP until the store's heartbeats land.
-func openHB(t testing.TB, ctx context.Context, js jetstream.JetStream) (hb *store.Heartbeats) {
-	defer func() {
-		if recover() != nil {
-			hb = nil
-		}
-	}()
-	hb, err := store.OpenHeartbeats(ctx, js, 2*time.Second)
-	if err != nil {
-		t.Fatalf("open heartbeats: %v", err)
+// registerNode registers a node through the agent protocol.
+func (e *env) registerNode(t testing.TB, name string, in *api.Node) *api.Node {
+	t.Helper()
+	if in == nil {
+		in = &api.Node{}
 	}
-	return hb
+	b, err := e.c.Request(e.ctx, api.NodeSubject(name, api.NodeVerbRegister), must(json.Marshal(in)))
+	if err != nil {
+		t.Fatalf("register node %s: %v", name, err)
+	}
+	var n api.Node
+	if err := json.Unmarshal(b, &n); err != nil {
+		t.Fatal(err)
+	}
+	return &n
+}
+
+func (e *env) podStatus(t testing.TB, node string, items ...api.PodStatusUpdate) {
+	t.Helper()
+	b, err := e.c.Request(e.ctx, api.NodeSubject(node, api.NodeVerbPodStatus), must(json.Marshal(api.PodStatusBatch{Items: items})))
+	if err != nil {
+		t.Fatalf("pod status from %s: %v", node, err)
+	}
+	if string(b) != `{"ok":true}` {
+		t.Fatalf("pod status reply %s", b)
+	}
+}
+
+func TestDelete(t *testing.T) {
+	e := newEnv(t)
+	e.registerNode(t, "n1", nil)
+	e.apply(t, podYAML("", "loose", nil))
+	e.apply(t, podYAML("", "bound", nil))
+	e.bind(t, "default", "bound", "n1")
+
+	t.Run("unbound pod is removed at once", func(t *testing.T) {
+		obj, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "pod", Name: "loose"})
+		if err != nil || obj.GetObjectMeta().Name != "loose" {
+			t.Fatalf("delete: %v %v", obj, err)
+		}
+		if _, err := e.c.Get(e.ctx, "pod", "", "loose"); !api.IsNotFound(err) {
+			t.Fatalf("get after delete: %v", err)
+		}
+		if _, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "pod", Name: "loose"}); !api.IsNotFound(err) {
+			t.Fatalf("second delete: %v, want NotFound", err)
+		}
+	})
+
+	t.Run("bound pod waits for its agent", func(t *testing.T) {
+		grace := int64(7)
+		obj, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "pod", Name: "bound", GracePeriodSeconds: &grace})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := obj.(*api.Pod)
+		if p.DeletionTimestamp == nil || p.DeletionGracePeriodSeconds == nil || *p.DeletionGracePeriodSeconds != 7 {
+			t.Fatalf("pod not marked for deletion: %+v", p.ObjectMeta)
+		}
+		p = e.pod(t, "default", "bound")
+		if p.DeletionTimestamp == nil {
+			t.Fatalf("stored pod not marked")
+		}
+		// A report with a stale UID changes nothing; another node may not finalize it.
+		e.podStatus(t, "n1", api.PodStatusUpdate{Namespace: "default", Name: "bound", UID: "stale", Finalized: true})
+		e.podStatus(t, "n2", api.PodStatusUpdate{Namespace: "default", Name: "bound", UID: p.UID, Finalized: true})
+		e.pod(t, "default", "bound")
+		e.podStatus(t, "n1", api.PodStatusUpdate{Namespace: "default", Name: "bound", UID: p.UID, Finalized: true})
+		if _, err := e.c.Get(e.ctx, "pod", "", "bound"); !api.IsNotFound(err) {
+			t.Fatalf("finalized pod still there: %v", err)
+		}
+	})
+
+	t.Run("namespaces", func(t *testing.T) {
+		if _, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "ns", Name: "default"}); api.ReasonOf(err) != api.ReasonForbidden {
+			t.Fatalf("delete default namespace: %v, want Forbidden", err)
+		}
+		e.apply(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: tmp\n---\n"+podYAML("tmp", "a", nil)+"---\n"+podYAML("tmp", "b", nil))
+		e.bind(t, "tmp", "b", "n1")
+		obj, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "namespace", Name: "tmp"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ns := obj.(*api.Namespace); ns.Status.Phase != apiserver.NamespaceTerminating {
+			t.Fatalf("namespace with a running pod: phase %q, want Terminating", ns.Status.Phase)
+		}
+		if _, err := e.c.Get(e.ctx, "pod", "tmp", "a"); !api.IsNotFound(err) {
+			t.Fatalf("unbound pod of deleted namespace: %v", err)
+		}
+		if _, err := e.c.Apply(e.ctx, []byte(podYAML("tmp", "c", nil))); err == nil || !strings.Contains(err.Error(), "being terminated") {
+			t.Fatalf("apply into terminating namespace: %v", err)
+		}
+		b := e.pod(t, "tmp", "b")
+		e.podStatus(t, "n1", api.PodStatusUpdate{Namespace: "tmp", Name: "b", UID: b.UID, Finalized: true})
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if _, err := e.c.Get(e.ctx, "ns", "", "tmp"); !api.IsNotFound(err) {
+				return fmt.Errorf("namespace still there: %v", err)
+			}
+			return nil
+		})
+	})
+}
+
+func recvEvent(t testing.TB, ch <-chan client.Event) client.Event {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			t.Fatal("watch closed")
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return client.Event{}
+}
+
+func TestEvents(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	pods, err := e.c.Watch(ctx, "pods", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := e.c.Watch(ctx, "nodes", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.apply(t, podYAML("", "w", nil))
+	ev := recvEvent(t, pods)
+	if ev.Type != api.EventAdded || ev.Object.GetObjectMeta().Name != "w" {
+		t.Fatalf("event %s %s, want ADDED w", ev.Type, ev.Object.GetObjectMeta().Name)
+	}
+	// A change made straight in the store (the scheduler's bind) is published too.
+	e.bind(t, "default", "w", "n9")
+	ev = recvEvent(t, pods)
+	if ev.Type != api.EventModified || ev.Object.(*api.Pod).Spec.NodeName != "n9" {
+		t.Fatalf("event %s node %q, want MODIFIED n9", ev.Type, ev.Object.(*api.Pod).Spec.NodeName)
+	}
+	if _, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "pod", Name: "w"}); err != nil {
+		t.Fatal(err) // n9 is no node: removed at once
+	}
+	ev = recvEvent(t, pods)
+	if ev.Type != api.EventDeleted || ev.Object.GetObjectMeta().Name != "w" {
+		t.Fatalf("event %s, want DELETED w", ev.Type)
+	}
+	e.registerNode(t, "n1", nil)
+	ev = recvEvent(t, nodes)
+	if ev.Type != api.EventAdded || ev.Object.GetObjectMeta().Name != "n1" {
+		t.Fatalf("node event %s %s", ev.Type, ev.Object.GetObjectMeta().Name)
+	}
 }

@@ -364,6 +364,9 @@ func (s *Server) finishNamespace(ctx context.Context, name string) (api.Object, 
 		if api.IsConflict(err) {
 			continue
 		}
+		if api.IsNotFound(err) {
+			return obj, nil // removed by a concurrent finisher
+		}
 		if err != nil {
 			return nil, err
 		}

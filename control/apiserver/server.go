@@ -119,11 +119,11 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 	}
 	return &Server{
 		nc: nc, js: js, st: st, hb: hb, cfg: cfg, log: log,
-		cidr:   netip.MustParsePrefix(cfg.ClusterCIDR).Masked(),
+		cidr:     netip.MustParsePrefix(cfg.ClusterCIDR).Masked(),
 		cache:    newCache(),
 		podNodes: map[string]string{},
-		sem:    make(chan struct{}, cfg.MaxInFlight),
-		synced: make(chan struct{}),
+		sem:      make(chan struct{}, cfg.MaxInFlight),
+		synced:   make(chan struct{}),
 	}, nil
 }
 
@@ -184,6 +184,12 @@ func (s *Server) Start(ctx context.Context) error {
 			s.cancel()
 			return fmt.Errorf("apiserver: add endpoint %s: %w", ep.subject, err)
 		}
+	}
+	// Make sure the server has the endpoint subscriptions before saying so.
+	if err := s.nc.FlushTimeout(10 * time.Second); err != nil {
+		_ = svc.Stop()
+		s.cancel()
+		return fmt.Errorf("apiserver: flush subscriptions: %w", err)
 	}
 	s.log.Info("apiserver serving", "service", api.ServiceName, "subjects", api.SubjectPrefix+".>")
 	return nil
