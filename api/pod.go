@@ -266,6 +266,8 @@ type PodStatus struct {
 	PodIPs            []PodIP           `json:"podIPs,omitempty"`
 	StartTime         *time.Time        `json:"startTime,omitempty"`
 	ContainerStatuses []ContainerStatus `json:"containerStatuses,omitempty"`
+	// InitContainerStatuses are the states of spec.initContainers, in order.
+	InitContainerStatuses []ContainerStatus `json:"initContainerStatuses,omitempty"`
 	// ObservedGeneration is the pod generation the agent acted on.
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 }
