@@ -40,7 +40,8 @@ func (t EventType) String() string {
 }
 
 // Event is one change seen by a watch. For Deleted, Object is the last value
-// before deletion. For Synced, Object is nil.
+// before deletion. For Synced, Object is nil and Revision is the revision the
+// initial state is complete at.
 type Event struct {
 	Type     EventType
 	Object   api.Object
@@ -100,6 +101,7 @@ func (s *Store) Watch(ctx context.Context, kind *api.Kind, fromRevision uint64) 
 		out:      make(chan Event, watchBuffer),
 		fromZero: fromRevision == 0,
 		from:     fromRevision,
+		last:     fromRevision,
 		known:    make(map[string]uint64),
 	}
 	cc, err := cons.Consume(w.handle, jetstream.PullMaxMessages(4096),
@@ -143,6 +145,7 @@ type watcher struct {
 	mu     sync.Mutex
 	synced bool
 	closed bool
+	last   uint64 // revision of the last message handled
 	known  map[string]uint64 // key -> creation revision of the object last reported
 }
 
@@ -163,7 +166,7 @@ func (w *watcher) send(ev Event) bool {
 func (w *watcher) markSynced() {
 	if !w.synced {
 		w.synced = true
-		w.send(Event{Type: Synced})
+		w.send(Event{Type: Synced, Revision: w.last})
 	}
 }
 
@@ -178,6 +181,7 @@ func (w *watcher) handle(msg jetstream.Msg) {
 	if w.closed {
 		return
 	}
+	w.last = md.Sequence.Stream
 	if ev, ok := w.event(msg, md.Sequence.Stream); ok {
 		if !w.send(ev) {
 			return
