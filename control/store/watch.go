@@ -145,7 +145,7 @@ type watcher struct {
 	mu     sync.Mutex
 	synced bool
 	closed bool
-	last   uint64 // revision of the last message handled
+	last   uint64            // revision of the last message handled
 	known  map[string]uint64 // key -> creation revision of the object last reported
 }
 
