@@ -209,6 +209,11 @@ func (s *Server) handleDelete(req micro.Request) {
 			if err == nil {
 				s.cache.remove(k, ns, r.Name, revOf(obj))
 			}
+			if err == nil && k == nodeKind && s.hb != nil {
+				if ferr := s.hb.Forget(ctx, r.Name); ferr != nil {
+					s.log.Warn("forget heartbeat of deleted node", "node", r.Name, "err", ferr)
+				}
+			}
 		}
 		if err != nil {
 			return nil, err
