@@ -1,0 +1,190 @@
+package wasm
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/kybernetes/kybernetes/runtimes"
+	"github.com/kybernetes/kybernetes/runtimes/internal/inproc"
+)
+
+// moduleConfig is the part of a module's configuration every run of a
+// container shares: argv, env, mounts, clocks, randomness.
+func moduleConfig(c *inproc.Container) wazero.ModuleConfig {
+	args := append(append([]string{c.Config.Name}, c.Config.Command...), c.Config.Args...)
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithArgs(args...).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader)
+	for _, e := range c.Config.Env {
+		mc = mc.WithEnv(e.Name, e.Value)
+	}
+	if c.Config.WorkingDir != "" {
+		mc = mc.WithEnv("PWD", c.Config.WorkingDir)
+	}
+	fsc := wazero.NewFSConfig()
+	for _, m := range c.Config.Mounts {
+		if m.ReadOnly {
+			fsc = fsc.WithReadOnlyDirMount(m.HostPath, m.ContainerPath)
+		} else {
+			fsc = fsc.WithDirMount(m.HostPath, m.ContainerPath)
+		}
+	}
+	return mc.WithFSConfig(fsc)
+}
+
+// sleeper is a nanosleep that ends early when ctx is done, so that a module
+// sleeping in poll_oneoff can be stopped.
+func sleeper(ctx context.Context) sys.Nanosleep {
+	return func(ns int64) {
+		t := time.NewTimer(time.Duration(ns))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+}
+
+// limitAllocator backs linear memories with a cap; a growth past it fails
+// (memory.grow returns -1) and is remembered as an OOM.
+type limitAllocator struct {
+	limit uint64
+	oom   atomic.Bool
+}
+
+func (a *limitAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
+	return &limitedMemory{a: a}
+}
+
+type limitedMemory struct {
+	a   *limitAllocator
+	buf []byte
+}
+
+func (m *limitedMemory) Reallocate(size uint64) []byte {
+	if size > m.a.limit {
+		m.a.oom.Store(true)
+		return nil
+	}
+	if size <= uint64(cap(m.buf)) {
+		m.buf = m.buf[:size]
+		return m.buf
+	}
+	c := max(size, 2*uint64(cap(m.buf)))
+	c = min(c, m.a.limit)
+	nb := make([]byte, size, c)
+	copy(nb, m.buf)
+	m.buf = nb
+	return nb
+}
+
+func (m *limitedMemory) Free() { m.buf = nil }
+
+// instance runs one instantiation of m to its end and says how it ended.
+// killed reports whether the runtime cancelled ctx on purpose.
+func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfig, memLimit int64, killed func() bool) inproc.Exit {
+	var alloc *limitAllocator
+	if memLimit > 0 {
+		pages := uint64(memLimit) / 65536 * 65536
+		if m.minMem > pages {
+			return inproc.Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonOOMKilled,
+				Message: fmt.Sprintf("the module needs %d bytes of memory at start, over the limit of %d", m.minMem, pages)}
+		}
+		alloc = &limitAllocator{limit: pages}
+		ctx = experimental.WithMemoryAllocator(ctx, alloc)
+	}
+	mod, err := r.wz.InstantiateModule(ctx, m.cm, mc.WithNanosleep(sleeper(ctx)))
+	if mod != nil {
+		mod.Close(context.Background())
+	}
+	oom := alloc != nil && alloc.oom.Load()
+	var ee *sys.ExitError
+	switch {
+	case err == nil:
+		if oom {
+			return inproc.Exit{Code: 0, Reason: runtimes.ReasonOOMKilled, Message: "a memory.grow past the limit was refused"}
+		}
+		return inproc.Exit{}
+	case errors.As(err, &ee) && (ee.ExitCode() == sys.ExitCodeContextCanceled || ee.ExitCode() == sys.ExitCodeDeadlineExceeded):
+		msg := "stopped"
+		if !killed() {
+			msg = "context ended: " + err.Error()
+		}
+		return inproc.Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: msg}
+	case errors.As(err, &ee):
+		code := int32(ee.ExitCode())
+		if oom {
+			return inproc.Exit{Code: code, Reason: runtimes.ReasonOOMKilled, Message: fmt.Sprintf("out of memory: a memory.grow past the limit of %d bytes was refused", alloc.limit)}
+		}
+		return inproc.Exit{Code: code}
+	default:
+		if killed() {
+			return inproc.Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "stopped"}
+		}
+		if oom {
+			return inproc.Exit{Code: ExitCodeTrap, Reason: runtimes.ReasonOOMKilled, Message: err.Error()}
+		}
+		return inproc.Exit{Code: ExitCodeTrap, Reason: runtimes.ReasonFailed, Message: "trap: " + err.Error()}
+	}
+}
+
+// cmdProc is a module running as a command.
+type cmdProc struct {
+	done   chan struct{}
+	res    inproc.Exit
+	cancel context.CancelFunc
+	killed atomic.Bool
+}
+
+func (p *cmdProc) Done() <-chan struct{} { return p.done }
+func (p *cmdProc) Result() inproc.Exit   { return p.res }
+
+// Term ends the module at once: WASI has no signals to ask first.
+func (p *cmdProc) Term() { p.Kill() }
+func (p *cmdProc) Kill() { p.killed.Store(true); p.cancel() }
+
+func (r *Runtime) runCommand(c *inproc.Container, m *module, logf *os.File) inproc.Proc {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &cmdProc{done: make(chan struct{}), cancel: cancel}
+	out := &lockedWriter{w: logf}
+	mc := moduleConfig(c).WithStdout(out).WithStderr(out).WithStdin(eofReader{})
+	go func() {
+		defer close(p.done)
+		defer cancel()
+		defer logf.Close()
+		p.res = r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, p.killed.Load)
+		if p.res.Reason == runtimes.ReasonOOMKilled || p.res.Code == ExitCodeTrap {
+			fmt.Fprintf(out, "[kyb wasm] %s: %s\n", p.res.Reason, p.res.Message)
+		}
+	}()
+	return p
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

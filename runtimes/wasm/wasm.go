@@ -1,0 +1,294 @@
+package wasm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+
+	"github.com/kybernetes/kybernetes/runtimes"
+	"github.com/kybernetes/kybernetes/runtimes/internal/inproc"
+)
+
+// Reasons the wasm runtime reports besides the common ones.
+const (
+	ReasonInvalidModule    = "InvalidModule"
+	ReasonModuleNotFound   = "ModuleNotFound"
+	ReasonImagePull        = "ErrImagePull"
+	ReasonInvalidImageName = "InvalidImageName"
+	ReasonNeverPull        = "ErrImageNeverPull"
+	ReasonAgentRestarted   = inproc.ReasonAgentRestarted
+)
+
+// Exit codes the runtime reports for ends a module did not choose.
+const (
+	ExitCodeKilled = inproc.ExitCodeKilled // stopped by the runtime
+	ExitCodeTrap   = 134                   // a trap (unreachable, out of bounds, ...)
+)
+
+// Config configures the wasm runtime.
+type Config struct {
+	// StateDir holds the runtime's state file. Required.
+	StateDir string
+	// CacheDir holds module bytes by digest and wazero's compiled code;
+	// StateDir/cache when empty.
+	CacheDir string
+	// ObjectStore serves kyb://NAME modules; nil makes them unsupported.
+	ObjectStore jetstream.ObjectStore
+	// InsecureRegistries are registry hosts (host or host:port) reached
+	// over plain HTTP. Loopback registries always are.
+	InsecureRegistries []string
+	// HTTP configures WAGI serving.
+	HTTP HTTPConfig
+}
+
+// HTTPConfig configures how containers with host ports are served.
+type HTTPConfig struct {
+	// DefaultHostIP is the address served when a port mapping has no
+	// HostIP; "0.0.0.0" when empty.
+	DefaultHostIP string
+	// RequestTimeout bounds one request's instance; 30s when zero.
+	RequestTimeout time.Duration
+	// MaxConcurrent caps the requests in flight per container, answering
+	// 503 beyond; 2×GOMAXPROCS when zero.
+	MaxConcurrent int
+	// MaxBodyBytes caps a response's size; 64 MiB when zero.
+	MaxBodyBytes int64
+}
+
+// Runtime runs WASI modules. It is safe for concurrent use.
+type Runtime struct {
+	*inproc.Engine
+	cfg   Config
+	log   *slog.Logger
+	wz    wazero.Runtime
+	cache wazero.CompilationCache
+	wasi  map[string]bool // functions wasi_snapshot_preview1 exports
+
+	mu      sync.Mutex
+	mods    map[string]*module // by digest
+	refs    map[string]string  // ref -> digest, from the last resolve
+	closeFn func()
+}
+
+var (
+	_ runtimes.Runtime     = (*Runtime)(nil)
+	_ runtimes.ImageLister = (*Runtime)(nil)
+)
+
+// New returns a wasm runtime, loading the state a previous instance left in
+// cfg.StateDir. log may be nil. Call Close when done.
+func New(cfg Config, log *slog.Logger) (*Runtime, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("wasm runtime: Config.StateDir is required")
+	}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = filepath.Join(cfg.StateDir, "cache")
+	}
+	if cfg.HTTP.DefaultHostIP == "" {
+		cfg.HTTP.DefaultHostIP = "0.0.0.0"
+	}
+	if cfg.HTTP.RequestTimeout == 0 {
+		cfg.HTTP.RequestTimeout = 30 * time.Second
+	}
+	if cfg.HTTP.MaxConcurrent == 0 {
+		cfg.HTTP.MaxConcurrent = 2 * runtime.GOMAXPROCS(0)
+	}
+	if cfg.HTTP.MaxBodyBytes == 0 {
+		cfg.HTTP.MaxBodyBytes = 64 << 20
+	}
+	for _, d := range []string{cfg.StateDir, filepath.Join(cfg.CacheDir, "modules"), filepath.Join(cfg.CacheDir, "compiled")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("wasm runtime: %w", err)
+		}
+	}
+	cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(cfg.CacheDir, "compiled"))
+	if err != nil {
+		return nil, fmt.Errorf("wasm runtime: compilation cache: %w", err)
+	}
+	ctx := context.Background()
+	wz := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+		WithCloseOnContextDone(true).
+		WithCompilationCache(cache))
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, wz); err != nil {
+		wz.Close(ctx)
+		return nil, fmt.Errorf("wasm runtime: instantiate WASI: %w", err)
+	}
+	r := &Runtime{
+		cfg: cfg, log: log, wz: wz, cache: cache,
+		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{},
+	}
+	if wm := wz.Module(wasi_snapshot_preview1.ModuleName); wm != nil {
+		for name := range wm.ExportedFunctionDefinitions() {
+			r.wasi[name] = true
+		}
+	}
+	r.Engine, err = inproc.New(inproc.Config{StateDir: cfg.StateDir, Prepare: r.prepare, Start: r.start, Log: log})
+	if err != nil {
+		wz.Close(ctx)
+		return nil, fmt.Errorf("wasm runtime: %w", err)
+	}
+	return r, nil
+}
+
+// Close kills every running module (they are reported exited with reason
+// AgentRestarted by the next instance) and releases the compiled code.
+func (r *Runtime) Close() error {
+	r.Engine.Close()
+	ctx := context.Background()
+	err := r.wz.Close(ctx)
+	if cerr := r.cache.Close(ctx); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Info implements runtimes.Runtime.
+func (r *Runtime) Info(ctx context.Context) (runtimes.Info, error) {
+	return runtimes.Info{Name: "wasm", Version: "wazero/v1.12.0"}, nil
+}
+
+// EnsureImage implements runtimes.Runtime: it fetches the module according
+// to policy, stores it by digest and compiles it, so that a module that is
+// not valid fails here with InvalidModule.
+func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy runtimes.PullPolicy, progress func(runtimes.PullProgress)) (*runtimes.Image, error) {
+	img, err := r.ensure(ctx, ref, policy)
+	if err != nil {
+		return nil, fmt.Errorf("ensure module %s: %w", ref, err)
+	}
+	if progress != nil {
+		progress(runtimes.PullProgress{Ref: ref, Done: img.Size, Total: img.Size, Layers: 1, LayersDone: 1})
+	}
+	return img, nil
+}
+
+func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPolicy) (*runtimes.Image, error) {
+	src, err := parseRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	known := r.refs[ref]
+	r.mu.Unlock()
+	var digest string
+	switch {
+	case policy == runtimes.PullNever || (policy == runtimes.PullIfNotPresent && src.kind == srcOCI && known != ""):
+		if known == "" {
+			return nil, runtimes.WithReason(ReasonNeverPull, false, runtimes.NotFoundf("module %s not present and pull policy is Never", ref))
+		}
+		digest = known
+	default:
+		if digest, err = r.fetch(ctx, src); err != nil {
+			return nil, err
+		}
+	}
+	m, err := r.module(ctx, digest)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.refs[ref] = digest
+	r.mu.Unlock()
+	return &runtimes.Image{Ref: ref, Digest: digest, Size: m.size}, nil
+}
+
+// ListImages implements runtimes.ImageLister: the modules resolved by this
+// instance.
+func (r *Runtime) ListImages(ctx context.Context) ([]*runtimes.Image, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*runtimes.Image
+	for ref, d := range r.refs {
+		img := &runtimes.Image{Ref: ref, Digest: d}
+		if m := r.mods[d]; m != nil {
+			img.Size = m.size
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+// prepare resolves a container's module at create time and pins it.
+func (r *Runtime) prepare(ctx context.Context, sb *runtimes.SandboxConfig, cfg *runtimes.ContainerConfig) (string, error) {
+	if cfg.LogPath == "" {
+		return "", errors.New("log path is required")
+	}
+	if cfg.MemoryLimitBytes < 0 {
+		return "", fmt.Errorf("memory limit %d: must not be negative", cfg.MemoryLimitBytes)
+	}
+	for _, m := range cfg.Mounts {
+		if !filepath.IsAbs(m.HostPath) || !strings.HasPrefix(m.ContainerPath, "/") {
+			return "", fmt.Errorf("mount %q -> %q: both paths must be absolute", m.HostPath, m.ContainerPath)
+		}
+	}
+	img, err := r.ensure(ctx, cfg.Image, runtimes.PullIfNotPresent)
+	if err != nil {
+		return "", err
+	}
+	return pinnedRef(cfg.Image, img.Digest), nil
+}
+
+// pinnedRef is ref without tag or digest, at the module's digest.
+func pinnedRef(ref, digest string) string {
+	base := ref
+	if i := strings.LastIndex(base, "@"); i >= 0 {
+		base = base[:i]
+	}
+	if !strings.Contains(base, "://") {
+		if i := strings.LastIndex(base, ":"); i > strings.LastIndex(base, "/") {
+			base = base[:i]
+		}
+	}
+	return base + "@" + digest
+}
+
+func digestOfPinned(imageRef string) string {
+	if i := strings.LastIndex(imageRef, "@"); i >= 0 {
+		return imageRef[i+1:]
+	}
+	return ""
+}
+
+func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, error) {
+	m, err := r.module(ctx, digestOfPinned(c.ImageRef))
+	if err != nil {
+		return nil, err
+	}
+	if dir := filepath.Dir(c.Config.LogPath); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open log: %w", err)
+		}
+	}
+	logf, err := os.OpenFile(c.Config.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	var ports []runtimes.PortMapping
+	for _, p := range c.Config.Ports {
+		if p.HostPort > 0 && (p.Protocol == "" || strings.EqualFold(p.Protocol, "TCP")) {
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) > 0 {
+		p, err := r.serve(c, m, logf, ports)
+		if err != nil {
+			logf.Close()
+			return nil, err
+		}
+		return p, nil
+	}
+	return r.runCommand(c, m, logf), nil
+}
