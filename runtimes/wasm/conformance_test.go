@@ -3,8 +3,8 @@ package wasm_test
 import (
 	"os"
 	"os/exec"
-	"sync"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/kybernetes/kybernetes/runtimes"
