@@ -56,7 +56,7 @@ type Agent struct {
 
 	mu         sync.Mutex
 	workers    map[string]*podWorker // by pod UID
-	tombstones map[string]uint64     // UID -> resourceVersion of a DELETED assignment
+	tombstones map[string]tombstone  // pods removed by a DELETED assignment
 	podCIDR    string
 	syncs      int // successful syncs, for tests
 }
@@ -97,7 +97,7 @@ func New(cfg Config, nc *nats.Conn, rts map[string]runtimes.Runtime, log *slog.L
 		started:    make(chan struct{}),
 		ready:      make(chan struct{}),
 		workers:    map[string]*podWorker{},
-		tombstones: map[string]uint64{},
+		tombstones: map[string]tombstone{},
 		podCIDR:    cfg.PodCIDR,
 	}
 	a.reporter = newReporter(a)
@@ -368,6 +368,28 @@ func (a *Agent) onAssignment(m *nats.Msg) {
 	a.applyLocked(&as.Pod, as.Type == api.EventDeleted, 0)
 }
 
+// tombstone remembers a removed pod so that a stale update cannot bring it
+// back.
+type tombstone struct {
+	rv uint64
+	at time.Time
+}
+
+// tombstoneTTL is how long a tombstone is kept when no sync clears it.
+const tombstoneTTL = 10 * time.Minute
+
+func (a *Agent) buryLocked(uid string, rv uint64) {
+	now := time.Now()
+	if len(a.tombstones) >= 1024 {
+		for k, t := range a.tombstones {
+			if now.Sub(t.at) > tombstoneTTL {
+				delete(a.tombstones, k)
+			}
+		}
+	}
+	a.tombstones[uid] = tombstone{rv: rv, at: now}
+}
+
 func resourceVersion(p *api.Pod) uint64 {
 	v, _ := strconv.ParseUint(p.ResourceVersion, 10, 64)
 	return v
@@ -377,12 +399,12 @@ func resourceVersion(p *api.Pod) uint64 {
 // one if needed. Updates older than what the worker has are ignored.
 func (a *Agent) applyLocked(p *api.Pod, gone bool, _ uint64) {
 	rv := resourceVersion(p)
-	if trv, ok := a.tombstones[p.UID]; ok && (rv == 0 || rv <= trv) {
+	if t, ok := a.tombstones[p.UID]; ok && (rv == 0 || rv <= t.rv) {
 		return
 	}
 	w := a.workers[p.UID]
 	if gone {
-		a.tombstones[p.UID] = rv
+		a.buryLocked(p.UID, rv)
 		a.reporter.drop(p.UID)
 		if w != nil {
 			w.update(p, true)
@@ -417,7 +439,7 @@ func (a *Agent) reconcile(ps *api.PodSync) {
 		if rv := w.revision(); ps.Revision != 0 && rv > ps.Revision {
 			continue // assigned after the list was read
 		}
-		a.tombstones[uid] = w.revision()
+		a.buryLocked(uid, w.revision())
 		a.reporter.drop(uid)
 		w.update(nil, true)
 	}

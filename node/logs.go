@@ -122,21 +122,30 @@ func (t *tailer) run(ctx context.Context) {
 			t.f.Close()
 		}
 	}()
-	// Jitter the first read so that many tailers do not poll in lockstep.
-	tick := time.NewTicker(t.p.a.cfg.LogPollInterval)
-	defer tick.Stop()
+	// Poll every LogPollInterval while the file grows; a quiet file is
+	// polled less and less often, down to once every maxQuietPoll.
+	base := t.p.a.cfg.LogPollInterval
+	interval := base
+	timer := time.NewTimer(interval)
+	defer timer.Stop()
 	stopping := false
 	failures := 0
 	for {
-		err := t.drain(ctx, stopping)
+		grew, err := t.drain(ctx, stopping)
 		if stopping && (err == nil || failures >= 20) {
 			return
 		}
-		if err != nil {
+		switch {
+		case err != nil:
 			failures++
-		} else {
+			interval = base
+		case grew:
 			failures = 0
+			interval = base
+		default:
+			interval = min(interval*2, max(maxQuietPoll, base))
 		}
+		timer.Reset(interval)
 		select {
 		case <-ctx.Done():
 			return
@@ -144,38 +153,42 @@ func (t *tailer) run(ctx context.Context) {
 			return
 		case <-t.stopc:
 			stopping = true
-		case <-tick.C:
+		case <-timer.C:
 		}
 	}
 }
 
+// maxQuietPoll is the longest pause between two reads of a quiet log file.
+const maxQuietPoll = time.Second
+
 // drain publishes every complete line after the offset (and, when final,
-// the last incomplete one) and saves the new offset.
-func (t *tailer) drain(ctx context.Context, final bool) error {
+// the last incomplete one) and saves the new offset. It reports whether
+// the file had grown.
+func (t *tailer) drain(ctx context.Context, final bool) (bool, error) {
 	if t.f == nil {
 		f, err := os.Open(t.path)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
-				return nil
+				return false, nil
 			}
-			return err
+			return false, err
 		}
 		t.f = f
 	}
 	fi, err := t.f.Stat()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if fi.Size() < t.offset {
 		t.offset = 0 // truncated
 	}
 	if fi.Size() == t.offset {
-		return nil
+		return false, nil
 	}
 	buf := make([]byte, min(fi.Size()-t.offset, 4<<20))
 	n, err := t.f.ReadAt(buf, t.offset)
 	if err != nil && err != io.EOF {
-		return err
+		return true, err
 	}
 	buf = buf[:n]
 	var msgs []*nats.Msg
@@ -209,10 +222,10 @@ func (t *tailer) drain(ctx context.Context, final bool) error {
 		ids = append(ids, t.idBase+strconv.FormatInt(t.offset+int64(consumed), 10))
 	}
 	if err := t.publish(ctx, msgs, ids); err != nil {
-		return err
+		return true, err
 	}
 	t.offset += int64(consumed)
-	return os.WriteFile(t.path+offsetSuffix, []byte(strconv.FormatInt(t.offset, 10)), 0o644)
+	return true, os.WriteFile(t.path+offsetSuffix, []byte(strconv.FormatInt(t.offset, 10)), 0o644)
 }
 
 // message turns one line of the log file into a message. Lines in the CRI

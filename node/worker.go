@@ -61,8 +61,9 @@ type podWorker struct {
 	startTime  *time.Time
 	status     api.PodStatus // last computed
 	lastSent   []byte
-	terminal   bool   // Succeeded or Failed: nothing more is run
-	failReason string // pod-level failure
+	terminal   bool      // Succeeded or Failed: nothing more is run
+	syncedAt   time.Time // when the last sync started
+	failReason string    // pod-level failure
 	failMsg    string
 	initFailed bool
 }
@@ -257,7 +258,8 @@ func (w *podWorker) run(ctx context.Context) {
 func (w *podWorker) nextWake() time.Time {
 	var t time.Time
 	earliest := func(u time.Time) {
-		if !u.IsZero() && u.After(time.Now().Add(-time.Second)) && (t.IsZero() || u.Before(t)) {
+		// Deadlines that were due when sync ran have been acted on.
+		if u.After(w.syncedAt) && (t.IsZero() || u.Before(t)) {
 			t = u
 		}
 	}
@@ -271,7 +273,7 @@ func (w *podWorker) nextWake() time.Time {
 		if !c.imageOK {
 			earliest(c.pull.until)
 		}
-		if c.exit != nil || c.waitR != "" {
+		if !c.running {
 			earliest(c.crash.until)
 		}
 	}
@@ -297,6 +299,7 @@ func (w *podWorker) sync(ctx context.Context) bool {
 		return false
 	}
 	now := time.Now()
+	w.syncedAt = now
 	if w.startTime == nil {
 		t := now.UTC().Truncate(time.Second)
 		w.startTime = &t
@@ -808,7 +811,7 @@ func (w *podWorker) computeStatus(pod *api.Pod) api.PodStatus {
 		}
 		st.ContainerStatuses = append(st.ContainerStatuses, cs)
 	}
-	_ = initStatuses // init container statuses have no field in api.PodStatus yet
+	st.InitContainerStatuses = initStatuses
 
 	st.Phase = podPhase(pod.Spec.RestartPolicy, st.ContainerStatuses, initsDone, w.initFailed)
 	if w.failReason != "" {
