@@ -34,9 +34,10 @@
 // Mount is a preopened directory at its container path (read-only when
 // asked) and nothing else of the host is visible; the clocks are the host's
 // and random numbers come from crypto/rand. MemoryLimitBytes caps the linear
-// memory (rounded down to 64 KiB pages): a module whose memory.grow is
-// refused ends with reason OOMKilled, whatever exit code it chose (a Go
-// module panics "out of memory" and exits 2). WASI has no signals, so
+// memory (rounded down to 64 KiB pages): a module that fails (non-zero exit
+// or trap) after a memory.grow was refused ends with reason OOMKilled,
+// keeping its exit code (a Go module panics "out of memory" and exits 2);
+// one that copes and exits 0 completed. WASI has no signals, so
 // StopContainer ends a module at once (the grace period is not waited),
 // by cancelling its context: the module is closed at its next function call
 // or loop iteration, and a sleep in poll_oneoff is cut short. A module that

@@ -115,9 +115,8 @@ func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfi
 	var ee *sys.ExitError
 	switch {
 	case err == nil:
-		if oom {
-			return inproc.Exit{Code: 0, Reason: runtimes.ReasonOOMKilled, Message: "a memory.grow past the limit was refused"}
-		}
+		// A module that coped with a refused memory.grow and returned
+		// completed.
 		return inproc.Exit{}
 	case errors.As(err, &ee) && (ee.ExitCode() == sys.ExitCodeContextCanceled || ee.ExitCode() == sys.ExitCodeDeadlineExceeded):
 		msg := "stopped"
@@ -127,7 +126,7 @@ func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfi
 		return inproc.Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: msg}
 	case errors.As(err, &ee):
 		code := int32(ee.ExitCode())
-		if oom {
+		if oom && code != 0 {
 			return inproc.Exit{Code: code, Reason: runtimes.ReasonOOMKilled, Message: fmt.Sprintf("out of memory: a memory.grow past the limit of %d bytes was refused", alloc.limit)}
 		}
 		return inproc.Exit{Code: code}

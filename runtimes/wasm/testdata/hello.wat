@@ -1,0 +1,11 @@
+;; A minimal WAGI module: writes a CGI response with one fd_write.
+(module
+  (import "wasi_snapshot_preview1" "fd_write"
+    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "Content-Type: text/plain\n\nhello from wat\n")
+  (func (export "_start")
+    ;; iovec at 0: base 16, length 41
+    (i32.store (i32.const 0) (i32.const 16))
+    (i32.store (i32.const 4) (i32.const 41))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
