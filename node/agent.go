@@ -114,10 +114,14 @@ func (a *Agent) Ready() <-chan struct{} { return a.ready }
 
 // Run registers the node, syncs and runs the pods bound to it until ctx is
 // done. Pods keep running when Run returns (as they do when the agent
-// restarts). It returns nil when ctx is cancelled.
-func (a *Agent) Run(ctx context.Context) error {
+// restarts). It returns nil when ctx is cancelled, and an error when the
+// NATS connection is closed for good (it never gives up while nats.go is
+// reconnecting).
+func (a *Agent) Run(parent context.Context) error {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
 	a.ctx = ctx
-	statusCh := a.nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED)
+	statusCh := a.nc.StatusChanged(nats.CONNECTED, nats.RECONNECTING, nats.DISCONNECTED, nats.CLOSED)
 	defer a.nc.RemoveStatusListener(statusCh)
 
 	sub, err := a.nc.Subscribe(api.AgentSubject(a.cfg.Name, api.AgentVerbPods), a.onAssignment)
@@ -145,6 +149,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.wg.Wait()
 			return nil
 		case st := <-statusCh:
+			if st == nats.CLOSED || a.nc.IsClosed() {
+				cancel()
+				bg.Wait()
+				a.wg.Wait()
+				return fmt.Errorf("run node agent %s: nats connection closed; pods keep running", a.cfg.Name)
+			}
 			if st != nats.CONNECTED {
 				a.log.Info("lost connection to the control plane; pods keep running")
 				continue

@@ -704,3 +704,114 @@ func TestPodPhase(t *testing.T) {
 		})
 	}
 }
+
+func TestRuntimeErrorsAreRetried(t *testing.T) {
+	cases := []struct {
+		name   string
+		hooks  func(fail func() error) fake.Hooks
+		reason string
+	}{
+		{name: "sandbox", reason: ReasonSandboxError, hooks: func(fail func() error) fake.Hooks {
+			return fake.Hooks{CreateSandbox: func(context.Context, *runtimes.SandboxConfig) error { return fail() }}
+		}},
+		{name: "create container", reason: ReasonCreateContainer, hooks: func(fail func() error) fake.Hooks {
+			return fake.Hooks{CreateContainer: func(context.Context, string, *runtimes.ContainerConfig) error { return fail() }}
+		}},
+		{name: "start container", reason: ReasonRunContainer, hooks: func(fail func() error) fake.Hooks {
+			return fake.Hooks{StartContainer: func(context.Context, string) error { return fail() }}
+		}},
+		{name: "reason from the runtime", reason: "InvalidModule", hooks: func(fail func() error) fake.Hooks {
+			return fake.Hooks{StartContainer: func(context.Context, string) error {
+				if err := fail(); err != nil {
+					return runtimes.WithReason("InvalidModule", false, err)
+				}
+				return nil
+			}}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			failures := 3
+			var mu = make(chan struct{}, 1)
+			h.fake.SetHooks(tc.hooks(func() error {
+				mu <- struct{}{}
+				defer func() { <-mu }()
+				if failures > 0 {
+					failures--
+					return errors.New("injected failure")
+				}
+				return nil
+			}))
+			h.start()
+			p := h.cp.assign(mkpod("retry", api.RestartPolicyAlways, "fake://run"))
+			h.cp.waitPhase(t, p.UID, api.PodRunning)
+			seen := false
+			for _, u := range h.cp.history(p.UID) {
+				if w := u.Status.ContainerStatuses[0].State.Waiting; w != nil && w.Reason == tc.reason && strings.Contains(w.Message, "injected failure") {
+					seen = true
+				}
+			}
+			if !seen {
+				t.Errorf("never reported waiting %s with the error", tc.reason)
+			}
+			// Nothing is left over from the failed attempts.
+			sbs, _ := h.fake.ListSandboxes(context.Background())
+			cs, _ := h.fake.ListContainers(context.Background(), "")
+			if len(sbs) != 1 || len(cs) != 1 {
+				t.Errorf("%d sandboxes and %d containers, want 1 of each", len(sbs), len(cs))
+			}
+		})
+	}
+}
+
+func TestLogsWithoutStream(t *testing.T) {
+	h := newHarness(t)
+	if err := h.logsJS.DeleteStream(context.Background(), api.LogsStream); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := h.cp.nc.SubscribeSync(api.LogSubject("default", "nostream", "c0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	p := mkpod("nostream", api.RestartPolicyNever, "fake://prog")
+	p.Spec.Containers[0].Command = []string{"out", "one", "out", "two"}
+	p = h.cp.assign(p)
+	h.cp.waitPhase(t, p.UID, api.PodSucceeded)
+	var got []string
+	for len(got) < 2 {
+		m, err := sub.NextMsg(10 * time.Second)
+		if err != nil {
+			t.Fatalf("log lines so far %q: %v", got, err)
+		}
+		got = append(got, string(m.Data))
+		if m.Header.Get(HeaderLogAttempt) != "0" {
+			t.Errorf("attempt header %q, want 0", m.Header.Get(HeaderLogAttempt))
+		}
+	}
+	if !slices.Equal(got, []string{"one", "two"}) {
+		t.Errorf("lines %q, want one, two", got)
+	}
+}
+
+func TestClosedConnectionEndsRun(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	p := h.cp.assign(mkpod("survivor", api.RestartPolicyAlways, "fake://run"))
+	h.cp.waitPhase(t, p.UID, api.PodRunning)
+	h.nc.Close()
+	select {
+	case err := <-h.done:
+		if err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Errorf("Run = %v, want an error saying the connection closed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after the connection closed")
+	}
+	h.cancel = nil
+	cs, _ := h.fake.ListContainers(context.Background(), "")
+	if len(cs) != 1 || cs[0].State != runtimes.ContainerRunning {
+		t.Errorf("containers after the agent ended: %d, want the pod's one still running", len(cs))
+	}
+}
