@@ -1,0 +1,206 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/spf13/cobra"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/node"
+	"github.com/kybernetes/kybernetes/runtimes"
+	"github.com/kybernetes/kybernetes/runtimes/containerd"
+	"github.com/kybernetes/kybernetes/runtimes/wasm"
+)
+
+// agentFlags are the node agent flags shared by `kyb agent` and `kyb up`.
+type agentFlags struct {
+	name, dataDir      string
+	containerdMode     string // auto, off, managed
+	containerdAddress  string
+	insecureRegistries []string
+	wasmHostIP         string
+	maxPods, maxWasm   int64
+}
+
+func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "name", "", "node name (default: the host name up to its first dot)")
+	if withDataDir {
+		fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "directory for the agent's state, logs and volumes")
+	}
+	fl.StringVar(&f.containerdMode, "containerd", "auto", "auto: use containerd when its socket answers; managed: start a private containerd under the data dir (needs root and the containerd binary); off")
+	fl.StringVar(&f.containerdAddress, "containerd-address", containerd.DefaultAddress, "containerd socket (auto mode)")
+	fl.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (loopback ones always are)")
+	fl.StringVar(&f.wasmHostIP, "wasm-host-ip", "0.0.0.0", "address wasm pods' hostPorts listen on")
+	fl.Int64Var(&f.maxPods, "max-pods", 110, "container pods this node takes")
+	fl.Int64Var(&f.maxWasm, "max-wasm-pods", 2000, "wasm pods this node takes")
+}
+
+// agentRuntime builds the node's runtimes and runs the agent until ctx ends.
+func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logger) error {
+	switch f.containerdMode {
+	case "auto", "off", "managed":
+	default:
+		return fmt.Errorf("--containerd %q: want auto, managed or off", f.containerdMode)
+	}
+	dir := filepath.Join(f.dataDir, "agent")
+	rts := map[string]runtimes.Runtime{}
+
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("agent: jetstream: %w", err)
+	}
+	var modules jetstream.ObjectStore
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	modules, err = js.ObjectStore(octx, api.ModulesBucket)
+	cancel()
+	if err != nil {
+		log.Warn("module store not reachable; kyb:// modules are unsupported on this node", "bucket", api.ModulesBucket, "err", err)
+		modules = nil
+	}
+	wr, err := wasm.New(wasm.Config{
+		StateDir:           filepath.Join(dir, "wasm"),
+		ObjectStore:        modules,
+		InsecureRegistries: f.insecureRegistries,
+		HTTP:               wasm.HTTPConfig{DefaultHostIP: f.wasmHostIP},
+	}, log.With("runtime", "wasm"))
+	if err != nil {
+		return fmt.Errorf("agent: wasm runtime: %w", err)
+	}
+	defer wr.Close()
+	rts[api.RuntimeWasm] = wr
+
+	if f.containerdMode != "off" {
+		addr := f.containerdAddress
+		if f.containerdMode == "managed" {
+			stop, sock, err := startManagedContainerd(ctx, filepath.Join(dir, "containerd-daemon"), log)
+			if err != nil {
+				return fmt.Errorf("agent: --containerd=managed: %w", err)
+			}
+			defer stop()
+			addr = sock
+		}
+		cr, err := containerd.New(ctx, containerd.Config{
+			Address:            addr,
+			StateDir:           filepath.Join(dir, "containerd"),
+			InsecureRegistries: f.insecureRegistries,
+		}, log.With("runtime", "containerd"))
+		if err != nil {
+			return fmt.Errorf("agent: containerd runtime: %w", err)
+		}
+		defer cr.Close()
+		ictx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		info, err := cr.Info(ictx)
+		cancel()
+		switch {
+		case err == nil:
+			log.Info("containerd runtime available", "address", addr, "version", info.Version)
+			rts[api.RuntimeContainerd] = cr
+		case f.containerdMode == "managed":
+			return fmt.Errorf("agent: managed containerd does not answer: %w", err)
+		default:
+			log.Info("containerd not available; this node runs wasm pods only", "address", addr, "err", err)
+		}
+	}
+
+	a, err := node.New(node.Config{
+		Name:        f.name,
+		DataDir:     dir,
+		MaxPods:     f.maxPods,
+		MaxWasmPods: f.maxWasm,
+	}, nc, rts, log.With("component", "agent"))
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	err = a.Run(ctx)
+	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// startManagedContainerd starts a private containerd under dir and returns
+// a function that stops it, and its socket.
+func startManagedContainerd(ctx context.Context, dir string, log *slog.Logger) (func(), string, error) {
+	bin, err := exec.LookPath("containerd")
+	if err != nil {
+		return nil, "", errors.New("containerd binary not found in PATH (on Debian: apt-get install containerd runc containernetworking-plugins)")
+	}
+	if os.Geteuid() != 0 {
+		return nil, "", errors.New("a managed containerd needs root")
+	}
+	for _, d := range []string{"root", "state"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return nil, "", err
+		}
+	}
+	sock := filepath.Join(dir, "containerd.sock")
+	conf := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = %q\n[ttrpc]\n  address = %q\n",
+		filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc")
+	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(conf), 0o600); err != nil {
+		return nil, "", err
+	}
+	logf, err := os.OpenFile(filepath.Join(dir, "containerd.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, "", err
+	}
+	os.Remove(sock)
+	cmd := exec.Command(bin, "--config", filepath.Join(dir, "config.toml"), "--address", sock)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, "", fmt.Errorf("start containerd: %w", err)
+	}
+	log.Info("started managed containerd", "pid", cmd.Process.Pid, "socket", sock, "log", logf.Name())
+	stop := func() {
+		cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			return stop, sock, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return nil, "", fmt.Errorf("containerd did not create its socket %s within 15s (see %s)", sock, logf.Name())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func newAgentCmd(g *globals) *cobra.Command {
+	var af agentFlags
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run a node agent that joins the cluster at --server and runs the pods bound to it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			nc, err := nats.Connect(g.server, nats.Name("kyb-agent"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.RetryOnFailedConnect(true))
+			if err != nil {
+				return fmt.Errorf("agent: connect to %s: %w", g.server, err)
+			}
+			defer nc.Close()
+			return runAgent(cmd.Context(), &af, nc, g.log)
+		},
+	}
+	af.register(cmd, true)
+	return cmd
+}

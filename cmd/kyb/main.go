@@ -1,0 +1,23 @@
+// Command kyb is kybernetes' one binary: `kyb up` (all in one), `kyb server`,
+// `kyb agent`, and the client verbs (apply, get, describe, delete, logs, ...).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/kybernetes/kybernetes/cmd/kyb/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := cli.Run(ctx, os.Args[1:], cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}

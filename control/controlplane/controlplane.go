@@ -1,0 +1,220 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kybernetes/kybernetes/control/apiserver"
+	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
+	"github.com/kybernetes/kybernetes/control/scheduler"
+	"github.com/kybernetes/kybernetes/control/store"
+)
+
+// Config configures a control plane.
+type Config struct {
+	// DataDir holds JetStream's storage. Required.
+	DataDir string
+	// Listen is the HOST:PORT clients and agents connect to; default
+	// 127.0.0.1:4222. Port 0 picks a free port.
+	Listen string
+	// Sync is the durability setting: "always" fsyncs every acknowledged
+	// write before the reply; a duration (e.g. "1s") fsyncs on that
+	// interval, so a power failure (not a process crash) can lose that
+	// window. Default "always".
+	Sync string
+	// MaxPayload is the largest message (and so manifest) the server takes;
+	// default 8 MiB.
+	MaxPayload int32
+	// HeartbeatTTL is how long a node stays alive without a heartbeat; default 40s.
+	HeartbeatTTL time.Duration
+	// Scheduler configures the scheduler.
+	Scheduler scheduler.Config
+	// APIServer configures the API.
+	APIServer apiserver.Config
+	// NodeLifecycle configures the node lifecycle controller.
+	NodeLifecycle nodelifecycle.Config
+}
+
+// ControlPlane is a running control plane.
+type ControlPlane struct {
+	ns   *natsserver.Server
+	nc   *nats.Conn
+	log  *slog.Logger
+	done chan error
+	stop context.CancelFunc
+}
+
+// ParseSync turns a --sync value into nats-server options.
+func ParseSync(v string) (always bool, interval time.Duration, err error) {
+	if v == "" || v == "always" {
+		return true, 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return false, 0, fmt.Errorf("sync %q: want \"always\" or a positive duration such as 1s", v)
+	}
+	return false, d, nil
+}
+
+// Start starts the embedded NATS server and every control plane component.
+// It returns once the API answers; Wait reports when it stops.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("start control plane: data dir is required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:4222"
+	}
+	if cfg.MaxPayload == 0 {
+		cfg.MaxPayload = 8 << 20
+	}
+	if cfg.HeartbeatTTL == 0 {
+		cfg.HeartbeatTTL = 40 * time.Second
+	}
+	host, portStr, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("start control plane: listen %q: %w", cfg.Listen, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("start control plane: listen %q: bad port", cfg.Listen)
+	}
+	if port == 0 {
+		port = -1 // nats-server's "random port"
+	}
+	always, interval, err := ParseSync(cfg.Sync)
+	if err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	jsDir := filepath.Join(cfg.DataDir, "jetstream")
+	if err := os.MkdirAll(jsDir, 0o700); err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	opts := &natsserver.Options{
+		ServerName:   "kyb",
+		Host:         host,
+		Port:         port,
+		JetStream:    true,
+		StoreDir:     jsDir,
+		SyncAlways:   always,
+		SyncInterval: interval,
+		MaxPayload:   cfg.MaxPayload,
+		NoSigs:       true,
+		NoLog:        true,
+	}
+	ns, err := natsserver.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("start control plane: nats server: %w", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("start control plane: nats server not ready after 30s")
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("kyb-control-plane"), nats.MaxReconnects(-1))
+	if err != nil {
+		ns.Shutdown()
+		return nil, fmt.Errorf("start control plane: connect: %w", err)
+	}
+	cp := &ControlPlane{ns: ns, nc: nc, log: log, done: make(chan error, 1)}
+	if err := cp.startComponents(ctx, cfg); err != nil {
+		cp.nc.Close()
+		ns.Shutdown()
+		return nil, err
+	}
+	return cp, nil
+}
+
+func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
+	js, err := jetstream.New(cp.nc)
+	if err != nil {
+		return fmt.Errorf("start control plane: jetstream: %w", err)
+	}
+	st, err := store.Open(ctx, js, store.Config{Logger: cp.log})
+	if err != nil {
+		return fmt.Errorf("start control plane: open store: %w", err)
+	}
+	hb, err := store.OpenHeartbeats(ctx, js, cfg.HeartbeatTTL)
+	if err != nil {
+		return fmt.Errorf("start control plane: open heartbeats: %w", err)
+	}
+	api, err := apiserver.New(cp.nc, st, hb, cfg.APIServer, cp.log.With("component", "apiserver"))
+	if err != nil {
+		return fmt.Errorf("start control plane: apiserver: %w", err)
+	}
+	sched := scheduler.New(cfg.Scheduler, st, cp.log.With("component", "scheduler"))
+	lifecycle := nodelifecycle.New(st, hb, cfg.NodeLifecycle, cp.log.With("component", "nodelifecycle"))
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	cp.stop = cancel
+	// The API answers (and the logs stream and module store exist) before
+	// Start returns, so an agent started next finds them.
+	if err := api.Start(runCtx); err != nil {
+		cancel()
+		return fmt.Errorf("start control plane: %w", err)
+	}
+	errs := make(chan error, 3)
+	run := func(name string, f func(context.Context) error) {
+		go func() {
+			err := f(runCtx)
+			if err != nil && !errors.Is(err, context.Canceled) {
+				err = fmt.Errorf("%s: %w", name, err)
+				cp.log.Error("component stopped", "component", name, "err", err)
+			} else {
+				err = nil
+			}
+			errs <- err
+		}()
+	}
+	run("apiserver", func(ctx context.Context) error { <-ctx.Done(); return api.Stop() })
+	run("scheduler", sched.Run)
+	run("nodelifecycle", lifecycle.Run)
+	go func() {
+		var first error
+		for range 3 {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+				cancel() // one component failing stops the control plane
+			}
+		}
+		cp.done <- first
+	}()
+	return nil
+}
+
+// ClientURL is the NATS URL clients and agents use.
+func (cp *ControlPlane) ClientURL() string { return cp.ns.ClientURL() }
+
+// Server returns the embedded NATS server, for in-process connections.
+func (cp *ControlPlane) Server() *natsserver.Server { return cp.ns }
+
+// Shutdown stops every component and the NATS server, and waits.
+func (cp *ControlPlane) Shutdown() error {
+	if cp.stop != nil {
+		cp.stop()
+	}
+	err := <-cp.done
+	cp.done <- err
+	cp.nc.Drain()
+	cp.ns.Shutdown()
+	cp.ns.WaitForShutdown()
+	return err
+}
+
+// Wait blocks until a component fails (its error) or Shutdown is called.
+func (cp *ControlPlane) Wait() error {
+	err := <-cp.done
+	cp.done <- err
+	return err
+}
