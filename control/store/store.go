@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"k8s.io/apimachinery/pkg/fields"
@@ -320,7 +321,9 @@ func (s *Store) Get(ctx context.Context, kind *api.Kind, namespace, name string)
 // resourceVersion to rev (the stored field is never trusted).
 func decode(kind *api.Kind, data []byte, rev uint64) (api.Object, error) {
 	obj := kind.New()
-	if err := json.Unmarshal(data, obj); err != nil {
+	// goccy/go-json decodes into the same struct tags as encoding/json,
+	// about five times faster; List and Watch of 50,000 pods depend on it.
+	if err := gojson.Unmarshal(data, obj); err != nil {
 		return nil, fmt.Errorf("decode stored %s at revision %d: %w", strings.ToLower(kind.Name), rev, err)
 	}
 	obj.GetObjectMeta().ResourceVersion = strconv.FormatUint(rev, 10)
@@ -383,7 +386,7 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 	}
 	created := createdRev(last.Header, last.Sequence)
 	var old storedHead
-	if err := json.Unmarshal(last.Data, &old); err != nil {
+	if err := gojson.Unmarshal(last.Data, &old); err != nil {
 		return fmt.Errorf("%s: decode stored object: %w", op, err)
 	}
 	tm := obj.GetTypeMeta()
