@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -57,7 +58,7 @@ type Agent struct {
 	mu         sync.Mutex
 	workers    map[string]*podWorker // by pod UID
 	tombstones map[string]tombstone  // pods removed by a DELETED assignment
-	podCIDR    string
+	podCIDR    atomic.Pointer[string] // from Config, else from the registered Node
 	syncs      int // successful syncs, for tests
 }
 
@@ -98,8 +99,8 @@ func New(cfg Config, nc *nats.Conn, rts map[string]runtimes.Runtime, log *slog.L
 		ready:      make(chan struct{}),
 		workers:    map[string]*podWorker{},
 		tombstones: map[string]tombstone{},
-		podCIDR:    cfg.PodCIDR,
 	}
+	a.podCIDR.Store(&cfg.PodCIDR)
 	a.reporter = newReporter(a)
 	a.logs = &logPublisher{a: a}
 	return a, nil
@@ -212,11 +213,9 @@ func (a *Agent) register(ctx context.Context) error {
 	a.nodeMu.Lock()
 	a.nodeSent = time.Now()
 	a.nodeMu.Unlock()
-	a.mu.Lock()
 	if a.cfg.PodCIDR == "" && stored.Spec.PodCIDR != "" {
-		a.podCIDR = stored.Spec.PodCIDR
+		a.podCIDR.Store(&stored.Spec.PodCIDR)
 	}
-	a.mu.Unlock()
 	return nil
 }
 

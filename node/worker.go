@@ -350,9 +350,7 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *api.Pod) {
 	if cfg.Hostname == "" {
 		cfg.Hostname = pod.Name
 	}
-	w.a.mu.Lock()
-	cfg.PodCIDR = w.a.podCIDR
-	w.a.mu.Unlock()
+	cfg.PodCIDR = *w.a.podCIDR.Load()
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {
 			if p.HostPort != 0 {
