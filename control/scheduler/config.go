@@ -21,7 +21,7 @@ const (
 const DefaultSchedulerName = "default-scheduler"
 
 // Config configures a Scheduler. The zero value is valid: bin-pack,
-// adaptive sampling, DefaultSchedulerName, 32 bind workers.
+// adaptive sampling, DefaultSchedulerName, 128 bind workers.
 type Config struct {
 	// SchedulerName is the spec.schedulerName this scheduler serves, besides
 	// the empty one. Default DefaultSchedulerName.
@@ -34,8 +34,9 @@ type Config struct {
 	// search ended. 0 is Kubernetes' adaptive default (50% minus 1% per 125
 	// nodes, at least 5%); 100 scores every node.
 	PercentageOfNodesToScore int
-	// BindWorkers is how many bind and status writes run in parallel while
-	// decisions continue; default 32.
+	// BindWorkers is how many bind and status writes are in flight while
+	// decisions continue; default 128. (The store binder groups concurrent
+	// writes into pipelined batches, so this is cheap.)
 	BindWorkers int
 }
 
@@ -57,7 +58,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("scheduler config: bindWorkers %d: must not be negative", c.BindWorkers)
 	}
 	if c.BindWorkers == 0 {
-		c.BindWorkers = 32
+		c.BindWorkers = 128
 	}
 	return c, nil
 }

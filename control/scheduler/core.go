@@ -84,6 +84,7 @@ type podInfo struct {
 	pod     *api.Pod
 	req     Resources
 	runtime string
+	rtBit   uint64 // this runtime's bit in nodeInfo.rtMask
 	state   podState
 
 	toleratesUnschedulable bool
@@ -109,6 +110,7 @@ type nodeInfo struct {
 	ready         bool
 	unschedulable bool
 	runtimes      []string
+	rtMask        uint64 // bits of runtimes
 	labels        map[string]string
 	taints        []api.Taint // NoSchedule and NoExecute only
 	dirty         bool
@@ -166,9 +168,11 @@ type core struct {
 	probe    chan chan snapshot
 	events   uint64
 	stats    stats
-	counts   map[string]int // scratch for diagnosis
+	rtBits   map[string]uint64 // runtime name -> bit, assigned on first sight
+	counts   map[string]int    // scratch for diagnosis
 	scratch  []string
 
+	visited       uint64 // nodes looked at by decisions, for benchmarks
 	recordLatency bool
 	latencies     []time.Duration
 }
@@ -190,7 +194,7 @@ func newCore(cfg Config, b Binder, w StatusWriter, log *slog.Logger) (*core, err
 	if log == nil {
 		log = slog.Default()
 	}
-	maxIn := cfg.BindWorkers * 4
+	maxIn := cfg.BindWorkers * 2
 	return &core{
 		cfg: cfg, binder: b, status: w, log: log, chain: filterChain(),
 		pods: map[string]*podInfo{}, nodes: map[string]*nodeInfo{}, parked: map[string]*podInfo{},
@@ -198,7 +202,7 @@ func newCore(cfg Config, b Binder, w StatusWriter, log *slog.Logger) (*core, err
 		ready: make(chan struct{}), maxIn: maxIn,
 		jobs: make(chan job, maxIn), results: make(chan job, maxIn),
 		retries: make(chan string), probe: make(chan chan snapshot),
-		counts: map[string]int{},
+		counts: map[string]int{}, rtBits: map[string]uint64{},
 	}, nil
 }
 
@@ -384,6 +388,7 @@ func (c *core) setPod(pi *podInfo, p *api.Pod) {
 	pi.uid = p.UID
 	pi.req = podRequests(p)
 	pi.runtime = p.Spec.RuntimeClass()
+	pi.rtBit = c.runtimeBit(pi.runtime)
 	pi.toleratesUnschedulable = tolerates(p.Spec.Tolerations, &api.Taint{Key: taintUnschedulable, Effect: api.TaintNoSchedule})
 	pi.toleratesNotReady = tolerates(p.Spec.Tolerations, &api.Taint{Key: taintNotReady, Effect: api.TaintNoSchedule})
 }
@@ -429,6 +434,10 @@ func (c *core) handleNode(typ store.EventType, n *api.Node) {
 	ni.labels = n.Labels
 	ni.taints = taints
 	ni.runtimes = runtimes
+	ni.rtMask = 0
+	for _, r := range runtimes {
+		ni.rtMask |= c.runtimeBit(r)
+	}
 	if added {
 		// A new node changes every parked pod's message ("0/N nodes"), so all
 		// of them are looked at again; nodes are added rarely.
@@ -436,6 +445,21 @@ func (c *core) handleNode(typ store.EventType, n *api.Node) {
 	} else if changed {
 		c.markDirty(ni)
 	}
+}
+
+// overflowRuntimeBit is shared by every runtime name past the 63rd; the
+// runtime check compares names for them.
+const overflowRuntimeBit = uint64(1) << 63
+
+// runtimeBit returns the bit of a runtime class name, so the runtime check
+// is one AND.
+func (c *core) runtimeBit(name string) uint64 {
+	if b, ok := c.rtBits[name]; ok {
+		return b
+	}
+	b := uint64(1) << min(len(c.rtBits), 63)
+	c.rtBits[name] = b
+	return b
 }
 
 func sameTaint(a, b api.Taint) bool {
@@ -614,6 +638,7 @@ func (c *core) decide(pi *podInfo) (*nodeInfo, string) {
 			}
 		}
 		c.next[pi.runtime] = (start + visited) % n
+		c.visited += uint64(visited)
 		if best != nil {
 			return best, ""
 		}

@@ -124,9 +124,14 @@ func (schedulableCheck) check(p *podInfo, n *nodeInfo) failure {
 type runtimeCheck struct{}
 
 func (runtimeCheck) check(p *podInfo, n *nodeInfo) failure {
-	for _, r := range n.runtimes {
-		if r == p.runtime {
+	if n.rtMask&p.rtBit != 0 {
+		if p.rtBit != overflowRuntimeBit {
 			return failure{}
+		}
+		for _, r := range n.runtimes { // a rare 64th+ runtime name: compare names
+			if r == p.runtime {
+				return failure{}
+			}
 		}
 	}
 	return failure{code: failRuntime}
@@ -135,6 +140,9 @@ func (runtimeCheck) check(p *podInfo, n *nodeInfo) failure {
 type selectorCheck struct{}
 
 func (selectorCheck) check(p *podInfo, n *nodeInfo) failure {
+	if len(p.pod.Spec.NodeSelector) == 0 {
+		return failure{}
+	}
 	for k, v := range p.pod.Spec.NodeSelector {
 		if got, ok := n.labels[k]; !ok || got != v {
 			return failure{code: failSelector}

@@ -29,6 +29,9 @@ type memCluster struct {
 	binds  map[string]int
 	hold   bool          // when set, echoes of writes are held back
 	held   []store.Event // until release
+	nbinds int
+	want   int           // when nbinds reaches want, done is closed
+	done   chan struct{}
 }
 
 func newMemCluster(buf int) *memCluster {
@@ -151,6 +154,10 @@ func (m *memCluster) Bind(ctx context.Context, pod *api.Pod, node string) error 
 		p.Spec.NodeName = node
 		p.Status.SetCondition(api.PodCondition{Type: api.PodScheduled, Status: api.ConditionTrue})
 		m.binds[podKey(p)]++
+		m.nbinds++
+		if m.nbinds == m.want && m.done != nil {
+			close(m.done)
+		}
 	})
 }
 
@@ -323,3 +330,9 @@ func toleration(t api.Toleration) podOpt {
 }
 
 func phase(ph api.PodPhase) podOpt { return func(p *api.Pod) { p.Status.Phase = ph } }
+
+func storeEvent(o api.Object) store.Event {
+	o.GetObjectMeta().UID = "uid-" + o.GetObjectMeta().Name
+	o.GetObjectMeta().ResourceVersion = "1"
+	return store.Event{Type: store.Added, Object: o}
+}

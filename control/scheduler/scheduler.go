@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -145,11 +146,25 @@ func (s *Scheduler) Ready() <-chan struct{} { return s.core.ready }
 func (s *Scheduler) Stats() Stats { return s.core.stats.snapshot() }
 
 // StoreBinder binds pods and records Unschedulable conditions with
-// compare-and-set updates in a store. It is safe for concurrent use.
+// compare-and-set writes in a store. Concurrent writes are grouped: while
+// one group is being written, the next one gathers, and each group is one
+// pipelined Store.UpdateAll (about one round trip however many pods it
+// holds), so many binds in flight cost few round trips. It writes from the
+// pod it is given (the scheduler's cache holds the stored object), without
+// reading the store first. It is safe for concurrent use.
 type StoreBinder struct {
 	Store *store.Store
 	// Now returns the time for condition transitions; default time.Now.
 	Now func() time.Time
+
+	mu       sync.Mutex
+	pending  []*writeReq
+	flushing bool
+}
+
+type writeReq struct {
+	obj  api.Object
+	done chan error
 }
 
 func (b *StoreBinder) now() time.Time {
@@ -157,6 +172,36 @@ func (b *StoreBinder) now() time.Time {
 		return b.Now()
 	}
 	return time.Now().UTC().Truncate(time.Second)
+}
+
+// write queues obj for the next group and waits for its outcome. The first
+// writer that finds no group being written writes groups until none is
+// left (group commit, with no goroutine of its own).
+func (b *StoreBinder) write(ctx context.Context, obj api.Object) error {
+	r := &writeReq{obj: obj, done: make(chan error, 1)}
+	b.mu.Lock()
+	b.pending = append(b.pending, r)
+	if b.flushing {
+		b.mu.Unlock()
+		return <-r.done
+	}
+	b.flushing = true
+	for len(b.pending) > 0 {
+		group := b.pending
+		b.pending = nil
+		b.mu.Unlock()
+		objs := make([]api.Object, len(group))
+		for i, g := range group {
+			objs[i] = g.obj
+		}
+		for i, err := range b.Store.UpdateAll(ctx, objs) {
+			group[i].done <- err
+		}
+		b.mu.Lock()
+	}
+	b.flushing = false
+	b.mu.Unlock()
+	return <-r.done
 }
 
 // copyPod returns a copy of p whose spec and conditions can be changed
@@ -173,8 +218,9 @@ func copyPod(p *api.Pod) *api.Pod {
 func (b *StoreBinder) Bind(ctx context.Context, pod *api.Pod, node string) error {
 	cp := copyPod(pod)
 	cp.Spec.NodeName = node
+	cp.Generation++ // spec changed; the store keeps what it is given
 	cp.Status.SetCondition(api.PodCondition{Type: api.PodScheduled, Status: api.ConditionTrue, LastTransitionTime: b.now()})
-	if err := b.Store.Update(ctx, cp); err != nil {
+	if err := b.write(ctx, cp); err != nil {
 		return fmt.Errorf("bind pod %s/%s to node %s: %w", pod.Namespace, pod.Name, node, err)
 	}
 	return nil
@@ -192,7 +238,7 @@ func (b *StoreBinder) SetUnschedulable(ctx context.Context, pod *api.Pod, messag
 		cond.LastTransitionTime = now
 	}
 	cp.Status.SetCondition(cond)
-	if err := b.Store.Update(ctx, cp); err != nil {
+	if err := b.write(ctx, cp); err != nil {
 		return fmt.Errorf("set pod %s/%s unschedulable: %w", pod.Namespace, pod.Name, err)
 	}
 	return nil

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ func TestScoreFitBinPack(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := ScoreFitBinPack(alloc, tt.used)
-			if d := got - tt.want; d > 1e-9 || d < -1e-9 {
+			if d := got - tt.want; d > 1e-5 || d < -1e-5 {
 				t.Errorf("ScoreFitBinPack = %v, want %v", got, tt.want)
 			}
 			if s := ScoreFitSpread(alloc, tt.used); s+got-18 > 1e-9 || s+got-18 < -1e-9 {
@@ -469,5 +470,14 @@ func TestNoSchedulingBeforeSync(t *testing.T) {
 	}
 	if st := h.s.Stats(); st.Unschedulable != 0 {
 		t.Fatalf("unschedulable decisions %d, want 0", st.Unschedulable)
+	}
+}
+
+func TestPow10(t *testing.T) {
+	for i := 0; i <= 10000; i++ {
+		x := float64(i) / 10000
+		if got, want := pow10(x), math.Pow(10, x); math.Abs(got-want) > 1e-5 {
+			t.Fatalf("pow10(%v) = %v, want %v", x, got, want)
+		}
 	}
 }

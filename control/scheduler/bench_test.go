@@ -1,0 +1,190 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/testutil"
+)
+
+// benchCluster returns nNodes nodes (a quarter containerd-only, a quarter
+// wasm-only, half both; 32 cpu, 128Gi, 110 pods, 500 wasm pods) and nPods
+// pending pods of mixed sizes, 30% of them wasm.
+func benchCluster(nNodes, nPods int) ([]*api.Node, []*api.Pod) {
+	nodes := make([]*api.Node, nNodes)
+	for i := range nodes {
+		var opt nodeOpt = runtimes(api.RuntimeContainerd, api.RuntimeWasm)
+		switch i % 4 {
+		case 0:
+			opt = runtimes(api.RuntimeContainerd)
+		case 1:
+			opt = runtimes(api.RuntimeWasm)
+		}
+		nodes[i] = mkNode(fmt.Sprintf("node-%05d", i), "32", "128Gi", opt, maxPods("110", "500"))
+	}
+	cpus := []string{"50m", "100m", "250m", "500m", "1", "2"}
+	mems := []string{"32Mi", "128Mi", "256Mi", "512Mi", "1Gi", "2Gi"}
+	parsedCPU := make([]resource.Quantity, len(cpus))
+	parsedMem := make([]resource.Quantity, len(mems))
+	for i := range cpus {
+		parsedCPU[i], parsedMem[i] = resource.MustParse(cpus[i]), resource.MustParse(mems[i])
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	pods := make([]*api.Pod, nPods)
+	for i := range pods {
+		p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: fmt.Sprintf("pod-%06d", i), Namespace: "default"}}
+		p.Spec.Containers = []api.Container{{Name: "c", Image: "img", Resources: api.ResourceRequirements{
+			Requests: api.ResourceList{api.ResourceCPU: parsedCPU[r.IntN(len(cpus))], api.ResourceMemory: parsedMem[r.IntN(len(mems))]}}}}
+		if r.IntN(10) < 3 {
+			wasm(p)
+		}
+		pods[i] = p
+	}
+	return nodes, pods
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	b.ReportMetric(float64(percentile(lat, 0.50).Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(percentile(lat, 0.99).Nanoseconds())/1e3, "p99-µs")
+	b.ReportMetric(float64(slices.Max(lat).Nanoseconds())/1e3, "max-µs")
+}
+
+const benchNodes, benchPods = 5000, 50000
+
+// BenchmarkScheduleInMemory schedules 50,000 pending pods onto 5,000 nodes
+// with an in-memory compare-and-set binder whose echoes come back through
+// the event stream: the speed of decisions and the loop itself. Run with
+// -benchtime=1x.
+func BenchmarkScheduleInMemory(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		nodes, pods := benchCluster(benchNodes, benchPods)
+		m := newMemCluster(2*benchPods + benchNodes + 16)
+		m.want, m.done = benchPods, make(chan struct{})
+		for _, n := range nodes {
+			m.putNode(n)
+		}
+		for _, p := range pods {
+			m.putPod(p)
+		}
+		m.synced()
+		s := NewWith(Config{}, m, m, slog.New(slog.DiscardHandler))
+		s.core.recordLatency = true
+		ctx, cancel := context.WithCancel(context.Background())
+		runDone := make(chan error, 1)
+		b.StartTimer()
+		start := time.Now()
+		go func() { runDone <- s.RunEvents(ctx, m.events) }()
+		<-m.done
+		elapsed := time.Since(start)
+		b.StopTimer()
+		cancel()
+		if err := <-runDone; err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(benchPods)/elapsed.Seconds(), "pods/s")
+		reportLatency(b, s.core.latencies)
+		b.Logf("nodes visited per decision %.1f", float64(s.core.visited)/float64(s.Stats().Attempts))
+		if st := s.Stats(); st.Bound != benchPods || st.Unschedulable != 0 {
+			b.Fatalf("stats %+v, want %d bound and none unschedulable", st, benchPods)
+		}
+	}
+}
+
+// BenchmarkDecide measures one decision (filter a sample of 5,000 nodes,
+// score, pick) for a pod that fits, on a cluster half full.
+func BenchmarkDecide(b *testing.B) {
+	for _, strategy := range []Strategy{BinPack, Spread} {
+		b.Run(string(strategy), func(b *testing.B) {
+			nodes, pods := benchCluster(benchNodes, benchPods)
+			c, err := newCore(Config{Strategy: strategy}, nil, nil, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, n := range nodes {
+				c.handleEvent(storeEvent(n))
+			}
+			// Fill the cluster with half the pods, as the scheduler would.
+			for _, p := range pods[:benchPods/2] {
+				c.handleEvent(storeEvent(p))
+				pi := c.pop()
+				if ni, _ := c.decide(pi); ni != nil {
+					c.setCounted(pi, ni.name)
+					pi.state = stateBound
+				}
+			}
+			probe := c.pods[podKey(pods[0])]
+			b.ResetTimer()
+			for b.Loop() {
+				if ni, _ := c.decide(probe); ni == nil {
+					b.Fatal("no node")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkScheduleStore schedules 50,000 pending pods onto 5,000 nodes
+// through the real store over a real embedded NATS server: the watches
+// replay all objects, every bind is a compare-and-set KV update, and the
+// echo of every bind comes back through the watch. Objects are created
+// before the timer starts. Run with -benchtime=1x.
+func BenchmarkScheduleStore(b *testing.B) {
+	for range b.N {
+		b.StopTimer()
+		srv := testutil.StartNATS(b)
+		st := openStore(b, srv)
+		nodes, pods := benchCluster(benchNodes, benchPods)
+		objs := make([]api.Object, 0, len(nodes)+len(pods))
+		for _, n := range nodes {
+			objs = append(objs, n)
+		}
+		for _, p := range pods {
+			objs = append(objs, p)
+		}
+		t0 := time.Now()
+		createAll(b, st, objs)
+		b.Logf("created %d objects in %v", len(objs), time.Since(t0))
+
+		s := New(Config{}, openStore(b, srv), slog.New(slog.DiscardHandler))
+		s.core.recordLatency = true
+		ctx, cancel := context.WithCancel(context.Background())
+		runDone := make(chan error, 1)
+		b.StartTimer()
+		start := time.Now()
+		go func() { runDone <- s.Run(ctx) }()
+		<-s.Ready()
+		synced := time.Since(start)
+		for s.Stats().Bound < benchPods {
+			time.Sleep(2 * time.Millisecond)
+		}
+		elapsed := time.Since(start)
+		b.StopTimer()
+		cancel()
+		if err := <-runDone; err != nil {
+			b.Fatal(err)
+		}
+		st2 := s.Stats()
+		b.Logf("cache synced after %v; all bound after %v; %+v; nodes visited per decision %.1f", synced, elapsed, st2, float64(s.core.visited)/float64(st2.Attempts))
+		b.ReportMetric(float64(benchPods)/elapsed.Seconds(), "pods/s")
+		b.ReportMetric(float64(benchPods)/(elapsed-synced).Seconds(), "pods/s-after-sync")
+		reportLatency(b, s.core.latencies)
+	}
+}
