@@ -815,3 +815,42 @@ func TestClosedConnectionEndsRun(t *testing.T) {
 		t.Errorf("containers after the agent ended: %d, want the pod's one still running", len(cs))
 	}
 }
+
+// An in-process runtime (wasm) loses its running containers with the agent
+// process; the new agent restarts them at once, not after a crash back-off.
+func TestInProcessRuntimeRestartsWithoutBackoff(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.BackoffBase, h.cfg.BackoffMax = time.Hour, time.Hour
+	stateDir := t.TempDir()
+	newFake := func() {
+		rt, err := fake.New(fake.Config{Name: api.RuntimeWasm, StateDir: stateDir}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.fake = rt
+		h.rts = map[string]runtimes.Runtime{api.RuntimeWasm: rt}
+	}
+	newFake()
+	h.start()
+	p := mkpod("module", api.RestartPolicyAlways, "fake://run")
+	p.Spec.RuntimeClassName = ptr(api.RuntimeWasm)
+	p = h.cp.assign(p)
+	h.cp.waitPhase(t, p.UID, api.PodRunning)
+	h.stop()
+	newFake() // the runtime died with the agent; its state file says the module exited
+	h.start()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		u := h.cp.last(p.UID)
+		cs := u.Status.ContainerStatuses[0]
+		if cs.RestartCount != 1 || cs.State.Running == nil {
+			return fmt.Errorf("container %s, want running again with restartCount 1", describe(u.Status.ContainerStatuses))
+		}
+		if cs.LastState.Terminated == nil || cs.LastState.Terminated.Reason != reasonAgentRestarted {
+			return fmt.Errorf("last state %+v, want terminated %s", cs.LastState, reasonAgentRestarted)
+		}
+		return nil
+	})
+	if u := h.cp.last(p.UID); u.Status.PodIP == "" || u.Status.PodIP != u.Status.HostIP {
+		t.Errorf("wasm pod IP %q, want the node IP %q", u.Status.PodIP, u.Status.HostIP)
+	}
+}

@@ -35,6 +35,11 @@ const (
 
 const defaultGrace = 30 * time.Second
 
+// reasonAgentRestarted is the termination reason in-process runtimes (wasm,
+// fake) give a container that ended because the agent process ended. Such a
+// container is restarted (as its restart policy says) without back-off.
+const reasonAgentRestarted = "AgentRestarted"
+
 // podWorker drives one pod. Desired state arrives through update (any
 // goroutine); everything else belongs to the worker's goroutine.
 type podWorker struct {
@@ -1010,7 +1015,9 @@ func (w *podWorker) adopt(ad *adopted) {
 				}
 			}
 			c.exit = &res
-			c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
+			if res.Reason != reasonAgentRestarted {
+				c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
+			} // else: it did not crash; it may run again at once
 			c.tail = w.a.logs.tail(ctx, pod, name, cs.Attempt, logPath)
 			c.tail.finish()
 		}
