@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -188,40 +190,64 @@ func (c *Client) ListRaw(ctx context.Context, req api.ListRequest) ([]json.RawMe
 	var items []json.RawMessage
 	rv := ""
 	for {
-		var r api.ListReply
-		if err := c.call(ctx, api.SubjectList, req, &r); err != nil {
+		data, err := json.Marshal(req)
+		if err != nil {
+			return nil, "", fmt.Errorf("encode list request: %w", err)
+		}
+		b, err := c.Request(ctx, api.SubjectList, data)
+		if err != nil {
+			return nil, "", err
+		}
+		p, err := parseList(b)
+		if err != nil {
 			return nil, "", err
 		}
 		if rv == "" {
-			rv = r.ResourceVersion
+			rv = p.rv
 		}
-		items = append(items, r.Items...)
-		if r.Continue == "" || (req.Limit > 0 && len(items) >= req.Limit) {
+		if items == nil {
+			items = p.items
+		} else {
+			items = append(items, p.items...)
+		}
+		if p.cont == "" || (req.Limit > 0 && len(items) >= req.Limit) {
 			return items, rv, nil
 		}
-		req.Continue = r.Continue
+		req.Continue = p.cont
 	}
 }
 
 // List returns every object matching req (all pages) and the
 // resourceVersion the list was read at. With req.Limit set it returns at
-// most about Limit objects.
+// most about Limit objects. Items are decoded on every CPU.
 func (c *Client) List(ctx context.Context, req api.ListRequest) ([]api.Object, string, error) {
+	k, err := api.LookupKind(req.Kind)
+	if err != nil {
+		return nil, "", api.NewBadRequest("kind: %v", err)
+	}
 	raws, rv, err := c.ListRaw(ctx, req)
 	if err != nil {
 		return nil, "", err
 	}
-	k, err := api.LookupKind(req.Kind)
-	if err != nil {
-		return nil, "", err
-	}
 	out := make([]api.Object, len(raws))
-	for i, raw := range raws {
-		obj := k.New()
-		if err := json.Unmarshal(raw, obj); err != nil {
-			return nil, "", fmt.Errorf("decode %s list item %d: %w", k.Name, i, err)
-		}
-		out[i] = obj
+	workers := min(runtime.GOMAXPROCS(0), 1+len(raws)/256)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(raws); i += workers {
+				obj := k.New()
+				if err := json.Unmarshal(raws[i], obj); err != nil {
+					errs[w] = fmt.Errorf("decode %s list item %d: %w", k.Name, i, err)
+					return
+				}
+				out[i] = obj
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, "", err
 	}
 	return out, rv, nil
 }

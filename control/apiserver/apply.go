@@ -3,6 +3,7 @@ package apiserver
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -26,13 +27,16 @@ type applyDoc struct {
 // maxApplyAttempts bounds compare-and-set retries of one document.
 const maxApplyAttempts = 20
 
+// handleApply decodes and validates in the dispatched goroutine too:
+// decoding YAML is the costliest step of an apply, and doing it on micro's
+// one handler goroutine would cap the endpoint at one core.
 func (s *Server) handleApply(req micro.Request) {
-	docs, err := s.prepareApply(req.Data())
-	if err != nil {
-		syncErr(req, err)
-		return
-	}
+	data := req.Data()
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+		docs, err := s.prepareApply(data)
+		if err != nil {
+			return nil, err
+		}
 		var b bytes.Buffer
 		b.WriteString(`{"results":[`)
 		for i, d := range docs {
@@ -346,9 +350,17 @@ func (s *Server) result(d applyDoc, obj api.Object, action string) ([]byte, erro
 			return nil, err
 		}
 	}
+	// Built by hand: json.Marshal would re-validate and copy raw.
 	m := obj.GetObjectMeta()
-	return jsonMarshal(api.ApplyResult{
+	head, err := jsonMarshal(api.ApplyResult{
 		Kind: d.kind.Name, Namespace: m.Namespace, Name: m.Name,
-		Action: action, Warnings: d.warnings, Object: raw,
+		Action: action, Warnings: d.warnings, Object: json.RawMessage("null"),
 	})
+	if err != nil {
+		return nil, err
+	}
+	head = head[:len(head)-len(`null}`)]
+	out := make([]byte, 0, len(head)+len(raw)+1)
+	out = append(append(append(out, head...), raw...), '}')
+	return out, nil
 }

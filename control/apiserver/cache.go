@@ -43,6 +43,9 @@ type cache struct {
 	podsByNode map[string]map[string]*entry
 	podsByNS   map[string]int
 	tombs      []tombstone
+	// sorted holds each kind's keys (tombstones included) in order; nil
+	// when a key was added or dropped since it was last sorted.
+	sorted map[string][]string
 }
 
 func newCache() *cache {
@@ -50,6 +53,7 @@ func newCache() *cache {
 		objs:       map[string]map[string]*entry{},
 		podsByNode: map[string]map[string]*entry{},
 		podsByNS:   map[string]int{},
+		sorted:     map[string][]string{},
 	}
 	for _, k := range api.Kinds() {
 		c.objs[k.Name] = map[string]*entry{}
@@ -94,6 +98,9 @@ func (c *cache) put(kind *api.Kind, obj api.Object, raw []byte, rev uint64) (*en
 	if old != nil && old.rev >= rev {
 		return nil, false
 	}
+	if old == nil {
+		delete(c.sorted, kind.Name)
+	}
 	if old != nil && old.deleted {
 		old = nil
 	}
@@ -117,6 +124,9 @@ func (c *cache) remove(kind *api.Kind, ns, name string, rev uint64) *entry {
 	if old != nil && old.rev > rev {
 		return nil
 	}
+	if old == nil {
+		delete(c.sorted, kind.Name)
+	}
 	if old != nil && old.deleted {
 		old = nil
 	}
@@ -131,6 +141,7 @@ func (c *cache) remove(kind *api.Kind, ns, name string, rev uint64) *entry {
 		c.tombs = c.tombs[1:]
 		if e := c.objs[t.kind][t.key]; e != nil && e.deleted && e.rev == t.rev {
 			delete(c.objs[t.kind], t.key)
+			delete(c.sorted, t.kind)
 		}
 	}
 	return old
@@ -219,31 +230,64 @@ func (c *cache) nodePods(node string) ([][]byte, uint64) {
 	return out, rev
 }
 
-// list returns the live entries of kind in namespace ns ("" for all) whose
-// key sorts after after, in key order, filtered by match.
-func (c *cache) list(kind *api.Kind, ns, after string, match func(api.Object) bool) ([]*entry, []string, uint64) {
+// scan calls yield, in key order, with every live entry of kind in
+// namespace ns ("" for all) whose key sorts after after, until yield
+// returns false. It returns the watch revision. yield runs under the
+// cache's read lock: it must be quick and must not call the cache.
+func (c *cache) scan(kind *api.Kind, ns, after string, yield func(key string, e *entry) bool) uint64 {
 	prefix := ""
 	if ns != "" {
 		prefix = ns + "/"
 	}
 	c.mu.RLock()
+	keys, ok := c.sorted[kind.Name]
+	if !ok {
+		c.mu.RUnlock()
+		c.mu.Lock()
+		if keys, ok = c.sorted[kind.Name]; !ok {
+			keys = make([]string, 0, len(c.objs[kind.Name]))
+			for k := range c.objs[kind.Name] {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			c.sorted[kind.Name] = keys
+		}
+		c.mu.Unlock()
+		c.mu.RLock()
+		if cur, ok := c.sorted[kind.Name]; ok {
+			keys = cur
+		}
+	}
+	defer c.mu.RUnlock()
+	from := prefix
+	if after >= from {
+		from = after + "\x00"
+	}
 	m := c.objs[kind.Name]
-	keys := make([]string, 0, len(m))
-	for k, e := range m {
-		if e.deleted || !strings.HasPrefix(k, prefix) || (after != "" && k <= after) {
+	i, _ := slices.BinarySearch(keys, from)
+	for ; i < len(keys); i++ {
+		k := keys[i]
+		if !strings.HasPrefix(k, prefix) {
+			break
+		}
+		e := m[k]
+		if e == nil || e.deleted {
 			continue
 		}
-		if match != nil && !match(e.obj) {
-			continue
+		if !yield(k, e) {
+			break
 		}
-		keys = append(keys, k)
 	}
-	slices.Sort(keys)
-	out := make([]*entry, len(keys))
-	for i, k := range keys {
-		out[i] = m[k]
+	return c.rev
+}
+
+// rawAt returns the cached JSON of the object when the cache holds exactly
+// revision rev of it (a write-through of this server), else nil.
+func (c *cache) rawAt(kind *api.Kind, ns, name string, rev uint64) []byte {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if e := c.objs[kind.Name][cacheKey(ns, name)]; e != nil && !e.deleted && e.rev == rev {
+		return e.raw
 	}
-	rev := c.rev
-	c.mu.RUnlock()
-	return out, keys, rev
+	return nil
 }

@@ -146,25 +146,32 @@ func (s *Server) handleList(req micro.Request) {
 				return fs == nil || fs.Matches(fieldSet(o))
 			}
 		}
-		entries, keys, rev := s.cache.list(k, ns, r.Continue, match)
 		budget := int(s.nc.MaxPayload()) - listHeadroom
 		var b bytes.Buffer
 		b.WriteString(`{"kind":"`)
 		b.WriteString(k.Name)
 		b.WriteString(`List","resourceVersion":"`)
-		b.WriteString(strconv.FormatUint(rev, 10))
+		// The revision before the scan: a watch from it may repeat a change
+		// the list holds, but never misses one.
+		b.WriteString(strconv.FormatUint(s.cache.revision(), 10))
 		b.WriteString(`","items":[`)
-		next := ""
-		for i, e := range entries {
-			if (r.Limit > 0 && i == r.Limit) || (i > 0 && b.Len()+len(e.raw)+1 > budget) {
-				next = keys[i-1]
-				break
+		n, next, last := 0, "", ""
+		s.cache.scan(k, ns, r.Continue, func(key string, e *entry) bool {
+			if match != nil && !match(e.obj) {
+				return true
 			}
-			if i > 0 {
+			if (r.Limit > 0 && n == r.Limit) || (n > 0 && b.Len()+len(e.raw)+1 > budget) {
+				next = last
+				return false
+			}
+			if n > 0 {
 				b.WriteByte(',')
 			}
 			b.Write(e.raw)
-		}
+			n++
+			last = key
+			return true
+		})
 		b.WriteByte(']')
 		if next != "" {
 			b.WriteString(`,"continue":`)

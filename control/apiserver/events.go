@@ -99,10 +99,14 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 	obj := ev.Object
 	kind := api.KindOf(obj)
 	m := obj.GetObjectMeta()
-	raw, err := encode(obj)
-	if err != nil {
-		s.log.Error("watch: encode", "err", err)
-		return
+	// A write of this server is cached already, encoded: reuse that.
+	raw := s.cache.rawAt(kind, m.Namespace, m.Name, ev.Revision)
+	if raw == nil || ev.Type == store.Deleted {
+		var err error
+		if raw, err = encode(obj); err != nil {
+			s.log.Error("watch: encode", "err", err)
+			return
+		}
 	}
 	var typ string
 	switch ev.Type {
