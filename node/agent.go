@@ -254,7 +254,7 @@ func (a *Agent) request(ctx context.Context, verb string, body, out any) error {
 }
 
 // refreshNode rebuilds the Node from fresh readings and reports whether a
-// condition changed.
+// condition or the set of usable runtimes changed.
 func (a *Agent) refreshNode(ctx context.Context) bool {
 	var advertised []api.NodeRuntime
 	var msgs []string
@@ -306,6 +306,7 @@ func (a *Agent) refreshNode(ctx context.Context) bool {
 	n.Status.Capacity, n.Status.Allocatable = capacity, alloc
 	host, _ := os.Hostname()
 	n.Status.Addresses = []api.NodeAddress{{Type: api.NodeInternalIP, Address: a.nodeIP}, {Type: api.NodeHostName, Address: host}}
+	runtimesChanged := !slices.Equal(n.Status.NodeInfo.Runtimes, advertised)
 	n.Status.NodeInfo = api.NodeSystemInfo{
 		MachineID:       machineID(),
 		KernelVersion:   readTrim("/proc/sys/kernel/osrelease"),
@@ -315,7 +316,8 @@ func (a *Agent) refreshNode(ctx context.Context) bool {
 		AgentVersion:    a.cfg.AgentVersion,
 		Runtimes:        advertised,
 	}
-	return mergeConditions(&n.Status, conditions(r, len(advertised) > 0, strings.Join(msgs, ", ")), now)
+	condChanged := mergeConditions(&n.Status, conditions(r, len(advertised) > 0, strings.Join(msgs, ", ")), now)
+	return condChanged || runtimesChanged
 }
 
 // beatLoop sends heartbeats and, every StatusInterval or when a condition

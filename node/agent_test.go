@@ -854,3 +854,25 @@ func TestInProcessRuntimeRestartsWithoutBackoff(t *testing.T) {
 		t.Errorf("wasm pod IP %q, want the node IP %q", u.Status.PodIP, u.Status.HostIP)
 	}
 }
+
+func TestRuntimeLossIsReported(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.StatusInterval = time.Hour // only a change may send the status
+	h.start()
+	h.fake.SetHooks(fake.Hooks{Info: func(context.Context) error { return errors.New("daemon down") }})
+	testutil.Eventually(t, 5*time.Second, func() error {
+		h.cp.mu.Lock()
+		defer h.cp.mu.Unlock()
+		if len(h.cp.statuses) == 0 {
+			return fmt.Errorf("no node status sent")
+		}
+		st := h.cp.statuses[len(h.cp.statuses)-1]
+		if len(st.NodeInfo.Runtimes) != 0 {
+			return fmt.Errorf("runtimes %v still advertised", st.NodeInfo.Runtimes)
+		}
+		if c := st.Condition(api.NodeReady); c == nil || c.Status != api.ConditionFalse || !strings.Contains(c.Message, "daemon down") {
+			return fmt.Errorf("Ready = %+v, want False naming the cause", c)
+		}
+		return nil
+	})
+}

@@ -936,10 +936,7 @@ func podPhase(policy api.RestartPolicy, cs []api.ContainerStatus, initsDone, ini
 
 // report queues the current status when it changed since the last report.
 func (w *podWorker) report(pod *api.Pod, finalized bool) {
-	st := w.status
-	if !finalized || w.rt != nil {
-		st = w.computeStatus(pod)
-	}
+	st := w.computeStatus(pod)
 	u := &api.PodStatusUpdate{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Status: st, Finalized: finalized}
 	b, err := json.Marshal(u)
 	if err != nil {
