@@ -56,10 +56,10 @@ type Agent struct {
 	nodeSent time.Time
 
 	mu         sync.Mutex
-	workers    map[string]*podWorker // by pod UID
-	tombstones map[string]tombstone  // pods removed by a DELETED assignment
+	workers    map[string]*podWorker  // by pod UID
+	tombstones map[string]tombstone   // pods removed by a DELETED assignment
 	podCIDR    atomic.Pointer[string] // from Config, else from the registered Node
-	syncs      int // successful syncs, for tests
+	syncs      int                    // successful syncs, for tests
 }
 
 // New checks cfg, fills its defaults and returns an agent that speaks on nc

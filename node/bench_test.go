@@ -193,7 +193,7 @@ func BenchmarkAgent1000Pods(b *testing.B) {
 		batches := cp.batches
 		cp.mu.Unlock()
 		b.ReportMetric(float64(all.Milliseconds()), "ms-all-running")
-		b.ReportMetric(float64((busy.CPU-idle.CPU).Milliseconds()), "agent-CPU-ms-to-run-all")
+		b.ReportMetric(float64((busy.CPU - idle.CPU).Milliseconds()), "agent-CPU-ms-to-run-all")
 		b.ReportMetric(float64(assigned.Milliseconds()), "ms-to-assign")
 		b.ReportMetric(float64(batches), "status-batches")
 		b.ReportMetric(float64(idle.RSS)/(1<<20), "idle-RSS-MB")
