@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/apiserver"
@@ -196,5 +197,50 @@ func TestNodeStatusPodStatusSyncAssignments(t *testing.T) {
 	e.podStatus(t, "n1", api.PodStatusUpdate{Namespace: "default", Name: "a", UID: a.UID, Finalized: true})
 	if as := next(); as.Type != api.EventDeleted || as.Pod.Name != "a" {
 		t.Fatalf("assignment after finalize: %s %s", as.Type, as.Pod.Name)
+	}
+}
+
+func TestJetStreamAssets(t *testing.T) {
+	e := newEnv(t)
+	st, err := e.js.Stream(e.ctx, apiserver.LogsStream)
+	if err != nil {
+		t.Fatalf("logs stream: %v", err)
+	}
+	cfg := st.CachedInfo().Config
+	if !slices.Equal(cfg.Subjects, []string{"kyb.logs.>"}) || cfg.MaxAge != 72*time.Hour || cfg.MaxBytes != 1<<30 ||
+		cfg.Discard != jetstream.DiscardOld || cfg.Storage != jetstream.FileStorage {
+		t.Fatalf("logs stream config: %+v", cfg)
+	}
+	if _, err := e.js.ObjectStore(e.ctx, apiserver.ModulesBucket); err != nil {
+		t.Fatalf("module store: %v", err)
+	}
+	// A log line published by an agent lands in the stream.
+	if _, err := e.js.Publish(e.ctx, api.LogSubject("default", "web", "app"), []byte("hello")); err != nil {
+		t.Fatalf("publish log: %v", err)
+	}
+}
+
+func TestHeartbeat(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.c.Request(e.ctx, api.NodeSubject("n1", api.NodeVerbHeartbeat), []byte(`{}`)); !api.IsNotFound(err) {
+		t.Fatalf("heartbeat before register: %v, want NotFound", err)
+	}
+	e.registerNode(t, "n1", nil)
+	if _, alive, err := e.hb.Last(e.ctx, "n1"); err != nil || alive {
+		t.Fatalf("before any beat: alive=%v %v", alive, err)
+	}
+	b, err := e.c.Request(e.ctx, api.NodeSubject("n1", api.NodeVerbHeartbeat), must(json.Marshal(api.Heartbeat{Time: time.Now()})))
+	if err != nil || string(b) != `{"ok":true}` {
+		t.Fatalf("heartbeat: %s %v", b, err)
+	}
+	if _, alive, err := e.hb.Last(e.ctx, "n1"); err != nil || !alive {
+		t.Fatalf("after a beat: alive=%v %v", alive, err)
+	}
+	// Deleting the node forgets its heartbeat.
+	if _, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "node", Name: "n1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, alive, err := e.hb.Last(e.ctx, "n1"); err != nil || alive {
+		t.Fatalf("after delete: alive=%v %v", alive, err)
 	}
 }

@@ -285,7 +285,13 @@ func (s *Server) ensureDefaultNamespace(ctx context.Context) error {
 // request does not hold up the endpoint. f must reply with s.reply or
 // s.replyErr (never with req.Respond, which races with micro's stats).
 func (s *Server) dispatch(req micro.Request, f func(ctx context.Context) ([]byte, error)) {
-	s.sem <- struct{}{}
+	select {
+	case s.sem <- struct{}{}:
+	case <-s.ctx.Done():
+		// Stopping: a request drained from the subscription after Stop.
+		s.replyErr(req.Reply(), api.NewUnavailable("apiserver is shutting down; retry"))
+		return
+	}
 	go func() {
 		defer func() { <-s.sem }()
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
