@@ -111,6 +111,8 @@ func asReason(err error) *runtimes.ReasonError {
 	return nil
 }
 
+var osReadFile = os.ReadFile
+
 func fileRef(p string) string { return "file://" + p }
 
 var _ = fmt.Sprint

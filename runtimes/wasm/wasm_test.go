@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -206,7 +208,7 @@ func TestObjectStore(t *testing.T) {
 }
 
 func TestOCI(t *testing.T) {
-	srv := httptest.NewServer(registry.New())
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(srv.Close)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	prog, err := os.ReadFile(testProg(t))
@@ -293,7 +295,7 @@ func TestOCI(t *testing.T) {
 		wantReason(t, err, wasm.ReasonInvalidModule, false, "no wasm layer")
 		_, err = rt.EnsureImage(ctxT(t), host+"/a/never:v1", runtimes.PullNever, nil)
 		wantReason(t, err, wasm.ReasonNeverPull, false, "")
-		down := httptest.NewServer(registry.New())
+		down := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 		downHost := strings.TrimPrefix(down.URL, "http://")
 		down.Close()
 		_, err = rt.EnsureImage(ctxT(t), downHost+"/a/x:v1", runtimes.PullIfNotPresent, nil)
