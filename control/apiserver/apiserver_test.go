@@ -550,3 +550,12 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("node event %s %s", ev.Type, ev.Object.GetObjectMeta().Name)
 	}
 }
+
+// Status is the cluster's: a manifest's status is ignored.
+func TestApplyIgnoresStatus(t *testing.T) {
+	e := newEnv(t)
+	e.apply(t, podYAML("", "s", nil)+"status:\n  phase: Running\n  podIP: 1.2.3.4\n")
+	if p := e.pod(t, "default", "s"); p.Status.Phase != api.PodPending || p.Status.PodIP != "" {
+		t.Fatalf("status from manifest was stored: %+v", p.Status)
+	}
+}

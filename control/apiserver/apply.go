@@ -97,6 +97,7 @@ func (s *Server) prepareApply(data []byte) ([]applyDoc, error) {
 		if d.Kind == nil || d.Object == nil {
 			add("kind", "unknown kind", false)
 		} else {
+			clearStatus(d.Object)
 			api.Default(d.Object)
 			m := d.Object.GetObjectMeta()
 			if err := api.Validate(d.Object); err != nil {
@@ -177,6 +178,19 @@ func (s *Server) prepareApply(data []byte) ([]applyDoc, error) {
 		st.Message = fmt.Sprintf("%d of %d documents are invalid, nothing was applied: %s", invalidDocs, len(decoded), strings.Join(problems, "; "))
 	}
 	return nil, st
+}
+
+// clearStatus drops a status given in a manifest: status is the cluster's
+// to write (agents, scheduler, controllers), never apply's.
+func clearStatus(obj api.Object) {
+	switch o := obj.(type) {
+	case *api.Pod:
+		o.Status = api.PodStatus{}
+	case *api.Node:
+		o.Status = api.NodeStatus{}
+	case *api.Namespace:
+		o.Status = api.NamespaceStatus{}
+	}
 }
 
 func fieldMsg(field, msg string) string {

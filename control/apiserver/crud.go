@@ -14,10 +14,10 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 )
 
-// Namespace phases.
+// Namespace phases (api's), for callers of this package.
 const (
-	NamespaceActive      = "Active"
-	NamespaceTerminating = "Terminating"
+	NamespaceActive      = api.NamespaceActive
+	NamespaceTerminating = api.NamespaceTerminating
 )
 
 var (

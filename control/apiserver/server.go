@@ -270,7 +270,7 @@ func (s *Server) ensureDefaultNamespace(ctx context.Context) error {
 	}
 	ns := &api.Namespace{ObjectMeta: api.ObjectMeta{Name: api.DefaultNamespace}}
 	api.Default(ns)
-	ns.Status.Phase = "Active"
+	ns.Status.Phase = api.NamespaceActive
 	err := s.st.Create(ctx, ns)
 	if err != nil && !api.IsAlreadyExists(err) {
 		return fmt.Errorf("apiserver: create namespace default: %w", err)
