@@ -59,7 +59,6 @@ type Agent struct {
 	workers    map[string]*podWorker  // by pod UID
 	tombstones map[string]tombstone   // pods removed by a DELETED assignment
 	podCIDR    atomic.Pointer[string] // from Config, else from the registered Node
-	syncs      int                    // successful syncs, for tests
 }
 
 // New checks cfg, fills its defaults and returns an agent that speaks on nc
@@ -194,9 +193,6 @@ func (a *Agent) connect(ctx context.Context, first bool) error {
 	} else {
 		a.reconcile(&ps)
 	}
-	a.mu.Lock()
-	a.syncs++
-	a.mu.Unlock()
 	return nil
 }
 
