@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/nats-io/nats.go/jetstream"
+	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kybernetes/kybernetes/api"
 )
@@ -89,6 +92,7 @@ func (s *Store) List(ctx context.Context, kind *api.Kind, opts ListOptions) ([]a
 		return nil, 0, storeErr(op, err)
 	}
 
+	prefilter := (opts.Labels != nil && !opts.Labels.Empty()) || (opts.Fields != nil && !opts.Fields.Empty())
 	workers := runtime.GOMAXPROCS(0)
 	raw := make(chan rawEntry, 1024)
 	results := make([][]decoded, workers)
@@ -97,7 +101,22 @@ func (s *Store) List(ctx context.Context, kind *api.Kind, opts ListOptions) ([]a
 	for w := range workers {
 		wg.Go(func() {
 			var out []decoded
+			var head objectHead
 			for r := range raw {
+				if prefilter {
+					// Most objects fail a selector: read only the fields
+					// selectors use, and decode the whole object on a match.
+					head.reset()
+					if err := gojson.Unmarshal(r.data, &head); err != nil {
+						if errs[w] == nil {
+							errs[w] = fmt.Errorf("decode stored %s at revision %d: %w", kindName(kind), r.seq, err)
+						}
+						continue
+					}
+					if !opts.matchesHead(kind, &head) {
+						continue
+					}
+				}
 				obj, err := decode(kind, r.data, r.seq)
 				if err != nil {
 					if errs[w] == nil {
@@ -203,4 +222,76 @@ func kindName(k *api.Kind) string {
 		return "objects"
 	}
 	return strings.ToLower(k.Name)
+}
+
+// objectHead is the part of a stored object that label and field selectors
+// read.
+type objectHead struct {
+	Metadata struct {
+		Name      string            `json:"name"`
+		Namespace string            `json:"namespace"`
+		Labels    map[string]string `json:"labels"`
+	} `json:"metadata"`
+	Spec struct {
+		NodeName      string `json:"nodeName"`
+		SchedulerName string `json:"schedulerName"`
+		Unschedulable bool   `json:"unschedulable"`
+	} `json:"spec"`
+	Status struct {
+		Phase string `json:"phase"`
+	} `json:"status"`
+}
+
+func (h *objectHead) reset() { *h = objectHead{} }
+
+// headFields exposes an objectHead to a fields.Selector with the same
+// fields, per kind, as objFields.
+type headFields struct {
+	kind string
+	h    *objectHead
+}
+
+func (f headFields) get(field string) (string, bool) {
+	switch field {
+	case "metadata.name":
+		return f.h.Metadata.Name, true
+	case "metadata.namespace":
+		return f.h.Metadata.Namespace, true
+	}
+	switch f.kind {
+	case "Pod":
+		switch field {
+		case "spec.nodeName":
+			return f.h.Spec.NodeName, true
+		case "status.phase":
+			return f.h.Status.Phase, true
+		case "spec.schedulerName":
+			return f.h.Spec.SchedulerName, true
+		}
+	case "Namespace":
+		if field == "status.phase" {
+			return f.h.Status.Phase, true
+		}
+	case "Node":
+		if field == "spec.unschedulable" {
+			return strconv.FormatBool(f.h.Spec.Unschedulable), true
+		}
+	}
+	return "", false
+}
+
+func (f headFields) Has(field string) bool { _, ok := f.get(field); return ok }
+func (f headFields) Get(field string) string {
+	v, _ := f.get(field)
+	return v
+}
+
+func (opts *ListOptions) matchesHead(kind *api.Kind, h *objectHead) bool {
+	if opts.Labels != nil && !opts.Labels.Empty() && !opts.Labels.Matches(labels.Set(h.Metadata.Labels)) {
+		return false
+	}
+	if opts.Fields != nil && !opts.Fields.Empty() && !opts.Fields.Matches(headFields{kind.Name, h}) {
+		return false
+	}
+	return true
 }

@@ -365,6 +365,18 @@ func TestList(t *testing.T) {
 					t.Fatalf("got %v; want %v", got, tc.want)
 				}
 			}
+			// ListOptions.Matches on decoded objects agrees with the
+			// list's own (partial-decode) filter.
+			all, _, err := s.List(ctx, podKind, ListOptions{Namespace: tc.opts.Namespace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range all {
+				m := o.GetObjectMeta()
+				if tc.opts.Matches(o) != got[m.Namespace+"/"+m.Name] {
+					t.Fatalf("Matches(%s/%s) = %v disagrees with List", m.Namespace, m.Name, tc.opts.Matches(o))
+				}
+			}
 		})
 	}
 	t.Run("empty kind", func(t *testing.T) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,22 +100,27 @@ func (s *Store) Watch(ctx context.Context, kind *api.Kind, fromRevision uint64) 
 		ctx:      ctx,
 		kind:     kind,
 		out:      make(chan Event, watchBuffer),
+		work:     make(chan *watchJob, watchBuffer),
+		ordered:  make(chan *watchJob, 4*watchBuffer),
 		fromZero: fromRevision == 0,
 		from:     fromRevision,
 		last:     fromRevision,
 		known:    make(map[string]uint64),
 	}
+	for range runtime.GOMAXPROCS(0) {
+		go w.decodeLoop()
+	}
+	go w.emitLoop()
 	cc, err := cons.Consume(w.handle, jetstream.PullMaxMessages(4096),
 		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 			s.log.Debug("watch consumer", "kind", kindName(kind), "err", err)
 		}))
 	if err != nil {
+		w.shutdown()
 		return nil, storeErr(op, err)
 	}
 	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
-		w.mu.Lock()
-		w.markSynced()
-		w.mu.Unlock()
+		w.enqueue(&watchJob{syncNow: true})
 	}
 	go func() {
 		select {
@@ -124,16 +130,16 @@ func (s *Store) Watch(ctx context.Context, kind *api.Kind, fromRevision uint64) 
 		}
 		cc.Stop()
 		s.deleteConsumer(cons)
-		w.mu.Lock()
-		w.closed = true
-		close(w.out)
-		w.mu.Unlock()
+		w.shutdown()
 	}()
 	return w.out, nil
 }
 
-// watcher turns stream messages into events. Its mutex serialises the
-// handler (a consumer reset can overlap two handler calls) and closing.
+// watcher turns stream messages into events in three stages: the consumer's
+// handler queues each message in order, decoders (one per CPU) decode
+// values in parallel, and one emitter waits for each message in turn,
+// decides its event type and sends it. So a watch's initial sync of many
+// objects uses every core, and events stay in revision order.
 type watcher struct {
 	s        *Store
 	ctx      context.Context
@@ -142,27 +148,104 @@ type watcher struct {
 	fromZero bool
 	from     uint64
 
-	mu     sync.Mutex
+	// mu serialises the handler (a consumer reset can overlap two handler
+	// calls) with shutdown.
+	mu      sync.Mutex
+	closed  bool
+	work    chan *watchJob // to the decoders
+	ordered chan *watchJob // to the emitter, in stream order
+
+	// Emitter state.
 	synced bool
-	closed bool
 	last   uint64            // revision of the last message handled
 	known  map[string]uint64 // key -> creation revision of the object last reported
 }
 
-// send delivers ev unless the watch ended; mu held.
-func (w *watcher) send(ev Event) bool {
+// watchJob is one message on its way through the watcher.
+type watchJob struct {
+	seq, pending uint64
+	key          string // the KV key (subject without prefix)
+	kind         *api.Kind
+	marker       bool   // a delete/purge/expiry marker
+	created      uint64 // revision that created the object (puts)
+	data         []byte
+	syncNow      bool          // a synthetic "initial state is empty" job
+	done         chan struct{} // closed when obj/err are set; nil: nothing to decode
+	obj          api.Object
+	err          error
+}
+
+// enqueue hands a job to the decoders (when it has a value) and to the
+// emitter, in order; it gives up when the watch ends.
+func (w *watcher) enqueue(j *watchJob) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.closed {
-		return false
+		return
+	}
+	if j.done != nil {
+		select {
+		case w.work <- j:
+		case <-w.ctx.Done():
+			return
+		}
 	}
 	select {
-	case w.out <- ev:
-		return true
+	case w.ordered <- j:
 	case <-w.ctx.Done():
-		return false
 	}
 }
 
-// markSynced sends Synced once; mu held.
+// shutdown stops the pipeline; the emitter closes out when it has drained.
+func (w *watcher) shutdown() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.closed = true
+		close(w.work)
+		close(w.ordered)
+	}
+}
+
+func (w *watcher) decodeLoop() {
+	for j := range w.work {
+		j.obj, j.err = decode(j.kind, j.data, j.seq)
+		close(j.done)
+	}
+}
+
+func (w *watcher) emitLoop() {
+	defer close(w.out)
+	for j := range w.ordered {
+		if j.done != nil {
+			<-j.done
+		}
+		if w.ctx.Err() != nil {
+			continue // drain
+		}
+		if j.syncNow {
+			w.markSynced()
+			continue
+		}
+		w.last = j.seq
+		if ev, ok := w.event(j); ok {
+			w.send(ev)
+		}
+		if j.pending == 0 {
+			w.markSynced()
+		}
+	}
+}
+
+// send delivers ev unless the watch ended.
+func (w *watcher) send(ev Event) {
+	select {
+	case w.out <- ev:
+	case <-w.ctx.Done():
+	}
+}
+
+// markSynced sends Synced once.
 func (w *watcher) markSynced() {
 	if !w.synced {
 		w.synced = true
@@ -170,84 +253,81 @@ func (w *watcher) markSynced() {
 	}
 }
 
+// handle runs on the consumer's goroutine: it parses what is cheap and
+// queues the message.
 func (w *watcher) handle(msg jetstream.Msg) {
 	md, err := msg.Metadata()
 	if err != nil {
 		w.s.log.Warn("watch: message without metadata", "subject", msg.Subject(), "err", err)
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.closed {
-		return
-	}
-	w.last = md.Sequence.Stream
-	if ev, ok := w.event(msg, md.Sequence.Stream); ok {
-		if !w.send(ev) {
-			return
-		}
-	}
-	if md.NumPending == 0 {
-		w.markSynced()
-	}
-}
-
-// event converts one message; ok is false for a message to skip. mu held.
-func (w *watcher) event(msg jetstream.Msg, seq uint64) (Event, bool) {
 	subject := msg.Subject()
 	if !strings.HasPrefix(subject, w.s.prefix) {
-		return Event{}, false
+		return
 	}
-	key := subject[len(w.s.prefix):]
-	kindTok, namespace, name, ok := splitKey(key)
+	j := &watchJob{seq: md.Sequence.Stream, pending: md.NumPending, key: subject[len(w.s.prefix):], kind: w.kind}
+	kindTok, _, _, ok := splitKey(j.key)
 	if !ok {
-		w.s.log.Warn("watch: skipping malformed key", "key", key)
-		return Event{}, false
-	}
-	kind := w.kind
-	if kind == nil {
-		if kind = w.s.kindByToken(kindTok); kind == nil {
-			w.s.log.Debug("watch: skipping key of unknown kind", "key", key)
-			return Event{}, false
+		w.s.log.Warn("watch: skipping malformed key", "key", j.key)
+		j.key = "" // still counts for Synced
+	} else if j.kind == nil {
+		if j.kind = w.s.kindByToken(kindTok); j.kind == nil {
+			w.s.log.Debug("watch: skipping key of unknown kind", "key", j.key)
+			j.key = ""
 		}
 	}
 	h := msg.Headers()
-	initial := w.fromZero && !w.synced
-	data := msg.Data()
-	if isMarker(h) {
-		if _, seen := w.known[key]; !seen && initial {
-			return Event{}, false // deleted before the watch began
-		}
-		delete(w.known, key)
-		if len(data) > 0 {
-			if obj, err := decode(kind, data, seq); err == nil {
-				return Event{Type: Deleted, Object: obj, Revision: seq}, true
-			}
-		}
-		obj := kind.New()
-		meta := obj.GetObjectMeta()
-		meta.Name, meta.Namespace = name, namespace
-		meta.ResourceVersion = strconv.FormatUint(seq, 10)
-		tm := obj.GetTypeMeta()
-		tm.Kind, tm.APIVersion = kind.Name, kind.APIVersions[0]
-		return Event{Type: Deleted, Object: obj, Revision: seq}, true
+	j.marker = isMarker(h)
+	if !j.marker {
+		j.created = createdRev(h, j.seq)
 	}
-	obj, err := decode(kind, data, seq)
-	if err != nil {
-		w.s.log.Warn("watch: skipping undecodable value", "key", key, "revision", seq, "err", err)
+	if j.key != "" {
+		if data := msg.Data(); len(data) > 0 {
+			j.data = data
+			j.done = make(chan struct{})
+		}
+	}
+	w.enqueue(j)
+}
+
+// event converts one decoded job; ok is false for a message to skip.
+func (w *watcher) event(j *watchJob) (Event, bool) {
+	if j.key == "" {
 		return Event{}, false
 	}
-	created := createdRev(h, seq)
-	prev, seen := w.known[key]
+	initial := w.fromZero && !w.synced
+	if j.marker {
+		if _, seen := w.known[j.key]; !seen && initial {
+			return Event{}, false // deleted before the watch began
+		}
+		delete(w.known, j.key)
+		if j.obj != nil {
+			return Event{Type: Deleted, Object: j.obj, Revision: j.seq}, true
+		}
+		// A marker without (a decodable) value: name the object by its key.
+		_, namespace, name, _ := splitKey(j.key)
+		obj := j.kind.New()
+		meta := obj.GetObjectMeta()
+		meta.Name, meta.Namespace = name, namespace
+		meta.ResourceVersion = strconv.FormatUint(j.seq, 10)
+		tm := obj.GetTypeMeta()
+		tm.Kind, tm.APIVersion = j.kind.Name, j.kind.APIVersions[0]
+		return Event{Type: Deleted, Object: obj, Revision: j.seq}, true
+	}
+	if j.obj == nil {
+		w.s.log.Warn("watch: skipping undecodable value", "key", j.key, "revision", j.seq, "err", j.err)
+		return Event{}, false
+	}
+	prev, seen := w.known[j.key]
 	typ := Modified
 	switch {
 	case initial:
 		typ = Added
-	case !seen && (w.fromZero || created > w.from):
+	case !seen && (w.fromZero || j.created > w.from):
 		typ = Added // new since the watch began
-	case seen && created != 0 && created != prev:
+	case seen && j.created != 0 && j.created != prev:
 		typ = Added // deleted and created again
 	}
-	w.known[key] = created
-	return Event{Type: typ, Object: obj, Revision: seq}, true
+	w.known[j.key] = j.created
+	return Event{Type: typ, Object: j.obj, Revision: j.seq}, true
 }
