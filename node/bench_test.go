@@ -192,6 +192,27 @@ func BenchmarkAgent1000Pods(b *testing.B) {
 		cp.mu.Lock()
 		batches := cp.batches
 		cp.mu.Unlock()
+		// Delete every pod (grace 1s; fake://run stops at once) and wait
+		// until each is finalized and gone from the store.
+		delStart := time.Now()
+		for _, uid := range uids {
+			cp.markDeleted(uid, ptr(int64(1)))
+		}
+		testutil.Eventually(b, 120*time.Second, func() error {
+			cp.mu.Lock()
+			defer cp.mu.Unlock()
+			if n := len(cp.pods); n > 0 {
+				return fmt.Errorf("%d pods not finalized", n)
+			}
+			return nil
+		})
+		deleted := time.Since(delStart)
+		time.Sleep(3 * time.Second) // let log tailers and waiters end
+		after := childMem(b, cp.nc)
+		b.ReportMetric(float64(deleted.Milliseconds()), "ms-all-deleted")
+		b.ReportMetric(float64(after.Goroutines), "goroutines-after-delete")
+		b.ReportMetric(float64(idle.Goroutines), "idle-goroutines")
+		b.ReportMetric(float64(after.RSS)/(1<<20), "after-delete-RSS-MB")
 		b.ReportMetric(float64(all.Milliseconds()), "ms-all-running")
 		b.ReportMetric(float64((busy.CPU - idle.CPU).Milliseconds()), "agent-CPU-ms-to-run-all")
 		b.ReportMetric(float64(assigned.Milliseconds()), "ms-to-assign")
