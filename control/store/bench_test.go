@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/fields"
 
@@ -67,6 +69,57 @@ func BenchmarkDecodePod(b *testing.B) {
 		if _, err := decode(podKind, data, 5); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// startDurableNATS starts an embedded server like testutil.StartNATS but
+// with the given fsync policy: always (fsync before every ack) or an
+// interval.
+func startDurableNATS(b *testing.B, always bool, interval time.Duration) *nats.Conn {
+	b.Helper()
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: b.TempDir(),
+		NoLog: true, NoSigs: true, SyncAlways: always, SyncInterval: interval}
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats not ready")
+	}
+	b.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	return nc
+}
+
+// BenchmarkCreateDurability measures creates by 16 concurrent clients under
+// both durability modes: fsync on every write, and every second.
+func BenchmarkCreateDurability(b *testing.B) {
+	for _, mode := range []struct {
+		name     string
+		always   bool
+		interval time.Duration
+	}{{"always", true, 0}, {"interval1s", false, time.Second}} {
+		b.Run(mode.name, func(b *testing.B) {
+			s := openStore(b, startDurableNATS(b, mode.always, mode.interval))
+			ctx := context.Background()
+			var n atomic.Int64
+			b.ReportAllocs()
+			defer measureCPU(b)()
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := s.Create(ctx, benchPod("par", fmt.Sprintf("p-%d", n.Add(1)))); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }
 
