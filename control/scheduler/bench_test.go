@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,6 +52,17 @@ func benchCluster(nNodes, nPods int) ([]*api.Node, []*api.Pod) {
 	return nodes, pods
 }
 
+// cpuTime is the CPU time (user + system) this process has used: the
+// scheduler, the store client and, in the store benchmark, the embedded
+// NATS server too.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func percentile(d []time.Duration, p float64) time.Duration {
 	if len(d) == 0 {
 		return 0
@@ -90,11 +102,12 @@ func BenchmarkScheduleInMemory(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		runDone := make(chan error, 1)
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		go func() { runDone <- s.RunEvents(ctx, m.events) }()
 		<-m.done
-		elapsed := time.Since(start)
+		elapsed, cpu := time.Since(start), cpuTime()-cpu0
 		b.StopTimer()
+		b.ReportMetric(float64(cpu.Microseconds())/benchPods, "cpu-µs/pod")
 		cancel()
 		if err := <-runDone; err != nil {
 			b.Fatal(err)
@@ -168,15 +181,16 @@ func BenchmarkScheduleStore(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		runDone := make(chan error, 1)
 		b.StartTimer()
-		start := time.Now()
+		start, cpu0 := time.Now(), cpuTime()
 		go func() { runDone <- s.Run(ctx) }()
 		<-s.Ready()
 		synced := time.Since(start)
 		for s.Stats().Bound < benchPods {
 			time.Sleep(2 * time.Millisecond)
 		}
-		elapsed := time.Since(start)
+		elapsed, cpu := time.Since(start), cpuTime()-cpu0
 		b.StopTimer()
+		b.ReportMetric(float64(cpu.Microseconds())/benchPods, "cpu-µs/pod")
 		cancel()
 		if err := <-runDone; err != nil {
 			b.Fatal(err)
@@ -185,6 +199,8 @@ func BenchmarkScheduleStore(b *testing.B) {
 		b.Logf("cache synced after %v; all bound after %v; %+v; nodes visited per decision %.1f", synced, elapsed, st2, float64(s.core.visited)/float64(st2.Attempts))
 		b.ReportMetric(float64(benchPods)/elapsed.Seconds(), "pods/s")
 		b.ReportMetric(float64(benchPods)/(elapsed-synced).Seconds(), "pods/s-after-sync")
+		sb := s.core.binder.(*StoreBinder)
+		b.Logf("store writes: %d groups, %.1f objects per group, %v per group", sb.groups, float64(sb.written)/float64(sb.groups), sb.busy/time.Duration(sb.groups))
 		reportLatency(b, s.core.latencies)
 	}
 }

@@ -114,6 +114,38 @@ type nodeInfo struct {
 	labels        map[string]string
 	taints        []api.Taint // NoSchedule and NoExecute only
 	dirty         bool
+	hot           int // index in core.hot, -1 when not listed
+}
+
+// nodeHot is the part of a node that every decision reads, kept in one
+// contiguous slice (in name order) so that scanning hundreds of nodes per
+// decision reads memory in sequence instead of chasing pointers.
+type nodeHot struct {
+	alloc  Resources
+	used   Resources
+	rtMask uint64
+	flags  uint8
+	ni     *nodeInfo
+}
+
+const (
+	hotUnschedulable uint8 = 1 << iota
+	hotNotReady
+	hotTainted // has NoSchedule/NoExecute taints: check them on nodeInfo
+)
+
+func (ni *nodeInfo) hotData() nodeHot {
+	h := nodeHot{alloc: ni.alloc, used: ni.used, rtMask: ni.rtMask, ni: ni}
+	if ni.unschedulable {
+		h.flags |= hotUnschedulable
+	}
+	if !ni.ready {
+		h.flags |= hotNotReady
+	}
+	if len(ni.taints) > 0 {
+		h.flags |= hotTainted
+	}
+	return h
 }
 
 type jobKind uint8
@@ -152,9 +184,10 @@ type core struct {
 	// list is every known node, sorted by name; byRuntime indexes it by
 	// runtime class; both are rebuilt when the set of nodes changes.
 	list       []*nodeInfo
-	byRuntime  map[string][]*nodeInfo
+	hot        []nodeHot
+	byRuntime  map[uint64][]int32 // runtime bit -> indexes into hot
 	listDirty  bool
-	next       map[string]int // rotating start of the sampled search, per runtime
+	next       map[uint64]int // rotating start of the sampled search, per runtime
 	dirtyNodes []*nodeInfo
 	requeueAll bool
 
@@ -198,7 +231,7 @@ func newCore(cfg Config, b Binder, w StatusWriter, log *slog.Logger) (*core, err
 	return &core{
 		cfg: cfg, binder: b, status: w, log: log, chain: filterChain(),
 		pods: map[string]*podInfo{}, nodes: map[string]*nodeInfo{}, parked: map[string]*podInfo{},
-		byRuntime: map[string][]*nodeInfo{}, next: map[string]int{},
+		byRuntime: map[uint64][]int32{}, next: map[uint64]int{},
 		ready: make(chan struct{}), maxIn: maxIn,
 		jobs: make(chan job, maxIn), results: make(chan job, maxIn),
 		retries: make(chan string), probe: make(chan chan snapshot),
@@ -406,7 +439,7 @@ func (c *core) handleNode(typ store.EventType, n *api.Node) {
 		return
 	}
 	if ni == nil {
-		ni = &nodeInfo{name: n.Name}
+		ni = &nodeInfo{name: n.Name, hot: -1}
 		c.nodes[n.Name] = ni
 	}
 	added := ni.node == nil
@@ -437,6 +470,9 @@ func (c *core) handleNode(typ store.EventType, n *api.Node) {
 	ni.rtMask = 0
 	for _, r := range runtimes {
 		ni.rtMask |= c.runtimeBit(r)
+	}
+	if !c.listDirty && ni.hot >= 0 && ni.hot < len(c.hot) && c.hot[ni.hot].ni == ni {
+		c.hot[ni.hot] = ni.hotData()
 	}
 	if added {
 		// A new node changes every parked pod's message ("0/N nodes"), so all
@@ -476,6 +512,7 @@ func (c *core) setCounted(pi *podInfo, node string) {
 		if ni := c.nodes[pi.countedOn]; ni != nil {
 			ni.used.sub(pi.countedReq)
 			ni.npods--
+			c.syncHot(ni)
 			c.markDirty(ni) // resources were freed: parked pods may fit now
 			if ni.node == nil && ni.npods == 0 {
 				delete(c.nodes, ni.name)
@@ -485,13 +522,21 @@ func (c *core) setCounted(pi *podInfo, node string) {
 	if node != "" {
 		ni := c.nodes[node]
 		if ni == nil {
-			ni = &nodeInfo{name: node} // a placeholder until the node itself is seen
+			ni = &nodeInfo{name: node, hot: -1} // a placeholder until the node itself is seen
 			c.nodes[node] = ni
 		}
 		ni.used.add(pi.req)
 		ni.npods++
+		c.syncHot(ni)
 	}
 	pi.countedOn, pi.countedReq = node, pi.req
+}
+
+// syncHot mirrors a node's used resources into its hot entry.
+func (c *core) syncHot(ni *nodeInfo) {
+	if ni.hot >= 0 && ni.hot < len(c.hot) && c.hot[ni.hot].ni == ni {
+		c.hot[ni.hot].used = ni.used
+	}
 }
 
 func (c *core) markDirty(ni *nodeInfo) {
@@ -583,10 +628,17 @@ func (c *core) rebuildList() {
 		}
 	}
 	slices.SortFunc(c.list, func(a, b *nodeInfo) int { return strings.Compare(a.name, b.name) })
+	for _, ni := range c.nodes {
+		ni.hot = -1
+	}
+	c.hot = c.hot[:0]
 	clear(c.byRuntime)
-	for _, ni := range c.list {
-		for _, r := range ni.runtimes {
-			c.byRuntime[r] = append(c.byRuntime[r], ni)
+	for i, ni := range c.list {
+		ni.hot = i
+		c.hot = append(c.hot, ni.hotData())
+		for bits := ni.rtMask; bits != 0; bits &= bits - 1 {
+			bit := bits & -bits
+			c.byRuntime[bit] = append(c.byRuntime[bit], int32(i))
 		}
 	}
 	c.listDirty = false
@@ -601,49 +653,73 @@ func (c *core) feasible(pi *podInfo, ni *nodeInfo) failure {
 	return failure{}
 }
 
-func (c *core) score(pi *podInfo, ni *nodeInfo) float64 {
-	used := ni.used
-	used.add(pi.req)
-	if c.cfg.Strategy == Spread {
-		return ScoreFitSpread(ni.alloc, used)
-	}
-	return ScoreFitBinPack(ni.alloc, used)
-}
-
 // decide picks a node for pi, or returns nil and the Unschedulable message.
 // Only nodes offering the pod's runtime are searched, from a rotating start,
 // until numFeasibleNodesToFind feasible ones are found; those are scored and
-// the best wins, ties going to the smaller node name.
+// the best wins, ties going to the node first in name order.
 func (c *core) decide(pi *podInfo) (*nodeInfo, string) {
 	if c.listDirty {
 		c.rebuildList()
 	}
-	cands := c.byRuntime[pi.runtime]
+	cands := c.byRuntime[pi.rtBit]
 	if n := len(cands); n > 0 {
 		want := numFeasibleNodesToFind(c.cfg.PercentageOfNodesToScore, len(c.list))
-		start := c.next[pi.runtime] % n
-		var best *nodeInfo
+		start := c.next[pi.rtBit] % n
+		best := int32(-1)
 		var bestScore float64
 		found, visited := 0, 0
+		spread := c.cfg.Strategy == Spread
 		for i := 0; i < n && found < want; i++ {
-			ni := cands[(start+i)%n]
+			j := start + i
+			if j >= n {
+				j -= n
+			}
+			idx := cands[j]
+			h := &c.hot[idx]
 			visited++
-			if c.feasible(pi, ni).code != 0 {
+			if !c.fastFeasible(pi, h) {
 				continue
 			}
 			found++
-			s := c.score(pi, ni)
-			if best == nil || s > bestScore || (s == bestScore && ni.name < best.name) {
-				best, bestScore = ni, s
+			used := h.used
+			used.add(pi.req)
+			var s float64
+			if spread {
+				s = ScoreFitSpread(h.alloc, used)
+			} else {
+				s = ScoreFitBinPack(h.alloc, used)
+			}
+			if best < 0 || s > bestScore || (s == bestScore && idx < best) {
+				best, bestScore = idx, s
 			}
 		}
-		c.next[pi.runtime] = (start + visited) % n
+		c.next[pi.rtBit] = (start + visited) % n
 		c.visited += uint64(visited)
-		if best != nil {
-			return best, ""
+		if best >= 0 {
+			return c.hot[best].ni, ""
 		}
 	}
 	return nil, c.diagnose(pi)
+}
+
+// fastFeasible is the filter chain's verdict (not its reasons) from the
+// hot data, falling back to the full chain for tainted nodes and pods with
+// a nodeSelector. It must agree with feasible.
+func (c *core) fastFeasible(pi *podInfo, h *nodeHot) bool {
+	if h.flags&hotUnschedulable != 0 && !pi.toleratesUnschedulable ||
+		h.flags&hotNotReady != 0 && !pi.toleratesNotReady ||
+		h.rtMask&pi.rtBit == 0 {
+		return false
+	}
+	r, u, a := &pi.req, &h.used, &h.alloc
+	if r.Pods > 0 && u.Pods+r.Pods > a.Pods || r.WasmPods > 0 && u.WasmPods+r.WasmPods > a.WasmPods ||
+		r.CPU > 0 && u.CPU+r.CPU > a.CPU || r.Memory > 0 && u.Memory+r.Memory > a.Memory {
+		return false
+	}
+	if h.flags&hotTainted != 0 || len(pi.pod.Spec.NodeSelector) > 0 || pi.rtBit == overflowRuntimeBit {
+		return c.feasible(pi, h.ni).code == 0
+	}
+	return true
 }
 
 // diagnose runs every check on every node to say why none fits.

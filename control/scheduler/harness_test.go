@@ -30,7 +30,7 @@ type memCluster struct {
 	hold   bool          // when set, echoes of writes are held back
 	held   []store.Event // until release
 	nbinds int
-	want   int           // when nbinds reaches want, done is closed
+	want   int // when nbinds reaches want, done is closed
 	done   chan struct{}
 }
 

@@ -159,7 +159,10 @@ type StoreBinder struct {
 
 	mu       sync.Mutex
 	pending  []*writeReq
-	flushing bool
+	flushing int // groups being written
+	groups   int           // groups written, for benchmarks
+	written  int           // objects written, for benchmarks
+	busy     time.Duration // time spent in UpdateAll, for benchmarks
 }
 
 type writeReq struct {
@@ -174,18 +177,22 @@ func (b *StoreBinder) now() time.Time {
 	return time.Now().UTC().Truncate(time.Second)
 }
 
-// write queues obj for the next group and waits for its outcome. The first
-// writer that finds no group being written writes groups until none is
-// left (group commit, with no goroutine of its own).
+// maxGroupsInFlight is how many groups may be written at once, so the next
+// group is already on the wire while the acknowledgements of the last come.
+const maxGroupsInFlight = 4
+
+// write queues obj for the next group and waits for its outcome. A writer
+// that finds fewer than maxGroupsInFlight groups being written writes
+// groups until none is left (group commit, with no goroutine of its own).
 func (b *StoreBinder) write(ctx context.Context, obj api.Object) error {
 	r := &writeReq{obj: obj, done: make(chan error, 1)}
 	b.mu.Lock()
 	b.pending = append(b.pending, r)
-	if b.flushing {
+	if b.flushing >= maxGroupsInFlight {
 		b.mu.Unlock()
 		return <-r.done
 	}
-	b.flushing = true
+	b.flushing++
 	for len(b.pending) > 0 {
 		group := b.pending
 		b.pending = nil
@@ -194,12 +201,18 @@ func (b *StoreBinder) write(ctx context.Context, obj api.Object) error {
 		for i, g := range group {
 			objs[i] = g.obj
 		}
-		for i, err := range b.Store.UpdateAll(ctx, objs) {
+		t0 := time.Now()
+		errs := b.Store.UpdateAll(ctx, objs)
+		d := time.Since(t0)
+		for i, err := range errs {
 			group[i].done <- err
 		}
 		b.mu.Lock()
+		b.groups++
+		b.written += len(group)
+		b.busy += d
 	}
-	b.flushing = false
+	b.flushing--
 	b.mu.Unlock()
 	return <-r.done
 }
