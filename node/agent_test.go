@@ -876,3 +876,43 @@ func TestRuntimeLossIsReported(t *testing.T) {
 		return nil
 	})
 }
+
+func TestImageChangeRestartsContainer(t *testing.T) {
+	cases := []struct {
+		name   string
+		policy api.RestartPolicy
+	}{
+		{"always", api.RestartPolicyAlways},
+		{"never", api.RestartPolicyNever}, // restarted anyway, as the kubelet does
+	}
+	h := newHarness(t)
+	h.start()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := h.cp.assign(mkpod("image-"+tc.name, tc.policy, "fake://run", "fake://run"))
+			h.cp.waitPhase(t, p.UID, api.PodRunning)
+			h.cp.mu.Lock()
+			c := *h.cp.pods[p.UID]
+			h.cp.mu.Unlock()
+			c.Spec.Containers = slices.Clone(c.Spec.Containers)
+			c.Spec.Containers[1].Image = "fake://sleep/1h"
+			h.cp.push(api.EventModified, h.cp.store(&c))
+			testutil.Eventually(t, 10*time.Second, func() error {
+				u := h.cp.last(p.UID)
+				cs := u.Status.ContainerStatuses
+				if u.Status.Phase != api.PodRunning || cs[1].Image != "fake://sleep/1h" || cs[1].State.Running == nil || cs[1].RestartCount != 1 || cs[1].LastState.Terminated == nil {
+					return fmt.Errorf("phase %s containers %s: want c1 running the new image after one restart", u.Status.Phase, describe(cs))
+				}
+				if cs[0].RestartCount != 0 || cs[0].State.Running == nil {
+					return fmt.Errorf("c0 %s: want it untouched", describe(cs[:1]))
+				}
+				return nil
+			})
+			for _, u := range h.cp.history(p.UID) {
+				if u.Status.Phase == api.PodSucceeded || u.Status.Phase == api.PodFailed {
+					t.Errorf("pod reported %s while its container changed image", u.Status.Phase)
+				}
+			}
+		})
+	}
+}

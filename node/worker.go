@@ -112,6 +112,7 @@ type ctr struct {
 	exit      *runtimes.ExitResult // set when the current container exited
 	lastTerm  *api.ContainerStateTerminated
 	crash     backoff
+	respec    bool   // stopped because its spec changed: start again at once, whatever the policy
 	waitR     string // waiting reason when not running
 	waitM     string
 	tail      *tailer
@@ -303,6 +304,7 @@ func (w *podWorker) sync(ctx context.Context) bool {
 		w.report(pod, false)
 		return false
 	}
+	w.applySpecChanges(ctx, pod)
 	now := time.Now()
 	w.syncedAt = now
 	if w.startTime == nil {
@@ -391,6 +393,53 @@ func portMapping(p api.ContainerPort) runtimes.PortMapping {
 	return runtimes.PortMapping{Name: p.Name, ContainerPort: p.ContainerPort, HostPort: p.HostPort, HostIP: p.HostIP, Protocol: proto}
 }
 
+// applySpecChanges takes the containers' new images (the one change a pod
+// update may make to them). As the kubelet does, a running container whose
+// image changed is stopped (with the pod's grace period) and started again
+// with the new image at once, whatever the restart policy; an exited one
+// uses the new image if it is restarted.
+func (w *podWorker) applySpecChanges(ctx context.Context, pod *api.Pod) {
+	update := func(cs []*ctr, specs []api.Container) {
+		for i, c := range cs {
+			if i >= len(specs) || specs[i].Name != c.spec.Name || specs[i].Image == c.spec.Image {
+				continue
+			}
+			w.log.Info("container image changed; restarting it", "container", c.spec.Name, "from", c.spec.Image, "to", specs[i].Image)
+			c.spec = specs[i]
+			c.imageOK, c.imageRef, c.pull, c.pullErrs = false, "", backoff{}, 0
+			if c.waitR == ReasonErrImagePull || c.waitR == ReasonImagePullBackOff {
+				c.waitR, c.waitM = "", ""
+			}
+			if !c.running {
+				continue
+			}
+			octx, done := w.opContext(ctx)
+			if err := w.rt.StopContainer(octx, c.id, gracePeriod(pod)); err != nil {
+				w.log.Warn("stop container for its new image", "container", c.spec.Name, "err", err)
+			}
+			done()
+			res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
+			if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
+				res = runtimes.ExitResult{ExitCode: st.ExitCode, Reason: st.Reason, Message: st.Message, FinishedAt: st.FinishedAt.UTC()}
+				if res.Reason == "" {
+					res.Reason = runtimes.ReasonCompleted
+					if res.ExitCode != 0 {
+						res.Reason = runtimes.ReasonFailed
+					}
+				}
+			} else if err == nil {
+				continue // still running (the stop was cancelled by a deletion)
+			}
+			c.running, c.exit, c.respec = false, &res, true
+			if c.tail != nil {
+				c.tail.finish()
+			}
+		}
+	}
+	update(w.inits, pod.Spec.InitContainers)
+	update(w.ctrs, pod.Spec.Containers)
+}
+
 // shouldRestart says whether an exited container runs again.
 func shouldRestart(policy api.RestartPolicy, init bool, code int32) bool {
 	switch policy {
@@ -410,7 +459,7 @@ func (w *podWorker) step(ctx context.Context, pod *api.Pod, c *ctr, now time.Tim
 	if c.running {
 		return
 	}
-	if c.exit != nil {
+	if c.exit != nil && !c.respec {
 		if !shouldRestart(pod.Spec.RestartPolicy, c.init, c.exit.ExitCode) {
 			return
 		}
@@ -573,7 +622,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 		fail(ReasonRunContainer, err)
 		return
 	}
-	c.started, c.running = true, true
+	c.started, c.running, c.respec = true, true, false
 	c.startedAt = time.Now().UTC()
 	c.waitR, c.waitM = "", ""
 	w.watch(ctx, pod, c, cfg.LogPath)
@@ -817,6 +866,11 @@ func (w *podWorker) computeStatus(pod *api.Pod) api.PodStatus {
 	st.InitContainerStatuses = initStatuses
 
 	st.Phase = podPhase(pod.Spec.RestartPolicy, st.ContainerStatuses, initsDone, w.initFailed)
+	for _, c := range w.all() {
+		if c.respec && (st.Phase == api.PodSucceeded || st.Phase == api.PodFailed) {
+			st.Phase = api.PodPending // a container waits to start with its new image
+		}
+	}
 	if w.failReason != "" {
 		st.Phase, st.Reason, st.Message = api.PodFailed, w.failReason, w.failMsg
 	}
@@ -874,8 +928,12 @@ func (w *podWorker) containerStatus(c *ctr, waitDefault string) api.ContainerSta
 	case c.running:
 		cs.State.Running = &api.ContainerStateRunning{StartedAt: c.startedAt.Truncate(time.Second)}
 		cs.Ready = true
-	case c.exit != nil && c.waitR == ReasonCrashLoopBackOff:
-		cs.State.Waiting = &api.ContainerStateWaiting{Reason: c.waitR, Message: c.waitM}
+	case c.exit != nil && (c.waitR == ReasonCrashLoopBackOff || c.respec):
+		r := c.waitR
+		if r == "" {
+			r = ReasonContainerCreating
+		}
+		cs.State.Waiting = &api.ContainerStateWaiting{Reason: r, Message: c.waitM}
 		cs.LastState.Terminated = w.terminated(c)
 	case c.exit != nil:
 		cs.State.Terminated = w.terminated(c)
