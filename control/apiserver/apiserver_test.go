@@ -54,7 +54,9 @@ func newEnvOn(t testing.TB, s *testutil.Server, cfg apiserver.Config) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	snc := testutil.Connect(t, s, nats.Name("apiserver"))
-	js, err := jetstream.New(snc)
+	// The store has its own connection, as in `kyb server`: the API's
+	// requests and the store's writes do not queue behind each other.
+	js, err := jetstream.New(testutil.Connect(t, s, nats.Name("store")))
 	if err != nil {
 		t.Fatal(err)
 	}

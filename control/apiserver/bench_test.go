@@ -3,7 +3,9 @@ package apiserver_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -72,7 +74,10 @@ func BenchmarkApplyCreateParallel(b *testing.B) {
 }
 
 func benchApplyCreateParallel(b *testing.B, manifest func(string) []byte) {
-	const clients = 16
+	clients := 16
+	if v, err := strconv.Atoi(os.Getenv("KYB_BENCH_CLIENTS")); err == nil && v > 0 {
+		clients = v
+	}
 	e := newEnv(b)
 	cs := make([]*client.Client, clients)
 	for i := range cs {
