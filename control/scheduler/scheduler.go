@@ -159,7 +159,7 @@ type StoreBinder struct {
 
 	mu       sync.Mutex
 	pending  []*writeReq
-	flushing int // groups being written
+	flushing int           // groups being written
 	groups   int           // groups written, for benchmarks
 	written  int           // objects written, for benchmarks
 	busy     time.Duration // time spent in UpdateAll, for benchmarks
