@@ -312,6 +312,8 @@ func (a *Agent) refreshNode(ctx context.Context) bool {
 		AgentVersion:    a.cfg.AgentVersion,
 		Runtimes:        advertised,
 	}
+	// Copies of the node handed out share slices with it: change a fresh one.
+	n.Status.Conditions = slices.Clone(n.Status.Conditions)
 	condChanged := mergeConditions(&n.Status, conditions(r, len(advertised) > 0, strings.Join(msgs, ", ")), now)
 	return condChanged || runtimesChanged
 }

@@ -494,15 +494,24 @@ func countCalls(rt *fake.Runtime, method string) int {
 func TestReconnect(t *testing.T) {
 	h := newHarness(t)
 	a := h.start()
-	stay := h.cp.assign(mkpod("stay", api.RestartPolicyNever, "fake://sleep/400ms"))
+	stay := h.cp.assign(mkpod("stay", api.RestartPolicyNever, "fake://run"))
 	leave := h.cp.assign(mkpod("leave", api.RestartPolicyAlways, "fake://run"))
 	h.cp.waitPhase(t, stay.UID, api.PodRunning)
 	h.cp.waitPhase(t, leave.UID, api.PodRunning)
 	regs, syncs, _, _ := h.cp.counts()
 
-	// The control plane stops answering: the status change of stay is
-	// queued, and changes to the pods reach the store but not the agent.
+	// The control plane stops answering: the status change of stay (its
+	// container ends) is queued, and changes to the pods reach the store
+	// but not the agent.
 	h.cp.pause(true)
+	cs, _ := h.fake.ListContainers(context.Background(), "")
+	for _, c := range cs {
+		if c.Labels[LabelPodUID] == stay.UID {
+			if err := h.fake.StopContainer(context.Background(), c.ID, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if a.reporter.pending() == 0 {
 			return fmt.Errorf("no status queued yet")
