@@ -561,3 +561,38 @@ func TestApplyIgnoresStatus(t *testing.T) {
 		t.Fatalf("status from manifest was stored: %+v", p.Status)
 	}
 }
+
+// Concurrent applies of one object all succeed: compare-and-set conflicts
+// are retried, and the last write wins whole.
+func TestApplyConcurrentConflicts(t *testing.T) {
+	e := newEnv(t)
+	e.apply(t, podYAML("", "hot", nil))
+	const writers = 8
+	errs := make(chan error, writers)
+	for i := range writers {
+		go func() {
+			c := client.New(testutil.Connect(t, e.ns))
+			for j := range 5 {
+				r, err := c.Apply(e.ctx, []byte(podYAML("", "hot", map[string]string{"writer": fmt.Sprintf("w%d", i), "round": fmt.Sprintf("r%d", j)})))
+				if err != nil {
+					errs <- err
+					return
+				}
+				if a := r.Results[0].Action; a != api.ActionConfigured && a != api.ActionUnchanged {
+					errs <- fmt.Errorf("action %s", a)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent apply: %v", err)
+		}
+	}
+	p := e.pod(t, "default", "hot")
+	if p.Labels["writer"] == "" || p.Labels["round"] != "r4" {
+		t.Fatalf("after concurrent applies: labels %v", p.Labels)
+	}
+}

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -293,8 +296,18 @@ func sameSpec(a, b api.Object) bool {
 // applyOne creates or updates one document and returns its ApplyResult JSON.
 func (s *Server) applyOne(ctx context.Context, d applyDoc) ([]byte, error) {
 	m := d.obj.GetObjectMeta()
+	// Applies of one object through this server take turns, so they do
+	// not fail each other's compare-and-set; other writers still may.
+	mu := s.stripe(d.kind, m.Namespace, m.Name)
+	mu.Lock()
+	defer mu.Unlock()
 	fromStore := false
 	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+		if attempt > 1 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
 		var existing api.Object
 		if fromStore {
 			obj, err := s.st.Get(ctx, d.kind, m.Namespace, m.Name)
@@ -339,6 +352,28 @@ func (s *Server) applyOne(ctx context.Context, d applyDoc) ([]byte, error) {
 		return s.result(d, merged, api.ActionConfigured)
 	}
 	return nil, api.NewConflict(d.kind.Name, m.Name, fmt.Sprintf("changed concurrently %d times in a row; try again", maxApplyAttempts))
+}
+
+// backoff sleeps a little, growing and jittered, before retry attempt.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond)))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// stripe returns the lock that serializes this server's writes of one object.
+func (s *Server) stripe(kind *api.Kind, ns, name string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(kind.Name))
+	h.Write([]byte{0})
+	h.Write([]byte(ns))
+	h.Write([]byte{0})
+	h.Write([]byte(name))
+	return &s.stripes[h.Sum32()%uint32(len(s.stripes))]
 }
 
 func clearServerMeta(obj api.Object) {

@@ -235,6 +235,11 @@ func (s *Server) handleDelete(req micro.Request) {
 // deleted or marked pod.
 func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64) (api.Object, error) {
 	for attempt := 0; ; attempt++ {
+		if attempt > 1 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
 		obj, err := s.st.Get(ctx, podKind, ns, name)
 		if err != nil {
 			return nil, err
@@ -296,6 +301,11 @@ func (s *Server) needsGracefulDelete(ctx context.Context, pod *api.Pod) bool {
 func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64) (api.Object, error) {
 	var ns *api.Namespace
 	for attempt := 0; ; attempt++ {
+		if attempt > 1 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
 		obj, err := s.st.Get(ctx, namespaceKind, "", name)
 		if err != nil {
 			return nil, err
@@ -355,6 +365,11 @@ func (s *Server) maybeFinishNamespace(ctx context.Context, ns string) {
 // pod in it. It returns the deleted namespace, or nil when pods remain.
 func (s *Server) finishNamespace(ctx context.Context, name string) (api.Object, error) {
 	for attempt := 0; attempt < 20; attempt++ {
+		if attempt > 1 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
 		obj, err := s.st.Get(ctx, namespaceKind, "", name)
 		if api.IsNotFound(err) {
 			return nil, nil

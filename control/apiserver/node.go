@@ -65,6 +65,11 @@ func (s *Server) registerNode(ctx context.Context, in *api.Node) (*api.Node, err
 	s.cidrMu.Lock()
 	defer s.cidrMu.Unlock()
 	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+		if attempt > 1 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
 		obj, err := s.st.Get(ctx, nodeKind, "", in.Name)
 		if err != nil && !api.IsNotFound(err) {
 			return nil, err
@@ -211,6 +216,11 @@ func (s *Server) handleNodeStatus(req micro.Request) {
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
 		for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+			if attempt > 1 {
+				if err := backoff(ctx, attempt); err != nil {
+					return nil, err
+				}
+			}
 			obj, err := s.st.Get(ctx, nodeKind, "", node)
 			if err != nil {
 				return nil, fmt.Errorf("update status of node %s: %w", node, err)
@@ -262,6 +272,11 @@ func (s *Server) updatePodStatus(ctx context.Context, node string, u api.PodStat
 	}
 	fromStore := false
 	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
+		if attempt > 1 {
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
 		var pod api.Pod
 		if e := s.cache.get(podKind, ns, u.Name); e != nil && !fromStore {
 			pod = *e.obj.(*api.Pod) // shallow copy: only Status and metadata scalars change

@@ -96,6 +96,7 @@ type Server struct {
 
 	sem     chan struct{}
 	cidrMu  sync.Mutex
+	stripes [64]sync.Mutex
 	ctx     context.Context
 	cancel  context.CancelFunc
 	svc     micro.Service
