@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,6 +227,13 @@ func TestCRUD(t *testing.T) {
 		}
 		if q.UID == p.UID || q.Generation != 1 {
 			t.Fatalf("recreated pod: %+v", q.ObjectMeta)
+		}
+	})
+	t.Run("too large is RequestEntityTooLarge", func(t *testing.T) {
+		big := newPod("default", "big", nil)
+		big.Annotations = map[string]string{"blob": strings.Repeat("x", MaxObjectSize)}
+		if err := s.Create(ctx, big); api.ReasonOf(err) != api.ReasonTooLarge {
+			t.Fatalf("err = %v; want %s", err, api.ReasonTooLarge)
 		}
 	})
 	t.Run("bad input is BadRequest", func(t *testing.T) {

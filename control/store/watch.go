@@ -126,7 +126,7 @@ func (s *Store) Watch(ctx context.Context, kind *api.Kind, fromRevision uint64) 
 		select {
 		case <-ctx.Done():
 		case <-cc.Closed():
-			s.log.Warn("watch ended: consumer closed", "kind", kindName(kind))
+			s.log.Info("watch ended: consumer closed (connection closed?)", "kind", kindName(kind))
 		}
 		cc.Stop()
 		s.deleteConsumer(cons)
