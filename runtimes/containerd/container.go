@@ -246,18 +246,25 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	}
 	creator := cio.NullIO
 	if lp := info.Labels[labelLogPath]; lp != "" {
-		creator = cio.LogFile(lp)
+		if r.cfg.LogDriver == "file" {
+			creator = cio.LogFile(lp)
+		} else {
+			creator = cio.BinaryIO(r.cfg.LogDriver, map[string]string{LogDriverArg: lp})
+		}
 	}
 	task, err := c.NewTask(ctx, creator)
 	if err != nil {
 		return runtimes.WithReason("RunContainerError", false, fmt.Errorf("start container %s: create task: %w", id, mapErr(err)))
 	}
+	// Record the start before it happens, so that a status read at any
+	// time after Start returns has it and it is never after the exit.
+	if _, err := c.SetLabels(ctx, map[string]string{labelStartedAt: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
+		task.Delete(context.WithoutCancel(ctx), cclient.WithProcessKill)
+		return fmt.Errorf("start container %s: record start time: %w", id, mapErr(err))
+	}
 	if err := task.Start(ctx); err != nil {
 		task.Delete(context.WithoutCancel(ctx), cclient.WithProcessKill)
 		return runtimes.WithReason("RunContainerError", false, fmt.Errorf("start container %s: %w", id, mapErr(err)))
-	}
-	if _, err := c.SetLabels(ctx, map[string]string{labelStartedAt: time.Now().UTC().Format(time.RFC3339Nano)}); err != nil {
-		r.log.Warn("record container start time", "id", id, "err", err)
 	}
 	return nil
 }

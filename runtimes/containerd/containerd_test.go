@@ -32,7 +32,9 @@ func TestInfo(t *testing.T) {
 		t.Fatalf("New on a missing socket: %v (want success, Info fails)", err)
 	}
 	defer dead.Close()
-	if _, err := dead.Info(context.Background()); !errors.Is(err, runtimes.ErrUnavailable) {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := dead.Info(ctx); !errors.Is(err, runtimes.ErrUnavailable) {
 		t.Fatalf("Info on a missing socket = %v, want ErrUnavailable", err)
 	}
 }

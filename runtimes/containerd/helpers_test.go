@@ -3,6 +3,7 @@ package containerd
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -46,9 +47,13 @@ const (
 
 type testEnv struct {
 	addr     string
+	dir      string
 	stateDir string
 	appBin   string
-	registry *httptest.Server
+	// logDriver is a small program calling LogDriverMain (a -race test
+	// binary would be slow to start for every container).
+	logDriver string
+	registry  *httptest.Server
 	// image is the test image in the in-process registry, entrypoint
 	// ["/app"], cmd ["sleep"].
 	image string
@@ -109,12 +114,16 @@ func setupEnv(addr string) (*testEnv, error) {
 	if err != nil {
 		return nil, err
 	}
+	e.dir = dir
 	e.stateDir = filepath.Join(dir, "state")
 	e.appBin = filepath.Join(dir, "app")
-	cmd := exec.Command("go", "build", "-o", e.appBin, "./testdata/app")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build test app: %v\n%s", err, out)
+	e.logDriver = filepath.Join(dir, "logdriver")
+	for bin, pkg := range map[string]string{e.appBin: "./testdata/app", e.logDriver: "./testdata/logdriver"} {
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", bin, pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("build %s: %v\n%s", pkg, err, out)
+		}
 	}
 	e.appImg, err = buildImage(e.appBin, []string{"/app"}, []string{"sleep"})
 	if err != nil {
@@ -145,6 +154,11 @@ func pushImage(ref string, img v1.Image) error {
 
 // buildImage packs the static binary at bin as /app in a one-layer image.
 func buildImage(bin string, entrypoint, cmd []string) (v1.Image, error) {
+	return buildImageAs(bin, "app", entrypoint, cmd)
+}
+
+// buildImageAs packs the static binary at bin as /<file> in a one-layer image.
+func buildImageAs(bin, file string, entrypoint, cmd []string) (v1.Image, error) {
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		return nil, err
@@ -156,7 +170,7 @@ func buildImage(bin string, entrypoint, cmd []string) (v1.Image, error) {
 			return nil, err
 		}
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: "app", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
+	if err := tw.WriteHeader(&tar.Header{Name: file, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
 		return nil, err
 	}
 	if _, err := tw.Write(data); err != nil {
@@ -165,7 +179,17 @@ func buildImage(bin string, entrypoint, cmd []string) (v1.Image, error) {
 	if err := tw.Close(); err != nil {
 		return nil, err
 	}
-	layerBytes := buf.Bytes()
+	// Compress once: go-containerregistry would gzip an uncompressed layer
+	// again each time it is read.
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	if _, err := zw.Write(buf.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	layerBytes := gz.Bytes()
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(layerBytes)), nil })
 	if err != nil {
 		return nil, err
@@ -196,6 +220,8 @@ func testConfig(e *testEnv) Config {
 		NetworkName: testNetwork,
 		BridgeName:  testBridge,
 		PodCIDR:     testCIDR,
+		IPAMDir:     filepath.Join(e.dir, "ipam"),
+		LogDriver:   e.logDriver,
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 
@@ -33,7 +32,7 @@ func newNetwork(cfg Config, log *slog.Logger) *network {
 
 // ipamDir is where host-local keeps its allocations: one file per IP under
 // ipamDir/<network name>.
-func (n *network) ipamDir() string { return filepath.Join(n.cfg.StateDir, "cni", "networks") }
+func (n *network) ipamDir() string { return n.cfg.IPAMDir }
 
 // conflist returns the generated CNI network config for cidr.
 func (n *network) conflist(cidr string) ([]byte, error) {

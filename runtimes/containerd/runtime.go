@@ -46,6 +46,9 @@ type Config struct {
 	StateDir string
 	// CNIBinDirs are searched for CNI plugins (DefaultCNIBinDirs).
 	CNIBinDirs []string
+	// IPAMDir is where host-local keeps its IP allocations, one file per
+	// IP under IPAMDir/<network name> (StateDir/cni/networks).
+	IPAMDir string
 	// CNIConfDir, when set, is a directory of CNI network configs used
 	// instead of the generated bridge network; PodCIDR is then unused.
 	CNIConfDir string
@@ -59,6 +62,12 @@ type Config struct {
 	// InsecureRegistries are registry hosts (host or host:port) pulled over
 	// plain HTTP. localhost and 127.0.0.1 always are.
 	InsecureRegistries []string
+	// LogDriver is the binary the containerd shim starts to append a
+	// container's stdout and stderr to its log file; the binary must call
+	// LogDriverMain first thing in main. Empty means the running program
+	// (os.Executable). "file" uses the shim's own file logging instead, which
+	// containerd 1.6 races on: stderr written just before exit can be lost.
+	LogDriver string
 	// Snapshotter names the containerd snapshotter; empty means overlayfs
 	// when the daemon supports it, else native.
 	Snapshotter string
@@ -74,8 +83,18 @@ func (c Config) withDefaults() Config {
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
 	}
+	if c.IPAMDir == "" {
+		c.IPAMDir = filepath.Join(c.StateDir, "cni", "networks")
+	}
 	if len(c.CNIBinDirs) == 0 {
 		c.CNIBinDirs = DefaultCNIBinDirs
+	}
+	if c.LogDriver == "" {
+		if exe, err := os.Executable(); err == nil {
+			c.LogDriver = exe
+		} else {
+			c.LogDriver = "file"
+		}
 	}
 	if c.NetworkName == "" {
 		c.NetworkName = DefaultNetworkName
