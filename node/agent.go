@@ -46,6 +46,7 @@ type Agent struct {
 	reporter *reporter
 	logs     *logPublisher
 	started  chan struct{} // closed once the first sync has been reconciled
+	rereg    chan struct{} // the control plane lost the Node: register again
 	ready    chan struct{} // closed once registered and synced the first time
 
 	ctx context.Context // Run's context; workers run under it
@@ -95,6 +96,7 @@ func New(cfg Config, nc *nats.Conn, rts map[string]runtimes.Runtime, log *slog.L
 		log:        log.With("node", cfg.Name),
 		nodeIP:     internalIP(),
 		started:    make(chan struct{}),
+		rereg:      make(chan struct{}, 1),
 		ready:      make(chan struct{}),
 		workers:    map[string]*podWorker{},
 		tombstones: map[string]tombstone{},
@@ -162,6 +164,9 @@ func (a *Agent) Run(parent context.Context) error {
 			a.log.Info("reconnected to the control plane")
 			a.reporter.flushNow()
 			delay = 100 * time.Millisecond
+			retry.Reset(0)
+		case <-a.rereg:
+			a.log.Warn("the control plane does not know this node; registering again")
 			retry.Reset(0)
 		case <-retry.C:
 			if err := a.connect(ctx, first); err != nil {
@@ -331,6 +336,9 @@ func (a *Agent) beatLoop(ctx context.Context) {
 	for {
 		if err := a.request(ctx, api.NodeVerbHeartbeat, api.Heartbeat{Time: time.Now().UTC()}, nil); err != nil && ctx.Err() == nil {
 			a.log.Debug("heartbeat failed", "err", err)
+			if api.IsNotFound(err) {
+				signal(a.rereg) // the Node was deleted: register (and sync) again
+			}
 		}
 		changed := a.refreshNode(ctx)
 		a.nodeMu.Lock()

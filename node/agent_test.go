@@ -925,3 +925,22 @@ func TestImageChangeRestartsContainer(t *testing.T) {
 		})
 	}
 }
+
+func TestReregistersWhenNodeIsForgotten(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	regs, syncs, _, _ := h.cp.counts()
+	h.cp.mu.Lock()
+	h.cp.forgotten = true
+	h.cp.mu.Unlock()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		r, s, _, _ := h.cp.counts()
+		h.cp.mu.Lock()
+		forgotten := h.cp.forgotten
+		h.cp.mu.Unlock()
+		if r <= regs || s <= syncs || forgotten {
+			return fmt.Errorf("registers %d syncs %d (forgotten %v); want a new register and sync", r, s, forgotten)
+		}
+		return nil
+	})
+}

@@ -42,6 +42,7 @@ type fakeCP struct {
 	paused     bool
 	subs       []*nats.Subscription
 	autoDelete bool // remove finalized pods and push DELETED, as the apiserver does
+	forgotten  bool // the Node was deleted: heartbeats get NotFound until a register
 }
 
 func newFakeCP(t testing.TB, srv *testutil.Server, node string) *fakeCP {
@@ -60,7 +61,16 @@ func (cp *fakeCP) serve() {
 			if paused {
 				return
 			}
-			b, _ := json.Marshal(f(m))
+			out := f(m)
+			b, _ := json.Marshal(out)
+			if st, ok := out.(*api.Status); ok { // as the micro service answers errors
+				r := nats.NewMsg(m.Reply)
+				r.Header.Set("Nats-Service-Error-Code", strconv.Itoa(st.Code))
+				r.Header.Set("Nats-Service-Error", st.Message)
+				r.Data = b
+				_ = m.RespondMsg(r)
+				return
+			}
 			_ = m.Respond(b)
 		})
 		if err != nil {
@@ -76,12 +86,16 @@ func (cp *fakeCP) serve() {
 		cp.mu.Lock()
 		defer cp.mu.Unlock()
 		cp.registers = append(cp.registers, n)
+		cp.forgotten = false
 		n.Spec.PodCIDR = "10.244.0.0/24"
 		return n
 	})
 	handle(api.NodeVerbHeartbeat, func(m *nats.Msg) any {
 		cp.mu.Lock()
 		defer cp.mu.Unlock()
+		if cp.forgotten {
+			return api.NewNotFound("Node", cp.node)
+		}
 		cp.heartbeats++
 		return api.Ack{OK: true}
 	})
