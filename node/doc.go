@@ -2,25 +2,60 @@
 // everything that happens on one machine:
 //
 //   - registration: it builds the Node object from real readings of the
-//     machine (capacity, addresses, system info, the runtimes that answer
-//     Info, conditions) and registers it on kyb.node.<name>.register at start
-//     and on every reconnect, then beats on kyb.node.<name>.heartbeat and
-//     re-sends its status on kyb.node.<name>.status;
+//     machine (capacity and allocatable, addresses, system info, the runtimes
+//     whose Info answers, conditions Ready/MemoryPressure/DiskPressure/
+//     PIDPressure) and registers it on kyb.node.<name>.register at start, on
+//     every reconnect and whenever a heartbeat is answered NotFound; it beats
+//     on kyb.node.<name>.heartbeat every HeartbeatInterval and sends its
+//     status on kyb.node.<name>.status every StatusInterval or when a
+//     condition or the set of usable runtimes changes;
 //   - assignments: it listens on kyb.agent.<name>.pods and asks for the full
 //     list of its pods on kyb.node.<name>.sync at start and on every
-//     reconnect; the sync list is the truth;
-//   - pod workers: one goroutine per pod drives a runtimes.Runtime
-//     (chosen by spec.runtimeClassName) until the actual state matches the
-//     desired one: images, sandbox, volumes, containers, restarts with
-//     back-off, graceful deletion;
-//   - status: pod status changes are coalesced into batches on
-//     kyb.node.<name>.podstatus; while the connection is down the latest
-//     status of each pod is kept and sent on reconnect;
-//   - recovery: on start it adopts what the runtimes still run for its pods
-//     and removes what no longer belongs to it;
-//   - logs: it tails each container's log file and publishes the lines on
-//     kyb.logs.<namespace>.<pod>.<container>.
+//     reconnect; the sync list is the truth (pods missing from it are stopped
+//     and removed; updates older than what a worker has are ignored);
+//   - pod workers: one goroutine per pod, level-triggered, drives a
+//     runtimes.Runtime chosen by spec.runtimeClassName: sandbox (host ports,
+//     pod CIDR), images (ErrImagePull/ImagePullBackOff or the runtime's own
+//     reason, with back-off), volumes (emptyDir under the data dir, hostPath),
+//     init containers in order, containers with restartPolicy and an
+//     exponential crash back-off (CrashLoopBackOff), image changes, graceful
+//     deletion (deletionGracePeriodSeconds, else
+//     terminationGracePeriodSeconds) ending in a Finalized report;
+//   - status: pod status changes are coalesced for StatusFlushInterval into
+//     batches on kyb.node.<name>.podstatus, only when changed; while the
+//     control plane cannot be reached the latest status of each pod is kept
+//     and sent at once on reconnect, alongside the new register and sync;
+//   - recovery: on start, before acting, it lists every runtime's sandboxes
+//     and containers, adopts those of its pods (running containers are kept
+//     and watched, restart counts come from the container attempt and the
+//     reported status), and removes everything else;
+//   - logs: it tails each container's log file (the runtimes append to
+//     ContainerConfig.LogPath under the data dir) and publishes each line on
+//     kyb.logs.<namespace>.<pod>.<container> with the headers Kyb-Attempt and,
+//     for CRI-format lines, Kyb-Stream and Kyb-Time.
 //
-// The agent never touches KV; it speaks only the node protocol of api/wire.go.
-// Pods keep running while the NATS connection is down.
+// # Logs: JetStream publish, with a fallback
+//
+// Lines are published with JetStream async publish and a message ID, so the
+// KYB_LOGS stream acknowledges every line and drops duplicates; the offset
+// saved next to the log file only moves past acknowledged lines, so an agent
+// restart neither loses nor resends lines. When no stream captures the
+// subject (no responders), lines go out on plain NATS for live readers, the
+// offset moves on, and the stream is tried again 10 s later. A running
+// container's file is polled every LogPollInterval while it grows, and less
+// often (down to once a second) while it is quiet, then drained once more
+// after the container exits.
+//
+// # Using it
+//
+//	nc, _ := nats.Connect(url, nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true))
+//	a, err := node.New(node.Config{DataDir: dir}, nc, map[string]runtimes.Runtime{
+//		api.RuntimeWasm: wasmRuntime, api.RuntimeContainerd: containerdRuntime,
+//	}, log)
+//	err = a.Run(ctx) // nil when ctx ends; pods keep running
+//
+// The agent does not own the connection and never touches KV. Pods keep
+// running while the connection is down, and when Run returns. Its NATS
+// permissions: publish kyb.node.<name>.> and kyb.logs.>, subscribe
+// kyb.agent.<name>.> and its inbox (request replies and JetStream acks).
 package node
