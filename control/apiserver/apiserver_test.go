@@ -53,10 +53,11 @@ func newEnvOn(t testing.TB, s *testutil.Server, cfg apiserver.Config) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	snc := testutil.Connect(t, s, nats.Name("apiserver"))
-	// The store has its own connection, as in `kyb server`: the API's
-	// requests and the store's writes do not queue behind each other.
-	js, err := jetstream.New(testutil.Connect(t, s, nats.Name("store")))
+	// In-process connections, as control/controlplane makes them; the store
+	// has its own, so the API's requests and the store's writes do not
+	// queue behind each other.
+	snc := testutil.Connect(t, s, nats.Name("apiserver"), nats.InProcessServer(s.Server))
+	js, err := jetstream.New(testutil.Connect(t, s, nats.Name("store"), nats.InProcessServer(s.Server)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -469,6 +470,18 @@ func TestDelete(t *testing.T) {
 		e.podStatus(t, "n1", api.PodStatusUpdate{Namespace: "default", Name: "bound", UID: p.UID, Finalized: true})
 		if _, err := e.c.Get(e.ctx, "pod", "", "bound"); !api.IsNotFound(err) {
 			t.Fatalf("finalized pod still there: %v", err)
+		}
+	})
+
+	t.Run("grace period 0 forces", func(t *testing.T) {
+		e.apply(t, podYAML("", "stuck", nil))
+		e.bind(t, "default", "stuck", "n1")
+		zero := int64(0)
+		if _, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "pod", Name: "stuck", GracePeriodSeconds: &zero}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.Get(e.ctx, "pod", "", "stuck"); !api.IsNotFound(err) {
+			t.Fatalf("force-deleted pod: %v", err)
 		}
 	})
 

@@ -229,9 +229,11 @@ func (s *Server) handleDelete(req micro.Request) {
 	})
 }
 
-// deletePod removes an unbound (or orphaned) pod at once, and marks a pod
-// bound to a node for graceful deletion: deletionTimestamp and grace period
-// set, removed when the node's agent reports it Finalized. It returns the
+// deletePod removes an unbound (or orphaned) pod at once, and so does a
+// grace period of 0 (force: the agent learns of it by the DELETED
+// assignment and stops what is left). A pod bound to a node is marked for
+// graceful deletion instead: deletionTimestamp and grace period set,
+// removed when the node's agent reports it Finalized. It returns the
 // deleted or marked pod.
 func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64) (api.Object, error) {
 	for attempt := 0; ; attempt++ {
@@ -245,7 +247,8 @@ func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64) (
 			return nil, err
 		}
 		pod := obj.(*api.Pod)
-		if !s.needsGracefulDelete(ctx, pod) {
+		force := grace != nil && *grace == 0 // as Kubernetes: 0 removes at once
+		if force || !s.needsGracefulDelete(ctx, pod) {
 			last, err := s.st.Delete(ctx, podKind, ns, name, pod.ResourceVersion)
 			if api.IsConflict(err) && attempt < 20 {
 				continue
