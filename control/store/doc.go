@@ -25,6 +25,11 @@
 // writes a KV delete marker that carries the last value, so that watchers
 // starting at any revision can report it.
 //
+// A Store remembers, per object, the head (uid, creationTimestamp,
+// generation, spec hash) of the last revision it wrote, so an Update of that
+// revision needs no read; a revision's content never changes, and the write
+// is still a compare-and-set, so the cache cannot hide a conflict.
+//
 // Each message carries small headers besides the KV ones: "Kyb-Op: create"
 // on a create and "Kyb-Created: <revision>" on an update, so that a watch can
 // tell Added from Modified even when History 1 dropped the creating message.

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +62,7 @@ type Store struct {
 	prefix     string // "$KV.<bucket>."
 	log        *slog.Logger
 	kinds      map[string]*api.Kind // key token -> kind
+	heads      *heads
 }
 
 // Open creates (or opens) the bucket and returns a Store over it. An
@@ -103,6 +102,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		prefix:     "$KV." + cfg.Bucket + ".",
 		log:        cfg.Logger.With("component", "store", "bucket", cfg.Bucket),
 		kinds:      make(map[string]*api.Kind),
+		heads:      newHeads(),
 	}
 	for _, k := range api.Kinds() {
 		s.kinds[kindToken(k)] = k
@@ -248,11 +248,17 @@ func (s *Store) Create(ctx context.Context, obj api.Object) error {
 	meta.CreationTimestamp = time.Now().UTC().Truncate(time.Second)
 	meta.Generation = 1
 	meta.ResourceVersion = ""
+	spec, err := s.heads.specHash(obj)
+	if err != nil {
+		*meta, *tm = saved, savedTM
+		return fmt.Errorf("create %s %s: %w", strings.ToLower(kind.Name), displayName(kind, meta.Namespace, meta.Name), err)
+	}
 	rev, err := s.create(ctx, kind, meta, key, obj)
 	if err != nil {
 		*meta, *tm = saved, savedTM
 		return err
 	}
+	s.heads.put(key, head{rev: rev, uid: meta.UID, created: meta.CreationTimestamp, generation: 1, spec: spec, createdRev: rev})
 	meta.ResourceVersion = strconv.FormatUint(rev, 10)
 	return nil
 }
@@ -330,7 +336,8 @@ func decode(kind *api.Kind, data []byte, rev uint64) (api.Object, error) {
 	return obj, nil
 }
 
-// storedHead is the part of a stored object Update keeps or compares.
+// storedHead is the part of a stored object Update keeps or compares
+// (read when its head is not cached).
 type storedHead struct {
 	Metadata struct {
 		UID               string    `json:"uid"`
@@ -360,6 +367,10 @@ func parseRV(kind *api.Kind, name, rv string) (uint64, error) {
 // from the stored object; generation grows by one when spec changed (the
 // JSON of spec differs). On success obj is updated in place; on failure it
 // is left as it was. Safe for concurrent use.
+//
+// Cost: one round trip when this Store wrote the revision being updated (it
+// remembers uid, creationTimestamp, generation and a spec hash of the last
+// revision it wrote per object), else two (read that revision, then write).
 func (s *Store) Update(ctx context.Context, obj api.Object) error {
 	kind, meta, key, err := target(obj)
 	if err != nil {
@@ -371,23 +382,19 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 	}
 	op := "update " + strings.ToLower(kind.Name) + " " + displayName(kind, meta.Namespace, meta.Name)
 	subject := s.prefix + key
-	last, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	newSpec, err := s.heads.specHash(obj)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return api.NewNotFound(kind.Name, meta.Name)
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	old, cached := s.heads.get(key, rev)
+	if !cached {
+		if old, err = s.readHead(ctx, kind, meta.Name, subject, rev, obj); err != nil {
+			var st *api.Status
+			if errors.As(err, &st) {
+				return err
+			}
+			return storeErr(op, err)
 		}
-		return storeErr(op, err)
-	}
-	if isMarker(last.Header) {
-		return api.NewNotFound(kind.Name, meta.Name)
-	}
-	if last.Sequence != rev {
-		return api.NewConflict(kind.Name, meta.Name, "the object has been modified; please apply your changes to the latest version and try again")
-	}
-	created := createdRev(last.Header, last.Sequence)
-	var old storedHead
-	if err := gojson.Unmarshal(last.Data, &old); err != nil {
-		return fmt.Errorf("%s: decode stored object: %w", op, err)
 	}
 	tm := obj.GetTypeMeta()
 	saved, savedTM := *meta, *tm
@@ -397,16 +404,11 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 	if tm.APIVersion == "" {
 		tm.APIVersion = kind.APIVersions[0]
 	}
-	meta.UID = old.Metadata.UID
-	meta.CreationTimestamp = old.Metadata.CreationTimestamp
+	meta.UID = old.uid
+	meta.CreationTimestamp = old.created
 	meta.ResourceVersion = ""
-	meta.Generation = old.Metadata.Generation
-	changed, err := specChanged(obj, old.Spec)
-	if err != nil {
-		*meta, *tm = saved, savedTM
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if changed || meta.Generation == 0 {
+	meta.Generation = old.generation
+	if newSpec != old.spec || meta.Generation == 0 {
 		meta.Generation++
 	}
 	data, err := json.Marshal(obj)
@@ -415,8 +417,8 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 		return fmt.Errorf("%s: encode: %w", op, err)
 	}
 	hdr := nats.Header{}
-	if created != 0 {
-		hdr[hdrCreated] = []string{strconv.FormatUint(created, 10)}
+	if old.createdRev != 0 {
+		hdr[hdrCreated] = []string{strconv.FormatUint(old.createdRev, 10)}
 	}
 	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: hdr, Data: data},
 		jetstream.WithExpectLastSequencePerSubject(rev))
@@ -427,8 +429,39 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 		}
 		return storeErr(op, err)
 	}
+	s.heads.put(key, head{rev: ack.Sequence, uid: meta.UID, created: meta.CreationTimestamp,
+		generation: meta.Generation, spec: newSpec, createdRev: old.createdRev})
 	meta.ResourceVersion = strconv.FormatUint(ack.Sequence, 10)
 	return nil
+}
+
+// readHead reads the head of the stored object at subject, which must be
+// at revision rev: NotFound when it is missing or deleted, Conflict when it
+// is at another revision. obj gives the kind's spec type.
+func (s *Store) readHead(ctx context.Context, kind *api.Kind, name, subject string, rev uint64, obj api.Object) (head, error) {
+	last, err := s.stream.GetLastMsgForSubject(ctx, subject)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return head{}, api.NewNotFound(kind.Name, name)
+		}
+		return head{}, err
+	}
+	if isMarker(last.Header) {
+		return head{}, api.NewNotFound(kind.Name, name)
+	}
+	if last.Sequence != rev {
+		return head{}, api.NewConflict(kind.Name, name, "the object has been modified; please apply your changes to the latest version and try again")
+	}
+	var stored storedHead
+	if err := gojson.Unmarshal(last.Data, &stored); err != nil {
+		return head{}, fmt.Errorf("decode stored object: %w", err)
+	}
+	spec, err := s.heads.storedSpecHash(obj, stored.Spec)
+	if err != nil {
+		return head{}, err
+	}
+	return head{rev: rev, uid: stored.Metadata.UID, created: stored.Metadata.CreationTimestamp,
+		generation: stored.Metadata.Generation, spec: spec, createdRev: createdRev(last.Header, last.Sequence)}, nil
 }
 
 // createdRev returns the revision that created the object whose message
@@ -446,31 +479,6 @@ func createdRev(h nats.Header, seq uint64) uint64 {
 		return n
 	}
 	return 0
-}
-
-// specChanged compares the JSON of obj's Spec field with the stored one.
-// A kind without a Spec field never changes generation after creation.
-func specChanged(obj api.Object, old json.RawMessage) (bool, error) {
-	v := reflect.ValueOf(obj)
-	if v.Kind() == reflect.Pointer {
-		v = v.Elem()
-	}
-	if v.Kind() != reflect.Struct {
-		return false, nil
-	}
-	f := v.FieldByName("Spec")
-	if !f.IsValid() {
-		return false, nil
-	}
-	if len(old) == 0 || bytes.Equal(old, []byte("null")) {
-		// Stored without spec (omitzero): changed unless still zero.
-		return !f.IsZero(), nil
-	}
-	cur, err := json.Marshal(f.Interface())
-	if err != nil {
-		return false, fmt.Errorf("encode spec: %w", err)
-	}
-	return !bytes.Equal(cur, old), nil
 }
 
 // Delete removes the object and returns its last stored value, with
@@ -510,6 +518,7 @@ func (s *Store) Delete(ctx context.Context, kind *api.Kind, namespace, name, res
 		msg := &nats.Msg{Subject: subject, Header: nats.Header{hdrKVOperation: []string{hdrKVDelete}}, Data: e.Value()}
 		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(e.Revision()))
 		if err == nil {
+			s.heads.forget(key)
 			obj.GetObjectMeta().ResourceVersion = strconv.FormatUint(ack.Sequence, 10)
 			return obj, nil
 		}

@@ -737,3 +737,85 @@ func TestConcurrentUpdatesConflict(t *testing.T) {
 		t.Fatalf("counter = %s; want %d (an update was lost)", got, writers*each)
 	}
 }
+
+// TestTwoStores writes one bucket through two Store values (two processes,
+// in effect): an update through the store that did not write the last
+// revision reads it back, and one through a store that remembers an older
+// revision still fails its compare-and-set.
+func TestTwoStores(t *testing.T) {
+	srv := testutil.StartNATS(t)
+	s1 := openStore(t, testutil.Connect(t, srv))
+	s2 := openStore(t, testutil.Connect(t, srv))
+	ctx := context.Background()
+
+	p := newPod("default", "web", nil)
+	if err := s1.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	stale := *p
+	steps := []struct {
+		name    string
+		s       *Store
+		change  func(*api.Pod)
+		wantGen int64
+	}{
+		{"labels through s2", s2, func(p *api.Pod) { p.Labels = map[string]string{"a": "b"} }, 1},
+		{"spec through s2", s2, func(p *api.Pod) { p.Spec.NodeName = "n1" }, 2},
+		{"status through s1", s1, func(p *api.Pod) { p.Status.Phase = api.PodRunning }, 2},
+		{"spec through s1", s1, func(p *api.Pod) { p.Spec.Hostname = "h" }, 3},
+		{"same spec through s2", s2, func(p *api.Pod) { p.Labels = nil }, 3},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			st.change(p)
+			if err := st.s.Update(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Generation != st.wantGen || p.UID != stale.UID || !p.CreationTimestamp.Equal(stale.CreationTimestamp) {
+				t.Fatalf("after update: generation %d (want %d), uid %s, created %v", p.Generation, st.wantGen, p.UID, p.CreationTimestamp)
+			}
+			o, err := s1.Get(ctx, podKind, "default", "web")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if o.GetObjectMeta().Generation != st.wantGen {
+				t.Fatalf("stored generation %d; want %d", o.GetObjectMeta().Generation, st.wantGen)
+			}
+		})
+	}
+	t.Run("stale revision remembered by s1 is Conflict", func(t *testing.T) {
+		stale.Labels = map[string]string{"stale": "1"}
+		if err := s1.Update(ctx, &stale); !api.IsConflict(err) {
+			t.Fatalf("err = %v; want Conflict", err)
+		}
+	})
+	t.Run("revision s1 wrote itself, since changed through s2, is Conflict", func(t *testing.T) {
+		q := newPod("default", "q", nil)
+		if err := s1.Create(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		q1 := *q
+		q.Labels = map[string]string{"by": "s2"}
+		if err := s2.Update(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		q1.Labels = map[string]string{"by": "s1"}
+		if err := s1.Update(ctx, &q1); !api.IsConflict(err) {
+			t.Fatalf("err = %v; want Conflict", err)
+		}
+	})
+	t.Run("cluster-scoped kind with an omitted zero spec", func(t *testing.T) {
+		n := &api.Node{ObjectMeta: api.ObjectMeta{Name: "n1"}}
+		if err := s1.Create(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		n.Status.Addresses = []api.NodeAddress{{Type: api.NodeInternalIP, Address: "10.0.0.1"}}
+		if err := s2.Update(ctx, n); err != nil || n.Generation != 1 {
+			t.Fatalf("status update: generation %d, err %v; want 1", n.Generation, err)
+		}
+		n.Spec.Unschedulable = true
+		if err := s2.Update(ctx, n); err != nil || n.Generation != 2 {
+			t.Fatalf("spec update: generation %d, err %v; want 2", n.Generation, err)
+		}
+	})
+}
