@@ -180,7 +180,8 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.svc = svc
 	for _, ep := range s.endpoints() {
-		if err := svc.AddEndpoint(ep.name, micro.HandlerFunc(ep.h), micro.WithEndpointSubject(ep.subject)); err != nil {
+		if err := svc.AddEndpoint(ep.name, micro.HandlerFunc(ep.h), micro.WithEndpointSubject(ep.subject),
+			micro.WithEndpointMetadata(map[string]string{"format": ep.request})); err != nil {
 			_ = svc.Stop()
 			s.cancel()
 			return fmt.Errorf("apiserver: add endpoint %s: %w", ep.subject, err)
@@ -221,20 +222,21 @@ func (s *Server) Stop() error {
 type endpoint struct {
 	name, subject string
 	h             func(micro.Request)
+	request       string // shown by `nats micro info kyb`
 }
 
 func (s *Server) endpoints() []endpoint {
 	node := func(verb string) string { return api.NodeSubjects + ".*." + verb }
 	return []endpoint{
-		{"apply", api.SubjectApply, s.handleApply},
-		{"get", api.SubjectGet, s.handleGet},
-		{"list", api.SubjectList, s.handleList},
-		{"delete", api.SubjectDelete, s.handleDelete},
-		{"node-register", node(api.NodeVerbRegister), s.handleRegister},
-		{"node-heartbeat", node(api.NodeVerbHeartbeat), s.handleHeartbeat},
-		{"node-status", node(api.NodeVerbStatus), s.handleNodeStatus},
-		{"node-podstatus", node(api.NodeVerbPodStatus), s.handlePodStatus},
-		{"node-sync", node(api.NodeVerbSync), s.handleSync},
+		{"apply", api.SubjectApply, s.handleApply, "manifest (YAML or JSON, multi-document) -> ApplyReply"},
+		{"get", api.SubjectGet, s.handleGet, "GetRequest -> object"},
+		{"list", api.SubjectList, s.handleList, "ListRequest -> ListReply (paged by continue)"},
+		{"delete", api.SubjectDelete, s.handleDelete, "DeleteRequest -> object"},
+		{"node-register", node(api.NodeVerbRegister), s.handleRegister, "Node -> Node"},
+		{"node-heartbeat", node(api.NodeVerbHeartbeat), s.handleHeartbeat, "Heartbeat -> Ack"},
+		{"node-status", node(api.NodeVerbStatus), s.handleNodeStatus, "NodeStatus -> Ack"},
+		{"node-podstatus", node(api.NodeVerbPodStatus), s.handlePodStatus, "PodStatusBatch -> Ack"},
+		{"node-sync", node(api.NodeVerbSync), s.handleSync, "empty -> PodSync"},
 	}
 }
 
