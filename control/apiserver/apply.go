@@ -36,7 +36,7 @@ const maxApplyAttempts = 20
 func (s *Server) handleApply(req micro.Request) {
 	data := req.Data()
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
-		docs, err := s.prepareApply(data)
+		docs, err := s.prepareApply(ctx, data)
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +68,7 @@ func (s *Server) handleApply(req micro.Request) {
 // prepareApply decodes, defaults and validates every document of a
 // manifest. It fails with one Status naming every problem of every
 // document, so that nothing is stored unless all of them are valid.
-func (s *Server) prepareApply(data []byte) ([]applyDoc, error) {
+func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, api.NewBadRequest("empty manifest")
 	}
@@ -122,7 +122,7 @@ func (s *Server) prepareApply(data []byte) ([]applyDoc, error) {
 				newNamespaces[m.Name] = true
 			}
 			if d.Kind.Namespaced && m.Namespace != "" && !newNamespaces[m.Namespace] {
-				if msg, notFound := s.checkNamespace(m.Namespace); msg != "" {
+				if msg, notFound := s.checkNamespace(ctx, m.Namespace); msg != "" {
 					add("metadata.namespace", msg, notFound)
 				}
 			}
@@ -205,11 +205,11 @@ func fieldMsg(field, msg string) string {
 
 // checkNamespace returns a problem with applying into namespace ns ("" when
 // there is none) and whether the problem is that it does not exist.
-func (s *Server) checkNamespace(ns string) (string, bool) {
+func (s *Server) checkNamespace(ctx context.Context, ns string) (string, bool) {
 	e := s.cache.get(namespaceKind, "", ns)
 	if e == nil {
 		// The cache may lag a namespace created a moment ago elsewhere.
-		obj, err := s.st.Get(s.ctx, namespaceKind, "", ns)
+		obj, err := s.st.Get(ctx, namespaceKind, "", ns)
 		if err != nil {
 			if api.IsNotFound(err) {
 				return fmt.Sprintf("namespace %q not found", ns), true
