@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -111,48 +113,66 @@ type HeartbeatEvent struct {
 
 // Watch streams beats and expiries until ctx ends; it starts with the
 // current keys (a node that expired within the last hour starts as not
-// Alive). The channel closes when ctx ends. It survives reconnects (the KV
-// watcher's ordered consumer recreates itself). Safe for concurrent use.
+// Alive). The channel closes when ctx ends. It reads the bucket's stream
+// with an ordered consumer, which recreates itself after a reconnect or a
+// server restart and resumes where it left off. A slow reader blocks the
+// watch; nothing is dropped. Safe for concurrent use.
 func (h *Heartbeats) Watch(ctx context.Context) (<-chan HeartbeatEvent, error) {
-	kw, err := h.kv.WatchAll(ctx)
+	stream := "KV_" + HeartbeatBucket
+	cons, err := h.js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{h.prefix + ">"},
+		DeliverPolicy:     jetstream.DeliverLastPerSubjectPolicy,
+		InactiveThreshold: consumerIdle,
+	})
 	if err != nil {
 		return nil, storeErr("watch heartbeats", err)
 	}
 	out := make(chan HeartbeatEvent, 64)
-	go func() {
-		defer close(out)
-		defer func() { _ = kw.Stop() }()
-		for {
-			var e jetstream.KeyValueEntry
-			var ok bool
-			select {
-			case <-ctx.Done():
-				return
-			case e, ok = <-kw.Updates():
-			}
-			if !ok {
-				return
-			}
-			if e == nil { // end of the initial values
-				continue
-			}
-			node, valid := unescapeToken(e.Key())
-			if !valid {
-				continue
-			}
-			ev := HeartbeatEvent{Node: node, Time: e.Created()}
-			if e.Operation() == jetstream.KeyValuePut {
-				ev.Alive = true
-				if t, err := time.Parse(time.RFC3339Nano, string(e.Value())); err == nil {
-					ev.Time = t
-				}
-			}
-			select {
-			case out <- ev:
-			case <-ctx.Done():
-				return
+	var mu sync.Mutex // serialises handler calls (across consumer resets) with close
+	closed := false
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		node, ok := unescapeToken(strings.TrimPrefix(msg.Subject(), h.prefix))
+		if !ok {
+			return
+		}
+		ev := HeartbeatEvent{Node: node}
+		if md, err := msg.Metadata(); err == nil {
+			ev.Time = md.Timestamp
+		}
+		if !isMarker(msg.Headers()) {
+			ev.Alive = true
+			if t, err := time.Parse(time.RFC3339Nano, string(msg.Data())); err == nil {
+				ev.Time = t
 			}
 		}
+		mu.Lock()
+		defer mu.Unlock()
+		if closed {
+			return
+		}
+		select {
+		case out <- ev:
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		return nil, storeErr("watch heartbeats", err)
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-cc.Closed():
+		}
+		cc.Stop()
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = h.js.DeleteConsumer(dctx, stream, info.Name)
+			cancel()
+		}
+		mu.Lock()
+		closed = true
+		close(out)
+		mu.Unlock()
 	}()
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/testutil"
@@ -104,4 +105,51 @@ func TestWatchResumeAfterReconnect(t *testing.T) {
 		create(t, "p5")
 		drainExactly(t, ch, []string{"ADDED default/p4", "ADDED default/p5"})
 	})
+}
+
+func TestHeartbeatWatchAfterServerRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv := testutil.StartNATSAt(t, dir, -1)
+	port := srv.Addr().(*net.TCPAddr).Port
+	nc := testutil.Connect(t, srv, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	hb, err := OpenHeartbeats(ctx, js, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := hb.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAlive := func(t *testing.T, node string) {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case ev, ok := <-events:
+				if !ok {
+					t.Fatalf("heartbeat watch closed")
+				}
+				if ev.Node == node && ev.Alive {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no beat of %s seen within 30s", node)
+			}
+		}
+	}
+	if err := hb.Beat(ctx, "before", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	waitAlive(t, "before")
+	srv.Shutdown()
+	srv.WaitForShutdown()
+	testutil.StartNATSAt(t, dir, port)
+	retry(t, "beat after restart", func() error { return hb.Beat(ctx, "after", time.Now()) }, func(error) bool { return false })
+	waitAlive(t, "after")
 }
