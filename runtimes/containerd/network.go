@@ -27,6 +27,9 @@ type network struct {
 }
 
 func newNetwork(cfg Config, log *slog.Logger) *network {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	return &network{cfg: cfg, log: log}
 }
 
