@@ -819,3 +819,39 @@ func TestTwoStores(t *testing.T) {
 		}
 	})
 }
+
+// TestUpdateAllKeepsCreation checks that a pipelined update of an object
+// this Store created keeps the creation revision, so a watch from before
+// the creation reports the object as Added, and that the head cache lets a
+// following Update skip its read and still bump generation correctly.
+func TestUpdateAllKeepsCreation(t *testing.T) {
+	s := newStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, rev, err := s.List(ctx, podKind, ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPod("default", "a", nil)
+	if err := s.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	p.Spec.NodeName = "n1"
+	p.Generation++
+	if errs := s.UpdateAll(ctx, []api.Object{p}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	ch, err := s.Watch(ctx, podKind, rev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, ch, "ADDED default/a", "SYNCED")
+	p.Spec.Hostname = "h"
+	if err := s.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Generation != 3 {
+		t.Fatalf("generation = %d; want 3", p.Generation)
+	}
+	expectEvents(t, ch, "MODIFIED default/a")
+}

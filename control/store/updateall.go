@@ -30,13 +30,19 @@ import (
 // BadRequest Status for a missing name, namespace or resourceVersion; or an
 // Unavailable Status when JetStream cannot be reached. On failure objs[i] is
 // left as it was. Safe for concurrent use.
+//
+// When this Store wrote the revision being replaced, the write keeps the
+// object's creation revision header (so watches tell Added from Modified)
+// and the Store's head cache stays current, so a later Update of the new
+// revision needs no read.
 func (s *Store) UpdateAll(ctx context.Context, objs []api.Object) []error {
 	errs := make([]error, len(objs))
-	futs := make([]jetstream.PubAckFuture, len(objs))
+	pubs := make([]pendingUpdate, len(objs))
 	for i, obj := range objs {
-		futs[i], errs[i] = s.publishUpdate(obj)
+		pubs[i], errs[i] = s.publishUpdate(obj)
 	}
-	for i, f := range futs {
+	for i, p := range pubs {
+		f := p.fut
 		if f == nil {
 			continue
 		}
@@ -45,6 +51,10 @@ func (s *Store) UpdateAll(ctx context.Context, objs []api.Object) []error {
 		select {
 		case ack := <-f.Ok():
 			meta.ResourceVersion = strconv.FormatUint(ack.Sequence, 10)
+			if p.specOK {
+				s.heads.put(p.key, head{rev: ack.Sequence, uid: meta.UID, created: meta.CreationTimestamp,
+					generation: meta.Generation, spec: p.spec, createdRev: p.createdRev})
+			}
 		case err := <-f.Err():
 			if isWrongLastSeq(err) {
 				errs[i] = api.NewConflict(kind.Name, meta.Name, "the object has been modified; please apply your changes to the latest version and try again")
@@ -58,14 +68,30 @@ func (s *Store) UpdateAll(ctx context.Context, objs []api.Object) []error {
 	return errs
 }
 
-func (s *Store) publishUpdate(obj api.Object) (jetstream.PubAckFuture, error) {
+// pendingUpdate is one write of UpdateAll in flight.
+type pendingUpdate struct {
+	fut        jetstream.PubAckFuture
+	key        string
+	spec       uint64
+	specOK     bool
+	createdRev uint64
+}
+
+func (s *Store) publishUpdate(obj api.Object) (pendingUpdate, error) {
 	kind, meta, key, err := target(obj)
 	if err != nil {
-		return nil, err
+		return pendingUpdate{}, err
 	}
 	rev, err := parseRV(kind, meta.Name, meta.ResourceVersion)
 	if err != nil {
-		return nil, err
+		return pendingUpdate{}, err
+	}
+	p := pendingUpdate{key: key}
+	if h, ok := s.heads.get(key, rev); ok {
+		p.createdRev = h.createdRev
+	}
+	if p.spec, err = s.heads.specHash(obj); err == nil {
+		p.specOK = true
 	}
 	op := "update " + strings.ToLower(kind.Name) + " " + displayName(kind, meta.Namespace, meta.Name)
 	tm := obj.GetTypeMeta()
@@ -81,18 +107,20 @@ func (s *Store) publishUpdate(obj api.Object) (jetstream.PubAckFuture, error) {
 	meta.ResourceVersion = savedRV
 	if err != nil {
 		*tm = savedTM
-		return nil, fmt.Errorf("%s: encode: %w", op, err)
+		return pendingUpdate{}, fmt.Errorf("%s: encode: %w", op, err)
 	}
 	if len(data) > MaxObjectSize {
 		*tm = savedTM
-		return nil, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
+		return pendingUpdate{}, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
 			Message: fmt.Sprintf("%s: object larger than %d bytes", op, MaxObjectSize)}
 	}
-	f, err := s.js.PublishMsgAsync(&nats.Msg{Subject: s.prefix + key, Data: data},
-		jetstream.WithExpectLastSequencePerSubject(rev))
-	if err != nil {
-		*tm = savedTM
-		return nil, storeErr(op, err)
+	msg := &nats.Msg{Subject: s.prefix + key, Data: data}
+	if p.createdRev != 0 {
+		msg.Header = nats.Header{hdrCreated: []string{strconv.FormatUint(p.createdRev, 10)}}
 	}
-	return f, nil
+	if p.fut, err = s.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(rev)); err != nil {
+		*tm = savedTM
+		return pendingUpdate{}, storeErr(op, err)
+	}
+	return p, nil
 }
