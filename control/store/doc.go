@@ -34,6 +34,14 @@
 // on a create and "Kyb-Created: <revision>" on an update, so that a watch can
 // tell Added from Modified even when History 1 dropped the creating message.
 //
+// UpdateAll (added for the scheduler's binder) pipelines many conditional
+// writes without reading first: the caller manages uid, creationTimestamp
+// and generation from what it read.
+//
+// Values are written with encoding/json and read with goccy/go-json, which
+// decodes the same struct tags about five times faster (exact key names
+// only; the store reads only what it wrote).
+//
 // # Lists and watches
 //
 // List and Watch read the bucket's stream directly with ordered consumers
@@ -46,8 +54,12 @@
 // # Heartbeats
 //
 // Heartbeats is a second bucket ("kyb-heartbeats") whose keys expire with a
-// per-message TTL, so node liveness never rewrites Node objects; an expiry
-// leaves a server marker that Heartbeats.Watch reports as not alive.
+// per-message TTL (the Nats-TTL header of nats-server 2.11+, set on every
+// beat; the bucket has LimitMarkerTTL so expiries leave markers), so node
+// liveness never rewrites Node objects; an expiry leaves a server marker
+// (reason MaxAge) that Heartbeats.Watch reports as not alive, promptly and
+// without polling. Per-message rather than bucket-wide TTL leaves room for
+// keys with other lifetimes (leases) in the same bucket.
 //
 // Every exported type is safe for concurrent use.
 package store
