@@ -583,8 +583,8 @@ func TestApplyConcurrentConflicts(t *testing.T) {
 	const writers = 8
 	errs := make(chan error, writers)
 	for i := range writers {
+		c := client.New(testutil.Connect(t, e.ns))
 		go func() {
-			c := client.New(testutil.Connect(t, e.ns))
 			for j := range 5 {
 				r, err := c.Apply(e.ctx, []byte(podYAML("", "hot", map[string]string{"writer": fmt.Sprintf("w%d", i), "round": fmt.Sprintf("r%d", j)})))
 				if err != nil {

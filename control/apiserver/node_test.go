@@ -67,10 +67,23 @@ func TestPodCIDRsUniqueAndStable(t *testing.T) {
 	e := newEnvOn(t, s, apiserver.Config{ClusterCIDR: "10.50.0.0/22", NodeCIDRMaskSize: 24})
 	var wg sync.WaitGroup
 	cidrs := make([]string, 4)
+	errs := make([]error, 4)
 	for i := range 4 {
-		wg.Go(func() { cidrs[i] = e.registerNode(t, fmt.Sprintf("n%d", i), nil).Spec.PodCIDR })
+		wg.Go(func() {
+			b, err := e.c.Request(e.ctx, api.NodeSubject(fmt.Sprintf("n%d", i), api.NodeVerbRegister), []byte(`{}`))
+			var n api.Node
+			if err == nil {
+				err = json.Unmarshal(b, &n)
+			}
+			cidrs[i], errs[i] = n.Spec.PodCIDR, err
+		})
 	}
 	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("register n%d: %v", i, err)
+		}
+	}
 	got := slices.Sorted(slices.Values(cidrs))
 	if want := []string{"10.50.0.0/24", "10.50.1.0/24", "10.50.2.0/24", "10.50.3.0/24"}; !slices.Equal(got, want) {
 		t.Fatalf("concurrent registrations got %v, want %v", got, want)
