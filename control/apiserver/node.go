@@ -358,6 +358,11 @@ func (s *Server) handleSync(req micro.Request) {
 		b.Write(p)
 	}
 	b.WriteString(`]}`)
+	if max := s.nc.MaxPayload(); int64(b.Len()) > max-listHeadroom {
+		syncErr(req, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
+			Message: fmt.Sprintf("the %d pods of node %s take %d bytes, more than the max payload %d", len(pods), node, b.Len(), max)})
+		return
+	}
 	if err := req.Respond(b.Bytes()); err != nil {
 		s.log.Warn("reply to sync", "node", node, "err", err)
 	}
