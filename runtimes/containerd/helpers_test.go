@@ -304,17 +304,28 @@ func waitExit(t testing.TB, r *Runtime, id string, timeout time.Duration) runtim
 
 func freePort(t testing.TB) int32 {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freeTCPPort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func freeTCPPort() (int32, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return int32(l.Addr().(*net.TCPAddr).Port)
+	return int32(l.Addr().(*net.TCPAddr).Port), nil
 }
 
 // leakCounts counts what sandboxes and containers hold on the node.
 type leakCounts struct {
 	Containers, Snapshots, NetNS, Veths, IPs, Sandboxes int
+	// NATRules counts iptables nat rules the CNI plugins tagged with the
+	// test network's name (masquerade and host port rules).
+	NATRules int
 }
 
 func countLeaks(t testing.TB, r *Runtime) leakCounts {
@@ -346,6 +357,9 @@ func countLeaks(t testing.TB, r *Runtime) leakCounts {
 	out, err := exec.Command("ip", "-o", "link", "show", "master", testBridge).Output()
 	if err == nil {
 		lc.Veths = strings.Count(string(out), "\n")
+	}
+	if out, err := exec.Command("iptables-save", "-t", "nat").Output(); err == nil {
+		lc.NATRules = strings.Count(string(out), `name: \"`+testNetwork+`\"`)
 	}
 	ents, _ = os.ReadDir(filepath.Join(r.net.ipamDir(), testNetwork))
 	for _, e := range ents {

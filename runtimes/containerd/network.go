@@ -24,6 +24,11 @@ type network struct {
 	mu   sync.Mutex
 	cidr string
 	cni  gocni.CNI
+
+	// opMu serialises CNI operations. The plugins serialise on host-local's
+	// and iptables' locks anyway, and go-cni's race-build mutex (go-deadlock)
+	// reports concurrent read locks as recursive locking and exits.
+	opMu sync.Mutex
 }
 
 func newNetwork(cfg Config, log *slog.Logger) *network {
@@ -174,7 +179,9 @@ func (n *network) setup(ctx context.Context, cidr string, sb *sandboxRecord) (st
 	if err != nil {
 		return "", err
 	}
+	n.opMu.Lock()
 	res, err := c.Setup(ctx, sb.ID, sb.NetNS, cniOpts(sb.Ports, sb)...)
+	n.opMu.Unlock()
 	if err != nil {
 		return "", fmt.Errorf("CNI setup: %w", err)
 	}
@@ -203,7 +210,10 @@ func (n *network) remove(ctx context.Context, sb *sandboxRecord) error {
 			return err
 		}
 	}
-	if err := c.Remove(ctx, sb.ID, sb.NetNS, cniOpts(sb.Ports, sb)...); err != nil {
+	n.opMu.Lock()
+	err = c.Remove(ctx, sb.ID, sb.NetNS, cniOpts(sb.Ports, sb)...)
+	n.opMu.Unlock()
+	if err != nil {
 		return fmt.Errorf("CNI remove: %w", err)
 	}
 	return nil
