@@ -312,7 +312,13 @@ func (s *Server) reply(subject string, b []byte) {
 	if subject == "" {
 		return
 	}
-	if err := s.nc.Publish(subject, b); err != nil {
+	err := s.nc.Publish(subject, b)
+	if errors.Is(err, nats.ErrMaxPayload) {
+		s.replyErr(subject, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
+			Message: fmt.Sprintf("reply of %d bytes exceeds the max payload %d", len(b), s.nc.MaxPayload())})
+		return
+	}
+	if err != nil {
 		s.log.Warn("reply failed", "err", err)
 	}
 }
