@@ -25,6 +25,11 @@
 // writes a KV delete marker that carries the last value, so that watchers
 // starting at any revision can report it.
 //
+// Delete markers stay until Compact removes those older than a given age; a
+// watch resuming from before a removed marker misses that deletion, so
+// components disconnected for longer must list again (compare etcd
+// compaction).
+//
 // A Store remembers, per object, the head (uid, creationTimestamp,
 // generation, spec hash) of the last revision it wrote, so an Update of that
 // revision needs no read; a revision's content never changes, and the write
