@@ -282,3 +282,45 @@ func BenchmarkLarge(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkDelete(b *testing.B) {
+	s := newStore(b)
+	ctx := context.Background()
+	for i := range b.N {
+		if err := s.Create(ctx, benchPod("default", fmt.Sprintf("p-%d", i))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	defer measureCPU(b)()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := s.Delete(ctx, podKind, "default", fmt.Sprintf("p-%d", i), ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWatchLatency measures one write until a live watch delivers it.
+func BenchmarkWatchLatency(b *testing.B) {
+	s := newStore(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := s.Watch(ctx, podKind, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if ev := <-ch; ev.Type != Synced {
+		b.Fatalf("first event %v; want Synced", ev.Type)
+	}
+	b.ReportAllocs()
+	defer measureCPU(b)()
+	for i := 0; b.Loop(); i++ {
+		if err := s.Create(ctx, benchPod("default", fmt.Sprintf("p-%d", i))); err != nil {
+			b.Fatal(err)
+		}
+		if ev := <-ch; ev.Type != Added {
+			b.Fatalf("event %v; want Added", ev.Type)
+		}
+	}
+}
