@@ -10,9 +10,12 @@ import (
 	"syscall"
 
 	"github.com/kybernetes/kybernetes/cmd/kyb/internal/cli"
+	"github.com/kybernetes/kybernetes/runtimes/containerd"
 )
 
 func main() {
+	// When the containerd shim starts kyb as a container's log driver.
+	containerd.LogDriverMain()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := cli.Run(ctx, os.Args[1:], cli.Streams{In: os.Stdin, Out: os.Stdout, Err: os.Stderr})
 	stop()

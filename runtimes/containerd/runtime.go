@@ -67,6 +67,8 @@ type Config struct {
 	// LogDriverMain first thing in main. Empty means the running program
 	// (os.Executable). "file" uses the shim's own file logging instead, which
 	// containerd 1.6 races on: stderr written just before exit can be lost.
+	// New probes the binary and falls back to "file" when it does not
+	// answer (and for Go test binaries).
 	LogDriver string
 	// Snapshotter names the containerd snapshotter; empty means overlayfs
 	// when the daemon supports it, else native.
@@ -88,13 +90,6 @@ func (c Config) withDefaults() Config {
 	}
 	if len(c.CNIBinDirs) == 0 {
 		c.CNIBinDirs = DefaultCNIBinDirs
-	}
-	if c.LogDriver == "" {
-		if exe, err := os.Executable(); err == nil {
-			c.LogDriver = exe
-		} else {
-			c.LogDriver = "file"
-		}
 	}
 	if c.NetworkName == "" {
 		c.NetworkName = DefaultNetworkName
@@ -163,6 +158,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		snapshotter: cfg.Snapshotter,
 		oomSeen:     map[string]bool{},
 	}
+	r.cfg.LogDriver = resolveLogDriver(ctx, cfg.LogDriver, log)
 	r.net = newNetwork(cfg, log)
 	if cfg.PodCIDR != "" {
 		if err := r.net.setCIDR(cfg.PodCIDR); err != nil {

@@ -119,3 +119,23 @@ func TestSandboxErrors(t *testing.T) {
 		t.Fatalf("sandbox IP %s outside %s", sb.IP, testCIDR)
 	}
 }
+
+func TestResolveLogDriver(t *testing.T) {
+	e := requireEnv(t)
+	tests := []struct {
+		name, configured, want string
+	}{
+		{"a binary that calls LogDriverMain", e.logDriver, e.logDriver},
+		{"file logging asked for", "file", "file"},
+		{"a binary that is no log driver", "/bin/true", "file"},
+		{"a missing binary", "/nonexistent/kyb", "file"},
+		{"the running Go test binary", "", "file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := resolveLogDriver(context.Background(), tc.configured, testLogger(t)); got != tc.want {
+				t.Fatalf("resolveLogDriver(%q) = %q, want %q", tc.configured, got, tc.want)
+			}
+		})
+	}
+}
