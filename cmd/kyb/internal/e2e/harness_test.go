@@ -1,0 +1,315 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/client"
+	"github.com/kybernetes/kybernetes/cmd/kyb/internal/cli"
+	"github.com/kybernetes/kybernetes/control/controlplane"
+	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/kybernetes/kybernetes/node"
+	"github.com/kybernetes/kybernetes/runtimes"
+	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
+	"github.com/kybernetes/kybernetes/runtimes/wasm"
+)
+
+// cluster is a running control plane for one test.
+type cluster struct {
+	t   *testing.T
+	cp  *controlplane.ControlPlane
+	url string
+	c   *client.Client
+	nc  *nats.Conn
+}
+
+func testLog(t *testing.T) *slog.Logger {
+	if os.Getenv("KYB_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	cfg := controlplane.Config{
+		DataDir:      t.TempDir(),
+		Listen:       "127.0.0.1:0",
+		Sync:         "always",
+		HeartbeatTTL: 2 * time.Second,
+	}
+	cfg.NodeLifecycle.Grace = 3 * time.Second
+	cp, err := controlplane.Start(context.Background(), cfg, testLog(t))
+	if err != nil {
+		t.Fatalf("start control plane: %v", err)
+	}
+	t.Cleanup(func() { cp.Shutdown() })
+	nc, err := nats.Connect(cp.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return &cluster{t: t, cp: cp, url: cp.ClientURL(), c: client.New(nc), nc: nc}
+}
+
+// agent is a node agent run by a test.
+type agent struct {
+	name   string
+	dir    string
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Run returned
+	rts    map[string]runtimes.Runtime
+}
+
+// stop stops the agent (its pods keep whatever the runtime does with them).
+func (a *agent) stop(t *testing.T) {
+	t.Helper()
+	a.cancel()
+	select {
+	case <-a.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("agent %s did not stop within 30s", a.name)
+	}
+}
+
+var testAgentConfig = node.Config{
+	HeartbeatInterval:   300 * time.Millisecond,
+	StatusInterval:      time.Second,
+	StatusFlushInterval: 20 * time.Millisecond,
+	BackoffBase:         300 * time.Millisecond,
+	BackoffMax:          3 * time.Second,
+	BackoffReset:        time.Minute,
+	LogPollInterval:     50 * time.Millisecond,
+}
+
+// startAgent runs an agent named name with the given runtimes; dir is its
+// data dir ("" for a new one), so a test can restart an agent on the same state.
+func (c *cluster) startAgent(name, dir string, labels map[string]string, rts map[string]runtimes.Runtime) *agent {
+	t := c.t
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	nc, err := nats.Connect(c.url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testAgentConfig
+	cfg.Name = name
+	cfg.DataDir = dir
+	cfg.Labels = labels
+	a, err := node.New(cfg, nc, rts, testLog(t).With("node", name))
+	if err != nil {
+		t.Fatalf("new agent %s: %v", name, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ag := &agent{name: name, dir: dir, cancel: cancel, done: make(chan struct{}), rts: rts}
+	go func() {
+		defer close(ag.done)
+		if err := a.Run(ctx); err != nil && ctx.Err() == nil {
+			t.Errorf("agent %s: %v", name, err)
+		}
+		nc.Close()
+	}()
+	t.Cleanup(func() { cancel(); <-ag.done })
+	testutil.Eventually(t, 20*time.Second, func() error {
+		n, err := c.node(name)
+		if err != nil {
+			return err
+		}
+		if !n.IsReady() {
+			return fmt.Errorf("node %s not ready", name)
+		}
+		return nil
+	})
+	return ag
+}
+
+// wasmRuntime returns a real wasm runtime with state in dir, reaching the
+// cluster's module store.
+func (c *cluster) wasmRuntime(dir string) *wasm.Runtime {
+	t := c.t
+	t.Helper()
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obs, err := js.ObjectStore(context.Background(), api.ModulesBucket)
+	if err != nil {
+		t.Fatalf("module store: %v", err)
+	}
+	rt, err := wasm.New(wasm.Config{
+		StateDir:    filepath.Join(dir, "wasm"),
+		CacheDir:    wasmCacheDir(),
+		ObjectStore: obs,
+		HTTP:        wasm.HTTPConfig{DefaultHostIP: "127.0.0.1"},
+	}, testLog(t).With("runtime", "wasm"))
+	if err != nil {
+		t.Fatalf("wasm runtime: %v", err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+// wasmCacheDir is the compilation cache shared with runtimes/wasm's tests
+// (and later runs), so that each Go module compiles once.
+func wasmCacheDir() string { return filepath.Join(os.TempDir(), "kyb-wasm-test-cache") }
+
+var (
+	precompileMu   sync.Mutex
+	precompileDone = map[string]bool{}
+)
+
+// precompiled fills the shared compilation cache with the module at path
+// from a process built without the race detector: under -race, wazero
+// takes about a minute to compile a Go module instead of a second. Once
+// per test binary and module.
+func precompiled(t *testing.T, path string) string {
+	t.Helper()
+	if !raceEnabled {
+		return path
+	}
+	precompileMu.Lock()
+	defer precompileMu.Unlock()
+	if precompileDone[path] {
+		return path
+	}
+	// Test binaries carry no module versions, so wazero names its cache
+	// directory "dev" in them: make the helper do the same.
+	cmd := exec.Command("go", "run", "-ldflags=-X github.com/tetratelabs/wazero/internal/version.version=dev",
+		"./runtimes/wasm/internal/precompile", "-cache", filepath.Join(wasmCacheDir(), "compiled"), path)
+	cmd.Dir = runtimetest.ModuleRoot()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("precompile %s: %v\n%s", path, err, out)
+	}
+	precompileDone[path] = true
+	return path
+}
+
+// kyb runs a kyb command in process against the cluster and returns its
+// stdout; a failing command fails the test.
+func (c *cluster) kyb(args ...string) string {
+	c.t.Helper()
+	out, errOut, err := c.kybErr(args...)
+	if err != nil {
+		c.t.Fatalf("kyb %s: %v\nstderr: %s", strings.Join(args, " "), err, errOut)
+	}
+	return out
+}
+
+// kybErr runs a kyb command and returns stdout, stderr and its error.
+func (c *cluster) kybErr(args ...string) (string, string, error) {
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	err := cli.Run(ctx, append([]string{"--server", c.url}, args...), cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	return out.String(), errOut.String(), err
+}
+
+// apply applies a manifest given as text.
+func (c *cluster) apply(manifest string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.c.Apply(ctx, []byte(manifest)); err != nil {
+		c.t.Fatalf("apply: %v\n%s", err, manifest)
+	}
+}
+
+func (c *cluster) pod(name string) (*api.Pod, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	o, err := c.c.Get(ctx, "Pod", "default", name)
+	if err != nil {
+		return nil, err
+	}
+	return o.(*api.Pod), nil
+}
+
+func (c *cluster) node(name string) (*api.Node, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	o, err := c.c.Get(ctx, "Node", "", name)
+	if err != nil {
+		return nil, err
+	}
+	return o.(*api.Node), nil
+}
+
+// waitPod polls until cond accepts the pod.
+func (c *cluster) waitPod(name string, timeout time.Duration, cond func(p *api.Pod) error) *api.Pod {
+	c.t.Helper()
+	var last *api.Pod
+	testutil.Eventually(c.t, timeout, func() error {
+		p, err := c.pod(name)
+		if err != nil {
+			return err
+		}
+		last = p
+		return cond(p)
+	})
+	return last
+}
+
+func phaseIs(want api.PodPhase) func(p *api.Pod) error {
+	return func(p *api.Pod) error {
+		if p.Status.Phase != want {
+			return fmt.Errorf("pod %s phase %q (%s), want %q", p.Name, p.Status.Phase, statusText(p), want)
+		}
+		return nil
+	}
+}
+
+func statusText(p *api.Pod) string {
+	var parts []string
+	for _, c := range p.Status.Conditions {
+		if c.Status != api.ConditionTrue {
+			parts = append(parts, fmt.Sprintf("%s=%s %s %s", c.Type, c.Status, c.Reason, c.Message))
+		}
+	}
+	for _, cs := range p.Status.ContainerStatuses {
+		switch {
+		case cs.State.Waiting != nil:
+			parts = append(parts, fmt.Sprintf("%s waiting %s: %s", cs.Name, cs.State.Waiting.Reason, cs.State.Waiting.Message))
+		case cs.State.Terminated != nil:
+			parts = append(parts, fmt.Sprintf("%s terminated %s (%d): %s", cs.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode, cs.State.Terminated.Message))
+		case cs.State.Running != nil:
+			parts = append(parts, cs.Name+" running")
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// wasmPod is a pod manifest for the conformance test program with args.
+func wasmPod(name, image, restart string, args ...string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  runtimeClassName: wasm
+  restartPolicy: %s
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: main
+    image: %s
+    args: [%s]
+`, name, restart, image, strings.Join(q, ", "))
+}
