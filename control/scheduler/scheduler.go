@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -15,10 +16,11 @@ import (
 // or NewWith (over any Binder and StatusWriter), then call Run or RunEvents
 // once. Ready and Stats are safe for concurrent use.
 type Scheduler struct {
-	st   *store.Store
-	log  *slog.Logger
-	core *core
-	err  error
+	st      *store.Store
+	log     *slog.Logger
+	core    *core
+	err     error
+	started atomic.Bool
 }
 
 // New returns a scheduler that watches pods and nodes in st and binds
@@ -39,20 +41,35 @@ func NewWith(cfg Config, b Binder, w StatusWriter, log *slog.Logger) *Scheduler 
 	if log == nil {
 		log = slog.Default()
 	}
+	log = log.With("component", "scheduler")
 	c, err := newCore(cfg, b, w, log)
+	if err != nil {
+		c, _ = newCore(Config{}, b, w, log) // so Ready and Stats work; Run reports err
+	}
 	return &Scheduler{log: log, core: c, err: err}
+}
+
+func (s *Scheduler) start() error {
+	if s.err != nil {
+		return s.err
+	}
+	if !s.started.CompareAndSwap(false, true) {
+		return fmt.Errorf("scheduler: already started")
+	}
+	return nil
 }
 
 // Run watches pods and nodes in the store and schedules until ctx ends,
 // then returns nil once its in-flight writes have finished. A watch that
 // fails is restarted from the last revision seen. It returns an error for a
-// bad Config or when the store cannot be watched at all. Call it once.
+// bad Config, when the store cannot be watched at all, or when the
+// scheduler was already started.
 func (s *Scheduler) Run(ctx context.Context) error {
-	if s.err != nil {
-		return s.err
-	}
 	if s.st == nil {
 		return fmt.Errorf("scheduler: run: no store (use RunEvents)")
+	}
+	if err := s.start(); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -130,10 +147,10 @@ func (s *Scheduler) forward(ctx context.Context, kind *api.Kind, ch <-chan store
 // RunEvents schedules from a stream of pod and node events (as a store
 // watch delivers them, with one Synced after the initial state of both
 // kinds) until ctx ends, returning nil, or events closes, returning an
-// error. Call it once, instead of Run.
+// error. It is the alternative to Run; a scheduler runs once.
 func (s *Scheduler) RunEvents(ctx context.Context, events <-chan store.Event) error {
-	if s.err != nil {
-		return s.err
+	if err := s.start(); err != nil {
+		return err
 	}
 	return s.core.run(ctx, events)
 }

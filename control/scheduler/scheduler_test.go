@@ -84,10 +84,12 @@ func TestConfigValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := NewWith(tt.cfg, nil, nil, nil).RunEvents(t.Context(), nil)
+			s := NewWith(tt.cfg, nil, nil, nil)
+			err := s.RunEvents(t.Context(), nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("got %v, want an error naming %q", err, tt.want)
 			}
+			_ = s.Stats() // usable even so
 		})
 	}
 }
@@ -95,6 +97,17 @@ func TestConfigValidation(t *testing.T) {
 // TestScoring places a 1-cpu pod on nodes a (3 of 4 cpu used), b (empty),
 // c (3.5 of 4 used, too full): bin-pack takes the fullest that fits, spread
 // the emptiest.
+func TestRunOnce(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.idle(t) // the harness's RunEvents is running
+	if err := h.s.RunEvents(t.Context(), h.events); err == nil || !strings.Contains(err.Error(), "already started") {
+		t.Fatalf("second RunEvents: %v, want already started", err)
+	}
+	if err := New(Config{}, nil, nil).Run(t.Context()); err == nil || !strings.Contains(err.Error(), "no store") {
+		t.Fatalf("Run without store: %v", err)
+	}
+}
+
 func TestScoring(t *testing.T) {
 	tests := []struct {
 		strategy Strategy
