@@ -29,21 +29,21 @@ import (
 
 // cluster is a running control plane for one test.
 type cluster struct {
-	t   *testing.T
+	t   testing.TB
 	cp  *controlplane.ControlPlane
 	url string
 	c   *client.Client
 	nc  *nats.Conn
 }
 
-func testLog(t *testing.T) *slog.Logger {
+func testLog(t testing.TB) *slog.Logger {
 	if os.Getenv("KYB_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t testing.TB) *cluster {
 	t.Helper()
 	cfg := controlplane.Config{
 		DataDir:      t.TempDir(),
@@ -75,7 +75,7 @@ type agent struct {
 }
 
 // stop stops the agent (its pods keep whatever the runtime does with them).
-func (a *agent) stop(t *testing.T) {
+func (a *agent) stop(t testing.TB) {
 	t.Helper()
 	a.cancel()
 	select {
@@ -177,7 +177,7 @@ var (
 // from a process built without the race detector: under -race, wazero
 // takes about a minute to compile a Go module instead of a second. Once
 // per test binary and module.
-func precompiled(t *testing.T, path string) string {
+func precompiled(t testing.TB, path string) string {
 	t.Helper()
 	if !raceEnabled {
 		return path

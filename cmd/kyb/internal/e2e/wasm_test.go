@@ -292,7 +292,7 @@ func TestWasmModuleFromOCIRegistry(t *testing.T) {
 	})
 }
 
-func writeFile(t *testing.T, content string) string {
+func writeFile(t testing.TB, content string) string {
 	t.Helper()
 	f, err := os.CreateTemp(t.TempDir(), "manifest-*.yaml")
 	if err != nil {
