@@ -154,6 +154,28 @@ func BenchmarkDecide(b *testing.B) {
 	}
 }
 
+// BenchmarkDiagnose measures a decision for a pod that fits nowhere: every
+// node is checked and the reasons counted.
+func BenchmarkDiagnose(b *testing.B) {
+	nodes, _ := benchCluster(benchNodes, 0)
+	c, err := newCore(Config{}, nil, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, n := range nodes {
+		c.handleEvent(storeEvent(n))
+	}
+	c.handleEvent(storeEvent(mkPod("huge", "64", "1Gi", wasm)))
+	pi := c.pop()
+	var msg string
+	for b.Loop() {
+		if _, msg = c.decide(pi); msg == "" {
+			b.Fatal("huge pod fits")
+		}
+	}
+	b.Log(msg)
+}
+
 // BenchmarkScheduleStore schedules 50,000 pending pods onto 5,000 nodes
 // through the real store over a real embedded NATS server: the watches
 // replay all objects, every bind is a compare-and-set KV update, and the

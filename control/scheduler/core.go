@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	mathbits "math/bits"
 	"reflect"
 	"slices"
 	"strings"
@@ -191,19 +192,20 @@ type core struct {
 	dirtyNodes []*nodeInfo
 	requeueAll bool
 
-	synced   bool
-	ready    chan struct{}
-	inFlight int
-	maxIn    int
-	jobs     chan job
-	results  chan job
-	retries  chan string
-	probe    chan chan snapshot
-	events   uint64
-	stats    stats
-	rtBits   map[string]uint64 // runtime name -> bit, assigned on first sight
-	counts   map[string]int    // scratch for diagnosis
-	scratch  []string
+	synced     bool
+	ready      chan struct{}
+	inFlight   int
+	maxIn      int
+	jobs       chan job
+	results    chan job
+	retries    chan string
+	probe      chan chan snapshot
+	events     uint64
+	stats      stats
+	rtBits     map[string]uint64 // runtime name -> bit, assigned on first sight
+	counts     map[string]int    // scratch for diagnosis
+	failCounts map[failKey]int   // scratch for diagnosis
+	scratch    []string
 
 	visited       uint64 // nodes looked at by decisions, for benchmarks
 	recordLatency bool
@@ -235,7 +237,7 @@ func newCore(cfg Config, b Binder, w StatusWriter, log *slog.Logger) (*core, err
 		ready: make(chan struct{}), maxIn: maxIn,
 		jobs: make(chan job, maxIn), results: make(chan job, maxIn),
 		retries: make(chan string), probe: make(chan chan snapshot),
-		counts: map[string]int{}, rtBits: map[string]uint64{},
+		counts: map[string]int{}, failCounts: map[failKey]int{}, rtBits: map[string]uint64{},
 	}, nil
 }
 
@@ -677,7 +679,7 @@ func (c *core) decide(pi *podInfo) (*nodeInfo, string) {
 			idx := cands[j]
 			h := &c.hot[idx]
 			visited++
-			if !c.fastFeasible(pi, h) {
+			if c.hotCheck(pi, h).code != 0 {
 				continue
 			}
 			found++
@@ -702,36 +704,73 @@ func (c *core) decide(pi *podInfo) (*nodeInfo, string) {
 	return nil, c.diagnose(pi)
 }
 
-// fastFeasible is the filter chain's verdict (not its reasons) from the
-// hot data, falling back to the full chain for tainted nodes and pods with
-// a nodeSelector. It must agree with feasible.
-func (c *core) fastFeasible(pi *podInfo, h *nodeHot) bool {
-	if h.flags&hotUnschedulable != 0 && !pi.toleratesUnschedulable ||
-		h.flags&hotNotReady != 0 && !pi.toleratesNotReady ||
-		h.rtMask&pi.rtBit == 0 {
-		return false
+// hotCheck is the filter chain over a node's hot data: the same checks in
+// the same order, with the same result as feasible (a test holds them to
+// that), reading nodeInfo only for taints and a nodeSelector.
+func (c *core) hotCheck(pi *podInfo, h *nodeHot) failure {
+	switch {
+	case h.flags&hotUnschedulable != 0 && !pi.toleratesUnschedulable:
+		return failure{code: failUnschedulable}
+	case h.flags&hotNotReady != 0 && !pi.toleratesNotReady:
+		return failure{code: failNotReady}
+	case h.rtMask&pi.rtBit == 0:
+		return failure{code: failRuntime}
+	case pi.rtBit == overflowRuntimeBit:
+		return c.feasible(pi, h.ni)
 	}
-	r, u, a := &pi.req, &h.used, &h.alloc
-	if r.Pods > 0 && u.Pods+r.Pods > a.Pods || r.WasmPods > 0 && u.WasmPods+r.WasmPods > a.WasmPods ||
-		r.CPU > 0 && u.CPU+r.CPU > a.CPU || r.Memory > 0 && u.Memory+r.Memory > a.Memory {
-		return false
-	}
-	if h.flags&hotTainted != 0 || len(pi.pod.Spec.NodeSelector) > 0 || pi.rtBit == overflowRuntimeBit {
-		return c.feasible(pi, h.ni).code == 0
-	}
-	return true
-}
-
-// diagnose runs every check on every node to say why none fits.
-func (c *core) diagnose(pi *podInfo) string {
-	clear(c.counts)
-	for _, ni := range c.list {
-		c.scratch = c.feasible(pi, ni).reasons(pi, c.scratch[:0])
-		for _, r := range c.scratch {
-			c.counts[r]++
+	if len(pi.pod.Spec.NodeSelector) > 0 {
+		if f := (selectorCheck{}).check(pi, h.ni); f.code != 0 {
+			return f
 		}
 	}
-	return unschedulableMessage(len(c.list), c.counts)
+	if h.flags&hotTainted != 0 {
+		if f := (taintCheck{}).check(pi, h.ni); f.code != 0 {
+			return f
+		}
+	}
+	return failure{code: fitFailure(&pi.req, &h.used, &h.alloc)}
+}
+
+// diagnose runs every check on every node to say why none fits. Failures
+// are counted by code (and taint) first and turned into text once, so a
+// pod that fits nowhere costs no allocation per node.
+func (c *core) diagnose(pi *podInfo) string {
+	if c.listDirty {
+		c.rebuildList()
+	}
+	clear(c.failCounts)
+	var perBit [16]int
+	for i := range c.hot {
+		f := c.hotCheck(pi, &c.hot[i])
+		if f.code == failTaint {
+			c.failCounts[failKey{code: failTaint, taintKey: f.taint.Key, taintValue: f.taint.Value}]++
+			continue
+		}
+		for bits := f.code; bits != 0; bits &= bits - 1 {
+			perBit[mathbits.TrailingZeros16(bits)]++
+		}
+	}
+	for i, n := range perBit {
+		if n > 0 {
+			c.failCounts[failKey{code: 1 << i}] += n
+		}
+	}
+	clear(c.counts)
+	for k, n := range c.failCounts {
+		f := failure{code: k.code, taint: &api.Taint{Key: k.taintKey, Value: k.taintValue}}
+		c.scratch = f.reasons(pi, c.scratch[:0])
+		for _, r := range c.scratch {
+			c.counts[r] += n
+		}
+	}
+	return unschedulableMessage(len(c.hot), c.counts)
+}
+
+// failKey is one reason a node failed: one failure bit, and the taint for
+// failTaint.
+type failKey struct {
+	code                 uint16
+	taintKey, taintValue string
 }
 
 func (c *core) scheduleOne(ctx context.Context, pi *podInfo) {

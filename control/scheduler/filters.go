@@ -174,20 +174,27 @@ func tolerates(tols []api.Toleration, t *api.Taint) bool {
 type fitCheck struct{}
 
 func (fitCheck) check(p *podInfo, n *nodeInfo) failure {
+	return failure{code: fitFailure(&p.req, &n.used, &n.alloc)}
+}
+
+// fitFailure returns the fit failure bits for a request on a node with
+// used and allocatable resources. A zero request always fits, as in
+// Kubernetes.
+func fitFailure(req, used, alloc *Resources) uint16 {
 	var code uint16
-	if p.req.Pods > 0 && n.used.Pods+p.req.Pods > n.alloc.Pods {
+	if req.Pods > 0 && used.Pods+req.Pods > alloc.Pods {
 		code |= failPods
 	}
-	if p.req.WasmPods > 0 && n.used.WasmPods+p.req.WasmPods > n.alloc.WasmPods {
+	if req.WasmPods > 0 && used.WasmPods+req.WasmPods > alloc.WasmPods {
 		code |= failPods
 	}
-	if p.req.CPU > 0 && n.used.CPU+p.req.CPU > n.alloc.CPU {
+	if req.CPU > 0 && used.CPU+req.CPU > alloc.CPU {
 		code |= failCPU
 	}
-	if p.req.Memory > 0 && n.used.Memory+p.req.Memory > n.alloc.Memory {
+	if req.Memory > 0 && used.Memory+req.Memory > alloc.Memory {
 		code |= failMemory
 	}
-	return failure{code: code}
+	return code
 }
 
 // unschedulableMessage formats why no node fits, as Kubernetes does:

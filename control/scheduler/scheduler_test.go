@@ -1,7 +1,9 @@
 package scheduler
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -492,5 +494,75 @@ func TestPow10(t *testing.T) {
 		if got, want := pow10(x), math.Pow(10, x); math.Abs(got-want) > 1e-5 {
 			t.Fatalf("pow10(%v) = %v, want %v", x, got, want)
 		}
+	}
+}
+
+// TestHotCheckAgreesWithChain holds the decision's fast path (hot node
+// data) to the filter chain: same verdict, same first reason, on random
+// nodes and pods.
+func TestHotCheckAgreesWithChain(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 9))
+	c, err := newCore(Config{}, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
+	for i := range 300 {
+		var opts []nodeOpt
+		switch r.IntN(3) {
+		case 0:
+			opts = append(opts, runtimes("containerd"))
+		case 1:
+			opts = append(opts, runtimes("wasm"))
+		}
+		if r.IntN(5) == 0 {
+			opts = append(opts, notReady)
+		}
+		if r.IntN(5) == 0 {
+			opts = append(opts, cordoned)
+		}
+		if r.IntN(3) == 0 {
+			opts = append(opts, taint(pick("gpu", "db"), pick("a", "b"), api.TaintEffect(pick("NoSchedule", "NoExecute", "PreferNoSchedule"))))
+		}
+		opts = append(opts, labels("zone", pick("1", "2", "3")), maxPods(pick("0", "3", "110"), pick("0", "2", "500")))
+		c.handleEvent(storeEvent(mkNode(fmt.Sprintf("n%03d", i), pick("1", "2", "4"), pick("1Gi", "2Gi", "4Gi"), opts...)))
+	}
+	mkRandomPod := func(name string, node string) *api.Pod {
+		var opts []podOpt
+		if r.IntN(3) == 0 {
+			opts = append(opts, wasm)
+		}
+		if r.IntN(3) == 0 {
+			opts = append(opts, selector("zone", pick("1", "2")))
+		}
+		if r.IntN(3) == 0 {
+			opts = append(opts, toleration(api.Toleration{Key: pick("gpu", "db", ""), Operator: api.TolerationOperator(pick("Exists", "Equal")), Value: pick("a", "b")}))
+		}
+		if node != "" {
+			opts = append(opts, onNode(node))
+		}
+		return mkPod(name, pick("", "100m", "1", "2"), pick("", "256Mi", "1Gi", "3Gi"), opts...)
+	}
+	for i := range 400 {
+		c.handleEvent(storeEvent(mkRandomPod(fmt.Sprintf("bound-%d", i), fmt.Sprintf("n%03d", r.IntN(300)))))
+	}
+	c.rebuildList()
+	checked, feasible := 0, 0
+	for i := range 200 {
+		c.handleEvent(storeEvent(mkRandomPod(fmt.Sprintf("p-%d", i), "")))
+		pi := c.pop()
+		for _, ni := range c.list {
+			want, got := c.feasible(pi, ni), c.hotCheck(pi, &c.hot[ni.hot])
+			if want.code != got.code || (want.taint == nil) != (got.taint == nil) || (want.taint != nil && *want.taint != *got.taint) {
+				t.Fatalf("pod %s on node %s: chain %+v, hot %+v", pi.key, ni.name, want, got)
+			}
+			checked++
+			if want.code == 0 {
+				feasible++
+			}
+		}
+	}
+	if feasible == 0 || feasible == checked {
+		t.Fatalf("%d of %d feasible: the random cases do not cover both outcomes", feasible, checked)
 	}
 }
