@@ -190,7 +190,6 @@ type core struct {
 	listDirty  bool
 	next       map[uint64]int // rotating start of the sampled search, per runtime
 	dirtyNodes []*nodeInfo
-	requeueAll bool
 
 	synced     bool
 	ready      chan struct{}
@@ -476,11 +475,10 @@ func (c *core) handleNode(typ store.EventType, n *api.Node) {
 	if !c.listDirty && ni.hot >= 0 && ni.hot < len(c.hot) && c.hot[ni.hot].ni == ni {
 		c.hot[ni.hot] = ni.hotData()
 	}
-	if added {
-		// A new node changes every parked pod's message ("0/N nodes"), so all
-		// of them are looked at again; nodes are added rarely.
-		c.requeueAll = true
-	} else if changed {
+	if changed {
+		// Parked pods that fit on the new or changed node are retried. As
+		// with Kubernetes' queueing hints, a node that helps no one does not
+		// rewrite every parked pod's "0/N nodes" message.
 		c.markDirty(ni)
 	}
 }
@@ -542,7 +540,7 @@ func (c *core) syncHot(ni *nodeInfo) {
 }
 
 func (c *core) markDirty(ni *nodeInfo) {
-	if !ni.dirty && len(c.parked) > 0 {
+	if !ni.dirty && ni.node != nil && len(c.parked) > 0 {
 		ni.dirty = true
 		c.dirtyNodes = append(c.dirtyNodes, ni)
 	}
@@ -552,7 +550,7 @@ func (c *core) markDirty(ni *nodeInfo) {
 // fit on changed: for each parked pod only the changed nodes are checked, so
 // a pod is retried exactly when the cluster changed in its favour.
 func (c *core) flushDirty() {
-	if len(c.dirtyNodes) == 0 && !c.requeueAll {
+	if len(c.dirtyNodes) == 0 {
 		return
 	}
 	dirty := c.dirtyNodes
@@ -560,8 +558,9 @@ func (c *core) flushDirty() {
 	for _, ni := range dirty {
 		ni.dirty = false
 	}
-	all := c.requeueAll || len(dirty) > 256
-	c.requeueAll = false
+	// Checking every parked pod against more than half the nodes costs
+	// about what retrying it does.
+	all := len(dirty) > 64 && len(dirty) > len(c.list)/2
 	if len(c.parked) == 0 {
 		return
 	}
