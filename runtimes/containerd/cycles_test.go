@@ -152,7 +152,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	if env != nil {
 		env.registry.Close()
-		removeLeftovers(env.addr)
+		removeLeftovers(env.addr, testNamespace)
 		os.RemoveAll(env.dir)
 	}
 	os.Exit(code)

@@ -15,14 +15,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	cclient "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/core/images"
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"github.com/containerd/containerd/v2/pkg/netns"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -36,13 +40,20 @@ import (
 
 // Test environment: every test of this package talks to the containerd at
 // $KYB_CONTAINERD_ADDRESS (else /run/containerd/containerd.sock) in the
-// namespace testNamespace, with its own state dir, bridge and pod CIDR.
-// Without a daemon the tests skip, unless CI=true, where they fail.
+// namespace testNamespace (one per test process, so that runs may overlap),
+// with its own state dir, and a bridge, pod CIDR and IP allocation dir
+// shared by all runs. Without a daemon the tests skip, unless CI=true, where
+// they fail.
+var (
+	testNamespace = fmt.Sprintf("kyb-test-%d", os.Getpid())
+	testIPAMDir   = filepath.Join(os.TempDir(), "kyb-containerd-ipam-test")
+	testDirPrefix = "kyb-containerd-test-"
+)
+
 const (
-	testNamespace = "kyb-test"
-	testBridge    = "kybtest0"
-	testNetwork   = "kybtest"
-	testCIDR      = "10.123.0.0/24"
+	testBridge  = "kybtest0"
+	testNetwork = "kybtest"
+	testCIDR    = "10.123.0.0/24"
 )
 
 type testEnv struct {
@@ -110,7 +121,7 @@ func requireEnv(t testing.TB) *testEnv {
 
 func setupEnv(addr string) (*testEnv, error) {
 	e := &testEnv{addr: addr}
-	dir, err := os.MkdirTemp("", "kyb-containerd-test-")
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", testDirPrefix, os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
@@ -129,9 +140,7 @@ func setupEnv(addr string) (*testEnv, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := removeLeftovers(addr); err != nil {
-		return nil, err
-	}
+	removeDeadRuns(addr)
 	e.registry = httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	host := strings.TrimPrefix(e.registry.URL, "http://")
 	e.image = host + "/kyb/app:v1"
@@ -220,7 +229,7 @@ func testConfig(e *testEnv) Config {
 		NetworkName: testNetwork,
 		BridgeName:  testBridge,
 		PodCIDR:     testCIDR,
-		IPAMDir:     filepath.Join(e.dir, "ipam"),
+		IPAMDir:     testIPAMDir,
 		LogDriver:   e.logDriver,
 	}
 }
@@ -380,13 +389,13 @@ func writeArchive(path, tag string, img v1.Image) error {
 
 // removeLeftovers deletes the containers and images an earlier, aborted
 // test run left in the test namespace.
-func removeLeftovers(addr string) error {
+func removeLeftovers(addr, ns string) error {
 	c, err := cclient.New(addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	ctx := namespaces.WithNamespace(context.Background(), testNamespace)
+	ctx := namespaces.WithNamespace(context.Background(), ns)
 	cs, err := c.Containers(ctx)
 	if err != nil {
 		return err
@@ -404,7 +413,43 @@ func removeLeftovers(addr string) error {
 		return err
 	}
 	for _, i := range imgs {
-		c.ImageService().Delete(ctx, i.Name)
+		c.ImageService().Delete(ctx, i.Name, images.SynchronousDelete())
 	}
+	c.NamespaceService().Delete(ctx, ns)
 	return nil
+}
+
+// removeDeadRuns removes what test runs whose process has died left behind:
+// their sandboxes (network namespaces, IPs, NAT rules), containers, images,
+// containerd namespace and state dir.
+func removeDeadRuns(addr string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), testDirPrefix+"*"))
+	for _, d := range dirs {
+		pidStr, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), testDirPrefix), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) == nil {
+			continue // not ours, or still running
+		}
+		ns := fmt.Sprintf("kyb-test-%d", pid)
+		r, err := New(context.Background(), Config{
+			Address: addr, Namespace: ns, StateDir: filepath.Join(d, "state"),
+			NetworkName: testNetwork, BridgeName: testBridge, PodCIDR: testCIDR,
+			IPAMDir: testIPAMDir, LogDriver: "file",
+		}, nil)
+		if err != nil {
+			continue
+		}
+		sbs, _ := r.ListSandboxes(context.Background())
+		for _, sb := range sbs {
+			r.RemoveSandbox(context.Background(), sb.ID)
+		}
+		r.Close()
+		// Namespaces of sandboxes whose creation the process died in.
+		nss, _ := filepath.Glob(filepath.Join(d, "state", "netns", "*"))
+		for _, p := range nss {
+			netns.LoadNetNS(p).Remove()
+		}
+		removeLeftovers(addr, ns)
+		os.RemoveAll(d)
+	}
 }

@@ -220,10 +220,16 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 	}
 	r.sbMu.Lock()
 	defer r.sbMu.Unlock()
+	// A namespace that is gone (the node rebooted) still has an IP and
+	// host ports to release; the plugins do that without a path.
+	nsPath := sb.NetNS
+	if closed, err := netns.LoadNetNS(sb.NetNS).Closed(); err == nil && closed {
+		sb.NetNS = ""
+	}
 	if err := r.net.remove(ctx, sb); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if err := netns.LoadNetNS(sb.NetNS).Remove(); err != nil {
+	if err := netns.LoadNetNS(nsPath).Remove(); err != nil {
 		return fmt.Errorf("%s: remove network namespace: %w", what, err)
 	}
 	if err := os.RemoveAll(r.sandboxDir(id)); err != nil {

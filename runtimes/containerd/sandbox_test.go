@@ -5,9 +5,13 @@ import (
 	"errors"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kybernetes/kybernetes/runtimes"
 )
@@ -138,4 +142,113 @@ func TestResolveLogDriver(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSandboxWhoseNetNSIsGone plays a node reboot: the namespace's bind
+// mount is gone. The sandbox lists as not ready and removal still releases
+// its IP, host port rules and files.
+func TestSandboxWhoseNetNSIsGone(t *testing.T) {
+	r, _ := newTestRuntime(t)
+	ctx := context.Background()
+	before := countLeaks(t, r)
+	sb, err := r.CreateSandbox(ctx, &runtimes.SandboxConfig{Namespace: "n", Name: "rebooted",
+		Ports: []runtimes.PortMapping{{ContainerPort: 80, HostPort: freePort(t)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.readSandbox(sb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Unmount(rec.NetNS, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	list, err := r.ListSandboxes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(list, func(s *runtimes.Sandbox) bool { return s.ID == sb.ID })
+	if i < 0 || list[i].State != runtimes.SandboxNotReady {
+		t.Fatalf("ListSandboxes = %+v, want %s not ready", list, sb.ID)
+	}
+	if err := r.RemoveSandbox(ctx, sb.ID); err != nil {
+		t.Fatalf("RemoveSandbox: %v", err)
+	}
+	// The bridge plugin cannot find the masquerade rules of a vanished
+	// interface; after a real reboot they are gone with the namespace.
+	// Remove them as a reboot would.
+	t.Cleanup(func() { deleteNATRulesOf(t, sb.ID) })
+	after := countLeaks(t, r)
+	after.NATRules, before.NATRules = 0, 0
+	if after != before {
+		t.Fatalf("leaked: before %+v after %+v", before, after)
+	}
+	out, err := exec.Command("iptables-save", "-t", "nat").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "dnat name: \\\"kybtest\\\" id: \\\""+sb.ID) {
+		t.Fatalf("host port rules of %s remain:\n%s", sb.ID, out)
+	}
+}
+
+// deleteNATRulesOf deletes the nat rules and chains whose comment names the
+// sandbox.
+func deleteNATRulesOf(t *testing.T, id string) {
+	out, err := exec.Command("iptables-save", "-t", "nat").Output()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	var chains []string
+	for _, line := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(line, "-A ") || !strings.Contains(line, id) {
+			continue
+		}
+		f := strings.Fields(line)
+		// -A CHAIN [-s SRC] ... -j TARGET: delete by the rule's match spec,
+		// which these rules make unique with their comment.
+		if f[len(f)-2] == "-j" && strings.HasPrefix(f[len(f)-1], "CNI-") {
+			chains = append(chains, f[len(f)-1])
+		}
+		args := []string{"-t", "nat", "-D"}
+		args = append(args, splitRule(line[3:])...)
+		if out, err := exec.Command("iptables", args...).CombinedOutput(); err != nil {
+			t.Errorf("iptables %v: %v: %s", args, err, out)
+		}
+	}
+	for _, c := range chains {
+		exec.Command("iptables", "-t", "nat", "-X", c).Run()
+	}
+}
+
+// splitRule splits an iptables-save rule into arguments, honouring the
+// double quotes (with \" escapes) of comments.
+func splitRule(s string) []string {
+	var args []string
+	var cur strings.Builder
+	inQuote, have := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && inQuote && i+1 < len(s) && s[i+1] == '"':
+			cur.WriteByte('"')
+			i++
+		case c == '"':
+			inQuote, have = !inQuote, true
+		case c == ' ' && !inQuote:
+			if have {
+				args = append(args, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteByte(c)
+			have = true
+		}
+	}
+	if have {
+		args = append(args, cur.String())
+	}
+	return args
 }
