@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 	"github.com/kybernetes/kybernetes/node"
 	"github.com/kybernetes/kybernetes/runtimes"
@@ -32,14 +33,7 @@ func TestWithRealAgent(t *testing.T) {
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(ctx) }()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			t.Error("agent did not stop within 20s")
-		}
-	}()
+	defer cancel()
 	select {
 	case <-agent.Ready():
 	case err := <-done:
@@ -79,6 +73,27 @@ func TestWithRealAgent(t *testing.T) {
 	testutil.Eventually(t, 20*time.Second, func() error {
 		if _, err := e.c.Get(e.ctx, "pod", "", "web"); !api.IsNotFound(err) {
 			return fmt.Errorf("pod still there: %v", err)
+		}
+		return nil
+	})
+
+	// The agent stops: its heartbeat key expires and the node lifecycle
+	// controller marks the node Unknown.
+	lc := nodelifecycle.New(e.st, e.hb, nodelifecycle.Config{Grace: 5 * time.Second}, logger(t))
+	go func() { _ = lc.Run(e.ctx) }()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("agent did not stop within 20s")
+	}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		obj, err := e.c.Get(e.ctx, "node", "", "n1")
+		if err != nil {
+			return err
+		}
+		if c := obj.(*api.Node).Status.Condition(api.NodeReady); c == nil || c.Status != api.ConditionUnknown {
+			return fmt.Errorf("Ready condition %+v", c)
 		}
 		return nil
 	})
