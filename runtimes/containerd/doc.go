@@ -16,8 +16,21 @@
 //     carry pod, container name, attempt and sandbox so that a new Runtime
 //     adopts the containers of an earlier one.
 //
+// Logs: the shim starts a log driver process per container (Config.LogDriver,
+// by default the running program, which calls LogDriverMain first in main)
+// that appends stdout and stderr to ContainerConfig.LogPath; it lives as long
+// as the container, so logs keep flowing while the agent restarts.
+// containerd 1.6's own file logging (LogDriver "file", the fallback) can lose
+// stderr written just before a process exits.
+//
 // Exits are read from the containerd task; a non-zero exit of a container
-// whose memory cgroup recorded an OOM kill is reported as OOMKilled.
+// whose memory cgroup recorded an OOM kill (or for which containerd sent an
+// OOM event) is reported as OOMKilled.
+//
+// Tests need root and a containerd: they use $KYB_CONTAINERD_ADDRESS (set by
+// `source .ci/containerd.sh; kyb_containerd_start`), else
+// /run/containerd/containerd.sock, and skip when it does not answer unless
+// CI=true.
 // Works on cgroup v1 and v2 with the cgroupfs layout containerd uses by
 // default (/<namespace>/<container id>).
 package containerd
