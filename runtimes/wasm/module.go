@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/kybernetes/kybernetes/runtimes"
+	"github.com/kybernetes/kybernetes/runtimes/wasm/internal/wasmbin"
 )
 
 // module is one compiled module, shared by every run of its digest.
@@ -62,6 +63,7 @@ func (r *Runtime) compile(ctx context.Context, m *module) error {
 	if len(b) < 8 || string(b[:4]) != "\x00asm" {
 		return runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("module %s: not a WebAssembly binary (no \\0asm magic)", m.digest))
 	}
+	b, _ = wasmbin.MergeData(b)
 	cm, err := r.wz.CompileModule(context.WithoutCancel(ctx), b)
 	if err != nil {
 		return runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("module %s: %w", m.digest, err))

@@ -59,59 +59,24 @@ func sleeper(ctx context.Context) sys.Nanosleep {
 	}
 }
 
-// limitAllocator backs linear memories with a cap; a growth past it fails
-// (memory.grow returns -1) and is remembered as an OOM.
-type limitAllocator struct {
-	limit uint64
-	oom   atomic.Bool
-}
-
-func (a *limitAllocator) Allocate(capacity, max uint64) experimental.LinearMemory {
-	return &limitedMemory{a: a}
-}
-
-type limitedMemory struct {
-	a   *limitAllocator
-	buf []byte
-}
-
-func (m *limitedMemory) Reallocate(size uint64) []byte {
-	if size > m.a.limit {
-		m.a.oom.Store(true)
-		return nil
-	}
-	if size <= uint64(cap(m.buf)) {
-		m.buf = m.buf[:size]
-		return m.buf
-	}
-	c := max(size, 2*uint64(cap(m.buf)))
-	c = min(c, m.a.limit)
-	nb := make([]byte, size, c)
-	copy(nb, m.buf)
-	m.buf = nb
-	return nb
-}
-
-func (m *limitedMemory) Free() { m.buf = nil }
-
 // instance runs one instantiation of m to its end and says how it ended.
 // killed reports whether the runtime cancelled ctx on purpose.
 func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfig, memLimit int64, killed func() bool) inproc.Exit {
-	var alloc *limitAllocator
+	alloc := &allocator{}
 	if memLimit > 0 {
 		pages := uint64(memLimit) / 65536 * 65536
 		if m.minMem > pages {
 			return inproc.Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonOOMKilled,
 				Message: fmt.Sprintf("the module needs %d bytes of memory at start, over the limit of %d", m.minMem, pages)}
 		}
-		alloc = &limitAllocator{limit: pages}
-		ctx = experimental.WithMemoryAllocator(ctx, alloc)
+		alloc.limit = pages
 	}
+	ctx = experimental.WithMemoryAllocator(ctx, alloc)
 	mod, err := r.wz.InstantiateModule(ctx, m.cm, mc.WithNanosleep(sleeper(ctx)))
 	if mod != nil {
 		mod.Close(context.Background())
 	}
-	oom := alloc != nil && alloc.oom.Load()
+	oom := alloc.oom.Load()
 	var ee *sys.ExitError
 	switch {
 	case err == nil:

@@ -68,6 +68,9 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
 	base := moduleConfig(c).WithStderr(p.stderr)
+	for _, kv := range staticCGIEnv {
+		base = base.WithEnv(kv[0], kv[1])
+	}
 	var lns []net.Listener
 	for _, pm := range ports {
 		ip := pm.HostIP
@@ -143,7 +146,16 @@ func (b *limitedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-// cgiEnv is the CGI/1.1 environment of a request, as net/http/cgi builds it.
+// staticCGIEnv is the part of the CGI environment every request shares.
+var staticCGIEnv = [][2]string{
+	{"SERVER_SOFTWARE", "kyb-wagi"},
+	{"SERVER_PROTOCOL", "HTTP/1.1"},
+	{"GATEWAY_INTERFACE", "CGI/1.1"},
+	{"SCRIPT_NAME", ""},
+	{"X_MATCHED_ROUTE", "/..."},
+}
+
+// cgiEnv is the per-request CGI/1.1 environment of a request, as net/http/cgi builds it.
 func cgiEnv(req *http.Request, pm runtimes.PortMapping) [][2]string {
 	host, port, _ := net.SplitHostPort(req.Host)
 	if host == "" {
@@ -152,22 +164,20 @@ func cgiEnv(req *http.Request, pm runtimes.PortMapping) [][2]string {
 	if port == "" {
 		port = strconv.Itoa(int(pm.HostPort))
 	}
+	// SERVER_SOFTWARE, SERVER_PROTOCOL, GATEWAY_INTERFACE, SCRIPT_NAME and
+	// X_MATCHED_ROUTE are the same for every request: see staticCGIEnv.
+	// (Each variable costs a copy of wazero's module config.)
 	env := [][2]string{
-		{"SERVER_SOFTWARE", "kyb-wagi"},
-		{"SERVER_PROTOCOL", "HTTP/1.1"},
 		{"SERVER_NAME", host},
 		{"SERVER_PORT", port},
-		{"GATEWAY_INTERFACE", "CGI/1.1"},
 		{"REQUEST_METHOD", req.Method},
 		{"REQUEST_URI", req.URL.RequestURI()},
-		{"SCRIPT_NAME", ""},
 		{"PATH_INFO", req.URL.Path},
 		{"QUERY_STRING", req.URL.RawQuery},
 		{"HTTP_HOST", req.Host},
-		{"X_MATCHED_ROUTE", "/..."},
 	}
 	if rh, rp, err := net.SplitHostPort(req.RemoteAddr); err == nil {
-		env = append(env, [2]string{"REMOTE_ADDR", rh}, [2]string{"REMOTE_HOST", rh}, [2]string{"REMOTE_PORT", rp})
+		env = append(env, [2]string{"REMOTE_ADDR", rh}, [2]string{"REMOTE_PORT", rp})
 	}
 	if req.ContentLength > 0 {
 		env = append(env, [2]string{"CONTENT_LENGTH", strconv.FormatInt(req.ContentLength, 10)})
@@ -188,12 +198,25 @@ func cgiEnv(req *http.Request, pm runtimes.PortMapping) [][2]string {
 func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, mc wazero.ModuleConfig, pm runtimes.PortMapping) {
 	ctx, cancel := context.WithTimeout(req.Context(), p.r.cfg.HTTP.RequestTimeout)
 	defer cancel()
+	var body io.Reader = eofReader{}
+	if req.Body != nil && req.ContentLength < 0 {
+		// A chunked body: CGI needs its length, so read it first.
+		b, err := io.ReadAll(io.LimitReader(req.Body, p.r.cfg.HTTP.MaxBodyBytes+1))
+		if err != nil {
+			http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if int64(len(b)) > p.r.cfg.HTTP.MaxBodyBytes {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		req.ContentLength = int64(len(b))
+		body = bytes.NewReader(b)
+	} else if req.Body != nil && req.ContentLength > 0 {
+		body = req.Body
+	}
 	for _, kv := range cgiEnv(req, pm) {
 		mc = mc.WithEnv(kv[0], kv[1])
-	}
-	var body io.Reader = eofReader{}
-	if req.Body != nil && req.ContentLength != 0 {
-		body = req.Body
 	}
 	out := &limitedBuffer{max: p.r.cfg.HTTP.MaxBodyBytes}
 	mc = mc.WithStdin(body).WithStdout(out)

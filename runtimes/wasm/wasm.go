@@ -62,7 +62,8 @@ type HTTPConfig struct {
 	// MaxConcurrent caps the requests in flight per container, answering
 	// 503 beyond; 2×GOMAXPROCS when zero.
 	MaxConcurrent int
-	// MaxBodyBytes caps a response's size; 64 MiB when zero.
+	// MaxBodyBytes caps a response's size, and a chunked request body's
+	// (read whole to learn its CONTENT_LENGTH); 64 MiB when zero.
 	MaxBodyBytes int64
 }
 

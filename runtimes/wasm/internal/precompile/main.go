@@ -14,6 +14,8 @@ import (
 	"os"
 
 	"github.com/tetratelabs/wazero"
+
+	"github.com/kybernetes/kybernetes/runtimes/wasm/internal/wasmbin"
 )
 
 func main() {
@@ -40,6 +42,7 @@ func run(dir string, files []string) error {
 		if err != nil {
 			return err
 		}
+		b, _ = wasmbin.MergeData(b) // as wasm.Runtime does before compiling
 		if _, err := rt.CompileModule(ctx, b); err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
