@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,6 +23,8 @@ import (
 	"github.com/kybernetes/kybernetes/runtimes/fake"
 )
 
+// KYB_NODE_BENCH_CPUPROFILE=<file> writes the agent child's CPU profile.
+//
 // The benchmarks run the agent in a child process (this test binary,
 // re-executed), so that its RSS is the agent's alone and not the NATS
 // server's or the fake control plane's.
@@ -71,6 +74,12 @@ func readMem() memReport {
 }
 
 func runChildAgent(url, dir string) int {
+	if path := os.Getenv("KYB_NODE_BENCH_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

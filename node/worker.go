@@ -520,7 +520,9 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 
 // logPath is where the runtime appends a container attempt's output.
 func (w *podWorker) logPath(name string, attempt int32) string {
-	return filepath.Join(w.a.podDir(w.uid), "logs", name, strconv.Itoa(int(attempt))+".log")
+	// <pod dir>/<container>.<attempt>.log: one directory per pod (container
+	// names hold no dots), as directory creation dominates a pod's start cost.
+	return filepath.Join(w.a.podDir(w.uid), name+"."+strconv.Itoa(int(attempt))+".log")
 }
 
 // containerConfig maps a container of the pod to the runtime's config.
