@@ -218,6 +218,7 @@ type snapshot struct {
 	parked   int
 	inFlight int
 	used     map[string]Resources // per node, for tests
+	visited  uint64
 }
 
 func newCore(cfg Config, b Binder, w StatusWriter, log *slog.Logger) (*core, error) {
@@ -300,7 +301,7 @@ func (c *core) run(ctx context.Context, events <-chan store.Event) error {
 			for name, ni := range c.nodes {
 				used[name] = ni.used
 			}
-			reply <- snapshot{events: c.events, queued: c.queuedLen(), parked: len(c.parked), inFlight: c.inFlight, used: used}
+			reply <- snapshot{events: c.events, queued: c.queuedLen(), parked: len(c.parked), inFlight: c.inFlight, used: used, visited: c.visited}
 		case <-ctx.Done():
 			return nil
 		}

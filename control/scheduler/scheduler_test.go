@@ -135,6 +135,31 @@ func TestScoring(t *testing.T) {
 	}
 }
 
+// TestSampling: on 1,000 nodes that all fit, each decision looks at
+// Kubernetes' 42% (420 nodes), and the rotating start spreads the
+// candidates, so even bin-pack ties do not pile every pod on one node.
+func TestSampling(t *testing.T) {
+	h := newHarness(t, Config{Strategy: Spread})
+	for i := range 1000 {
+		h.putNode(mkNode(fmt.Sprintf("n%04d", i), "4", "4Gi"))
+	}
+	h.synced()
+	for i := range 10 {
+		h.putPod(mkPod(fmt.Sprintf("p%d", i), "1", "1Gi"))
+	}
+	snap := h.idle(t)
+	if want := uint64(10 * 420); snap.visited != want {
+		t.Fatalf("visited %d nodes for 10 pods, want %d", snap.visited, want)
+	}
+	nodes := map[string]bool{}
+	for i := range 10 {
+		nodes[h.nodeOf(t, fmt.Sprintf("p%d", i))] = true
+	}
+	if len(nodes) != 10 {
+		t.Fatalf("10 pods on %d nodes with spread, want 10", len(nodes))
+	}
+}
+
 func TestFilters(t *testing.T) {
 	type tc struct {
 		name    string
