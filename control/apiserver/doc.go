@@ -12,6 +12,11 @@
 // event and assignment, so writes made by other components (the scheduler)
 // are published too.
 //
+// Several apiservers may serve the same cluster (the micro endpoints share a
+// queue group), but each runs its own watch, so each publishes every event
+// and assignment: consumers must tolerate duplicates (they are ordered by
+// resourceVersion) until event publishing is given to a lease holder.
+//
 // Errors are replied as micro errors: the Nats-Service-Error-Code header holds
 // the Status code ("404"), Nats-Service-Error the message, and the body the
 // api.Status JSON.
