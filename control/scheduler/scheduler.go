@@ -41,7 +41,6 @@ func NewWith(cfg Config, b Binder, w StatusWriter, log *slog.Logger) *Scheduler 
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("component", "scheduler")
 	c, err := newCore(cfg, b, w, log)
 	if err != nil {
 		c, _ = newCore(Config{}, b, w, log) // so Ready and Stats work; Run reports err
