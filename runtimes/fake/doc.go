@@ -21,5 +21,7 @@
 // and Calls records the calls made, for assertions. State is kept in memory
 // and, when Config.StateDir is set, in a state file so that a new instance
 // on the same directory lists the previous containers (running ones as
-// exited with reason AgentRestarted).
+// exited with reason AgentRestarted). Hollow nodes should leave StateDir
+// empty: the state file is rewritten whole on every change. An empty
+// LogPath discards the output.
 package fake

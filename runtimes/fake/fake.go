@@ -241,9 +241,6 @@ func (r *Runtime) prepare(ctx context.Context, sb *runtimes.SandboxConfig, cfg *
 	if err := checkRef(cfg.Image); err != nil {
 		return "", err
 	}
-	if cfg.LogPath == "" {
-		return "", fmt.Errorf("log path is required")
-	}
 	return digestOf(cfg.Image), nil
 }
 
@@ -260,14 +257,9 @@ func (p *proc) Term()                 { p.term() }
 func (p *proc) Kill()                 { p.kill() }
 
 func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, error) {
-	if dir := filepath.Dir(c.Config.LogPath); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("open log: %w", err)
-		}
-	}
-	logf, err := os.OpenFile(c.Config.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := openLog(c.Config.LogPath)
 	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+		return nil, err
 	}
 	killCtx, kill := context.WithCancel(context.Background())
 	termCtx, term := context.WithCancel(killCtx)
@@ -396,3 +388,18 @@ func hostPath(mounts []runtimes.Mount, p string) (string, bool, error) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// openLog opens the container's log for appending, creating its directory;
+// an empty path discards the output.
+func openLog(path string) (*os.File, error) {
+	if path == "" {
+		path = os.DevNull
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	return f, nil
+}

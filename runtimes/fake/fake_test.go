@@ -113,3 +113,31 @@ func TestFailures(t *testing.T) {
 		t.Errorf("last call %q", last)
 	}
 }
+
+// BenchmarkLifecycle measures create+start+wait+remove of a fake://exit/0
+// container, in memory: the runtime cost a hollow node pays per pod.
+func BenchmarkLifecycle(b *testing.B) {
+	rt, err := fake.New(fake.Config{}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	sb, err := rt.CreateSandbox(ctx, &runtimes.SandboxConfig{Name: "p"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		id, err := rt.CreateContainer(ctx, sb.ID, &runtimes.ContainerConfig{Name: "c", Image: "fake://exit/0"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ch, _ := rt.WaitContainer(ctx, id)
+		if err := rt.StartContainer(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		<-ch
+		if err := rt.RemoveContainer(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -224,9 +224,6 @@ func (r *Runtime) ListImages(ctx context.Context) ([]*runtimes.Image, error) {
 
 // prepare resolves a container's module at create time and pins it.
 func (r *Runtime) prepare(ctx context.Context, sb *runtimes.SandboxConfig, cfg *runtimes.ContainerConfig) (string, error) {
-	if cfg.LogPath == "" {
-		return "", errors.New("log path is required")
-	}
 	if cfg.MemoryLimitBytes < 0 {
 		return "", fmt.Errorf("memory limit %d: must not be negative", cfg.MemoryLimitBytes)
 	}
@@ -268,14 +265,9 @@ func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, 
 	if err != nil {
 		return nil, err
 	}
-	if dir := filepath.Dir(c.Config.LogPath); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("open log: %w", err)
-		}
-	}
-	logf, err := os.OpenFile(c.Config.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := openLog(c.Config.LogPath)
 	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
+		return nil, err
 	}
 	var ports []runtimes.PortMapping
 	for _, p := range c.Config.Ports {
@@ -292,4 +284,19 @@ func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, 
 		return p, nil
 	}
 	return r.runCommand(c, m, logf), nil
+}
+
+// openLog opens the container's log for appending, creating its directory;
+// an empty path discards the output.
+func openLog(path string) (*os.File, error) {
+	if path == "" {
+		path = os.DevNull
+	} else if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	return f, nil
 }
