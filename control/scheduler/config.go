@@ -34,9 +34,10 @@ type Config struct {
 	// search ended. 0 is Kubernetes' adaptive default (50% minus 1% per 125
 	// nodes, at least 5%); 100 scores every node.
 	PercentageOfNodesToScore int
-	// BindWorkers is how many bind and status writes are in flight while
-	// decisions continue; default 128. (The store binder groups concurrent
-	// writes into pipelined batches, so this is cheap.)
+	// BindWorkers is how many bind and status writes run at once while
+	// decisions continue (and decisions may run up to twice that many
+	// writes ahead); default 128. The store binder groups concurrent writes
+	// into pipelined batches, so many workers cost few round trips.
 	BindWorkers int
 }
 
