@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -37,6 +38,13 @@ const (
 
 // maxModuleBytes caps a module's size.
 const maxModuleBytes = 512 << 20
+
+// fileSeen is what a module file looked like when it was last read.
+type fileSeen struct {
+	size   int64
+	mtime  time.Time
+	digest string
+}
 
 type srcKind int
 
@@ -118,6 +126,19 @@ func (r *Runtime) fetch(ctx context.Context, src *source) (string, error) {
 	)
 	switch src.kind {
 	case srcFile:
+		// A file that has not changed (same size and modification time)
+		// keeps its digest without being read again.
+		fi, statErr := os.Stat(src.path)
+		if statErr == nil {
+			r.mu.Lock()
+			seen, ok := r.files[src.path]
+			r.mu.Unlock()
+			if ok && seen.size == fi.Size() && seen.mtime.Equal(fi.ModTime()) {
+				if _, err := os.Stat(r.blobPath(seen.digest)); err == nil {
+					return seen.digest, nil
+				}
+			}
+		}
 		b, err = os.ReadFile(src.path)
 		if errors.Is(err, os.ErrNotExist) {
 			return "", runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module file %s", src.path))
@@ -125,6 +146,13 @@ func (r *Runtime) fetch(ctx context.Context, src *source) (string, error) {
 		if err != nil {
 			return "", runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("read module file: %w", err))
 		}
+		d, err := r.store(b)
+		if err == nil && statErr == nil {
+			r.mu.Lock()
+			r.files[src.path] = fileSeen{size: fi.Size(), mtime: fi.ModTime(), digest: d}
+			r.mu.Unlock()
+		}
+		return d, err
 	case srcObject:
 		b, err = r.fetchObject(ctx, src.obj)
 	case srcOCI:

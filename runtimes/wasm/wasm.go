@@ -79,6 +79,7 @@ type Runtime struct {
 	mu      sync.Mutex
 	mods    map[string]*module // by digest
 	refs    map[string]string  // ref -> digest, from the last resolve
+	files   map[string]fileSeen
 	closeFn func()
 }
 
@@ -130,7 +131,7 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	}
 	r := &Runtime{
 		cfg: cfg, log: log, wz: wz, cache: cache,
-		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{},
+		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{}, files: map[string]fileSeen{},
 	}
 	if wm := wz.Module(wasi_snapshot_preview1.ModuleName); wm != nil {
 		for name := range wm.ExportedFunctionDefinitions() {
