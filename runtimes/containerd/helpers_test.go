@@ -73,9 +73,11 @@ type testEnv struct {
 }
 
 var (
-	envOnce sync.Once
-	envErr  error
-	env     *testEnv
+	daemonOnce sync.Once
+	daemonErr  error
+	envOnce    sync.Once
+	envErr     error
+	env        *testEnv
 )
 
 func containerdAddress() string {
@@ -106,7 +108,8 @@ func daemonAnswers(addr string) error {
 func requireEnv(t testing.TB) *testEnv {
 	t.Helper()
 	addr := containerdAddress()
-	if err := daemonAnswers(addr); err != nil {
+	daemonOnce.Do(func() { daemonErr = daemonAnswers(addr) })
+	if err := daemonErr; err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("containerd at %s does not answer (CI=true, so this fails; run .ci/containerd.sh): %v", addr, err)
 		}
