@@ -49,7 +49,8 @@ type Config struct {
 // ControlPlane is a running control plane.
 type ControlPlane struct {
 	ns   *natsserver.Server
-	nc   *nats.Conn
+	nc   *nats.Conn // the store's (and so the scheduler's and controllers')
+	api  *nats.Conn // the API service's requests and replies
 	log  *slog.Logger
 	done chan error
 	stop context.CancelFunc
@@ -122,14 +123,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		ns.Shutdown()
 		return nil, errors.New("start control plane: nats server not ready after 30s")
 	}
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("kyb-control-plane"), nats.MaxReconnects(-1))
+	// Two in-process connections, so that the store's JetStream traffic and
+	// the API's requests do not queue behind each other.
+	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("kyb-store"), nats.MaxReconnects(-1))
 	if err != nil {
 		ns.Shutdown()
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
-	cp := &ControlPlane{ns: ns, nc: nc, log: log, done: make(chan error, 1)}
+	apiConn, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("kyb-apiserver"), nats.MaxReconnects(-1))
+	if err != nil {
+		nc.Close()
+		ns.Shutdown()
+		return nil, fmt.Errorf("start control plane: connect: %w", err)
+	}
+	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, log: log, done: make(chan error, 1)}
 	if err := cp.startComponents(ctx, cfg); err != nil {
 		cp.nc.Close()
+		cp.api.Close()
 		ns.Shutdown()
 		return nil, err
 	}
@@ -149,7 +159,7 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("start control plane: open heartbeats: %w", err)
 	}
-	api, err := apiserver.New(cp.nc, st, hb, cfg.APIServer, cp.log.With("component", "apiserver"))
+	api, err := apiserver.New(cp.api, st, hb, cfg.APIServer, cp.log.With("component", "apiserver"))
 	if err != nil {
 		return fmt.Errorf("start control plane: apiserver: %w", err)
 	}
@@ -206,6 +216,7 @@ func (cp *ControlPlane) Shutdown() error {
 	}
 	err := <-cp.done
 	cp.done <- err
+	cp.api.Drain()
 	cp.nc.Drain()
 	cp.ns.Shutdown()
 	cp.ns.WaitForShutdown()
