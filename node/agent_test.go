@@ -118,6 +118,17 @@ func TestPodLifecycle(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, u)
 			}
+			if tc.phase == api.PodSucceeded || tc.phase == api.PodFailed {
+				testutil.Eventually(t, 5*time.Second, func() error {
+					sbs, _ := h.fake.ListSandboxes(context.Background())
+					for _, sb := range sbs {
+						if sb.UID == p.UID {
+							return fmt.Errorf("the sandbox of the completed pod is still there")
+						}
+					}
+					return nil
+				})
+			}
 		})
 	}
 }
@@ -435,14 +446,14 @@ func TestAgentRestartAdopts(t *testing.T) {
 			uids = append(uids, sb.UID)
 		}
 		slices.Sort(uids)
-		want := []string{added.UID, crashy.UID, done.UID, keep.UID}
+		want := []string{added.UID, crashy.UID, keep.UID} // done's was released when it completed
 		slices.Sort(want)
 		if !slices.Equal(uids, want) {
 			return fmt.Errorf("sandboxes of %v, want %v (stray %s removed)", uids, want, stray.ID)
 		}
 		cs, _ := h.fake.ListContainers(ctx, "")
-		if len(cs) != 4 {
-			return fmt.Errorf("%d containers, want 4 (one per pod)", len(cs))
+		if len(cs) != 3 {
+			return fmt.Errorf("%d containers, want 3 (one per running pod)", len(cs))
 		}
 		return nil
 	})
@@ -479,6 +490,19 @@ func TestAgentRestartAdopts(t *testing.T) {
 	if n, _, _ := resent.Pending(); n != 0 {
 		t.Errorf("%d lines of keep's log published again after the restart", n)
 	}
+	// The pod that completed before the restart keeps its reported status
+	// through its deletion.
+	h.cp.markDeleted(done.UID, nil)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		u := h.cp.last(done.UID)
+		if !u.Finalized {
+			return fmt.Errorf("done not finalized")
+		}
+		if term := u.Status.ContainerStatuses[0].State.Terminated; u.Status.Phase != api.PodSucceeded || term == nil || term.ExitCode != 0 {
+			return fmt.Errorf("done finalized as %s %s, want Succeeded with its exit", u.Status.Phase, describe(u.Status.ContainerStatuses))
+		}
+		return nil
+	})
 }
 
 func countCalls(rt *fake.Runtime, method string) int {

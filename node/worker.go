@@ -67,6 +67,7 @@ type podWorker struct {
 	status     api.PodStatus // last computed
 	lastSent   []byte
 	terminal   bool      // Succeeded or Failed: nothing more is run
+	frozen     bool      // completed before the agent started: report the status the control plane has
 	syncedAt   time.Time // when the last sync started
 	failReason string    // pod-level failure
 	failMsg    string
@@ -155,7 +156,8 @@ func newPodWorker(a *Agent, p *api.Pod, adopt *adopted) *podWorker {
 		}
 	}
 	if p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
-		w.terminal = true
+		// It completed before (an agent restart): its reported status stands.
+		w.terminal, w.frozen = true, true
 	}
 	w.adopt(adopt)
 	return w
@@ -295,6 +297,7 @@ func (w *podWorker) sync(ctx context.Context) bool {
 		return true
 	}
 	if w.terminal {
+		w.release(ctx)
 		return false
 	}
 	if w.rt == nil {
@@ -338,12 +341,34 @@ func (w *podWorker) sync(ctx context.Context) bool {
 		}
 	}
 	st := w.computeStatus(pod)
+	w.report(pod, false)
 	if st.Phase == api.PodSucceeded || st.Phase == api.PodFailed {
 		w.terminal = true
-		w.stopTailers(true)
+		w.release(ctx)
 	}
-	w.report(pod, false)
 	return false
+}
+
+// release frees what a pod that completed (Succeeded or Failed) holds in
+// its runtime, as the kubelet does: its sandbox, with the pod IP and host
+// ports. Its status, logs and volumes stay until the pod is deleted. On
+// failure the sandbox is left for the deletion to remove.
+func (w *podWorker) release(ctx context.Context) {
+	if w.sandbox == nil || w.rt == nil {
+		return
+	}
+	w.stopTailers(true)
+	for _, c := range w.all() {
+		if c.tail != nil {
+			c.tail.wait(2 * time.Second)
+		}
+	}
+	if err := w.rt.RemoveSandbox(ctx, w.sandbox.ID); err != nil {
+		w.log.Warn("release the sandbox of a completed pod", "err", err)
+		return
+	}
+	w.log.Info("pod completed; sandbox released")
+	w.sandbox = nil
 }
 
 func (w *podWorker) createSandbox(ctx context.Context, pod *api.Pod) {
@@ -828,6 +853,9 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 // computeStatus derives the pod status from the worker's state, keeping
 // transition times of unchanged conditions.
 func (w *podWorker) computeStatus(pod *api.Pod) api.PodStatus {
+	if w.frozen {
+		return w.status
+	}
 	prev := w.status
 	st := api.PodStatus{
 		HostIP:             w.a.nodeIP,
