@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/kybernetes/kybernetes/runtimes"
+	"github.com/kybernetes/kybernetes/runtimes/containerd"
+	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
+)
+
+// containerdRuntime returns a real containerd runtime for an agent, or
+// skips the test when no containerd answers (never when CI=true).
+func containerdRuntime(t testing.TB, dir string) *containerd.Runtime {
+	t.Helper()
+	addr := os.Getenv("KYB_CONTAINERD_ADDRESS")
+	if addr == "" {
+		addr = containerd.DefaultAddress
+	}
+	skip := func(format string, args ...any) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true, so this cannot skip: "+format, args...)
+		}
+		t.Skipf(format, args...)
+	}
+	if os.Geteuid() != 0 {
+		skip("containerd tests need root")
+	}
+	rt, err := containerd.New(context.Background(), containerd.Config{
+		Address:     addr,
+		Namespace:   fmt.Sprintf("kyb-e2e-%d", os.Getpid()),
+		StateDir:    filepath.Join(dir, "containerd"),
+		NetworkName: "kybe2e",
+		BridgeName:  "kybe2e0",
+		IPAMDir:     filepath.Join(dir, "ipam"),
+		LogDriver:   runtimetest.BuildGo(t, "./runtimes/containerd/testdata/logdriver", "linux", runtime.GOARCH),
+	}, testLog(t).With("runtime", "containerd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := rt.Info(ctx); err != nil {
+		rt.Close()
+		skip("containerd at %s does not answer (source .ci/containerd.sh): %v", addr, err)
+	}
+	t.Cleanup(func() { rt.Close() })
+	return rt
+}
+
+// progImage serves the conformance test program, built static for linux,
+// as /prog in an image from an in-process registry, and returns its reference.
+func progImage(t testing.TB) string {
+	t.Helper()
+	bin, err := os.ReadFile(runtimetest.BuildTestProg(t, "linux", runtime.GOARCH))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777})
+	tw.WriteHeader(&tar.Header{Name: "prog", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bin))})
+	tw.Write(bin)
+	tw.Close()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err = mutate.Config(img, v1.Config{Entrypoint: []string{"/prog"}, Env: []string{"PATH=/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(srv.Close)
+	ref := strings.TrimPrefix(srv.URL, "http://") + "/e2e/prog:v1"
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	return ref
+}
+
+func containerPod(name, image, restart string, extra string, args ...string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: %s
+spec:
+  restartPolicy: %s
+  terminationGracePeriodSeconds: 2
+  containers:
+  - name: main
+    image: %s
+    args: [%s]
+%s`, name, restart, image, strings.Join(q, ", "), extra)
+}
+
+// One node runs a container pod (a real containerd, an image pulled from a
+// registry, a CNI network) and a wasm pod side by side.
+func TestContainerAndWasmPodsOnOneNode(t *testing.T) {
+	c := startCluster(t)
+	dir := t.TempDir()
+	cr := containerdRuntime(t, dir)
+	image := progImage(t)
+	prog := precompiled(t, runtimetest.BuildTestProg(t, "wasip1", "wasm"))
+	c.kyb("module", "push", "prog", prog)
+	c.startAgent("mixed-1", dir, nil, map[string]runtimes.Runtime{
+		api.RuntimeContainerd: cr,
+		api.RuntimeWasm:       c.wasmRuntime(dir),
+	})
+	n, err := c.node("mixed-1")
+	if err != nil || !n.Status.NodeInfo.HasRuntime(api.RuntimeContainerd) || !strings.HasPrefix(n.Spec.PodCIDR, "10.42.") {
+		t.Fatalf("node %+v %v: want containerd advertised and a 10.42.x podCIDR", n, err)
+	}
+
+	c.apply(containerPod("box", image, "Always", "", "out", "hello from a container", "env", "PATH", "sleep", "forever"))
+	c.apply(wasmPod("mod", "kyb://prog", "Always", "out", "hello from wasm", "sleep", "forever"))
+	box := c.waitPod("box", 120*time.Second, phaseIs(api.PodRunning))
+	c.waitPod("mod", 60*time.Second, phaseIs(api.PodRunning))
+	if !strings.HasPrefix(box.Status.PodIP, "10.42.") {
+		t.Errorf("container pod IP %q, want one of the node's podCIDR %s", box.Status.PodIP, n.Spec.PodCIDR)
+	}
+	testutil.Eventually(t, 20*time.Second, func() error {
+		for pod, want := range map[string]string{"box": "hello from a container", "mod": "hello from wasm"} {
+			if out := c.kyb("logs", pod); !strings.Contains(out, want) {
+				return fmt.Errorf("logs %s: %q lacks %q", pod, out, want)
+			}
+		}
+		return nil
+	})
+
+	// Out of memory: the kernel kills it, the status says OOMKilled, 137.
+	c.apply(containerPod("hog", image, "Never", "    resources:\n      limits: {memory: 32Mi}\n", "alloc", "256"))
+	hog := c.waitPod("hog", 120*time.Second, phaseIs(api.PodFailed))
+	if term := hog.Status.ContainerStatuses[0].State.Terminated; term == nil || term.Reason != runtimes.ReasonOOMKilled || term.ExitCode != 137 {
+		t.Errorf("hog terminated %+v, want OOMKilled 137", term)
+	}
+
+	// A registry that is not there: the pod waits, with the reason, and backs off.
+	c.apply(containerPod("nowhere", "127.0.0.1:1/none/such:v1", "Always", ""))
+	c.waitPod("nowhere", 60*time.Second, func(p *api.Pod) error {
+		if len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Waiting == nil {
+			return fmt.Errorf("not waiting: %s", statusText(p))
+		}
+		if r := p.Status.ContainerStatuses[0].State.Waiting.Reason; r != "ImagePullBackOff" {
+			return fmt.Errorf("waiting reason %q, want ImagePullBackOff after ErrImagePull", r)
+		}
+		return nil
+	})
+
+	// Delete: SIGTERM, then the grace period, then gone, leaving nothing behind.
+	c.kyb("delete", "pod", "box", "hog", "nowhere")
+	testutil.Eventually(t, 60*time.Second, func() error {
+		for _, pod := range []string{"box", "hog", "nowhere"} {
+			if _, err := c.pod(pod); !api.IsNotFound(err) {
+				return fmt.Errorf("pod %s still there (%v)", pod, err)
+			}
+		}
+		return nil
+	})
+	sbs, err := cr.ListSandboxes(context.Background())
+	if err != nil || len(sbs) != 0 {
+		t.Errorf("containerd still holds sandboxes %+v (%v)", sbs, err)
+	}
+}
