@@ -129,18 +129,19 @@ func (t *tailer) run(ctx context.Context) {
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
 	stopping := false
-	failures := 0
+	var giveUp time.Time // a final drain that cannot publish ends at this time
 	for {
 		grew, err := t.drain(ctx, stopping)
-		if stopping && (err == nil || failures >= 20) {
+		if stopping && (err == nil || time.Now().After(giveUp)) {
+			if err != nil {
+				t.p.a.log.Warn("log lines of an ended container could not be published", "subject", t.subject, "err", err)
+			}
 			return
 		}
 		switch {
 		case err != nil:
-			failures++
-			interval = base
+			interval = min(interval*2, max(maxQuietPoll, base))
 		case grew:
-			failures = 0
 			interval = base
 		default:
 			interval = min(interval*2, max(maxQuietPoll, base))
@@ -153,6 +154,7 @@ func (t *tailer) run(ctx context.Context) {
 			return
 		case <-t.stopc:
 			stopping = true
+			giveUp = time.Now().Add(finalDrainPatience)
 		case <-timer.C:
 		}
 	}
@@ -160,6 +162,10 @@ func (t *tailer) run(ctx context.Context) {
 
 // maxQuietPoll is the longest pause between two reads of a quiet log file.
 const maxQuietPoll = time.Second
+
+// finalDrainPatience is how long the last lines of an ended container are
+// retried while they cannot be published (the connection is down).
+const finalDrainPatience = 10 * time.Minute
 
 // drain publishes every complete line after the offset (and, when final,
 // the last incomplete one) and saves the new offset. It reports whether
@@ -225,7 +231,10 @@ func (t *tailer) drain(ctx context.Context, final bool) (bool, error) {
 		return true, err
 	}
 	t.offset += int64(consumed)
-	return true, os.WriteFile(t.path+offsetSuffix, []byte(strconv.FormatInt(t.offset, 10)), 0o644)
+	// A lost offset only means lines are sent again, and the stream drops
+	// them by message ID; the pod's directory may be gone already.
+	_ = os.WriteFile(t.path+offsetSuffix, []byte(strconv.FormatInt(t.offset, 10)), 0o644)
+	return true, nil
 }
 
 // message turns one line of the log file into a message. Lines in the CRI
@@ -262,6 +271,11 @@ func (t *tailer) publish(ctx context.Context, msgs []*nats.Msg, ids []string) er
 		return nil
 	}
 	nc := t.p.a.nc
+	if !nc.IsConnected() {
+		// Do not fill nats.go's reconnect buffer with lines that will be
+		// read again from the file once connected.
+		return errors.New("publish log lines: not connected")
+	}
 	if t.p.streamAbsent() {
 		for _, m := range msgs {
 			if err := nc.PublishMsg(m); err != nil {
