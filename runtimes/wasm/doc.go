@@ -66,3 +66,19 @@
 // lists them, reporting the ones that were running as exited with reason
 // AgentRestarted (exit code 255).
 package wasm
+
+// Design notes (decisions, written once):
+//
+//   - One wazero runtime per Runtime, shared by every module. Memory limits
+//     are per container, so they are enforced by a memory allocator given
+//     to each instantiation (experimental.WithMemoryAllocator), not by
+//     RuntimeConfig.WithMemoryLimitPages, which is per wazero runtime and
+//     would force a runtime (and a compilation) per distinct limit. The
+//     allocator also tells a refused memory.grow apart from any other
+//     failure, which is how OOMKilled is detected without reading logs.
+//   - Modules are rewritten before compiling only in ways that keep their
+//     meaning (internal/wasmbin.MergeData joins Go's tens of thousands of
+//     data segments); the digest reported is always the original bytes'.
+//   - WASI preview1 only: preview2/components and wasi-http are not served.
+//     Sockets are not offered to modules; HTTP reaches them through WAGI.
+//   - No registry credentials yet: OCI pulls are anonymous.
