@@ -10,9 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/store"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
@@ -178,14 +182,71 @@ func BenchmarkDiagnose(b *testing.B) {
 
 // BenchmarkScheduleStore schedules 50,000 pending pods onto 5,000 nodes
 // through the real store over a real embedded NATS server: the watches
-// replay all objects, every bind is a compare-and-set KV update, and the
+// replay all objects, every bind is a compare-and-set KV write, and the
 // echo of every bind comes back through the watch. Objects are created
-// before the timer starts. Run with -benchtime=1x.
+// before the timer starts. Sub-benchmarks: the test helper's server over
+// TCP loopback (NATS' default sync interval), and, as `kyb server` runs it,
+// an in-process connection with the default interval or with sync always
+// (an fsync per write). Run with -benchtime=1x.
 func BenchmarkScheduleStore(b *testing.B) {
+	b.Run("tcp", func(b *testing.B) {
+		benchScheduleStore(b, func(b *testing.B) (*store.Store, *store.Store) {
+			srv := testutil.StartNATS(b)
+			return openStore(b, srv), openStore(b, srv)
+		})
+	})
+	for _, always := range []bool{false, true} {
+		name := "inprocess,sync=interval"
+		if always {
+			name = "inprocess,sync=always"
+		}
+		b.Run(name, func(b *testing.B) {
+			benchScheduleStore(b, func(b *testing.B) (*store.Store, *store.Store) {
+				srv := startServer(b, always)
+				return openStoreInProcess(b, srv), openStoreInProcess(b, srv)
+			})
+		})
+	}
+}
+
+func startServer(b *testing.B, always bool) *server.Server {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: b.TempDir(), SyncAlways: always, NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats not ready")
+	}
+	b.Cleanup(func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+	})
+	return srv
+}
+
+func openStoreInProcess(b *testing.B, srv *server.Server) *store.Store {
+	nc, err := nats.Connect("", nats.InProcessServer(srv))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), js, store.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+func benchScheduleStore(b *testing.B, open func(b *testing.B) (writer, sched *store.Store)) {
 	for range b.N {
 		b.StopTimer()
-		srv := testutil.StartNATS(b)
-		st := openStore(b, srv)
+		st, schedStore := open(b)
 		nodes, pods := benchCluster(benchNodes, benchPods)
 		objs := make([]api.Object, 0, len(nodes)+len(pods))
 		for _, n := range nodes {
@@ -198,7 +259,7 @@ func BenchmarkScheduleStore(b *testing.B) {
 		createAll(b, st, objs)
 		b.Logf("created %d objects in %v", len(objs), time.Since(t0))
 
-		s := New(Config{}, openStore(b, srv), slog.New(slog.DiscardHandler))
+		s := New(Config{}, schedStore, slog.New(slog.DiscardHandler))
 		s.core.recordLatency = true
 		ctx, cancel := context.WithCancel(context.Background())
 		runDone := make(chan error, 1)
