@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -964,6 +965,45 @@ func TestReregistersWhenNodeIsForgotten(t *testing.T) {
 		h.cp.mu.Unlock()
 		if r <= regs || s <= syncs || forgotten {
 			return fmt.Errorf("registers %d syncs %d (forgotten %v); want a new register and sync", r, s, forgotten)
+		}
+		return nil
+	})
+}
+
+// While the NATS server is down, pods keep running and their output and
+// status changes wait; after it is back every line is in the stream once.
+func TestServerOutage(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	p := mkpod("outage", api.RestartPolicyNever, "fake://prog")
+	p.Spec.Containers[0].Command = []string{"out", "before", "sleep", "1s", "out", "during", "sleep", "1s", "out", "after"}
+	p = h.cp.assign(p)
+	h.cp.waitPhase(t, p.UID, api.PodRunning)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if got := h.logLines("default", "outage", "c0"); !slices.Equal(got, []string{"before"}) {
+			return fmt.Errorf("log lines %q, want before", got)
+		}
+		return nil
+	})
+	port := h.srv.Addr().(*net.TCPAddr).Port
+	h.srv.Shutdown()
+	h.srv.WaitForShutdown()
+	cs, _ := h.fake.ListContainers(context.Background(), "")
+	if len(cs) != 1 || cs[0].State != runtimes.ContainerRunning {
+		t.Fatalf("container not running while the server is down")
+	}
+	testutil.Eventually(t, 5*time.Second, func() error { // "during" is written while nobody can receive it
+		b, _ := os.ReadFile(filepath.Join(h.agent.podDir(p.UID), "c0.0.log"))
+		if !strings.Contains(string(b), "during") {
+			return fmt.Errorf("log file %q, want the line written during the outage", b)
+		}
+		return nil
+	})
+	h.srv = testutil.StartNATSAt(t, h.srv.Dir, port)
+	h.cp.waitPhase(t, p.UID, api.PodSucceeded)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got := h.logLines("default", "outage", "c0"); !slices.Equal(got, []string{"before", "during", "after"}) {
+			return fmt.Errorf("log lines %q, want before, during, after once each", got)
 		}
 		return nil
 	})

@@ -46,7 +46,8 @@ type fakeCP struct {
 }
 
 func newFakeCP(t testing.TB, srv *testutil.Server, node string) *fakeCP {
-	cp := &fakeCP{t: t, nc: testutil.Connect(t, srv), node: node, pods: map[string]*api.Pod{},
+	nc := testutil.Connect(t, srv, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
+	cp := &fakeCP{t: t, nc: nc, node: node, pods: map[string]*api.Pod{},
 		updates: map[string][]api.PodStatusUpdate{}, autoDelete: true}
 	cp.serve()
 	return cp
