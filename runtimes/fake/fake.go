@@ -52,6 +52,7 @@ type Runtime struct {
 	hooks  Hooks
 	calls  []string
 	images map[string]*runtimes.Image
+	procs  map[string]*proc // running containers by ID
 }
 
 var (
@@ -69,13 +70,40 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	if cfg.Version == "" {
 		cfg.Version = "0.1.0"
 	}
-	r := &Runtime{cfg: cfg, images: map[string]*runtimes.Image{}}
+	r := &Runtime{cfg: cfg, images: map[string]*runtimes.Image{}, procs: map[string]*proc{}}
 	e, err := inproc.New(inproc.Config{StateDir: cfg.StateDir, Prepare: r.prepare, Start: r.start, Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("fake runtime: %w", err)
 	}
 	r.Engine = e
 	return r, nil
+}
+
+// Exit ends a running container now, as if it had exited with code and
+// reason ("" means Completed for 0, Error otherwise): a crash or an OOM kill
+// in the middle of a run, for tests. It returns once the exit is recorded,
+// or an error wrapping
+// ErrNotFound when no container with that ID is running.
+func (r *Runtime) Exit(ctx context.Context, id string, code int32, reason, message string) error {
+	r.mu.Lock()
+	p := r.procs[id]
+	r.mu.Unlock()
+	if p == nil {
+		return runtimes.NotFoundf("running container %s", id)
+	}
+	select {
+	case p.forced <- inproc.Exit{Code: code, Reason: reason, Message: message}:
+	default: // already forced
+	}
+	// Return once the exit is recorded, so that ContainerStatus shows it.
+	ch, err := r.Engine.WaitContainer(ctx, id)
+	if err != nil {
+		return fmt.Errorf("exit container %s: %w", id, err)
+	}
+	if res := <-ch; res.Err != nil {
+		return fmt.Errorf("exit container %s: %w", id, res.Err)
+	}
+	return nil
 }
 
 // SetHooks replaces the error hooks.
@@ -249,6 +277,7 @@ type proc struct {
 	done       chan struct{}
 	res        inproc.Exit
 	term, kill context.CancelFunc
+	forced     chan inproc.Exit // Exit's result, taken over the script's
 }
 
 func (p *proc) Done() <-chan struct{} { return p.done }
@@ -263,12 +292,30 @@ func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, 
 	}
 	killCtx, kill := context.WithCancel(context.Background())
 	termCtx, term := context.WithCancel(killCtx)
-	p := &proc{done: make(chan struct{}), term: term, kill: kill}
+	p := &proc{done: make(chan struct{}), term: term, kill: kill, forced: make(chan inproc.Exit, 1)}
+	scriptDone := make(chan inproc.Exit, 1)
+	go func() {
+		defer logf.Close()
+		scriptDone <- run(termCtx, killCtx, c, logf)
+	}()
 	go func() {
 		defer close(p.done)
-		defer logf.Close()
 		defer kill()
-		p.res = run(termCtx, killCtx, c, logf)
+		select {
+		case p.res = <-scriptDone:
+		case p.res = <-p.forced:
+			kill()
+			<-scriptDone
+		}
+	}()
+	r.mu.Lock()
+	r.procs[c.ID] = p
+	r.mu.Unlock()
+	go func() {
+		<-p.done
+		r.mu.Lock()
+		delete(r.procs, c.ID)
+		r.mu.Unlock()
 	}()
 	return p, nil
 }

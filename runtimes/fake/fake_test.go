@@ -141,3 +141,29 @@ func BenchmarkLifecycle(b *testing.B) {
 		}
 	}
 }
+
+func TestExit(t *testing.T) {
+	rt, err := fake.New(fake.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	sb, _ := rt.CreateSandbox(ctx, &runtimes.SandboxConfig{Name: "p"})
+	id, err := rt.CreateContainer(ctx, sb.ID, &runtimes.ContainerConfig{Name: "c", Image: "fake://run"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Exit(ctx, id, 1, "", ""); !errors.Is(err, runtimes.ErrNotFound) {
+		t.Errorf("Exit of a created container: %v, want ErrNotFound", err)
+	}
+	if err := rt.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Exit(ctx, id, 137, runtimes.ReasonOOMKilled, "boom"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := rt.ContainerStatus(ctx, id)
+	if err != nil || st.State != runtimes.ContainerExited || st.ExitCode != 137 || st.Reason != runtimes.ReasonOOMKilled || st.Message != "boom" {
+		t.Errorf("after Exit: %+v %v", st, err)
+	}
+}
