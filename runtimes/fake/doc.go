@@ -18,7 +18,8 @@
 // "fake: <name> started" to its log first (fake://prog excepted).
 //
 // Errors can be injected per method with Hooks (as Nomad's MockDriver does),
-// and Calls records the calls made, for assertions. State is kept in memory
+// Exit ends a running container with a chosen code and reason (a crash or an
+// OOM kill mid-run), and Calls records the calls made, for assertions. State is kept in memory
 // and, when Config.StateDir is set, in a state file so that a new instance
 // on the same directory lists the previous containers (running ones as
 // exited with reason AgentRestarted). Hollow nodes should leave StateDir
