@@ -382,7 +382,7 @@ func (a *Agent) onAssignment(m *nats.Msg) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.applyLocked(&as.Pod, as.Type == api.EventDeleted, 0)
+	a.applyLocked(&as.Pod, as.Type == api.EventDeleted)
 }
 
 // tombstone remembers a removed pod so that a stale update cannot bring it
@@ -414,7 +414,7 @@ func resourceVersion(p *api.Pod) uint64 {
 
 // applyLocked hands a desired pod (or its removal) to its worker, starting
 // one if needed. Updates older than what the worker has are ignored.
-func (a *Agent) applyLocked(p *api.Pod, gone bool, _ uint64) {
+func (a *Agent) applyLocked(p *api.Pod, gone bool) {
 	rv := resourceVersion(p)
 	if t, ok := a.tombstones[p.UID]; ok && (rv == 0 || rv <= t.rv) {
 		return
@@ -447,7 +447,7 @@ func (a *Agent) reconcile(ps *api.PodSync) {
 			continue
 		}
 		listed[p.UID] = true
-		a.applyLocked(p, false, ps.Revision)
+		a.applyLocked(p, false)
 	}
 	for uid, w := range a.workers {
 		if listed[uid] {
