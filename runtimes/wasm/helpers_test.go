@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
-	"github.com/kybernetes/kybernetes/runtimes/wasm"
 )
 
 // wat compiles testdata/NAME.wat with wat2wasm into a temporary file. It
@@ -114,9 +112,6 @@ func asReason(err error) *runtimes.ReasonError {
 var osReadFile = os.ReadFile
 
 func fileRef(p string) string { return "file://" + p }
-
-var _ = fmt.Sprint
-var _ = wasm.ReasonInvalidModule
 
 func hexSHA(b []byte) string {
 	s := sha256.Sum256(b)

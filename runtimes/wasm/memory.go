@@ -17,6 +17,13 @@ const maxWasm32Memory = 1 << 32
 type allocator struct {
 	limit uint64
 	oom   atomic.Bool
+	usage *atomic.Int64 // the container's linear memory bytes in use
+}
+
+func (a *allocator) account(delta int64) {
+	if a.usage != nil {
+		a.usage.Add(delta)
+	}
 }
 
 func (a *allocator) Allocate(capacity, max uint64) experimental.LinearMemory {
@@ -46,6 +53,7 @@ func (m *sliceMemory) Reallocate(size uint64) []byte {
 		}
 		return nil
 	}
+	m.a.account(int64(size) - int64(len(m.buf)))
 	if size <= uint64(cap(m.buf)) {
 		m.buf = m.buf[:size]
 		return m.buf
@@ -57,4 +65,7 @@ func (m *sliceMemory) Reallocate(size uint64) []byte {
 	return nb
 }
 
-func (m *sliceMemory) Free() { m.buf = nil }
+func (m *sliceMemory) Free() {
+	m.a.account(-int64(len(m.buf)))
+	m.buf = nil
+}

@@ -11,6 +11,7 @@ type mmapMemory struct {
 	a    *allocator
 	full []byte
 	size uint64 // high-water mark of the bytes handed out
+	cur  uint64 // bytes handed out now
 }
 
 // Freed mappings are kept for reuse (cleared up to their high-water mark),
@@ -53,6 +54,8 @@ func (m *mmapMemory) Reallocate(size uint64) []byte {
 		}
 		return nil
 	}
+	m.a.account(int64(size) - int64(m.cur))
+	m.cur = size
 	m.size = max(m.size, size)
 	return m.full[:size:size]
 }
@@ -63,6 +66,7 @@ func (m *mmapMemory) Free() {
 		return
 	}
 	m.full = nil
+	m.a.account(-int64(m.cur))
 	if m.size <= poolMaxBytes {
 		clear(b[:m.size])
 		pool.Lock()

@@ -61,8 +61,8 @@ func sleeper(ctx context.Context) sys.Nanosleep {
 
 // instance runs one instantiation of m to its end and says how it ended.
 // killed reports whether the runtime cancelled ctx on purpose.
-func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfig, memLimit int64, killed func() bool) inproc.Exit {
-	alloc := &allocator{}
+func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfig, memLimit int64, usage *atomic.Int64, killed func() bool) inproc.Exit {
+	alloc := &allocator{usage: usage}
 	if memLimit > 0 {
 		pages := uint64(memLimit) / 65536 * 65536
 		if m.minMem > pages {
@@ -130,7 +130,8 @@ func (r *Runtime) runCommand(c *inproc.Container, m *module, logf *os.File) inpr
 		defer close(p.done)
 		defer cancel()
 		defer logf.Close()
-		p.res = r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, p.killed.Load)
+		defer r.dropUsage(c.ID)
+		p.res = r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, r.usageOf(c.ID), p.killed.Load)
 		if p.res.Reason == runtimes.ReasonOOMKilled || p.res.Code == ExitCodeTrap {
 			fmt.Fprintf(out, "[kyb wasm] %s: %s\n", p.res.Reason, p.res.Message)
 		}

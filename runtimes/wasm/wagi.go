@@ -111,6 +111,7 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 		}
 		cancel()
 		logf.Close()
+		r.dropUsage(c.ID)
 		close(p.done)
 	}()
 	r.log.Debug("wagi serving", "container", c.ID, "name", c.Config.Name, "ports", len(ports))
@@ -220,7 +221,7 @@ func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, mc wazero.
 	}
 	out := &limitedBuffer{max: p.r.cfg.HTTP.MaxBodyBytes}
 	mc = mc.WithStdin(body).WithStdout(out)
-	x := p.r.instance(ctx, p.m, mc, p.c.Config.MemoryLimitBytes, func() bool { return p.ctx.Err() != nil })
+	x := p.r.instance(ctx, p.m, mc, p.c.Config.MemoryLimitBytes, p.r.usageOf(p.c.ID), func() bool { return p.ctx.Err() != nil })
 	if ctx.Err() != nil && p.ctx.Err() == nil && req.Context().Err() == nil {
 		fmt.Fprintf(p.stderr, "[kyb wagi] %s %s: timed out after %v\n", req.Method, req.URL.Path, p.r.cfg.HTTP.RequestTimeout)
 		http.Error(w, "the module did not answer in time", http.StatusGatewayTimeout)

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -80,12 +81,14 @@ type Runtime struct {
 	mods    map[string]*module // by digest
 	refs    map[string]string  // ref -> digest, from the last resolve
 	files   map[string]fileSeen
+	usage   map[string]*atomic.Int64 // linear memory in use, by container
 	closeFn func()
 }
 
 var (
-	_ runtimes.Runtime     = (*Runtime)(nil)
-	_ runtimes.ImageLister = (*Runtime)(nil)
+	_ runtimes.Runtime       = (*Runtime)(nil)
+	_ runtimes.ImageLister   = (*Runtime)(nil)
+	_ runtimes.StatsProvider = (*Runtime)(nil)
 )
 
 // New returns a wasm runtime, loading the state a previous instance left in
@@ -131,7 +134,7 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	}
 	r := &Runtime{
 		cfg: cfg, log: log, wz: wz, cache: cache,
-		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{}, files: map[string]fileSeen{},
+		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{}, files: map[string]fileSeen{}, usage: map[string]*atomic.Int64{},
 	}
 	if wm := wz.Module(wasi_snapshot_preview1.ModuleName); wm != nil {
 		for name := range wm.ExportedFunctionDefinitions() {
@@ -300,4 +303,40 @@ func openLog(path string) (*os.File, error) {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	return f, nil
+}
+
+// usageOf returns the memory counter of a container, making it.
+func (r *Runtime) usageOf(id string) *atomic.Int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	u := r.usage[id]
+	if u == nil {
+		u = &atomic.Int64{}
+		r.usage[id] = u
+	}
+	return u
+}
+
+func (r *Runtime) dropUsage(id string) {
+	r.mu.Lock()
+	delete(r.usage, id)
+	r.mu.Unlock()
+}
+
+// ContainerStats implements runtimes.StatsProvider: the linear memory its
+// instances hold now (all requests in flight, for a WAGI container). CPU
+// time is not measured (0). It returns an error wrapping ErrNotFound for an
+// unknown ID.
+func (r *Runtime) ContainerStats(ctx context.Context, id string) (*runtimes.Stats, error) {
+	if _, err := r.ContainerStatus(ctx, id); err != nil {
+		return nil, err
+	}
+	st := &runtimes.Stats{Time: time.Now()}
+	r.mu.Lock()
+	u := r.usage[id]
+	r.mu.Unlock()
+	if u != nil {
+		st.MemoryUsageBytes = uint64(max(u.Load(), 0))
+	}
+	return st, nil
 }

@@ -1,9 +1,8 @@
 package wasm_test
 
 import (
-	"bytes"
-	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http/httptest"
@@ -317,5 +316,42 @@ func sha(b []byte) string {
 	return "sha256:" + hexSHA(b)
 }
 
-var _ = bytes.Equal
-var _ = context.Background
+
+func TestStats(t *testing.T) {
+	rt := newRuntime(t, wasm.Config{})
+	sb := sandbox(t, rt)
+	ctx := ctxT(t)
+	id, err := rt.CreateContainer(ctx, sb.ID, &runtimes.ContainerConfig{Name: "c", Image: fileRef(testProg(t)), Args: []string{"alloc", "8", "sleep", "forever"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.ContainerStats(ctx, "nope"); !errors.Is(err, runtimes.ErrNotFound) {
+		t.Errorf("stats of an unknown container: %v", err)
+	}
+	if err := rt.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		st, err := rt.ContainerStats(ctx, id)
+		if err != nil {
+			return err
+		}
+		if st.MemoryUsageBytes < 8<<20 {
+			return fmt.Errorf("memory usage %d, want at least 8 MiB", st.MemoryUsageBytes)
+		}
+		return nil
+	})
+	if err := rt.StopContainer(ctx, id, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		st, err := rt.ContainerStats(ctx, id)
+		if err != nil {
+			return err
+		}
+		if st.MemoryUsageBytes != 0 {
+			return fmt.Errorf("memory usage %d after stop, want 0", st.MemoryUsageBytes)
+		}
+		return nil
+	})
+}
