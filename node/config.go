@@ -49,8 +49,9 @@ type Config struct {
 	// StatusInterval is how often the node status is re-sent when nothing
 	// changed. Default 10s.
 	StatusInterval time.Duration
-	// StatusFlushInterval is how long pod status updates are coalesced
-	// before a batch is sent. Default 50ms.
+	// StatusFlushInterval is the least time between two pod status
+	// batches: an update after a quiet spell is sent at once, updates made
+	// while batches go out are coalesced into the next. Default 50ms.
 	StatusFlushInterval time.Duration
 	// StatusBatchMax sends a batch at once when this many pods are pending.
 	// Default 500.

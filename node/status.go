@@ -78,22 +78,30 @@ func (r *reporter) pending() int {
 
 func (r *reporter) run(ctx context.Context) {
 	retry := 100 * time.Millisecond
+	var lastSent time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-r.kick:
 		}
-		// Coalesce updates that come close together.
-		t := time.NewTimer(r.a.cfg.StatusFlushInterval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		case <-r.now:
-			t.Stop()
+		// Leading edge: the first update after a quiet spell goes out at
+		// once (a pod's Running is not held back); updates that come while
+		// batches are being sent wait until StatusFlushInterval after the
+		// last batch, so a busy node sends at most one batch per interval,
+		// each holding everything that changed meanwhile.
+		if wait := time.Until(lastSent.Add(r.a.cfg.StatusFlushInterval)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			case <-r.now:
+				t.Stop()
+			}
 		}
+		lastSent = time.Now()
 		for r.pending() > 0 {
 			if err := r.sendBatch(ctx); err != nil {
 				if ctx.Err() != nil {
