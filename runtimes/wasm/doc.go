@@ -17,6 +17,10 @@
 // ImageRef is the reference without tag plus "@sha256:<hex of the module
 // bytes>" (for OCI too: the module's digest, not the manifest's), so a
 // container runs the module it was created with even if the source moves on.
+// A file:// or kyb:// reference may itself carry "@sha256:<hex>": the module
+// with those bytes is used when the node has it, and otherwise fetched and
+// checked (ModuleNotFound when the source now holds other bytes). For OCI
+// references a digest is the manifest's, as usual.
 // Each digest is compiled once per process (and once per node thanks to
 // wazero's compilation cache in CacheDir) and instantiated per run.
 //
@@ -47,7 +51,8 @@
 //
 // # HTTP (WAGI)
 //
-// A container with a port mapping that has a HostPort is served the CGI
+// A container with a port mapping that has a HostPort (its own, or the
+// sandbox's for a ContainerPort the container declares) is served the CGI
 // way on HostIP:HostPort (Config.HTTP.DefaultHostIP, by default 0.0.0.0,
 // when HostIP is empty): one instantiation per request, the request in the
 // CGI environment (REQUEST_METHOD, PATH_INFO, QUERY_STRING, CONTENT_TYPE,

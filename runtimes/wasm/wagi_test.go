@@ -259,3 +259,26 @@ func TestWAGIPortInUse(t *testing.T) {
 		t.Errorf("after a failed start: %v, want exited", st.State)
 	}
 }
+
+func TestWAGISandboxPorts(t *testing.T) {
+	rt := newRuntime(t, wasm.Config{})
+	ctx := ctxT(t)
+	port := freePort(t)
+	sb, err := rt.CreateSandbox(ctx, &runtimes.SandboxConfig{Namespace: "default", Name: "web",
+		Ports: []runtimes.PortMapping{{ContainerPort: 8080, HostPort: port, HostIP: "127.0.0.1", Protocol: "TCP"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := rt.CreateContainer(ctx, sb.ID, &runtimes.ContainerConfig{Name: "web", Image: fileRef(wat(t, "hello")),
+		Ports: []runtimes.PortMapping{{ContainerPort: 8080, Protocol: "TCP"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.StartContainer(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	code, _, body := get(t, http.DefaultClient, "GET", fmt.Sprintf("http://127.0.0.1:%d/", port), "", nil)
+	if code != 200 || body != "hello from wat\n" {
+		t.Errorf("got %d %q", code, body)
+	}
+}

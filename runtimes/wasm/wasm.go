@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -181,6 +182,25 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy runtimes.P
 }
 
 func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPolicy) (*runtimes.Image, error) {
+	base, pinned := splitPinned(ref)
+	if pinned != "" && !isOCI(base) {
+		// file://...@sha256:X and kyb://NAME@sha256:X name one module's
+		// bytes: use them when present, else fetch and check.
+		if _, err := os.Stat(r.blobPath(pinned)); err != nil {
+			img, err := r.ensure(ctx, base, policy)
+			if err != nil {
+				return nil, err
+			}
+			if img.Digest != pinned {
+				return nil, runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module %s is now %s, not the pinned %s", base, img.Digest, pinned))
+			}
+		}
+		m, err := r.module(ctx, pinned)
+		if err != nil {
+			return nil, err
+		}
+		return &runtimes.Image{Ref: ref, Digest: pinned, Size: m.size}, nil
+	}
 	src, err := parseRef(ref)
 	if err != nil {
 		return nil, err
@@ -273,12 +293,7 @@ func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, 
 	if err != nil {
 		return nil, err
 	}
-	var ports []runtimes.PortMapping
-	for _, p := range c.Config.Ports {
-		if p.HostPort > 0 && (p.Protocol == "" || strings.EqualFold(p.Protocol, "TCP")) {
-			ports = append(ports, p)
-		}
-	}
+	ports := servedPorts(c)
 	if len(ports) > 0 {
 		p, err := r.serve(c, m, logf, ports)
 		if err != nil {
@@ -339,4 +354,48 @@ func (r *Runtime) ContainerStats(ctx context.Context, id string) (*runtimes.Stat
 		st.MemoryUsageBytes = uint64(max(u.Load(), 0))
 	}
 	return st, nil
+}
+
+// splitPinned splits "REF@sha256:HEX" into REF and "sha256:HEX".
+func splitPinned(ref string) (string, string) {
+	i := strings.LastIndex(ref, "@sha256:")
+	if i < 0 || len(ref)-i-len("@sha256:") != 64 {
+		return ref, ""
+	}
+	if _, err := hex.DecodeString(ref[i+len("@sha256:"):]); err != nil {
+		return ref, ""
+	}
+	return ref[:i], ref[i+1:]
+}
+
+func isOCI(ref string) bool {
+	return !strings.Contains(ref, "://") && !strings.HasPrefix(ref, "/")
+}
+
+// servedPorts are the TCP host ports a container serves: its own mappings
+// with a HostPort, and the sandbox's mappings (as CRI passes them) whose
+// ContainerPort the container declares.
+func servedPorts(c *inproc.Container) []runtimes.PortMapping {
+	tcp := func(p runtimes.PortMapping) bool { return p.Protocol == "" || strings.EqualFold(p.Protocol, "TCP") }
+	var ports []runtimes.PortMapping
+	seen := map[int32]bool{}
+	for _, p := range c.Config.Ports {
+		if p.HostPort > 0 && tcp(p) && !seen[p.HostPort] {
+			ports = append(ports, p)
+			seen[p.HostPort] = true
+		}
+	}
+	for _, sp := range c.Sandbox.Ports {
+		if sp.HostPort <= 0 || !tcp(sp) || seen[sp.HostPort] {
+			continue
+		}
+		for _, p := range c.Config.Ports {
+			if p.ContainerPort == sp.ContainerPort && tcp(p) {
+				ports = append(ports, sp)
+				seen[sp.HostPort] = true
+				break
+			}
+		}
+	}
+	return ports
 }

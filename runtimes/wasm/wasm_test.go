@@ -199,6 +199,14 @@ func TestObjectStore(t *testing.T) {
 	if b, _ := os.ReadFile(cfg.LogPath); !strings.Contains(string(b), "from the object store") {
 		t.Errorf("log %q: the pinned module did not run", b)
 	}
+	// The pinned reference still names the old module; the node has it.
+	if img, err := rt.EnsureImage(ctx, st.ImageRef, runtimes.PullIfNotPresent, nil); err != nil || img.Digest != sha(prog) {
+		t.Errorf("EnsureImage(pinned %s): %+v %v", st.ImageRef, img, err)
+	}
+	// A node without it fetches, finds other bytes, and says so.
+	other := newRuntime(t, wasm.Config{ObjectStore: obs, CacheDir: t.TempDir()})
+	_, err = other.EnsureImage(ctx, st.ImageRef, runtimes.PullIfNotPresent, nil)
+	wantReason(t, err, wasm.ReasonModuleNotFound, true, "pinned")
 	// A new container gets the new module.
 	img, err = rt.EnsureImage(ctx, "kyb://prog", runtimes.PullIfNotPresent, nil)
 	if err != nil || img.Digest != sha(hello) {
@@ -315,7 +323,6 @@ func TestOCI(t *testing.T) {
 func sha(b []byte) string {
 	return "sha256:" + hexSHA(b)
 }
-
 
 func TestStats(t *testing.T) {
 	rt := newRuntime(t, wasm.Config{})
