@@ -150,3 +150,92 @@ func rssKiB() int64 {
 	}
 	return 0
 }
+
+// containerBenchCluster is a control plane and one agent with the real
+// containerd runtime, the test image already pulled.
+func containerBenchCluster(b *testing.B) (*cluster, string) {
+	b.Helper()
+	c := startCluster(b)
+	dir := b.TempDir()
+	cr := containerdRuntime(b, dir)
+	image := progImage(b)
+	c.startAgent("ctr-1", dir, nil, map[string]runtimes.Runtime{api.RuntimeContainerd: cr})
+	c.apply(containerPod("warm", image, "Never", "", "exit", "0"))
+	c.waitPod("warm", 120*time.Second, phaseIs(api.PodSucceeded))
+	return c, image
+}
+
+// BenchmarkContainerPodApplyToRunning: 100 sequential container pods, image
+// present; each applied, then waited for until its status says Running.
+func BenchmarkContainerPodApplyToRunning(b *testing.B) {
+	c, image := containerBenchCluster(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := c.podEvents(ctx, b)
+	const n = 100
+	b.ResetTimer()
+	for range b.N {
+		lat := make([]time.Duration, 0, n)
+		for i := range n {
+			name := "c-" + strconv.Itoa(i)
+			start := time.Now()
+			c.apply(containerPod(name, image, "Always", "", "sleep", "forever"))
+			at := waitRunning(b, events, map[string]bool{name: true}, 60*time.Second)
+			lat = append(lat, at[name].Sub(start))
+			// Keep the node at a handful of pods, as the 50-pod benchmark
+			// measures density separately.
+			if i >= 5 {
+				c.kyb("delete", "pod", "c-"+strconv.Itoa(i-5), "--grace-period", "0")
+			}
+		}
+		b.StopTimer()
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		b.ReportMetric(float64(lat[n/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[n*99/100].Microseconds())/1000, "p99-ms")
+		for i := n - 5; i < n; i++ {
+			c.kyb("delete", "pod", "c-"+strconv.Itoa(i), "--grace-period", "0")
+		}
+		b.StartTimer()
+	}
+}
+
+// BenchmarkFiftyContainerPods: 50 container pods applied at once onto one
+// node; reports the seconds until all are Running.
+func BenchmarkFiftyContainerPods(b *testing.B) {
+	c, image := containerBenchCluster(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := c.podEvents(ctx, b)
+	names := map[string]bool{}
+	var docs []string
+	for i := range 50 {
+		name := fmt.Sprintf("fifty-%d", i)
+		names[name] = true
+		docs = append(docs, containerPod(name, image, "Always", "", "sleep", "forever"))
+	}
+	b.ResetTimer()
+	start := time.Now()
+	c.apply(strings.Join(docs, "---\n"))
+	waitRunning(b, events, names, 120*time.Second)
+	b.ReportMetric(time.Since(start).Seconds(), "s-all-running")
+	b.StopTimer()
+	for name := range names {
+		c.kyb("delete", "pod", name, "--grace-period", "0")
+	}
+	testutilEventuallyGone(b, c, names)
+}
+
+func testutilEventuallyGone(b *testing.B, c *cluster, names map[string]bool) {
+	deadline := time.Now().Add(120 * time.Second)
+	for name := range names {
+		for {
+			if _, err := c.pod(name); api.IsNotFound(err) {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("pod %s not gone after delete", name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}

@@ -65,7 +65,19 @@ func containerdRuntime(t testing.TB, dir string) *containerd.Runtime {
 		rt.Close()
 		skip("containerd at %s does not answer (source .ci/containerd.sh): %v", addr, err)
 	}
-	t.Cleanup(func() { rt.Close() })
+	// Registered before the agent's cleanup, so it runs after the agent
+	// stopped: remove what pods are left, so nothing outlives the test.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		sbs, _ := rt.ListSandboxes(ctx)
+		for _, sb := range sbs {
+			if err := rt.RemoveSandbox(ctx, sb.ID); err != nil {
+				t.Errorf("clean up sandbox %s: %v", sb.ID, err)
+			}
+		}
+		rt.Close()
+	})
 	return rt
 }
 
