@@ -50,8 +50,10 @@ type Config struct {
 	// changed. Default 10s.
 	StatusInterval time.Duration
 	// StatusFlushInterval is the least time between two pod status
-	// batches: an update after a quiet spell is sent at once, updates made
-	// while batches go out are coalesced into the next. Default 50ms.
+	// batches. Default 0: group commit, where an update goes out at once
+	// unless a batch is in flight, and everything that changed meanwhile
+	// goes in the next batch as soon as that one is acknowledged, so
+	// batches grow with load without a timer adding latency.
 	StatusFlushInterval time.Duration
 	// StatusBatchMax sends a batch at once when this many pods are pending.
 	// Default 500.
@@ -101,7 +103,6 @@ func (c *Config) setDefaults() error {
 	}
 	def(&c.HeartbeatInterval, 2*time.Second)
 	def(&c.StatusInterval, 10*time.Second)
-	def(&c.StatusFlushInterval, 50*time.Millisecond)
 	def(&c.RequestTimeout, 5*time.Second)
 	def(&c.BackoffBase, 10*time.Second)
 	def(&c.BackoffMax, 5*time.Minute)

@@ -21,9 +21,9 @@
 //     exponential crash back-off (CrashLoopBackOff), image changes, graceful
 //     deletion (deletionGracePeriodSeconds, else
 //     terminationGracePeriodSeconds) ending in a Finalized report;
-//   - status: pod status changes go out at once after a quiet spell, and are
-//     coalesced into at most one batch per StatusFlushInterval while busy,
-//     on kyb.node.<name>.podstatus, only when changed; while the
+//   - status: pod status changes go out by group commit: at once unless a
+//     batch is in flight, else together in the next one, on
+//     kyb.node.<name>.podstatus, only when changed; while the
 //     control plane cannot be reached the latest status of each pod is kept
 //     and sent at once on reconnect, alongside the new register and sync;
 //   - recovery: on start, before acting, it lists every runtime's sandboxes

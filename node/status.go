@@ -85,11 +85,9 @@ func (r *reporter) run(ctx context.Context) {
 			return
 		case <-r.kick:
 		}
-		// Leading edge: the first update after a quiet spell goes out at
-		// once (a pod's Running is not held back); updates that come while
-		// batches are being sent wait until StatusFlushInterval after the
-		// last batch, so a busy node sends at most one batch per interval,
-		// each holding everything that changed meanwhile.
+		// Group commit: send at once; what changes while a batch is in
+		// flight goes in the next. StatusFlushInterval, when set, spaces
+		// batches out.
 		if wait := time.Until(lastSent.Add(r.a.cfg.StatusFlushInterval)); wait > 0 {
 			t := time.NewTimer(wait)
 			select {

@@ -154,7 +154,11 @@ func (r *Runtime) fetch(ctx context.Context, src *source) (string, error) {
 		}
 		return d, err
 	case srcObject:
-		b, err = r.fetchObject(ctx, src.obj)
+		var digest string
+		digest, b, err = r.fetchObject(ctx, src.obj)
+		if err == nil && b == nil {
+			return digest, nil // the node has these bytes already
+		}
 	case srcOCI:
 		b, err = r.fetchOCI(ctx, src)
 	}
@@ -194,33 +198,36 @@ func (r *Runtime) blobPath(digest string) string {
 	return filepath.Join(r.cfg.CacheDir, "modules", strings.ReplaceAll(digest, ":", "-")+".wasm")
 }
 
-func (r *Runtime) fetchObject(ctx context.Context, obj string) ([]byte, error) {
+// fetchObject reads the module object obj. When the node already holds the
+// bytes of the object's digest it returns that digest and nil bytes, with
+// one metadata request and no read or hash of the module.
+func (r *Runtime) fetchObject(ctx context.Context, obj string) (string, []byte, error) {
 	if r.cfg.ObjectStore == nil {
-		return nil, runtimes.WithReason(ReasonInvalidImageName, false, fmt.Errorf("kyb://%s: this node has no module object store", obj))
+		return "", nil, runtimes.WithReason(ReasonInvalidImageName, false, fmt.Errorf("kyb://%s: this node has no module object store", obj))
 	}
 	info, err := r.cfg.ObjectStore.GetInfo(ctx, obj)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module object %s", obj))
+		return "", nil, runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module object %s", obj))
 	}
 	if err != nil {
-		return nil, runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("module object %s: %w", obj, err))
+		return "", nil, runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("module object %s: %w", obj, err))
 	}
 	if d := objectDigest(info.Digest); d != "" {
 		if _, err := os.Stat(r.blobPath(d)); err == nil {
-			return os.ReadFile(r.blobPath(d))
+			return d, nil, nil
 		}
 	}
 	if info.Size > maxModuleBytes {
-		return nil, runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("module object %s: %d bytes is over the %d limit", obj, info.Size, maxModuleBytes))
+		return "", nil, runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("module object %s: %d bytes is over the %d limit", obj, info.Size, maxModuleBytes))
 	}
 	b, err := r.cfg.ObjectStore.GetBytes(ctx, obj)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return nil, runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module object %s", obj))
+		return "", nil, runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module object %s", obj))
 	}
 	if err != nil {
-		return nil, runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("module object %s: %w", obj, err))
+		return "", nil, runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("module object %s: %w", obj, err))
 	}
-	return b, nil
+	return "", b, nil
 }
 
 // objectDigest turns JetStream's "SHA-256=<base64url>" into "sha256:<hex>".

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,7 +61,8 @@ type Container struct {
 
 // Config configures an Engine.
 type Config struct {
-	// StateDir holds state.json; "" keeps state in memory only.
+	// StateDir holds one JSON file per sandbox and container; "" keeps
+	// state in memory only.
 	StateDir string
 	// Prepare checks a container config at create time and resolves its
 	// image to the reference reported as ImageRef. Errors are returned
@@ -99,12 +101,6 @@ type Engine struct {
 	cs     map[string]*container
 }
 
-type stateFile struct {
-	Version    int                `json:"version"`
-	Sandboxes  []*sandbox         `json:"sandboxes"`
-	Containers []persistContainer `json:"containers"`
-}
-
 type persistContainer struct {
 	Status runtimes.ContainerStatus `json:"status"`
 	Config runtimes.ContainerConfig `json:"config"`
@@ -126,23 +122,20 @@ func New(cfg Config) (*Engine, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create state dir: %w", err)
 	}
-	b, err := os.ReadFile(e.statePath())
-	if errors.Is(err, os.ErrNotExist) {
-		return e, nil
-	}
+	sbs, err := readDir[sandbox](filepath.Join(cfg.StateDir, "sandboxes"))
 	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
+		return nil, err
 	}
-	var st stateFile
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("read state %s: %w", e.statePath(), err)
+	pcs, err := readDir[persistContainer](filepath.Join(cfg.StateDir, "containers"))
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
-	changed := false
-	for _, sb := range st.Sandboxes {
+	var changed []string
+	for _, sb := range sbs {
 		e.sbs[sb.Sandbox.ID] = sb
 	}
-	for _, pc := range st.Containers {
+	for _, pc := range pcs {
 		c := &container{Status: pc.Status, Config: pc.Config, done: make(chan struct{})}
 		if c.Status.State == runtimes.ContainerRunning {
 			c.Status.State = runtimes.ContainerExited
@@ -150,25 +143,76 @@ func New(cfg Config) (*Engine, error) {
 			c.Status.Reason = ReasonAgentRestarted
 			c.Status.Message = "the agent process ended while the container ran in it"
 			c.Status.FinishedAt = now
-			changed = true
+			changed = append(changed, c.Status.ID)
 		}
 		if c.Status.State == runtimes.ContainerExited {
 			close(c.done)
 		}
 		e.cs[c.Status.ID] = c
 	}
-	if changed {
-		if err := e.persist(); err != nil {
+	for _, id := range changed {
+		if err := e.persistContainer(id); err != nil {
 			return nil, err
 		}
 	}
 	return e, nil
 }
 
-func (e *Engine) statePath() string { return filepath.Join(e.cfg.StateDir, "state.json") }
+// readDir decodes every JSON file of dir (a missing dir holds nothing).
+func readDir[T any](dir string) ([]*T, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var out []*T
+	for _, en := range entries {
+		if !strings.HasSuffix(en.Name(), ".json") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, en.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read state: %w", err)
+		}
+		v := new(T)
+		if err := json.Unmarshal(b, v); err != nil {
+			return nil, fmt.Errorf("read state %s: %w", filepath.Join(dir, en.Name()), err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
 
-// persist writes the state file; callers hold neither lock.
-func (e *Engine) persist() error {
+// The state is one small file per sandbox and per container, so that a
+// change costs the same however many pods the node runs.
+
+// persistSandbox writes (or, when it is gone, removes) the sandbox's state
+// file; callers hold neither lock.
+func (e *Engine) persistSandbox(id string) error {
+	return e.persistObject("sandboxes", id, func() (any, bool) {
+		sb, ok := e.sbs[id]
+		return sb, ok
+	})
+}
+
+// persistContainer writes (or removes) the container's state file.
+func (e *Engine) persistContainer(id string) error {
+	return e.persistObject("containers", id, func() (any, bool) {
+		c, ok := e.cs[id]
+		if !ok {
+			return nil, false
+		}
+		return persistContainer{Status: c.Status, Config: c.Config}, true
+	})
+}
+
+// persistObject encodes what get returns (under mu) and writes it to
+// dir/id.json, or removes that file when get finds nothing. Writes are
+// serialised by fileMu, taken before the encoding, so a file never goes
+// back to an older state.
+func (e *Engine) persistObject(dir, id string, get func() (any, bool)) error {
 	if e.cfg.StateDir == "" {
 		return nil
 	}
@@ -179,30 +223,39 @@ func (e *Engine) persist() error {
 		e.mu.Unlock()
 		return nil
 	}
-	st := stateFile{Version: 1}
-	for _, sb := range e.sbs {
-		st.Sandboxes = append(st.Sandboxes, sb)
+	v, ok := get()
+	var b []byte
+	var err error
+	if ok {
+		b, err = json.Marshal(v)
 	}
-	for _, c := range e.cs {
-		st.Containers = append(st.Containers, persistContainer{Status: c.Status, Config: c.Config})
-	}
-	b, err := json.Marshal(st)
 	e.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	tmp := e.statePath() + ".tmp"
+	d := filepath.Join(e.cfg.StateDir, dir)
+	path := filepath.Join(d, id+".json")
+	if !ok {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove state: %w", err)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return fmt.Errorf("write state: %w", err)
+	}
+	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
-	if err := os.Rename(tmp, e.statePath()); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil
 }
 
-func (e *Engine) persistLog() {
-	if err := e.persist(); err != nil {
+func (e *Engine) persistLog(id string) {
+	if err := e.persistContainer(id); err != nil {
 		e.log.Warn("persist runtime state", "err", err)
 	}
 }
@@ -253,7 +306,7 @@ func (e *Engine) CreateSandbox(ctx context.Context, cfg *runtimes.SandboxConfig)
 	out := cloneSandbox(&sb.Sandbox)
 	e.mu.Unlock()
 	e.log.Debug("sandbox created", "sandbox", out.ID, "pod", cfg.Namespace+"/"+cfg.Name)
-	if err := e.persist(); err != nil {
+	if err := e.persistSandbox(out.ID); err != nil {
 		return nil, fmt.Errorf("create sandbox %s/%s: %w", cfg.Namespace, cfg.Name, err)
 	}
 	return out, nil
@@ -291,7 +344,12 @@ func (e *Engine) RemoveSandbox(ctx context.Context, id string) error {
 	delete(e.sbs, id)
 	e.mu.Unlock()
 	e.log.Debug("sandbox removed", "sandbox", id)
-	if err := e.persist(); err != nil {
+	for _, cid := range ids {
+		if err := e.persistContainer(cid); err != nil {
+			return fmt.Errorf("remove sandbox %s: %w", id, err)
+		}
+	}
+	if err := e.persistSandbox(id); err != nil {
 		return fmt.Errorf("remove sandbox %s: %w", id, err)
 	}
 	return nil
@@ -354,7 +412,7 @@ func (e *Engine) CreateContainer(ctx context.Context, sandboxID string, cfg *run
 	e.cs[c.Status.ID] = c
 	e.mu.Unlock()
 	e.log.Debug("container created", "container", c.Status.ID, "name", cfg.Name)
-	if err := e.persist(); err != nil {
+	if err := e.persistContainer(c.Status.ID); err != nil {
 		return "", fmt.Errorf("create container %s: %w", cfg.Name, err)
 	}
 	return c.Status.ID, nil
@@ -407,7 +465,7 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 		p.Kill()
 	}
 	e.log.Debug("container started", "container", id, "name", c.Config.Name)
-	e.persistLog()
+	e.persistLog(id)
 	go func() {
 		<-p.Done()
 		e.finish(c, p.Result(), true)
@@ -440,7 +498,7 @@ func (e *Engine) finish(c *container, x Exit, ran bool) {
 	e.mu.Unlock()
 	if !closed {
 		e.log.Debug("container exited", "container", c.Status.ID, "name", c.Config.Name, "code", x.Code, "reason", x.Reason)
-		e.persistLog()
+		e.persistLog(c.Status.ID)
 	}
 }
 
@@ -525,7 +583,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
 	e.mu.Lock()
 	delete(e.cs, id)
 	e.mu.Unlock()
-	if err := e.persist(); err != nil {
+	if err := e.persistContainer(id); err != nil {
 		return fmt.Errorf("remove container %s: %w", id, err)
 	}
 	return nil

@@ -86,13 +86,12 @@ func (a *agent) stop(t testing.TB) {
 }
 
 var testAgentConfig = node.Config{
-	HeartbeatInterval:   300 * time.Millisecond,
-	StatusInterval:      time.Second,
-	StatusFlushInterval: 20 * time.Millisecond,
-	BackoffBase:         300 * time.Millisecond,
-	BackoffMax:          3 * time.Second,
-	BackoffReset:        time.Minute,
-	LogPollInterval:     50 * time.Millisecond,
+	HeartbeatInterval: 300 * time.Millisecond,
+	StatusInterval:    time.Second,
+	BackoffBase:       300 * time.Millisecond,
+	BackoffMax:        3 * time.Second,
+	BackoffReset:      time.Minute,
+	LogPollInterval:   50 * time.Millisecond,
 }
 
 // startAgent runs an agent named name with the given runtimes; dir is its
