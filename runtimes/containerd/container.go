@@ -364,7 +364,13 @@ func (r *Runtime) stop(ctx context.Context, c cclient.Container, grace time.Dura
 	if err != nil {
 		return mapErr(err)
 	}
+	// A task whose creation was cut short (its context cancelled) can be
+	// known to containerd while the shim answers "container not created":
+	// there is no process to stop.
 	st, err := task.Status(ctx)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
 	if err != nil {
 		return mapErr(err)
 	}
@@ -372,6 +378,9 @@ func (r *Runtime) stop(ctx context.Context, c cclient.Container, grace time.Dura
 		return nil
 	}
 	sc, err := task.Wait(ctx)
+	if errdefs.IsNotFound(err) {
+		return nil
+	}
 	if err != nil {
 		return mapErr(err)
 	}

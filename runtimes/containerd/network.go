@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	gocni "github.com/containerd/go-cni"
 
@@ -173,14 +174,33 @@ func cniOpts(ports []runtimes.PortMapping, sb *sandboxRecord) []gocni.NamespaceO
 	return opts
 }
 
+// cniTimeout bounds one CNI operation (ADD or DEL of every network).
+const cniTimeout = time.Minute
+
+// cniContext is the context a CNI operation runs under: the caller's
+// values, but not its cancellation. A plugin killed half-way (a pod deleted
+// while its sandbox is created, an agent stopping while it removes one)
+// leaves what a later DEL cannot find: the bridge plugin, killed after it
+// deleted the pod's veth, can no longer tell which masquerade rules were
+// the pod's. So once started, an operation runs to its end.
+func cniContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cniTimeout)
+}
+
 // setup attaches the netns at path to the pod network and returns the pod IP.
+// It fails without doing anything when ctx is already done.
 func (n *network) setup(ctx context.Context, cidr string, sb *sandboxRecord) (string, error) {
 	c, err := n.get(cidr)
 	if err != nil {
 		return "", err
 	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("CNI setup: %w", err)
+	}
+	cctx, cancel := cniContext(ctx)
+	defer cancel()
 	n.opMu.Lock()
-	res, err := c.Setup(ctx, sb.ID, sb.NetNS, cniOpts(sb.Ports, sb)...)
+	res, err := c.Setup(cctx, sb.ID, sb.NetNS, cniOpts(sb.Ports, sb)...)
 	n.opMu.Unlock()
 	if err != nil {
 		return "", fmt.Errorf("CNI setup: %w", err)
@@ -210,8 +230,10 @@ func (n *network) remove(ctx context.Context, sb *sandboxRecord) error {
 			return err
 		}
 	}
+	cctx, cancel := cniContext(ctx)
+	defer cancel()
 	n.opMu.Lock()
-	err = c.Remove(ctx, sb.ID, sb.NetNS, cniOpts(sb.Ports, sb)...)
+	err = c.Remove(cctx, sb.ID, sb.NetNS, cniOpts(sb.Ports, sb)...)
 	n.opMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("CNI remove: %w", err)

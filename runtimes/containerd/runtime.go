@@ -116,6 +116,10 @@ type Runtime struct {
 	// sbMu serialises changes to sandbox records.
 	sbMu sync.Mutex
 
+	// uidLocks serialise CreateSandbox per pod UID (see lockUID).
+	uidMu    sync.Mutex
+	uidLocks map[string]*uidLock
+
 	oomMu   sync.Mutex
 	oomSeen map[string]bool
 	stopOOM context.CancelFunc
@@ -157,6 +161,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		client:      c,
 		snapshotter: cfg.Snapshotter,
 		oomSeen:     map[string]bool{},
+		uidLocks:    map[string]*uidLock{},
 	}
 	r.cfg.LogDriver = resolveLogDriver(ctx, cfg.LogDriver, log)
 	r.net = newNetwork(cfg, log)

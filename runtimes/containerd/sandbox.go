@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/netns"
@@ -31,6 +32,11 @@ type sandboxRecord struct {
 	IP        string                 `json:"ip"`
 	CIDR      string                 `json:"cidr,omitempty"`
 	CreatedAt time.Time              `json:"createdAt"`
+	// Pending marks a record written as soon as the network namespace
+	// exists, before the pod network is set up: a process that dies
+	// half-way through CreateSandbox leaves a sandbox that ListSandboxes
+	// lists (not ready) and RemoveSandbox removes, namespace included.
+	Pending bool `json:"pending,omitempty"`
 }
 
 func (r *Runtime) sandboxDir(id string) string {
@@ -88,6 +94,19 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg *runtimes.SandboxConfig
 		}
 	}
 	what := fmt.Sprintf("create sandbox %s/%s", cfg.Namespace, cfg.Name)
+	if cfg.UID != "" {
+		// One sandbox per pod: a second CreateSandbox for the pod (its
+		// caller lost track of the first) gets the ready one it has.
+		defer r.lockUID(cfg.UID)()
+		existing, err := r.readyByUID(cfg.UID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if existing != nil {
+			r.log.Warn("pod already has a ready sandbox; returning it", "pod", cfg.Namespace+"/"+cfg.Name, "uid", cfg.UID, "sandbox", existing.ID)
+			return existing.public(runtimes.SandboxReady), nil
+		}
+	}
 	hostname := cfg.Hostname
 	if hostname == "" {
 		hostname = cfg.Name
@@ -130,6 +149,11 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg *runtimes.SandboxConfig
 	if sb.CIDR == "" {
 		sb.CIDR = r.net.currentCIDR()
 	}
+	sb.Pending = true
+	if err := r.writeSandbox(sb); err != nil {
+		return nil, fmt.Errorf("%s: record: %w", what, err)
+	}
+	sb.Pending = false
 	ip, err := r.net.setup(ctx, cfg.PodCIDR, sb)
 	if err != nil {
 		// Release what a partly successful setup may hold (IP, veth, ports).
@@ -200,37 +224,50 @@ func (sb *sandboxRecord) public(state runtimes.SandboxState) *runtimes.Sandbox {
 // it from the pod network (releasing its IP and host ports), removes its
 // network namespace and its record. Removing a sandbox that does not exist
 // succeeds.
+//
+// The network and the namespace are released even when a container cannot
+// be removed (or ctx is cancelled part way): the record then stays, so
+// that ListSandboxes still lists the sandbox (not ready) and a later
+// RemoveSandbox removes the rest.
 func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 	what := "remove sandbox " + id
+	var errs []error
 	cs, err := r.containersOf(r.ns(ctx), id)
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		errs = append(errs, err)
 	}
 	for _, c := range cs {
 		if err := r.removeContainer(r.ns(ctx), c, true); err != nil {
-			return fmt.Errorf("%s: %w", what, err)
+			errs = append(errs, err)
 		}
 	}
 	sb, err := r.readSandbox(id)
 	if errors.Is(err, runtimes.ErrNotFound) {
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
 		return nil
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, errors.Join(append(errs, err)...))
 	}
 	r.sbMu.Lock()
 	defer r.sbMu.Unlock()
-	// A namespace that is gone (the node rebooted) still has an IP and
-	// host ports to release; the plugins do that without a path.
+	// A namespace that is gone (the node rebooted, or an earlier call
+	// removed it) still has an IP and host ports to release; the plugins
+	// do that without a path.
 	nsPath := sb.NetNS
 	if closed, err := netns.LoadNetNS(sb.NetNS).Closed(); err == nil && closed {
 		sb.NetNS = ""
 	}
 	if err := r.net.remove(ctx, sb); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, errors.Join(append(errs, err)...))
 	}
 	if err := netns.LoadNetNS(nsPath).Remove(); err != nil {
-		return fmt.Errorf("%s: remove network namespace: %w", what, err)
+		return fmt.Errorf("%s: remove network namespace: %w", what, errors.Join(append(errs, err)...))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%s: network released, but: %w", what, err)
 	}
 	if err := os.RemoveAll(r.sandboxDir(id)); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
@@ -239,9 +276,56 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 	return nil
 }
 
+// lockUID serialises CreateSandbox calls for one pod UID; it returns the
+// unlock function.
+func (r *Runtime) lockUID(uid string) func() {
+	r.uidMu.Lock()
+	l := r.uidLocks[uid]
+	if l == nil {
+		l = &uidLock{}
+		r.uidLocks[uid] = l
+	}
+	l.n++
+	r.uidMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		r.uidMu.Lock()
+		if l.n--; l.n == 0 {
+			delete(r.uidLocks, uid)
+		}
+		r.uidMu.Unlock()
+	}
+}
+
+type uidLock struct {
+	mu sync.Mutex
+	n  int // holders and waiters
+}
+
+// readyByUID returns the recorded, fully created sandbox of pod uid whose
+// network namespace is there, or nil.
+func (r *Runtime) readyByUID(uid string) (*sandboxRecord, error) {
+	ents, err := os.ReadDir(filepath.Join(r.cfg.StateDir, "sandboxes"))
+	if err != nil {
+		return nil, fmt.Errorf("list sandboxes: %w", err)
+	}
+	for _, e := range ents {
+		sb, err := r.readSandbox(e.Name())
+		if err != nil || sb.UID != uid || sb.Pending {
+			continue
+		}
+		if closed, err := netns.LoadNetNS(sb.NetNS).Closed(); err == nil && !closed {
+			return sb, nil
+		}
+	}
+	return nil, nil
+}
+
 // ListSandboxes returns every sandbox recorded under StateDir, oldest
 // first, including those made by an earlier Runtime. A sandbox whose
-// network namespace is gone is SandboxNotReady.
+// network namespace is gone, or whose creation did not finish (the process
+// died in CreateSandbox), is SandboxNotReady.
 func (r *Runtime) ListSandboxes(ctx context.Context) ([]*runtimes.Sandbox, error) {
 	ents, err := os.ReadDir(filepath.Join(r.cfg.StateDir, "sandboxes"))
 	if err != nil {
@@ -260,7 +344,9 @@ func (r *Runtime) ListSandboxes(ctx context.Context) ([]*runtimes.Sandbox, error
 			return nil, fmt.Errorf("list sandboxes: %w", err)
 		}
 		state := runtimes.SandboxReady
-		if closed, err := netns.LoadNetNS(sb.NetNS).Closed(); err != nil || closed {
+		if sb.Pending {
+			state = runtimes.SandboxNotReady
+		} else if closed, err := netns.LoadNetNS(sb.NetNS).Closed(); err != nil || closed {
 			state = runtimes.SandboxNotReady
 		}
 		out = append(out, sb.public(state))
