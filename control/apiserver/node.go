@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
@@ -253,14 +254,39 @@ func (s *Server) handlePodStatus(req micro.Request) {
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+		// The pods of a batch are independent: write them concurrently so
+		// that their store writes are pipelined instead of each waiting
+		// for the one before it to be acknowledged (and synced).
+		var (
+			wg    sync.WaitGroup
+			mu    sync.Mutex
+			first error
+			sem   = make(chan struct{}, podStatusParallelism)
+		)
 		for _, u := range batch.Items {
-			if err := s.updatePodStatus(ctx, node, u); err != nil {
-				return nil, fmt.Errorf("pod status from node %s: pod %s/%s: %w", node, u.Namespace, u.Name, err)
-			}
+			sem <- struct{}{}
+			wg.Go(func() {
+				defer func() { <-sem }()
+				if err := s.updatePodStatus(ctx, node, u); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("pod status from node %s: pod %s/%s: %w", node, u.Namespace, u.Name, err)
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if first != nil {
+			return nil, first
 		}
 		return ackOK, nil
 	})
 }
+
+// podStatusParallelism bounds the store writes in flight for one pod
+// status batch.
+const podStatusParallelism = 32
 
 // updatePodStatus writes one pod status reported by node. Reports on pods
 // that are gone, were re-created (other UID) or are bound to another node

@@ -48,7 +48,7 @@ func startCluster(t testing.TB) *cluster {
 	cfg := controlplane.Config{
 		DataDir:      t.TempDir(),
 		Listen:       "127.0.0.1:0",
-		Sync:         "always",
+		Sync:         syncMode(),
 		HeartbeatTTL: 2 * time.Second,
 	}
 	cfg.NodeLifecycle.Grace = 3 * time.Second
@@ -63,6 +63,16 @@ func startCluster(t testing.TB) *cluster {
 	}
 	t.Cleanup(nc.Close)
 	return &cluster{t: t, cp: cp, url: cp.ClientURL(), c: client.New(nc), nc: nc}
+}
+
+// syncMode is the control plane's durability for tests and benchmarks:
+// "always" unless KYB_BENCH_SYNC says otherwise (e.g. 1s), so benchmarks
+// can report both modes.
+func syncMode() string {
+	if v := os.Getenv("KYB_BENCH_SYNC"); v != "" {
+		return v
+	}
+	return "always"
 }
 
 // agent is a node agent run by a test.
