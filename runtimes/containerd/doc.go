@@ -8,7 +8,13 @@
 //     Config.StateDir/netns and wired by CNI (bridge kyb0 with host-local
 //     IPAM on the node's pod CIDR, portmap for host ports, loopback), plus a
 //     JSON record per sandbox under Config.StateDir/sandboxes so that
-//     ListSandboxes works after an agent restart;
+//     ListSandboxes works after an agent restart (written as pending as
+//     soon as the namespace exists, so a process dying in CreateSandbox
+//     leaves a not-ready sandbox to remove, not a stray mount); at most one
+//     ready sandbox per pod UID (a second CreateSandbox returns it);
+//     RemoveSandbox releases the network and the namespace even when it is
+//     cancelled or a container cannot be removed, and CNI calls, once
+//     started, are never cut short;
 //   - containers: created in the pod's network namespace with the image's
 //     config overridden the Kubernetes way (command replaces ENTRYPOINT, args
 //     replace CMD), cgroup limits, stdout and stderr appended to a log file by
