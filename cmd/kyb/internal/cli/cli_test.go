@@ -1,0 +1,124 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kybernetes/kybernetes/api"
+)
+
+func TestReadManifests(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "b.yaml"), []byte("kind: Pod"), 0o644)
+	os.WriteFile(filepath.Join(dir, "a.json"), []byte("{}"), 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("ignored"), 0o644)
+	empty := filepath.Join(t.TempDir(), "empty.yaml")
+	os.WriteFile(empty, []byte("  \n"), 0o644)
+
+	got, err := readManifests([]string{dir, "-"}, strings.NewReader("kind: Namespace"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range got {
+		names = append(names, filepath.Base(m.name))
+	}
+	if strings.Join(names, ",") != "a.json,b.yaml,stdin" {
+		t.Errorf("read %v, want a.json,b.yaml,stdin (sorted, .txt skipped)", names)
+	}
+	for _, tc := range []struct {
+		name, arg, want string
+	}{
+		{"missing file", filepath.Join(dir, "nope.yaml"), "no such file"},
+		{"empty file", empty, "empty"},
+		{"dir without manifests", t.TempDir(), "no .yaml, .yml or .json file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := readManifests([]string{tc.arg}, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPodStatusText(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		pod  api.Pod
+		want string
+	}{
+		{"unscheduled", api.Pod{Status: api.PodStatus{Phase: api.PodPending, Conditions: []api.PodCondition{{Type: api.PodScheduled, Status: api.ConditionFalse, Reason: "Unschedulable"}}}}, "Pending"},
+		{"waiting reason wins", api.Pod{Spec: api.PodSpec{NodeName: "n"}, Status: api.PodStatus{Phase: api.PodPending, ContainerStatuses: []api.ContainerStatus{{State: api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: "ImagePullBackOff"}}}}}}, "ImagePullBackOff"},
+		{"running", api.Pod{Status: api.PodStatus{Phase: api.PodRunning, ContainerStatuses: []api.ContainerStatus{{State: api.ContainerState{Running: &api.ContainerStateRunning{}}}}}}, "Running"},
+		{"succeeded", api.Pod{Status: api.PodStatus{Phase: api.PodSucceeded, ContainerStatuses: []api.ContainerStatus{{State: api.ContainerState{Terminated: &api.ContainerStateTerminated{Reason: "Completed"}}}}}}, "Completed"},
+		{"oom", api.Pod{Status: api.PodStatus{Phase: api.PodFailed, ContainerStatuses: []api.ContainerStatus{{State: api.ContainerState{Terminated: &api.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137}}}}}}, "OOMKilled"},
+		{"terminating", api.Pod{ObjectMeta: api.ObjectMeta{DeletionTimestamp: &now}, Status: api.PodStatus{Phase: api.PodRunning}}, "Terminating"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := podStatusText(&tc.pod); got != tc.want {
+				t.Errorf("status %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPrinterTables(t *testing.T) {
+	created := time.Now().Add(-90 * time.Second)
+	pod := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "web", Namespace: "prod", CreationTimestamp: created},
+		Spec: api.PodSpec{NodeName: "n1", Containers: []api.Container{{Name: "a"}, {Name: "b"}}},
+		Status: api.PodStatus{Phase: api.PodRunning, PodIP: "10.42.0.7", ContainerStatuses: []api.ContainerStatus{
+			{Name: "a", Ready: true, RestartCount: 2}, {Name: "b", Ready: false}}}}
+	var out bytes.Buffer
+	p, err := newPrinter(&out, "wide", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind, _ := api.LookupKind("po")
+	if err := p.print(kind, []api.Object{pod}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("table:\n%s", out.String())
+	}
+	for _, want := range []string{"NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "RUNTIME"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("header %q lacks %s", lines[0], want)
+		}
+	}
+	for _, want := range []string{"prod", "web", "1/2", "Running", "2", "90s", "10.42.0.7", "n1", "containerd"} {
+		if !strings.Contains(lines[1], want) {
+			t.Errorf("row %q lacks %s", lines[1], want)
+		}
+	}
+	if _, err := newPrinter(&out, "xml", false); err == nil || !strings.Contains(err.Error(), `"xml"`) {
+		t.Errorf("bad output format: %v", err)
+	}
+}
+
+func TestBadInvocations(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "gizmos"}, `unknown kind "gizmos"`},
+		{[]string{"apply"}, "-f is required"},
+		{[]string{"delete", "pod"}, "want KIND NAME"},
+		{[]string{"server", "--sync", "sometimes"}, "--sync"},
+		{[]string{"module", "push", "m", "/etc/hostname"}, "not a WebAssembly module"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := Run(context.Background(), append([]string{"--server", "nats://127.0.0.1:1"}, tc.args...), Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
