@@ -2,9 +2,7 @@ package wasm_test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/kybernetes/kybernetes/runtimes"
@@ -39,33 +37,11 @@ func testProg(t testing.TB) string {
 	return precompiled(t, runtimetest.BuildTestProg(t, "wasip1", "wasm"))
 }
 
-var (
-	precompileMu   sync.Mutex
-	precompileDone = map[string]bool{}
-)
-
-// precompiled fills the shared compilation cache with path's code from a
-// process built without the race detector (compiling a Go module under
-// -race takes about a minute instead of a second), once per test binary.
+// precompiled fills the shared compilation cache with path's code, out of
+// the race detector's reach (see runtimetest.PrecompileWasm).
 func precompiled(t testing.TB, path string) string {
 	t.Helper()
-	if !raceEnabled {
-		return path
-	}
-	precompileMu.Lock()
-	defer precompileMu.Unlock()
-	if precompileDone[path] {
-		return path
-	}
-	// Test binaries carry no module versions, so wazero names its cache
-	// directory "dev" in them: make the helper do the same.
-	cmd := exec.Command("go", "run", "-ldflags=-X github.com/tetratelabs/wazero/internal/version.version=dev", "./runtimes/wasm/internal/precompile", "-cache", filepath.Join(cacheDir, "compiled"), path)
-	cmd.Dir = runtimetest.ModuleRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("precompile %s: %v\n%s", path, err, out)
-	}
-	precompileDone[path] = true
-	return path
+	return runtimetest.PrecompileWasm(t, path, cacheDir)
 }
 
 func TestConformance(t *testing.T) {

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -177,35 +175,11 @@ func (c *cluster) wasmRuntime(dir string) *wasm.Runtime {
 // (and later runs), so that each Go module compiles once.
 func wasmCacheDir() string { return filepath.Join(os.TempDir(), "kyb-wasm-test-cache") }
 
-var (
-	precompileMu   sync.Mutex
-	precompileDone = map[string]bool{}
-)
-
-// precompiled fills the shared compilation cache with the module at path
-// from a process built without the race detector: under -race, wazero
-// takes about a minute to compile a Go module instead of a second. Once
-// per test binary and module.
+// precompiled compiles the module at path into the shared cache once, out
+// of the race detector's reach (see runtimetest.PrecompileWasm).
 func precompiled(t testing.TB, path string) string {
 	t.Helper()
-	if !raceEnabled {
-		return path
-	}
-	precompileMu.Lock()
-	defer precompileMu.Unlock()
-	if precompileDone[path] {
-		return path
-	}
-	// Test binaries carry no module versions, so wazero names its cache
-	// directory "dev" in them: make the helper do the same.
-	cmd := exec.Command("go", "run", "-ldflags=-X github.com/tetratelabs/wazero/internal/version.version=dev",
-		"./runtimes/wasm/internal/precompile", "-cache", filepath.Join(wasmCacheDir(), "compiled"), path)
-	cmd.Dir = runtimetest.ModuleRoot()
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("precompile %s: %v\n%s", path, err, out)
-	}
-	precompileDone[path] = true
-	return path
+	return runtimetest.PrecompileWasm(t, path, wasmCacheDir())
 }
 
 // kyb runs a kyb command in process against the cluster and returns its

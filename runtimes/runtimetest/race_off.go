@@ -1,5 +1,5 @@
 //go:build !race
 
-package wasm_test
+package runtimetest
 
 const raceEnabled = false
