@@ -126,7 +126,14 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 	}
 	specOpts = append(specOpts, resourceOpts(cfg)...)
 
-	_, err = r.client.NewContainer(ctx, id,
+	// Once begun, the create runs to its end: cut short by the client, the
+	// daemon may still prepare the snapshot after the cleanup below.
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutateTimeout)
+	defer cancel()
+	_, err = r.client.NewContainer(nctx, id,
 		cclient.WithImage(img),
 		cclient.WithSnapshotter(snap),
 		cclient.WithNewSnapshot(id, img),
@@ -147,6 +154,10 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 	r.log.Debug("container created", "pod", labels[labelPod], "container", cfg.Name, "id", id)
 	return id, nil
 }
+
+// mutateTimeout bounds a containerd call that creates something (a
+// container, a task) and runs without the caller's cancellation.
+const mutateTimeout = 2 * time.Minute
 
 // withKubeArgs applies Kubernetes semantics on top of the image config:
 // command replaces ENTRYPOINT (and drops CMD), args replace CMD.
@@ -252,7 +263,14 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 			creator = cio.BinaryIO(r.cfg.LogDriver, map[string]string{LogDriverArg: lp})
 		}
 	}
-	task, err := c.NewTask(ctx, creator)
+	// As for NewContainer: a task create cut short leaves a task whose
+	// shim says "container not created".
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("start container %s: %w", id, err)
+	}
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutateTimeout)
+	defer cancel()
+	task, err := c.NewTask(tctx, creator)
 	if err != nil {
 		return runtimes.WithReason("RunContainerError", false, fmt.Errorf("start container %s: create task: %w", id, mapErr(err)))
 	}
