@@ -186,3 +186,33 @@ const (
 func LogSubject(namespace, pod, container string) string {
 	return LogsPrefix + "." + namespace + "." + pod + "." + container
 }
+
+// Pod events: what happened to a pod (image pulls with their progress,
+// starts, failures, back-off, kills), as `kyb describe pod` shows them. The
+// node agent publishes them on kyb.podevents.<namespace>.<pod>; the stream
+// EventsStream keeps them for a day.
+const (
+	EventsStream     = "KYB_EVENTS"
+	PodEventsPrefix  = "kyb.podevents"
+	EventTypeNormal  = "Normal"
+	EventTypeWarning = "Warning"
+)
+
+// PodEventSubject returns kyb.podevents.<namespace>.<pod>.
+func PodEventSubject(namespace, pod string) string {
+	return PodEventsPrefix + "." + namespace + "." + pod
+}
+
+// PodEvent is one event of a pod.
+type PodEvent struct {
+	Time time.Time `json:"time"`
+	// Type is EventTypeNormal or EventTypeWarning.
+	Type string `json:"type"`
+	// Reason is a CamelCase word: Pulling, Pulled, Failed, Started,
+	// BackOff, Killing.
+	Reason    string `json:"reason"`
+	Message   string `json:"message"`
+	Container string `json:"container,omitempty"`
+	// Source is the node whose agent saw it.
+	Source string `json:"source,omitempty"`
+}

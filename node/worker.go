@@ -520,7 +520,11 @@ func pullPolicy(p api.PullPolicy) runtimes.PullPolicy {
 
 func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 	octx, done := w.opContext(ctx)
-	img, err := w.rt.EnsureImage(octx, c.spec.Image, pullPolicy(c.spec.ImagePullPolicy), nil)
+	began := time.Now()
+	if c.pullErrs == 0 {
+		w.event(api.EventTypeNormal, "Pulling", c.spec.Name, "Pulling image %q", c.spec.Image)
+	}
+	img, err := w.rt.EnsureImage(octx, c.spec.Image, pullPolicy(c.spec.ImagePullPolicy), w.pullProgress(c.spec.Name, c.spec.Image))
 	done()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -534,12 +538,14 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 		}
 		c.waitR, c.waitM = r, fmt.Sprintf("pull %s: %v", c.spec.Image, err)
 		w.log.Info("image not ready", "container", c.spec.Name, "image", c.spec.Image, "reason", r, "err", err, "retry", c.pull.delay)
+		w.event(api.EventTypeWarning, "Failed", c.spec.Name, "Failed to pull image %q (%s, retry in %v): %v", c.spec.Image, r, c.pull.delay.Round(time.Millisecond), err)
 		return
 	}
 	c.imageOK, c.pull, c.pullErrs = true, backoff{}, 0
 	c.waitR, c.waitM = "", ""
 	if img != nil {
 		c.imageRef = img.Digest
+		w.event(api.EventTypeNormal, "Pulled", c.spec.Name, "Image %q ready in %v (%s, %s)", c.spec.Image, time.Since(began).Round(time.Millisecond), byteSize(img.Size), img.Digest)
 	}
 }
 
@@ -611,6 +617,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 		c.waitR, c.waitM = runtimes.ReasonOf(err, reason), err.Error()
 		c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, time.Now())
 		w.log.Warn("start container", "container", c.spec.Name, "reason", c.waitR, "err", err)
+		w.event(api.EventTypeWarning, "Failed", c.spec.Name, "%s: %v", c.waitR, err)
 	}
 	if c.exit != nil {
 		// A restart: the exited attempt becomes the last termination state.
@@ -652,6 +659,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 	c.started, c.running, c.respec = true, true, false
 	c.startedAt = time.Now().UTC()
 	c.waitR, c.waitM = "", ""
+	w.event(api.EventTypeNormal, "Started", c.spec.Name, "Started container %s (attempt %d)", c.spec.Name, c.attempt)
 	w.watch(ctx, pod, c, cfg.LogPath)
 }
 
@@ -733,6 +741,11 @@ func (w *podWorker) onExit(ev exitEvent) {
 	}
 	c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
 	w.log.Info("container exited", "container", c.spec.Name, "exitCode", res.ExitCode, "reason", res.Reason, "attempt", c.attempt)
+	typ := api.EventTypeNormal
+	if res.ExitCode != 0 {
+		typ = api.EventTypeWarning
+	}
+	w.event(typ, "Exited", c.spec.Name, "Container %s exited with code %d (%s)", c.spec.Name, res.ExitCode, res.Reason)
 }
 
 func (w *podWorker) terminated(c *ctr) *api.ContainerStateTerminated {
@@ -788,6 +801,7 @@ func gracePeriod(pod *api.Pod) time.Duration {
 func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 	grace := max(gracePeriod(pod), 0)
 	w.log.Info("stopping pod", "grace", grace, "gone", gone)
+	w.event(api.EventTypeNormal, "Killing", "", "Stopping the pod's containers (grace period %v)", grace)
 	if w.rt != nil {
 		var wg sync.WaitGroup
 		for _, c := range w.all() {

@@ -254,6 +254,20 @@ func (s *Server) ensureAssets(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("apiserver: create stream %s: %w", LogsStream, err)
 	}
+	_, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              api.EventsStream,
+		Description:       "kybernetes pod events",
+		Subjects:          []string{api.PodEventsPrefix + ".>"},
+		Storage:           jetstream.FileStorage,
+		MaxAge:            24 * time.Hour,
+		MaxMsgsPerSubject: 200,
+		MaxBytes:          256 << 20,
+		Discard:           jetstream.DiscardOld,
+		Replicas:          s.cfg.Replicas,
+	})
+	if err != nil {
+		return fmt.Errorf("apiserver: create stream %s: %w", api.EventsStream, err)
+	}
 	_, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      ModulesBucket,
 		Description: "kybernetes wasm modules",

@@ -179,6 +179,17 @@ func TestContainerAndWasmPodsOnOneNode(t *testing.T) {
 		return nil
 	})
 
+	// The pod's events tell the story: pulled (with size and digest), started.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		desc := c.kyb("describe", "pod", "box")
+		for _, want := range []string{"Events:", "Pulling", "Pulled", image, "Started", "mixed-1"} {
+			if !strings.Contains(desc, want) {
+				return fmt.Errorf("describe pod box lacks %q:\n%s", want, desc)
+			}
+		}
+		return nil
+	})
+
 	// Out of memory: the kernel kills it, the status says OOMKilled, 137.
 	c.apply(containerPod("hog", image, "Never", "    resources:\n      limits: {memory: 32Mi}\n", "alloc", "256"))
 	hog := c.waitPod("hog", 120*time.Second, phaseIs(api.PodFailed))
@@ -197,6 +208,10 @@ func TestContainerAndWasmPodsOnOneNode(t *testing.T) {
 		}
 		return nil
 	})
+
+	if desc := c.kyb("describe", "pod", "nowhere"); !strings.Contains(desc, "Warning") || !strings.Contains(desc, "Failed to pull image") {
+		t.Errorf("describe pod nowhere shows no pull failure event:\n%s", desc)
+	}
 
 	// Delete: SIGTERM, then the grace period, then gone, leaving nothing behind.
 	c.kyb("delete", "pod", "box", "hog", "nowhere")
