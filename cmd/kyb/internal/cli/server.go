@@ -56,6 +56,7 @@ func newServerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			tuneGC()
 			cp, err := controlplane.Start(cmd.Context(), cfg, g.log)
 			if err != nil {
 				return err

@@ -25,6 +25,7 @@ func newUpCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			tuneGC()
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
 			cp, err := controlplane.Start(ctx, cfg, g.log)
