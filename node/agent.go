@@ -429,7 +429,10 @@ func (a *Agent) applyLocked(p *api.Pod, gone bool) {
 		return
 	}
 	if w == nil {
-		w = a.startWorkerLocked(p, nil)
+		if a.ctx.Err() != nil {
+			return // Run is ending: no new worker may outlive its wait
+		}
+		a.startWorkerLocked(p, nil)
 		return
 	}
 	w.update(p, false)
