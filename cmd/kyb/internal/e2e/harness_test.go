@@ -28,6 +28,7 @@ import (
 // cluster is a running control plane for one test.
 type cluster struct {
 	t   testing.TB
+	cfg controlplane.Config
 	cp  *controlplane.ControlPlane
 	url string
 	c   *client.Client
@@ -54,13 +55,32 @@ func startCluster(t testing.TB) *cluster {
 	if err != nil {
 		t.Fatalf("start control plane: %v", err)
 	}
-	t.Cleanup(func() { cp.Shutdown() })
-	nc, err := nats.Connect(cp.ClientURL())
+	c := &cluster{t: t, cfg: cfg, cp: cp, url: cp.ClientURL()}
+	t.Cleanup(func() { c.cp.Shutdown() })
+	nc, err := nats.Connect(cp.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	return &cluster{t: t, cp: cp, url: cp.ClientURL(), c: client.New(nc), nc: nc}
+	c.c, c.nc = client.New(nc), nc
+	return c
+}
+
+// restart stops the control plane (the embedded NATS server with it) and
+// starts it again on the same data and address, as after a crash or an
+// upgrade; clients and agents reconnect by themselves.
+func (c *cluster) restart() {
+	c.t.Helper()
+	if err := c.cp.Shutdown(); err != nil {
+		c.t.Fatalf("stop control plane: %v", err)
+	}
+	cfg := c.cfg
+	cfg.Listen = strings.TrimPrefix(c.url, "nats://")
+	cp, err := controlplane.Start(context.Background(), cfg, testLog(c.t))
+	if err != nil {
+		c.t.Fatalf("restart control plane: %v", err)
+	}
+	c.cp = cp
 }
 
 // syncMode is the control plane's durability for tests and benchmarks:
