@@ -242,15 +242,7 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	volumes := map[string]bool{}
 	for i, v := range s.Volumes {
 		vp := p.Child("volumes").Index(i)
-		switch {
-		case v.Name == "":
-			e.required(vp.Child("name"))
-		case volumes[v.Name]:
-			e.add(vp.Child("name"), "duplicate value %q", v.Name)
-		default:
-			e.addAll(vp.Child("name"), validation.IsDNS1123Label(v.Name))
-		}
-		volumes[v.Name] = true
+		validateUniqueName(e, v.Name, vp.Child("name"), volumes)
 		validateVolumeSource(e, &v, vp)
 	}
 	if len(s.Containers) == 0 {
@@ -324,16 +316,22 @@ func validateVolumeSource(e *errs, v *Volume, p *field.Path) {
 	}
 }
 
-func validateContainer(e *errs, c *Container, p *field.Path, names, volumes map[string]bool) {
+// validateUniqueName checks a required DNS-1123 label name that must not be
+// in seen, and adds it to seen.
+func validateUniqueName(e *errs, name string, p *field.Path, seen map[string]bool) {
 	switch {
-	case c.Name == "":
-		e.required(p.Child("name"))
-	case names[c.Name]:
-		e.add(p.Child("name"), "duplicate value %q", c.Name)
+	case name == "":
+		e.required(p)
+	case seen[name]:
+		e.add(p, "duplicate value %q", name)
 	default:
-		e.addAll(p.Child("name"), validation.IsDNS1123Label(c.Name))
+		e.addAll(p, validation.IsDNS1123Label(name))
 	}
-	names[c.Name] = true
+	seen[name] = true
+}
+
+func validateContainer(e *errs, c *Container, p *field.Path, names, volumes map[string]bool) {
+	validateUniqueName(e, c.Name, p.Child("name"), names)
 	switch {
 	case c.Image == "":
 		e.required(p.Child("image"))
