@@ -28,15 +28,25 @@ func nodeOf(subject string) (string, error) {
 	return parts[2], nil
 }
 
-func (s *Server) handleRegister(req micro.Request) {
+// nodeRequest returns the node that sent req and decodes req's body into v
+// (what names it in errors). On failure it has answered req and returns
+// false.
+func nodeRequest(req micro.Request, v any, what string) (string, bool) {
 	node, err := nodeOf(req.Subject())
+	if err == nil {
+		err = decodeBody(req.Data(), v, what)
+	}
 	if err != nil {
 		syncErr(req, err)
-		return
+		return "", false
 	}
+	return node, true
+}
+
+func (s *Server) handleRegister(req micro.Request) {
 	in := &api.Node{}
-	if err := decodeBody(req.Data(), in, "Node"); err != nil {
-		syncErr(req, err)
+	node, ok := nodeRequest(req, in, "Node")
+	if !ok {
 		return
 	}
 	if in.Name != "" && in.Name != node {
@@ -178,17 +188,14 @@ func (s *Server) cidrLost(ctx context.Context, n *api.Node) (bool, error) {
 }
 
 func (s *Server) handleHeartbeat(req micro.Request) {
+	// The body is optional; when present it must be a Heartbeat.
 	node, err := nodeOf(req.Subject())
+	if err == nil && len(bytes.TrimSpace(req.Data())) > 0 {
+		err = decodeBody(req.Data(), &api.Heartbeat{}, "Heartbeat")
+	}
 	if err != nil {
 		syncErr(req, err)
 		return
-	}
-	var hb api.Heartbeat
-	if len(bytes.TrimSpace(req.Data())) > 0 {
-		if err := decodeBody(req.Data(), &hb, "Heartbeat"); err != nil {
-			syncErr(req, err)
-			return
-		}
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
 		if s.cache.get(nodeKind, "", node) == nil {
@@ -205,14 +212,9 @@ func (s *Server) handleHeartbeat(req micro.Request) {
 }
 
 func (s *Server) handleNodeStatus(req micro.Request) {
-	node, err := nodeOf(req.Subject())
-	if err != nil {
-		syncErr(req, err)
-		return
-	}
 	var st api.NodeStatus
-	if err := decodeBody(req.Data(), &st, "NodeStatus"); err != nil {
-		syncErr(req, err)
+	node, ok := nodeRequest(req, &st, "NodeStatus")
+	if !ok {
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
@@ -243,14 +245,9 @@ func (s *Server) handleNodeStatus(req micro.Request) {
 }
 
 func (s *Server) handlePodStatus(req micro.Request) {
-	node, err := nodeOf(req.Subject())
-	if err != nil {
-		syncErr(req, err)
-		return
-	}
 	var batch api.PodStatusBatch
-	if err := decodeBody(req.Data(), &batch, "PodStatusBatch"); err != nil {
-		syncErr(req, err)
+	node, ok := nodeRequest(req, &batch, "PodStatusBatch")
+	if !ok {
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
