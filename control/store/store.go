@@ -174,6 +174,38 @@ func displayName(kind *api.Kind, namespace, name string) string {
 	return name
 }
 
+// opName names an operation on an object for error messages, e.g.
+// "update pod default/web".
+func opName(verb string, kind *api.Kind, namespace, name string) string {
+	return verb + " " + strings.ToLower(kind.Name) + " " + displayName(kind, namespace, name)
+}
+
+// fillTypeMeta sets an empty kind and apiVersion to kind's.
+func fillTypeMeta(tm *api.TypeMeta, kind *api.Kind) {
+	if tm.Kind == "" {
+		tm.Kind = kind.Name
+	}
+	if tm.APIVersion == "" {
+		tm.APIVersion = kind.APIVersions[0]
+	}
+}
+
+// errModified is the Conflict of a conditional update whose revision is not
+// the stored one.
+func errModified(kind *api.Kind, name string) error {
+	return api.NewConflict(kind.Name, name, "the object has been modified; please apply your changes to the latest version and try again")
+}
+
+// updateMsg is the message that writes data over a revision of the object
+// created at revision createdRev (0: unknown, no header).
+func updateMsg(subject string, createdRev uint64, data []byte) *nats.Msg {
+	msg := &nats.Msg{Subject: subject, Data: data}
+	if createdRev != 0 {
+		msg.Header = nats.Header{hdrCreated: []string{strconv.FormatUint(createdRev, 10)}}
+	}
+	return msg
+}
+
 // newUID returns a random RFC 4122 version 4 UUID.
 func newUID() string {
 	var b [16]byte
@@ -238,12 +270,7 @@ func (s *Store) Create(ctx context.Context, obj api.Object) error {
 	}
 	tm := obj.GetTypeMeta()
 	saved, savedTM := *meta, *tm
-	if tm.Kind == "" {
-		tm.Kind = kind.Name
-	}
-	if tm.APIVersion == "" {
-		tm.APIVersion = kind.APIVersions[0]
-	}
+	fillTypeMeta(tm, kind)
 	meta.UID = newUID()
 	meta.CreationTimestamp = time.Now().UTC().Truncate(time.Second)
 	meta.Generation = 1
@@ -251,7 +278,7 @@ func (s *Store) Create(ctx context.Context, obj api.Object) error {
 	spec, err := s.heads.specHash(obj)
 	if err != nil {
 		*meta, *tm = saved, savedTM
-		return fmt.Errorf("create %s %s: %w", strings.ToLower(kind.Name), displayName(kind, meta.Namespace, meta.Name), err)
+		return fmt.Errorf("%s: %w", opName("create", kind, meta.Namespace, meta.Name), err)
 	}
 	rev, err := s.create(ctx, kind, meta, key, obj)
 	if err != nil {
@@ -264,7 +291,7 @@ func (s *Store) Create(ctx context.Context, obj api.Object) error {
 }
 
 func (s *Store) create(ctx context.Context, kind *api.Kind, meta *api.ObjectMeta, key string, obj api.Object) (uint64, error) {
-	op := "create " + strings.ToLower(kind.Name) + " " + displayName(kind, meta.Namespace, meta.Name)
+	op := opName("create", kind, meta.Namespace, meta.Name)
 	data, err := json.Marshal(obj)
 	if err != nil {
 		return 0, fmt.Errorf("%s: encode: %w", op, err)
@@ -380,7 +407,7 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 	if err != nil {
 		return err
 	}
-	op := "update " + strings.ToLower(kind.Name) + " " + displayName(kind, meta.Namespace, meta.Name)
+	op := opName("update", kind, meta.Namespace, meta.Name)
 	subject := s.prefix + key
 	newSpec, err := s.heads.specHash(obj)
 	if err != nil {
@@ -398,12 +425,7 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 	}
 	tm := obj.GetTypeMeta()
 	saved, savedTM := *meta, *tm
-	if tm.Kind == "" {
-		tm.Kind = kind.Name
-	}
-	if tm.APIVersion == "" {
-		tm.APIVersion = kind.APIVersions[0]
-	}
+	fillTypeMeta(tm, kind)
 	meta.UID = old.uid
 	meta.CreationTimestamp = old.created
 	meta.ResourceVersion = ""
@@ -416,16 +438,12 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 		*meta, *tm = saved, savedTM
 		return fmt.Errorf("%s: encode: %w", op, err)
 	}
-	hdr := nats.Header{}
-	if old.createdRev != 0 {
-		hdr[hdrCreated] = []string{strconv.FormatUint(old.createdRev, 10)}
-	}
-	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: subject, Header: hdr, Data: data},
+	ack, err := s.js.PublishMsg(ctx, updateMsg(subject, old.createdRev, data),
 		jetstream.WithExpectLastSequencePerSubject(rev))
 	if err != nil {
 		*meta, *tm = saved, savedTM
 		if isWrongLastSeq(err) {
-			return api.NewConflict(kind.Name, meta.Name, "the object has been modified; please apply your changes to the latest version and try again")
+			return errModified(kind, meta.Name)
 		}
 		return storeErr(op, err)
 	}
@@ -450,7 +468,7 @@ func (s *Store) readHead(ctx context.Context, kind *api.Kind, name, subject stri
 		return head{}, api.NewNotFound(kind.Name, name)
 	}
 	if last.Sequence != rev {
-		return head{}, api.NewConflict(kind.Name, name, "the object has been modified; please apply your changes to the latest version and try again")
+		return head{}, errModified(kind, name)
 	}
 	var stored storedHead
 	if err := gojson.Unmarshal(last.Data, &stored); err != nil {
@@ -498,7 +516,7 @@ func (s *Store) Delete(ctx context.Context, kind *api.Kind, namespace, name, res
 			return nil, err
 		}
 	}
-	op := "delete " + strings.ToLower(kind.Name) + " " + displayName(kind, namespace, name)
+	op := opName("delete", kind, namespace, name)
 	subject := s.prefix + key
 	for attempt := 0; ; attempt++ {
 		e, err := s.kv.Get(ctx, key)

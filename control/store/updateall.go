@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -47,7 +45,6 @@ func (s *Store) UpdateAll(ctx context.Context, objs []api.Object) []error {
 			continue
 		}
 		kind, meta := api.KindOf(objs[i]), objs[i].GetObjectMeta()
-		op := "update " + strings.ToLower(kind.Name) + " " + displayName(kind, meta.Namespace, meta.Name)
 		select {
 		case ack := <-f.Ok():
 			meta.ResourceVersion = strconv.FormatUint(ack.Sequence, 10)
@@ -57,12 +54,12 @@ func (s *Store) UpdateAll(ctx context.Context, objs []api.Object) []error {
 			}
 		case err := <-f.Err():
 			if isWrongLastSeq(err) {
-				errs[i] = api.NewConflict(kind.Name, meta.Name, "the object has been modified; please apply your changes to the latest version and try again")
+				errs[i] = errModified(kind, meta.Name)
 			} else {
-				errs[i] = storeErr(op, err)
+				errs[i] = storeErr(opName("update", kind, meta.Namespace, meta.Name), err)
 			}
 		case <-ctx.Done():
-			errs[i] = storeErr(op, ctx.Err())
+			errs[i] = storeErr(opName("update", kind, meta.Namespace, meta.Name), ctx.Err())
 		}
 	}
 	return errs
@@ -93,15 +90,10 @@ func (s *Store) publishUpdate(obj api.Object) (pendingUpdate, error) {
 	if p.spec, err = s.heads.specHash(obj); err == nil {
 		p.specOK = true
 	}
-	op := "update " + strings.ToLower(kind.Name) + " " + displayName(kind, meta.Namespace, meta.Name)
+	op := opName("update", kind, meta.Namespace, meta.Name)
 	tm := obj.GetTypeMeta()
 	savedTM, savedRV := *tm, meta.ResourceVersion
-	if tm.Kind == "" {
-		tm.Kind = kind.Name
-	}
-	if tm.APIVersion == "" {
-		tm.APIVersion = kind.APIVersions[0]
-	}
+	fillTypeMeta(tm, kind)
 	meta.ResourceVersion = ""
 	data, err := json.Marshal(obj)
 	meta.ResourceVersion = savedRV
@@ -114,11 +106,7 @@ func (s *Store) publishUpdate(obj api.Object) (pendingUpdate, error) {
 		return pendingUpdate{}, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
 			Message: fmt.Sprintf("%s: object larger than %d bytes", op, MaxObjectSize)}
 	}
-	msg := &nats.Msg{Subject: s.prefix + key, Data: data}
-	if p.createdRev != 0 {
-		msg.Header = nats.Header{hdrCreated: []string{strconv.FormatUint(p.createdRev, 10)}}
-	}
-	if p.fut, err = s.js.PublishMsgAsync(msg, jetstream.WithExpectLastSequencePerSubject(rev)); err != nil {
+	if p.fut, err = s.js.PublishMsgAsync(updateMsg(s.prefix+key, p.createdRev, data), jetstream.WithExpectLastSequencePerSubject(rev)); err != nil {
 		*tm = savedTM
 		return pendingUpdate{}, storeErr(op, err)
 	}
