@@ -128,9 +128,10 @@ func (t *tailer) run(ctx context.Context) {
 	interval := base
 	timer := time.NewTimer(interval)
 	defer timer.Stop()
-	stopping := false
+	stopc := t.stopc     // nil once stopping: a closed channel would be ready on every pass
 	var giveUp time.Time // a final drain that cannot publish ends at this time
 	for {
+		stopping := stopc == nil
 		grew, err := t.drain(ctx, stopping)
 		if stopping && (err == nil || time.Now().After(giveUp)) {
 			if err != nil {
@@ -138,12 +139,9 @@ func (t *tailer) run(ctx context.Context) {
 			}
 			return
 		}
-		switch {
-		case err != nil:
-			interval = min(interval*2, max(maxQuietPoll, base))
-		case grew:
+		if grew && err == nil {
 			interval = base
-		default:
+		} else {
 			interval = min(interval*2, max(maxQuietPoll, base))
 		}
 		timer.Reset(interval)
@@ -152,8 +150,8 @@ func (t *tailer) run(ctx context.Context) {
 			return
 		case <-t.abortc:
 			return
-		case <-t.stopc:
-			stopping = true
+		case <-stopc:
+			stopc = nil
 			giveUp = time.Now().Add(finalDrainPatience)
 		case <-timer.C:
 		}
