@@ -149,28 +149,26 @@ func TestCRUD(t *testing.T) {
 		}
 		*p = u
 	})
-	t.Run("status update keeps generation", func(t *testing.T) {
-		u := *p
-		u.Status.Phase = api.PodRunning
-		if err := s.Update(ctx, &u); err != nil {
-			t.Fatal(err)
-		}
-		if u.Generation != 1 {
-			t.Fatalf("generation = %d; want 1", u.Generation)
-		}
-		*p = u
-	})
-	t.Run("spec update bumps generation", func(t *testing.T) {
-		u := *p
-		u.Spec.NodeName = "node-1"
-		if err := s.Update(ctx, &u); err != nil {
-			t.Fatal(err)
-		}
-		if u.Generation != 2 {
-			t.Fatalf("generation = %d; want 2", u.Generation)
-		}
-		*p = u
-	})
+	for _, tc := range []struct {
+		name   string
+		change func(*api.Pod)
+		gen    int64
+	}{
+		{"status update keeps generation", func(u *api.Pod) { u.Status.Phase = api.PodRunning }, 1},
+		{"spec update bumps generation", func(u *api.Pod) { u.Spec.NodeName = "node-1" }, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			u := *p
+			tc.change(&u)
+			if err := s.Update(ctx, &u); err != nil {
+				t.Fatal(err)
+			}
+			if u.Generation != tc.gen {
+				t.Fatalf("generation = %d; want %d", u.Generation, tc.gen)
+			}
+			*p = u
+		})
+	}
 	t.Run("stale resourceVersion is Conflict", func(t *testing.T) {
 		u := *p
 		u.ResourceVersion = rv1
