@@ -286,7 +286,7 @@ func (p *proc) Term()                 { p.term() }
 func (p *proc) Kill()                 { p.kill() }
 
 func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, error) {
-	logf, err := openLog(c.Config.LogPath)
+	logf, err := inproc.OpenLog(c.Config.LogPath)
 	if err != nil {
 		return nil, err
 	}
@@ -435,18 +435,3 @@ func hostPath(mounts []runtimes.Mount, p string) (string, bool, error) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
-
-// openLog opens the container's log for appending, creating its directory;
-// an empty path discards the output.
-func openLog(path string) (*os.File, error) {
-	if path == "" {
-		path = os.DevNull
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
-	}
-	return f, nil
-}

@@ -289,7 +289,7 @@ func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, 
 	if err != nil {
 		return nil, err
 	}
-	logf, err := openLog(c.Config.LogPath)
+	logf, err := inproc.OpenLog(c.Config.LogPath)
 	if err != nil {
 		return nil, err
 	}
@@ -303,21 +303,6 @@ func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, 
 		return p, nil
 	}
 	return r.runCommand(c, m, logf), nil
-}
-
-// openLog opens the container's log for appending, creating its directory;
-// an empty path discards the output.
-func openLog(path string) (*os.File, error) {
-	if path == "" {
-		path = os.DevNull
-	} else if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open log: %w", err)
-	}
-	return f, nil
 }
 
 // usageOf returns the memory counter of a container, making it.
