@@ -495,7 +495,7 @@ func TestDelete(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ns := obj.(*api.Namespace); ns.Status.Phase != apiserver.NamespaceTerminating {
+		if ns := obj.(*api.Namespace); ns.Status.Phase != api.NamespaceTerminating {
 			t.Fatalf("namespace with a running pod: phase %q, want Terminating", ns.Status.Phase)
 		}
 		if _, err := e.c.Get(e.ctx, "pod", "tmp", "a"); !api.IsNotFound(err) {

@@ -27,7 +27,7 @@ type applyDoc struct {
 	warnings []string
 }
 
-// maxApplyAttempts bounds compare-and-set retries of one document.
+// maxApplyAttempts bounds compare-and-set retries of one object.
 const maxApplyAttempts = 20
 
 // handleApply decodes and validates in the dispatched goroutine too:
@@ -97,6 +97,17 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 			dc = append(dc, api.StatusCause{Field: field, Message: msg})
 			allNotFound = allNotFound && notFound
 		}
+		// addInvalid adds the causes of a validation error, or the error itself.
+		addInvalid := func(err error) {
+			var st *api.Status
+			if !errors.As(err, &st) || len(st.Causes) == 0 {
+				add("", err.Error(), false)
+				return
+			}
+			for _, c := range st.Causes {
+				add(c.Field, c.Message, false)
+			}
+		}
 		if d.Kind == nil || d.Object == nil {
 			add("kind", "unknown kind", false)
 		} else {
@@ -104,14 +115,7 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 			api.Default(d.Object)
 			m := d.Object.GetObjectMeta()
 			if err := api.Validate(d.Object); err != nil {
-				var st *api.Status
-				if errors.As(err, &st) && len(st.Causes) > 0 {
-					for _, c := range st.Causes {
-						add(c.Field, c.Message, false)
-					}
-				} else {
-					add("", err.Error(), false)
-				}
+				addInvalid(err)
 			}
 			id := d.Kind.Name + "/" + m.Namespace + "/" + m.Name
 			if j, dup := seen[id]; dup {
@@ -130,14 +134,7 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 				if e := s.cache.get(d.Kind, m.Namespace, m.Name); e != nil {
 					merged := merge(e.obj, api.DeepCopy(d.Object))
 					if err := api.ValidateUpdate(e.obj, merged); err != nil {
-						var st *api.Status
-						if errors.As(err, &st) && len(st.Causes) > 0 {
-							for _, c := range st.Causes {
-								add(c.Field, c.Message, false)
-							}
-						} else {
-							add("", err.Error(), false)
-						}
+						addInvalid(err)
 					}
 				}
 			}
@@ -206,22 +203,20 @@ func fieldMsg(field, msg string) string {
 // checkNamespace returns a problem with applying into namespace ns ("" when
 // there is none) and whether the problem is that it does not exist.
 func (s *Server) checkNamespace(ctx context.Context, ns string) (string, bool) {
-	e := s.cache.get(namespaceKind, "", ns)
-	if e == nil {
+	var obj api.Object
+	if e := s.cache.get(namespaceKind, "", ns); e != nil {
+		obj = e.obj
+	} else {
 		// The cache may lag a namespace created a moment ago elsewhere.
-		obj, err := s.st.Get(ctx, namespaceKind, "", ns)
-		if err != nil {
+		var err error
+		if obj, err = s.st.Get(ctx, namespaceKind, "", ns); err != nil {
 			if api.IsNotFound(err) {
 				return fmt.Sprintf("namespace %q not found", ns), true
 			}
 			return fmt.Sprintf("look up namespace %q: %v", ns, err), false
 		}
-		if obj.(*api.Namespace).Status.Phase == NamespaceTerminating {
-			return fmt.Sprintf("namespace %q is being terminated", ns), false
-		}
-		return "", false
 	}
-	if e.obj.(*api.Namespace).Status.Phase == NamespaceTerminating {
+	if obj.(*api.Namespace).Status.Phase == api.NamespaceTerminating {
 		return fmt.Sprintf("namespace %q is being terminated", ns), false
 	}
 	return "", false
@@ -287,11 +282,7 @@ func specOf(o api.Object) any {
 	}{m.Labels, m.Annotations, m.OwnerReferences, spec}
 }
 
-func sameSpec(a, b api.Object) bool {
-	ja, err1 := jsonMarshal(specOf(a))
-	jb, err2 := jsonMarshal(specOf(b))
-	return err1 == nil && err2 == nil && bytes.Equal(ja, jb)
-}
+func sameSpec(a, b api.Object) bool { return sameJSON(specOf(a), specOf(b)) }
 
 // applyOne creates or updates one document and returns its ApplyResult JSON.
 func (s *Server) applyOne(ctx context.Context, d applyDoc) ([]byte, error) {

@@ -14,12 +14,6 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 )
 
-// Namespace phases (api's), for callers of this package.
-const (
-	NamespaceActive      = api.NamespaceActive
-	NamespaceTerminating = api.NamespaceTerminating
-)
-
 var (
 	podKind       = api.KindOf(&api.Pod{})
 	nodeKind      = api.KindOf(&api.Node{})
@@ -250,7 +244,7 @@ func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64) (
 		force := grace != nil && *grace == 0 // as Kubernetes: 0 removes at once
 		if force || !s.needsGracefulDelete(ctx, pod) {
 			last, err := s.st.Delete(ctx, podKind, ns, name, pod.ResourceVersion)
-			if api.IsConflict(err) && attempt < 20 {
+			if api.IsConflict(err) && attempt < maxApplyAttempts {
 				continue
 			}
 			if err != nil {
@@ -277,7 +271,7 @@ func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64) (
 		}
 		pod.DeletionGracePeriodSeconds = &g
 		err = s.st.Update(ctx, pod)
-		if (api.IsConflict(err) || api.IsNotFound(err)) && attempt < 20 {
+		if (api.IsConflict(err) || api.IsNotFound(err)) && attempt < maxApplyAttempts {
 			continue
 		}
 		if err != nil {
@@ -314,14 +308,14 @@ func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64)
 			return nil, err
 		}
 		ns = obj.(*api.Namespace)
-		if ns.DeletionTimestamp != nil && ns.Status.Phase == NamespaceTerminating {
+		if ns.DeletionTimestamp != nil && ns.Status.Phase == api.NamespaceTerminating {
 			break
 		}
 		now := time.Now().UTC().Truncate(time.Second)
 		ns.DeletionTimestamp = &now
-		ns.Status.Phase = NamespaceTerminating
+		ns.Status.Phase = api.NamespaceTerminating
 		err = s.st.Update(ctx, ns)
-		if api.IsConflict(err) && attempt < 20 {
+		if api.IsConflict(err) && attempt < maxApplyAttempts {
 			continue
 		}
 		if err != nil {
@@ -339,10 +333,11 @@ func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64)
 			return nil, err
 		}
 	}
-	if done, err := s.finishNamespace(ctx, name); err != nil || done != nil {
-		if done != nil {
-			return done, nil
-		}
+	done, err := s.finishNamespace(ctx, name)
+	if done != nil {
+		return done, nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	return ns, nil
@@ -352,7 +347,7 @@ func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64)
 // gone; called by the watch after a pod deletion.
 func (s *Server) maybeFinishNamespace(ctx context.Context, ns string) {
 	e := s.cache.get(namespaceKind, "", ns)
-	if e == nil || e.obj.(*api.Namespace).Status.Phase != NamespaceTerminating || s.cache.podCount(ns) > 0 {
+	if e == nil || e.obj.(*api.Namespace).Status.Phase != api.NamespaceTerminating || s.cache.podCount(ns) > 0 {
 		return
 	}
 	s.wg.Add(1)
@@ -367,7 +362,7 @@ func (s *Server) maybeFinishNamespace(ctx context.Context, ns string) {
 // finishNamespace deletes the terminating namespace when the store holds no
 // pod in it. It returns the deleted namespace, or nil when pods remain.
 func (s *Server) finishNamespace(ctx context.Context, name string) (api.Object, error) {
-	for attempt := 0; attempt < 20; attempt++ {
+	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
 		if attempt > 1 {
 			if err := backoff(ctx, attempt); err != nil {
 				return nil, err
@@ -380,7 +375,7 @@ func (s *Server) finishNamespace(ctx context.Context, name string) (api.Object, 
 		if err != nil {
 			return nil, err
 		}
-		if obj.(*api.Namespace).Status.Phase != NamespaceTerminating {
+		if obj.(*api.Namespace).Status.Phase != api.NamespaceTerminating {
 			return nil, nil
 		}
 		pods, _, err := s.st.List(ctx, podKind, listOptions(name))

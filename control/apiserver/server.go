@@ -226,7 +226,7 @@ type endpoint struct {
 }
 
 func (s *Server) endpoints() []endpoint {
-	node := func(verb string) string { return api.NodeSubjects + ".*." + verb }
+	node := func(verb string) string { return api.NodeSubject("*", verb) }
 	return []endpoint{
 		{"apply", api.SubjectApply, s.handleApply, "manifest (YAML or JSON, multi-document) -> ApplyReply"},
 		{"get", api.SubjectGet, s.handleGet, "GetRequest -> object"},
