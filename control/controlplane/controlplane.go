@@ -14,6 +14,7 @@ import (
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kybernetes/kybernetes/control/apiserver"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
@@ -52,7 +53,8 @@ type ControlPlane struct {
 	nc   *nats.Conn // the store's (and so the scheduler's and controllers')
 	api  *nats.Conn // the API service's requests and replies
 	log  *slog.Logger
-	done chan error
+	done chan struct{} // closed when every component has returned
+	err  error         // the first component failure, set before done closes
 	stop context.CancelFunc
 }
 
@@ -136,7 +138,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		ns.Shutdown()
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
-	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, log: log, done: make(chan error, 1)}
+	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, log: log, done: make(chan struct{})}
 	if err := cp.startComponents(ctx, cfg); err != nil {
 		cp.nc.Close()
 		cp.api.Close()
@@ -174,31 +176,24 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		cancel()
 		return fmt.Errorf("start control plane: %w", err)
 	}
-	errs := make(chan error, 3)
+	// One component failing stops the others (the group's context ends);
+	// a clean stop is every component returning nil when runCtx ends.
+	g, gctx := errgroup.WithContext(runCtx)
 	run := func(name string, f func(context.Context) error) {
-		go func() {
-			err := f(runCtx)
-			if err != nil && !errors.Is(err, context.Canceled) {
-				err = fmt.Errorf("%s: %w", name, err)
+		g.Go(func() error {
+			if err := f(gctx); err != nil && !errors.Is(err, context.Canceled) {
 				cp.log.Error("component stopped", "component", name, "err", err)
-			} else {
-				err = nil
+				return fmt.Errorf("%s: %w", name, err)
 			}
-			errs <- err
-		}()
+			return nil
+		})
 	}
 	run("apiserver", func(ctx context.Context) error { <-ctx.Done(); return api.Stop() })
 	run("scheduler", sched.Run)
 	run("nodelifecycle", lifecycle.Run)
 	go func() {
-		var first error
-		for range 3 {
-			if err := <-errs; err != nil && first == nil {
-				first = err
-				cancel() // one component failing stops the control plane
-			}
-		}
-		cp.done <- first
+		cp.err = g.Wait()
+		close(cp.done)
 	}()
 	return nil
 }
@@ -209,23 +204,26 @@ func (cp *ControlPlane) ClientURL() string { return cp.ns.ClientURL() }
 // Server returns the embedded NATS server, for in-process connections.
 func (cp *ControlPlane) Server() *natsserver.Server { return cp.ns }
 
-// Shutdown stops every component and the NATS server, and waits.
+// Shutdown stops every component and the NATS server, waits, and returns
+// the error of a component that failed, if one did.
 func (cp *ControlPlane) Shutdown() error {
 	if cp.stop != nil {
 		cp.stop()
 	}
-	err := <-cp.done
-	cp.done <- err
+	<-cp.done
 	cp.api.Drain()
 	cp.nc.Drain()
 	cp.ns.Shutdown()
 	cp.ns.WaitForShutdown()
-	return err
+	return cp.err
 }
 
-// Wait blocks until a component fails (its error) or Shutdown is called.
-func (cp *ControlPlane) Wait() error {
-	err := <-cp.done
-	cp.done <- err
-	return err
+// Done is closed when the components have stopped: a component failed
+// (Err says which) or Shutdown was called.
+func (cp *ControlPlane) Done() <-chan struct{} { return cp.done }
+
+// Err returns why the components stopped, once Done is closed; nil for Shutdown.
+func (cp *ControlPlane) Err() error {
+	<-cp.done
+	return cp.err
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,6 +23,17 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:4222", "HOST:PORT clients and agents connect to")
 	cmd.Flags().StringVar(&f.sync, "sync", "always", "durability: always (fsync every acknowledged write) or an interval such as 1s (a power failure can lose that window; a crash cannot)")
 	cmd.Flags().BoolVar(&f.spread, "spread", false, "schedule pods onto the least allocated nodes instead of bin-packing")
+}
+
+// start checks the flags, tunes the garbage collector for a long-running
+// control plane and starts one.
+func (f *serverFlags) start(ctx context.Context, g *globals) (*controlplane.ControlPlane, error) {
+	cfg, err := f.config()
+	if err != nil {
+		return nil, err
+	}
+	tuneGC()
+	return controlplane.Start(ctx, cfg, g.log)
 }
 
 func (f *serverFlags) config() (controlplane.Config, error) {
@@ -52,30 +64,18 @@ func newServerCmd(g *globals) *cobra.Command {
 		Short: "Run the control plane: embedded NATS with JetStream, the API, the scheduler and the controllers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := sf.config()
+			cp, err := sf.start(cmd.Context(), g)
 			if err != nil {
 				return err
 			}
-			tuneGC()
-			cp, err := controlplane.Start(cmd.Context(), cfg, g.log)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.streams.Out, "kyb server listening on %s (data in %s, sync %s)\n", cp.ClientURL(), cfg.DataDir, sf.sync)
+			fmt.Fprintf(g.streams.Out, "kyb server listening on %s (data in %s, sync %s)\n", cp.ClientURL(), sf.dataDir, sf.sync)
 			select {
 			case <-cmd.Context().Done():
-			case <-waitChan(cp.Wait):
+			case <-cp.Done():
 			}
 			return cp.Shutdown()
 		},
 	}
 	sf.register(cmd, defaultDataDir())
 	return cmd
-}
-
-// waitChan runs wait in a goroutine and closes the returned channel when it returns.
-func waitChan(wait func() error) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() { wait(); close(ch) }()
-	return ch
 }

@@ -7,8 +7,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
-
-	"github.com/kybernetes/kybernetes/control/controlplane"
 )
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -21,14 +19,9 @@ func newUpCmd(g *globals) *cobra.Command {
 		Short: "Run an all-in-one cluster: the control plane and a local agent (wasm, and containerd when it answers) in one process",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := sf.config()
-			if err != nil {
-				return err
-			}
-			tuneGC()
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
-			cp, err := controlplane.Start(ctx, cfg, g.log)
+			cp, err := sf.start(ctx, g)
 			if err != nil {
 				return err
 			}
@@ -57,8 +50,8 @@ Stop with Ctrl-C.
 			select {
 			case <-ctx.Done():
 			case runErr = <-agentErr:
-			case <-waitChan(cp.Wait):
-				runErr = cp.Wait()
+			case <-cp.Done():
+				runErr = cp.Err()
 			}
 			cancel()
 			if errors.Is(runErr, context.Canceled) {
