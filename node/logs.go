@@ -77,6 +77,7 @@ type tailer struct {
 
 	f       *os.File
 	offset  int64
+	size    int64  // the file's size at the last read
 	partial []byte // a CRI partial line waiting for its end
 }
 
@@ -167,7 +168,8 @@ const finalDrainPatience = 10 * time.Minute
 
 // drain publishes every complete line after the offset (and, when final,
 // the last incomplete one) and saves the new offset. It reports whether
-// the file had grown.
+// the file had grown or lines were published, so a file that only ends in
+// an incomplete line is polled less often, like a quiet one.
 func (t *tailer) drain(ctx context.Context, final bool) (bool, error) {
 	if t.f == nil {
 		f, err := os.Open(t.path)
@@ -189,6 +191,8 @@ func (t *tailer) drain(ctx context.Context, final bool) (bool, error) {
 	if fi.Size() == t.offset {
 		return false, nil
 	}
+	grew := fi.Size() != t.size
+	t.size = fi.Size()
 	buf := make([]byte, min(fi.Size()-t.offset, 4<<20))
 	n, err := t.f.ReadAt(buf, t.offset)
 	if err != nil && err != io.EOF {
@@ -232,7 +236,7 @@ func (t *tailer) drain(ctx context.Context, final bool) (bool, error) {
 	// A lost offset only means lines are sent again, and the stream drops
 	// them by message ID; the pod's directory may be gone already.
 	_ = os.WriteFile(t.path+offsetSuffix, []byte(strconv.FormatInt(t.offset, 10)), 0o644)
-	return true, nil
+	return grew || consumed > 0, nil
 }
 
 // message turns one line of the log file into a message. Lines in the CRI
