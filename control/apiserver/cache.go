@@ -83,9 +83,8 @@ func encode(obj api.Object) ([]byte, error) {
 }
 
 // put stores obj at rev unless the cache already holds rev or newer for its
-// key. It returns the entry it replaced (nil when none or a tombstone) and
-// whether it applied.
-func (c *cache) put(kind *api.Kind, obj api.Object, raw []byte, rev uint64) (*entry, bool) {
+// key.
+func (c *cache) put(kind *api.Kind, obj api.Object, raw []byte, rev uint64) {
 	m := obj.GetObjectMeta()
 	e := &entry{obj: obj, raw: raw, rev: rev, ns: m.Namespace}
 	if p, ok := obj.(*api.Pod); ok {
@@ -96,7 +95,7 @@ func (c *cache) put(kind *api.Kind, obj api.Object, raw []byte, rev uint64) (*en
 	defer c.mu.Unlock()
 	old := c.objs[kind.Name][key]
 	if old != nil && old.rev >= rev {
-		return nil, false
+		return
 	}
 	if old == nil {
 		delete(c.sorted, kind.Name)
@@ -109,20 +108,18 @@ func (c *cache) put(kind *api.Kind, obj api.Object, raw []byte, rev uint64) (*en
 		c.unindexPod(key, old)
 		c.indexPod(key, e)
 	}
-	return old, true
 }
 
 // remove deletes the key as of rev (the revision of the delete, or for a
 // write-through the last revision before it) and leaves a tombstone so that
-// a late write of an older revision cannot resurrect it. It returns the
-// removed entry, or nil.
-func (c *cache) remove(kind *api.Kind, ns, name string, rev uint64) *entry {
+// a late write of an older revision cannot resurrect it.
+func (c *cache) remove(kind *api.Kind, ns, name string, rev uint64) {
 	key := cacheKey(ns, name)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	old := c.objs[kind.Name][key]
 	if old != nil && old.rev > rev {
-		return nil
+		return
 	}
 	if old == nil {
 		delete(c.sorted, kind.Name)
@@ -144,7 +141,6 @@ func (c *cache) remove(kind *api.Kind, ns, name string, rev uint64) *entry {
 			delete(c.sorted, t.kind)
 		}
 	}
-	return old
 }
 
 func (c *cache) indexPod(key string, e *entry) {
@@ -232,9 +228,9 @@ func (c *cache) nodePods(node string) ([][]byte, uint64) {
 
 // scan calls yield, in key order, with every live entry of kind in
 // namespace ns ("" for all) whose key sorts after after, until yield
-// returns false. It returns the watch revision. yield runs under the
-// cache's read lock: it must be quick and must not call the cache.
-func (c *cache) scan(kind *api.Kind, ns, after string, yield func(key string, e *entry) bool) uint64 {
+// returns false. yield runs under the cache's read lock: it must be quick
+// and must not call the cache.
+func (c *cache) scan(kind *api.Kind, ns, after string, yield func(key string, e *entry) bool) {
 	prefix := ""
 	if ns != "" {
 		prefix = ns + "/"
@@ -275,10 +271,9 @@ func (c *cache) scan(kind *api.Kind, ns, after string, yield func(key string, e 
 			continue
 		}
 		if !yield(k, e) {
-			break
+			return
 		}
 	}
-	return c.rev
 }
 
 // rawAt returns the cached JSON of the object when the cache holds exactly
