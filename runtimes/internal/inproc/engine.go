@@ -454,7 +454,7 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 
 	p, err := e.cfg.Start(ctx, run)
 	if err != nil {
-		e.finish(c, Exit{Code: 128, Reason: runtimes.ReasonOf(err, "StartError"), Message: err.Error()}, false)
+		e.finish(c, Exit{Code: 128, Reason: runtimes.ReasonOf(err, "StartError"), Message: err.Error()})
 		return fmt.Errorf("start container %s (%s): %w", c.Config.Name, id, err)
 	}
 	e.mu.Lock()
@@ -468,13 +468,13 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 	e.persistLog(id)
 	go func() {
 		<-p.Done()
-		e.finish(c, p.Result(), true)
+		e.finish(c, p.Result())
 	}()
 	return nil
 }
 
 // finish records a container's end once.
-func (e *Engine) finish(c *container, x Exit, ran bool) {
+func (e *Engine) finish(c *container, x Exit) {
 	e.mu.Lock()
 	if c.Status.State == runtimes.ContainerExited {
 		e.mu.Unlock()
@@ -541,7 +541,7 @@ func (e *Engine) StopContainer(ctx context.Context, id string, grace time.Durati
 	case state == runtimes.ContainerExited:
 		return nil
 	case state == runtimes.ContainerCreated:
-		e.finish(c, Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "stopped before it started"}, false)
+		e.finish(c, Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "stopped before it started"})
 		return nil
 	case p == nil:
 		// Start is in progress; it kills the proc when it sees stopped.
