@@ -88,16 +88,8 @@ func (r *reporter) run(ctx context.Context) {
 		// Group commit: send at once; what changes while a batch is in
 		// flight goes in the next. StatusFlushInterval, when set, spaces
 		// batches out.
-		if wait := time.Until(lastSent.Add(r.a.cfg.StatusFlushInterval)); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			case <-r.now:
-				t.Stop()
-			}
+		if wait := time.Until(lastSent.Add(r.a.cfg.StatusFlushInterval)); wait > 0 && !r.pause(ctx, wait) {
+			return
 		}
 		lastSent = time.Now()
 		for r.pending() > 0 {
@@ -106,14 +98,8 @@ func (r *reporter) run(ctx context.Context) {
 					return
 				}
 				r.a.log.Debug("send pod status; keeping it queued", "err", err, "retry", retry)
-				t := time.NewTimer(retry)
-				select {
-				case <-ctx.Done():
-					t.Stop()
+				if !r.pause(ctx, retry) {
 					return
-				case <-t.C:
-				case <-r.now: // reconnected
-					t.Stop()
 				}
 				retry = min(retry*2, 5*time.Second)
 				continue
@@ -121,6 +107,20 @@ func (r *reporter) run(ctx context.Context) {
 			retry = 100 * time.Millisecond
 		}
 	}
+}
+
+// pause waits d, or less when flushNow (a reconnect) or a full queue asks
+// to send now. It returns false when ctx ends.
+func (r *reporter) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+	case <-r.now:
+	}
+	return true
 }
 
 // sendBatch sends up to StatusBatchMax queued updates in one request. On
