@@ -124,9 +124,9 @@ func (s *Store) List(ctx context.Context, kind *api.Kind, opts ListOptions) ([]a
 					}
 					continue
 				}
-				if opts.Matches(obj) {
-					out = append(out, decoded{r.idx, obj})
-				}
+				// Without selectors everything matches; with them, the
+				// head did.
+				out = append(out, decoded{r.idx, obj})
 			}
 			results[w] = out
 		})
@@ -244,8 +244,26 @@ type objectHead struct {
 
 func (h *objectHead) reset() { *h = objectHead{} }
 
-// headFields exposes an objectHead to a fields.Selector with the same
-// fields, per kind, as objFields.
+// headOf is the objectHead of a live object, so that Matches and List's
+// prefilter select by one table of fields.
+func headOf(obj api.Object) objectHead {
+	var h objectHead
+	meta := obj.GetObjectMeta()
+	h.Metadata.Name, h.Metadata.Namespace, h.Metadata.Labels = meta.Name, meta.Namespace, meta.Labels
+	switch o := obj.(type) {
+	case *api.Pod:
+		h.Spec.NodeName, h.Spec.SchedulerName, h.Status.Phase = o.Spec.NodeName, o.Spec.SchedulerName, string(o.Status.Phase)
+	case *api.Namespace:
+		h.Status.Phase = o.Status.Phase
+	case *api.Node:
+		h.Spec.Unschedulable = o.Spec.Unschedulable
+	}
+	return h
+}
+
+// headFields exposes an objectHead to a fields.Selector without building a
+// map: metadata.name and metadata.namespace of every kind, and per kind the
+// fields Kubernetes lets select.
 type headFields struct {
 	kind string
 	h    *objectHead

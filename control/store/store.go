@@ -553,54 +553,9 @@ func (s *Store) Delete(ctx context.Context, kind *api.Kind, namespace, name, res
 	}
 }
 
-// objFields exposes an object's selectable fields to a fields.Selector
-// without building a map.
-type objFields struct{ obj api.Object }
-
-func (f objFields) get(field string) (string, bool) {
-	meta := f.obj.GetObjectMeta()
-	switch field {
-	case "metadata.name":
-		return meta.Name, true
-	case "metadata.namespace":
-		return meta.Namespace, true
-	}
-	switch o := f.obj.(type) {
-	case *api.Pod:
-		switch field {
-		case "spec.nodeName":
-			return o.Spec.NodeName, true
-		case "status.phase":
-			return string(o.Status.Phase), true
-		case "spec.schedulerName":
-			return o.Spec.SchedulerName, true
-		}
-	case *api.Namespace:
-		if field == "status.phase" {
-			return o.Status.Phase, true
-		}
-	case *api.Node:
-		if field == "spec.unschedulable" {
-			return strconv.FormatBool(o.Spec.Unschedulable), true
-		}
-	}
-	return "", false
-}
-
-func (f objFields) Has(field string) bool { _, ok := f.get(field); return ok }
-func (f objFields) Get(field string) string {
-	v, _ := f.get(field)
-	return v
-}
-
 // Matches reports whether obj satisfies the label and field selectors of
 // opts (the namespace is not checked). Nil selectors match everything.
 func (opts *ListOptions) Matches(obj api.Object) bool {
-	if opts.Labels != nil && !opts.Labels.Empty() && !opts.Labels.Matches(labels.Set(obj.GetObjectMeta().Labels)) {
-		return false
-	}
-	if opts.Fields != nil && !opts.Fields.Empty() && !opts.Fields.Matches(objFields{obj}) {
-		return false
-	}
-	return true
+	h := headOf(obj)
+	return opts.matchesHead(api.KindOf(obj), &h)
 }
