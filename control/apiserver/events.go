@@ -148,15 +148,22 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 	}
 }
 
-func (s *Server) publishEvent(kind *api.Kind, ns, name, typ string, raw []byte) {
+// envelope returns {"type":typ,"<field>":raw} without re-encoding raw.
+func envelope(typ, field string, raw []byte) []byte {
 	var b bytes.Buffer
 	b.Grow(len(raw) + 32)
 	b.WriteString(`{"type":"`)
 	b.WriteString(typ)
-	b.WriteString(`","object":`)
+	b.WriteString(`","`)
+	b.WriteString(field)
+	b.WriteString(`":`)
 	b.Write(raw)
 	b.WriteByte('}')
-	if err := s.nc.Publish(EventSubject(kind, ns, name), b.Bytes()); err != nil {
+	return b.Bytes()
+}
+
+func (s *Server) publishEvent(kind *api.Kind, ns, name, typ string, raw []byte) {
+	if err := s.nc.Publish(EventSubject(kind, ns, name), envelope(typ, "object", raw)); err != nil {
 		s.log.Warn("publish event", "err", err)
 	}
 }
@@ -165,14 +172,7 @@ func (s *Server) publishEvent(kind *api.Kind, ns, name, typ string, raw []byte) 
 // moved) about the change.
 func (s *Server) publishAssignment(pod *api.Pod, typ string, raw []byte, oldNode string) {
 	send := func(node, typ string, raw []byte) {
-		var b bytes.Buffer
-		b.Grow(len(raw) + 32)
-		b.WriteString(`{"type":"`)
-		b.WriteString(typ)
-		b.WriteString(`","pod":`)
-		b.Write(raw)
-		b.WriteByte('}')
-		if err := s.nc.Publish(api.AgentSubject(node, api.AgentVerbPods), b.Bytes()); err != nil {
+		if err := s.nc.Publish(api.AgentSubject(node, api.AgentVerbPods), envelope(typ, "pod", raw)); err != nil {
 			s.log.Warn("publish assignment", "node", node, "err", err)
 		}
 	}
