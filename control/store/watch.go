@@ -310,8 +310,7 @@ func (w *watcher) event(j *watchJob) (Event, bool) {
 		meta := obj.GetObjectMeta()
 		meta.Name, meta.Namespace = name, namespace
 		meta.ResourceVersion = strconv.FormatUint(j.seq, 10)
-		tm := obj.GetTypeMeta()
-		tm.Kind, tm.APIVersion = j.kind.Name, j.kind.APIVersions[0]
+		fillTypeMeta(obj.GetTypeMeta(), j.kind)
 		return Event{Type: Deleted, Object: obj, Revision: j.seq}, true
 	}
 	if j.obj == nil {
