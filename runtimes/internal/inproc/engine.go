@@ -119,8 +119,10 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.StateDir == "" {
 		return e, nil
 	}
-	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create state dir: %w", err)
+	for _, d := range []string{"sandboxes", "containers"} {
+		if err := os.MkdirAll(filepath.Join(cfg.StateDir, d), 0o700); err != nil {
+			return nil, fmt.Errorf("create state dir: %w", err)
+		}
 	}
 	sbs, err := readDir[sandbox](filepath.Join(cfg.StateDir, "sandboxes"))
 	if err != nil {
@@ -209,9 +211,9 @@ func (e *Engine) persistContainer(id string) error {
 }
 
 // persistObject encodes what get returns (under mu) and writes it to
-// dir/id.json, or removes that file when get finds nothing. Writes are
-// serialised by fileMu, taken before the encoding, so a file never goes
-// back to an older state.
+// dir/id.json (New made dir), or removes that file when get finds nothing.
+// Writes are serialised by fileMu, taken before the encoding, so a file
+// never goes back to an older state.
 func (e *Engine) persistObject(dir, id string, get func() (any, bool)) error {
 	if e.cfg.StateDir == "" {
 		return nil
@@ -233,16 +235,12 @@ func (e *Engine) persistObject(dir, id string, get func() (any, bool)) error {
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
-	d := filepath.Join(e.cfg.StateDir, dir)
-	path := filepath.Join(d, id+".json")
+	path := filepath.Join(e.cfg.StateDir, dir, id+".json")
 	if !ok {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove state: %w", err)
 		}
 		return nil
-	}
-	if err := os.MkdirAll(d, 0o700); err != nil {
-		return fmt.Errorf("write state: %w", err)
 	}
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
