@@ -59,9 +59,12 @@ func (c *Client) Conn() *nats.Conn { return c.nc }
 // of the apiserver comes back as *api.Status; no apiserver answering is a
 // 503 Status.
 func (c *Client) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	tooLarge := func() error {
+		return &api.Status{Code: 413, Reason: api.ReasonTooLarge,
+			Message: fmt.Sprintf("request of %d bytes exceeds the server's max payload %d", len(data), c.nc.MaxPayload())}
+	}
 	if max := c.nc.MaxPayload(); max > 0 && int64(len(data)) > max {
-		return nil, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
-			Message: fmt.Sprintf("request of %d bytes exceeds the server's max payload %d", len(data), max)}
+		return nil, tooLarge()
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -74,8 +77,7 @@ func (c *Client) Request(ctx context.Context, subject string, data []byte) ([]by
 		case errors.Is(err, nats.ErrNoResponders):
 			return nil, api.NewUnavailable("no kyb apiserver answers on %s (is `kyb server` running?)", subject)
 		case errors.Is(err, nats.ErrMaxPayload):
-			return nil, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
-				Message: fmt.Sprintf("request of %d bytes exceeds the server's max payload %d", len(data), c.nc.MaxPayload())}
+			return nil, tooLarge()
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 			return nil, api.NewUnavailable("request on %s: no reply in time: %v", subject, err)
 		}
