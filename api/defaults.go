@@ -30,13 +30,7 @@ const (
 // concurrent use on the same object.
 func Default(obj Object) {
 	k := KindOf(obj)
-	tm := obj.GetTypeMeta()
-	if tm.Kind == "" {
-		tm.Kind = k.Name
-	}
-	if tm.APIVersion == "" {
-		tm.APIVersion = k.APIVersions[0]
-	}
+	k.FillTypeMeta(obj.GetTypeMeta())
 	m := obj.GetObjectMeta()
 	if k.Namespaced {
 		if m.Namespace == "" {

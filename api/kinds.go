@@ -53,6 +53,17 @@ func LookupKind(name string) (*Kind, error) {
 	return nil, fmt.Errorf("unknown kind %q", name)
 }
 
+// FillTypeMeta sets an empty kind and apiVersion to the kind's name and
+// canonical (first) apiVersion.
+func (k *Kind) FillTypeMeta(tm *TypeMeta) {
+	if tm.Kind == "" {
+		tm.Kind = k.Name
+	}
+	if tm.APIVersion == "" {
+		tm.APIVersion = k.APIVersions[0]
+	}
+}
+
 // KindOf returns the kind of a typed object.
 func KindOf(o Object) *Kind {
 	switch o.(type) {

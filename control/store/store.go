@@ -180,16 +180,6 @@ func opName(verb string, kind *api.Kind, namespace, name string) string {
 	return verb + " " + strings.ToLower(kind.Name) + " " + displayName(kind, namespace, name)
 }
 
-// fillTypeMeta sets an empty kind and apiVersion to kind's.
-func fillTypeMeta(tm *api.TypeMeta, kind *api.Kind) {
-	if tm.Kind == "" {
-		tm.Kind = kind.Name
-	}
-	if tm.APIVersion == "" {
-		tm.APIVersion = kind.APIVersions[0]
-	}
-}
-
 // errModified is the Conflict of a conditional update whose revision is not
 // the stored one.
 func errModified(kind *api.Kind, name string) error {
@@ -270,7 +260,7 @@ func (s *Store) Create(ctx context.Context, obj api.Object) error {
 	}
 	tm := obj.GetTypeMeta()
 	saved, savedTM := *meta, *tm
-	fillTypeMeta(tm, kind)
+	kind.FillTypeMeta(tm)
 	meta.UID = newUID()
 	meta.CreationTimestamp = time.Now().UTC().Truncate(time.Second)
 	meta.Generation = 1
@@ -425,7 +415,7 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 	}
 	tm := obj.GetTypeMeta()
 	saved, savedTM := *meta, *tm
-	fillTypeMeta(tm, kind)
+	kind.FillTypeMeta(tm)
 	meta.UID = old.uid
 	meta.CreationTimestamp = old.created
 	meta.ResourceVersion = ""

@@ -93,7 +93,7 @@ func (s *Store) publishUpdate(obj api.Object) (pendingUpdate, error) {
 	op := opName("update", kind, meta.Namespace, meta.Name)
 	tm := obj.GetTypeMeta()
 	savedTM, savedRV := *tm, meta.ResourceVersion
-	fillTypeMeta(tm, kind)
+	kind.FillTypeMeta(tm)
 	meta.ResourceVersion = ""
 	data, err := json.Marshal(obj)
 	meta.ResourceVersion = savedRV

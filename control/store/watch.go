@@ -310,7 +310,7 @@ func (w *watcher) event(j *watchJob) (Event, bool) {
 		meta := obj.GetObjectMeta()
 		meta.Name, meta.Namespace = name, namespace
 		meta.ResourceVersion = strconv.FormatUint(j.seq, 10)
-		fillTypeMeta(obj.GetTypeMeta(), j.kind)
+		j.kind.FillTypeMeta(obj.GetTypeMeta())
 		return Event{Type: Deleted, Object: obj, Revision: j.seq}, true
 	}
 	if j.obj == nil {
