@@ -138,6 +138,13 @@ func (e *errs) addAll(p *field.Path, msgs []string) {
 
 func (e *errs) required(p *field.Path) { e.add(p, "required") }
 
+// labelValue checks v as a label value (labels, toleration and taint values).
+func (e *errs) labelValue(p *field.Path, v string) {
+	for _, msg := range validation.IsValidLabelValue(v) {
+		e.add(p, "invalid value %q: %s", v, msg)
+	}
+}
+
 func (e *errs) unsupported(p *field.Path, v string, allowed ...string) {
 	q := make([]string, len(allowed))
 	for i, a := range allowed {
@@ -221,9 +228,7 @@ func validateLabels(e *errs, labels map[string]string, p *field.Path) {
 	for _, key := range sortedKeys(labels) {
 		kp := p.Key(key)
 		e.addAll(kp, validation.IsQualifiedName(key))
-		for _, msg := range validation.IsValidLabelValue(labels[key]) {
-			e.add(kp, "invalid value %q: %s", labels[key], msg)
-		}
+		e.labelValue(kp, labels[key])
 	}
 }
 
@@ -441,9 +446,7 @@ func validateToleration(e *errs, t *Toleration, p *field.Path) {
 		if t.Key == "" {
 			e.add(p.Child("operator"), "must be Exists when key is empty")
 		}
-		for _, msg := range validation.IsValidLabelValue(t.Value) {
-			e.add(p.Child("value"), "invalid value %q: %s", t.Value, msg)
-		}
+		e.labelValue(p.Child("value"), t.Value)
 	case TolerationOpExists:
 		if t.Value != "" {
 			e.add(p.Child("value"), "must be empty when operator is Exists")
@@ -473,9 +476,7 @@ func validateNode(e *errs, n *Node) {
 		} else {
 			e.addAll(tp.Child("key"), validation.IsQualifiedName(t.Key))
 		}
-		for _, msg := range validation.IsValidLabelValue(t.Value) {
-			e.add(tp.Child("value"), "invalid value %q: %s", t.Value, msg)
-		}
+		e.labelValue(tp.Child("value"), t.Value)
 		switch {
 		case t.Effect == "":
 			e.required(tp.Child("effect"))
