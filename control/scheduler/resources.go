@@ -29,22 +29,11 @@ func (r *Resources) sub(o Resources) {
 	r.WasmPods -= o.WasmPods
 }
 
-// podRequests returns what a pod takes from its node: the sum of its
-// containers' requests, raised to any single init container's request (init
-// containers run one at a time, before the others, as in Kubernetes), and one
-// slot of its runtime's pod count.
+// podRequests returns what a pod takes from its node: api.PodRequests, and
+// one slot of its runtime's pod count.
 func podRequests(p *api.Pod) Resources {
 	var r Resources
-	for i := range p.Spec.Containers {
-		req := p.Spec.Containers[i].Resources.Requests
-		r.CPU += milli(req, api.ResourceCPU)
-		r.Memory += value(req, api.ResourceMemory)
-	}
-	for i := range p.Spec.InitContainers {
-		req := p.Spec.InitContainers[i].Resources.Requests
-		r.CPU = max(r.CPU, milli(req, api.ResourceCPU))
-		r.Memory = max(r.Memory, value(req, api.ResourceMemory))
-	}
+	r.CPU, r.Memory = api.PodRequests(p)
 	if p.Spec.RuntimeClass() == api.RuntimeWasm {
 		r.WasmPods = 1
 	} else {
@@ -79,18 +68,4 @@ func nodeAllocatable(n *api.Node) Resources {
 		r.WasmPods = q.Value()
 	}
 	return r
-}
-
-func milli(l api.ResourceList, name api.ResourceName) int64 {
-	if q, ok := l[name]; ok {
-		return q.MilliValue()
-	}
-	return 0
-}
-
-func value(l api.ResourceList, name api.ResourceName) int64 {
-	if q, ok := l[name]; ok {
-		return q.Value()
-	}
-	return 0
 }
