@@ -79,26 +79,42 @@ func (c *cluster) podEvents(ctx context.Context, b *testing.B) <-chan podEvent {
 // each is applied, then waited for until its status says Running.
 func BenchmarkWasmPodApplyToRunning(b *testing.B) {
 	c := benchCluster(b)
+	benchApplyToRunning(b, c, 200, 0, 30*time.Second, func(name string) string {
+		return wasmPod(name, "kyb://prog", "Always", "sleep", "forever")
+	})
+}
+
+// benchApplyToRunning applies n pods one after another (manifest makes
+// each from its name) and reports the p50 and p99 of apply until Running,
+// read from the events stream. With keep > 0 only the last keep pods stay:
+// older ones are deleted as new ones come.
+func benchApplyToRunning(b *testing.B, c *cluster, n, keep int, timeout time.Duration, manifest func(name string) string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	events := c.podEvents(ctx, b)
-	const n = 200
+	name := func(i int) string { return "p-" + strconv.Itoa(i) }
 	b.ResetTimer()
 	for range b.N {
 		lat := make([]time.Duration, 0, n)
 		for i := range n {
-			name := "p-" + strconv.Itoa(i)
 			start := time.Now()
-			c.apply(wasmPod(name, "kyb://prog", "Always", "sleep", "forever"))
-			at := waitRunning(b, events, map[string]bool{name: true}, 30*time.Second)
-			lat = append(lat, at[name].Sub(start))
+			c.apply(manifest(name(i)))
+			at := waitRunning(b, events, map[string]bool{name(i): true}, timeout)
+			lat = append(lat, at[name(i)].Sub(start))
+			if keep > 0 && i >= keep {
+				c.kyb("delete", "pod", name(i-keep), "--grace-period", "0")
+			}
 		}
 		b.StopTimer()
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		b.ReportMetric(float64(lat[n/2].Microseconds())/1000, "p50-ms")
 		b.ReportMetric(float64(lat[n*99/100].Microseconds())/1000, "p99-ms")
-		for i := range n {
-			c.kyb("delete", "pod", "p-"+strconv.Itoa(i), "--grace-period", "0")
+		first := 0
+		if keep > 0 {
+			first = max(n-keep, 0)
+		}
+		for i := first; i < n; i++ {
+			c.kyb("delete", "pod", name(i), "--grace-period", "0")
 		}
 		b.StartTimer()
 	}
@@ -166,37 +182,13 @@ func containerBenchCluster(b *testing.B) (*cluster, string) {
 }
 
 // BenchmarkContainerPodApplyToRunning: 100 sequential container pods, image
-// present; each applied, then waited for until its status says Running.
+// present; each applied, then waited for until its status says Running. The
+// node keeps only the last 5 (the 50-pod benchmark measures density).
 func BenchmarkContainerPodApplyToRunning(b *testing.B) {
 	c, image := containerBenchCluster(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	events := c.podEvents(ctx, b)
-	const n = 100
-	b.ResetTimer()
-	for range b.N {
-		lat := make([]time.Duration, 0, n)
-		for i := range n {
-			name := "c-" + strconv.Itoa(i)
-			start := time.Now()
-			c.apply(containerPod(name, image, "Always", "", "sleep", "forever"))
-			at := waitRunning(b, events, map[string]bool{name: true}, 60*time.Second)
-			lat = append(lat, at[name].Sub(start))
-			// Keep the node at a handful of pods, as the 50-pod benchmark
-			// measures density separately.
-			if i >= 5 {
-				c.kyb("delete", "pod", "c-"+strconv.Itoa(i-5), "--grace-period", "0")
-			}
-		}
-		b.StopTimer()
-		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		b.ReportMetric(float64(lat[n/2].Microseconds())/1000, "p50-ms")
-		b.ReportMetric(float64(lat[n*99/100].Microseconds())/1000, "p99-ms")
-		for i := n - 5; i < n; i++ {
-			c.kyb("delete", "pod", "c-"+strconv.Itoa(i), "--grace-period", "0")
-		}
-		b.StartTimer()
-	}
+	benchApplyToRunning(b, c, 100, 5, 60*time.Second, func(name string) string {
+		return containerPod(name, image, "Always", "", "sleep", "forever")
+	})
 }
 
 // BenchmarkFiftyContainerPods: 50 container pods applied at once onto one

@@ -126,23 +126,10 @@ func progImage(t testing.TB) string {
 	return ref
 }
 
+// containerPod is a container pod manifest for the test program with args;
+// extra goes under the container.
 func containerPod(name, image, restart string, extra string, args ...string) string {
-	q := make([]string, len(args))
-	for i, a := range args {
-		q[i] = fmt.Sprintf("%q", a)
-	}
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-spec:
-  restartPolicy: %s
-  terminationGracePeriodSeconds: 2
-  containers:
-  - name: main
-    image: %s
-    args: [%s]
-%s`, name, restart, image, strings.Join(q, ", "), extra)
+	return podManifest(name, "", image, restart, 2, extra, args...)
 }
 
 // One node runs a container pod (a real containerd, an image pulled from a

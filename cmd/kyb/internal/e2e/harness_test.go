@@ -296,8 +296,14 @@ func statusText(p *api.Pod) string {
 	return strings.Join(parts, "; ")
 }
 
-// wasmPod is a pod manifest for the conformance test program with args.
+// wasmPod is a wasm pod manifest for the conformance test program with args.
 func wasmPod(name, image, restart string, args ...string) string {
+	return podManifest(name, "  runtimeClassName: wasm\n", image, restart, 1, "", args...)
+}
+
+// podManifest is a one-container pod manifest: specExtra goes under spec,
+// containerExtra under the container (both already indented).
+func podManifest(name, specExtra, image, restart string, grace int, containerExtra string, args ...string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
 		q[i] = fmt.Sprintf("%q", a)
@@ -307,12 +313,11 @@ kind: Pod
 metadata:
   name: %s
 spec:
-  runtimeClassName: wasm
-  restartPolicy: %s
-  terminationGracePeriodSeconds: 1
+%s  restartPolicy: %s
+  terminationGracePeriodSeconds: %d
   containers:
   - name: main
     image: %s
     args: [%s]
-`, name, restart, image, strings.Join(q, ", "))
+%s`, name, specExtra, restart, grace, image, strings.Join(q, ", "), containerExtra)
 }
