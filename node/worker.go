@@ -138,7 +138,7 @@ func newPodWorker(a *Agent, p *api.Pod, adopt *adopted) *podWorker {
 	for _, c := range p.Spec.Containers {
 		w.ctrs = append(w.ctrs, &ctr{spec: c})
 	}
-	w.status = *deepCopyStatus(&p.Status)
+	w.status = api.DeepCopy(p).Status
 	if p.Status.StartTime != nil {
 		t := *p.Status.StartTime
 		w.startTime = &t
@@ -161,14 +161,6 @@ func newPodWorker(a *Agent, p *api.Pod, adopt *adopted) *podWorker {
 	}
 	w.adopt(adopt)
 	return w
-}
-
-// deepCopyStatus copies a status through JSON (statuses hold pointers).
-func deepCopyStatus(s *api.PodStatus) *api.PodStatus {
-	var out api.PodStatus
-	b, _ := json.Marshal(s)
-	_ = json.Unmarshal(b, &out)
-	return &out
 }
 
 func (w *podWorker) find(name string) *ctr {
