@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	apievents "github.com/containerd/containerd/api/events"
@@ -19,11 +20,12 @@ import (
 
 const cgroupRoot = "/sys/fs/cgroup"
 
-// cgroupV2 reports whether the host uses the unified hierarchy only.
-func cgroupV2() bool {
+// cgroupV2 reports whether the host uses the unified hierarchy only; the
+// answer cannot change while the process runs, so it is looked up once.
+var cgroupV2 = sync.OnceValue(func() bool {
 	_, err := os.Stat(filepath.Join(cgroupRoot, "cgroup.controllers"))
 	return err == nil
-}
+})
 
 // cgroupDir returns the directory of the container's cgroup for a
 // controller ("memory", "cpu", "cpuacct", "pids"); on cgroup v2 the
