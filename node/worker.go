@@ -350,11 +350,6 @@ func (w *podWorker) release(ctx context.Context) {
 		return
 	}
 	w.stopTailers(true)
-	for _, c := range w.all() {
-		if c.tail != nil {
-			c.tail.wait(2 * time.Second)
-		}
-	}
 	if err := w.rt.RemoveSandbox(ctx, w.sandbox.ID); err != nil {
 		w.log.Warn("release the sandbox of a completed pod", "err", err)
 		return
@@ -761,7 +756,8 @@ func (w *podWorker) containerID(id string) string {
 	return w.rtName + "://" + id
 }
 
-// stopTailers ends every log tailer; with drain, after a last read.
+// stopTailers ends every log tailer; with drain, after a last read, which
+// it waits up to 2 s per tailer for.
 func (w *podWorker) stopTailers(drain bool) {
 	for _, c := range w.all() {
 		if c.tail != nil {
@@ -770,6 +766,14 @@ func (w *podWorker) stopTailers(drain bool) {
 			} else {
 				c.tail.abort()
 			}
+		}
+	}
+	if !drain {
+		return
+	}
+	for _, c := range w.all() {
+		if c.tail != nil {
+			c.tail.wait(2 * time.Second)
 		}
 	}
 }
@@ -821,11 +825,6 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 			}
 		}
 		w.stopTailers(true)
-		for _, c := range w.all() {
-			if c.tail != nil {
-				c.tail.wait(2 * time.Second)
-			}
-		}
 		if w.sandbox != nil {
 			delay := 100 * time.Millisecond
 			for {
