@@ -432,13 +432,8 @@ func (w *podWorker) applySpecChanges(ctx context.Context, pod *api.Pod) {
 			done()
 			res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
 			if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
-				res = runtimes.ExitResult{ExitCode: st.ExitCode, Reason: st.Reason, Message: st.Message, FinishedAt: st.FinishedAt.UTC()}
-				if res.Reason == "" {
-					res.Reason = runtimes.ReasonCompleted
-					if res.ExitCode != 0 {
-						res.Reason = runtimes.ReasonFailed
-					}
-				}
+				res = exitOf(st)
+				res.Reason = reasonOrByCode(res)
 			} else if err == nil {
 				continue // still running (the stop was cancelled by a deletion)
 			}
@@ -684,7 +679,7 @@ func (w *podWorker) watch(ctx context.Context, pod *api.Pod, c *ctr, logPath str
 						return
 					}
 				case serr == nil && st.State == runtimes.ContainerExited:
-					res = runtimes.ExitResult{ExitCode: st.ExitCode, Reason: st.Reason, Message: st.Message, FinishedAt: st.FinishedAt}
+					res = exitOf(st)
 				case errors.Is(serr, runtimes.ErrNotFound):
 					res = runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, Message: "container vanished", FinishedAt: time.Now()}
 				}
@@ -710,13 +705,7 @@ func (w *podWorker) onExit(ev exitEvent) {
 		res.FinishedAt = time.Now()
 	}
 	res.FinishedAt = res.FinishedAt.UTC()
-	if res.Reason == "" {
-		if res.ExitCode == 0 {
-			res.Reason = runtimes.ReasonCompleted
-		} else {
-			res.Reason = runtimes.ReasonFailed
-		}
-	}
+	res.Reason = reasonOrByCode(res)
 	c.running = false
 	c.exit = &res
 	if c.tail != nil {
@@ -733,6 +722,23 @@ func (w *podWorker) onExit(ev exitEvent) {
 		typ = api.EventTypeWarning
 	}
 	w.event(typ, "Exited", c.spec.Name, "Container %s exited with code %d (%s)", c.spec.Name, res.ExitCode, res.Reason)
+}
+
+// exitOf is how an exited container ended, as its status says.
+func exitOf(st *runtimes.ContainerStatus) runtimes.ExitResult {
+	return runtimes.ExitResult{ExitCode: st.ExitCode, Reason: st.Reason, Message: st.Message, FinishedAt: st.FinishedAt.UTC()}
+}
+
+// reasonOrByCode is res's reason or, when it has none, Completed for exit
+// code 0 and Failed for any other.
+func reasonOrByCode(res runtimes.ExitResult) string {
+	switch {
+	case res.Reason != "":
+		return res.Reason
+	case res.ExitCode == 0:
+		return runtimes.ReasonCompleted
+	}
+	return runtimes.ReasonFailed
 }
 
 func (w *podWorker) terminated(c *ctr) *api.ContainerStateTerminated {
@@ -817,7 +823,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 			}
 			res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now()}
 			if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
-				res = runtimes.ExitResult{ExitCode: st.ExitCode, Reason: st.Reason, Message: st.Message, FinishedAt: st.FinishedAt}
+				res = exitOf(st)
 			}
 			c.running, c.exit = false, &res
 			if c.exit.Reason == "" {
@@ -1097,13 +1103,8 @@ func (w *podWorker) adopt(ad *adopted) {
 			c.running = true
 			w.watch(ctx, pod, c, logPath)
 		case runtimes.ContainerExited:
-			res := runtimes.ExitResult{ExitCode: cs.ExitCode, Reason: cs.Reason, Message: cs.Message, FinishedAt: cs.FinishedAt.UTC()}
-			if res.Reason == "" {
-				res.Reason = runtimes.ReasonCompleted
-				if res.ExitCode != 0 {
-					res.Reason = runtimes.ReasonFailed
-				}
-			}
+			res := exitOf(cs)
+			res.Reason = reasonOrByCode(res)
 			c.exit = &res
 			if res.Reason != reasonAgentRestarted {
 				c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
