@@ -303,6 +303,16 @@ type uidLock struct {
 	n  int // holders and waiters
 }
 
+// ready reports whether the sandbox's creation finished and its network
+// namespace is still there.
+func (sb *sandboxRecord) ready() bool {
+	if sb.Pending {
+		return false
+	}
+	closed, err := netns.LoadNetNS(sb.NetNS).Closed()
+	return err == nil && !closed
+}
+
 // readyByUID returns the recorded, fully created sandbox of pod uid whose
 // network namespace is there, or nil.
 func (r *Runtime) readyByUID(uid string) (*sandboxRecord, error) {
@@ -312,10 +322,7 @@ func (r *Runtime) readyByUID(uid string) (*sandboxRecord, error) {
 	}
 	for _, e := range ents {
 		sb, err := r.readSandbox(e.Name())
-		if err != nil || sb.UID != uid || sb.Pending {
-			continue
-		}
-		if closed, err := netns.LoadNetNS(sb.NetNS).Closed(); err == nil && !closed {
+		if err == nil && sb.UID == uid && sb.ready() {
 			return sb, nil
 		}
 	}
@@ -343,11 +350,9 @@ func (r *Runtime) ListSandboxes(ctx context.Context) ([]*runtimes.Sandbox, error
 		if err != nil {
 			return nil, fmt.Errorf("list sandboxes: %w", err)
 		}
-		state := runtimes.SandboxReady
-		if sb.Pending {
-			state = runtimes.SandboxNotReady
-		} else if closed, err := netns.LoadNetNS(sb.NetNS).Closed(); err != nil || closed {
-			state = runtimes.SandboxNotReady
+		state := runtimes.SandboxNotReady
+		if sb.ready() {
+			state = runtimes.SandboxReady
 		}
 		out = append(out, sb.public(state))
 	}
