@@ -43,6 +43,8 @@ type Agent struct {
 	log *slog.Logger
 
 	nodeIP   string
+	hostname string
+	sysInfo  api.NodeSystemInfo // what does not change while the agent runs; Runtimes unset
 	reporter *reporter
 	logs     *logPublisher
 	started  chan struct{} // closed once the first sync has been reconciled
@@ -100,6 +102,15 @@ func New(cfg Config, nc *nats.Conn, rts map[string]runtimes.Runtime, log *slog.L
 		ready:      make(chan struct{}),
 		workers:    map[string]*podWorker{},
 		tombstones: map[string]tombstone{},
+	}
+	a.hostname, _ = os.Hostname()
+	a.sysInfo = api.NodeSystemInfo{
+		MachineID:       machineID(),
+		KernelVersion:   readTrim("/proc/sys/kernel/osrelease"),
+		OSImage:         osImage(),
+		OperatingSystem: runtime.GOOS,
+		Architecture:    runtime.GOARCH,
+		AgentVersion:    cfg.AgentVersion,
 	}
 	a.podCIDR.Store(&cfg.PodCIDR)
 	a.reporter = newReporter(a)
@@ -305,18 +316,10 @@ func (a *Agent) refreshNode(ctx context.Context) bool {
 		alloc[api.ResourceEphemeralStorage] = binary(r.diskTotal)
 	}
 	n.Status.Capacity, n.Status.Allocatable = capacity, alloc
-	host, _ := os.Hostname()
-	n.Status.Addresses = []api.NodeAddress{{Type: api.NodeInternalIP, Address: a.nodeIP}, {Type: api.NodeHostName, Address: host}}
+	n.Status.Addresses = []api.NodeAddress{{Type: api.NodeInternalIP, Address: a.nodeIP}, {Type: api.NodeHostName, Address: a.hostname}}
 	runtimesChanged := !slices.Equal(n.Status.NodeInfo.Runtimes, advertised)
-	n.Status.NodeInfo = api.NodeSystemInfo{
-		MachineID:       machineID(),
-		KernelVersion:   readTrim("/proc/sys/kernel/osrelease"),
-		OSImage:         osImage(),
-		OperatingSystem: runtime.GOOS,
-		Architecture:    runtime.GOARCH,
-		AgentVersion:    a.cfg.AgentVersion,
-		Runtimes:        advertised,
-	}
+	n.Status.NodeInfo = a.sysInfo
+	n.Status.NodeInfo.Runtimes = advertised
 	// Copies of the node handed out share slices with it: change a fresh one.
 	n.Status.Conditions = slices.Clone(n.Status.Conditions)
 	condChanged := mergeConditions(&n.Status, conditions(r, len(advertised) > 0, strings.Join(msgs, ", ")), now)
