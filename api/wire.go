@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -215,4 +216,14 @@ type PodEvent struct {
 	Container string `json:"container,omitempty"`
 	// Source is the node whose agent saw it.
 	Source string `json:"source,omitempty"`
+}
+
+// EventSubject returns kyb.events.<kind-lower>.<namespace>.<name>, where a
+// cluster-scoped kind's namespace is ClusterScope. Watchers pass NATS
+// wildcards: namespace "*" for every namespace, name ">" for every object.
+func EventSubject(kind *Kind, namespace, name string) string {
+	if !kind.Namespaced || namespace == "" {
+		namespace = ClusterScope
+	}
+	return EventsPrefix + "." + strings.ToLower(kind.Name) + "." + namespace + "." + name
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -275,13 +274,10 @@ type Event struct {
 // namespace: "" means every namespace (and is the only choice for a
 // cluster-scoped kind).
 func WatchSubject(kind *api.Kind, namespace string) string {
-	ns := namespace
-	if !kind.Namespaced {
-		ns = api.ClusterScope
-	} else if ns == "" {
-		ns = "*"
+	if kind.Namespaced && namespace == "" {
+		namespace = "*"
 	}
-	return api.EventsPrefix + "." + strings.ToLower(kind.Name) + "." + ns + ".>"
+	return api.EventSubject(kind, namespace, ">")
 }
 
 // Watch streams the changes to objects of kind in namespace ("" for all)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -13,14 +12,6 @@ import (
 )
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
-// EventSubject returns kyb.events.<kind-lower>.<namespace or _>.<name>.
-func EventSubject(kind *api.Kind, namespace, name string) string {
-	if namespace == "" {
-		namespace = api.ClusterScope
-	}
-	return api.EventsPrefix + "." + strings.ToLower(kind.Name) + "." + namespace + "." + name
-}
 
 // revOf parses an object's resourceVersion; 0 when unset or malformed.
 func revOf(obj api.Object) uint64 {
@@ -163,7 +154,7 @@ func envelope(typ, field string, raw []byte) []byte {
 }
 
 func (s *Server) publishEvent(kind *api.Kind, ns, name, typ string, raw []byte) {
-	if err := s.nc.Publish(EventSubject(kind, ns, name), envelope(typ, "object", raw)); err != nil {
+	if err := s.nc.Publish(api.EventSubject(kind, ns, name), envelope(typ, "object", raw)); err != nil {
 		s.log.Warn("publish event", "err", err)
 	}
 }
