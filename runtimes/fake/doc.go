@@ -20,9 +20,9 @@
 // Errors can be injected per method with Hooks (as Nomad's MockDriver does),
 // Exit ends a running container with a chosen code and reason (a crash or an
 // OOM kill mid-run), and Calls records the calls made, for assertions. State is kept in memory
-// and, when Config.StateDir is set, in a state file so that a new instance
-// on the same directory lists the previous containers (running ones as
-// exited with reason AgentRestarted). Hollow nodes should leave StateDir
-// empty: the state file is rewritten whole on every change. An empty
+// and, when Config.StateDir is set, in one file per sandbox and container
+// so that a new instance on the same directory lists the previous
+// containers (running ones as exited with reason AgentRestarted). Hollow
+// nodes should leave StateDir empty: every change writes a file. An empty
 // LogPath discards the output.
 package fake

@@ -25,7 +25,7 @@ type Config struct {
 	// "containerd" or "wasm" to stand in for one).
 	Name    string
 	Version string
-	// StateDir keeps a state file so a new instance lists the previous
+	// StateDir keeps state files so a new instance lists the previous
 	// containers; "" keeps everything in memory.
 	StateDir string
 }

@@ -67,7 +67,7 @@
 // # Restarts
 //
 // Modules cannot outlive the agent process. The runtime keeps its
-// sandboxes and containers in a state file under StateDir; a new instance
+// sandboxes and containers in state files under StateDir; a new instance
 // lists them, reporting the ones that were running as exited with reason
 // AgentRestarted (exit code 255).
 package wasm

@@ -40,7 +40,7 @@ const (
 
 // Config configures the wasm runtime.
 type Config struct {
-	// StateDir holds the runtime's state file. Required.
+	// StateDir holds the runtime's state files. Required.
 	StateDir string
 	// CacheDir holds module bytes by digest and wazero's compiled code;
 	// StateDir/cache when empty.
