@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/store"
 )
 
 var (
@@ -73,17 +74,6 @@ func (s *Server) handleGet(req micro.Request) {
 	})
 }
 
-// fieldSet is the set of fields a field selector may name.
-func fieldSet(obj api.Object) fields.Set {
-	m := obj.GetObjectMeta()
-	set := fields.Set{"metadata.name": m.Name, "metadata.namespace": m.Namespace}
-	if p, ok := obj.(*api.Pod); ok {
-		set["spec.nodeName"] = p.Spec.NodeName
-		set["status.phase"] = string(p.Status.Phase)
-	}
-	return set
-}
-
 // listHeadroom is room left in a list reply for its envelope and headers.
 const listHeadroom = 4 << 10
 
@@ -133,12 +123,10 @@ func (s *Server) handleList(req micro.Request) {
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
 		var match func(api.Object) bool
 		if ls != nil || fs != nil {
-			match = func(o api.Object) bool {
-				if ls != nil && !ls.Matches(labels.Set(o.GetObjectMeta().Labels)) {
-					return false
-				}
-				return fs == nil || fs.Matches(fieldSet(o))
-			}
+			// The store's selector matching, so a list answers the same
+			// whether it is served from this cache or read from the store.
+			opts := &store.ListOptions{Labels: ls, Fields: fs}
+			match = opts.Matches
 		}
 		budget := int(s.nc.MaxPayload()) - listHeadroom
 		var b bytes.Buffer
