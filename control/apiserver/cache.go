@@ -68,13 +68,7 @@ func cacheKey(ns, name string) string { return ns + "/" + name }
 // encode sets the object's TypeMeta when empty and returns its JSON.
 func encode(obj api.Object) ([]byte, error) {
 	tm := obj.GetTypeMeta()
-	if tm.Kind == "" || tm.APIVersion == "" {
-		k := api.KindOf(obj)
-		tm.Kind = k.Name
-		if tm.APIVersion == "" {
-			tm.APIVersion = k.APIVersions[0]
-		}
-	}
+	api.KindOf(obj).FillTypeMeta(tm)
 	b, err := json.Marshal(obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s %s: %w", tm.Kind, obj.GetObjectMeta().Name, err)
