@@ -617,16 +617,3 @@ func (e *Engine) ListContainers(ctx context.Context, sandboxID string) ([]*runti
 	slices.SortFunc(out, func(a, b *runtimes.ContainerStatus) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil
 }
-
-// Config returns the config a container was created with, or an error
-// wrapping ErrNotFound.
-func (e *Engine) Config(id string) (*runtimes.ContainerConfig, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, ok := e.cs[id]
-	if !ok {
-		return nil, runtimes.NotFoundf("container %s", id)
-	}
-	cfg := cloneConfig(&c.Config)
-	return &cfg, nil
-}
