@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/testutil"
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 )
@@ -214,20 +215,12 @@ func BenchmarkFiftyContainerPods(b *testing.B) {
 	for name := range names {
 		c.kyb("delete", "pod", name, "--grace-period", "0")
 	}
-	testutilEventuallyGone(b, c, names)
-}
-
-func testutilEventuallyGone(b *testing.B, c *cluster, names map[string]bool) {
-	deadline := time.Now().Add(120 * time.Second)
-	for name := range names {
-		for {
-			if _, err := c.pod(name); api.IsNotFound(err) {
-				break
+	testutil.Eventually(b, 120*time.Second, func() error {
+		for name := range names {
+			if _, err := c.pod(name); !api.IsNotFound(err) {
+				return fmt.Errorf("pod %s not gone after delete (%v)", name, err)
 			}
-			if time.Now().After(deadline) {
-				b.Fatalf("pod %s not gone after delete", name)
-			}
-			time.Sleep(100 * time.Millisecond)
 		}
-	}
+		return nil
+	})
 }
