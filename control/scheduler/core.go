@@ -473,8 +473,8 @@ func (c *core) handleNode(typ store.EventType, n *api.Node) {
 	for _, r := range runtimes {
 		ni.rtMask |= c.runtimeBit(r)
 	}
-	if !c.listDirty && ni.hot >= 0 && ni.hot < len(c.hot) && c.hot[ni.hot].ni == ni {
-		c.hot[ni.hot] = ni.hotData()
+	if h := c.hotOf(ni); h != nil && !c.listDirty {
+		*h = ni.hotData()
 	}
 	if changed {
 		// Parked pods that fit on the new or changed node are retried. As
@@ -535,9 +535,17 @@ func (c *core) setCounted(pi *podInfo, node string) {
 
 // syncHot mirrors a node's used resources into its hot entry.
 func (c *core) syncHot(ni *nodeInfo) {
-	if ni.hot >= 0 && ni.hot < len(c.hot) && c.hot[ni.hot].ni == ni {
-		c.hot[ni.hot].used = ni.used
+	if h := c.hotOf(ni); h != nil {
+		h.used = ni.used
 	}
+}
+
+// hotOf returns ni's entry in c.hot, or nil when it has none (yet).
+func (c *core) hotOf(ni *nodeInfo) *nodeHot {
+	if ni.hot >= 0 && ni.hot < len(c.hot) && c.hot[ni.hot].ni == ni {
+		return &c.hot[ni.hot]
+	}
+	return nil
 }
 
 func (c *core) markDirty(ni *nodeInfo) {
