@@ -277,15 +277,9 @@ func pinnedRef(ref, digest string) string {
 	return base + "@" + digest
 }
 
-func digestOfPinned(imageRef string) string {
-	if i := strings.LastIndex(imageRef, "@"); i >= 0 {
-		return imageRef[i+1:]
-	}
-	return ""
-}
-
 func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, error) {
-	m, err := r.module(ctx, digestOfPinned(c.ImageRef))
+	_, digest := splitPinned(c.ImageRef) // prepare pinned it
+	m, err := r.module(ctx, digest)
 	if err != nil {
 		return nil, err
 	}
