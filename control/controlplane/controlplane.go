@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/apiserver"
+	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/control/scheduler"
 	"github.com/kybernetes/kybernetes/control/store"
@@ -45,17 +48,27 @@ type Config struct {
 	APIServer apiserver.Config
 	// NodeLifecycle configures the node lifecycle controller.
 	NodeLifecycle nodelifecycle.Config
+	// TLS is "auto" (the default: TLS unless Listen is a loopback address),
+	// "on" or "off" ("off" is refused beyond loopback).
+	TLS string
+	// TLSNames are extra host names and IPs the server certificate names.
+	TLSNames []string
 }
 
 // ControlPlane is a running control plane.
 type ControlPlane struct {
 	ns   *natsserver.Server
-	nc   *nats.Conn // the store's (and so the scheduler's and controllers')
-	api  *nats.Conn // the API service's requests and replies
-	log  *slog.Logger
-	done chan struct{} // closed when every component has returned
-	err  error         // the first component failure, set before done closes
-	stop context.CancelFunc
+	auth *auth.Authority
+	tls  bool
+	// authSvc answers the auth callout, kyb.join and the credential verbs.
+	authSvc *auth.Service
+	authNC  *nats.Conn
+	nc      *nats.Conn // the store's (and so the scheduler's and controllers')
+	api     *nats.Conn // the API service's requests and replies
+	log     *slog.Logger
+	done    chan struct{} // closed when every component has returned
+	err     error         // the first component failure, set before done closes
+	stop    context.CancelFunc
 }
 
 // ParseSync turns a --sync value into nats-server options.
@@ -100,21 +113,36 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
+	useTLS, err := tlsMode(cfg.TLS, host)
+	if err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
 	jsDir := filepath.Join(cfg.DataDir, "jetstream")
 	if err := os.MkdirAll(jsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
-	opts := &natsserver.Options{
-		ServerName:   "kyb",
-		Host:         host,
-		Port:         port,
-		JetStream:    true,
-		StoreDir:     jsDir,
-		SyncAlways:   always,
-		SyncInterval: interval,
-		MaxPayload:   cfg.MaxPayload,
-		NoSigs:       true,
-		NoLog:        true,
+	authority, err := auth.LoadOrCreate(filepath.Join(cfg.DataDir, "pki"), certHosts(host, cfg.TLSNames))
+	if err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	// The control plane's own connections log in with a password made now
+	// and never written down; everyone else goes through the auth callout.
+	password := auth.RandomSecret()
+	opts := &natsserver.Options{}
+	if err := opts.ProcessConfigString(authority.NATSConfig(password, exports())); err != nil {
+		return nil, fmt.Errorf("start control plane: nats accounts: %w", err)
+	}
+	opts.ServerName = "kyb"
+	opts.Host, opts.Port = host, port
+	opts.JetStream, opts.StoreDir = true, jsDir
+	opts.SyncAlways, opts.SyncInterval = always, interval
+	opts.MaxPayload = cfg.MaxPayload
+	opts.NoSigs, opts.NoLog = true, true
+	opts.AlwaysEnableNonce = true // clients with .creds sign it; the callout checks
+	if useTLS {
+		opts.TLSConfig = authority.ServerTLS()
+		opts.TLS, opts.TLSVerify = true, false
+		opts.TLSTimeout = 5
 	}
 	ns, err := natsserver.NewServer(opts)
 	if err != nil {
@@ -125,23 +153,35 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		ns.Shutdown()
 		return nil, errors.New("start control plane: nats server not ready after 30s")
 	}
-	// Two in-process connections, so that the store's JetStream traffic and
-	// the API's requests do not queue behind each other.
-	nc, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("kyb-store"), nats.MaxReconnects(-1))
+	connect := func(name string) (*nats.Conn, error) {
+		return nats.Connect("", nats.InProcessServer(ns), nats.Name(name), nats.MaxReconnects(-1),
+			nats.UserInfo(auth.ControlUser, password))
+	}
+	// Three in-process connections, so that the store's JetStream traffic,
+	// the API's requests and the auth callout do not queue behind each other.
+	nc, err := connect("kyb-store")
 	if err != nil {
 		ns.Shutdown()
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
-	apiConn, err := nats.Connect("", nats.InProcessServer(ns), nats.Name("kyb-apiserver"), nats.MaxReconnects(-1))
+	apiConn, err := connect("kyb-apiserver")
 	if err != nil {
 		nc.Close()
 		ns.Shutdown()
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
-	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, log: log, done: make(chan struct{})}
+	authConn, err := connect("kyb-auth")
+	if err != nil {
+		nc.Close()
+		apiConn.Close()
+		ns.Shutdown()
+		return nil, fmt.Errorf("start control plane: connect: %w", err)
+	}
+	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, authNC: authConn, auth: authority, tls: useTLS, log: log, done: make(chan struct{})}
 	if err := cp.startComponents(ctx, cfg); err != nil {
 		cp.nc.Close()
 		cp.api.Close()
+		cp.authNC.Close()
 		ns.Shutdown()
 		return nil, err
 	}
@@ -160,6 +200,17 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	hb, err := store.OpenHeartbeats(ctx, js, cfg.HeartbeatTTL)
 	if err != nil {
 		return fmt.Errorf("start control plane: open heartbeats: %w", err)
+	}
+	authStore, err := store.OpenAuth(ctx, js, 1)
+	if err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
+	// The callout answers before anything else may connect.
+	cp.authSvc = auth.NewService(auth.Config{
+		Authority: cp.auth, Store: authStore, API: exports(), Server: cp.ns, TLS: cp.tls,
+	}, cp.log.With("component", "auth"))
+	if err := cp.authSvc.Start(cp.authNC); err != nil {
+		return fmt.Errorf("start control plane: %w", err)
 	}
 	api, err := apiserver.New(cp.api, st, hb, cfg.APIServer, cp.log.With("component", "apiserver"))
 	if err != nil {
@@ -201,6 +252,15 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 // ClientURL is the NATS URL clients and agents use.
 func (cp *ControlPlane) ClientURL() string { return cp.ns.ClientURL() }
 
+// Authority returns the cluster's CA, server certificate and credential issuer.
+func (cp *ControlPlane) Authority() *auth.Authority { return cp.auth }
+
+// Tokens returns the cluster's join tokens.
+func (cp *ControlPlane) Tokens() *auth.Tokens { return cp.authSvc.Tokens() }
+
+// TLS reports whether the server listens with TLS.
+func (cp *ControlPlane) TLS() bool { return cp.tls }
+
 // Server returns the embedded NATS server, for in-process connections.
 func (cp *ControlPlane) Server() *natsserver.Server { return cp.ns }
 
@@ -211,8 +271,12 @@ func (cp *ControlPlane) Shutdown() error {
 		cp.stop()
 	}
 	<-cp.done
+	if cp.authSvc != nil {
+		cp.authSvc.Stop()
+	}
 	cp.api.Drain()
 	cp.nc.Drain()
+	cp.authNC.Drain()
 	cp.ns.Shutdown()
 	cp.ns.WaitForShutdown()
 	return cp.err
@@ -226,4 +290,64 @@ func (cp *ControlPlane) Done() <-chan struct{} { return cp.done }
 func (cp *ControlPlane) Err() error {
 	<-cp.done
 	return cp.err
+}
+
+// exports are the API subjects users may call.
+func exports() []auth.Export {
+	out := make([]auth.Export, len(api.APIVerbs))
+	for i, v := range api.APIVerbs {
+		out[i] = auth.Export{Subject: v.Subject, Stream: v.Stream}
+	}
+	return out
+}
+
+// tlsMode decides whether the server listens with TLS: anything beyond
+// loopback always does.
+func tlsMode(mode, host string) (bool, error) {
+	loopback := isLoopback(host)
+	switch mode {
+	case "", "auto":
+		return !loopback, nil
+	case "on":
+		return true, nil
+	case "off":
+		if !loopback {
+			return false, fmt.Errorf("tls off: refused for %q, which is not a loopback address (only loopback may be plain TCP)", host)
+		}
+		return false, nil
+	}
+	return false, fmt.Errorf("tls %q: want auto, on or off", mode)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// certHosts are the names the server certificate carries: the listen host,
+// or every local address and the host name when it listens on all of them,
+// plus loopback and extra.
+func certHosts(host string, extra []string) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	ip := net.ParseIP(host)
+	if host == "" || (ip != nil && ip.IsUnspecified()) {
+		if h, err := os.Hostname(); err == nil {
+			hosts = append(hosts, h)
+		}
+		if addrs, err := net.InterfaceAddrs(); err == nil {
+			for _, a := range addrs {
+				if n, ok := a.(*net.IPNet); ok && !n.IP.IsLinkLocalUnicast() {
+					hosts = append(hosts, n.IP.String())
+				}
+			}
+		}
+	} else {
+		hosts = append(hosts, host)
+	}
+	hosts = append(hosts, extra...)
+	slices.Sort(hosts)
+	return slices.Compact(hosts)
 }

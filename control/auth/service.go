@@ -1,0 +1,315 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nkeys"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/store"
+)
+
+// Authorizer decides whether the caller of a request (known from its
+// Nats-Request-Info header; none for the control plane itself) may do verb
+// on resource. It returns a 403 *api.Status when not.
+type Authorizer func(h nats.Header, verb, resource string) error
+
+// Config configures the auth service.
+type Config struct {
+	Authority *Authority
+	Store     *store.AuthStore
+	// API is every kyb.api.v1 subject users may call (their permissions).
+	API []Export
+	// Server is the embedded NATS server, to close revoked connections.
+	Server *natsserver.Server
+	// TLS says whether the server listens with TLS (replies then carry the CA).
+	TLS bool
+	// Authorize checks token creation, user creation and revocation;
+	// default AdminOnly.
+	Authorize Authorizer
+}
+
+// Service answers the NATS auth callout, kyb.join and the credential verbs
+// (tokens.create, users.create, credentials.revoke) as the micro service
+// "kyb-auth". Safe for concurrent use.
+type Service struct {
+	a      *Authority
+	st     *store.AuthStore
+	tokens *Tokens
+	api    []Export
+	ns     *natsserver.Server
+	tls    bool
+	authz  Authorizer
+	log    *slog.Logger
+
+	nc  *nats.Conn
+	sub *nats.Subscription
+	svc micro.Service
+}
+
+// NewService returns the auth service of cfg; Start it on a connection of
+// the control plane's account.
+func NewService(cfg Config, log *slog.Logger) *Service {
+	if cfg.Authorize == nil {
+		cfg.Authorize = AdminOnly
+	}
+	return &Service{
+		a: cfg.Authority, st: cfg.Store, tokens: NewTokens(cfg.Authority, cfg.Store),
+		api: cfg.API, ns: cfg.Server, tls: cfg.TLS, authz: cfg.Authorize, log: log,
+	}
+}
+
+// Tokens returns the service's join tokens.
+func (s *Service) Tokens() *Tokens { return s.tokens }
+
+// Start subscribes to the callout subject and registers the micro service.
+func (s *Service) Start(nc *nats.Conn) error {
+	s.nc = nc
+	sub, err := nc.QueueSubscribe(natsserver.AuthCalloutSubject, "kyb-auth", s.handleCallout)
+	if err != nil {
+		return fmt.Errorf("auth service: subscribe to the auth callout: %w", err)
+	}
+	s.sub = sub
+	svc, err := micro.AddService(nc, micro.Config{Name: "kyb-auth", Version: "0.1.0", Description: "kybernetes join and credentials"})
+	if err != nil {
+		_ = sub.Unsubscribe()
+		return fmt.Errorf("auth service: add micro service: %w", err)
+	}
+	s.svc = svc
+	for _, ep := range []struct {
+		name, subject string
+		h             func(context.Context, micro.Request) (any, error)
+	}{
+		{"join", api.SubjectJoin, s.join},
+		{"tokens-create", api.SubjectTokenCreate, s.createToken},
+		{"users-create", api.SubjectUserCreate, s.createUser},
+		{"credentials-revoke", api.SubjectRevoke, s.revoke},
+	} {
+		h := ep.h
+		err := svc.AddEndpoint(ep.name, micro.HandlerFunc(func(req micro.Request) {
+			go s.serve(req, h)
+		}), micro.WithEndpointSubject(ep.subject))
+		if err != nil {
+			s.Stop()
+			return fmt.Errorf("auth service: add endpoint %s: %w", ep.subject, err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		s.Stop()
+		return fmt.Errorf("auth service: flush: %w", err)
+	}
+	return nil
+}
+
+// Stop stops answering.
+func (s *Service) Stop() {
+	if s.svc != nil {
+		_ = s.svc.Stop()
+	}
+	if s.sub != nil {
+		_ = s.sub.Unsubscribe()
+	}
+}
+
+func (s *Service) serve(req micro.Request, h func(context.Context, micro.Request) (any, error)) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(req.Data()) > 64<<10 {
+		respondErr(req, &api.Status{Code: 413, Reason: api.ReasonTooLarge, Message: "request larger than 64 KiB"})
+		return
+	}
+	out, err := h(ctx, req)
+	if err != nil {
+		respondErr(req, err)
+		return
+	}
+	_ = req.RespondJSON(out)
+}
+
+func respondErr(req micro.Request, err error) {
+	var st *api.Status
+	if !errors.As(err, &st) {
+		st = api.NewInternal(err)
+	}
+	body, _ := json.Marshal(st)
+	desc := st.Message
+	if desc == "" {
+		desc = st.Reason
+	}
+	_ = req.Error(fmt.Sprint(st.Code), desc, body)
+}
+
+func decode(req micro.Request, v any, what string) error {
+	if err := json.Unmarshal(req.Data(), v); err != nil {
+		return api.NewBadRequest("decode %s: %v", what, err)
+	}
+	return nil
+}
+
+// Caller returns the account and user of a request from its
+// Nats-Request-Info header; ok is false when there is none (a request from
+// inside the control plane's own account).
+func Caller(h nats.Header) (account, user string, ok bool, err error) {
+	v := h.Get(natsserver.ClientInfoHdr)
+	if v == "" {
+		return "", "", false, nil
+	}
+	var ci natsserver.ClientInfo
+	if err := json.Unmarshal([]byte(v), &ci); err != nil {
+		return "", "", true, fmt.Errorf("undecodable %s header: %w", natsserver.ClientInfoHdr, err)
+	}
+	return ci.Account, ci.User, true, nil
+}
+
+// AdminOnly allows the control plane and the admin user, and no one else.
+func AdminOnly(h nats.Header, verb, resource string) error {
+	acc, user, ok, err := Caller(h)
+	if err != nil {
+		return api.NewForbidden("%v", err)
+	}
+	if !ok || (acc == AccountUsers && user == AdminUser) {
+		return nil
+	}
+	return api.NewForbidden("user %q cannot %s resource %q", user, verb, resource)
+}
+
+func (s *Service) join(ctx context.Context, req micro.Request) (any, error) {
+	acc, user, ok, err := Caller(nats.Header(req.Headers()))
+	if err != nil || !ok || acc != AccountBootstrap || !strings.HasPrefix(user, BootstrapPrefix) {
+		return nil, api.NewForbidden("kyb.join is only for connections holding a join token")
+	}
+	id := strings.TrimPrefix(user, BootstrapPrefix)
+	// The token may have been deleted or expired since the connection was made.
+	if _, err := s.tokens.CheckID(ctx, id, ""); err != nil {
+		return nil, api.NewForbidden("%v", err)
+	}
+	var in api.JoinRequest
+	if err := decode(req, &in, "JoinRequest"); err != nil {
+		return nil, err
+	}
+	if err := ValidName(in.Name); err != nil {
+		return nil, api.NewBadRequest("name: %v", err)
+	}
+	if !nkeys.IsValidPublicUserKey(in.PublicKey) {
+		return nil, api.NewBadRequest("publicKey: not an NKey user public key")
+	}
+	if err := s.waitPastRevocation(ctx, NodePrefix+in.Name); err != nil {
+		return nil, err
+	}
+	tok, err := s.a.IssueNode(in.Name, in.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("node joined", "node", in.Name, "token", id)
+	return api.JoinReply{JWT: tok, CA: string(s.a.CAPEM())}, nil
+}
+
+// waitPastRevocation waits until the clock has passed the second of
+// principal's last revocation, so that credentials issued now (their iat
+// counts whole seconds) are not taken for revoked ones.
+func (s *Service) waitPastRevocation(ctx context.Context, principal string) error {
+	at, revoked, err := s.st.RevokedAt(ctx, principal)
+	if err != nil || !revoked {
+		return err
+	}
+	for time.Now().Unix() <= at {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Until(time.Unix(at+1, 0))):
+		}
+	}
+	return nil
+}
+
+func (s *Service) createToken(ctx context.Context, req micro.Request) (any, error) {
+	if err := s.authz(nats.Header(req.Headers()), "create", "tokens"); err != nil {
+		return nil, err
+	}
+	var in api.TokenCreateRequest
+	if err := decode(req, &in, "TokenCreateRequest"); err != nil {
+		return nil, err
+	}
+	var ttl time.Duration
+	if in.TTL != "" {
+		d, err := time.ParseDuration(in.TTL)
+		if err != nil {
+			return nil, api.NewBadRequest("ttl: %v", err)
+		}
+		ttl = d
+	}
+	tok, exp, err := s.tokens.Create(ctx, ttl, in.Description)
+	if err != nil {
+		return nil, err
+	}
+	return api.TokenCreateReply{Token: tok, Expires: exp}, nil
+}
+
+func (s *Service) createUser(ctx context.Context, req micro.Request) (any, error) {
+	if err := s.authz(nats.Header(req.Headers()), "create", "users"); err != nil {
+		return nil, err
+	}
+	var in api.UserCreateRequest
+	if err := decode(req, &in, "UserCreateRequest"); err != nil {
+		return nil, err
+	}
+	if err := ValidName(in.Name); err != nil {
+		return nil, api.NewBadRequest("name: %v", err)
+	}
+	if in.Name == AdminUser {
+		return nil, api.NewBadRequest("name: %q is the built-in admin; its credentials are written on first start", AdminUser)
+	}
+	if !nkeys.IsValidPublicUserKey(in.PublicKey) {
+		return nil, api.NewBadRequest("publicKey: not an NKey user public key")
+	}
+	if err := s.waitPastRevocation(ctx, in.Name); err != nil {
+		return nil, err
+	}
+	tok, err := s.a.IssueUser(in.Name, in.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	out := api.UserCreateReply{JWT: tok, InboxPrefix: InboxPrefix(in.Name)}
+	if s.tls {
+		out.CA = string(s.a.CAPEM())
+	}
+	return out, nil
+}
+
+func (s *Service) revoke(ctx context.Context, req micro.Request) (any, error) {
+	var in api.RevokeRequest
+	if err := decode(req, &in, "RevokeRequest"); err != nil {
+		return nil, err
+	}
+	if err := ValidName(in.Name); err != nil {
+		return nil, api.NewBadRequest("name: %v", err)
+	}
+	var p, acc string
+	switch in.Kind {
+	case "node":
+		p, acc = NodePrefix+in.Name, AccountNodes
+	case "user":
+		p, acc = in.Name, AccountUsers
+	default:
+		return nil, api.NewBadRequest("kind: %q: want node or user", in.Kind)
+	}
+	if err := s.authz(nats.Header(req.Headers()), "delete", in.Kind+"s/credentials"); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	if err := s.st.Revoke(ctx, p, now); err != nil {
+		return nil, err
+	}
+	s.disconnect(acc, p)
+	s.log.Info("credentials revoked", "principal", p)
+	return api.RevokeReply{Principal: p, RevokedAt: now.UTC()}, nil
+}
