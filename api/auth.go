@@ -48,8 +48,9 @@ type TokenCreateReply struct {
 // UserCreateRequest asks for the credentials of user Name for the NKey
 // user public key PublicKey.
 type UserCreateRequest struct {
-	Name      string `json:"name"`
-	PublicKey string `json:"publicKey"`
+	Name      string   `json:"name"`
+	PublicKey string   `json:"publicKey"`
+	Groups    []string `json:"groups,omitempty"`
 }
 
 // UserCreateReply carries the user's JWT, the cluster CA (PEM, empty when

@@ -3,26 +3,31 @@ package auth
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
 )
 
-// Account names of the embedded NATS server.
+// Account names. The NATS server knows each account by its public key; the
+// names are the accounts' JWT names and the keys of Authority.Account.
 const (
 	AccountControl   = "KYB"
 	AccountUsers     = "USERS"
 	AccountNodes     = "NODES"
 	AccountBootstrap = "BOOTSTRAP"
+	AccountAuth      = "AUTH"
 	AccountSystem    = "SYS"
 )
+
+var accountNames = []string{AccountSystem, AccountControl, AccountUsers, AccountNodes, AccountBootstrap, AccountAuth}
 
 // Principal name prefixes and tags.
 const (
@@ -32,65 +37,120 @@ const (
 	BootstrapPrefix = "system:bootstrap:"
 	// AdminUser is the user of the admin credentials written on first start.
 	AdminUser = "admin"
+	// GroupTagPrefix starts a tag that puts a user in a group: group:<name>.
+	GroupTagPrefix = "group:"
 
 	tagNode = "kyb:node"
 	tagUser = "kyb:user"
-	// tagAnyInbox lets a user subscribe to every _INBOX.> reply subject (the
-	// nats CLI's default inbox). Only the admin credentials carry it: other
-	// users get only _INBOX_<name>.>, so no one reads another's replies.
-	tagAnyInbox = "kyb:any-inbox"
 )
 
-const issuerFile = "issuer.nk"
+const (
+	keysFile        = "nkeys.json"
+	revocationsFile = "revocations.json"
+)
 
-// Authority holds the cluster's CA, server certificate and credential issuer.
-// It is safe for concurrent use.
+// Authority holds the cluster's CA and server certificate and the NATS
+// operator and account keys that sign every credential. It is safe for
+// concurrent use.
 type Authority struct {
-	pki    *pki
-	issuer nkeys.KeyPair
-	pub    string
+	pki      *pki
+	operator nkeys.KeyPair
+	accounts map[string]nkeys.KeyPair // by name
+	pubs     map[string]string        // name -> public key
+
+	mu          sync.Mutex
+	dir         string
+	revocations map[string]jwt.RevocationList // by account name
 }
 
 // LoadOrCreate reads the authority kept in dir, making whatever is missing:
-// a CA, a server certificate naming hosts (IPs or DNS names), an issuer key.
+// a CA, a server certificate naming hosts (IPs or DNS names), the operator
+// and account keys.
 func LoadOrCreate(dir string, hosts []string) (*Authority, error) {
 	p, err := loadOrCreatePKI(dir, hosts)
 	if err != nil {
 		return nil, fmt.Errorf("load cluster authority in %s: %w", dir, err)
 	}
-	kp, err := loadOrCreateIssuer(filepath.Join(dir, issuerFile))
-	if err != nil {
+	a := &Authority{pki: p, dir: dir, accounts: map[string]nkeys.KeyPair{}, pubs: map[string]string{}}
+	if err := a.loadOrCreateKeys(); err != nil {
 		return nil, fmt.Errorf("load cluster authority in %s: %w", dir, err)
 	}
-	pub, _ := kp.PublicKey()
-	return &Authority{pki: p, issuer: kp, pub: pub}, nil
+	if err := a.loadRevocations(); err != nil {
+		return nil, fmt.Errorf("load cluster authority in %s: %w", dir, err)
+	}
+	return a, nil
 }
 
-func loadOrCreateIssuer(path string) (nkeys.KeyPair, error) {
-	seed, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		kp, err := nkeys.CreateAccount()
+func (a *Authority) loadOrCreateKeys() error {
+	path := filepath.Join(a.dir, keysFile)
+	seeds := map[string]string{}
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &seeds); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("read keys: %w", err)
+	}
+	changed := false
+	get := func(name string, create func() (nkeys.KeyPair, error)) (nkeys.KeyPair, error) {
+		if s, ok := seeds[name]; ok {
+			return nkeys.FromSeed([]byte(s))
+		}
+		kp, err := create()
 		if err != nil {
-			return nil, fmt.Errorf("create issuer key: %w", err)
+			return nil, err
 		}
-		seed, _ = kp.Seed()
-		if err := os.WriteFile(path, seed, 0o600); err != nil {
-			return nil, fmt.Errorf("write issuer key: %w", err)
-		}
+		seed, _ := kp.Seed()
+		seeds[name] = string(seed)
+		changed = true
 		return kp, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("read issuer key: %w", err)
+	if a.operator, err = get("operator", nkeys.CreateOperator); err != nil {
+		return fmt.Errorf("operator key: %w", err)
 	}
-	kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(seed))))
-	if err != nil {
-		return nil, fmt.Errorf("issuer key %s: %w", path, err)
+	for _, n := range accountNames {
+		kp, err := get(n, nkeys.CreateAccount)
+		if err != nil {
+			return fmt.Errorf("account %s key: %w", n, err)
+		}
+		a.accounts[n] = kp
+		a.pubs[n], _ = kp.PublicKey()
 	}
-	return kp, nil
+	if changed {
+		b, _ := json.MarshalIndent(seeds, "", "  ")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return fmt.Errorf("write keys: %w", err)
+		}
+	}
+	return nil
 }
 
-// IssuerPublicKey is the public key of the credential issuer.
-func (a *Authority) IssuerPublicKey() string { return a.pub }
+func (a *Authority) loadRevocations() error {
+	a.revocations = map[string]jwt.RevocationList{}
+	b, err := os.ReadFile(filepath.Join(a.dir, revocationsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read revocations: %w", err)
+	}
+	return json.Unmarshal(b, &a.revocations)
+}
+
+// Account returns the public key of account name ("" for an unknown name).
+func (a *Authority) Account(name string) string { return a.pubs[name] }
+
+// AccountName returns the name of the account with public key pub, or "".
+func (a *Authority) AccountName(pub string) string {
+	for n, p := range a.pubs {
+		if p == pub {
+			return n
+		}
+	}
+	return ""
+}
 
 // CAPEM returns the CA certificate, PEM-encoded.
 func (a *Authority) CAPEM() []byte { return a.pki.caPEM }
@@ -115,8 +175,8 @@ func (a *Authority) ClientTLS() *tls.Config {
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
 
-// ValidName checks a user or node name: a DNS-1123 label (it becomes part
-// of subjects, so no dots, wildcards or spaces), at most 63 characters.
+// ValidName checks a user, group or node name: a DNS-1123 label (it becomes
+// part of subjects, so no dots, wildcards or spaces), at most 63 characters.
 func ValidName(name string) error {
 	if len(name) > 63 || !nameRE.MatchString(name) {
 		return fmt.Errorf("%q is not a valid name: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters", name)
@@ -124,15 +184,49 @@ func ValidName(name string) error {
 	return nil
 }
 
-// UserCreds issues credentials for user name: a new key pair and a JWT,
-// returned as the text of a .creds file.
-func (a *Authority) UserCreds(name string) ([]byte, error) {
+// InboxPrefix is the reply inbox prefix of a user or node other than the
+// admin: only that principal may subscribe beneath it, so no one reads
+// another's replies.
+func InboxPrefix(name string) string { return "_INBOX_" + name }
+
+// UserPermissions are what a user may publish and subscribe to: only the
+// API (the users' account imports nothing else) and their own inbox; the
+// admin also the plain _INBOX.> the nats CLI uses.
+func UserPermissions(name string) jwt.Permissions {
+	sub := jwt.StringList{InboxPrefix(name) + ".>"}
+	if name == AdminUser {
+		sub = append(sub, "_INBOX.>")
+	}
+	return jwt.Permissions{
+		Pub: jwt.Permission{Allow: jwt.StringList{"kyb.api.v1.>", "$SRV.>"}},
+		Sub: jwt.Permission{Allow: sub},
+	}
+}
+
+// NodePermissions are what node name may publish and subscribe to.
+func NodePermissions(name string) jwt.Permissions {
+	return jwt.Permissions{
+		Pub: jwt.Permission{Allow: jwt.StringList{
+			"kyb.node." + name + ".>",
+			"kyb.logs." + name + ".>",
+			"kyb.podevents." + name + ".>",
+		}},
+		Sub: jwt.Permission{Allow: jwt.StringList{
+			"kyb.agent." + name + ".>",
+			InboxPrefix(name) + ".>",
+		}},
+	}
+}
+
+// UserCreds issues credentials for user name in groups: a new key pair and
+// a JWT, returned as the text of a .creds file.
+func (a *Authority) UserCreds(name string, groups ...string) ([]byte, error) {
 	kp, err := nkeys.CreateUser()
 	if err != nil {
 		return nil, fmt.Errorf("create user key: %w", err)
 	}
 	pub, _ := kp.PublicKey()
-	tok, err := a.IssueUser(name, pub)
+	tok, err := a.IssueUser(name, pub, groups...)
 	if err != nil {
 		return nil, err
 	}
@@ -140,27 +234,23 @@ func (a *Authority) UserCreds(name string) ([]byte, error) {
 	return jwt.FormatUserConfig(tok, seed)
 }
 
-// AdminCreds issues the admin credentials (user AdminUser, any inbox).
-func (a *Authority) AdminCreds() ([]byte, error) {
-	kp, err := nkeys.CreateUser()
-	if err != nil {
-		return nil, fmt.Errorf("create admin key: %w", err)
-	}
-	pub, _ := kp.PublicKey()
-	tok, err := a.issue(AdminUser, pub, tagUser, tagAnyInbox)
-	if err != nil {
-		return nil, err
-	}
-	seed, _ := kp.Seed()
-	return jwt.FormatUserConfig(tok, seed)
-}
+// AdminCreds issues credentials of the admin user.
+func (a *Authority) AdminCreds() ([]byte, error) { return a.UserCreds(AdminUser) }
 
-// IssueUser signs a JWT for user name holding the NKey public key pub.
-func (a *Authority) IssueUser(name, pub string) (string, error) {
+// IssueUser signs a JWT for user name in groups, holding the NKey public
+// key pub.
+func (a *Authority) IssueUser(name, pub string, groups ...string) (string, error) {
 	if err := ValidName(name); err != nil {
 		return "", fmt.Errorf("issue user credentials: %w", err)
 	}
-	return a.issue(name, pub, tagUser)
+	tags := []string{tagUser}
+	for _, g := range groups {
+		if err := ValidName(g); err != nil {
+			return "", fmt.Errorf("issue user credentials: group: %w", err)
+		}
+		tags = append(tags, GroupTagPrefix+g)
+	}
+	return a.issue(AccountUsers, name, pub, UserPermissions(name), tags...)
 }
 
 // IssueNode signs a JWT for node name holding the NKey public key pub.
@@ -168,20 +258,71 @@ func (a *Authority) IssueNode(name, pub string) (string, error) {
 	if err := ValidName(name); err != nil {
 		return "", fmt.Errorf("issue node credentials: %w", err)
 	}
-	return a.issue(NodePrefix+name, pub, tagNode)
+	return a.issue(AccountNodes, NodePrefix+name, pub, NodePermissions(name), tagNode)
 }
 
-func (a *Authority) issue(name, pub string, tags ...string) (string, error) {
+func (a *Authority) issue(account, name, pub string, perms jwt.Permissions, tags ...string) (string, error) {
 	if !nkeys.IsValidPublicUserKey(pub) {
 		return "", fmt.Errorf("issue credentials for %s: %q is not an NKey user public key", name, pub)
 	}
 	uc := jwt.NewUserClaims(pub)
 	uc.Name = name
-	uc.IssuedAt = time.Now().Unix()
+	uc.Permissions = perms
 	uc.Tags.Add(tags...)
-	tok, err := uc.Encode(a.issuer)
+	tok, err := uc.Encode(a.accounts[account])
 	if err != nil {
 		return "", fmt.Errorf("sign credentials for %s: %w", name, err)
 	}
 	return tok, nil
+}
+
+// internalUser makes an in-memory user of account (the control plane's own
+// connections): its JWT and key pair, never written down.
+func (a *Authority) internalUser(account, name string) (string, nkeys.KeyPair, error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return "", nil, err
+	}
+	pub, _ := kp.PublicKey()
+	uc := jwt.NewUserClaims(pub)
+	uc.Name = name
+	tok, err := uc.Encode(a.accounts[account])
+	if err != nil {
+		return "", nil, err
+	}
+	return tok, kp, nil
+}
+
+// revoke records that the JWTs of pubs in account issued at or before at
+// are refused, and returns the account's new revocation list.
+func (a *Authority) revoke(account string, pubs []string, at time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	rl := a.revocations[account]
+	if rl == nil {
+		rl = jwt.RevocationList{}
+		a.revocations[account] = rl
+	}
+	for _, p := range pubs {
+		rl.Revoke(p, at)
+	}
+	b, _ := json.MarshalIndent(a.revocations, "", "  ")
+	tmp := filepath.Join(a.dir, revocationsFile+".tmp")
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return fmt.Errorf("write revocations: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(a.dir, revocationsFile)); err != nil {
+		return fmt.Errorf("write revocations: %w", err)
+	}
+	return nil
+}
+
+func (a *Authority) revocationsOf(account string) jwt.RevocationList {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := jwt.RevocationList{}
+	for k, v := range a.revocations[account] {
+		out[k] = v
+	}
+	return out
 }

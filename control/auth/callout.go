@@ -2,7 +2,7 @@ package auth
 
 import (
 	"context"
-	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,137 +11,14 @@ import (
 	"github.com/nats-io/jwt/v2"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nkeys"
 
 	"github.com/kybernetes/kybernetes/api"
 )
 
-// principal is who a connection authenticated as, and where it goes.
-type principal struct {
-	name    string // admin, alice, system:node:n1, system:bootstrap:abc123
-	account string
-	perms   jwt.Permissions
-	expires int64 // Unix seconds; 0 for none
-}
-
-// authenticate decides who the connection of rc is. Its errors are shown
-// to the client, so they say what is wrong but never echo a secret.
-func (s *Service) authenticate(ctx context.Context, rc *jwt.AuthorizationRequestClaims) (*principal, error) {
-	co := rc.ConnectOptions
-	switch {
-	case co.JWT != "":
-		return s.authCreds(ctx, rc)
-	case co.Token != "":
-		p, err := ParseToken(co.Token)
-		if err != nil {
-			return nil, err
-		}
-		tok, err := s.tokens.CheckID(ctx, p.ID, p.Secret)
-		if err != nil {
-			return nil, err
-		}
-		if p.CAHash != s.a.CAHash() {
-			return nil, fmt.Errorf("join token %s is for another cluster (its CA hash differs)", p.ID)
-		}
-		return &principal{
-			name:    BootstrapPrefix + tok.ID,
-			account: AccountBootstrap,
-			perms: jwt.Permissions{
-				Pub: jwt.Permission{Allow: jwt.StringList{api.SubjectJoin}},
-				Sub: jwt.Permission{Allow: jwt.StringList{"_INBOX.>"}},
-			},
-			expires: tok.Expires.Unix(),
-		}, nil
-	default:
-		return nil, errors.New("anonymous connections are refused: connect with credentials (kyb config, or nats --creds) or a join token")
-	}
-}
-
-func (s *Service) authCreds(ctx context.Context, rc *jwt.AuthorizationRequestClaims) (*principal, error) {
-	co := rc.ConnectOptions
-	uc, err := jwt.DecodeUserClaims(co.JWT)
-	if err != nil {
-		return nil, fmt.Errorf("credentials: %v", err)
-	}
-	if uc.Issuer != s.a.pub {
-		return nil, errors.New("credentials were not issued by this cluster")
-	}
-	vr := jwt.CreateValidationResults()
-	uc.Validate(vr)
-	if vr.IsBlocking(true) {
-		return nil, fmt.Errorf("credentials of %s: %v", uc.Name, vr.Errors())
-	}
-	if uc.Expires != 0 && time.Now().Unix() >= uc.Expires {
-		return nil, fmt.Errorf("credentials of %s expired", uc.Name)
-	}
-	// The client proves it holds the key the JWT was issued to by signing
-	// the server's nonce with it.
-	sig, err := base64.RawURLEncoding.DecodeString(co.SignedNonce)
-	if err != nil {
-		sig, err = base64.StdEncoding.DecodeString(co.SignedNonce)
-	}
-	if err != nil || rc.ClientInformation.Nonce == "" {
-		return nil, fmt.Errorf("credentials of %s: no signed nonce (use a .creds file, not the bare JWT)", uc.Name)
-	}
-	pk, err := nkeys.FromPublicKey(uc.Subject)
-	if err != nil || pk.Verify([]byte(rc.ClientInformation.Nonce), sig) != nil {
-		return nil, fmt.Errorf("credentials of %s: the nonce signature does not match the credentials' key", uc.Name)
-	}
-	at, revoked, err := s.st.RevokedAt(ctx, uc.Name)
-	if err != nil {
-		return nil, err
-	}
-	if revoked && uc.IssuedAt <= at {
-		return nil, fmt.Errorf("credentials of %s were revoked", uc.Name)
-	}
-	switch {
-	case uc.Tags.Contains(tagNode) && strings.HasPrefix(uc.Name, NodePrefix):
-		node := strings.TrimPrefix(uc.Name, NodePrefix)
-		if ValidName(node) != nil {
-			return nil, fmt.Errorf("credentials name an invalid node %q", node)
-		}
-		return &principal{name: uc.Name, account: AccountNodes, perms: NodePermissions(node), expires: uc.Expires}, nil
-	case uc.Tags.Contains(tagUser):
-		if ValidName(uc.Name) != nil {
-			return nil, fmt.Errorf("credentials name an invalid user %q", uc.Name)
-		}
-		return &principal{name: uc.Name, account: AccountUsers, perms: s.userPermissions(uc.Name, uc.Tags.Contains(tagAnyInbox)), expires: uc.Expires}, nil
-	}
-	return nil, fmt.Errorf("credentials of %s are neither a user's nor a node's", uc.Name)
-}
-
-// NodePermissions are what node name may publish and subscribe to.
-func NodePermissions(name string) jwt.Permissions {
-	return jwt.Permissions{
-		Pub: jwt.Permission{Allow: jwt.StringList{
-			"kyb.node." + name + ".>",
-			"kyb.logs." + name + ".>",
-			"kyb.podevents." + name + ".>",
-		}},
-		Sub: jwt.Permission{Allow: jwt.StringList{
-			"kyb.agent." + name + ".>",
-			InboxPrefix(name) + ".>",
-		}},
-	}
-}
-
-// InboxPrefix is the reply inbox prefix of a user or node other than the
-// admin: only that principal may subscribe beneath it.
-func InboxPrefix(name string) string { return "_INBOX_" + name }
-
-func (s *Service) userPermissions(name string, anyInbox bool) jwt.Permissions {
-	pub := jwt.StringList{"$SRV.>"}
-	for _, e := range s.api {
-		pub = append(pub, e.Subject)
-	}
-	sub := jwt.StringList{InboxPrefix(name) + ".>"}
-	if anyInbox {
-		sub = append(sub, "_INBOX.>")
-	}
-	return jwt.Permissions{Pub: jwt.Permission{Allow: pub}, Sub: jwt.Permission{Allow: sub}}
-}
-
-// handleCallout answers one auth callout request of the NATS server.
+// handleCallout answers one auth callout request of the NATS server. Only
+// connections without credentials reach it (through the default sentinel):
+// it admits a valid join token into BOOTSTRAP, for kyb.join alone, and
+// refuses anything else with a reason the client sees.
 func (s *Service) handleCallout(msg *nats.Msg) {
 	rc, err := jwt.DecodeAuthorizationRequestClaims(string(msg.Data))
 	if err != nil {
@@ -150,31 +27,22 @@ func (s *Service) handleCallout(msg *nats.Msg) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	p, err := s.authenticate(ctx, rc)
 	resp := jwt.NewAuthorizationResponseClaims(rc.UserNkey)
 	resp.Audience = rc.Server.ID
+	uc, err := s.admitToken(ctx, rc)
 	if err != nil {
 		s.log.Info("connection refused", "host", rc.ClientInformation.Host, "client", rc.ClientInformation.Name, "reason", err)
 		resp.Error = err.Error()
 	} else {
-		uc := jwt.NewUserClaims(rc.UserNkey)
-		uc.Name = p.name
-		uc.Audience = p.account
-		uc.Permissions = p.perms
-		uc.Expires = p.expires
-		if p.account == AccountBootstrap {
-			uc.Limits.Subs = 8
-			uc.Limits.Payload = 64 << 10
-		}
-		tok, err := uc.Encode(s.a.issuer)
+		tok, err := uc.Encode(s.a.accounts[AccountBootstrap])
 		if err != nil {
-			resp.Error = "internal error: sign user"
 			s.log.Error("auth callout: sign user", "err", err)
+			resp.Error = "internal error"
 		} else {
 			resp.Jwt = tok
 		}
 	}
-	out, err := resp.Encode(s.a.issuer)
+	out, err := resp.Encode(s.a.accounts[AccountAuth])
 	if err != nil {
 		s.log.Error("auth callout: sign response", "err", err)
 		return
@@ -182,19 +50,80 @@ func (s *Service) handleCallout(msg *nats.Msg) {
 	_ = msg.Respond([]byte(out))
 }
 
-// disconnect closes every live connection of principal name in account.
-func (s *Service) disconnect(account, name string) {
-	if s.ns == nil {
-		return
+// admitToken returns the user of a connection holding a valid join token.
+// Its errors are shown to the client: they say what is wrong without
+// echoing a secret.
+func (s *Service) admitToken(ctx context.Context, rc *jwt.AuthorizationRequestClaims) (*jwt.UserClaims, error) {
+	co := rc.ConnectOptions
+	if co.Token == "" {
+		return nil, errors.New("anonymous connections are refused: connect with credentials (a kyb config, or nats --creds) or a join token")
 	}
-	cz, err := s.ns.Connz(&natsserver.ConnzOptions{Account: account, User: name, Username: true, Limit: 1 << 16})
+	p, err := ParseToken(co.Token)
 	if err != nil {
-		s.log.Warn("list connections to close", "principal", name, "err", err)
-		return
+		return nil, err
 	}
-	for _, c := range cz.Conns {
-		if c.AuthorizedUser == name {
-			_ = s.ns.DisconnectClientByID(c.Cid)
+	if p.CAHash != s.a.CAHash() {
+		return nil, fmt.Errorf("join token %s is for another cluster (its CA hash differs)", p.ID)
+	}
+	tok, err := s.tokens.CheckID(ctx, p.ID, p.Secret)
+	if err != nil {
+		return nil, err
+	}
+	uc := jwt.NewUserClaims(rc.UserNkey)
+	uc.Name = BootstrapPrefix + tok.ID
+	uc.Expires = tok.Expires.Unix()
+	uc.Permissions.Pub.Allow.Add(api.SubjectJoin)
+	uc.Permissions.Sub.Allow.Add("_INBOX.>") // a join reply holds only a JWT, useless without its seed
+	uc.Limits.Subs = 8
+	uc.Limits.Payload = 64 << 10
+	return uc, nil
+}
+
+// Identity is who sent a request, from its Nats-Request-Info header.
+type Identity struct {
+	// Account is the account name (AccountUsers, AccountNodes, ...); empty
+	// for the control plane itself.
+	Account string
+	// Name is the user's name: "alice", "admin", "system:node:n1",
+	// "system:bootstrap:<token id>"; "system:kyb-control-plane" for the
+	// control plane.
+	Name string
+	// Groups are the user's groups, from its credentials.
+	Groups []string
+	// ControlPlane is true for a request from the control plane's own account.
+	ControlPlane bool
+}
+
+// ControlPlaneName is the Identity name of the control plane.
+const ControlPlaneName = "system:kyb-control-plane"
+
+// Identify returns who sent a request with headers h. A request without
+// the header comes from inside the control plane's own account (only the
+// control plane logs in there); the NATS server sets the header on every
+// request that crosses a shared service import, and a client cannot forge
+// it across one.
+func (a *Authority) Identify(h nats.Header) (Identity, error) {
+	v := h.Get(natsserver.ClientInfoHdr)
+	if v == "" {
+		return Identity{Name: ControlPlaneName, ControlPlane: true}, nil
+	}
+	var ci natsserver.ClientInfo
+	if err := json.Unmarshal([]byte(v), &ci); err != nil {
+		return Identity{}, fmt.Errorf("undecodable %s header: %w", natsserver.ClientInfoHdr, err)
+	}
+	id := Identity{Account: a.AccountName(ci.Account), Name: ci.NameTag}
+	if id.Account == "" {
+		return Identity{}, fmt.Errorf("request from unknown account %q", ci.Account)
+	}
+	if id.Account == AccountBootstrap || id.Name == "" {
+		// Users placed by the auth callout carry the name it gave them in
+		// "user" (name_tag is the sentinel's).
+		id.Name = ci.User
+	}
+	for _, t := range ci.Tags {
+		if g, ok := strings.CutPrefix(t, GroupTagPrefix); ok {
+			id.Groups = append(id.Groups, g)
 		}
 	}
+	return id, nil
 }

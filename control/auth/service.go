@@ -18,19 +18,15 @@ import (
 	"github.com/kybernetes/kybernetes/control/store"
 )
 
-// Authorizer decides whether the caller of a request (known from its
-// Nats-Request-Info header; none for the control plane itself) may do verb
-// on resource. It returns a 403 *api.Status when not.
-type Authorizer func(h nats.Header, verb, resource string) error
+// Authorizer decides whether who may do verb on resource. It returns a 403
+// *api.Status when not.
+type Authorizer func(who Identity, verb, resource string) error
 
 // Config configures the auth service.
 type Config struct {
 	Authority *Authority
+	Accounts  *Accounts
 	Store     *store.AuthStore
-	// API is every kyb.api.v1 subject users may call (their permissions).
-	API []Export
-	// Server is the embedded NATS server, to close revoked connections.
-	Server *natsserver.Server
 	// TLS says whether the server listens with TLS (replies then carry the CA).
 	TLS bool
 	// Authorize checks token creation, user creation and revocation;
@@ -43,15 +39,13 @@ type Config struct {
 // "kyb-auth". Safe for concurrent use.
 type Service struct {
 	a      *Authority
+	acc    *Accounts
 	st     *store.AuthStore
 	tokens *Tokens
-	api    []Export
-	ns     *natsserver.Server
 	tls    bool
 	authz  Authorizer
 	log    *slog.Logger
 
-	nc  *nats.Conn
 	sub *nats.Subscription
 	svc micro.Service
 }
@@ -63,18 +57,19 @@ func NewService(cfg Config, log *slog.Logger) *Service {
 		cfg.Authorize = AdminOnly
 	}
 	return &Service{
-		a: cfg.Authority, st: cfg.Store, tokens: NewTokens(cfg.Authority, cfg.Store),
-		api: cfg.API, ns: cfg.Server, tls: cfg.TLS, authz: cfg.Authorize, log: log,
+		a: cfg.Authority, acc: cfg.Accounts, st: cfg.Store, tokens: NewTokens(cfg.Authority, cfg.Store),
+		tls: cfg.TLS, authz: cfg.Authorize, log: log,
 	}
 }
 
 // Tokens returns the service's join tokens.
 func (s *Service) Tokens() *Tokens { return s.tokens }
 
-// Start subscribes to the callout subject and registers the micro service.
-func (s *Service) Start(nc *nats.Conn) error {
-	s.nc = nc
-	sub, err := nc.QueueSubscribe(natsserver.AuthCalloutSubject, "kyb-auth", s.handleCallout)
+// Start answers the auth callout on callout (a connection of the AUTH
+// account's callout user) and registers the micro service on nc (a
+// connection of the control plane's account).
+func (s *Service) Start(nc, callout *nats.Conn) error {
+	sub, err := callout.QueueSubscribe(natsserver.AuthCalloutSubject, "kyb-auth", s.handleCallout)
 	if err != nil {
 		return fmt.Errorf("auth service: subscribe to the auth callout: %w", err)
 	}
@@ -102,6 +97,10 @@ func (s *Service) Start(nc *nats.Conn) error {
 			s.Stop()
 			return fmt.Errorf("auth service: add endpoint %s: %w", ep.subject, err)
 		}
+	}
+	if err := callout.Flush(); err != nil {
+		s.Stop()
+		return fmt.Errorf("auth service: flush: %w", err)
 	}
 	if err := nc.Flush(); err != nil {
 		s.Stop()
@@ -155,39 +154,37 @@ func decode(req micro.Request, v any, what string) error {
 	return nil
 }
 
-// Caller returns the account and user of a request from its
-// Nats-Request-Info header; ok is false when there is none (a request from
-// inside the control plane's own account).
-func Caller(h nats.Header) (account, user string, ok bool, err error) {
-	v := h.Get(natsserver.ClientInfoHdr)
-	if v == "" {
-		return "", "", false, nil
-	}
-	var ci natsserver.ClientInfo
-	if err := json.Unmarshal([]byte(v), &ci); err != nil {
-		return "", "", true, fmt.Errorf("undecodable %s header: %w", natsserver.ClientInfoHdr, err)
-	}
-	return ci.Account, ci.User, true, nil
-}
-
-// AdminOnly allows the control plane and the admin user, and no one else.
-func AdminOnly(h nats.Header, verb, resource string) error {
-	acc, user, ok, err := Caller(h)
-	if err != nil {
-		return api.NewForbidden("%v", err)
-	}
-	if !ok || (acc == AccountUsers && user == AdminUser) {
+// AdminOnly allows the control plane and the admin user, and no one else;
+// the control plane replaces it with RBAC.
+func AdminOnly(who Identity, verb, resource string) error {
+	if who.ControlPlane || (who.Account == AccountUsers && who.Name == AdminUser) {
 		return nil
 	}
-	return api.NewForbidden("user %q cannot %s resource %q", user, verb, resource)
+	return api.NewForbidden("user %q cannot %s resource %q", who.Name, verb, resource)
+}
+
+func (s *Service) identify(req micro.Request) (Identity, error) {
+	who, err := s.a.Identify(nats.Header(req.Headers()))
+	if err != nil {
+		return who, api.NewForbidden("%v", err)
+	}
+	return who, nil
+}
+
+func (s *Service) authorize(req micro.Request, verb, resource string) error {
+	who, err := s.identify(req)
+	if err != nil {
+		return err
+	}
+	return s.authz(who, verb, resource)
 }
 
 func (s *Service) join(ctx context.Context, req micro.Request) (any, error) {
-	acc, user, ok, err := Caller(nats.Header(req.Headers()))
-	if err != nil || !ok || acc != AccountBootstrap || !strings.HasPrefix(user, BootstrapPrefix) {
+	who, err := s.identify(req)
+	if err != nil || who.Account != AccountBootstrap || !strings.HasPrefix(who.Name, BootstrapPrefix) {
 		return nil, api.NewForbidden("kyb.join is only for connections holding a join token")
 	}
-	id := strings.TrimPrefix(user, BootstrapPrefix)
+	id := strings.TrimPrefix(who.Name, BootstrapPrefix)
 	// The token may have been deleted or expired since the connection was made.
 	if _, err := s.tokens.CheckID(ctx, id, ""); err != nil {
 		return nil, api.NewForbidden("%v", err)
@@ -202,37 +199,19 @@ func (s *Service) join(ctx context.Context, req micro.Request) (any, error) {
 	if !nkeys.IsValidPublicUserKey(in.PublicKey) {
 		return nil, api.NewBadRequest("publicKey: not an NKey user public key")
 	}
-	if err := s.waitPastRevocation(ctx, NodePrefix+in.Name); err != nil {
-		return nil, err
-	}
 	tok, err := s.a.IssueNode(in.Name, in.PublicKey)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.st.RecordKey(ctx, NodePrefix+in.Name, in.PublicKey); err != nil {
 		return nil, err
 	}
 	s.log.Info("node joined", "node", in.Name, "token", id)
 	return api.JoinReply{JWT: tok, CA: string(s.a.CAPEM())}, nil
 }
 
-// waitPastRevocation waits until the clock has passed the second of
-// principal's last revocation, so that credentials issued now (their iat
-// counts whole seconds) are not taken for revoked ones.
-func (s *Service) waitPastRevocation(ctx context.Context, principal string) error {
-	at, revoked, err := s.st.RevokedAt(ctx, principal)
-	if err != nil || !revoked {
-		return err
-	}
-	for time.Now().Unix() <= at {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Until(time.Unix(at+1, 0))):
-		}
-	}
-	return nil
-}
-
 func (s *Service) createToken(ctx context.Context, req micro.Request) (any, error) {
-	if err := s.authz(nats.Header(req.Headers()), "create", "tokens"); err != nil {
+	if err := s.authorize(req, "create", "tokens"); err != nil {
 		return nil, err
 	}
 	var in api.TokenCreateRequest
@@ -255,7 +234,7 @@ func (s *Service) createToken(ctx context.Context, req micro.Request) (any, erro
 }
 
 func (s *Service) createUser(ctx context.Context, req micro.Request) (any, error) {
-	if err := s.authz(nats.Header(req.Headers()), "create", "users"); err != nil {
+	if err := s.authorize(req, "create", "users"); err != nil {
 		return nil, err
 	}
 	var in api.UserCreateRequest
@@ -271,11 +250,16 @@ func (s *Service) createUser(ctx context.Context, req micro.Request) (any, error
 	if !nkeys.IsValidPublicUserKey(in.PublicKey) {
 		return nil, api.NewBadRequest("publicKey: not an NKey user public key")
 	}
-	if err := s.waitPastRevocation(ctx, in.Name); err != nil {
+	for _, g := range in.Groups {
+		if err := ValidName(g); err != nil {
+			return nil, api.NewBadRequest("groups: %v", err)
+		}
+	}
+	tok, err := s.a.IssueUser(in.Name, in.PublicKey, in.Groups...)
+	if err != nil {
 		return nil, err
 	}
-	tok, err := s.a.IssueUser(in.Name, in.PublicKey)
-	if err != nil {
+	if err := s.st.RecordKey(ctx, in.Name, in.PublicKey); err != nil {
 		return nil, err
 	}
 	out := api.UserCreateReply{JWT: tok, InboxPrefix: InboxPrefix(in.Name)}
@@ -302,14 +286,20 @@ func (s *Service) revoke(ctx context.Context, req micro.Request) (any, error) {
 	default:
 		return nil, api.NewBadRequest("kind: %q: want node or user", in.Kind)
 	}
-	if err := s.authz(nats.Header(req.Headers()), "delete", in.Kind+"s/credentials"); err != nil {
+	if err := s.authorize(req, "delete", in.Kind+"s/credentials"); err != nil {
+		return nil, err
+	}
+	keys, err := s.st.Keys(ctx, p)
+	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
-	if err := s.st.Revoke(ctx, p, now); err != nil {
+	if err := s.acc.Revoke(acc, keys, now); err != nil {
+		return nil, fmt.Errorf("revoke %s: %w", p, err)
+	}
+	if err := s.st.Forget(ctx, p); err != nil {
 		return nil, err
 	}
-	s.disconnect(acc, p)
 	s.log.Info("credentials revoked", "principal", p)
 	return api.RevokeReply{Principal: p, RevokedAt: now.UTC()}, nil
 }

@@ -63,6 +63,8 @@ type ControlPlane struct {
 	// authSvc answers the auth callout, kyb.join and the credential verbs.
 	authSvc *auth.Service
 	authNC  *nats.Conn
+	callout *nats.Conn
+	acc     *auth.Accounts
 	nc      *nats.Conn // the store's (and so the scheduler's and controllers')
 	api     *nats.Conn // the API service's requests and replies
 	log     *slog.Logger
@@ -125,23 +127,27 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
-	// The control plane's own connections log in with a password made now
-	// and never written down; everyone else goes through the auth callout.
-	password := auth.RandomSecret()
-	opts := &natsserver.Options{}
-	if err := opts.ProcessConfigString(authority.NATSConfig(password, exports())); err != nil {
+	opts := &natsserver.Options{
+		ServerName:   "kyb",
+		Host:         host,
+		Port:         port,
+		JetStream:    true,
+		StoreDir:     jsDir,
+		SyncAlways:   always,
+		SyncInterval: interval,
+		MaxPayload:   cfg.MaxPayload,
+		NoSigs:       true,
+		NoLog:        true,
+	}
+	// Operator mode: every account and credential is signed by the cluster's
+	// keys; the control plane's own users exist only in this process.
+	accounts, controlUser, calloutUser, err := authority.Configure(opts, exports())
+	if err != nil {
 		return nil, fmt.Errorf("start control plane: nats accounts: %w", err)
 	}
-	opts.ServerName = "kyb"
-	opts.Host, opts.Port = host, port
-	opts.JetStream, opts.StoreDir = true, jsDir
-	opts.SyncAlways, opts.SyncInterval = always, interval
-	opts.MaxPayload = cfg.MaxPayload
-	opts.NoSigs, opts.NoLog = true, true
-	opts.AlwaysEnableNonce = true // clients with .creds sign it; the callout checks
 	if useTLS {
 		opts.TLSConfig = authority.ServerTLS()
-		opts.TLS, opts.TLSVerify = true, false
+		opts.TLS = true
 		opts.TLSTimeout = 5
 	}
 	ns, err := natsserver.NewServer(opts)
@@ -153,10 +159,12 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		ns.Shutdown()
 		return nil, errors.New("start control plane: nats server not ready after 30s")
 	}
-	connect := func(name string) (*nats.Conn, error) {
+	accounts.Attach(ns)
+	connectAs := func(u auth.InternalUser, name string) (*nats.Conn, error) {
 		return nats.Connect("", nats.InProcessServer(ns), nats.Name(name), nats.MaxReconnects(-1),
-			nats.UserInfo(auth.ControlUser, password))
+			nats.UserJWT(func() (string, error) { return u.JWT, nil }, u.Key.Sign))
 	}
+	connect := func(name string) (*nats.Conn, error) { return connectAs(controlUser, name) }
 	// Three in-process connections, so that the store's JetStream traffic,
 	// the API's requests and the auth callout do not queue behind each other.
 	nc, err := connect("kyb-store")
@@ -171,17 +179,24 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
 	authConn, err := connect("kyb-auth")
+	var calloutConn *nats.Conn
+	if err == nil {
+		if calloutConn, err = connectAs(calloutUser, "kyb-auth-callout"); err != nil {
+			authConn.Close()
+		}
+	}
 	if err != nil {
 		nc.Close()
 		apiConn.Close()
 		ns.Shutdown()
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
-	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, authNC: authConn, auth: authority, tls: useTLS, log: log, done: make(chan struct{})}
+	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, authNC: authConn, callout: calloutConn, acc: accounts, auth: authority, tls: useTLS, log: log, done: make(chan struct{})}
 	if err := cp.startComponents(ctx, cfg); err != nil {
 		cp.nc.Close()
 		cp.api.Close()
 		cp.authNC.Close()
+		cp.callout.Close()
 		ns.Shutdown()
 		return nil, err
 	}
@@ -207,9 +222,9 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	}
 	// The callout answers before anything else may connect.
 	cp.authSvc = auth.NewService(auth.Config{
-		Authority: cp.auth, Store: authStore, API: exports(), Server: cp.ns, TLS: cp.tls,
+		Authority: cp.auth, Accounts: cp.acc, Store: authStore, TLS: cp.tls,
 	}, cp.log.With("component", "auth"))
-	if err := cp.authSvc.Start(cp.authNC); err != nil {
+	if err := cp.authSvc.Start(cp.authNC, cp.callout); err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
 	api, err := apiserver.New(cp.api, st, hb, cfg.APIServer, cp.log.With("component", "apiserver"))
@@ -277,6 +292,7 @@ func (cp *ControlPlane) Shutdown() error {
 	cp.api.Drain()
 	cp.nc.Drain()
 	cp.authNC.Drain()
+	cp.callout.Drain()
 	cp.ns.Shutdown()
 	cp.ns.WaitForShutdown()
 	return cp.err

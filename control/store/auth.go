@@ -12,7 +12,7 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 )
 
-// AuthBucket is the KV bucket of join tokens and credential revocations.
+// AuthBucket is the KV bucket of join tokens and of the keys of issued credentials.
 const AuthBucket = "kyb-auth"
 
 // Token is a bootstrap (join) token as stored: its secret only as a hash.
@@ -24,14 +24,7 @@ type Token struct {
 	Created     time.Time `json:"created"`
 }
 
-// Revocation says that every credential of Principal issued at or before
-// At (Unix seconds, the JWT's iat) is refused.
-type Revocation struct {
-	Principal string `json:"principal"`
-	At        int64  `json:"at"`
-}
-
-// AuthStore keeps join tokens and credential revocations. Token IDs and
+// AuthStore keeps join tokens and the public keys of issued credentials. Token IDs and
 // principals must be short KV-safe names; callers validate them. Safe for
 // concurrent use.
 type AuthStore struct {
@@ -45,7 +38,7 @@ func OpenAuth(ctx context.Context, js jetstream.JetStream, replicas int) (*AuthS
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:       AuthBucket,
-		Description:  "kybernetes join tokens and credential revocations",
+		Description:  "kybernetes join tokens and issued credential keys",
 		History:      1,
 		Storage:      jetstream.FileStorage,
 		MaxValueSize: 4096,
@@ -57,8 +50,8 @@ func OpenAuth(ctx context.Context, js jetstream.JetStream, replicas int) (*AuthS
 	return &AuthStore{kv: kv}, nil
 }
 
-func tokenKey(id string) string     { return "token." + escapeToken(id) }
-func revocationKey(p string) string { return "revoked." + escapeToken(p) }
+func tokenKey(id string) string { return "token." + escapeToken(id) }
+func keysKey(p string) string   { return "keys." + escapeToken(p) }
 func (s *AuthStore) put(ctx context.Context, key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -120,28 +113,60 @@ func (s *AuthStore) Tokens(ctx context.Context) ([]Token, error) {
 	return out, nil
 }
 
-// Revoke refuses, from now on, every credential of principal issued at or
-// before at.
-func (s *AuthStore) Revoke(ctx context.Context, principal string, at time.Time) error {
-	if err := s.put(ctx, revocationKey(principal), Revocation{Principal: principal, At: at.Unix()}); err != nil {
-		return storeErr("revoke "+principal, err)
+// RecordKey notes that credentials for the NKey public key pub were
+// issued to principal, so that revoking principal can name every key.
+func (s *AuthStore) RecordKey(ctx context.Context, principal, pub string) error {
+	key := keysKey(principal)
+	for attempt := 0; attempt < 10; attempt++ {
+		var keys []string
+		var rev uint64
+		e, err := s.kv.Get(ctx, key)
+		switch {
+		case err == nil:
+			if err := json.Unmarshal(e.Value(), &keys); err != nil {
+				return fmt.Errorf("decode keys of %s: %w", principal, err)
+			}
+			rev = e.Revision()
+		case !errors.Is(err, jetstream.ErrKeyNotFound):
+			return storeErr("read keys of "+principal, err)
+		}
+		keys = append(keys, pub)
+		b, _ := json.Marshal(keys)
+		if rev == 0 {
+			_, err = s.kv.Create(ctx, key, b)
+		} else {
+			_, err = s.kv.Update(ctx, key, b, rev)
+		}
+		if err == nil {
+			return nil
+		}
+		if !isWrongLastSeq(err) {
+			return storeErr("record key of "+principal, err)
+		}
 	}
-	return nil
+	return api.NewConflict("credentials", principal, "changed concurrently too often; try again")
 }
 
-// RevokedAt returns when principal's credentials were last revoked, and
-// false when they never were.
-func (s *AuthStore) RevokedAt(ctx context.Context, principal string) (int64, bool, error) {
-	e, err := s.kv.Get(ctx, revocationKey(principal))
+// Keys returns the public keys issued to principal since its last Forget.
+func (s *AuthStore) Keys(ctx context.Context, principal string) ([]string, error) {
+	e, err := s.kv.Get(ctx, keysKey(principal))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return 0, false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return 0, false, storeErr("read revocation of "+principal, err)
+		return nil, storeErr("read keys of "+principal, err)
 	}
-	var r Revocation
-	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return 0, false, fmt.Errorf("decode revocation of %s: %w", principal, err)
+	var keys []string
+	if err := json.Unmarshal(e.Value(), &keys); err != nil {
+		return nil, fmt.Errorf("decode keys of %s: %w", principal, err)
 	}
-	return r.At, true, nil
+	return keys, nil
+}
+
+// Forget drops the record of principal's keys (after they were revoked).
+func (s *AuthStore) Forget(ctx context.Context, principal string) error {
+	if err := s.kv.Delete(ctx, keysKey(principal)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return storeErr("forget keys of "+principal, err)
+	}
+	return nil
 }
