@@ -92,6 +92,7 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectTokenCreate},
 	{Subject: SubjectUserCreate},
 	{Subject: SubjectRevoke},
+	{Subject: SubjectPodEvents},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.
@@ -117,4 +118,25 @@ func ParseJoinToken(tok string) (JoinToken, error) {
 
 func (t JoinToken) String() string {
 	return JoinTokenPrefix + t.CAHash + "::" + t.ID + "." + t.Secret
+}
+
+// InboxPrefix is the reply inbox prefix of a user or node other than the
+// admin: only that principal may subscribe beneath it, so no one reads
+// another's replies.
+func InboxPrefix(name string) string { return "_INBOX_" + name }
+
+// SubjectPodEvents returns a pod's recent events: PodEventsRequest -> PodEventsReply.
+const SubjectPodEvents = SubjectPrefix + ".podevents"
+
+// PodEventsRequest asks for the last Limit (default 50, at most 200)
+// events of one pod.
+type PodEventsRequest struct {
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+	Limit     int    `json:"limit,omitempty"`
+}
+
+// PodEventsReply carries a pod's events, oldest first.
+type PodEventsReply struct {
+	Items []PodEvent `json:"items"`
 }

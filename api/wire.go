@@ -18,7 +18,7 @@ const (
 	EventsPrefix  = "kyb.events"
 	NodeSubjects  = "kyb.node"  // kyb.node.<node>.<verb>: agent -> control plane
 	AgentSubjects = "kyb.agent" // kyb.agent.<node>.<verb>: control plane -> agent
-	LogsPrefix    = "kyb.logs"  // kyb.logs.<namespace>.<pod>.<container>
+	LogsPrefix    = "kyb.logs"  // kyb.logs.<node>.<namespace>.<pod>.<container>
 )
 
 // Apply actions, as kubectl prints them.
@@ -183,14 +183,17 @@ const (
 	ModulesBucket = "kyb-modules"
 )
 
-// LogSubject returns kyb.logs.<namespace>.<pod>.<container>.
-func LogSubject(namespace, pod, container string) string {
-	return LogsPrefix + "." + namespace + "." + pod + "." + container
+// LogSubject returns kyb.logs.<node>.<namespace>.<pod>.<container>. The
+// node comes first because a node may publish only beneath its own name;
+// readers take a pod's output only from the node it is bound to, so no node
+// can pose as another's pods.
+func LogSubject(node, namespace, pod, container string) string {
+	return LogsPrefix + "." + node + "." + namespace + "." + pod + "." + container
 }
 
 // Pod events: what happened to a pod (image pulls with their progress,
 // starts, failures, back-off, kills), as `kyb describe pod` shows them. The
-// node agent publishes them on kyb.podevents.<namespace>.<pod>; the stream
+// node agent publishes them on kyb.podevents.<node>.<namespace>.<pod>; the stream
 // EventsStream keeps them for a day.
 const (
 	EventsStream     = "KYB_EVENTS"
@@ -199,9 +202,10 @@ const (
 	EventTypeWarning = "Warning"
 )
 
-// PodEventSubject returns kyb.podevents.<namespace>.<pod>.
-func PodEventSubject(namespace, pod string) string {
-	return PodEventsPrefix + "." + namespace + "." + pod
+// PodEventSubject returns kyb.podevents.<node>.<namespace>.<pod> (node "*"
+// for every node), for the reason LogSubject names the node.
+func PodEventSubject(node, namespace, pod string) string {
+	return PodEventsPrefix + "." + node + "." + namespace + "." + pod
 }
 
 // PodEvent is one event of a pod.

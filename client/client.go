@@ -329,3 +329,13 @@ func (c *Client) Watch(ctx context.Context, kind, namespace string) (<-chan Even
 	}()
 	return out, nil
 }
+
+// PodEvents returns the last limit events of pod namespace/name (0: the
+// server's default), oldest first.
+func (c *Client) PodEvents(ctx context.Context, namespace, name string, limit int) ([]api.PodEvent, error) {
+	var reply api.PodEventsReply
+	if err := c.call(ctx, api.SubjectPodEvents, api.PodEventsRequest{Namespace: namespace, Name: name, Limit: limit}, &reply); err != nil {
+		return nil, err
+	}
+	return reply.Items, nil
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
@@ -17,14 +18,14 @@ import (
 // TLS) and a kyb config file "config" naming them and serverURL. It returns
 // the config file's path. The user's key pair is made here; the seed never
 // leaves this machine.
-func CreateUser(ctx context.Context, c *Client, name, serverURL, dir string) (string, error) {
+func CreateUser(ctx context.Context, c *Client, name, serverURL, dir string, groups ...string) (string, error) {
 	kp, err := nkeys.CreateUser()
 	if err != nil {
 		return "", fmt.Errorf("create user %s: %w", name, err)
 	}
 	pub, _ := kp.PublicKey()
 	var reply api.UserCreateReply
-	if err := c.call(ctx, api.SubjectUserCreate, api.UserCreateRequest{Name: name, PublicKey: pub}, &reply); err != nil {
+	if err := c.call(ctx, api.SubjectUserCreate, api.UserCreateRequest{Name: name, PublicKey: pub, Groups: groups}, &reply); err != nil {
 		return "", fmt.Errorf("create user %s: %w", name, err)
 	}
 	seed, _ := kp.Seed()
@@ -50,4 +51,23 @@ func CreateUser(ctx context.Context, c *Client, name, serverURL, dir string) (st
 		return "", err
 	}
 	return path, nil
+}
+
+// CreateToken makes a join token valid for ttl.
+func (c *Client) CreateToken(ctx context.Context, ttl time.Duration, description string) (string, time.Time, error) {
+	var reply api.TokenCreateReply
+	req := api.TokenCreateRequest{Description: description}
+	if ttl > 0 {
+		req.TTL = ttl.String()
+	}
+	if err := c.call(ctx, api.SubjectTokenCreate, req, &reply); err != nil {
+		return "", time.Time{}, err
+	}
+	return reply.Token, reply.Expires, nil
+}
+
+// Revoke revokes every credential issued so far to a node or user (kind
+// "node" or "user") and closes its connections.
+func (c *Client) Revoke(ctx context.Context, kind, name string) error {
+	return c.call(ctx, api.SubjectRevoke, api.RevokeRequest{Kind: kind, Name: name}, nil)
 }

@@ -429,7 +429,7 @@ func TestAgentRestartAdopts(t *testing.T) {
 	startsBefore := countCalls(h.fake, "StartContainer")
 	// Core subscribers see what the stream would deduplicate: nothing of
 	// keep's log may be published again.
-	resent, err := h.cp.nc.SubscribeSync(api.LogSubject("default", "keep", "c0"))
+	resent, err := h.cp.nc.SubscribeSync(api.LogSubject("*", "default", "keep", "c0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -804,7 +804,7 @@ func TestLogsWithoutStream(t *testing.T) {
 	if err := h.logsJS.DeleteStream(context.Background(), api.LogsStream); err != nil {
 		t.Fatal(err)
 	}
-	sub, err := h.cp.nc.SubscribeSync(api.LogSubject("default", "nostream", "c0"))
+	sub, err := h.cp.nc.SubscribeSync(api.LogSubject("*", "default", "nostream", "c0"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func (w *podWorker) event(typ, reason, container, format string, args ...any) {
 	if err != nil {
 		return
 	}
-	_ = w.a.nc.Publish(api.PodEventSubject(pod.Namespace, pod.Name), b)
+	_ = w.a.nc.Publish(api.PodEventSubject(w.a.cfg.Name, pod.Namespace, pod.Name), b)
 }
 
 // pullProgress returns a progress callback for EnsureImage that reports a

@@ -383,7 +383,7 @@ func (h *harness) logLines(ns, pod, ctr string) []string {
 		h.t.Fatalf("logs stream info: %v", err)
 	}
 	var out []string
-	subj := api.LogSubject(ns, pod, ctr)
+	subj := api.LogSubject("*", ns, pod, ctr)
 	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if err != nil {

@@ -85,7 +85,7 @@ type tailer struct {
 func (p *logPublisher) tail(ctx context.Context, pod *api.Pod, container string, attempt int32, path string) *tailer {
 	t := &tailer{
 		p:       p,
-		subject: api.LogSubject(token(pod.Namespace), token(pod.Name), token(container)),
+		subject: api.LogSubject(token(p.a.cfg.Name), token(pod.Namespace), token(pod.Name), token(container)),
 		idBase:  pod.UID + "/" + container + "/" + strconv.Itoa(int(attempt)) + "/",
 		attempt: strconv.Itoa(int(attempt)),
 		path:    path,

@@ -228,7 +228,7 @@ func TestJetStreamAssets(t *testing.T) {
 		t.Fatalf("module store: %v", err)
 	}
 	// A log line published by an agent lands in the stream.
-	if _, err := e.js.Publish(e.ctx, api.LogSubject("default", "web", "app"), []byte("hello")); err != nil {
+	if _, err := e.js.Publish(e.ctx, api.LogSubject("n1", "default", "web", "app"), []byte("hello")); err != nil {
 		t.Fatalf("publish log: %v", err)
 	}
 }

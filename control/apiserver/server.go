@@ -232,6 +232,7 @@ func (s *Server) endpoints() []endpoint {
 		{"get", api.SubjectGet, s.handleGet, "GetRequest -> object"},
 		{"list", api.SubjectList, s.handleList, "ListRequest -> ListReply (paged by continue)"},
 		{"delete", api.SubjectDelete, s.handleDelete, "DeleteRequest -> object"},
+		{"podevents", api.SubjectPodEvents, s.handlePodEvents, "PodEventsRequest -> PodEventsReply"},
 		{"node-register", node(api.NodeVerbRegister), s.handleRegister, "Node -> Node"},
 		{"node-heartbeat", node(api.NodeVerbHeartbeat), s.handleHeartbeat, "Heartbeat -> Ack"},
 		{"node-status", node(api.NodeVerbStatus), s.handleNodeStatus, "NodeStatus -> Ack"},

@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
+
+	"github.com/kybernetes/kybernetes/api"
 )
 
 // Account names. The NATS server knows each account by its public key; the
@@ -184,10 +186,8 @@ func ValidName(name string) error {
 	return nil
 }
 
-// InboxPrefix is the reply inbox prefix of a user or node other than the
-// admin: only that principal may subscribe beneath it, so no one reads
-// another's replies.
-func InboxPrefix(name string) string { return "_INBOX_" + name }
+// InboxPrefix is the reply inbox prefix of a user or node (api.InboxPrefix).
+func InboxPrefix(name string) string { return api.InboxPrefix(name) }
 
 // UserPermissions are what a user may publish and subscribe to: only the
 // API (the users' account imports nothing else) and their own inbox; the

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"strconv"
 	"time"
 
@@ -264,8 +265,16 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// ClientURL is the NATS URL clients and agents use.
-func (cp *ControlPlane) ClientURL() string { return cp.ns.ClientURL() }
+// ClientURL is the NATS URL clients and agents on this machine use
+// (tls:// when the server uses TLS; a wildcard listen address becomes
+// 127.0.0.1).
+func (cp *ControlPlane) ClientURL() string {
+	u := cp.ns.ClientURL()
+	for _, any := range []string{"0.0.0.0", "[::]"} {
+		u = strings.Replace(u, "//"+any+":", "//127.0.0.1:", 1)
+	}
+	return u
+}
 
 // Authority returns the cluster's CA, server certificate and credential issuer.
 func (cp *ControlPlane) Authority() *auth.Authority { return cp.auth }

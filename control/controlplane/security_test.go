@@ -311,7 +311,6 @@ func TestOnlyAdminMakesTokensAndUsers(t *testing.T) {
 	}
 }
 
-
 type tw struct{ t *testing.T }
 
 func (w tw) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }

@@ -27,6 +27,7 @@ type agentFlags struct {
 	containerdMode     string // auto, off, managed
 	containerdAddress  string
 	insecureRegistries []string
+	token              string
 	wasmHostIP         string
 	maxPods, maxWasm   int64
 }
@@ -34,6 +35,9 @@ type agentFlags struct {
 func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.name, "name", "", "node name (default: the host name up to its first dot)")
+	if withDataDir {
+		fl.StringVar(&f.token, "token", os.Getenv("KYB_TOKEN"), "join token from `kyb token create` (env KYB_TOKEN); needed only on the first start, the node's credentials are kept in the data dir")
+	}
 	if withDataDir {
 		fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "directory for the agent's state, logs and volumes")
 	}
@@ -55,18 +59,8 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 	dir := filepath.Join(f.dataDir, "agent")
 	rts := map[string]runtimes.Runtime{}
 
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("agent: jetstream: %w", err)
-	}
+	// Nodes reach no raw JetStream: kyb:// modules come through the node API.
 	var modules jetstream.ObjectStore
-	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	modules, err = js.ObjectStore(octx, api.ModulesBucket)
-	cancel()
-	if err != nil {
-		log.Warn("module store not reachable; kyb:// modules are unsupported on this node", "bucket", api.ModulesBucket, "err", err)
-		modules = nil
-	}
 	wr, err := wasm.New(wasm.Config{
 		StateDir:           filepath.Join(dir, "wasm"),
 		ObjectStore:        modules,
@@ -193,9 +187,12 @@ func newAgentCmd(g *globals) *cobra.Command {
 		Short: "Run a node agent that joins the cluster at --server and runs the pods bound to it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			nc, err := nats.Connect(g.server, nats.Name("kyb-agent"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second), nats.RetryOnFailedConnect(true))
+			if g.server == "" {
+				return errors.New("agent: --server (or KYB_SERVER) is required: the control plane's URL")
+			}
+			nc, err := connectNode(cmd.Context(), &af, g.server, func() (string, error) { return af.token, nil })
 			if err != nil {
-				return fmt.Errorf("agent: connect to %s: %w", g.server, err)
+				return err
 			}
 			defer nc.Close()
 			return runAgent(cmd.Context(), &af, nc, g.log)

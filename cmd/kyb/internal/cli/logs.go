@@ -53,7 +53,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 			} else if !hasContainer(pod, container) {
 				return fmt.Errorf("logs: container %q is not in pod %s", container, pod.Name)
 			}
-			return streamLogs(cmd.Context(), nc, api.LogSubject(ns, pod.Name, container), tail, follow, g.streams.Out)
+			return streamLogs(cmd.Context(), nc, api.LogSubject(nodeOrAny(pod.Spec.NodeName), ns, pod.Name, container), tail, follow, g.streams.Out)
 		},
 	}
 	f := cmd.Flags()
@@ -137,4 +137,13 @@ func writeLine(out io.Writer, b []byte) {
 	if len(b) == 0 || b[len(b)-1] != '\n' {
 		out.Write([]byte{'\n'})
 	}
+}
+
+// nodeOrAny is the node segment of a pod's log and event subjects: its
+// node, or any node while it is unbound.
+func nodeOrAny(node string) string {
+	if node == "" {
+		return "*"
+	}
+	return node
 }

@@ -26,6 +26,7 @@ var Version = "v0.1.0-dev"
 
 type globals struct {
 	server  string
+	config  string
 	timeout time.Duration
 	streams Streams
 	log     *slog.Logger
@@ -44,11 +45,8 @@ func Run(ctx context.Context, args []string, s Streams) error {
 	root.SetIn(s.In)
 	root.SetOut(s.Out)
 	root.SetErr(s.Err)
-	def := os.Getenv("KYB_SERVER")
-	if def == "" {
-		def = nats.DefaultURL
-	}
-	root.PersistentFlags().StringVarP(&g.server, "server", "s", def, "NATS URL of the control plane (env KYB_SERVER)")
+	root.PersistentFlags().StringVarP(&g.server, "server", "s", os.Getenv("KYB_SERVER"), "NATS URL of the control plane (env KYB_SERVER; default: the config file's server)")
+	root.PersistentFlags().StringVar(&g.config, "config", "", "kyb client config: server, credentials and CA (default $KYB_CONFIG, then ~/.kyb/config)")
 	root.PersistentFlags().DurationVar(&g.timeout, "request-timeout", 10*time.Second, "timeout of each API request")
 	g.log = slog.New(slog.NewTextHandler(s.Err, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
@@ -56,6 +54,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newUpCmd(g), newServerCmd(g), newAgentCmd(g),
 		newApplyCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
 		newLogsCmd(g), newModuleCmd(g), newImageCmd(g), newVersionCmd(g),
+		newTokenCmd(g), newUserCmd(g), newNodeCmd(g),
 	)
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {
@@ -64,11 +63,34 @@ func Run(ctx context.Context, args []string, s Streams) error {
 	return err
 }
 
-// connect opens a client connection to the control plane.
+// connect opens a client connection to the control plane, with the
+// credentials of the config file.
 func (g *globals) connect() (*client.Client, *nats.Conn, error) {
-	nc, err := nats.Connect(g.server, nats.Name("kyb-cli"), nats.Timeout(5*time.Second))
+	path := client.ConfigPath(g.config)
+	cfg, err := client.LoadConfig(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && g.config == "" && os.Getenv(client.EnvConfig) == "":
+		cfg = &client.Config{} // no credentials: the server will say so
+	case err != nil:
+		return nil, nil, err
+	}
+	url := g.server
+	if url == "" {
+		url = cfg.Server
+	}
+	if url == "" {
+		url = nats.DefaultURL
+	}
+	opts, err := cfg.Options()
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w (is the server running? start one with `kyb up`)", g.server, err)
+		return nil, nil, err
+	}
+	nc, err := nats.Connect(url, append(opts, nats.Name("kyb-cli"), nats.Timeout(5*time.Second))...)
+	if errors.Is(err, nats.ErrAuthorization) {
+		return nil, nil, fmt.Errorf("connect to %s: %w: the server refused the credentials of %s (set --config or KYB_CONFIG; `kyb up` writes ~/.kyb/config, `kyb user create` makes one)", url, err, path)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w (is the server running? start one with `kyb up`)", url, err)
 	}
 	return client.New(nc), nc, nil
 }

@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kybernetes/kybernetes/client"
 	"github.com/kybernetes/kybernetes/control/controlplane"
 	"github.com/kybernetes/kybernetes/control/scheduler"
 )
@@ -16,6 +19,8 @@ import (
 type serverFlags struct {
 	dataDir, listen, sync string
 	spread                bool
+	tls                   string
+	tlsNames              []string
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -23,6 +28,8 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringVar(&f.listen, "listen", "127.0.0.1:4222", "HOST:PORT clients and agents connect to")
 	cmd.Flags().StringVar(&f.sync, "sync", "always", "durability: always (fsync every acknowledged write) or an interval such as 1s (a power failure can lose that window; a crash cannot)")
 	cmd.Flags().BoolVar(&f.spread, "spread", false, "schedule pods onto the least allocated nodes instead of bin-packing")
+	cmd.Flags().StringVar(&f.tls, "tls", "auto", "auto: TLS unless --listen is a loopback address; on; off (loopback only)")
+	cmd.Flags().StringSliceVar(&f.tlsNames, "tls-san", nil, "extra host names or IPs for the server certificate")
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -33,14 +40,61 @@ func (f *serverFlags) start(ctx context.Context, g *globals) (*controlplane.Cont
 		return nil, err
 	}
 	tuneGC()
-	return controlplane.Start(ctx, cfg, g.log)
+	cp, err := controlplane.Start(ctx, cfg, g.log)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.writeAdmin(cp, g); err != nil {
+		_ = cp.Shutdown()
+		return nil, err
+	}
+	return cp, nil
 }
+
+// adminConfigPath is the admin's kyb config under the data dir.
+func (f *serverFlags) adminConfigPath() string { return filepath.Join(f.dataDir, "kyb.config") }
+
+// writeAdmin writes, on first start, <data-dir>/admin.creds (the admin
+// user's NATS credentials, which `nats --creds` takes too) and, on every
+// start, <data-dir>/kyb.config naming them, the CA and this server's URL;
+// and ~/.kyb/config the same when there is none or it was written for this
+// data dir before, so that `kyb` finds the cluster with no flags.
+func (f *serverFlags) writeAdmin(cp *controlplane.ControlPlane, g *globals) error {
+	creds := filepath.Join(f.dataDir, "admin.creds")
+	if _, err := os.Stat(creds); errors.Is(err, os.ErrNotExist) {
+		b, err := cp.Authority().AdminCreds()
+		if err != nil {
+			return fmt.Errorf("admin credentials: %w", err)
+		}
+		if err := os.WriteFile(creds, b, 0o600); err != nil {
+			return fmt.Errorf("write admin credentials: %w", err)
+		}
+	}
+	cfg := client.Config{Server: cp.ClientURL(), Creds: creds}
+	if cp.TLS() {
+		cfg.CA = cp.Authority().CAPath()
+	}
+	header := adminHeader + f.dataDir
+	if err := client.WriteConfig(f.adminConfigPath(), header, cfg); err != nil {
+		return err
+	}
+	home := client.DefaultConfigPath()
+	old, err := os.ReadFile(home)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && strings.HasPrefix(string(old), "# "+header+"\n")) {
+		if err := client.WriteConfig(home, header, cfg); err != nil {
+			g.log.Warn("could not write the default kyb config", "path", home, "err", err)
+		}
+	}
+	return nil
+}
+
+const adminHeader = "admin config written by kyb for the cluster in "
 
 func (f *serverFlags) config() (controlplane.Config, error) {
 	if _, _, err := controlplane.ParseSync(f.sync); err != nil {
 		return controlplane.Config{}, fmt.Errorf("--sync: %w", err)
 	}
-	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync}
+	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames}
 	if f.spread {
 		cfg.Scheduler.Strategy = scheduler.Spread
 	}
@@ -68,7 +122,8 @@ func newServerCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(g.streams.Out, "kyb server listening on %s (data in %s, sync %s)\n", cp.ClientURL(), sf.dataDir, sf.sync)
+			fmt.Fprintf(g.streams.Out, "kyb server listening on %s (data in %s, sync %s)\nadmin config: %s\njoin a node: kyb token create, then kyb agent --server %s --token <token>\n",
+				cp.ClientURL(), sf.dataDir, sf.sync, sf.adminConfigPath(), cp.ClientURL())
 			select {
 			case <-cmd.Context().Done():
 			case <-cp.Done():

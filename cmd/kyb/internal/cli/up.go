@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
@@ -26,26 +28,32 @@ func newUpCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer cp.Shutdown()
-			nc, err := nats.Connect("", nats.InProcessServer(cp.Server()), nats.Name("kyb-agent"), nats.MaxReconnects(-1))
+			// The local agent joins as any agent does: a token made here,
+			// exchanged once over an in-process connection.
+			af.dataDir = sf.dataDir
+			nc, err := connectNode(ctx, &af, "", func() (string, error) {
+				tok, _, err := cp.Tokens().Create(ctx, 10*time.Minute, "kyb up local agent")
+				return tok, err
+			}, nats.InProcessServer(cp.Server()))
 			if err != nil {
-				return fmt.Errorf("up: connect agent: %w", err)
+				return fmt.Errorf("up: %w", err)
 			}
 			defer nc.Close()
-			af.dataDir = sf.dataDir
 			agentErr := make(chan error, 1)
 			go func() { agentErr <- runAgent(ctx, &af, nc, g.log) }()
 
 			url := cp.ClientURL()
 			fmt.Fprintf(g.streams.Out, `kybernetes is up: %s (data in %s)
+Admin credentials: %s (kyb config %s)
 
 Next:
-  export KYB_SERVER=%s
+  export KYB_CONFIG=%s
   go run ./cmd/kyb get nodes
   go tool task example:hello      # a wasm pod; then: go run ./cmd/kyb logs hello-wasm
   go run ./cmd/kyb apply -f examples/  (or any Kubernetes Pod manifest)
-  nats --server %s micro info kyb
+  nats --server %s --creds %s micro info kyb
 Stop with Ctrl-C.
-`, url, sf.dataDir, url, url)
+`, url, sf.dataDir, filepath.Join(sf.dataDir, "admin.creds"), sf.adminConfigPath(), sf.adminConfigPath(), url, filepath.Join(sf.dataDir, "admin.creds"))
 			var runErr error
 			select {
 			case <-ctx.Done():

@@ -33,6 +33,27 @@ type cluster struct {
 	url string
 	c   *client.Client
 	nc  *nats.Conn
+	// config is a kyb config file with the admin's credentials, for the CLI.
+	config string
+}
+
+// writeAdminConfig writes the admin's credentials and a kyb config naming
+// them, as `kyb up` does, and returns the config's path.
+func writeAdminConfig(t testing.TB, cp *controlplane.ControlPlane) string {
+	t.Helper()
+	dir := t.TempDir()
+	creds, err := cp.Authority().AdminCreds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "admin.creds"), creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "config")
+	if err := client.WriteConfig(path, "", client.Config{Server: cp.ClientURL(), Creds: "admin.creds"}); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func testLog(t testing.TB) *slog.Logger {
@@ -56,8 +77,17 @@ func startCluster(t testing.TB) *cluster {
 		t.Fatalf("start control plane: %v", err)
 	}
 	c := &cluster{t: t, cfg: cfg, cp: cp, url: cp.ClientURL()}
+	c.config = writeAdminConfig(t, cp)
 	t.Cleanup(func() { c.cp.Shutdown() })
-	nc, err := nats.Connect(cp.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	admin, err := cp.Authority().AdminCreds()
+	if err != nil {
+		t.Fatal(err)
+	}
+	credsOpt, err := client.CredsOption(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(cp.ClientURL(), credsOpt, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +160,7 @@ func (c *cluster) startAgent(name, dir string, labels map[string]string, rts map
 	if dir == "" {
 		dir = t.TempDir()
 	}
-	nc, err := nats.Connect(c.url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc := c.connectNode(name, dir)
 	cfg := testAgentConfig
 	cfg.Name = name
 	cfg.DataDir = dir
@@ -218,7 +245,7 @@ func (c *cluster) kybErr(args ...string) (string, string, error) {
 	var out, errOut bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	err := cli.Run(ctx, append([]string{"--server", c.url}, args...), cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	err := cli.Run(ctx, append([]string{"--server", c.url, "--config", c.config}, args...), cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
 	return out.String(), errOut.String(), err
 }
 
@@ -320,4 +347,37 @@ spec:
     image: %s
     args: [%s]
 %s`, name, specExtra, restart, grace, image, strings.Join(q, ", "), containerExtra)
+}
+
+// connectNode connects as node name the way an agent does: with the
+// credentials kept in dir, or by joining with a new token first.
+func (c *cluster) connectNode(name, dir string) *nats.Conn {
+	t := c.t
+	t.Helper()
+	path := filepath.Join(dir, "node.creds")
+	creds, err := os.ReadFile(path)
+	if err != nil {
+		tok, _, err := c.cp.Tokens().Create(context.Background(), time.Hour, "e2e")
+		if err != nil {
+			t.Fatalf("token for node %s: %v", name, err)
+		}
+		nc, err := client.Join(context.Background(), c.url, tok, name)
+		if err != nil {
+			t.Fatalf("join node %s: %v", name, err)
+		}
+		creds = nc.Creds
+		if err := os.WriteFile(path, creds, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	credsOpt, err := client.CredsOption(creds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(c.url, credsOpt, nats.CustomInboxPrefix(api.InboxPrefix(name)),
+		nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("connect node %s: %v", name, err)
+	}
+	return nc
 }

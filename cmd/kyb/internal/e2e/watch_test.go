@@ -42,7 +42,7 @@ func (c *cluster) background(args ...string) *syncBuffer {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		cli.Run(ctx, append([]string{"--server", c.url}, args...), cli.Streams{In: strings.NewReader(""), Out: out, Err: out})
+		cli.Run(ctx, append([]string{"--server", c.url, "--config", c.config}, args...), cli.Streams{In: strings.NewReader(""), Out: out, Err: out})
 	}()
 	c.t.Cleanup(func() { cancel(); <-done })
 	return out
