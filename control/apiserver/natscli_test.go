@@ -7,30 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// natsCLI finds the real `nats` CLI (natscli v0.5.0): /root/go/bin/nats,
-// else PATH, else `go install` into a temporary GOBIN. Without it the test
-// is skipped, except in CI.
-func natsCLI(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat("/root/go/bin/nats"); err == nil {
-		return "/root/go/bin/nats"
-	}
-	if p, err := exec.LookPath("nats"); err == nil {
-		return p
-	}
-	gobin := t.TempDir()
-	cmd := exec.Command("go", "install", "github.com/nats-io/natscli/nats@v0.5.0")
-	cmd.Env = append(os.Environ(), "GOBIN="+gobin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("install natscli: %v\n%s", err, out)
-		}
-		t.Skipf("no nats CLI and go install failed: %v", err)
-	}
-	return filepath.Join(gobin, "nats")
-}
+	"github.com/kybernetes/kybernetes/internal/testutil"
+)
 
 // example is one ```sh block of docs/api.md and the ```text block after it:
 // lines that must each appear in the command's output.
@@ -76,7 +55,7 @@ func docExamples(t *testing.T, path string) []example {
 // TestDocExamplesWithNatsCLI runs every example of docs/api.md, verbatim and
 // in order, with the real nats CLI against a real server.
 func TestDocExamplesWithNatsCLI(t *testing.T) {
-	nats := natsCLI(t)
+	nats := testutil.NatsCLI(t)
 	e := newEnv(t)
 	examples := docExamples(t, "../../docs/api.md")
 	if len(examples) < 10 {
