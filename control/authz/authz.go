@@ -66,15 +66,18 @@ func GroupOf(resource string) string {
 	return knownGroups[base]
 }
 
-// role is one indexed Role or ClusterRole.
+// role is one indexed Role or ClusterRole, or the tombstone of a deleted one.
 type role struct {
 	rev   uint64
 	rules []api.PolicyRule
+	gone  bool
 }
 
-// binding is one indexed RoleBinding or ClusterRoleBinding.
+// binding is one indexed RoleBinding or ClusterRoleBinding, or the
+// tombstone of a deleted one.
 type binding struct {
 	rev      uint64
+	gone     bool
 	name     string
 	ns       string
 	subjects []api.Subject
@@ -108,11 +111,14 @@ func revOf(m *api.ObjectMeta) uint64 {
 }
 
 // Observe adds or replaces an RBAC object in the index; other kinds are
-// ignored. An object older (by resourceVersion) than the one indexed under
-// its name is ignored, so the apiserver may observe its own writes before
-// its watch delivers them. Observe keeps no reference to obj's slices'
-// backing arrays beyond what obj shares; the caller must not change obj.
+// ignored. An object not newer (by resourceVersion) than the one indexed
+// under its name, or than its deletion, is ignored, so the apiserver may
+// observe its own writes before its watch delivers them. The index keeps
+// obj's rules and subjects: the caller must not change them afterwards.
 func (a *Authorizer) Observe(obj api.Object) {
+	if !isRBAC(obj) {
+		return // without the lock: the apiserver observes every write
+	}
 	m := obj.GetObjectMeta()
 	rev := revOf(m)
 	a.mu.Lock()
@@ -134,39 +140,67 @@ func (a *Authorizer) Observe(obj api.Object) {
 	}
 }
 
+// isRBAC reports whether obj is of one of the four RBAC kinds.
+func isRBAC(obj api.Object) bool {
+	switch obj.(type) {
+	case *api.Role, *api.ClusterRole, *api.RoleBinding, *api.ClusterRoleBinding:
+		return true
+	}
+	return false
+}
+
 func putRole(m map[string]*role, key string, r *role) {
-	if old := m[key]; old != nil && old.rev > r.rev {
+	if old := m[key]; old != nil && (old.rev > r.rev || (old.gone && old.rev >= r.rev)) {
 		return
 	}
 	m[key] = r
 }
 
 func putBinding(m map[string]*binding, b *binding) {
-	if old := m[b.name]; old != nil && old.rev > b.rev {
+	if old := m[b.name]; old != nil && (old.rev > b.rev || (old.gone && old.rev >= b.rev)) {
 		return
 	}
 	m[b.name] = b
 }
 
-// Forget removes an RBAC object (deleted from the store) from the index;
-// other kinds and objects not indexed are ignored.
+// Forget removes an RBAC object deleted from the store (obj as it was
+// last, at its last resourceVersion) from the index; other kinds are
+// ignored. It leaves a tombstone, so that a late Observe of that revision
+// or an older one cannot bring the object back.
 func (a *Authorizer) Forget(obj api.Object) {
+	if !isRBAC(obj) {
+		return
+	}
 	m := obj.GetObjectMeta()
+	rev := revOf(m)
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	switch obj.(type) {
 	case *api.Role:
-		delete(a.roles, m.Namespace+"/"+m.Name)
+		forgetRole(a.roles, m.Namespace+"/"+m.Name, rev)
 	case *api.ClusterRole:
-		delete(a.clusterRoles, m.Name)
+		forgetRole(a.clusterRoles, m.Name, rev)
 	case *api.RoleBinding:
-		delete(a.roleBindings[m.Namespace], m.Name)
-		if len(a.roleBindings[m.Namespace]) == 0 {
-			delete(a.roleBindings, m.Namespace)
+		if byName := a.roleBindings[m.Namespace]; byName != nil {
+			forgetBinding(byName, m.Name, rev)
 		}
 	case *api.ClusterRoleBinding:
-		delete(a.clusterRoleBindings, m.Name)
+		forgetBinding(a.clusterRoleBindings, m.Name, rev)
 	}
+}
+
+func forgetRole(m map[string]*role, key string, rev uint64) {
+	if old := m[key]; old != nil && old.rev > rev {
+		return
+	}
+	m[key] = &role{rev: rev, gone: true}
+}
+
+func forgetBinding(m map[string]*binding, name string, rev uint64) {
+	if old := m[name]; old != nil && old.rev > rev {
+		return
+	}
+	m[name] = &binding{rev: rev, name: name, gone: true}
 }
 
 // Authorize returns nil when attr is allowed, else a 403 Forbidden
@@ -222,7 +256,7 @@ func (a *Authorizer) Allowed(attr Attributes) (bool, string) {
 		if !appliesTo(b, attr.User) {
 			continue
 		}
-		if r := a.clusterRoles[b.ref.Name]; r != nil && b.ref.Kind == "ClusterRole" && allows(r.rules) {
+		if r := a.clusterRoles[b.ref.Name]; r != nil && b.ref.Kind == "ClusterRole" && !r.gone && allows(r.rules) {
 			return true, fmt.Sprintf("allowed by ClusterRoleBinding %q of ClusterRole %q", b.name, b.ref.Name)
 		}
 	}
@@ -241,22 +275,28 @@ func (a *Authorizer) Allowed(attr Attributes) (bool, string) {
 	return false, "no RBAC rule allows it"
 }
 
-// roleOf returns the role a binding refers to, or nil. The lock is held.
+// roleOf returns the live role a binding refers to, or nil. The lock is held.
 func (a *Authorizer) roleOf(b *binding) *role {
+	var r *role
 	switch b.ref.Kind {
 	case "ClusterRole":
-		return a.clusterRoles[b.ref.Name]
+		r = a.clusterRoles[b.ref.Name]
 	case "Role":
-		if b.ns == "" {
-			return nil
+		if b.ns != "" {
+			r = a.roles[b.ns+"/"+b.ref.Name]
 		}
-		return a.roles[b.ns+"/"+b.ref.Name]
 	}
-	return nil
+	if r == nil || r.gone {
+		return nil
+	}
+	return r
 }
 
-// appliesTo reports whether one of b's subjects is u.
+// appliesTo reports whether b is live and one of its subjects is u.
 func appliesTo(b *binding, u authn.UserInfo) bool {
+	if b.gone {
+		return false
+	}
 	for _, s := range b.subjects {
 		switch s.Kind {
 		case api.SubjectUser:

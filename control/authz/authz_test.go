@@ -227,3 +227,22 @@ func TestGroupOf(t *testing.T) {
 		}
 	}
 }
+
+func TestForgetLeavesTombstone(t *testing.T) {
+	a := testAuthorizer(t)
+	attr := authz.Attributes{User: user("bob"), Verb: "get", Resource: "pods", Namespace: "a", Name: "web"}
+	b := roleBinding("a", "bob-view", "ClusterRole", "view", userSubject("bob"))
+	b.ResourceVersion = "3"
+	a.Observe(b)
+	a.Forget(b)
+	a.Observe(b) // a late write-through of the deleted revision
+	if err := a.Authorize(attr); err == nil {
+		t.Fatal("a late observe of the deleted revision brought the binding back")
+	}
+	again := roleBinding("a", "bob-view", "ClusterRole", "view", userSubject("bob"))
+	again.ResourceVersion = "8" // created again
+	a.Observe(again)
+	if err := a.Authorize(attr); err != nil {
+		t.Fatalf("the binding created again is not in force: %v", err)
+	}
+}

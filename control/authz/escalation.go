@@ -113,7 +113,7 @@ func (a *Authorizer) rulesOf(u authn.UserInfo, ns string) []api.PolicyRule {
 	var out []api.PolicyRule
 	for _, b := range a.clusterRoleBindings {
 		if appliesTo(b, u) && b.ref.Kind == "ClusterRole" {
-			if r := a.clusterRoles[b.ref.Name]; r != nil {
+			if r := a.roleOf(b); r != nil {
 				out = append(out, r.rules...)
 			}
 		}
