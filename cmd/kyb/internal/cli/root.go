@@ -55,7 +55,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 	root.AddCommand(
 		newUpCmd(g), newServerCmd(g), newAgentCmd(g),
 		newApplyCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
-		newLogsCmd(g), newModuleCmd(g), newImageCmd(g), newVersionCmd(g),
+		newLogsCmd(g), newModuleCmd(g), newImageCmd(g), newAuthCmd(g), newVersionCmd(g),
 	)
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {
