@@ -66,6 +66,9 @@ func GroupOf(resource string) string {
 	return knownGroups[base]
 }
 
+// nsName keys the index: namespace ("" for cluster-scoped) and name.
+type nsName struct{ ns, name string }
+
 // role is one indexed Role or ClusterRole, or the tombstone of a deleted one.
 type role struct {
 	rev   uint64
@@ -88,18 +91,81 @@ type binding struct {
 // The zero value is not usable; create it with New. Safe for concurrent use.
 type Authorizer struct {
 	mu                  sync.RWMutex
-	roles               map[string]*role // "<ns>/<name>"
-	clusterRoles        map[string]*role
+	roles               map[nsName]*role
+	clusterRoles        map[nsName]*role
 	roleBindings        map[string]map[string]*binding // namespace -> name
 	clusterRoleBindings map[string]*binding
+	// bySubject finds the bindings of a user or group; nil when a binding
+	// changed since it was built.
+	bySubject *subjectIndex
+}
+
+// subjectIndex maps subjects to the live bindings that name them. Keys are
+// the binding's namespace ("" for ClusterRoleBindings) and the user (a
+// service account as its user name) or group name.
+type subjectIndex struct {
+	users, groups map[nsName][]*binding
+}
+
+func (x *subjectIndex) add(b *binding) {
+	if b.gone {
+		return
+	}
+	for _, s := range b.subjects {
+		switch s.Kind {
+		case api.SubjectUser:
+			k := nsName{b.ns, s.Name}
+			x.users[k] = append(x.users[k], b)
+		case api.SubjectGroup:
+			k := nsName{b.ns, s.Name}
+			x.groups[k] = append(x.groups[k], b)
+		case api.SubjectServiceAccount:
+			ns := s.Namespace
+			if ns == "" {
+				ns = b.ns
+			}
+			if ns != "" {
+				k := nsName{b.ns, api.ServiceAccountUser(ns, s.Name)}
+				x.users[k] = append(x.users[k], b)
+			}
+		}
+	}
+}
+
+// subjects returns the subject index, building it when a binding changed.
+// The read lock is held; it is released and taken again around a build.
+func (a *Authorizer) subjects() *subjectIndex {
+	if x := a.bySubject; x != nil {
+		return x
+	}
+	a.mu.RUnlock()
+	a.mu.Lock()
+	if a.bySubject == nil {
+		x := &subjectIndex{users: map[nsName][]*binding{}, groups: map[nsName][]*binding{}}
+		for _, b := range a.clusterRoleBindings {
+			if b.ref.Kind == "ClusterRole" {
+				x.add(b)
+			}
+		}
+		for _, byName := range a.roleBindings {
+			for _, b := range byName {
+				x.add(b)
+			}
+		}
+		a.bySubject = x
+	}
+	x := a.bySubject
+	a.mu.Unlock()
+	a.mu.RLock()
+	return x
 }
 
 // New returns an Authorizer with an empty index: it allows only the group
 // system:masters until RBAC objects are observed.
 func New() *Authorizer {
 	return &Authorizer{
-		roles:               map[string]*role{},
-		clusterRoles:        map[string]*role{},
+		roles:               map[nsName]*role{},
+		clusterRoles:        map[nsName]*role{},
 		roleBindings:        map[string]map[string]*binding{},
 		clusterRoleBindings: map[string]*binding{},
 	}
@@ -123,11 +189,12 @@ func (a *Authorizer) Observe(obj api.Object) {
 	rev := revOf(m)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.bySubject = nil // rebuilt by the next decision
 	switch o := obj.(type) {
 	case *api.Role:
-		putRole(a.roles, m.Namespace+"/"+m.Name, &role{rev: rev, rules: o.Rules})
+		putRole(a.roles, nsName{m.Namespace, m.Name}, &role{rev: rev, rules: o.Rules})
 	case *api.ClusterRole:
-		putRole(a.clusterRoles, m.Name, &role{rev: rev, rules: o.Rules})
+		putRole(a.clusterRoles, nsName{"", m.Name}, &role{rev: rev, rules: o.Rules})
 	case *api.RoleBinding:
 		byName := a.roleBindings[m.Namespace]
 		if byName == nil {
@@ -149,7 +216,7 @@ func isRBAC(obj api.Object) bool {
 	return false
 }
 
-func putRole(m map[string]*role, key string, r *role) {
+func putRole(m map[nsName]*role, key nsName, r *role) {
 	if old := m[key]; old != nil && (old.rev > r.rev || (old.gone && old.rev >= r.rev)) {
 		return
 	}
@@ -175,11 +242,12 @@ func (a *Authorizer) Forget(obj api.Object) {
 	rev := revOf(m)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.bySubject = nil
 	switch obj.(type) {
 	case *api.Role:
-		forgetRole(a.roles, m.Namespace+"/"+m.Name, rev)
+		forgetRole(a.roles, nsName{m.Namespace, m.Name}, rev)
 	case *api.ClusterRole:
-		forgetRole(a.clusterRoles, m.Name, rev)
+		forgetRole(a.clusterRoles, nsName{"", m.Name}, rev)
 	case *api.RoleBinding:
 		if byName := a.roleBindings[m.Namespace]; byName != nil {
 			forgetBinding(byName, m.Name, rev)
@@ -189,7 +257,7 @@ func (a *Authorizer) Forget(obj api.Object) {
 	}
 }
 
-func forgetRole(m map[string]*role, key string, rev uint64) {
+func forgetRole(m map[nsName]*role, key nsName, rev uint64) {
 	if old := m[key]; old != nil && old.rev > rev {
 		return
 	}
@@ -206,7 +274,7 @@ func forgetBinding(m map[string]*binding, name string, rev uint64) {
 // Authorize returns nil when attr is allowed, else a 403 Forbidden
 // *api.Status naming the user, verb, resource and namespace.
 func (a *Authorizer) Authorize(attr Attributes) error {
-	if ok, _ := a.Allowed(attr); ok {
+	if ok, _ := a.decide(&attr); ok {
 		return nil
 	}
 	return Forbidden(attr, "")
@@ -215,6 +283,7 @@ func (a *Authorizer) Authorize(attr Attributes) error {
 // Forbidden returns the 403 Status denying attr, with why appended when
 // not empty.
 func Forbidden(attr Attributes, why string) *api.Status {
+	normalize(&attr)
 	where := fmt.Sprintf("in namespace %q", attr.Namespace)
 	if attr.Namespace == "" {
 		where = "at the cluster scope"
@@ -234,16 +303,45 @@ func Forbidden(attr Attributes, why string) *api.Status {
 // Allowed reports whether attr is allowed and why: which binding grants
 // it, or that nothing does.
 func (a *Authorizer) Allowed(attr Attributes) (bool, string) {
-	if attr.User.InGroup(authn.GroupMasters) {
+	ok, b := a.decide(&attr)
+	switch {
+	case !ok:
+		return false, "no RBAC rule allows it"
+	case b == nil:
 		return true, fmt.Sprintf("user %q is in group %s", attr.User.Name, authn.GroupMasters)
+	case b.ns == "":
+		return true, fmt.Sprintf("allowed by ClusterRoleBinding %q of ClusterRole %q", b.name, b.ref.Name)
+	default:
+		return true, fmt.Sprintf("allowed by RoleBinding %q of %s %q in namespace %q", b.name, b.ref.Kind, b.ref.Name, b.ns)
 	}
+}
+
+// normalize gives a namespace object the namespace of its own name, as
+// Kubernetes does: a RoleBinding in namespace a may grant get (or delete)
+// on the namespace a itself.
+func normalize(attr *Attributes) {
+	if attr.Resource == "namespaces" && attr.Namespace == "" && attr.Name != "" {
+		attr.Namespace = attr.Name
+	}
+}
+
+// decide reports whether attr (normalized in place) is allowed, and the
+// binding that allows it (nil for system:masters).
+func (a *Authorizer) decide(attr *Attributes) (bool, *binding) {
+	if attr.User.InGroup(authn.GroupMasters) {
+		return true, nil
+	}
+	normalize(attr)
 	group := attr.APIGroup
 	if group == "" {
 		group = GroupOf(attr.Resource)
 	}
-	allows := func(rules []api.PolicyRule) bool {
-		for i := range rules {
-			if ruleAllows(&rules[i], attr.Verb, group, attr.Resource, attr.Name) {
+	allows := func(r *role) bool {
+		if r == nil {
+			return false
+		}
+		for i := range r.rules {
+			if ruleAllows(&r.rules[i], attr.Verb, group, attr.Resource, attr.Name) {
 				return true
 			}
 		}
@@ -251,28 +349,27 @@ func (a *Authorizer) Allowed(attr Attributes) (bool, string) {
 	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
-	for _, name := range sortedKeys(a.clusterRoleBindings) {
-		b := a.clusterRoleBindings[name]
-		if !appliesTo(b, attr.User) {
-			continue
+	x := a.subjects()
+	// ClusterRoleBindings (namespace ""), then RoleBindings of the namespace.
+	scopes := [2]string{"", attr.Namespace}
+	for i, ns := range scopes {
+		if i == 1 && ns == "" {
+			break
 		}
-		if r := a.clusterRoles[b.ref.Name]; r != nil && b.ref.Kind == "ClusterRole" && !r.gone && allows(r.rules) {
-			return true, fmt.Sprintf("allowed by ClusterRoleBinding %q of ClusterRole %q", b.name, b.ref.Name)
-		}
-	}
-	if attr.Namespace != "" {
-		byName := a.roleBindings[attr.Namespace]
-		for _, name := range sortedKeys(byName) {
-			b := byName[name]
-			if !appliesTo(b, attr.User) {
-				continue
-			}
-			if r := a.roleOf(b); r != nil && allows(r.rules) {
-				return true, fmt.Sprintf("allowed by RoleBinding %q of %s %q in namespace %q", b.name, b.ref.Kind, b.ref.Name, b.ns)
+		for _, b := range x.users[nsName{ns, attr.User.Name}] {
+			if allows(a.roleOf(b)) {
+				return true, b
 			}
 		}
+		for _, g := range attr.User.Groups {
+			for _, b := range x.groups[nsName{ns, g}] {
+				if allows(a.roleOf(b)) {
+					return true, b
+				}
+			}
+		}
 	}
-	return false, "no RBAC rule allows it"
+	return false, nil
 }
 
 // roleOf returns the live role a binding refers to, or nil. The lock is held.
@@ -280,10 +377,10 @@ func (a *Authorizer) roleOf(b *binding) *role {
 	var r *role
 	switch b.ref.Kind {
 	case "ClusterRole":
-		r = a.clusterRoles[b.ref.Name]
+		r = a.clusterRoles[nsName{"", b.ref.Name}]
 	case "Role":
 		if b.ns != "" {
-			r = a.roles[b.ns+"/"+b.ref.Name]
+			r = a.roles[nsName{b.ns, b.ref.Name}]
 		}
 	}
 	if r == nil || r.gone {
@@ -349,13 +446,4 @@ func resourceMatches(list []string, resource string) bool {
 		return slices.Contains(list, "*/"+sub)
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
