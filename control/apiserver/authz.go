@@ -18,8 +18,8 @@ import (
 // node verbs accept only the node they name (or the control plane).
 
 // identify returns the sender of req.
-func identify(req micro.Request) (authn.UserInfo, error) {
-	return authn.FromHeader(nats.Header(req.Headers()))
+func (s *Server) identify(req micro.Request) (authn.UserInfo, error) {
+	return s.cfg.Accounts.FromHeader(nats.Header(req.Headers()))
 }
 
 // authorize returns nil when the sender of req may do verb on resource
@@ -28,7 +28,7 @@ func identify(req micro.Request) (authn.UserInfo, error) {
 // namespace), on the object name ("" for list and create). Otherwise it
 // returns a 401 (unknown sender) or 403 (denied) *api.Status.
 func (s *Server) authorize(req micro.Request, verb, resource, ns, name string) error {
-	who, err := identify(req)
+	who, err := s.identify(req)
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func (s *Server) authorize(req micro.Request, verb, resource, ns, name string) e
 // binding among them grants more than the sender holds. The 403 names the
 // first document denied; nothing is stored when one is.
 func (s *Server) authorizeApply(req micro.Request, docs []applyDoc) error {
-	who, err := identify(req)
+	who, err := s.identify(req)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (s *Server) authorizeApply(req micro.Request, docs []applyDoc) error {
 // else gets 403 (or 401 when unknown) and the handler does not run.
 func (s *Server) nodeOnly(h func(micro.Request)) func(micro.Request) {
 	return func(req micro.Request) {
-		if err := authorizeNode(req); err != nil {
+		if err := s.authorizeNode(req); err != nil {
 			syncErr(req, err)
 			return
 		}
@@ -83,8 +83,8 @@ func (s *Server) nodeOnly(h func(micro.Request)) func(micro.Request) {
 
 // authorizeNode checks that the sender of req is the node its subject
 // names, or the control plane.
-func authorizeNode(req micro.Request) error {
-	who, err := identify(req)
+func (s *Server) authorizeNode(req micro.Request) error {
+	who, err := s.identify(req)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func (s *Server) handleAuthz(req micro.Request) {
 	}
 	attr, err := authzAttributes(r)
 	if err == nil {
-		attr.User, err = identify(req)
+		attr.User, err = s.identify(req)
 	}
 	if err != nil {
 		syncErr(req, err)

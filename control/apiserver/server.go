@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/authn"
 	"github.com/kybernetes/kybernetes/control/authz"
 	"github.com/kybernetes/kybernetes/control/store"
 )
@@ -47,6 +48,9 @@ type Config struct {
 	// DefaultGracePeriod is a pod's grace period when neither the delete
 	// request nor the pod names one; default 30s.
 	DefaultGracePeriod time.Duration
+	// Accounts names the NATS accounts of users and nodes (default USERS
+	// and NODES; their public keys when accounts are JWTs).
+	Accounts authn.Accounts
 }
 
 func (c *Config) defaults() error {

@@ -90,11 +90,29 @@ type clientInfo struct {
 // bytes; a user name has room for a prefix).
 const maxNameLen = 512
 
+// Accounts names the NATS accounts of users and nodes as they appear in the
+// `acc` field of Nats-Request-Info: the account's name in a configuration
+// file (USERS, NODES), or its public key when accounts are JWTs. An empty
+// field means the default (AccountUsers, AccountNodes).
+type Accounts struct {
+	Users, Nodes string
+}
+
 // FromHeader returns who sent a request with headers h (see the package
-// documentation). A header that does not parse, names another account, or
-// names no user is a 401 *api.Status; so is a node user not of the form
-// system:node:<DNS-1123 label>.
-func FromHeader(h nats.Header) (UserInfo, error) {
+// documentation), with the default account names. A header that does not
+// parse, names another account, or names no user is a 401 *api.Status; so
+// is a node user not of the form system:node:<DNS-1123 label>.
+func FromHeader(h nats.Header) (UserInfo, error) { return Accounts{}.FromHeader(h) }
+
+// FromHeader is the package's FromHeader with the accounts a names.
+func (a Accounts) FromHeader(h nats.Header) (UserInfo, error) {
+	users, nodes := a.Users, a.Nodes
+	if users == "" {
+		users = AccountUsers
+	}
+	if nodes == "" {
+		nodes = AccountNodes
+	}
 	raw := h.Get(RequestInfoHeader)
 	if raw == "" {
 		return ControlPlane(), nil
@@ -114,7 +132,7 @@ func FromHeader(h nats.Header) (UserInfo, error) {
 		return UserInfo{}, unauthorized("user name of %d bytes is too long", len(name))
 	}
 	switch ci.Account {
-	case AccountUsers:
+	case users:
 		if strings.HasPrefix(name, "system:") {
 			// Names of the system: prefix are the cluster's own principals.
 			return UserInfo{}, unauthorized("user %q: names starting with \"system:\" are reserved", name)
@@ -126,7 +144,7 @@ func FromHeader(h nats.Header) (UserInfo, error) {
 			}
 		}
 		return u, nil
-	case AccountNodes:
+	case nodes:
 		node, ok := strings.CutPrefix(name, NodeUserPrefix)
 		if !ok {
 			return UserInfo{}, unauthorized("node user %q is not %s<node>", name, NodeUserPrefix)

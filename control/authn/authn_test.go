@@ -56,6 +56,23 @@ func TestFromHeader(t *testing.T) {
 	}
 }
 
+func TestAccountsByPublicKey(t *testing.T) {
+	a := authn.Accounts{Users: "AUSERSKEY", Nodes: "ANODESKEY"}
+	h := nats.Header{}
+	h.Set(authn.RequestInfoHeader, `{"acc":"AUSERSKEY","user":"UKEY","name_tag":"bob"}`)
+	if u, err := a.FromHeader(h); err != nil || u.Name != "bob" {
+		t.Fatalf("user by account key = %+v, %v", u, err)
+	}
+	h.Set(authn.RequestInfoHeader, `{"acc":"ANODESKEY","user":"UKEY","name_tag":"system:node:n1"}`)
+	if u, err := a.FromHeader(h); err != nil || u.Name != "system:node:n1" {
+		t.Fatalf("node by account key = %+v, %v", u, err)
+	}
+	h.Set(authn.RequestInfoHeader, `{"acc":"USERS","user":"bob"}`)
+	if _, err := a.FromHeader(h); err == nil {
+		t.Fatal("the default account name is accepted when another is configured")
+	}
+}
+
 func TestNodeName(t *testing.T) {
 	tests := []struct {
 		name string
