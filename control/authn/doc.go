@@ -19,5 +19,10 @@
 //
 // A user authenticated by a JWT (or auth callout) has its public key as
 // `user` and its name in `name_tag`; the name tag is used when present.
+// Group tags ("group:NAME") exist only on JWT users: NATS gives users of a
+// configuration file no tags. When accounts are JWTs, `acc` is the
+// account's public key: name them with Accounts{Users, Nodes}.FromHeader.
+// User names starting with "system:" are refused in USERS: they are the
+// cluster's own principals.
 // Everything here is pure and safe for concurrent use.
 package authn
