@@ -153,6 +153,9 @@ func authzAttributes(r api.AuthzRequest) (authz.Attributes, error) {
 		}
 	} else {
 		attr.Resource = base
+		if base == authz.ResourceModules {
+			attr.Namespace = "" // the module store is cluster-wide
+		}
 	}
 	if sub != "" {
 		attr.Resource += "/" + sub

@@ -283,6 +283,7 @@ func TestAuthzEndpoint(t *testing.T) {
 		{"view: no delete", bob, api.AuthzRequest{Verb: "delete", Kind: "pod", Name: "web"}, false},
 		{"view: nothing in another namespace", bob, api.AuthzRequest{Verb: "get", Kind: "pod", Namespace: "kube-system"}, false},
 		{"view: no module push", bob, api.AuthzRequest{Verb: "create", Kind: "modules"}, false},
+		{"view in default: modules are cluster-wide", bob, api.AuthzRequest{Verb: "get", Kind: "modules", Namespace: "default"}, false},
 		{"admin: anything", userP("admin"), api.AuthzRequest{Verb: "delete", Kind: "nodes", Name: "n1"}, true},
 		{"control plane is asked too", principal{}, api.AuthzRequest{Verb: "*", Kind: "*"}, true},
 	}
