@@ -121,3 +121,27 @@ func TestGetRBACKinds(t *testing.T) {
 		t.Fatalf("bob lists clusterroles: %v", err)
 	}
 }
+
+func TestDescribeRBAC(t *testing.T) {
+	urlOf := startAPI(t)
+	var out string
+	testutil.Eventually(t, 5*time.Second, func() error {
+		var err error
+		out, err = runKyb(t, "--server", urlOf("admin"), "describe", "clusterrole", "edit")
+		return err
+	})
+	for _, want := range []string{"Name:", "edit", "PolicyRule:", "deployments.apps", "secrets", "[create update delete]"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("describe clusterrole edit lacks %q:\n%s", want, out)
+		}
+	}
+	out, err := runKyb(t, "--server", urlOf("admin"), "describe", "clusterrolebinding", "kyb-admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Role:", "ClusterRole", "cluster-admin", "Subjects:", "User", "admin"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("describe clusterrolebinding kyb-admin lacks %q:\n%s", want, out)
+		}
+	}
+}
