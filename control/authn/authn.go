@@ -113,9 +113,20 @@ func (a Accounts) FromHeader(h nats.Header) (UserInfo, error) {
 	if nodes == "" {
 		nodes = AccountNodes
 	}
-	raw := h.Get(RequestInfoHeader)
-	if raw == "" {
+	vals, present := h[RequestInfoHeader]
+	if !present {
 		return ControlPlane(), nil
+	}
+	// The NATS server removes a sender's own Nats-Request-Info and appends
+	// the true one, but its removal can be dodged (a header value holding
+	// the key twice stops its search; a key of other case is not its key,
+	// yet decodes to this one): a second value is a forgery.
+	if len(vals) != 1 {
+		return UserInfo{}, unauthorized("%d %s headers: only the NATS server may set it", len(vals), RequestInfoHeader)
+	}
+	raw := vals[0]
+	if raw == "" {
+		return UserInfo{}, unauthorized("empty %s header", RequestInfoHeader)
 	}
 	var ci clientInfo
 	if err := json.Unmarshal([]byte(raw), &ci); err != nil {

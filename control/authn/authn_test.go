@@ -32,6 +32,18 @@ func TestFromHeader(t *testing.T) {
 		{"reserved user name", `{"acc":"USERS","user":"system:kyb-control-plane"}`, authn.UserInfo{}, 401},
 		{"unparsable", `{"acc":`, authn.UserInfo{}, 401},
 	}
+	t.Run("two headers are a forgery", func(t *testing.T) {
+		h := nats.Header{authn.RequestInfoHeader: []string{`{"acc":"USERS","user":"admin"}`, `{"acc":"USERS","user":"bob"}`}}
+		if u, err := authn.FromHeader(h); err == nil {
+			t.Fatalf("FromHeader = %+v; want 401", u)
+		}
+	})
+	t.Run("an empty header is not the control plane", func(t *testing.T) {
+		h := nats.Header{authn.RequestInfoHeader: []string{""}}
+		if u, err := authn.FromHeader(h); err == nil {
+			t.Fatalf("FromHeader = %+v; want 401", u)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := nats.Header{}
