@@ -249,9 +249,12 @@ func (a *Authorizer) Forget(obj api.Object) {
 	case *api.ClusterRole:
 		forgetRole(a.clusterRoles, nsName{"", m.Name}, rev)
 	case *api.RoleBinding:
-		if byName := a.roleBindings[m.Namespace]; byName != nil {
-			forgetBinding(byName, m.Name, rev)
+		byName := a.roleBindings[m.Namespace]
+		if byName == nil {
+			byName = map[string]*binding{}
+			a.roleBindings[m.Namespace] = byName
 		}
+		forgetBinding(byName, m.Name, rev)
 	case *api.ClusterRoleBinding:
 		forgetBinding(a.clusterRoleBindings, m.Name, rev)
 	}
