@@ -11,6 +11,7 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/authn"
 	"github.com/kybernetes/kybernetes/control/authz"
+	"github.com/kybernetes/kybernetes/control/store"
 )
 
 // Who asks, and may they: every kyb.api.v1 verb authorizes its caller
@@ -166,9 +167,24 @@ func authzAttributes(r api.AuthzRequest) (authz.Attributes, error) {
 // observeRBAC keeps the authorizer's index in step with the store watch,
 // and restores a built-in RBAC object that was changed or deleted (when
 // live: the initial state is handled by ensureRBAC).
+//
+// A namespace that is terminating or deleted loses its Roles and
+// RoleBindings, as Kubernetes' namespace controller deletes them, so that a
+// namespace created again under the name does not inherit the old grants.
 func (s *Server) observeRBAC(ctx context.Context, obj api.Object, deleted, live bool) {
-	switch obj.(type) {
+	switch o := obj.(type) {
 	case *api.Role, *api.ClusterRole, *api.RoleBinding, *api.ClusterRoleBinding:
+	case *api.Namespace:
+		if live && (deleted || o.Status.Phase == api.NamespaceTerminating) {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				if err := s.deleteNamespaceRBAC(ctx, o.Name); err != nil && ctx.Err() == nil {
+					s.log.Error("delete RBAC objects of namespace", "namespace", o.Name, "err", err)
+				}
+			}()
+		}
+		return
 	default:
 		return
 	}
@@ -187,6 +203,28 @@ func (s *Server) observeRBAC(ctx context.Context, obj api.Object, deleted, live 
 			s.log.Error("restore built-in RBAC object", "kind", api.KindOf(obj).Name, "name", obj.GetObjectMeta().Name, "err", err)
 		}
 	}()
+}
+
+// deleteNamespaceRBAC deletes every Role and RoleBinding in namespace ns.
+func (s *Server) deleteNamespaceRBAC(ctx context.Context, ns string) error {
+	for _, k := range []*api.Kind{api.KindOf(&api.RoleBinding{}), api.KindOf(&api.Role{})} {
+		objs, _, err := s.st.List(ctx, k, store.ListOptions{Namespace: ns})
+		if err != nil {
+			return fmt.Errorf("list %s: %w", k.Plural, err)
+		}
+		for _, o := range objs {
+			name := o.GetObjectMeta().Name
+			last, err := s.st.Delete(ctx, k, ns, name, "")
+			if api.IsNotFound(err) {
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("delete %s %s/%s: %w", k.Name, ns, name, err)
+			}
+			s.cache.remove(k, ns, name, revOf(last))
+		}
+	}
+	return nil
 }
 
 // ensureRBAC creates the built-in ClusterRoles and ClusterRoleBindings, or

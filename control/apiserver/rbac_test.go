@@ -12,6 +12,7 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
 	"github.com/kybernetes/kybernetes/control/authn"
+	"github.com/kybernetes/kybernetes/control/store"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
@@ -455,4 +456,43 @@ roleRef:
 	})
 	_, err = e.c.Apply(e.ctx, []byte("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: r\nrules:\n- verbs: [get]\n"))
 	wantCode(t, "a rule without resources", err, 422, "rules[0].resources", "rules[0].apiGroups")
+}
+
+// TestNamespaceDeletionRemovesItsRBAC: a namespace deleted and created
+// again does not inherit the grants of the old one.
+func TestNamespaceDeletionRemovesItsRBAC(t *testing.T) {
+	e := newEnv(t)
+	ns := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
+	e.apply(t, ns)
+	e.apply(t, "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: r\n  namespace: a\nrules:\n- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [list]\n")
+	bob := userP("bob")
+	list := api.ListRequest{Kind: "pods", Namespace: "a"}
+	e.grantEventually(t, roleBindingYAML("a", "bob-view", "ClusterRole", "view", "bob"), func() error {
+		_, err := e.reqJSON(t, bob, api.SubjectList, list)
+		return err
+	})
+	if _, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "namespace", Name: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		for _, o := range []api.Object{&api.RoleBinding{}, &api.Role{}} {
+			k := api.KindOf(o)
+			objs, _, err := e.st.List(e.ctx, k, store.ListOptions{Namespace: "a"})
+			if err != nil {
+				return err
+			}
+			if len(objs) > 0 {
+				return fmt.Errorf("%d %s left in the deleted namespace", len(objs), k.Plural)
+			}
+		}
+		return nil
+	})
+	e.apply(t, ns)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		_, err := e.reqJSON(t, bob, api.SubjectList, list)
+		if !api.IsForbidden(err) {
+			return fmt.Errorf("list in the new namespace a: %v; want 403", err)
+		}
+		return nil
+	})
 }

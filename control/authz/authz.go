@@ -321,9 +321,9 @@ func (a *Authorizer) Allowed(attr Attributes) (bool, string) {
 
 // normalize gives a namespace object the namespace of its own name, as
 // Kubernetes does: a RoleBinding in namespace a may grant get (or delete)
-// on the namespace a itself.
+// on the namespace a itself. Creating a namespace is always cluster-scoped.
 func normalize(attr *Attributes) {
-	if attr.Resource == "namespaces" && attr.Namespace == "" && attr.Name != "" {
+	if attr.Resource == "namespaces" && attr.Namespace == "" && attr.Name != "" && attr.Verb != api.VerbCreate {
 		attr.Namespace = attr.Name
 	}
 }

@@ -271,3 +271,25 @@ func BenchmarkAuthorize(b *testing.B) {
 		}
 	}
 }
+
+func TestNamespaceObjectsAreInThemselves(t *testing.T) {
+	a := testAuthorizer(t)
+	a.Observe(&api.Role{ObjectMeta: api.ObjectMeta{Namespace: "a", Name: "ns-owner"},
+		Rules: []api.PolicyRule{{APIGroups: []string{""}, Resources: []string{"namespaces"}, Verbs: []string{"*"}}}})
+	a.Observe(roleBinding("a", "nina", "Role", "ns-owner", userSubject("nina")))
+	for _, tt := range []struct {
+		verb, name string
+		allow      bool
+	}{
+		{"delete", "a", true},
+		{"update", "a", true},
+		{"delete", "b", false},
+		{"create", "a", false}, // creating is cluster-scoped, as in Kubernetes
+		{"list", "", false},
+	} {
+		err := a.Authorize(authz.Attributes{User: user("nina"), Verb: tt.verb, Resource: "namespaces", Name: tt.name})
+		if (err == nil) != tt.allow {
+			t.Errorf("%s namespace %q: %v; want allowed %v", tt.verb, tt.name, err, tt.allow)
+		}
+	}
+}
