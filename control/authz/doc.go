@@ -22,6 +22,9 @@
 //     ClusterRole only within its namespace.
 //   - Subjects match by User name, Group name, or ServiceAccount (the user
 //     system:serviceaccount:<namespace>:<name>).
+//   - A namespace object is in itself: get, update or delete of the
+//     namespace a is decided as a request in namespace a; creating one is
+//     cluster-scoped.
 //
 // Resources are lower-case plurals ("pods"), with subresources after a
 // slash ("pods/log"), plus kyb's own "modules" (wasm modules, cluster-scoped,
