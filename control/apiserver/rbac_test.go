@@ -126,7 +126,7 @@ func TestRBACViewUser(t *testing.T) {
 	}
 
 	_, err = e.reqJSON(t, bob, api.SubjectDelete, api.DeleteRequest{Kind: "pod", Namespace: "default", Name: "web"})
-	wantCode(t, "delete as a view user", err, 403, `user "bob" cannot delete resource "pods" "web" in namespace "default"`)
+	wantCode(t, "delete as a view user", err, 403, `pods "web" is forbidden: user "bob" cannot delete resource "pods" in namespace "default"`)
 	before := e.pod(t, "default", "web")
 	_, err = e.req(t, bob, api.SubjectApply, []byte(podYAML("", "web", map[string]string{"changed": "v2"})))
 	wantCode(t, "apply (update) as a view user", err, 403, `cannot update resource "pods"`)

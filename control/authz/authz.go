@@ -293,7 +293,8 @@ func Forbidden(attr Attributes, why string) *api.Status {
 	}
 	msg := fmt.Sprintf("user %q cannot %s resource %q %s", attr.User.Name, attr.Verb, attr.Resource, where)
 	if attr.Name != "" {
-		msg = fmt.Sprintf("user %q cannot %s resource %q %q %s", attr.User.Name, attr.Verb, attr.Resource, attr.Name, where)
+		// As Kubernetes: `pods "web" is forbidden: User "bob" cannot ...`.
+		msg = fmt.Sprintf("%s %q is forbidden: %s", attr.Resource, attr.Name, msg)
 	}
 	if why != "" {
 		msg += ": " + why

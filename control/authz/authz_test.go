@@ -2,7 +2,6 @@ package authz_test
 
 import (
 	"fmt"
-	"strings"
 	"testing"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -132,7 +131,7 @@ func TestForbiddenMessage(t *testing.T) {
 		t.Fatalf("Authorize = %v; want %q", err, want)
 	}
 	err = a.Authorize(authz.Attributes{User: user("bob"), Verb: "delete", Resource: "nodes", Name: "n1"})
-	if err == nil || !strings.Contains(err.Error(), `"nodes" "n1" at the cluster scope`) {
+	if err == nil || err.Error() != `nodes "n1" is forbidden: user "bob" cannot delete resource "nodes" at the cluster scope` {
 		t.Fatalf("Authorize = %v; want the cluster scope named", err)
 	}
 }
