@@ -150,7 +150,9 @@ func (a Accounts) FromHeader(h nats.Header) (UserInfo, error) {
 		}
 		u := UserInfo{Name: name, Groups: []string{GroupAuthenticated}}
 		for _, t := range ci.Tags {
-			if g, ok := strings.CutPrefix(t, GroupTagPrefix); ok && g != "" && !u.InGroup(g) {
+			// system: groups are the cluster's own (masters, nodes): a tag
+			// cannot grant them.
+			if g, ok := strings.CutPrefix(t, GroupTagPrefix); ok && g != "" && !strings.HasPrefix(g, "system:") && !u.InGroup(g) {
 				u.Groups = append(u.Groups, g)
 			}
 		}

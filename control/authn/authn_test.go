@@ -2,6 +2,7 @@ package authn_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
@@ -19,7 +20,7 @@ func TestFromHeader(t *testing.T) {
 	}{
 		{"no header is the control plane", "", authn.UserInfo{Name: "system:kyb-control-plane", Groups: []string{"system:masters"}}, 0},
 		{"user", `{"acc":"USERS","user":"bob"}`, authn.UserInfo{Name: "bob", Groups: []string{"system:authenticated"}}, 0},
-		{"user with group tags", `{"acc":"USERS","user":"alice","tags":["group:dev","team:x","group:ops","group:dev","group:"]}`,
+		{"user with group tags", `{"acc":"USERS","user":"alice","tags":["group:dev","team:x","group:ops","group:dev","group:","group:system:masters","group:system:nodes"]}`,
 			authn.UserInfo{Name: "alice", Groups: []string{"system:authenticated", "dev", "ops"}}, 0},
 		{"jwt user: name tag wins over the public key", `{"acc":"USERS","user":"UABCDEF","name_tag":"carol"}`,
 			authn.UserInfo{Name: "carol", Groups: []string{"system:authenticated"}}, 0},
@@ -105,4 +106,36 @@ func TestNodeName(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFromHeader: whatever the header holds, FromHeader answers an error or
+// a principal with a name, never the control plane, and never a node
+// outside NODES.
+func FuzzFromHeader(f *testing.F) {
+	for _, seed := range []string{
+		`{"acc":"USERS","user":"bob","tags":["group:dev"]}`,
+		`{"acc":"NODES","user":"system:node:n1"}`,
+		`{"acc":"USERS","user":"system:node:n1"}`,
+		`{"acc":"USERS","user":"UKEY","name_tag":"carol"}`,
+		`{"acc":"X"}`, `null`, `[]`, `{"acc":"USERS","user":""}`, "",
+		`{"acc":"USERS","user":"eve","tags":["group:system:masters"]}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		h := nats.Header{authn.RequestInfoHeader: []string{raw}}
+		u, err := authn.FromHeader(h)
+		if err != nil {
+			if st, ok := err.(*api.Status); !ok || st.Code != 401 {
+				t.Fatalf("error %v is not a 401 Status", err)
+			}
+			return
+		}
+		if u.Name == "" || u.InGroup(authn.GroupMasters) || u.Name == authn.ControlPlaneUser {
+			t.Fatalf("header %q gave %+v", raw, u)
+		}
+		if _, isNode := authn.NodeName(u); isNode && !strings.Contains(raw, authn.AccountNodes) {
+			t.Fatalf("header %q gave a node principal %+v", raw, u)
+		}
+	})
 }

@@ -22,7 +22,7 @@
 // Group tags ("group:NAME") exist only on JWT users: NATS gives users of a
 // configuration file no tags. When accounts are JWTs, `acc` is the
 // account's public key: name them with Accounts{Users, Nodes}.FromHeader.
-// User names starting with "system:" are refused in USERS: they are the
-// cluster's own principals.
+// User names starting with "system:" are refused in USERS, and tags cannot
+// put a user in a "system:" group: those are the cluster's own principals.
 // Everything here is pure and safe for concurrent use.
 package authn
