@@ -93,6 +93,7 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectUserCreate},
 	{Subject: SubjectRevoke},
 	{Subject: SubjectPodEvents},
+	{Subject: SubjectAuthz},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.

@@ -24,7 +24,10 @@ const (
 //     missing tag, IfNotPresent otherwise and for wasm modules given as
 //     file:// or kyb:// images), port protocol TCP, and requests copied from
 //     limits for each resource that has a limit but no request;
-//   - Namespace: status.phase Active.
+//   - Namespace: status.phase Active;
+//   - RoleBinding, ClusterRoleBinding: roleRef.apiGroup and the apiGroup of
+//     User and Group subjects rbac.authorization.k8s.io; a ServiceAccount
+//     subject of a RoleBinding gets the binding's namespace when it has none.
 //
 // Default panics on an object of no known kind. It is not safe for
 // concurrent use on the same object.
@@ -46,6 +49,8 @@ func Default(obj Object) {
 		if o.Status.Phase == "" {
 			o.Status.Phase = NamespaceActive
 		}
+	case *RoleBinding, *ClusterRoleBinding:
+		defaultRBAC(o)
 	}
 }
 

@@ -1,4 +1,5 @@
-// Package api owns kybernetes' resource types (Namespace, Node, Pod), their
+// Package api owns kybernetes' resource types (Namespace, Node, Pod, and
+// the RBAC kinds Role, ClusterRole, RoleBinding, ClusterRoleBinding), their
 // metadata, defaults and validation, manifest decoding, the wire shapes of the
 // NATS API (errors, requests, replies) and the node agent protocol.
 //

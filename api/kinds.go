@@ -31,7 +31,16 @@ var kinds = []*Kind{
 	{Name: "Pod", Plural: "pods", Short: []string{"po", "pod"}, Namespaced: true, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Pod{} }},
 	{Name: "Node", Plural: "nodes", Short: []string{"no", "node"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Node{} }},
 	{Name: "Namespace", Plural: "namespaces", Short: []string{"ns", "namespace"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Namespace{} }},
+	roleKind, clusterRoleKind, roleBindingKind, clusterRoleBindingKind,
 }
+
+// The RBAC kinds (rbac.go).
+var (
+	roleKind               = &Kind{Name: "Role", Plural: "roles", Short: []string{"role"}, Namespaced: true, APIVersions: []string{RBACVersion, "kyb/v1"}, New: func() Object { return &Role{} }}
+	clusterRoleKind        = &Kind{Name: "ClusterRole", Plural: "clusterroles", Short: []string{"clusterrole"}, Namespaced: false, APIVersions: []string{RBACVersion, "kyb/v1"}, New: func() Object { return &ClusterRole{} }}
+	roleBindingKind        = &Kind{Name: "RoleBinding", Plural: "rolebindings", Short: []string{"rolebinding"}, Namespaced: true, APIVersions: []string{RBACVersion, "kyb/v1"}, New: func() Object { return &RoleBinding{} }}
+	clusterRoleBindingKind = &Kind{Name: "ClusterRoleBinding", Plural: "clusterrolebindings", Short: []string{"clusterrolebinding"}, Namespaced: false, APIVersions: []string{RBACVersion, "kyb/v1"}, New: func() Object { return &ClusterRoleBinding{} }}
+)
 
 // Kinds returns every known kind.
 func Kinds() []*Kind { return kinds }
@@ -73,6 +82,14 @@ func KindOf(o Object) *Kind {
 		return kinds[1]
 	case *Namespace:
 		return kinds[2]
+	case *Role:
+		return roleKind
+	case *ClusterRole:
+		return clusterRoleKind
+	case *RoleBinding:
+		return roleBindingKind
+	case *ClusterRoleBinding:
+		return clusterRoleBindingKind
 	}
 	panic(fmt.Sprintf("api: no kind for %T", o))
 }

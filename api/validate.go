@@ -30,6 +30,8 @@ func Validate(obj Object) error {
 		validatePodSpec(&e, &o.Spec, field.NewPath("spec"))
 	case *Node:
 		validateNode(&e, o)
+	case *Role, *ClusterRole, *RoleBinding, *ClusterRoleBinding:
+		validateRBAC(&e, o)
 	case *Namespace:
 		switch o.Status.Phase {
 		case "", NamespaceActive, NamespaceTerminating:
@@ -73,6 +75,7 @@ func ValidateUpdate(old, new Object) error {
 	if op, ok := old.(*Pod); ok {
 		validatePodUpdate(&e, op, new.(*Pod))
 	}
+	validateBindingUpdate(&e, old, new)
 	return e.status(k.Name, nm.Name)
 }
 
@@ -166,8 +169,12 @@ var labelNamedKinds = map[string]bool{"Pod": true, "Node": true, "Namespace": tr
 
 // ValidateName returns what is wrong with name as the name of an object of
 // kind k (nothing when it is valid): a DNS-1123 label for pods, nodes,
-// namespaces and services, a DNS-1123 subdomain for other kinds.
+// namespaces and services, a DNS-1123 subdomain for other kinds (where the
+// RBAC kinds also accept ':', as in system:node).
 func ValidateName(k *Kind, name string) []string {
+	if isRBACKind(k) {
+		return validateRBACName(name)
+	}
 	if labelNamedKinds[k.Name] {
 		return validation.IsDNS1123Label(name)
 	}

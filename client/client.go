@@ -107,6 +107,8 @@ func reasonOf(code int) string {
 	switch code {
 	case 400:
 		return api.ReasonBadRequest
+	case 401:
+		return api.ReasonUnauthorized
 	case 403:
 		return api.ReasonForbidden
 	case 404:
@@ -157,6 +159,17 @@ func (c *Client) Apply(ctx context.Context, manifest []byte) (*api.ApplyReply, e
 	var r api.ApplyReply
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("decode apply reply: %w", err)
+	}
+	return &r, nil
+}
+
+// CanI asks whether the caller (the identity of the client's connection)
+// may do req.Verb on req.Kind; the reply says yes or no, and why. An error
+// is returned only when the question could not be asked or answered.
+func (c *Client) CanI(ctx context.Context, req api.AuthzRequest) (*api.AuthzReply, error) {
+	var r api.AuthzReply
+	if err := c.call(ctx, api.SubjectAuthz, req, &r); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }

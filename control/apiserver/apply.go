@@ -40,6 +40,9 @@ func (s *Server) handleApply(req micro.Request) {
 		if err != nil {
 			return nil, err
 		}
+		if err := s.authorizeApply(req, docs); err != nil {
+			return nil, err
+		}
 		var b bytes.Buffer
 		b.WriteString(`{"results":[`)
 		for i, d := range docs {
@@ -273,6 +276,14 @@ func specOf(o api.Object) any {
 		spec = t.Spec
 	case *api.Namespace:
 		spec = t.Spec
+	case *api.Role:
+		spec = t.Rules
+	case *api.ClusterRole:
+		spec = t.Rules
+	case *api.RoleBinding:
+		spec = [2]any{t.Subjects, t.RoleRef}
+	case *api.ClusterRoleBinding:
+		spec = [2]any{t.Subjects, t.RoleRef}
 	}
 	return struct {
 		Labels      map[string]string `json:"l,omitempty"`

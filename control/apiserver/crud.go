@@ -61,6 +61,9 @@ func (s *Server) handleGet(req micro.Request) {
 	if err == nil && r.Name == "" {
 		err = api.NewBadRequest("name: required")
 	}
+	if err == nil {
+		err = s.authorize(req, api.VerbGet, k.Plural, ns, r.Name)
+	}
 	if err != nil {
 		syncErr(req, err)
 		return
@@ -90,6 +93,10 @@ func (s *Server) handleList(req micro.Request) {
 	}
 	if r.AllNamespaces {
 		ns = ""
+	}
+	if err := s.authorize(req, api.VerbList, k.Plural, ns, ""); err != nil {
+		syncErr(req, err)
+		return
 	}
 	var ls labels.Selector
 	var fs fields.Selector
@@ -177,6 +184,9 @@ func (s *Server) handleDelete(req micro.Request) {
 	}
 	if err == nil && r.GracePeriodSeconds != nil && *r.GracePeriodSeconds < 0 {
 		err = api.NewBadRequest("gracePeriodSeconds: must not be negative")
+	}
+	if err == nil {
+		err = s.authorize(req, api.VerbDelete, k.Plural, ns, r.Name)
 	}
 	if err == nil && k == namespaceKind && r.Name == api.DefaultNamespace {
 		err = api.NewForbidden("namespace %q may not be deleted", api.DefaultNamespace)

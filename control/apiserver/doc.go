@@ -1,10 +1,22 @@
 // Package apiserver owns kybernetes' NATS API: the nats.go/micro service
-// "kyb" with the endpoints kyb.api.v1.{apply,get,list,delete}, the node agent
+// "kyb" with the endpoints kyb.api.v1.{apply,get,list,delete,authz}, the node agent
 // protocol (kyb.node.<node>.{register,heartbeat,status,podstatus,sync}), the
 // change events published on kyb.events.<kind>.<namespace>.<name>, the pod
 // assignments published on kyb.agent.<node>.pods, and the JetStream assets
 // the rest of the cluster uses (the KYB_LOGS stream, the kyb-modules object
 // store).
+//
+// Every request is authorized first. Its sender comes from NATS
+// (control/authn: the Nats-Request-Info header a service import with
+// share: true adds; none from the control plane's own account). Every
+// kyb.api.v1 verb asks RBAC (control/authz) — get, list, delete, and for
+// apply create or update per document, with Kubernetes' escalation check
+// for roles and bindings — before it reads or writes; kyb.api.v1.authz
+// answers "may I?". Node verbs accept only the node their subject names (or
+// the control plane). The authorizer's index of RBAC objects is fed by the
+// store watch below, so authorizing reads no KV. The built-in ClusterRoles
+// (cluster-admin, admin, edit, view) and the ClusterRoleBinding kyb-admin
+// are created on start and restored when changed or deleted.
 //
 // Requests are decoded, defaulted and validated here (with package api) and
 // written through control/store with compare-and-set. One store watch over

@@ -28,6 +28,7 @@ func (s *Server) writeThrough(obj api.Object) []byte {
 		return nil
 	}
 	s.cache.put(api.KindOf(obj), obj, raw, revOf(obj))
+	s.authz.Observe(obj)
 	return raw
 }
 
@@ -113,6 +114,7 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 	default:
 		return
 	}
+	s.observeRBAC(ctx, obj, ev.Type == store.Deleted, live)
 	// The node each pod was bound to, as seen by this watch alone (the
 	// cache also holds write-throughs, so it cannot tell what changed).
 	var oldNode string

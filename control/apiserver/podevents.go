@@ -31,6 +31,9 @@ func (s *Server) handlePodEvents(req micro.Request) {
 		if err != nil {
 			return nil, err
 		}
+		if err := s.authorize(req, api.VerbGet, "pods", ns, in.Name); err != nil {
+			return nil, err
+		}
 		if in.Limit <= 0 {
 			in.Limit = 50
 		}

@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/authn"
+	"github.com/kybernetes/kybernetes/control/authz"
 	"github.com/kybernetes/kybernetes/control/store"
 )
 
@@ -46,6 +48,9 @@ type Config struct {
 	// DefaultGracePeriod is a pod's grace period when neither the delete
 	// request nor the pod names one; default 30s.
 	DefaultGracePeriod time.Duration
+	// Accounts names the NATS accounts of users and nodes (default USERS
+	// and NODES; their public keys when accounts are JWTs).
+	Accounts authn.Accounts
 }
 
 func (c *Config) defaults() error {
@@ -91,6 +96,8 @@ type Server struct {
 	cidr  netip.Prefix
 	log   *slog.Logger
 	cache *cache
+	// authz authorizes every request; fed by the store watch.
+	authz *authz.Authorizer
 	// podNodes maps pod cache keys to their node; watch goroutine only.
 	podNodes map[string]string
 
@@ -122,6 +129,7 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		nc: nc, js: js, st: st, hb: hb, cfg: cfg, log: log,
 		cidr:     netip.MustParsePrefix(cfg.ClusterCIDR).Masked(),
 		cache:    newCache(),
+		authz:    authz.New(),
 		podNodes: map[string]string{},
 		sem:      make(chan struct{}, cfg.MaxInFlight),
 		synced:   make(chan struct{}),
@@ -166,6 +174,10 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("apiserver: wait for store watch: %w", ctx.Err())
 	}
 	if err := s.ensureDefaultNamespace(ctx); err != nil {
+		s.cancel()
+		return err
+	}
+	if err := s.ensureRBAC(ctx); err != nil {
 		s.cancel()
 		return err
 	}
@@ -233,11 +245,12 @@ func (s *Server) endpoints() []endpoint {
 		{"list", api.SubjectList, s.handleList, "ListRequest -> ListReply (paged by continue)"},
 		{"delete", api.SubjectDelete, s.handleDelete, "DeleteRequest -> object"},
 		{"podevents", api.SubjectPodEvents, s.handlePodEvents, "PodEventsRequest -> PodEventsReply"},
-		{"node-register", node(api.NodeVerbRegister), s.handleRegister, "Node -> Node"},
-		{"node-heartbeat", node(api.NodeVerbHeartbeat), s.handleHeartbeat, "Heartbeat -> Ack"},
-		{"node-status", node(api.NodeVerbStatus), s.handleNodeStatus, "NodeStatus -> Ack"},
-		{"node-podstatus", node(api.NodeVerbPodStatus), s.handlePodStatus, "PodStatusBatch -> Ack"},
-		{"node-sync", node(api.NodeVerbSync), s.handleSync, "empty -> PodSync"},
+		{"authz", api.SubjectAuthz, s.handleAuthz, "AuthzRequest -> AuthzReply (may the caller do this?)"},
+		{"node-register", node(api.NodeVerbRegister), s.nodeOnly(s.handleRegister), "Node -> Node"},
+		{"node-heartbeat", node(api.NodeVerbHeartbeat), s.nodeOnly(s.handleHeartbeat), "Heartbeat -> Ack"},
+		{"node-status", node(api.NodeVerbStatus), s.nodeOnly(s.handleNodeStatus), "NodeStatus -> Ack"},
+		{"node-podstatus", node(api.NodeVerbPodStatus), s.nodeOnly(s.handlePodStatus), "PodStatusBatch -> Ack"},
+		{"node-sync", node(api.NodeVerbSync), s.nodeOnly(s.handleSync), "empty -> PodSync"},
 	}
 }
 

@@ -103,10 +103,16 @@ const ControlPlaneName = "system:kyb-control-plane"
 // request that crosses a shared service import, and a client cannot forge
 // it across one.
 func (a *Authority) Identify(h nats.Header) (Identity, error) {
-	v := h.Get(natsserver.ClientInfoHdr)
-	if v == "" {
+	vals, ok := h[natsserver.ClientInfoHdr]
+	if !ok {
 		return Identity{Name: ControlPlaneName, ControlPlane: true}, nil
 	}
+	// The server appends the true header, but its removal of a sender's
+	// own can be dodged: a second value is a forgery (see control/authn).
+	if len(vals) != 1 || vals[0] == "" {
+		return Identity{}, fmt.Errorf("%d %s headers: only the NATS server may set it", len(vals), natsserver.ClientInfoHdr)
+	}
+	v := vals[0]
 	var ci natsserver.ClientInfo
 	if err := json.Unmarshal([]byte(v), &ci); err != nil {
 		return Identity{}, fmt.Errorf("undecodable %s header: %w", natsserver.ClientInfoHdr, err)

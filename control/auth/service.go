@@ -18,9 +18,11 @@ import (
 	"github.com/kybernetes/kybernetes/control/store"
 )
 
-// Authorizer decides whether who may do verb on resource. It returns a 403
-// *api.Status when not.
-type Authorizer func(who Identity, verb, resource string) error
+// Authorizer decides whether the sender of a request with headers h may do
+// verb on the cluster-scoped resource name ("" for any). It returns a 401
+// or 403 *api.Status when not. The control plane passes the apiserver's
+// RBAC.
+type Authorizer func(h nats.Header, verb, resource, name string) error
 
 // Config configures the auth service.
 type Config struct {
@@ -54,7 +56,7 @@ type Service struct {
 // the control plane's account.
 func NewService(cfg Config, log *slog.Logger) *Service {
 	if cfg.Authorize == nil {
-		cfg.Authorize = AdminOnly
+		cfg.Authorize = cfg.Authority.AdminOnly
 	}
 	return &Service{
 		a: cfg.Authority, acc: cfg.Accounts, st: cfg.Store, tokens: NewTokens(cfg.Authority, cfg.Store),
@@ -154,9 +156,13 @@ func decode(req micro.Request, v any, what string) error {
 	return nil
 }
 
-// AdminOnly allows the control plane and the admin user, and no one else;
-// the control plane replaces it with RBAC.
-func AdminOnly(who Identity, verb, resource string) error {
+// AdminOnly is an Authorizer that allows the control plane and the admin
+// user, and no one else (the control plane uses RBAC instead).
+func (a *Authority) AdminOnly(h nats.Header, verb, resource, name string) error {
+	who, err := a.Identify(h)
+	if err != nil {
+		return api.NewForbidden("%v", err)
+	}
 	if who.ControlPlane || (who.Account == AccountUsers && who.Name == AdminUser) {
 		return nil
 	}
@@ -171,12 +177,8 @@ func (s *Service) identify(req micro.Request) (Identity, error) {
 	return who, nil
 }
 
-func (s *Service) authorize(req micro.Request, verb, resource string) error {
-	who, err := s.identify(req)
-	if err != nil {
-		return err
-	}
-	return s.authz(who, verb, resource)
+func (s *Service) authorize(req micro.Request, verb, resource, name string) error {
+	return s.authz(nats.Header(req.Headers()), verb, resource, name)
 }
 
 func (s *Service) join(ctx context.Context, req micro.Request) (any, error) {
@@ -211,7 +213,7 @@ func (s *Service) join(ctx context.Context, req micro.Request) (any, error) {
 }
 
 func (s *Service) createToken(ctx context.Context, req micro.Request) (any, error) {
-	if err := s.authorize(req, "create", "tokens"); err != nil {
+	if err := s.authorize(req, "create", "tokens", ""); err != nil {
 		return nil, err
 	}
 	var in api.TokenCreateRequest
@@ -234,11 +236,11 @@ func (s *Service) createToken(ctx context.Context, req micro.Request) (any, erro
 }
 
 func (s *Service) createUser(ctx context.Context, req micro.Request) (any, error) {
-	if err := s.authorize(req, "create", "users"); err != nil {
-		return nil, err
-	}
 	var in api.UserCreateRequest
 	if err := decode(req, &in, "UserCreateRequest"); err != nil {
+		return nil, err
+	}
+	if err := s.authorize(req, "create", "users", in.Name); err != nil {
 		return nil, err
 	}
 	if err := ValidName(in.Name); err != nil {
@@ -286,7 +288,7 @@ func (s *Service) revoke(ctx context.Context, req micro.Request) (any, error) {
 	default:
 		return nil, api.NewBadRequest("kind: %q: want node or user", in.Kind)
 	}
-	if err := s.authorize(req, "delete", in.Kind+"s/credentials"); err != nil {
+	if err := s.authorize(req, "delete", "credentials", p); err != nil {
 		return nil, err
 	}
 	keys, err := s.st.Keys(ctx, p)

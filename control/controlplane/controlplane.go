@@ -21,6 +21,7 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/apiserver"
 	"github.com/kybernetes/kybernetes/control/auth"
+	"github.com/kybernetes/kybernetes/control/authn"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/control/scheduler"
 	"github.com/kybernetes/kybernetes/control/store"
@@ -221,16 +222,19 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
-	// The callout answers before anything else may connect.
-	cp.authSvc = auth.NewService(auth.Config{
-		Authority: cp.auth, Accounts: cp.acc, Store: authStore, TLS: cp.tls,
-	}, cp.log.With("component", "auth"))
-	if err := cp.authSvc.Start(cp.authNC, cp.callout); err != nil {
-		return fmt.Errorf("start control plane: %w", err)
-	}
+	// The apiserver knows users' and nodes' accounts by their keys.
+	cfg.APIServer.Accounts = authn.Accounts{Users: cp.auth.Account(auth.AccountUsers), Nodes: cp.auth.Account(auth.AccountNodes)}
 	api, err := apiserver.New(cp.api, st, hb, cfg.APIServer, cp.log.With("component", "apiserver"))
 	if err != nil {
 		return fmt.Errorf("start control plane: apiserver: %w", err)
+	}
+	// The callout answers before anything else may connect; the credential
+	// verbs are authorized by the apiserver's RBAC.
+	cp.authSvc = auth.NewService(auth.Config{
+		Authority: cp.auth, Accounts: cp.acc, Store: authStore, TLS: cp.tls, Authorize: api.AuthorizeHeader,
+	}, cp.log.With("component", "auth"))
+	if err := cp.authSvc.Start(cp.authNC, cp.callout); err != nil {
+		return fmt.Errorf("start control plane: %w", err)
 	}
 	sched := scheduler.New(cfg.Scheduler, st, cp.log.With("component", "scheduler"))
 	lifecycle := nodelifecycle.New(st, hb, cfg.NodeLifecycle, cp.log.With("component", "nodelifecycle"))

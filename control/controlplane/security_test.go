@@ -321,3 +321,62 @@ func testWriter(t *testing.T) io.Writer {
 	}
 	return io.Discard
 }
+
+// userConn creates user name with the admin's connection and connects as
+// that user with the config `kyb user create` writes.
+func userConn(t *testing.T, admin *nats.Conn, cp *controlplane.ControlPlane, name string) *nats.Conn {
+	t.Helper()
+	path, err := client.CreateUser(context.Background(), client.New(admin), name, cp.ClientURL(), filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatalf("create user %s: %v", name, err)
+	}
+	cfg, err := client.LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := cfg.Options()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(cfg.Server, opts...)
+	if err != nil {
+		t.Fatalf("%s connects: %v", name, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func TestViewUserCannotDelete(t *testing.T) {
+	cp := startCP(t, "on")
+	admin, err := connectAs(t, cp, adminCreds(t, cp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ac := client.New(admin)
+	if _, err := ac.Apply(ctx, []byte(`apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: viewer-view}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{kind: User, name: viewer}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: p}
+spec: {containers: [{name: c, image: busybox}]}
+`)); err != nil {
+		t.Fatalf("apply binding and pod: %v", err)
+	}
+	viewer := client.New(userConn(t, admin, cp, "viewer"))
+	if _, err := viewer.Get(ctx, "Pod", "default", "p"); err != nil {
+		t.Fatalf("viewer get pod: %v", err)
+	}
+	_, err = viewer.Delete(ctx, api.DeleteRequest{Kind: "pod", Namespace: "default", Name: "p"})
+	var st *api.Status
+	if !errors.As(err, &st) || st.Code != 403 || !strings.Contains(st.Message, "viewer") || !strings.Contains(st.Message, "delete") {
+		t.Fatalf("viewer delete pod: want 403 naming viewer and delete, got %v", err)
+	}
+	if _, err := ac.Get(ctx, "Pod", "default", "p"); err != nil {
+		t.Fatalf("the pod is still there: %v", err)
+	}
+}

@@ -2,6 +2,8 @@ package testutil
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -86,3 +88,61 @@ func Eventually(t testing.TB, timeout time.Duration, f func() error) {
 
 // Errorf is fmt.Errorf, for Eventually callbacks.
 func Errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// AccountsConfig is a NATS configuration in the shape of the control
+// plane's identity contract (control/authn): the control plane in account
+// CP, which anonymous connections (in-process ones too) land in; users in
+// USERS (bob, admin; password = user name) and nodes in NODES
+// (system:node:n1, system:node:n2; password n1, n2), each reaching the
+// apiserver through a service import with share: true, so that the NATS
+// server sets the Nats-Request-Info header.
+const AccountsConfig = `
+no_auth_user: cp
+accounts {
+  CP: {
+    jetstream: enabled
+    users: [{user: cp, password: cp}]
+    exports: [{service: "kyb.api.v1.>"}, {service: "kyb.node.>"}]
+  }
+  USERS: {
+    users: [{user: bob, password: bob}, {user: admin, password: admin}]
+    imports: [{service: {account: CP, subject: "kyb.api.v1.>"}, share: true}]
+  }
+  NODES: {
+    users: [{user: "system:node:n1", password: n1}, {user: "system:node:n2", password: n2}]
+    imports: [{service: {account: CP, subject: "kyb.node.>"}, share: true}]
+  }
+}
+`
+
+// StartNATSConfig starts an embedded NATS server from the configuration
+// text conf, with JetStream storing in a temporary directory, on a random
+// loopback port; it is shut down at cleanup.
+func StartNATSConfig(t testing.TB, conf string) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("nats config: %v", err)
+	}
+	opts.Host, opts.Port = "127.0.0.1", -1
+	opts.JetStream, opts.StoreDir = true, filepath.Join(dir, "js")
+	opts.NoLog, opts.NoSigs = true, true
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("start nats: %v", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("start nats: not ready after 10s")
+	}
+	t.Cleanup(func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	})
+	return &Server{Server: s, Dir: dir}
+}

@@ -17,7 +17,7 @@ import (
 func newDescribeCmd(g *globals) *cobra.Command {
 	var ns string
 	cmd := &cobra.Command{
-		Use:   "describe (pod|node) NAME",
+		Use:   "describe (pod|node|role|clusterrole|rolebinding|clusterrolebinding) NAME",
 		Short: "Show an object in detail: for a pod its containers, conditions and why it is pending; for a node its capacity, allocations and pods",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -53,6 +53,14 @@ func newDescribeCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("list pods of node %s: %w", o.Name, err)
 				}
 				describeNode(w, o, objs)
+			case *api.Role:
+				describeRole(w, &o.ObjectMeta, o.Rules)
+			case *api.ClusterRole:
+				describeRole(w, &o.ObjectMeta, o.Rules)
+			case *api.RoleBinding:
+				describeBinding(w, &o.ObjectMeta, o.RoleRef, o.Subjects)
+			case *api.ClusterRoleBinding:
+				describeBinding(w, &o.ObjectMeta, o.RoleRef, o.Subjects)
 			default:
 				return fmt.Errorf("describe: %s is not supported yet; try `kyb get %s %s -o yaml`", kind.Plural, kind.Plural, args[1])
 			}

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/client"
 )
 
 func newGetCmd(g *globals) *cobra.Command {
@@ -14,14 +16,18 @@ func newGetCmd(g *globals) *cobra.Command {
 		allNS, watch                   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "get KIND [NAME]",
-		Short: "List objects of a kind, or show one (kinds by name, plural or short name: po, no, ns)",
+		Use:   "get KIND[,KIND...] [NAME]",
+		Short: "List objects of kinds, or show one (kinds by name, plural or short name: po, no, ns; several with commas: roles,rolebindings)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, err := api.LookupKind(args[0])
+			kinds, err := lookupKinds(args[0])
 			if err != nil {
 				return err
 			}
+			if len(kinds) > 1 && (len(args) == 2 || watch) {
+				return fmt.Errorf("get: a NAME or --watch needs exactly one kind, not %q", args[0])
+			}
+			kind := kinds[0]
 			p, err := newPrinter(g.streams.Out, output, allNS)
 			if err != nil {
 				return err
@@ -31,6 +37,9 @@ func newGetCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer nc.Close()
+			if len(kinds) > 1 {
+				return g.getKinds(cmd, c, kinds, output, api.ListRequest{Namespace: ns, AllNamespaces: allNS, LabelSelector: selector, FieldSelector: fieldSel})
+			}
 			namespace := ns
 			if kind.Namespaced && namespace == "" && !allNS {
 				namespace = api.DefaultNamespace
@@ -99,6 +108,60 @@ func newGetCmd(g *globals) *cobra.Command {
 	f.StringVarP(&output, "output", "o", "", "output format: wide, yaml, json or name")
 	f.BoolVarP(&watch, "watch", "w", false, "after listing, watch for changes")
 	return cmd
+}
+
+// lookupKinds resolves a comma-separated list of kind names, as kubectl
+// takes `roles,rolebindings`.
+func lookupKinds(list string) ([]*api.Kind, error) {
+	var kinds []*api.Kind
+	for _, name := range strings.Split(list, ",") {
+		k, err := api.LookupKind(strings.TrimSpace(name))
+		if err != nil {
+			return nil, err
+		}
+		kinds = append(kinds, k)
+	}
+	return kinds, nil
+}
+
+// getKinds lists several kinds, one table each, as kubectl does; empty
+// kinds print nothing.
+func (g *globals) getKinds(cmd *cobra.Command, c *client.Client, kinds []*api.Kind, output string, req api.ListRequest) error {
+	printed := false
+	for _, kind := range kinds {
+		r := req
+		r.Kind = kind.Name
+		switch {
+		case !kind.Namespaced:
+			r.Namespace = ""
+		case r.Namespace == "" && !r.AllNamespaces:
+			r.Namespace = api.DefaultNamespace
+		}
+		ctx, cancel := g.reqCtx(cmd.Context())
+		objs, _, err := c.List(ctx, r)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if len(objs) == 0 {
+			continue
+		}
+		p, err := newPrinter(g.streams.Out, output, r.AllNamespaces)
+		if err != nil {
+			return err
+		}
+		if printed && (output == "" || output == "wide") {
+			fmt.Fprintln(g.streams.Out)
+		}
+		if err := p.print(kind, objs); err != nil {
+			return err
+		}
+		printed = true
+	}
+	if !printed {
+		fmt.Fprintln(g.streams.Err, "No resources found")
+	}
+	return nil
 }
 
 func newDeleteCmd(g *globals) *cobra.Command {

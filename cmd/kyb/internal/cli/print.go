@@ -103,8 +103,45 @@ func columns(kind *api.Kind, wide bool) []string {
 			c = append(c, "INTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "RUNTIMES")
 		}
 		return c
+	case "Role", "ClusterRole":
+		return []string{"NAME", "CREATED AT"}
+	case "RoleBinding", "ClusterRoleBinding":
+		c := []string{"NAME", "ROLE", "AGE"}
+		if wide {
+			c = append(c, "USERS", "GROUPS", "SERVICEACCOUNTS")
+		}
+		return c
 	}
 	return []string{"NAME", "STATUS", "AGE"}
+}
+
+// createdAt is the CREATED AT column of roles, as kubectl prints it.
+func createdAt(t time.Time) string {
+	if t.IsZero() {
+		return "<unknown>"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// bindingRow is the row of a RoleBinding or ClusterRoleBinding: NAME, ROLE
+// (Kind/name), AGE and, wide, its users, groups and service accounts.
+func (p *printer) bindingRow(m *api.ObjectMeta, ref api.RoleRef, subjects []api.Subject) []string {
+	row := []string{m.Name, ref.Kind + "/" + ref.Name, p.age(m.CreationTimestamp)}
+	if p.format == "wide" {
+		var users, groups, sas []string
+		for _, s := range subjects {
+			switch s.Kind {
+			case api.SubjectUser:
+				users = append(users, s.Name)
+			case api.SubjectGroup:
+				groups = append(groups, s.Name)
+			case api.SubjectServiceAccount:
+				sas = append(sas, s.Namespace+"/"+s.Name)
+			}
+		}
+		row = append(row, strings.Join(users, ", "), strings.Join(groups, ", "), strings.Join(sas, ", "))
+	}
+	return row
 }
 
 func (p *printer) age(t time.Time) string {
@@ -186,6 +223,14 @@ func (p *printer) row(o api.Object) []string {
 			phase = "Active"
 		}
 		return []string{v.Name, phase, p.age(v.CreationTimestamp)}
+	case *api.Role:
+		return []string{v.Name, createdAt(v.CreationTimestamp)}
+	case *api.ClusterRole:
+		return []string{v.Name, createdAt(v.CreationTimestamp)}
+	case *api.RoleBinding:
+		return p.bindingRow(&v.ObjectMeta, v.RoleRef, v.Subjects)
+	case *api.ClusterRoleBinding:
+		return p.bindingRow(&v.ObjectMeta, v.RoleRef, v.Subjects)
 	}
 	m := o.GetObjectMeta()
 	return []string{m.Name, "", p.age(m.CreationTimestamp)}
