@@ -280,6 +280,11 @@ func (cp *ControlPlane) ClientURL() string {
 	return u
 }
 
+// Conn returns an in-process connection of the control plane's own account
+// (no user identity, so no RBAC: it is the cluster itself), for components
+// composed with the control plane and for benchmarks. Do not close it.
+func (cp *ControlPlane) Conn() *nats.Conn { return cp.authNC }
+
 // Authority returns the cluster's CA, server certificate and credential issuer.
 func (cp *ControlPlane) Authority() *auth.Authority { return cp.auth }
 
