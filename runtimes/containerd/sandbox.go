@@ -37,6 +37,9 @@ type sandboxRecord struct {
 	// half-way through CreateSandbox leaves a sandbox that ListSandboxes
 	// lists (not ready) and RemoveSandbox removes, namespace included.
 	Pending bool `json:"pending,omitempty"`
+	// EmptyDirs are the emptyDir volumes the runtime backs (tmpfs) or
+	// measures (disk with a size limit).
+	EmptyDirs []emptyDirRecord `json:"emptyDirs,omitempty"`
 }
 
 func (r *Runtime) sandboxDir(id string) string {
@@ -253,6 +256,12 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 	}
 	r.sbMu.Lock()
 	defer r.sbMu.Unlock()
+	if sb, err = r.readSandbox(id); err != nil { // as prepareEmptyDirs may have changed it
+		return fmt.Errorf("%s: %w", what, errors.Join(append(errs, err)...))
+	}
+	if err := unmountEmptyDirs(sb); err != nil {
+		errs = append(errs, err)
+	}
 	// A namespace that is gone (the node rebooted, or an earlier call
 	// removed it) still has an IP and host ports to release; the plugins
 	// do that without a path.
