@@ -106,10 +106,14 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 	specOpts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
 		withKubeArgs(img, cfg.Command, cfg.Args),
-		oci.WithHostname(sb.Hostname),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNS}),
 		oci.WithMounts(r.podMounts(sb, cfg.Mounts)),
 		oci.WithCgroup(path.Join("/", r.cfg.Namespace, id)),
+	}
+	if sb.HostNetwork {
+		specOpts = append(specOpts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostNamespace(specs.UTSNamespace))
+	} else {
+		specOpts = append(specOpts, oci.WithHostname(sb.Hostname),
+			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNS}))
 	}
 	if len(cfg.Env) > 0 {
 		env := make([]string, 0, len(cfg.Env))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -225,5 +227,53 @@ func TestEmptyDirSizeLimitOnDisk(t *testing.T) {
 	st, err := r.ContainerStatus(context.Background(), big)
 	if err != nil || st.Reason != runtimes.ReasonEmptyDirSizeLimit {
 		t.Fatalf("status = %+v, %v", st, err)
+	}
+}
+
+// A host-network pod (in a privileged namespace) serves on the node's own
+// port without a mapping; with hostPID it sees the node's processes.
+func TestHostNetworkAndPID(t *testing.T) {
+	r, _ := newTestRuntime(t)
+	ctx := context.Background()
+	sb, err := r.CreateSandbox(ctx, &runtimes.SandboxConfig{Namespace: "test", Name: "hostnet", UID: "uid-hostnet", HostNetwork: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := r.RemoveSandbox(ctx, sb.ID); err != nil {
+			t.Errorf("RemoveSandbox: %v", err)
+		}
+	})
+	if sb.IP != "" || sb.State != runtimes.SandboxReady {
+		t.Fatalf("host-network sandbox = %+v, want ready with no IP of its own", sb)
+	}
+	port := freePort(t)
+	run(t, r, sb, &runtimes.ContainerConfig{Name: "web", Args: []string{"serve", strconv.Itoa(int(port)), "from the host network"}})
+	testutil.Eventually(t, 20*time.Second, func() error {
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if string(b) != "from the host network" {
+			return fmt.Errorf("body %q", b)
+		}
+		return nil
+	})
+	own := runOutput(t, r, sb, &runtimes.ContainerConfig{Name: "ownpid", Args: []string{"status"}})
+	host := runOutput(t, r, sb, &runtimes.ContainerConfig{Name: "hostpid", Args: []string{"status"}, Security: runtimes.Security{HostPID: true}})
+	// In its own PID namespace the process is pid 1; in the node's it is not.
+	if !strings.Contains(own, "NSpid: 1\n") || strings.Contains(host, "NSpid: 1\n") || !strings.Contains(host, "NSpid: ") {
+		t.Fatalf("own PID namespace:\n%s\nhostPID:\n%s", own, host)
+	}
+	sbs, err := r.ListSandboxes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sbs {
+		if s.ID == sb.ID && s.State != runtimes.SandboxReady {
+			t.Fatalf("listed host-network sandbox %+v, want ready", s)
+		}
 	}
 }

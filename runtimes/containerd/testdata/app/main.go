@@ -120,7 +120,7 @@ func main() {
 			os.Exit(1)
 		}
 		for _, l := range strings.Split(string(b), "\n") {
-			for _, k := range []string{"Uid:", "Gid:", "Groups:", "CapEff:", "CapBnd:", "NoNewPrivs:", "Seccomp:"} {
+			for _, k := range []string{"Uid:", "Gid:", "Groups:", "CapEff:", "CapBnd:", "NoNewPrivs:", "Seccomp:", "NSpid:"} {
 				if strings.HasPrefix(l, k) {
 					fmt.Println(strings.Join(strings.Fields(l), " "))
 				}
