@@ -70,6 +70,11 @@ type PodSpec struct {
 	HostNetwork bool `json:"hostNetwork,omitempty"`
 	HostPID     bool `json:"hostPID,omitempty"`
 	HostIPC     bool `json:"hostIPC,omitempty"`
+	// HostUsers false (a user namespace) and ShareProcessNamespace true are
+	// refused by validation: kybernetes implements neither, and dropping
+	// them would run the pod with other isolation than it asked for.
+	HostUsers             *bool `json:"hostUsers,omitempty"`
+	ShareProcessNamespace *bool `json:"shareProcessNamespace,omitempty"`
 }
 
 // RuntimeClass returns the pod's runtime: "containerd" when unset.

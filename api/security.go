@@ -127,6 +127,11 @@ const (
 	PodSecurityRestricted   = "restricted"
 )
 
+// LabelPodSecurityEnforceVersion pins the version of the standards; it
+// must be "latest" or "v1.<minor>", and kybernetes applies its latest
+// checks whatever it says.
+const LabelPodSecurityEnforceVersion = "pod-security.kubernetes.io/enforce-version"
+
 // PodSecurityLevels are the values LabelPodSecurityEnforce may take.
 var PodSecurityLevels = []string{PodSecurityPrivileged, PodSecurityBaseline, PodSecurityRestricted}
 

@@ -34,6 +34,9 @@ func Validate(obj Object) error {
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)
 		}
+		if v, ok := o.Labels[LabelPodSecurityEnforceVersion]; ok && v != "latest" && !podSecurityVersionRE.MatchString(v) {
+			e.add(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforceVersion), "invalid value %q: must be \"latest\" or \"v1.<minor>\"", v)
+		}
 		switch o.Status.Phase {
 		case "", NamespaceActive, NamespaceTerminating:
 		default:

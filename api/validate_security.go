@@ -30,6 +30,9 @@ var linuxCapabilities = []string{
 // sysctlNameRE is Kubernetes' sysctl name syntax (dots or slashes between segments).
 var sysctlNameRE = regexp.MustCompile(`^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$`)
 
+// podSecurityVersionRE is the syntax of a pod-security enforce-version label.
+var podSecurityVersionRE = regexp.MustCompile(`^v1\.(0|[1-9][0-9]*)$`)
+
 var seccompTypes = []string{string(SeccompProfileRuntimeDefault), string(SeccompProfileUnconfined), string(SeccompProfileLocalhost)}
 
 func validateID(e *errs, p *field.Path, v *int64) {
@@ -75,6 +78,18 @@ func refuseUnapplied(e *errs, sel *SELinuxOptions, aa *AppArmorProfile, p *field
 
 // validatePodSecurity checks spec.securityContext, the host namespace
 // flags, and what a wasm pod cannot have.
+//
+// For wasm pods (a module runs inside the agent, with no uid, capabilities,
+// syscalls, /proc or namespaces of its own), a field that asks for a power
+// or an identity is refused with 422, since nothing could honour it:
+// privileged, capabilities.add, hostNetwork, hostPID, hostIPC, procMount
+// Unmasked, sysctls, runAsUser, runAsGroup, fsGroup, supplementalGroups,
+// and emptyDir medium Memory and sizeLimit (the wasm runtime backs no
+// volume with a filesystem of its own). A field that only takes powers
+// away is accepted and holds by construction: runAsNonRoot,
+// allowPrivilegeEscalation, readOnlyRootFilesystem (a module sees only its
+// volumes), capabilities.drop and seccompProfile (a module makes no
+// syscalls). So a wasm pod can meet the restricted level.
 func validatePodSecurity(e *errs, s *PodSpec, p *field.Path) {
 	wasm := s.RuntimeClass() == RuntimeWasm
 	if sc := s.SecurityContext; sc != nil {
@@ -127,6 +142,12 @@ func validatePodSecurity(e *errs, s *PodSpec, p *field.Path) {
 				e.add(p.Child(f.name), "not supported for wasm pods: a module runs in the agent and has no namespaces to share")
 			}
 		}
+	}
+	if s.HostUsers != nil && !*s.HostUsers {
+		e.add(p.Child("hostUsers"), "not supported: kybernetes does not run pods in user namespaces (leave it unset or true)")
+	}
+	if s.ShareProcessNamespace != nil && *s.ShareProcessNamespace {
+		e.add(p.Child("shareProcessNamespace"), "not supported: each container of a kybernetes pod has its own process namespace")
 	}
 	if s.HostNetwork {
 		for _, cs := range []struct {

@@ -72,6 +72,9 @@ func TestValidatePodSecurity(t *testing.T) {
 			p.Spec.HostNetwork = true
 			p.Spec.Containers[0].Ports[0].HostPort = 8080
 		}, "spec.containers[0].ports[0].hostPort", "must match containerPort"},
+		{"hostUsers false refused", false, func(p *Pod) { p.Spec.HostUsers = ptr(false) }, "spec.hostUsers", "user namespaces"},
+		{"hostUsers true accepted", false, func(p *Pod) { p.Spec.HostUsers = ptr(true) }, "", ""},
+		{"shareProcessNamespace refused", false, func(p *Pod) { p.Spec.ShareProcessNamespace = ptr(true) }, "spec.shareProcessNamespace", "not supported"},
 		{"init container securityContext checked", false, func(p *Pod) {
 			p.Spec.InitContainers = []Container{{Name: "init", Image: "x", SecurityContext: &SecurityContext{RunAsUser: ptr(int64(-2))}}}
 		}, "spec.initContainers[0].securityContext.runAsUser", "between 0 and"},
@@ -128,10 +131,19 @@ func TestValidateNamespacePodSecurityLabel(t *testing.T) {
 			t.Errorf("level %s: %v", v, err)
 		}
 	}
-	ns := &Namespace{ObjectMeta: ObjectMeta{Name: "a", Labels: map[string]string{LabelPodSecurityEnforce: "lax"}}}
+	ns := &Namespace{ObjectMeta: ObjectMeta{Name: "a", Labels: map[string]string{LabelPodSecurityEnforce: "lax", LabelPodSecurityEnforceVersion: "1.30"}}}
 	st := asInvalid(t, Validate(ns))
 	if msg, ok := causeFor(st, "metadata.labels[pod-security.kubernetes.io/enforce]"); !ok || !strings.Contains(msg, `unsupported value "lax"`) {
 		t.Fatalf("causes %+v", st.Causes)
+	}
+	if msg, ok := causeFor(st, "metadata.labels[pod-security.kubernetes.io/enforce-version]"); !ok || !strings.Contains(msg, `"v1.<minor>"`) {
+		t.Fatalf("causes %+v", st.Causes)
+	}
+	for _, v := range []string{"latest", "v1.30", "v1.0"} {
+		ns := &Namespace{ObjectMeta: ObjectMeta{Name: "a", Labels: map[string]string{LabelPodSecurityEnforceVersion: v}}}
+		if err := Validate(ns); err != nil {
+			t.Errorf("enforce-version %s: %v", v, err)
+		}
 	}
 }
 
