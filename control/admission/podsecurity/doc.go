@@ -11,4 +11,5 @@
 // ports in HostPortMin..HostPortMax (see there). A pod-security
 // .kubernetes.io/enforce-version label is accepted and the latest checks are
 // applied whatever it says. The warn and audit labels are not acted on.
+// docs/pod-security.md is the user's view.
 package podsecurity
