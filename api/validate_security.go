@@ -30,6 +30,21 @@ var linuxCapabilities = []string{
 // sysctlNameRE is Kubernetes' sysctl name syntax (dots or slashes between segments).
 var sysctlNameRE = regexp.MustCompile(`^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$`)
 
+// namespacedSysctl reports whether a sysctl (dotted) lives in a pod's own
+// IPC or network namespace, as the kubelet's list has it; any other sysctl
+// is the node's.
+func namespacedSysctl(name string) bool {
+	if name == "kernel.sem" {
+		return true
+	}
+	for _, p := range []string{"kernel.shm", "kernel.msg", "fs.mqueue.", "net."} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // podSecurityVersionRE is the syntax of a pod-security enforce-version label.
 var podSecurityVersionRE = regexp.MustCompile(`^v1\.(0|[1-9][0-9]*)$`)
 
@@ -111,6 +126,8 @@ func validatePodSecurity(e *errs, s *PodSpec, p *field.Path) {
 				e.add(np, "invalid sysctl name %q: must be segments of lower-case letters, digits, '-' and '_' separated by '.' or '/'", sy.Name)
 			case seen[strings.ReplaceAll(sy.Name, "/", ".")]:
 				e.add(np, "duplicate value %q", sy.Name)
+			case !namespacedSysctl(strings.ReplaceAll(sy.Name, "/", ".")):
+				e.add(np, "sysctl %q is not namespaced: setting it would change the node, not the pod", sy.Name)
 			}
 			seen[strings.ReplaceAll(sy.Name, "/", ".")] = true
 		}

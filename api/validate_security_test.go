@@ -66,6 +66,10 @@ func TestValidatePodSecurity(t *testing.T) {
 		{"sysctl duplicate", false, func(p *Pod) {
 			psc(p).Sysctls = []Sysctl{{Name: "net.ipv4.tcp_syncookies", Value: "1"}, {Name: "net/ipv4/tcp_syncookies", Value: "0"}}
 		}, "spec.securityContext.sysctls[1].name", "duplicate"},
+		{"sysctl of the node", false, func(p *Pod) { psc(p).Sysctls = []Sysctl{{Name: "kernel.panic", Value: "1"}} }, "spec.securityContext.sysctls[0].name", "not namespaced"},
+		{"namespaced sysctls accepted", false, func(p *Pod) {
+			psc(p).Sysctls = []Sysctl{{Name: "kernel.shm_rmid_forced", Value: "1"}, {Name: "kernel.sem", Value: "1 2 3 4"}, {Name: "fs.mqueue.msg_max", Value: "10"}, {Name: "net/core/somaxconn", Value: "1024"}}
+		}, "", ""},
 		{"SELinux refused", false, func(p *Pod) { psc(p).SELinuxOptions = &SELinuxOptions{Type: "spc_t"} }, "spec.securityContext.seLinuxOptions", "not supported"},
 		{"AppArmor refused", false, func(p *Pod) { sc(p).AppArmorProfile = &AppArmorProfile{Type: "Unconfined"} }, "spec.containers[0].securityContext.appArmorProfile", "not supported"},
 		{"hostNetwork hostPort mismatch", false, func(p *Pod) {

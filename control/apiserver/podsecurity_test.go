@@ -103,6 +103,41 @@ func TestPodSecurityAdmission(t *testing.T) {
 			}
 		})
 	}
+	// A pod that meets restricted runs there, and what it asked for is
+	// stored, not dropped.
+	e.apply(t, `apiVersion: v1
+kind: Pod
+metadata:
+  name: tight
+  namespace: locked
+spec:
+  securityContext:
+    runAsNonRoot: true
+    runAsUser: 1000
+    fsGroup: 2000
+    seccompProfile:
+      type: RuntimeDefault
+  containers:
+  - name: a
+    image: busybox:1.36
+    ports:
+    - containerPort: 8080
+      hostPort: 18080
+    securityContext:
+      allowPrivilegeEscalation: false
+      readOnlyRootFilesystem: true
+      capabilities:
+        drop: [ALL]
+        add: [NET_BIND_SERVICE]
+`)
+	tight := e.pod(t, "locked", "tight")
+	if sc := tight.Spec.SecurityContext; sc == nil || *sc.RunAsUser != 1000 || *sc.FSGroup != 2000 || sc.SeccompProfile.Type != api.SeccompProfileRuntimeDefault {
+		t.Errorf("stored pod securityContext = %+v", sc)
+	}
+	if sc := tight.Spec.Containers[0].SecurityContext; sc == nil || *sc.AllowPrivilegeEscalation || !*sc.ReadOnlyRootFilesystem ||
+		!slices.Equal(sc.Capabilities.Drop, []api.Capability{"ALL"}) || sc.ProcMount == nil || *sc.ProcMount != api.ProcMountDefault {
+		t.Errorf("stored container securityContext = %+v", sc)
+	}
 	// The refused relabel did not happen either.
 	ns, err := e.c.Get(e.ctx, "namespace", "", "ops")
 	if err != nil {
