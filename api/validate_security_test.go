@@ -167,3 +167,24 @@ func TestDefaultSecurity(t *testing.T) {
 		t.Errorf("hostNetwork hostPort = %d, want the containerPort 8080", hp)
 	}
 }
+
+// The security fields are copied deep: the apiserver's cache and the
+// controllers copy pods before changing them.
+func TestDeepCopySecurity(t *testing.T) {
+	p := secPod(false)
+	p.Spec.SecurityContext = &PodSecurityContext{RunAsUser: ptr(int64(1000)), SupplementalGroups: []int64{1}, Sysctls: []Sysctl{{Name: "net.ipv4.tcp_syncookies", Value: "1"}}}
+	p.Spec.Containers[0].SecurityContext.Capabilities = &Capabilities{Drop: []Capability{"ALL"}}
+	p.Spec.Containers[0].SecurityContext.Privileged = ptr(false)
+	c := DeepCopy(p)
+	*c.Spec.SecurityContext.RunAsUser = 0
+	c.Spec.SecurityContext.SupplementalGroups[0] = 0
+	c.Spec.SecurityContext.Sysctls[0].Value = "0"
+	c.Spec.Containers[0].SecurityContext.Capabilities.Drop[0] = "CHOWN"
+	*c.Spec.Containers[0].SecurityContext.Privileged = true
+	*c.Spec.Containers[0].SecurityContext.ProcMount = ProcMountUnmasked
+	sc, csc := p.Spec.SecurityContext, p.Spec.Containers[0].SecurityContext
+	if *sc.RunAsUser != 1000 || sc.SupplementalGroups[0] != 1 || sc.Sysctls[0].Value != "1" ||
+		csc.Capabilities.Drop[0] != "ALL" || *csc.Privileged || *csc.ProcMount != ProcMountDefault {
+		t.Errorf("changing the copy changed the original: %+v %+v", sc, csc)
+	}
+}
