@@ -37,10 +37,27 @@ func runOutput(t *testing.T, r *Runtime, sb *runtimes.Sandbox, cfg *runtimes.Con
 
 // Each case is an attack or a restriction of issue 7's pod security part,
 // checked from inside a real container.
+// newRuntimeWith returns a Runtime on the test environment whose config
+// change changed, with the test image present.
+func newRuntimeWith(t *testing.T, change func(*Config)) *Runtime {
+	t.Helper()
+	e := requireEnv(t)
+	cfg := testConfig(e)
+	change(&cfg)
+	r, err := New(context.Background(), cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	if _, err := r.EnsureImage(context.Background(), e.image, runtimes.PullIfNotPresent, nil); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func TestSecurityApplied(t *testing.T) {
-	r, _ := newTestRuntime(t)
 	profileDir := t.TempDir()
-	r.cfg.SeccompProfileDir = profileDir
+	r := newRuntimeWith(t, func(c *Config) { c.SeccompProfileDir = profileDir })
 	// A Localhost profile that allows everything but keyctl.
 	if err := os.WriteFile(filepath.Join(profileDir, "no-keyctl.json"), []byte(`{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["keyctl"],"action":"SCMP_ACT_ERRNO"}]}`), 0o644); err != nil {
 		t.Fatal(err)
@@ -202,17 +219,7 @@ func TestEmptyDirMemory(t *testing.T) {
 }
 
 func TestEmptyDirSizeLimitOnDisk(t *testing.T) {
-	e := requireEnv(t)
-	cfg := testConfig(e)
-	cfg.EmptyDirCheckInterval = 50 * time.Millisecond
-	r, err := New(context.Background(), cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
-	if _, err := r.EnsureImage(context.Background(), e.image, runtimes.PullIfNotPresent, nil); err != nil {
-		t.Fatal(err)
-	}
+	r := newRuntimeWith(t, func(c *Config) { c.EmptyDirCheckInterval = 50 * time.Millisecond })
 	sb := newSandbox(t, r, "disklimit")
 	dir := t.TempDir()
 	m := runtimes.Mount{HostPath: dir, ContainerPath: "/data", Volume: "data", EmptyDir: &runtimes.EmptyDir{SizeLimitBytes: 1 << 20}}
