@@ -20,14 +20,14 @@ const (
 //   - metadata.namespace: "default" for namespaced kinds when empty;
 //   - Pod: restartPolicy Always, terminationGracePeriodSeconds 30,
 //     schedulerName "default-scheduler", status.phase Pending; for every
-//     container and init container: imagePullPolicy (Always for a `latest` or
+//     container and init container: securityContext.procMount Default when
+//     it has a securityContext, and with hostNetwork a port's hostPort is
+//     its containerPort when unset (as Kubernetes; seccomp is not defaulted
+//     here: the runtime applies RuntimeDefault when it is unset);
+//     imagePullPolicy (Always for a `latest` or
 //     missing tag, IfNotPresent otherwise and for wasm modules given as
 //     file:// or kyb:// images), port protocol TCP, and requests copied from
 //     limits for each resource that has a limit but no request;
-//     securityContext.procMount Default for a container that has a
-//     securityContext; with hostNetwork, a port's hostPort is its
-//     containerPort when unset (as Kubernetes; seccomp is not defaulted
-//     here: the runtime applies RuntimeDefault when it is unset);
 //   - Namespace: status.phase Active.
 //
 // Default panics on an object of no known kind. It is not safe for
