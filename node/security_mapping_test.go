@@ -22,12 +22,21 @@ func TestSecurityMappedToRuntime(t *testing.T) {
 	h := newHarness(t)
 	var mu sync.Mutex
 	got := map[string]*runtimes.ContainerConfig{}
-	h.fake.SetHooks(fake.Hooks{CreateContainer: func(_ context.Context, _ string, cfg *runtimes.ContainerConfig) error {
-		mu.Lock()
-		defer mu.Unlock()
-		got[cfg.Name] = cfg
-		return nil
-	}})
+	var sbc *runtimes.SandboxConfig
+	h.fake.SetHooks(fake.Hooks{
+		CreateSandbox: func(_ context.Context, cfg *runtimes.SandboxConfig) error {
+			mu.Lock()
+			defer mu.Unlock()
+			sbc = cfg
+			return nil
+		},
+		CreateContainer: func(_ context.Context, _ string, cfg *runtimes.ContainerConfig) error {
+			mu.Lock()
+			defer mu.Unlock()
+			got[cfg.Name] = cfg
+			return nil
+		},
+	})
 	h.start()
 	p := mkpod("sec", api.RestartPolicyNever, "fake://exit/0", "fake://exit/0")
 	p.Spec.HostNetwork, p.Spec.HostPID, p.Spec.HostIPC = true, true, true
@@ -82,14 +91,9 @@ func TestSecurityMappedToRuntime(t *testing.T) {
 		!reflect.DeepEqual(*c1.Mounts[0].EmptyDir, runtimes.EmptyDir{Medium: runtimes.MediumMemory, SizeLimitBytes: 1 << 20, GID: ptr(int64(2000))}) {
 		t.Errorf("c1 mounts = %+v", c1.Mounts)
 	}
-	sbs, _ := h.fake.ListSandboxes(context.Background())
-	var sbc *runtimes.SandboxConfig
-	for _, sb := range sbs {
-		if sb.UID == p.UID {
-			sbc, _ = h.fake.SandboxConfig(sb.ID)
-		}
-	}
-	if sbc == nil || !sbc.HostNetwork {
+	mu.Lock()
+	defer mu.Unlock()
+	if sbc == nil || !sbc.HostNetwork || sbc.UID != p.UID {
 		t.Errorf("sandbox config = %+v, want HostNetwork", sbc)
 	}
 }
