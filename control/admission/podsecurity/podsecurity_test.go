@@ -175,3 +175,13 @@ func TestParseLevel(t *testing.T) {
 		t.Errorf("ParseLevel(root) = %v", err)
 	}
 }
+
+func BenchmarkCheckRestricted(b *testing.B) {
+	p := restrictedPod()
+	b.ReportAllocs()
+	for b.Loop() {
+		if Check(Restricted, p) != nil {
+			b.Fatal("refused")
+		}
+	}
+}
