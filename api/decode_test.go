@@ -35,11 +35,9 @@ func TestDecodeKubernetesPodManifest(t *testing.T) {
 		`unknown field "spec.containers[0].env[1].valueFrom"`,
 		`unknown field "spec.containers[0].livenessProbe"`,
 		`unknown field "spec.containers[0].readinessProbe"`,
-		`unknown field "spec.containers[0].securityContext"`,
 		`unknown field "spec.dnsPolicy"`,
 		`unknown field "spec.imagePullSecrets"`,
 		`unknown field "spec.priorityClassName"`,
-		`unknown field "spec.securityContext"`,
 		`unknown field "spec.serviceAccountName"`,
 	}
 	warnings := slices.Sorted(slices.Values(d.Warnings))
@@ -56,6 +54,13 @@ func TestDecodeKubernetesPodManifest(t *testing.T) {
 	}
 	if p.Spec.Tolerations[0].TolerationSeconds == nil || *p.Spec.Tolerations[0].TolerationSeconds != 300 {
 		t.Errorf("tolerations = %+v", p.Spec.Tolerations)
+	}
+	// securityContext is decoded, no longer dropped with a warning.
+	if sc := p.Spec.SecurityContext; sc == nil || *sc.RunAsUser != 10001 || !*sc.RunAsNonRoot || *sc.FSGroup != 10001 || sc.SeccompProfile.Type != SeccompProfileRuntimeDefault {
+		t.Errorf("pod securityContext = %+v", sc)
+	}
+	if sc := c.SecurityContext; sc == nil || *sc.AllowPrivilegeEscalation || !*sc.ReadOnlyRootFilesystem || !slices.Equal(sc.Capabilities.Drop, []Capability{CapabilityAll}) {
+		t.Errorf("container securityContext = %+v", sc)
 	}
 	// The manifest is valid once defaulted: unknown fields are only warnings.
 	Default(p)

@@ -20,7 +20,11 @@ const (
 //   - metadata.namespace: "default" for namespaced kinds when empty;
 //   - Pod: restartPolicy Always, terminationGracePeriodSeconds 30,
 //     schedulerName "default-scheduler", status.phase Pending; for every
-//     container and init container: imagePullPolicy (Always for a `latest` or
+//     container and init container: securityContext.procMount Default when
+//     it has a securityContext, and with hostNetwork a port's hostPort is
+//     its containerPort when unset (as Kubernetes; seccomp is not defaulted
+//     here: the runtime applies RuntimeDefault when it is unset);
+//     imagePullPolicy (Always for a `latest` or
 //     missing tag, IfNotPresent otherwise and for wasm modules given as
 //     file:// or kyb:// images), port protocol TCP, and requests copied from
 //     limits for each resource that has a limit but no request;
@@ -68,17 +72,17 @@ func defaultPod(p *Pod) {
 	}
 	wasm := s.RuntimeClass() == RuntimeWasm
 	for i := range s.InitContainers {
-		defaultContainer(&s.InitContainers[i], wasm)
+		defaultContainer(&s.InitContainers[i], wasm, s.HostNetwork)
 	}
 	for i := range s.Containers {
-		defaultContainer(&s.Containers[i], wasm)
+		defaultContainer(&s.Containers[i], wasm, s.HostNetwork)
 	}
 	if p.Status.Phase == "" {
 		p.Status.Phase = PodPending
 	}
 }
 
-func defaultContainer(c *Container, wasm bool) {
+func defaultContainer(c *Container, wasm, hostNetwork bool) {
 	if c.ImagePullPolicy == "" {
 		c.ImagePullPolicy = DefaultPullPolicy(c.Image, wasm)
 	}
@@ -86,6 +90,13 @@ func defaultContainer(c *Container, wasm bool) {
 		if c.Ports[i].Protocol == "" {
 			c.Ports[i].Protocol = ProtocolTCP
 		}
+		if hostNetwork && c.Ports[i].HostPort == 0 {
+			c.Ports[i].HostPort = c.Ports[i].ContainerPort
+		}
+	}
+	if c.SecurityContext != nil && c.SecurityContext.ProcMount == nil {
+		pm := ProcMountDefault
+		c.SecurityContext.ProcMount = &pm
 	}
 	// As Kubernetes: a resource with a limit and no request requests its limit.
 	for name, limit := range c.Resources.Limits {

@@ -62,6 +62,19 @@ type PodSpec struct {
 	RuntimeClassName              *string           `json:"runtimeClassName,omitempty"`
 	SchedulerName                 string            `json:"schedulerName,omitempty"`
 	Hostname                      string            `json:"hostname,omitempty"`
+	// SecurityContext holds the pod-level security attributes; a
+	// container's own SecurityContext overrides the fields both have.
+	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
+	// HostNetwork, HostPID and HostIPC put the pod in the node's network,
+	// process and IPC namespaces.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
+	HostPID     bool `json:"hostPID,omitempty"`
+	HostIPC     bool `json:"hostIPC,omitempty"`
+	// HostUsers false (a user namespace) and ShareProcessNamespace true are
+	// refused by validation: kybernetes implements neither, and dropping
+	// them would run the pod with other isolation than it asked for.
+	HostUsers             *bool `json:"hostUsers,omitempty"`
+	ShareProcessNamespace *bool `json:"shareProcessNamespace,omitempty"`
 }
 
 // RuntimeClass returns the pod's runtime: "containerd" when unset.
@@ -84,6 +97,9 @@ type Container struct {
 	Ports           []ContainerPort      `json:"ports,omitempty"`
 	Resources       ResourceRequirements `json:"resources,omitzero"`
 	VolumeMounts    []VolumeMount        `json:"volumeMounts,omitempty"`
+	// SecurityContext holds the container's security attributes; where a
+	// field is also in the pod's SecurityContext, this one wins.
+	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
 }
 
 // PullPolicy says when an image is pulled.
@@ -134,7 +150,13 @@ type Volume struct {
 	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
 }
 
+// StorageMediumMemory is the emptyDir medium backed by memory (tmpfs).
+const StorageMediumMemory = "Memory"
+
 // EmptyDirVolumeSource is a scratch directory that lives as long as the pod.
+// Medium "" is the node's disk, "Memory" a tmpfs; SizeLimit caps its size
+// (the tmpfs's size; on disk, measured by the runtime, which kills the
+// pod's containers with reason EmptyDirSizeLimitExceeded when it is passed).
 type EmptyDirVolumeSource struct {
 	Medium    string             `json:"medium,omitempty"`
 	SizeLimit *resource.Quantity `json:"sizeLimit,omitempty"`

@@ -33,6 +33,12 @@ func Validate(obj Object) error {
 	case *Role, *ClusterRole, *RoleBinding, *ClusterRoleBinding:
 		validateRBAC(&e, o)
 	case *Namespace:
+		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
+			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)
+		}
+		if v, ok := o.Labels[LabelPodSecurityEnforceVersion]; ok && v != "latest" && !podSecurityVersionRE.MatchString(v) {
+			e.add(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforceVersion), "invalid value %q: must be \"latest\" or \"v1.<minor>\"", v)
+		}
 		switch o.Status.Phase {
 		case "", NamespaceActive, NamespaceTerminating:
 		default:
@@ -251,11 +257,12 @@ func sortedKeys[V any](m map[string]V) []string {
 var runtimeClasses = []string{"", RuntimeContainerd, RuntimeWasm}
 
 func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
+	wasm := s.RuntimeClass() == RuntimeWasm
 	volumes := map[string]bool{}
 	for i, v := range s.Volumes {
 		vp := p.Child("volumes").Index(i)
 		validateUniqueName(e, v.Name, vp.Child("name"), volumes)
-		validateVolumeSource(e, &v, vp)
+		validateVolumeSource(e, &v, vp, wasm)
 	}
 	if len(s.Containers) == 0 {
 		e.add(p.Child("containers"), "required: a pod must have at least one container")
@@ -267,6 +274,13 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	for i := range s.Containers {
 		validateContainer(e, &s.Containers[i], p.Child("containers").Index(i), names, volumes)
 	}
+	for i := range s.InitContainers {
+		validateSecurityContext(e, s.InitContainers[i].SecurityContext, p.Child("initContainers").Index(i).Child("securityContext"), wasm)
+	}
+	for i := range s.Containers {
+		validateSecurityContext(e, s.Containers[i].SecurityContext, p.Child("containers").Index(i).Child("securityContext"), wasm)
+	}
+	validatePodSecurity(e, s, p)
 	switch s.RestartPolicy {
 	case "", RestartPolicyAlways, RestartPolicyOnFailure, RestartPolicyNever:
 	default:
@@ -295,18 +309,25 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 
 var hostPathTypes = []string{"", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"}
 
-func validateVolumeSource(e *errs, v *Volume, p *field.Path) {
+func validateVolumeSource(e *errs, v *Volume, p *field.Path, wasm bool) {
 	n := 0
 	if v.EmptyDir != nil {
 		n++
 		ep := p.Child("emptyDir")
 		switch v.EmptyDir.Medium {
-		case "", "Memory":
+		case "":
+		case StorageMediumMemory:
+			if wasm {
+				e.add(ep.Child("medium"), "not supported for wasm pods: a module's volumes are directories of the node's disk")
+			}
 		default:
-			e.unsupported(ep.Child("medium"), v.EmptyDir.Medium, "", "Memory")
+			e.unsupported(ep.Child("medium"), v.EmptyDir.Medium, "", StorageMediumMemory)
 		}
 		if v.EmptyDir.SizeLimit != nil {
 			validateNonNegative(e, *v.EmptyDir.SizeLimit, ep.Child("sizeLimit"))
+			if wasm {
+				e.add(ep.Child("sizeLimit"), "not supported for wasm pods: only the containerd runtime enforces it")
+			}
 		}
 	}
 	if v.HostPath != nil {

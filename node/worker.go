@@ -365,6 +365,8 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *api.Pod) {
 		UID:       pod.UID,
 		Hostname:  pod.Spec.Hostname,
 		Labels:    map[string]string{LabelPodUID: pod.UID, LabelPodNamespace: pod.Namespace, LabelPodName: pod.Name},
+		// HostNetwork reaches here only where pod security admission allowed it.
+		HostNetwork: pod.Spec.HostNetwork,
 	}
 	if cfg.Hostname == "" {
 		cfg.Hostname = pod.Name
@@ -567,6 +569,11 @@ func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerCo
 	if q, ok := c.spec.Resources.Limits[api.ResourceMemory]; ok {
 		cfg.MemoryLimitBytes = q.Value()
 	}
+	cfg.Security = containerSecurity(&pod.Spec, &c.spec)
+	var fsGroup *int64
+	if pod.Spec.SecurityContext != nil {
+		fsGroup = pod.Spec.SecurityContext.FSGroup
+	}
 	for i, m := range c.spec.VolumeMounts {
 		var vol *api.Volume
 		for j := range pod.Spec.Volumes {
@@ -578,19 +585,72 @@ func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerCo
 		case vol == nil:
 			return nil, fmt.Errorf("volumeMounts[%d]: volume %q not found in spec.volumes", i, m.Name)
 		case vol.HostPath != nil:
-			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: vol.HostPath.Path, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly})
+			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: vol.HostPath.Path, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly, Volume: vol.Name})
 		case vol.EmptyDir != nil:
 			dir := filepath.Join(w.a.podDir(pod.UID), "volumes", vol.Name)
 			if err := os.MkdirAll(dir, 0o777); err != nil {
 				return nil, fmt.Errorf("volume %q: create emptyDir: %w", vol.Name, err)
 			}
 			_ = os.Chmod(dir, 0o777)
-			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: dir, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly})
+			ed := &runtimes.EmptyDir{Medium: vol.EmptyDir.Medium, GID: fsGroup}
+			if vol.EmptyDir.SizeLimit != nil {
+				ed.SizeLimitBytes = vol.EmptyDir.SizeLimit.Value()
+			}
+			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: dir, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly, Volume: vol.Name, EmptyDir: ed})
 		default:
 			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath)", vol.Name)
 		}
 	}
 	return cfg, nil
+}
+
+// containerSecurity maps a container's securityContext, with what it takes
+// from the pod's (runAsUser, runAsGroup, runAsNonRoot and seccompProfile
+// when the container leaves them unset; supplementalGroups, fsGroup,
+// sysctls and the host PID and IPC namespaces), to the runtime's Security.
+func containerSecurity(pod *api.PodSpec, c *api.Container) runtimes.Security {
+	sec := runtimes.Security{
+		Privileged: c.IsPrivileged(),
+		RunAsUser:  api.EffectiveRunAsUser(pod, c),
+		RunAsGroup: api.EffectiveRunAsGroup(pod, c),
+		HostPID:    pod.HostPID,
+		HostIPC:    pod.HostIPC,
+	}
+	if nr := api.EffectiveRunAsNonRoot(pod, c); nr != nil {
+		sec.RunAsNonRoot = *nr
+	}
+	if sp := api.EffectiveSeccompProfile(pod, c); sp != nil {
+		sec.Seccomp = string(sp.Type)
+		if sp.LocalhostProfile != nil {
+			sec.SeccompProfile = *sp.LocalhostProfile
+		}
+	}
+	if psc := pod.SecurityContext; psc != nil {
+		sec.SupplementalGroups = append(sec.SupplementalGroups, psc.SupplementalGroups...)
+		if psc.FSGroup != nil {
+			sec.SupplementalGroups = append(sec.SupplementalGroups, *psc.FSGroup)
+		}
+		if len(psc.Sysctls) > 0 {
+			sec.Sysctls = make(map[string]string, len(psc.Sysctls))
+			for _, s := range psc.Sysctls {
+				sec.Sysctls[s.Name] = s.Value
+			}
+		}
+	}
+	if sc := c.SecurityContext; sc != nil {
+		sec.ReadOnlyRootFilesystem = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
+		sec.NoNewPrivileges = sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
+		sec.ProcMountUnmasked = sc.ProcMount != nil && *sc.ProcMount == api.ProcMountUnmasked
+		if caps := sc.Capabilities; caps != nil {
+			for _, a := range caps.Add {
+				sec.CapAdd = append(sec.CapAdd, string(a))
+			}
+			for _, d := range caps.Drop {
+				sec.CapDrop = append(sec.CapDrop, string(d))
+			}
+		}
+	}
+	return sec
 }
 
 // start creates and starts the next attempt of c.

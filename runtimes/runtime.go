@@ -91,6 +91,87 @@ type Mount struct {
 	HostPath      string
 	ContainerPath string
 	ReadOnly      bool
+	// Volume names the pod volume, for messages.
+	Volume string
+	// EmptyDir is set when HostPath is the pod's directory of an emptyDir
+	// volume, which the runtime may back with a filesystem of its own.
+	EmptyDir *EmptyDir
+}
+
+// MediumMemory is the EmptyDir medium backed by memory.
+const MediumMemory = "Memory"
+
+// EmptyDir says how to back an emptyDir volume's directory. Every
+// container of the pod that mounts the volume names the same HostPath and
+// the same EmptyDir.
+type EmptyDir struct {
+	// Medium is "" (the node's disk) or MediumMemory (a tmpfs mounted on
+	// the directory, unmounted when the sandbox is removed).
+	Medium string
+	// SizeLimitBytes caps the volume's size; 0 means no limit. A tmpfs is
+	// made that size; on disk, the runtime measures the directory and kills
+	// the pod's containers with ReasonEmptyDirSizeLimit when it is passed.
+	SizeLimitBytes int64
+	// GID, when set (the pod's fsGroup), owns the directory, with the
+	// setgid bit so that what is made in it is the group's too.
+	GID *int64
+}
+
+// ReasonEmptyDirSizeLimit is the exit reason of a container killed because
+// an emptyDir volume of its pod outgrew its sizeLimit.
+const ReasonEmptyDirSizeLimit = "EmptyDirSizeLimitExceeded"
+
+// ReasonCreateContainerConfigError is the reason of a container whose
+// configuration cannot be met, e.g. runAsNonRoot with an effective uid 0.
+const ReasonCreateContainerConfigError = "CreateContainerConfigError"
+
+// Seccomp profile types of Security.Seccomp.
+const (
+	SeccompRuntimeDefault = "RuntimeDefault"
+	SeccompUnconfined     = "Unconfined"
+	SeccompLocalhost      = "Localhost"
+)
+
+// Security is what a container's processes may do. The zero value is the
+// runtime's safe default: the image's user, the runtime's default
+// capabilities, the default seccomp profile, masked /proc paths, own PID and
+// IPC namespaces, not privileged.
+type Security struct {
+	// Privileged gives every capability and device, no seccomp and no
+	// masked or read-only paths.
+	Privileged bool
+	// RunAsUser and RunAsGroup override the image's user and group; nil
+	// keeps the image's.
+	RunAsUser  *int64
+	RunAsGroup *int64
+	// RunAsNonRoot refuses to create a container whose effective uid is 0
+	// (ReasonCreateContainerConfigError).
+	RunAsNonRoot bool
+	// SupplementalGroups are added to the process's groups (the pod's
+	// supplementalGroups and fsGroup).
+	SupplementalGroups []int64
+	// ReadOnlyRootFilesystem mounts the image's filesystem read-only.
+	ReadOnlyRootFilesystem bool
+	// CapAdd and CapDrop change the runtime's default capability set:
+	// names without the CAP_ prefix, or "ALL". ALL in CapAdd is applied
+	// first, then ALL in CapDrop, then the single names.
+	CapAdd, CapDrop []string
+	// NoNewPrivileges sets no_new_privs (allowPrivilegeEscalation: false).
+	NoNewPrivileges bool
+	// Seccomp is SeccompRuntimeDefault (also for ""), SeccompUnconfined or
+	// SeccompLocalhost with SeccompProfile, a path relative to the
+	// runtime's profile directory. Privileged ignores it.
+	Seccomp        string
+	SeccompProfile string
+	// ProcMountUnmasked leaves /proc and /sys without masked and
+	// read-only paths.
+	ProcMountUnmasked bool
+	// HostPID and HostIPC put the container in the node's PID and IPC
+	// namespaces.
+	HostPID, HostIPC bool
+	// Sysctls are namespaced kernel parameters set in the container's
+	// namespaces.
+	Sysctls map[string]string
 }
 
 // SandboxConfig describes a pod sandbox.
@@ -104,6 +185,9 @@ type SandboxConfig struct {
 	Ports []PortMapping
 	// PodCIDR is the node's pod address range, for runtimes that allocate pod IPs.
 	PodCIDR string
+	// HostNetwork puts the pod in the node's network namespace: no pod IP
+	// of its own, and its ports are the node's.
+	HostNetwork bool
 }
 
 // SandboxState is the state of a sandbox; zero means unknown.
@@ -143,12 +227,15 @@ type ContainerConfig struct {
 	WorkingDir string
 	Mounts     []Mount
 	Ports      []PortMapping
-	// CPURequestMilli, CPULimitMilli, MemoryLimitBytes and PidsLimit are 0 when unset.
+	// CPURequestMilli, CPULimitMilli, MemoryLimitBytes and PidsLimit are 0
+	// when unset; a runtime may apply a default pids limit.
 	CPURequestMilli  int64
 	CPULimitMilli    int64
 	MemoryLimitBytes int64
 	PidsLimit        int64
-	Labels           map[string]string
+	// Security is what the container's processes may do.
+	Security Security
+	Labels   map[string]string
 	// LogPath is a file the runtime appends the container's stdout and
 	// stderr to (as CRI does); the agent tails it into the logs stream.
 	LogPath string

@@ -167,6 +167,9 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 		}
 	}
 	if len(causes) == 0 {
+		if err := s.admitPodSecurity(ctx, docs); err != nil {
+			return nil, err
+		}
 		return docs, nil
 	}
 	st := &api.Status{Code: 422, Reason: api.ReasonInvalid, Causes: causes}

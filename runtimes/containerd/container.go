@@ -106,10 +106,14 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 	specOpts := []oci.SpecOpts{
 		oci.WithImageConfig(img),
 		withKubeArgs(img, cfg.Command, cfg.Args),
-		oci.WithHostname(sb.Hostname),
-		oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNS}),
 		oci.WithMounts(r.podMounts(sb, cfg.Mounts)),
 		oci.WithCgroup(path.Join("/", r.cfg.Namespace, id)),
+	}
+	if sb.HostNetwork {
+		specOpts = append(specOpts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostNamespace(specs.UTSNamespace))
+	} else {
+		specOpts = append(specOpts, oci.WithHostname(sb.Hostname),
+			oci.WithLinuxNamespace(specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: sb.NetNS}))
 	}
 	if len(cfg.Env) > 0 {
 		env := make([]string, 0, len(cfg.Env))
@@ -124,7 +128,15 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 	if cfg.WorkingDir != "" {
 		specOpts = append(specOpts, oci.WithProcessCwd(cfg.WorkingDir))
 	}
-	specOpts = append(specOpts, resourceOpts(cfg)...)
+	specOpts = append(specOpts, resourceOpts(cfg, r.cfg.PidsLimit)...)
+	secOpts, err := r.securityOpts(&cfg.Security)
+	if err != nil {
+		return "", runtimes.WithReason(runtimes.ReasonCreateContainerConfigError, false, fmt.Errorf("%s: %w", what, err))
+	}
+	specOpts = append(specOpts, secOpts...)
+	if err := r.prepareEmptyDirs(sb, cfg.Mounts); err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
 
 	// Once begun, the create runs to its end: cut short by the client, the
 	// daemon may still prepare the snapshot after the cleanup below.
@@ -148,6 +160,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 		}
 		if rerr := r.client.SnapshotService(snap).Remove(cctx, id); rerr != nil && !errdefs.IsNotFound(rerr) {
 			r.log.Warn("remove snapshot after failed create", "id", id, "err", rerr)
+		}
+		if errors.Is(err, errRunAsRoot) {
+			return "", runtimes.WithReason(runtimes.ReasonCreateContainerConfigError, false, fmt.Errorf("%s: %w", what, errRunAsRoot))
 		}
 		return "", runtimes.WithReason(ReasonCreateContainerError, false, fmt.Errorf("%s: %w", what, mapErr(err)))
 	}
@@ -207,7 +222,9 @@ func cpuShares(milli int64) uint64 {
 
 const cfsPeriod = 100000
 
-func resourceOpts(cfg *runtimes.ContainerConfig) []oci.SpecOpts {
+// resourceOpts maps a container's resources to cgroup limits; a container
+// without a pids limit gets defaultPids (none when it is negative).
+func resourceOpts(cfg *runtimes.ContainerConfig, defaultPids int64) []oci.SpecOpts {
 	var opts []oci.SpecOpts
 	req := cfg.CPURequestMilli
 	if req == 0 {
@@ -226,8 +243,12 @@ func resourceOpts(cfg *runtimes.ContainerConfig) []oci.SpecOpts {
 	if cfg.MemoryLimitBytes > 0 {
 		opts = append(opts, oci.WithMemoryLimit(uint64(cfg.MemoryLimitBytes)))
 	}
-	if cfg.PidsLimit > 0 {
-		opts = append(opts, oci.WithPidsLimit(cfg.PidsLimit))
+	pids := cfg.PidsLimit
+	if pids == 0 {
+		pids = defaultPids
+	}
+	if pids > 0 {
+		opts = append(opts, oci.WithPidsLimit(pids))
 	}
 	return opts
 }
@@ -292,6 +313,9 @@ func (r *Runtime) exitReason(id string, code uint32) string {
 	if code == 0 {
 		return runtimes.ReasonCompleted
 	}
+	if r.evictedFor(id) != "" {
+		return runtimes.ReasonEmptyDirSizeLimit
+	}
 	if r.wasOOMKilled(id) {
 		return runtimes.ReasonOOMKilled
 	}
@@ -351,7 +375,7 @@ func (r *Runtime) wait(ctx context.Context, c cclient.Container) runtimes.ExitRe
 				}
 				return runtimes.ExitResult{Err: fmt.Errorf("wait container %s: %w", c.ID(), mapErr(err))}
 			}
-			return runtimes.ExitResult{ExitCode: int32(code), Reason: r.exitReason(c.ID(), code), FinishedAt: at}
+			return runtimes.ExitResult{ExitCode: int32(code), Reason: r.exitReason(c.ID(), code), Message: r.evictedFor(c.ID()), FinishedAt: at}
 		}
 	}
 }
@@ -460,6 +484,7 @@ func (r *Runtime) removeContainer(ctx context.Context, c cclient.Container, kill
 	}
 	r.oomMu.Lock()
 	delete(r.oomSeen, c.ID())
+	delete(r.evicted, c.ID())
 	r.oomMu.Unlock()
 	return nil
 }
@@ -534,6 +559,7 @@ func (r *Runtime) status(ctx context.Context, c cclient.Container, info containe
 		st.ExitCode = int32(ts.ExitStatus)
 		st.FinishedAt = ts.ExitTime
 		st.Reason = r.exitReason(info.ID, ts.ExitStatus)
+		st.Message = r.evictedFor(info.ID)
 	case cclient.Created:
 		st.State = runtimes.ContainerCreated
 	}

@@ -20,7 +20,22 @@
 //     replace CMD), cgroup limits, stdout and stderr appended to a log file by
 //     the containerd shim (so logs survive agent restarts), and labels that
 //     carry pod, container name, attempt and sandbox so that a new Runtime
-//     adopts the containers of an earlier one.
+//     adopts the containers of an earlier one;
+//   - security (security.go): a container's runtimes.Security applied to its
+//     OCI spec as containerd's CRI plugin does: user and groups, a refusal
+//     (CreateContainerConfigError) of runAsNonRoot with uid 0, capabilities
+//     on top of containerd's default set, no_new_privs, containerd's default
+//     seccomp profile unless Unconfined or a Localhost profile from
+//     Config.SeccompProfileDir, read-only rootfs, privileged, unmasked /proc,
+//     host PID and IPC namespaces, sysctls, and a pids limit of
+//     Config.PidsLimit for containers that set none; host-network sandboxes
+//     have no namespace or CNI attachment of their own;
+//   - emptyDir volumes (emptydir.go): medium Memory is a tmpfs mounted on
+//     the volume's directory the first time a container names it, recorded
+//     in the sandbox record and unmounted by RemoveSandbox; a disk emptyDir
+//     with a size limit is measured every Config.EmptyDirCheckInterval and
+//     the pod's containers are killed (EmptyDirSizeLimitExceeded) when it
+//     is passed; an fsGroup owns the directory.
 //
 // Logs: the shim starts a log driver process per container (Config.LogDriver,
 // by default the running program, which calls LogDriverMain first in main)

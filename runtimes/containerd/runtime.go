@@ -30,6 +30,13 @@ const (
 	DefaultStateDir    = "/var/lib/kyb/containerd"
 	DefaultNetworkName = "kyb"
 	DefaultBridge      = "kyb0"
+	// DefaultSeccompProfileDir holds the profiles of seccompProfile type
+	// Localhost, as the kubelet's <root-dir>/seccomp does.
+	DefaultSeccompProfileDir = "/var/lib/kyb/seccomp"
+	// DefaultPidsLimit caps the processes (threads included) of a
+	// container that sets no limit, so that a fork bomb cannot take the
+	// node's PIDs.
+	DefaultPidsLimit = 4096
 )
 
 // DefaultCNIBinDirs are searched for CNI plugins when Config.CNIBinDirs is empty.
@@ -73,6 +80,15 @@ type Config struct {
 	// Snapshotter names the containerd snapshotter; empty means overlayfs
 	// when the daemon supports it, else native.
 	Snapshotter string
+	// SeccompProfileDir holds the profiles that seccompProfile type
+	// Localhost names (DefaultSeccompProfileDir).
+	SeccompProfileDir string
+	// PidsLimit is the pids limit of a container whose ContainerConfig sets
+	// none (DefaultPidsLimit); negative means no limit.
+	PidsLimit int64
+	// EmptyDirCheckInterval is how often the size of each disk emptyDir
+	// with a sizeLimit is measured (10s, as the kubelet's eviction manager).
+	EmptyDirCheckInterval time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -96,6 +112,15 @@ func (c Config) withDefaults() Config {
 	}
 	if c.BridgeName == "" {
 		c.BridgeName = DefaultBridge
+	}
+	if c.SeccompProfileDir == "" {
+		c.SeccompProfileDir = DefaultSeccompProfileDir
+	}
+	if c.PidsLimit == 0 {
+		c.PidsLimit = DefaultPidsLimit
+	}
+	if c.EmptyDirCheckInterval <= 0 {
+		c.EmptyDirCheckInterval = 10 * time.Second
 	}
 	return c
 }
@@ -122,6 +147,9 @@ type Runtime struct {
 
 	oomMu   sync.Mutex
 	oomSeen map[string]bool
+	// evicted holds why a container was killed for its pod's emptyDir
+	// size limit (guarded by oomMu).
+	evicted map[string]string
 	stopOOM context.CancelFunc
 }
 
@@ -161,6 +189,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 		client:      c,
 		snapshotter: cfg.Snapshotter,
 		oomSeen:     map[string]bool{},
+		evicted:     map[string]string{},
 		uidLocks:    map[string]*uidLock{},
 	}
 	r.cfg.LogDriver = resolveLogDriver(ctx, cfg.LogDriver, log)
@@ -174,6 +203,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 	octx, cancel := context.WithCancel(context.Background())
 	r.stopOOM = cancel
 	go r.watchOOM(octx)
+	go r.watchEmptyDirs(octx)
 	return r, nil
 }
 

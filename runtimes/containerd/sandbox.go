@@ -37,6 +37,12 @@ type sandboxRecord struct {
 	// half-way through CreateSandbox leaves a sandbox that ListSandboxes
 	// lists (not ready) and RemoveSandbox removes, namespace included.
 	Pending bool `json:"pending,omitempty"`
+	// HostNetwork: the pod uses the node's network and UTS namespaces; it
+	// has no namespace, IP or CNI attachment of its own.
+	HostNetwork bool `json:"hostNetwork,omitempty"`
+	// EmptyDirs are the emptyDir volumes the runtime backs (tmpfs) or
+	// measures (disk with a size limit).
+	EmptyDirs []emptyDirRecord `json:"emptyDirs,omitempty"`
 }
 
 func (r *Runtime) sandboxDir(id string) string {
@@ -134,6 +140,9 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg *runtimes.SandboxConfig
 			os.RemoveAll(dir)
 		}
 	}()
+	if cfg.HostNetwork {
+		return r.createHostNetworkSandbox(sb, what)
+	}
 	ns, err := netns.NewNetNS(filepath.Join(r.cfg.StateDir, "netns"))
 	if err != nil {
 		return nil, fmt.Errorf("%s: create network namespace: %w", what, err)
@@ -253,6 +262,22 @@ func (r *Runtime) RemoveSandbox(ctx context.Context, id string) error {
 	}
 	r.sbMu.Lock()
 	defer r.sbMu.Unlock()
+	if sb, err = r.readSandbox(id); err != nil { // as prepareEmptyDirs may have changed it
+		return fmt.Errorf("%s: %w", what, errors.Join(append(errs, err)...))
+	}
+	if err := unmountEmptyDirs(sb); err != nil {
+		errs = append(errs, err)
+	}
+	if sb.HostNetwork {
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := os.RemoveAll(r.sandboxDir(id)); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		r.log.Info("sandbox removed", "pod", sb.Namespace+"/"+sb.Name, "sandbox", id)
+		return nil
+	}
 	// A namespace that is gone (the node rebooted, or an earlier call
 	// removed it) still has an IP and host ports to release; the plugins
 	// do that without a path.
@@ -309,6 +334,9 @@ func (sb *sandboxRecord) ready() bool {
 	if sb.Pending {
 		return false
 	}
+	if sb.HostNetwork {
+		return true
+	}
 	closed, err := netns.LoadNetNS(sb.NetNS).Closed()
 	return err == nil && !closed
 }
@@ -358,4 +386,31 @@ func (r *Runtime) ListSandboxes(ctx context.Context) ([]*runtimes.Sandbox, error
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
+}
+
+// createHostNetworkSandbox records a sandbox in the node's network: the
+// node's hostname, and its hosts and resolv.conf files copied for the pod.
+// Host ports need no mapping: the containers bind them on the node.
+func (r *Runtime) createHostNetworkSandbox(sb *sandboxRecord, what string) (*runtimes.Sandbox, error) {
+	sb.HostNetwork = true
+	sb.Ports = nil
+	if h, err := os.Hostname(); err == nil {
+		sb.Hostname = h
+	}
+	dir := r.sandboxDir(sb.ID)
+	hosts, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		hosts = []byte("127.0.0.1\tlocalhost\n")
+	}
+	resolv, _ := os.ReadFile("/etc/resolv.conf")
+	for name, b := range map[string][]byte{"hostname": []byte(sb.Hostname + "\n"), "hosts": hosts, "resolv.conf": resolv} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return nil, fmt.Errorf("%s: write %s: %w", what, name, err)
+		}
+	}
+	if err := r.writeSandbox(sb); err != nil {
+		return nil, fmt.Errorf("%s: record: %w", what, err)
+	}
+	r.log.Info("sandbox created in the host network", "pod", sb.Namespace+"/"+sb.Name, "sandbox", sb.ID)
+	return sb.public(runtimes.SandboxReady), nil
 }
