@@ -599,7 +599,6 @@ func (a *Agent) recover(ctx context.Context, ps *api.PodSync) {
 	}
 }
 
-
 // PodCount returns how many pods the agent runs workers for.
 func (a *Agent) PodCount() int {
 	a.mu.Lock()
