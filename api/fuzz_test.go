@@ -1,0 +1,61 @@
+package api
+
+import (
+	"errors"
+	"flag"
+	"testing"
+	"time"
+)
+
+// fuzzing reports whether the test binary runs a fuzzer (-test.fuzz), not
+// only its seed corpus. Time bounds are only checked then: under plain
+// `go test` a loaded machine must not fail a test.
+func fuzzing() bool {
+	f := flag.Lookup("test.fuzz")
+	return f != nil && f.Value.String() != ""
+}
+
+// slowInput is how long a small manifest may take to decode, default and
+// validate while fuzzing: far above what a sane input needs (well under a
+// millisecond), far below what a pathological one takes.
+const slowInput = 2 * time.Second
+
+// FuzzDecode feeds manifests (YAML and JSON, multi-document, Lists) to
+// Decode, then defaults and validates what it returns, as the apiserver
+// does. Nothing may panic; an error must be a 400 *Status; every object
+// must have a kind; and, while fuzzing, a small input must not take
+// pathological time. The seed corpus is testdata/fuzz/FuzzDecode. CI runs
+// it briefly with
+//
+//	go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 30s ./api
+func FuzzDecode(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
+		objs, err := Decode(data)
+		if err != nil {
+			var st *Status
+			if !errors.As(err, &st) || st.Code != 400 {
+				t.Fatalf("Decode error %v (%T), want a 400 *Status", err, err)
+			}
+			if objs != nil {
+				t.Fatalf("Decode returned %d objects with an error", len(objs))
+			}
+		}
+		for i, d := range objs {
+			if d.Object == nil || d.Kind == nil || KindOf(d.Object) != d.Kind {
+				t.Fatalf("object %d: %T of kind %v", i, d.Object, d.Kind)
+			}
+			Default(d.Object)
+			if err := Validate(d.Object); err != nil {
+				var st *Status
+				if !errors.As(err, &st) || st.Code != 422 || len(st.Causes) == 0 {
+					t.Fatalf("object %d: Validate error %v, want a 422 *Status with causes", i, err)
+				}
+			}
+			_ = DeepCopy(d.Object)
+		}
+		if took := time.Since(start); fuzzing() && len(data) <= 64<<10 && took > slowInput {
+			t.Fatalf("%d bytes took %v to decode and validate", len(data), took)
+		}
+	})
+}
