@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -13,6 +14,27 @@ import (
 func fuzzing() bool {
 	f := flag.Lookup("test.fuzz")
 	return f != nil && f.Value.String() != ""
+}
+
+// hangAfter is when, while fuzzing, an input that is still being handled
+// crashes the fuzzing worker: Go's fuzzer does not notice a hang by
+// itself, but saves the input of a worker that crashes.
+const hangAfter = 10 * time.Second
+
+// watchdog panics, from its own goroutine, when the returned stop function
+// is not called within hangAfter; it does nothing unless fuzzing.
+func watchdog(data []byte) (stop func()) {
+	if !fuzzing() {
+		return func() {}
+	}
+	t := time.AfterFunc(hangAfter, func() {
+		head := data
+		if len(head) > 256 {
+			head = head[:256]
+		}
+		panic(fmt.Sprintf("input of %d bytes still running after %v (hang): %q", len(data), hangAfter, head))
+	})
+	return func() { t.Stop() }
 }
 
 // slowInput is how long a small manifest may take to decode, default and
@@ -30,6 +52,7 @@ const slowInput = 2 * time.Second
 //	go test -run '^$' -fuzz '^FuzzDecode$' -fuzztime 30s ./api
 func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
+		defer watchdog(data)()
 		start := time.Now()
 		objs, err := Decode(data)
 		if err != nil {
