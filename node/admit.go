@@ -27,6 +27,16 @@ const ReasonRejected = "Rejected"
 // causes of a hostile pod could be many and long).
 const maxRejectMessage = 1024
 
+// decodeAssignment decodes one message of kyb.agent.<node>.pods. What it
+// returns is still to be checked (admit, validUID).
+func decodeAssignment(data []byte) (*api.Assignment, error) {
+	var as api.Assignment
+	if err := json.Unmarshal(data, &as); err != nil {
+		return nil, fmt.Errorf("decode assignment: %w", err)
+	}
+	return &as, nil
+}
+
 // admit checks a pod the agent is handed (an assignment or a pod of a sync
 // reply) before anything is done for it. It returns nil or a 422 *api.Status
 // whose causes name every field at fault:

@@ -369,8 +369,8 @@ func (a *Agent) beatLoop(ctx context.Context) {
 
 // onAssignment handles one message on kyb.agent.<name>.pods.
 func (a *Agent) onAssignment(m *nats.Msg) {
-	var as api.Assignment
-	if err := json.Unmarshal(m.Data, &as); err != nil {
+	as, err := decodeAssignment(m.Data)
+	if err != nil {
 		a.log.Warn("bad assignment", "err", err)
 		return
 	}
