@@ -456,3 +456,13 @@ func TestAdoptIgnoresForeignLogPath(t *testing.T) {
 		t.Errorf("the agent wrote an offset file beside a log file outside its data dir: %v", err)
 	}
 }
+
+// BenchmarkAdmit is the agent's cost of checking one pod it is handed.
+func BenchmarkAdmit(b *testing.B) {
+	p := validPod()
+	for b.Loop() {
+		if err := admit(p, "node-1"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
