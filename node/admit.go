@@ -79,7 +79,11 @@ func admit(p *api.Pod, node string) error {
 	if len(causes) == 0 {
 		return nil
 	}
-	return api.NewInvalid("Pod", clip(p.Name), causes)
+	name := p.Name
+	if len(name) > 64 {
+		name = name[:64] + "..."
+	}
+	return api.NewInvalid("Pod", name, causes)
 }
 
 // checkPaths checks the host and container paths of p's volumes and mounts.
@@ -206,19 +210,21 @@ func (a *Agent) admitLocked(p *api.Pod) bool {
 	if err == nil {
 		return true
 	}
+	// The message is capped: a hostile pod's causes could fill megabytes of logs.
+	msg := rejectMessage(a.cfg.Name, err)
 	log := a.log.With("pod", clip(p.Namespace)+"/"+clip(p.Name), "uid", clip(p.UID))
 	if !reportable(p, a.cfg.Name) {
-		log.Warn("refusing a pod handed to this agent; not reporting it (not bound here or no sane namespace, name and uid)", "err", err)
+		log.Warn("refusing a pod handed to this agent; not reporting it (not bound here or no sane namespace, name and uid)", "err", msg)
 		return false
 	}
 	if a.workers[p.UID] != nil {
-		log.Warn("refusing an update of a running pod; it keeps the last spec it was accepted with", "err", err)
+		log.Warn("refusing an update of a running pod; it keeps the last spec it was accepted with", "err", msg)
 		return false
 	}
-	if t, ok := a.tombstones[p.UID]; ok && resourceVersion(p) <= t.rv {
+	if t, ok := a.tombstones[p.UID]; ok && (resourceVersion(p) == 0 || resourceVersion(p) <= t.rv) {
 		return false // removed already
 	}
-	st := api.PodStatus{Phase: api.PodFailed, Reason: ReasonRejected, Message: rejectMessage(a.cfg.Name, err)}
+	st := api.PodStatus{Phase: api.PodFailed, Reason: ReasonRejected, Message: msg}
 	terminal := p.Status.Phase == api.PodFailed || p.Status.Phase == api.PodSucceeded
 	switch {
 	case p.DeletionTimestamp != nil:
@@ -232,8 +238,8 @@ func (a *Agent) admitLocked(p *api.Pod) bool {
 		// as an update, so this is also what ends the exchange.
 		return false
 	default:
-		log.Warn("refusing a pod", "err", err)
-		a.rejectedEvent(p, st.Message)
+		log.Warn("refusing a pod", "err", msg)
+		a.rejectedEvent(p, msg)
 	}
 	a.reporter.put(&api.PodStatusUpdate{
 		Namespace: p.Namespace, Name: p.Name, UID: p.UID, Status: st, Finalized: p.DeletionTimestamp != nil,

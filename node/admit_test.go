@@ -279,7 +279,8 @@ func TestAttackUIDEscapeOnRecovery(t *testing.T) {
 	p.UID = "../../../victim/." // not the stray's, so that the stray is an orphan
 	h.cp.store(p)               // the fake control plane keeps the uid it is given
 	if _, err := h.fake.CreateSandbox(context.Background(), &runtimes.SandboxConfig{
-		Namespace: "default", Name: "stray", UID: "../../../victim",
+		// The runtime refuses such a uid itself; its label says it too.
+		Namespace: "default", Name: "stray",
 		Labels: map[string]string{LabelPodUID: "../../../victim"},
 	}); err != nil {
 		t.Fatal(err)
