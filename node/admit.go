@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -194,7 +195,11 @@ func rejectMessage(node string, err error) string {
 	}
 	msg := fmt.Sprintf("pod rejected by node %s: %s", node, strings.Join(parts, "; "))
 	if len(msg) > maxRejectMessage {
-		msg = msg[:maxRejectMessage-3] + "..."
+		cut := maxRejectMessage - 3
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut-- // whole characters only
+		}
+		msg = msg[:cut] + "..."
 	}
 	return msg
 }

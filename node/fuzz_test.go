@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kybernetes/kybernetes/api"
 )
@@ -65,8 +66,8 @@ func checkAdmission(t *testing.T, p *api.Pod) {
 		if !errors.As(err, &st) || st.Code != 422 || len(st.Causes) == 0 {
 			t.Fatalf("admit error %v (%T), want a 422 *api.Status with causes", err, err)
 		}
-		if msg := rejectMessage(fuzzNode, err); len(msg) > maxRejectMessage {
-			t.Fatalf("reject message of %d bytes, more than %d", len(msg), maxRejectMessage)
+		if msg := rejectMessage(fuzzNode, err); len(msg) > maxRejectMessage || (utf8.ValidString(err.Error()) && !utf8.ValidString(msg)) {
+			t.Fatalf("reject message of %d bytes (more than %d?) or cut inside a character: %q", len(msg), maxRejectMessage, msg)
 		}
 		if reportable(p, fuzzNode) && (p.Spec.NodeName != fuzzNode || !validUID(p.UID)) {
 			t.Fatalf("reportable pod with node %q uid %q", p.Spec.NodeName, p.UID)
