@@ -266,6 +266,19 @@ func TestAttackUIDEscape(t *testing.T) {
 	if n := h.agent.PodCount(); n != 1 {
 		t.Errorf("%d pod workers, want 1 (the barrier pod)", n)
 	}
+	// Nothing was made for it in the data dir either: only the barrier
+	// pod's directory is there.
+	ents, err := os.ReadDir(filepath.Join(h.cfg.DataDir, "pods"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || !validUID(ents[0].Name()) {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("pods dir holds %v, want only the barrier pod's directory", names)
+	}
 }
 
 // The same uid from the control plane's own sync list, and as the uid of a
