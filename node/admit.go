@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -244,22 +243,11 @@ func (a *Agent) admitLocked(p *api.Pod) bool {
 		return false
 	default:
 		log.Warn("refusing a pod", "err", msg)
-		a.rejectedEvent(p, msg)
 	}
 	a.reporter.put(&api.PodStatusUpdate{
 		Namespace: p.Namespace, Name: p.Name, UID: p.UID, Status: st, Finalized: p.DeletionTimestamp != nil,
 	})
 	return false
-}
-
-// rejectedEvent publishes a Warning event Rejected on a refused pod.
-func (a *Agent) rejectedEvent(p *api.Pod, msg string) {
-	b, err := json.Marshal(api.PodEvent{
-		Time: time.Now().UTC(), Type: api.EventTypeWarning, Reason: ReasonRejected, Message: msg, Source: a.cfg.Name,
-	})
-	if err == nil {
-		_ = a.nc.Publish(api.PodEventSubject(p.Namespace, p.Name), b)
-	}
 }
 
 // maxPathElem is the longest name a path element may have (NAME_MAX).
