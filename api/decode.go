@@ -46,7 +46,7 @@ func Decode(data []byte) ([]Decoded, error) {
 	}
 	var out []Decoded
 	for _, d := range docs {
-		objs, err := decodeDocument(d.label, d.json)
+		objs, err := decodeDocument(d.label, d.json, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -160,9 +160,14 @@ func isDocSeparator(line string) bool {
 	return rest == "" || strings.HasPrefix(rest, "#")
 }
 
+// maxListDepth is how deep Lists may nest in a manifest. Each level is
+// decoded again whole, so the cost grows with the square of the depth: 2,000
+// levels (52 KB) took 4 s before this cap.
+const maxListDepth = 8
+
 // decodeDocument decodes one JSON document into zero (empty document), one,
-// or (for a List) many objects.
-func decodeDocument(label string, js []byte) ([]Decoded, error) {
+// or (for a List) many objects; depth counts the Lists it is within.
+func decodeDocument(label string, js []byte, depth int) ([]Decoded, error) {
 	var generic any
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(js, &generic); err != nil {
 		return nil, NewBadRequest("decode %s: %v", label, err)
@@ -183,6 +188,9 @@ func decodeDocument(label string, js []byte) ([]Decoded, error) {
 		return nil, withCause(NewBadRequest("decode %s: kind is required", label), "kind", "required")
 	}
 	if items, ok := m["items"]; (ok && strings.HasSuffix(kindName, "List")) || kindName == "List" {
+		if depth >= maxListDepth {
+			return nil, NewBadRequest("decode %s: Lists nest more than %d deep", label, maxListDepth)
+		}
 		list, ok := items.([]any)
 		if !ok && items != nil {
 			return nil, NewBadRequest("decode %s: %s: items must be a list, got %s", label, kindName, jsonTypeName(items))
@@ -193,7 +201,7 @@ func decodeDocument(label string, js []byte) ([]Decoded, error) {
 			if err != nil {
 				return nil, NewBadRequest("decode %s: items[%d]: %v", label, i, err)
 			}
-			objs, err := decodeDocument(fmt.Sprintf("%s, items[%d]", label, i), b)
+			objs, err := decodeDocument(fmt.Sprintf("%s, items[%d]", label, i), b, depth+1)
 			if err != nil {
 				return nil, err
 			}

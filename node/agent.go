@@ -369,13 +369,17 @@ func (a *Agent) beatLoop(ctx context.Context) {
 
 // onAssignment handles one message on kyb.agent.<name>.pods.
 func (a *Agent) onAssignment(m *nats.Msg) {
-	var as api.Assignment
-	if err := json.Unmarshal(m.Data, &as); err != nil {
+	as, err := decodeAssignment(m.Data)
+	if err != nil {
 		a.log.Warn("bad assignment", "err", err)
 		return
 	}
-	if as.Pod.UID == "" {
-		a.log.Warn("assignment without pod uid", "pod", as.Pod.Namespace+"/"+as.Pod.Name)
+	// A removal only stops what runs under that uid here, whichever node
+	// the pod names (a pod that moved away is removed on its former node),
+	// so its uid is all that is checked.
+	gone := as.Type == api.EventDeleted
+	if gone && !validUID(as.Pod.UID) {
+		a.log.Warn("refusing a removal: bad pod uid", "pod", clip(as.Pod.Namespace)+"/"+clip(as.Pod.Name), "uid", clip(as.Pod.UID))
 		return
 	}
 	select {
@@ -385,7 +389,10 @@ func (a *Agent) onAssignment(m *nats.Msg) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.applyLocked(&as.Pod, as.Type == api.EventDeleted)
+	if !gone && !a.admitLocked(&as.Pod) {
+		return
+	}
+	a.applyLocked(&as.Pod, gone)
 }
 
 // tombstone remembers a removed pod so that a stale update cannot bring it
@@ -449,11 +456,14 @@ func (a *Agent) reconcile(ps *api.PodSync) {
 	listed := make(map[string]bool, len(ps.Pods))
 	for i := range ps.Pods {
 		p := &ps.Pods[i]
-		if p.UID == "" {
+		if !listable(p, a.cfg.Name) {
+			a.log.Warn("sync: ignoring a pod not bound here or without a sane uid", "pod", clip(p.Namespace)+"/"+clip(p.Name), "uid", clip(p.UID))
 			continue
 		}
 		listed[p.UID] = true
-		a.applyLocked(p, false)
+		if a.admitLocked(p) {
+			a.applyLocked(p, false)
+		}
 	}
 	for uid, w := range a.workers {
 		if listed[uid] {
@@ -501,12 +511,21 @@ type adopted struct {
 // the sandboxes of listed pods, removes every other sandbox and container,
 // and starts a worker per listed pod.
 func (a *Agent) recover(ctx context.Context, ps *api.PodSync) {
+	// Only admitted pods are adopted and started; what a refused pod left
+	// in a runtime (an older agent admitted it) is removed as an orphan.
 	listed := map[string]*api.Pod{}
+	a.mu.Lock()
 	for i := range ps.Pods {
-		if ps.Pods[i].UID != "" {
-			listed[ps.Pods[i].UID] = &ps.Pods[i]
+		p := &ps.Pods[i]
+		if !listable(p, a.cfg.Name) {
+			a.log.Warn("sync: ignoring a pod not bound here or without a sane uid", "pod", clip(p.Namespace)+"/"+clip(p.Name), "uid", clip(p.UID))
+			continue
+		}
+		if a.admitLocked(p) {
+			listed[p.UID] = p
 		}
 	}
+	a.mu.Unlock()
 	found := map[string]*adopted{}
 	var wg sync.WaitGroup
 	for _, class := range slices.Sorted(maps.Keys(a.rts)) {
@@ -544,7 +563,9 @@ func (a *Agent) recover(ctx context.Context, ps *api.PodSync) {
 					log.Error("remove orphan sandbox", "sandbox", sb.ID, "err", err)
 				}
 				if uid != "" && listed[uid] == nil {
-					_ = os.RemoveAll(a.podDir(uid))
+					if err := a.removePodDir(uid); err != nil {
+						log.Warn("remove the directory of an orphan sandbox", "sandbox", sb.ID, "err", err)
+					}
 				}
 			})
 		}
@@ -562,10 +583,12 @@ func (a *Agent) recover(ctx context.Context, ps *api.PodSync) {
 	}
 	wg.Wait()
 	// Pod directories of pods no longer bound here.
-	if ents, err := os.ReadDir(filepath.Join(a.cfg.DataDir, "pods")); err == nil {
+	if ents, err := os.ReadDir(a.podsDir()); err == nil {
 		for _, e := range ents {
 			if listed[e.Name()] == nil {
-				_ = os.RemoveAll(filepath.Join(a.cfg.DataDir, "pods", e.Name()))
+				if err := a.removePodDir(e.Name()); err != nil {
+					a.log.Warn("recover: remove the directory of a pod no longer bound here", "err", err)
+				}
 			}
 		}
 	}
@@ -574,11 +597,6 @@ func (a *Agent) recover(ctx context.Context, ps *api.PodSync) {
 	for uid, p := range listed {
 		a.startWorkerLocked(p, found[uid])
 	}
-}
-
-// podDir is the agent's directory of one pod: volumes, logs, log offsets.
-func (a *Agent) podDir(uid string) string {
-	return filepath.Join(a.cfg.DataDir, "pods", uid)
 }
 
 // PodCount returns how many pods the agent runs workers for.

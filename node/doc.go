@@ -13,6 +13,21 @@
 //     list of its pods on kyb.node.<name>.sync at start and on every
 //     reconnect; the sync list is the truth (pods missing from it are stopped
 //     and removed; updates older than what a worker has are ignored);
+//   - admission: every pod it is handed, by an assignment or in a sync
+//     reply, is checked before anything is done for it, even though the
+//     control plane checked it too (admit.go): its uid is a UUID as the
+//     apiserver makes them, its namespace and name are DNS-1123 labels, its
+//     spec.nodeName is this node, hostPath paths are absolute and clean,
+//     mount paths hold no `..`, and api.Validate accepts it. A refused pod
+//     is not started and nothing is created or removed on the host for it;
+//     when it is bound here with a sane namespace, name and uid it is
+//     reported Failed with reason Rejected and a message naming each field
+//     at fault (and Finalized once marked for deletion), else only logged.
+//     A refused update of a running pod is dropped: the pod keeps the spec
+//     it was admitted with. A removal (DELETED) needs only a valid uid.
+//     Every path built from pod fields goes through safeJoin, which keeps it
+//     beneath the data dir, and a pod's directory is removed through an
+//     os.Root on the pods directory;
 //   - pod workers: one goroutine per pod, level-triggered, drives a
 //     runtimes.Runtime chosen by spec.runtimeClassName: sandbox (host ports,
 //     pod CIDR), images (ErrImagePull/ImagePullBackOff or the runtime's own

@@ -167,13 +167,18 @@ func (cp *fakeCP) push(typ string, p *api.Pod) {
 
 var uidSeq atomic.Int64
 
+// newUID returns a fresh pod uid in the form the apiserver gives (a UUID).
+func newUID() string {
+	return fmt.Sprintf("00000000-0000-4000-8000-%012x", uidSeq.Add(1))
+}
+
 // store puts p into the store (assigning uid, revision) without pushing.
 func (cp *fakeCP) store(p *api.Pod) *api.Pod {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	cp.rev++
 	if p.UID == "" {
-		p.UID = fmt.Sprintf("uid-%s-%d", p.Name, uidSeq.Add(1))
+		p.UID = newUID()
 	}
 	if p.Namespace == "" {
 		p.Namespace = api.DefaultNamespace
@@ -404,6 +409,16 @@ func mkpod(name string, policy api.RestartPolicy, images ...string) *api.Pod {
 		p.Spec.Containers = append(p.Spec.Containers, api.Container{Name: fmt.Sprintf("c%d", i), Image: img})
 	}
 	return p
+}
+
+// podDir is the agent's directory of pod uid.
+func (h *harness) podDir(uid string) string {
+	h.t.Helper()
+	dir, err := h.agent.podPath(uid)
+	if err != nil {
+		h.t.Fatalf("pod dir: %v", err)
+	}
+	return dir
 }
 
 func ptr[T any](v T) *T { return &v }

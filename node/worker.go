@@ -534,14 +534,18 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 }
 
 // logPath is where the runtime appends a container attempt's output.
-func (w *podWorker) logPath(name string, attempt int32) string {
+func (w *podWorker) logPath(name string, attempt int32) (string, error) {
 	// <pod dir>/<container>.<attempt>.log: one directory per pod (container
 	// names hold no dots), as directory creation dominates a pod's start cost.
-	return filepath.Join(w.a.podDir(w.uid), name+"."+strconv.Itoa(int(attempt))+".log")
+	return w.a.podPath(w.uid, name+"."+strconv.Itoa(int(attempt))+".log")
 }
 
 // containerConfig maps a container of the pod to the runtime's config.
 func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerConfig, error) {
+	logPath, err := w.logPath(c.spec.Name, c.attempt)
+	if err != nil {
+		return nil, fmt.Errorf("log file: %w", err)
+	}
 	cfg := &runtimes.ContainerConfig{
 		Name:       c.spec.Name,
 		Attempt:    c.attempt,
@@ -550,7 +554,7 @@ func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerCo
 		Args:       c.spec.Args,
 		WorkingDir: c.spec.WorkingDir,
 		Labels:     map[string]string{LabelPodUID: pod.UID, LabelPodNamespace: pod.Namespace, LabelPodName: pod.Name, LabelContainer: c.spec.Name},
-		LogPath:    w.logPath(c.spec.Name, c.attempt),
+		LogPath:    logPath,
 	}
 	for _, e := range c.spec.Env {
 		cfg.Env = append(cfg.Env, runtimes.EnvVar{Name: e.Name, Value: e.Value})
@@ -587,7 +591,10 @@ func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerCo
 		case vol.HostPath != nil:
 			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: vol.HostPath.Path, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly, Volume: vol.Name})
 		case vol.EmptyDir != nil:
-			dir := filepath.Join(w.a.podDir(pod.UID), "volumes", vol.Name)
+			dir, err := w.a.podPath(pod.UID, "volumes", vol.Name)
+			if err != nil {
+				return nil, fmt.Errorf("volume %q: %w", vol.Name, err)
+			}
 			if err := os.MkdirAll(dir, 0o777); err != nil {
 				return nil, fmt.Errorf("volume %q: create emptyDir: %w", vol.Name, err)
 			}
@@ -668,8 +675,10 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 			_ = w.rt.RemoveContainer(ctx, c.id)
 		}
 		if c.attempt > 0 {
-			_ = os.Remove(w.logPath(c.spec.Name, c.attempt-1))
-			_ = os.Remove(w.logPath(c.spec.Name, c.attempt-1) + offsetSuffix)
+			if old, err := w.logPath(c.spec.Name, c.attempt-1); err == nil {
+				_ = os.Remove(old)
+				_ = os.Remove(old + offsetSuffix)
+			}
 		}
 		c.id, c.exit, c.started = "", nil, false
 		c.attempt++
@@ -911,7 +920,9 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 			w.sandbox = nil
 		}
 	}
-	_ = os.RemoveAll(w.a.podDir(w.uid))
+	if err := w.a.removePodDir(w.uid); err != nil {
+		w.log.Warn("remove pod dir", "err", err)
+	}
 	if !gone && pod != nil {
 		for _, c := range w.all() {
 			c.waitR, c.waitM = "", ""
@@ -1154,9 +1165,13 @@ func (w *podWorker) adopt(ad *adopted) {
 		c.restarts = max(c.restarts, cs.Attempt)
 		c.imageRef = cs.ImageRef
 		c.startedAt = cs.StartedAt.UTC()
-		logPath := cs.LogPath
-		if logPath == "" {
-			logPath = w.logPath(name, cs.Attempt)
+		// The runtime's word on the log file is taken only when the file is
+		// in the pod's directory: the tailer writes an offset file beside it.
+		logPath, err := w.logPath(name, cs.Attempt)
+		if err != nil {
+			w.log.Warn("adopt: no log file for the container; its output is not published", "container", name, "err", err)
+		} else if cs.LogPath != "" && filepath.Dir(filepath.Clean(cs.LogPath)) == filepath.Dir(logPath) {
+			logPath = cs.LogPath
 		}
 		switch cs.State {
 		case runtimes.ContainerRunning:

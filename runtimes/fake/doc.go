@@ -24,5 +24,8 @@
 // so that a new instance on the same directory lists the previous
 // containers (running ones as exited with reason AgentRestarted). Hollow
 // nodes should leave StateDir empty: every change writes a file. An empty
-// LogPath discards the output.
+// LogPath discards the output. As the in-process runtimes do, it refuses
+// sandbox and container names, uids and paths that could reach outside their
+// directories (reason InvalidConfig), so that the agent's tests meet a
+// runtime as strict as the real ones.
 package fake

@@ -167,3 +167,31 @@ func TestExit(t *testing.T) {
 		t.Errorf("after Exit: %+v %v", st, err)
 	}
 }
+
+// IDs and names that would become path elements are refused, so a bug in
+// the agent cannot turn them into host paths (the fake stands in for real
+// runtimes in the agent's tests, and must be as strict).
+func TestRefusesPathsInIDs(t *testing.T) {
+	ctx := context.Background()
+	rt, err := fake.New(fake.Config{StateDir: t.TempDir()}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	if _, err := rt.CreateSandbox(ctx, &runtimes.SandboxConfig{Namespace: "default", Name: "p", UID: "../../../victim"}); runtimes.ReasonOf(err, "") != "InvalidConfig" {
+		t.Errorf("create sandbox with uid ../../../victim = %v, want InvalidConfig", err)
+	}
+	sb, err := rt.CreateSandbox(ctx, &runtimes.SandboxConfig{Namespace: "default", Name: "p", UID: "uid-p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.CreateContainer(ctx, sb.ID, &runtimes.ContainerConfig{Name: "../c", Image: "fake://run"}); runtimes.ReasonOf(err, "") != "InvalidConfig" {
+		t.Errorf("create container named ../c = %v, want InvalidConfig", err)
+	}
+	if _, err := rt.CreateContainer(ctx, sb.ID, &runtimes.ContainerConfig{Name: "c", Image: "fake://run", LogPath: "relative.log"}); runtimes.ReasonOf(err, "") != "InvalidConfig" {
+		t.Errorf("create container with a relative log path = %v, want InvalidConfig", err)
+	}
+	if sbs, _ := rt.ListSandboxes(ctx); len(sbs) != 1 {
+		t.Errorf("%d sandboxes, want 1", len(sbs))
+	}
+}

@@ -124,11 +124,11 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("create state dir: %w", err)
 		}
 	}
-	sbs, err := readDir[sandbox](filepath.Join(cfg.StateDir, "sandboxes"))
+	sbs, err := readDir(filepath.Join(cfg.StateDir, "sandboxes"), func(sb *sandbox) string { return sb.Sandbox.ID }, e.log)
 	if err != nil {
 		return nil, err
 	}
-	pcs, err := readDir[persistContainer](filepath.Join(cfg.StateDir, "containers"))
+	pcs, err := readDir(filepath.Join(cfg.StateDir, "containers"), func(pc *persistContainer) string { return pc.Status.ID }, e.log)
 	if err != nil {
 		return nil, err
 	}
@@ -161,7 +161,10 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // readDir decodes every JSON file of dir (a missing dir holds nothing).
-func readDir[T any](dir string) ([]*T, error) {
+// A record whose ID (as idOf reads it) is not a valid path element or not
+// the name of its file is skipped: the engine would write or remove a file
+// named by that ID.
+func readDir[T any](dir string, idOf func(*T) string, log *slog.Logger) ([]*T, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -181,6 +184,10 @@ func readDir[T any](dir string) ([]*T, error) {
 		v := new(T)
 		if err := json.Unmarshal(b, v); err != nil {
 			return nil, fmt.Errorf("read state %s: %w", filepath.Join(dir, en.Name()), err)
+		}
+		if id := idOf(v); CheckID(id) != nil || id+".json" != en.Name() {
+			log.Warn("skipping a state file whose id is not its name or not a path element", "file", filepath.Join(dir, en.Name()), "id", clip(id))
+			continue
 		}
 		out = append(out, v)
 	}
@@ -217,6 +224,9 @@ func (e *Engine) persistContainer(id string) error {
 func (e *Engine) persistObject(dir, id string, get func() (any, bool)) error {
 	if e.cfg.StateDir == "" {
 		return nil
+	}
+	if err := CheckID(id); err != nil {
+		return fmt.Errorf("state file: %w", err)
 	}
 	e.fileMu.Lock()
 	defer e.fileMu.Unlock()
@@ -291,6 +301,9 @@ func newID() string {
 func (e *Engine) CreateSandbox(ctx context.Context, cfg *runtimes.SandboxConfig) (*runtimes.Sandbox, error) {
 	if cfg == nil || cfg.Name == "" {
 		return nil, errors.New("create sandbox: name is required")
+	}
+	if err := checkSandboxConfig(cfg); err != nil {
+		return nil, fmt.Errorf("create sandbox: %w", runtimes.WithReason(ReasonInvalidConfig, false, err))
 	}
 	sb := &sandbox{
 		Sandbox: runtimes.Sandbox{
@@ -382,6 +395,9 @@ func (e *Engine) SandboxConfig(id string) (*runtimes.SandboxConfig, error) {
 func (e *Engine) CreateContainer(ctx context.Context, sandboxID string, cfg *runtimes.ContainerConfig) (string, error) {
 	if cfg == nil || cfg.Name == "" {
 		return "", errors.New("create container: name is required")
+	}
+	if err := checkContainerConfig(cfg); err != nil {
+		return "", fmt.Errorf("create container: %w", runtimes.WithReason(ReasonInvalidConfig, false, err))
 	}
 	sbCfg, err := e.SandboxConfig(sandboxID)
 	if err != nil {
