@@ -61,13 +61,17 @@ func (p *wagiProc) Kill() {
 }
 
 func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []runtimes.PortMapping) (*wagiProc, error) {
+	base, closeMounts, err := moduleConfig(c)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &wagiProc{
 		r: r, c: c, m: m, log: logf, stderr: &lockedWriter{w: logf},
 		sem: make(chan struct{}, r.cfg.HTTP.MaxConcurrent),
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
-	base := moduleConfig(c).WithStderr(p.stderr)
+	base = base.WithStderr(p.stderr)
 	for _, kv := range staticCGIEnv {
 		base = base.WithEnv(kv[0], kv[1])
 	}
@@ -84,6 +88,7 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 				l.Close()
 			}
 			cancel()
+			closeMounts()
 			return nil, runtimes.WithReason("HostPortUnavailable", true, fmt.Errorf("listen on %s: %w", addr, err))
 		}
 		lns = append(lns, ln)
@@ -110,6 +115,7 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 			p.sem <- struct{}{}
 		}
 		cancel()
+		closeMounts()
 		logf.Close()
 		r.dropUsage(c.ID)
 		close(p.done)
