@@ -30,7 +30,8 @@ type wagiProc struct {
 	log     *os.File
 	stderr  io.Writer
 	servers []*http.Server
-	sem     chan struct{}
+	pod     slots // the pod's request slots (HTTPConfig.MaxConcurrent)
+	reqs    inflight
 
 	ctx    context.Context // cancelled on Kill: ends requests in flight
 	cancel context.CancelFunc
@@ -65,10 +66,11 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 	if err != nil {
 		return nil, err
 	}
+	pod, dropPod := r.podSlotsOf(&c.Sandbox)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &wagiProc{
 		r: r, c: c, m: m, log: logf, stderr: &lockedWriter{w: logf},
-		sem: make(chan struct{}, r.cfg.HTTP.MaxConcurrent),
+		pod: pod,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
 	base = base.WithStderr(p.stderr)
@@ -89,12 +91,14 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 			}
 			cancel()
 			closeMounts()
+			dropPod()
 			return nil, runtimes.WithReason("HostPortUnavailable", true, fmt.Errorf("listen on %s: %w", addr, err))
 		}
 		lns = append(lns, ln)
 		srv := &http.Server{
 			Handler:           p.handler(base, pm),
 			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       60 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return ctx },
 		}
 		p.servers = append(p.servers, srv)
@@ -111,11 +115,10 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 	go func() {
 		p.wg.Wait()
 		// Serve returns at once on Shutdown; wait for the requests in flight.
-		for range cap(p.sem) {
-			p.sem <- struct{}{}
-		}
+		p.reqs.drain()
 		cancel()
 		closeMounts()
+		dropPod()
 		logf.Close()
 		r.dropUsage(c.ID)
 		close(p.done)
@@ -126,16 +129,31 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 
 func (p *wagiProc) handler(mc wazero.ModuleConfig, pm runtimes.PortMapping) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case p.sem <- struct{}{}:
-		default:
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "too many requests in flight", http.StatusServiceUnavailable)
+		if !p.reqs.enter() {
+			unavailable(w, "the container is stopping")
 			return
 		}
-		defer func() { <-p.sem }()
+		defer p.reqs.leave()
+		// A request waits briefly for a slot of its pod, then of the node
+		// (always in that order), rather than failing at once.
+		cfg := p.r.cfg.HTTP
+		if !p.pod.acquire(req.Context(), cfg.QueueTimeout) {
+			unavailable(w, fmt.Sprintf("too many requests in flight for this pod (%d)", cfg.MaxConcurrent))
+			return
+		}
+		defer p.pod.release()
+		if !p.r.node.acquire(req.Context(), cfg.QueueTimeout) {
+			unavailable(w, fmt.Sprintf("too many requests in flight on this node (%d)", cfg.MaxConcurrentPerNode))
+			return
+		}
+		defer p.r.node.release()
 		p.serveCGI(w, req, mc, pm)
 	})
+}
+
+func unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, msg, http.StatusServiceUnavailable)
 }
 
 // limitedBuffer keeps at most max bytes and fails past them.
@@ -162,7 +180,15 @@ var staticCGIEnv = [][2]string{
 	{"X_MATCHED_ROUTE", "/..."},
 }
 
-// cgiEnv is the per-request CGI/1.1 environment of a request, as net/http/cgi builds it.
+// cgiEnv is the per-request CGI/1.1 environment of a request, as
+// net/http/cgi builds it, with one value per variable:
+//   - CONTENT_LENGTH and CONTENT_TYPE come from the request's real length
+//     and Content-Type only, never from HTTP_* look-alikes;
+//   - a header becomes HTTP_<NAME> only when its name is letters, digits
+//     and '-': a name with '_' (or anything else) is dropped, so that
+//     "X_Foo" cannot pose as "X-Foo" (as Apache and nginx do);
+//   - Proxy is dropped (httpoxy: it would become HTTP_PROXY);
+//   - a header sent more than once is joined with ", " (RFC 9110 5.3).
 func cgiEnv(req *http.Request, pm runtimes.PortMapping) [][2]string {
 	host, port, _ := net.SplitHostPort(req.Host)
 	if host == "" {
@@ -189,28 +215,62 @@ func cgiEnv(req *http.Request, pm runtimes.PortMapping) [][2]string {
 	if req.ContentLength > 0 {
 		env = append(env, [2]string{"CONTENT_LENGTH", strconv.FormatInt(req.ContentLength, 10)})
 	}
-	if ct := req.Header.Get("Content-Type"); ct != "" {
-		env = append(env, [2]string{"CONTENT_TYPE", ct})
+	if ct := req.Header.Values("Content-Type"); len(ct) > 0 && ct[0] != "" {
+		env = append(env, [2]string{"CONTENT_TYPE", ct[0]})
 	}
 	for k, v := range req.Header {
-		k = strings.ToUpper(strings.ReplaceAll(k, "-", "_"))
-		if k == "PROXY" || k == "CONTENT_TYPE" || k == "CONTENT_LENGTH" {
-			continue // httpoxy; the two are set above
+		name, ok := cgiHeaderName(k)
+		if !ok {
+			continue
 		}
-		env = append(env, [2]string{"HTTP_" + k, strings.Join(v, ", ")})
+		switch name {
+		case "HTTP_PROXY", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_HOST":
+			continue // httpoxy; the others are set above, from the real values
+		}
+		env = append(env, [2]string{name, strings.Join(v, ", ")})
 	}
 	return env
+}
+
+// cgiHeaderName is HTTP_ and the header's name upper-cased with '-' as
+// '_'; false for a name that is not only ASCII letters, digits and '-'.
+func cgiHeaderName(k string) (string, bool) {
+	if k == "" {
+		return "", false
+	}
+	b := make([]byte, 0, len("HTTP_")+len(k))
+	b = append(b, "HTTP_"...)
+	for i := 0; i < len(k); i++ {
+		switch c := k[i]; {
+		case c >= 'a' && c <= 'z':
+			b = append(b, c-'a'+'A')
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			b = append(b, c)
+		case c == '-':
+			b = append(b, '_')
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
 }
 
 func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, mc wazero.ModuleConfig, pm runtimes.PortMapping) {
 	ctx, cancel := context.WithTimeout(req.Context(), p.r.cfg.HTTP.RequestTimeout)
 	defer cancel()
+	// The whole body must arrive within BodyReadTimeout of the request
+	// getting its slot: a client that trickles it is cut off (408).
+	bodyDeadline := time.Now().Add(p.r.cfg.HTTP.BodyReadTimeout)
+	if err := http.NewResponseController(w).SetReadDeadline(bodyDeadline); err != nil {
+		p.r.log.Debug("wagi: no read deadline", "container", p.c.ID, "err", err)
+	}
 	var body io.Reader = eofReader{}
+	var br *bodyReader
 	if req.Body != nil && req.ContentLength < 0 {
 		// A chunked body: CGI needs its length, so read it first.
 		b, err := io.ReadAll(io.LimitReader(req.Body, p.r.cfg.HTTP.MaxBodyBytes+1))
 		if err != nil {
-			http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
+			p.bodyError(w, req, err)
 			return
 		}
 		if int64(len(b)) > p.r.cfg.HTTP.MaxBodyBytes {
@@ -220,7 +280,8 @@ func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, mc wazero.
 		req.ContentLength = int64(len(b))
 		body = bytes.NewReader(b)
 	} else if req.Body != nil && req.ContentLength > 0 {
-		body = req.Body
+		br = &bodyReader{r: req.Body}
+		body = br
 	}
 	for _, kv := range cgiEnv(req, pm) {
 		mc = mc.WithEnv(kv[0], kv[1])
@@ -228,6 +289,10 @@ func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, mc wazero.
 	out := &limitedBuffer{max: p.r.cfg.HTTP.MaxBodyBytes}
 	mc = mc.WithStdin(body).WithStdout(out)
 	x := p.r.instance(ctx, p.m, mc, p.c.Config.MemoryLimitBytes, p.r.usageOf(p.c.ID), func() bool { return p.ctx.Err() != nil })
+	if br != nil && br.err != nil {
+		p.bodyError(w, req, br.err)
+		return
+	}
 	if ctx.Err() != nil && p.ctx.Err() == nil && req.Context().Err() == nil {
 		fmt.Fprintf(p.stderr, "[kyb wagi] %s %s: timed out after %v\n", req.Method, req.URL.Path, p.r.cfg.HTTP.RequestTimeout)
 		http.Error(w, "the module did not answer in time", http.StatusGatewayTimeout)
@@ -241,6 +306,33 @@ func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, mc wazero.
 		}
 	}
 	writeCGIResponse(w, &out.buf, p.stderr, req)
+}
+
+// bodyReader remembers the first error reading a request body other than
+// its end, for the handler to answer it rather than the module's output.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// bodyError answers a request whose body could not be read: 408 when it
+// did not arrive in time, 400 otherwise. The connection is closed.
+func (p *wagiProc) bodyError(w http.ResponseWriter, req *http.Request, err error) {
+	w.Header().Set("Connection", "close")
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		fmt.Fprintf(p.stderr, "[kyb wagi] %s %s: request body not received within %v\n", req.Method, req.URL.Path, p.r.cfg.HTTP.BodyReadTimeout)
+		http.Error(w, "request body not received in time", http.StatusRequestTimeout)
+		return
+	}
+	http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
 }
 
 // writeCGIResponse parses a CGI response (headers, blank line, body) and

@@ -77,9 +77,20 @@ type HTTPConfig struct {
 	DefaultHostIP string
 	// RequestTimeout bounds one request's instance; 30s when zero.
 	RequestTimeout time.Duration
-	// MaxConcurrent caps the requests in flight per container, answering
-	// 503 beyond; 2×GOMAXPROCS when zero.
+	// MaxConcurrent caps the requests in flight per pod (all its serving
+	// containers); max(8, 2×GOMAXPROCS) when zero.
 	MaxConcurrent int
+	// MaxConcurrentPerNode caps the requests in flight of every pod of
+	// the runtime together; max(32, 8×GOMAXPROCS) when zero.
+	MaxConcurrentPerNode int
+	// QueueTimeout is how long a request over either cap waits for a slot
+	// (or until its client goes away) before it is answered 503 with
+	// Retry-After; 1s when zero.
+	QueueTimeout time.Duration
+	// BodyReadTimeout bounds the time to receive a request's whole body,
+	// from when it gets its slot: a client that trickles its body is cut
+	// off with 408; 30s when zero.
+	BodyReadTimeout time.Duration
 	// MaxBodyBytes caps a response's size, and a chunked request body's
 	// (read whole to learn its CONTENT_LENGTH); 64 MiB when zero.
 	MaxBodyBytes int64
@@ -111,6 +122,8 @@ type Runtime struct {
 	refs    map[string]string  // ref -> digest, from the last resolve
 	files   map[string]fileSeen
 	usage   map[string]*atomic.Int64 // linear memory in use, by container
+	pods    map[string]*podSlots     // WAGI request slots, by pod
+	node    slots                    // WAGI request slots of the node
 	closeFn func()
 }
 
@@ -152,8 +165,17 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	if cfg.HTTP.RequestTimeout == 0 {
 		cfg.HTTP.RequestTimeout = 30 * time.Second
 	}
-	if cfg.HTTP.MaxConcurrent == 0 {
-		cfg.HTTP.MaxConcurrent = 2 * runtime.GOMAXPROCS(0)
+	if cfg.HTTP.MaxConcurrent <= 0 {
+		cfg.HTTP.MaxConcurrent = max(8, 2*runtime.GOMAXPROCS(0))
+	}
+	if cfg.HTTP.MaxConcurrentPerNode <= 0 {
+		cfg.HTTP.MaxConcurrentPerNode = max(32, 8*runtime.GOMAXPROCS(0))
+	}
+	if cfg.HTTP.QueueTimeout <= 0 {
+		cfg.HTTP.QueueTimeout = time.Second
+	}
+	if cfg.HTTP.BodyReadTimeout <= 0 {
+		cfg.HTTP.BodyReadTimeout = 30 * time.Second
 	}
 	if cfg.HTTP.MaxBodyBytes == 0 {
 		cfg.HTTP.MaxBodyBytes = 64 << 20
@@ -178,6 +200,7 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	r := &Runtime{
 		cfg: cfg, log: log, wz: wz, cache: cache,
 		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{}, files: map[string]fileSeen{}, usage: map[string]*atomic.Int64{},
+		pods: map[string]*podSlots{}, node: make(slots, cfg.HTTP.MaxConcurrentPerNode),
 	}
 	if wm := wz.Module(wasi_snapshot_preview1.ModuleName); wm != nil {
 		for name := range wm.ExportedFunctionDefinitions() {
