@@ -21,23 +21,25 @@ import (
 	"github.com/kybernetes/kybernetes/runtimes/wasm/internal/rootfs"
 )
 
-// moduleConfig is the part of a module's configuration every run of a
-// container shares: argv, env, mounts, clocks, randomness. Each mount is a
-// rootfs.FS (paths resolve beneath its directory, symlinks included); call
-// closeMounts when no run uses the configuration any more.
-func moduleConfig(c *inproc.Container) (mc wazero.ModuleConfig, closeMounts func(), err error) {
-	args := append(append([]string{c.Config.Name}, c.Config.Command...), c.Config.Args...)
-	mc = wazero.NewModuleConfig().
-		WithName("").
-		WithArgs(args...).
-		WithSysWalltime().
-		WithSysNanotime().
-		WithRandSource(rand.Reader)
+// runConfig is the part of a module's configuration every run of a
+// container shares: argv, env, mounts. Each mount is a rootfs.FS (paths
+// resolve beneath its directory, symlinks included), shared by the runs.
+type runConfig struct {
+	args []string
+	env  [][2]string
+	fsc  wazero.FSConfig
+}
+
+// moduleConfig returns the runConfig of a container; call closeMounts when
+// no run uses it any more. It fails when a mount's host directory cannot
+// be opened.
+func moduleConfig(c *inproc.Container) (rc *runConfig, closeMounts func(), err error) {
+	rc = &runConfig{args: append(append([]string{c.Config.Name}, c.Config.Command...), c.Config.Args...)}
 	for _, e := range c.Config.Env {
-		mc = mc.WithEnv(e.Name, e.Value)
+		rc.env = append(rc.env, [2]string{e.Name, e.Value})
 	}
 	if c.Config.WorkingDir != "" {
-		mc = mc.WithEnv("PWD", c.Config.WorkingDir)
+		rc.env = append(rc.env, [2]string{"PWD", c.Config.WorkingDir})
 	}
 	fsc := wazero.NewFSConfig()
 	var roots []*rootfs.FS
@@ -55,7 +57,34 @@ func moduleConfig(c *inproc.Container) (mc wazero.ModuleConfig, closeMounts func
 		roots = append(roots, r)
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(r, m.ContainerPath)
 	}
-	return mc.WithFSConfig(fsc), closeMounts, nil
+	rc.fsc = fsc
+	return rc, closeMounts, nil
+}
+
+// build returns a new module configuration for one run: rc's, with the
+// clocks, crypto/rand, and the variables of extra (later ones win).
+//
+// Each run builds its own from scratch: wazero's ModuleConfig.WithEnv
+// appends to (or overwrites in) an environment slice its copies share, so
+// adding variables to one shared base from concurrent requests would race
+// and could show one request's variables to another.
+func (rc *runConfig) build(extra ...[][2]string) wazero.ModuleConfig {
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithArgs(rc.args...).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader).
+		WithFSConfig(rc.fsc)
+	for _, kv := range rc.env {
+		mc = mc.WithEnv(kv[0], kv[1])
+	}
+	for _, env := range extra {
+		for _, kv := range env {
+			mc = mc.WithEnv(kv[0], kv[1])
+		}
+	}
+	return mc
 }
 
 // sleeper is a nanosleep that ends early when ctx is done, so that a module
@@ -137,14 +166,14 @@ func (p *cmdProc) Term() { p.Kill() }
 func (p *cmdProc) Kill() { p.killed.Store(true); p.cancel() }
 
 func (r *Runtime) runCommand(c *inproc.Container, m *module, logf *os.File) (inproc.Proc, error) {
-	mc, closeMounts, err := moduleConfig(c)
+	rc, closeMounts, err := moduleConfig(c)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &cmdProc{done: make(chan struct{}), cancel: cancel}
 	out := &lockedWriter{w: logf}
-	mc = mc.WithStdout(out).WithStderr(out).WithStdin(eofReader{})
+	mc := rc.build().WithStdout(out).WithStderr(out).WithStdin(eofReader{})
 	go func() {
 		defer close(p.done)
 		defer cancel()

@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/internal/inproc"
 )
@@ -62,7 +60,7 @@ func (p *wagiProc) Kill() {
 }
 
 func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []runtimes.PortMapping) (*wagiProc, error) {
-	base, closeMounts, err := moduleConfig(c)
+	rc, closeMounts, err := moduleConfig(c)
 	if err != nil {
 		return nil, err
 	}
@@ -72,10 +70,6 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 		r: r, c: c, m: m, log: logf, stderr: &lockedWriter{w: logf},
 		pod: pod,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
-	}
-	base = base.WithStderr(p.stderr)
-	for _, kv := range staticCGIEnv {
-		base = base.WithEnv(kv[0], kv[1])
 	}
 	var lns []net.Listener
 	for _, pm := range ports {
@@ -96,7 +90,7 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 		}
 		lns = append(lns, ln)
 		srv := &http.Server{
-			Handler:           p.handler(base, pm),
+			Handler:           p.handler(rc, pm),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       60 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -127,7 +121,7 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 	return p, nil
 }
 
-func (p *wagiProc) handler(mc wazero.ModuleConfig, pm runtimes.PortMapping) http.Handler {
+func (p *wagiProc) handler(rc *runConfig, pm runtimes.PortMapping) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if !p.reqs.enter() {
 			unavailable(w, "the container is stopping")
@@ -147,7 +141,7 @@ func (p *wagiProc) handler(mc wazero.ModuleConfig, pm runtimes.PortMapping) http
 			return
 		}
 		defer p.r.node.release()
-		p.serveCGI(w, req, mc, pm)
+		p.serveCGI(w, req, rc, pm)
 	})
 }
 
@@ -199,7 +193,6 @@ func cgiEnv(req *http.Request, pm runtimes.PortMapping) [][2]string {
 	}
 	// SERVER_SOFTWARE, SERVER_PROTOCOL, GATEWAY_INTERFACE, SCRIPT_NAME and
 	// X_MATCHED_ROUTE are the same for every request: see staticCGIEnv.
-	// (Each variable costs a copy of wazero's module config.)
 	env := [][2]string{
 		{"SERVER_NAME", host},
 		{"SERVER_PORT", port},
@@ -255,7 +248,7 @@ func cgiHeaderName(k string) (string, bool) {
 	return string(b), true
 }
 
-func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, mc wazero.ModuleConfig, pm runtimes.PortMapping) {
+func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, rc *runConfig, pm runtimes.PortMapping) {
 	ctx, cancel := context.WithTimeout(req.Context(), p.r.cfg.HTTP.RequestTimeout)
 	defer cancel()
 	// The whole body must arrive within BodyReadTimeout of the request
@@ -283,11 +276,8 @@ func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, mc wazero.
 		br = &bodyReader{r: req.Body}
 		body = br
 	}
-	for _, kv := range cgiEnv(req, pm) {
-		mc = mc.WithEnv(kv[0], kv[1])
-	}
 	out := &limitedBuffer{max: p.r.cfg.HTTP.MaxBodyBytes}
-	mc = mc.WithStdin(body).WithStdout(out)
+	mc := rc.build(staticCGIEnv, cgiEnv(req, pm)).WithStderr(p.stderr).WithStdin(body).WithStdout(out)
 	x := p.r.instance(ctx, p.m, mc, p.c.Config.MemoryLimitBytes, p.r.usageOf(p.c.ID), func() bool { return p.ctx.Err() != nil })
 	if br != nil && br.err != nil {
 		p.bodyError(w, req, br.err)
