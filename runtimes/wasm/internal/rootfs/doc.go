@@ -17,6 +17,10 @@
 // directory through the root and then use the *at system call on the last
 // component, so they never follow a link either.
 //
+// It relies on os.Root being sound: Go 1.26.5 or later, which fixed a
+// final symlink followed out of the root when the path ends in "/"
+// (CVE-2026-39822; wazero passes trailing slashes on). go.mod requires it.
+//
 // An FS holds an open directory descriptor: Close it when the module that
 // uses it is done. It is safe for concurrent use (each instantiation of a
 // module has its own open files; the root is shared).

@@ -96,6 +96,24 @@ func TestEscapes(t *testing.T) {
 			wantDenied(t, "stat "+p, errno)
 		}
 	})
+	t.Run("trailing slash", func(t *testing.T) {
+		// openat(O_NOFOLLOW) follows a final symlink when the path ends in
+		// "/": os.Root let that escape before Go 1.26.5 (CVE-2026-39822),
+		// and wazero hands trailing slashes on.
+		for _, p := range []string{"esc/", "deep/", "abs/", "out/", "hop/", "chain/"} {
+			_, errno := f.OpenFile(p, experimentalsys.O_RDONLY|experimentalsys.O_DIRECTORY, 0)
+			wantDenied(t, "open "+p, errno)
+			_, errno = f.OpenFile(p, experimentalsys.O_RDONLY|experimentalsys.O_DIRECTORY|experimentalsys.O_NOFOLLOW, 0)
+			if errno == 0 {
+				t.Errorf("open %s with O_NOFOLLOW: succeeded", p)
+			}
+			_, errno = f.Stat(p)
+			wantDenied(t, "stat "+p, errno)
+			if st, errno := f.Lstat(p); errno == 0 && st.Mode&fs.ModeSymlink == 0 {
+				t.Errorf("lstat %s: %v, the target outside", p, st.Mode)
+			}
+		}
+	})
 	t.Run("writes", func(t *testing.T) {
 		for _, p := range []string{"out/pwned", "hop/pwned", "chain/outside/pwned", "../outside/pwned"} {
 			_, errno := f.OpenFile(p, experimentalsys.O_WRONLY|experimentalsys.O_CREAT|experimentalsys.O_TRUNC, 0o644)
