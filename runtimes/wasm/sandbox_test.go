@@ -20,10 +20,14 @@ func fsprobeModule(t testing.TB) string {
 // writes the host through it. Every path must resolve beneath the mount.
 func TestMountSymlinkEscape(t *testing.T) {
 	base := t.TempDir()
-	vol := filepath.Join(base, "a", "b", "vol") // the emptyDir
-	outside := filepath.Join(base, "a", "b", "outside")
+	// The emptyDir is four levels below base, so that the issue's
+	// "../../../../etc" from it names base/etc: a stand-in for the host's
+	// /etc that the test may try to write to.
+	vol := filepath.Join(base, "w", "x", "y", "vol")
+	fakeEtc := filepath.Join(base, "etc")
+	outside := filepath.Join(base, "w", "x", "y", "outside")
 	ro := filepath.Join(base, "ro")
-	for _, d := range []string{filepath.Join(vol, "sub"), outside, ro} {
+	for _, d := range []string{filepath.Join(vol, "sub"), fakeEtc, outside, ro} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -31,6 +35,7 @@ func TestMountSymlinkEscape(t *testing.T) {
 	for p, s := range map[string]string{
 		filepath.Join(vol, "sub", "file.txt"): "inside",
 		filepath.Join(outside, "secret"):      "host secret",
+		filepath.Join(fakeEtc, "passwd"):      "root:x:0:0",
 		filepath.Join(ro, "in.txt"):           "read-only",
 	} {
 		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
@@ -55,6 +60,7 @@ func TestMountSymlinkEscape(t *testing.T) {
 		Args: []string{
 			"symlink", "../../../../etc", "/data/esc",
 			"read", "/data/esc/passwd",
+			"write", "/data/esc/pwned", "x",
 			"symlink", toRoot + "etc", "/data/deep",
 			"read", "/data/deep/passwd",
 			"read", "/data/abs/passwd",
@@ -93,6 +99,7 @@ func TestMountSymlinkEscape(t *testing.T) {
 	}{
 		{"symlink up is created (it is only a name)", "symlink /data/esc", func(v string) bool { return v != "ok" }},
 		{"read through ../../../../etc", "read /data/esc/passwd", escaped},
+		{"write through ../../../../etc", "write /data/esc/pwned", escaped},
 		{"read through a link to the host's /", "read /data/deep/passwd", escaped},
 		{"read through an absolute link", "read /data/abs/passwd", escaped},
 		{"read a sibling of the volume", "read /data/out/secret", escaped},
@@ -113,8 +120,10 @@ func TestMountSymlinkEscape(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Stat(filepath.Join(outside, "pwned")); err == nil {
-		t.Errorf("the module wrote outside its volume")
+	for _, p := range []string{filepath.Join(outside, "pwned"), filepath.Join(fakeEtc, "pwned")} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("the module wrote %s, outside its volume", p)
+		}
 	}
 	if b, err := os.ReadFile(filepath.Join(vol, "sub", "new.txt")); err != nil || string(b) != "through an inner link" {
 		t.Errorf("write through an inner link: %q %v", b, err)
