@@ -135,13 +135,17 @@ func (p *wagiProc) handler(rc *runConfig, pm runtimes.PortMapping) http.Handler 
 			unavailable(w, fmt.Sprintf("too many requests in flight for this pod (%d)", cfg.MaxConcurrent))
 			return
 		}
-		defer p.pod.release()
 		if !p.r.node.acquire(req.Context(), cfg.QueueTimeout) {
+			p.pod.release()
 			unavailable(w, fmt.Sprintf("too many requests in flight on this node (%d)", cfg.MaxConcurrentPerNode))
 			return
 		}
-		defer p.r.node.release()
-		p.serveCGI(w, req, rc, pm)
+		// The slots bound module instances, not connections: they are
+		// given back once the module is done, before its (buffered)
+		// response is written to a client that may read it slowly.
+		release := sync.OnceFunc(func() { p.r.node.release(); p.pod.release() })
+		defer release()
+		p.serveCGI(w, req, rc, pm, release)
 	})
 }
 
@@ -248,7 +252,9 @@ func cgiHeaderName(k string) (string, bool) {
 	return string(b), true
 }
 
-func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, rc *runConfig, pm runtimes.PortMapping) {
+// serveCGI runs one request's instance, calls release when it is done,
+// and writes the response.
+func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, rc *runConfig, pm runtimes.PortMapping, release func()) {
 	ctx, cancel := context.WithTimeout(req.Context(), p.r.cfg.HTTP.RequestTimeout)
 	defer cancel()
 	// The whole body must arrive within BodyReadTimeout of the request
@@ -279,6 +285,10 @@ func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, rc *runCon
 	out := &limitedBuffer{max: p.r.cfg.HTTP.MaxBodyBytes}
 	mc := rc.build(staticCGIEnv, cgiEnv(req, pm)).WithStderr(p.stderr).WithStdin(body).WithStdout(out)
 	x := p.r.instance(ctx, p.m, mc, p.c.Config.MemoryLimitBytes, p.r.usageOf(p.c.ID), func() bool { return p.ctx.Err() != nil })
+	release()
+	// A client gets RequestTimeout to take the response, so that one that
+	// reads slowly cannot keep it (and its buffer) forever.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(p.r.cfg.HTTP.RequestTimeout))
 	if br != nil && br.err != nil {
 		p.bodyError(w, req, br.err)
 		return

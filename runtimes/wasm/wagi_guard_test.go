@@ -146,6 +146,28 @@ func TestWAGIQueue(t *testing.T) {
 		hold(t, a)
 		want503(t, b, "node")
 	})
+	t.Run("a client that reads its response slowly does not hold a slot", func(t *testing.T) {
+		// RequestTimeout (which also bounds writing the response) is long,
+		// so that only the early release can free the slot in time.
+		rt := newRuntime(t, wasm.Config{HTTP: wasm.HTTPConfig{MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond, RequestTimeout: 5 * time.Minute}})
+		addr := serveIn(t, rt, "a", mod)
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		// 16 MiB is more than the socket buffers hold: the response
+		// cannot be written while nobody reads it.
+		if _, err := io.WriteString(conn, "GET /big?mib=16 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		testutil.Eventually(t, 20*time.Second, func() error {
+			if code, _, _ := get(t, http.DefaultClient, "GET", "http://"+addr+"/", "", nil); code != 200 {
+				return fmt.Errorf("while another client reads slowly: %d", code)
+			}
+			return nil
+		})
+	})
 	t.Run("a queued request is served when a slot frees within the wait", func(t *testing.T) {
 		rt := newRuntime(t, wasm.Config{HTTP: wasm.HTTPConfig{MaxConcurrent: 1, QueueTimeout: 30 * time.Second}})
 		addr := serveIn(t, rt, "a", mod)
