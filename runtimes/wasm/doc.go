@@ -90,14 +90,17 @@
 // (HTTPConfig.MaxConcurrent) and per node (MaxConcurrentPerNode); a request
 // over a cap waits up to QueueTimeout (or until its client leaves) for a
 // slot, then gets 503 with Retry-After. A request's whole body must arrive
-// within BodyReadTimeout of it getting its slot, else 408 (a client that
-// trickles its body cannot hold a module instance). Each CGI variable has
-// one value: CONTENT_LENGTH and CONTENT_TYPE come only from the request's
-// real length and Content-Type; a header becomes HTTP_<NAME> only when its
-// name is ASCII letters, digits and '-' (so "X_Foo" cannot pose as
-// "X-Foo"); Proxy is dropped (httpoxy); a repeated header is joined with
-// ", ". Such a container is running while it listens, and exits 0 when
-// stopped.
+// within BodyReadTimeout of its headers, else 408. A chunked body, and one
+// of at most 1 MiB, is read before the request takes a slot, so a client
+// that trickles it holds no module instance; a larger body is streamed to
+// the module. The slots are given back when the module is done, before its
+// (buffered) response is written, which has RequestTimeout to be taken.
+// Each CGI variable has one value: CONTENT_LENGTH and CONTENT_TYPE come
+// only from the request's real length and Content-Type; a header becomes
+// HTTP_<NAME> only when its name is ASCII letters, digits and '-' (so
+// "X_Foo" cannot pose as "X-Foo"); Proxy is dropped (httpoxy); a repeated
+// header is joined with ", ". Such a container is running while it
+// listens, and exits 0 when stopped.
 //
 // # Defaults
 //

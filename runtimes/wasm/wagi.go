@@ -128,6 +128,12 @@ func (p *wagiProc) handler(rc *runConfig, pm runtimes.PortMapping) http.Handler 
 			return
 		}
 		defer p.reqs.leave()
+		// The whole body must arrive within BodyReadTimeout: a client that
+		// trickles it is cut off (408).
+		body, br, ok := p.readBody(w, req)
+		if !ok {
+			return
+		}
 		// A request waits briefly for a slot of its pod, then of the node
 		// (always in that order), rather than failing at once.
 		cfg := p.r.cfg.HTTP
@@ -145,7 +151,7 @@ func (p *wagiProc) handler(rc *runConfig, pm runtimes.PortMapping) http.Handler 
 		// response is written to a client that may read it slowly.
 		release := sync.OnceFunc(func() { p.r.node.release(); p.pod.release() })
 		defer release()
-		p.serveCGI(w, req, rc, pm, release)
+		p.serveCGI(w, req, rc, pm, body, br, release)
 	})
 }
 
@@ -252,36 +258,48 @@ func cgiHeaderName(k string) (string, bool) {
 	return string(b), true
 }
 
-// serveCGI runs one request's instance, calls release when it is done,
-// and writes the response.
-func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, rc *runConfig, pm runtimes.PortMapping, release func()) {
-	ctx, cancel := context.WithTimeout(req.Context(), p.r.cfg.HTTP.RequestTimeout)
-	defer cancel()
-	// The whole body must arrive within BodyReadTimeout of the request
-	// getting its slot: a client that trickles it is cut off (408).
-	bodyDeadline := time.Now().Add(p.r.cfg.HTTP.BodyReadTimeout)
-	if err := http.NewResponseController(w).SetReadDeadline(bodyDeadline); err != nil {
+// preBodyBytes is the largest body read whole before its request takes a
+// slot; a larger one is streamed to the module.
+const preBodyBytes = 1 << 20
+
+// readBody sets the request's body deadline and returns what the module
+// reads on stdin. A chunked body (CGI needs its length) and a body of at
+// most preBodyBytes are read whole here, before the request takes a slot,
+// so that a client trickling them holds no module instance; a larger one
+// is streamed through br, which remembers a read error. It answers the
+// request itself (408, 400, 413) and returns false when the body cannot be
+// read.
+func (p *wagiProc) readBody(w http.ResponseWriter, req *http.Request) (body io.Reader, br *bodyReader, ok bool) {
+	cfg := p.r.cfg.HTTP
+	if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(cfg.BodyReadTimeout)); err != nil {
 		p.r.log.Debug("wagi: no read deadline", "container", p.c.ID, "err", err)
 	}
-	var body io.Reader = eofReader{}
-	var br *bodyReader
-	if req.Body != nil && req.ContentLength < 0 {
-		// A chunked body: CGI needs its length, so read it first.
-		b, err := io.ReadAll(io.LimitReader(req.Body, p.r.cfg.HTTP.MaxBodyBytes+1))
+	switch {
+	case req.Body == nil || req.ContentLength == 0:
+		return eofReader{}, nil, true
+	case req.ContentLength < 0 || req.ContentLength <= preBodyBytes:
+		b, err := io.ReadAll(io.LimitReader(req.Body, cfg.MaxBodyBytes+1))
 		if err != nil {
 			p.bodyError(w, req, err)
-			return
+			return nil, nil, false
 		}
-		if int64(len(b)) > p.r.cfg.HTTP.MaxBodyBytes {
+		if int64(len(b)) > cfg.MaxBodyBytes {
+			w.Header().Set("Connection", "close")
 			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
+			return nil, nil, false
 		}
 		req.ContentLength = int64(len(b))
-		body = bytes.NewReader(b)
-	} else if req.Body != nil && req.ContentLength > 0 {
-		br = &bodyReader{r: req.Body}
-		body = br
+		return bytes.NewReader(b), nil, true
 	}
+	br = &bodyReader{r: req.Body}
+	return br, br, true
+}
+
+// serveCGI runs one request's instance, calls release when it is done,
+// and writes the response.
+func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, rc *runConfig, pm runtimes.PortMapping, body io.Reader, br *bodyReader, release func()) {
+	ctx, cancel := context.WithTimeout(req.Context(), p.r.cfg.HTTP.RequestTimeout)
+	defer cancel()
 	out := &limitedBuffer{max: p.r.cfg.HTTP.MaxBodyBytes}
 	mc := rc.build(staticCGIEnv, cgiEnv(req, pm)).WithStderr(p.stderr).WithStdin(body).WithStdout(out)
 	x := p.r.instance(ctx, p.m, mc, p.c.Config.MemoryLimitBytes, p.r.usageOf(p.c.ID), func() bool { return p.ctx.Err() != nil })

@@ -58,16 +58,23 @@ func raw(t *testing.T, addr, req string) (*http.Response, string) {
 	return resp, string(b)
 }
 
-// hold starts a request that takes a slot and keeps it: its body never
-// arrives in full. Closing the connection lets it go.
+// hold starts a request that takes a slot and keeps it: its body, large
+// enough to be streamed to the module, never arrives in full. Closing the
+// connection lets it go.
 func hold(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	return startBody(t, addr, 64<<20)
+}
+
+// startBody sends a POST's headers, announcing size bytes, and one byte.
+func startBody(t *testing.T, addr string, size int) net.Conn {
 	t.Helper()
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	if _, err := io.WriteString(conn, "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nx"); err != nil {
+	if _, err := fmt.Fprintf(conn, "POST /hold HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\nx", size); err != nil {
 		t.Fatal(err)
 	}
 	return conn
@@ -146,6 +153,16 @@ func TestWAGIQueue(t *testing.T) {
 		hold(t, a)
 		want503(t, b, "node")
 	})
+	t.Run("a client that trickles a small body does not hold a slot", func(t *testing.T) {
+		rt := newRuntime(t, wasm.Config{HTTP: wasm.HTTPConfig{MaxConcurrent: 1, QueueTimeout: 50 * time.Millisecond}})
+		addr := serveIn(t, rt, "a", mod)
+		for range 4 {
+			startBody(t, addr, 1000)
+		}
+		if code, _, body := get(t, http.DefaultClient, "GET", "http://"+addr+"/", "", nil); code != 200 {
+			t.Errorf("while small bodies trickle in: %d %q, want 200", code, body)
+		}
+	})
 	t.Run("a client that reads its response slowly does not hold a slot", func(t *testing.T) {
 		// RequestTimeout (which also bounds writing the response) is long,
 		// so that only the early release can free the slot in time.
@@ -195,46 +212,44 @@ func TestWAGIQueue(t *testing.T) {
 }
 
 // TestWAGISlowBody: a client that sends its headers and then trickles its
-// body is cut off with 408 when BodyReadTimeout passes.
+// body is cut off with 408 when BodyReadTimeout passes, whether the body is
+// small (read before the module runs) or large (streamed to it).
 func TestWAGISlowBody(t *testing.T) {
 	rt := newRuntime(t, wasm.Config{HTTP: wasm.HTTPConfig{BodyReadTimeout: 300 * time.Millisecond}})
 	base, _, logPath := serveModule(t, rt, fileRef(cgiModule(t)), nil)
-	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(60 * time.Second))
-	if _, err := io.WriteString(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if _, err := conn.Write([]byte("a")); err != nil {
-					return
+	for _, size := range []int{100_000, 8 << 20} {
+		t.Run(fmt.Sprintf("%d bytes", size), func(t *testing.T) {
+			conn := startBody(t, strings.TrimPrefix(base, "http://"), size)
+			conn.SetDeadline(time.Now().Add(60 * time.Second))
+			stop := make(chan struct{})
+			defer close(stop)
+			go func() {
+				tick := time.NewTicker(20 * time.Millisecond)
+				defer tick.Stop()
+				for {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+						if _, err := conn.Write([]byte("a")); err != nil {
+							return
+						}
+					}
 				}
+			}()
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("no response to a trickled body: %v", err)
 			}
-		}
-	}()
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no response to a trickled body: %v", err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestTimeout {
-		t.Errorf("trickled body: %d, want 408", resp.StatusCode)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusRequestTimeout {
+				t.Errorf("trickled body: %d, want 408", resp.StatusCode)
+			}
+		})
 	}
 	testutil.Eventually(t, 10*time.Second, func() error {
-		if b, _ := readFile(logPath); !strings.Contains(b, "not received within") {
-			return fmt.Errorf("log lacks the body timeout: %q", b)
+		if b, _ := readFile(logPath); strings.Count(b, "not received within") < 2 {
+			return fmt.Errorf("log lacks the body timeouts: %q", b)
 		}
 		return nil
 	})

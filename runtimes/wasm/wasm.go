@@ -88,8 +88,8 @@ type HTTPConfig struct {
 	// Retry-After; 1s when zero.
 	QueueTimeout time.Duration
 	// BodyReadTimeout bounds the time to receive a request's whole body,
-	// from when it gets its slot: a client that trickles its body is cut
-	// off with 408; 30s when zero.
+	// from when its headers were read: a client that trickles its body is
+	// cut off with 408; 30s when zero.
 	BodyReadTimeout time.Duration
 	// MaxBodyBytes caps a response's size, and a chunked request body's
 	// (read whole to learn its CONTENT_LENGTH); 64 MiB when zero.
