@@ -130,7 +130,7 @@ func (p *wagiProc) handler(rc *runConfig, pm runtimes.PortMapping) http.Handler 
 		defer p.reqs.leave()
 		// The whole body must arrive within BodyReadTimeout: a client that
 		// trickles it is cut off (408).
-		body, br, ok := p.readBody(w, req)
+		body, ok := p.readBody(w, req)
 		if !ok {
 			return
 		}
@@ -151,7 +151,10 @@ func (p *wagiProc) handler(rc *runConfig, pm runtimes.PortMapping) http.Handler 
 		// response is written to a client that may read it slowly.
 		release := sync.OnceFunc(func() { p.r.node.release(); p.pod.release() })
 		defer release()
-		p.serveCGI(w, req, rc, pm, body, br, release)
+		if !body.finish(p, w, req) {
+			return
+		}
+		p.serveCGI(w, req, rc, pm, body, release)
 	})
 }
 
@@ -258,57 +261,84 @@ func cgiHeaderName(k string) (string, bool) {
 	return string(b), true
 }
 
-// preBodyBytes is the largest body read whole before its request takes a
-// slot; a larger one is streamed to the module.
+// preBodyBytes is the most of a body read before its request takes a
+// slot; the rest, if any, is read (chunked) or streamed to the module
+// (with a length) once it has one.
 const preBodyBytes = 1 << 20
 
-// readBody sets the request's body deadline and returns what the module
-// reads on stdin. A chunked body (CGI needs its length) and a body of at
-// most preBodyBytes are read whole here, before the request takes a slot,
-// so that a client trickling them holds no module instance; a larger one
-// is streamed through br, which remembers a read error. It answers the
-// request itself (408, 400, 413) and returns false when the body cannot be
-// read.
-func (p *wagiProc) readBody(w http.ResponseWriter, req *http.Request) (body io.Reader, br *bodyReader, ok bool) {
+// reqBody is what a module reads on stdin.
+type reqBody struct {
+	r       io.Reader   // stdin, once ready
+	br      *bodyReader // a streamed body: r, remembering a read error
+	pending io.Reader   // a chunked body longer than preBodyBytes, to read whole
+}
+
+// readBody sets the request's body deadline and reads the body, or its
+// first preBodyBytes, before the request takes a slot, so that a client
+// trickling a small body holds no module instance. A body with a length
+// over preBodyBytes is streamed to the module. It answers the request
+// itself (408, 400, 413) and returns false when the body cannot be read.
+func (p *wagiProc) readBody(w http.ResponseWriter, req *http.Request) (*reqBody, bool) {
 	cfg := p.r.cfg.HTTP
 	if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(cfg.BodyReadTimeout)); err != nil {
 		p.r.log.Debug("wagi: no read deadline", "container", p.c.ID, "err", err)
 	}
 	switch {
 	case req.Body == nil || req.ContentLength == 0:
-		return eofReader{}, nil, true
-	case req.ContentLength < 0 || req.ContentLength <= preBodyBytes:
-		b, err := io.ReadAll(io.LimitReader(req.Body, cfg.MaxBodyBytes+1))
-		if err != nil {
-			p.bodyError(w, req, err)
-			return nil, nil, false
-		}
-		if int64(len(b)) > cfg.MaxBodyBytes {
-			w.Header().Set("Connection", "close")
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return nil, nil, false
-		}
-		req.ContentLength = int64(len(b))
-		return bytes.NewReader(b), nil, true
+		return &reqBody{r: eofReader{}}, true
+	case req.ContentLength > preBodyBytes:
+		br := &bodyReader{r: req.Body}
+		return &reqBody{r: br, br: br}, true
 	}
-	br = &bodyReader{r: req.Body}
-	return br, br, true
+	// A small body, or a chunked one (CGI needs its length: it is read
+	// whole, its first part now).
+	b, err := io.ReadAll(io.LimitReader(req.Body, preBodyBytes+1))
+	if err != nil {
+		p.bodyError(w, req, err)
+		return nil, false
+	}
+	if len(b) > preBodyBytes {
+		return &reqBody{pending: io.MultiReader(bytes.NewReader(b), req.Body)}, true
+	}
+	req.ContentLength = int64(len(b))
+	return &reqBody{r: bytes.NewReader(b)}, true
+}
+
+// finish reads a pending chunked body whole, up to MaxBodyBytes, answering
+// the request and returning false when it cannot.
+func (rb *reqBody) finish(p *wagiProc, w http.ResponseWriter, req *http.Request) bool {
+	if rb.pending == nil {
+		return true
+	}
+	b, err := io.ReadAll(io.LimitReader(rb.pending, p.r.cfg.HTTP.MaxBodyBytes+1))
+	if err != nil {
+		p.bodyError(w, req, err)
+		return false
+	}
+	if int64(len(b)) > p.r.cfg.HTTP.MaxBodyBytes {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return false
+	}
+	req.ContentLength = int64(len(b))
+	rb.r, rb.pending = bytes.NewReader(b), nil
+	return true
 }
 
 // serveCGI runs one request's instance, calls release when it is done,
 // and writes the response.
-func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, rc *runConfig, pm runtimes.PortMapping, body io.Reader, br *bodyReader, release func()) {
+func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, rc *runConfig, pm runtimes.PortMapping, body *reqBody, release func()) {
 	ctx, cancel := context.WithTimeout(req.Context(), p.r.cfg.HTTP.RequestTimeout)
 	defer cancel()
 	out := &limitedBuffer{max: p.r.cfg.HTTP.MaxBodyBytes}
-	mc := rc.build(staticCGIEnv, cgiEnv(req, pm)).WithStderr(p.stderr).WithStdin(body).WithStdout(out)
+	mc := rc.build(staticCGIEnv, cgiEnv(req, pm)).WithStderr(p.stderr).WithStdin(body.r).WithStdout(out)
 	x := p.r.instance(ctx, p.m, mc, p.c.Config.MemoryLimitBytes, p.r.usageOf(p.c.ID), func() bool { return p.ctx.Err() != nil })
 	release()
 	// A client gets RequestTimeout to take the response, so that one that
 	// reads slowly cannot keep it (and its buffer) forever.
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(p.r.cfg.HTTP.RequestTimeout))
-	if br != nil && br.err != nil {
-		p.bodyError(w, req, br.err)
+	if body.br != nil && body.br.err != nil {
+		p.bodyError(w, req, body.br.err)
 		return
 	}
 	if ctx.Err() != nil && p.ctx.Err() == nil && req.Context().Err() == nil {

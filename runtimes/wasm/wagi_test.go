@@ -162,24 +162,42 @@ func TestWAGITimeout(t *testing.T) {
 }
 
 func TestWAGIChunkedBody(t *testing.T) {
-	rt := newRuntime(t, wasm.Config{})
+	rt := newRuntime(t, wasm.Config{HTTP: wasm.HTTPConfig{MaxBodyBytes: 4 << 20}})
 	base, _, _ := serveModule(t, rt, fileRef(cgiModule(t)), nil)
-	pr, pw := io.Pipe()
-	go func() {
-		pw.Write([]byte("chunk one, "))
-		pw.Write([]byte("chunk two"))
-		pw.Close()
-	}()
-	req, _ := http.NewRequest("POST", base+"/upload", pr)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	chunked := func(t *testing.T, parts ...[]byte) (int, string) {
+		pr, pw := io.Pipe()
+		go func() {
+			for _, p := range parts {
+				pw.Write(p)
+			}
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", base+"/upload", pr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "body=chunk one, chunk two") {
-		t.Errorf("got %d %q", resp.StatusCode, b)
-	}
+	t.Run("small", func(t *testing.T) {
+		if code, body := chunked(t, []byte("chunk one, "), []byte("chunk two")); code != 200 || !strings.Contains(body, "body=chunk one, chunk two") {
+			t.Errorf("got %d %q", code, body)
+		}
+	})
+	big := []byte(strings.Repeat("x", 3<<20/2))
+	t.Run("over the part read before a slot", func(t *testing.T) {
+		code, body := chunked(t, big, big)
+		if code != 200 || strings.Count(body, "x") != 2*len(big) {
+			t.Errorf("got %d with %d bytes of body, want 200 with %d", code, strings.Count(body, "x"), 2*len(big))
+		}
+	})
+	t.Run("over MaxBodyBytes", func(t *testing.T) {
+		if code, _ := chunked(t, big, big, big); code != http.StatusRequestEntityTooLarge {
+			t.Errorf("got %d, want 413", code)
+		}
+	})
 }
 
 func TestWAGIOutOfMemory(t *testing.T) {
