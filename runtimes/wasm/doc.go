@@ -90,7 +90,7 @@
 // (HTTPConfig.MaxConcurrent) and per node (MaxConcurrentPerNode); a request
 // over a cap waits up to QueueTimeout (or until its client leaves) for a
 // slot, then gets 503 with Retry-After. A request's whole body must arrive
-// within BodyReadTimeout of its headers, else 408. A body of at most 1 MiB
+// within BodyReadTimeout of its headers, else 408. A body of at most 64 KiB
 // is read before the request takes a slot, so a client that trickles it
 // holds no module instance; a larger one is streamed to the module (a
 // chunked one is read whole first, as CGI needs its length). The slots are given back when the module is done, before its

@@ -264,7 +264,7 @@ func cgiHeaderName(k string) (string, bool) {
 // preBodyBytes is the most of a body read before its request takes a
 // slot; the rest, if any, is read (chunked) or streamed to the module
 // (with a length) once it has one.
-const preBodyBytes = 1 << 20
+const preBodyBytes = 64 << 10
 
 // reqBody is what a module reads on stdin.
 type reqBody struct {
