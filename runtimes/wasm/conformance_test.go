@@ -22,6 +22,12 @@ func newRuntime(t testing.TB, cfg wasm.Config) *wasm.Runtime {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = cacheDir
 	}
+	if cfg.ModuleDirs == nil {
+		// Test modules live under the system temporary directory (built
+		// there by runtimetest, or in t.TempDir()). A test of "no
+		// directories allowed" passes an empty, non-nil slice.
+		cfg.ModuleDirs = []string{os.TempDir()}
+	}
 	if cfg.HTTP.DefaultHostIP == "" {
 		cfg.HTTP.DefaultHostIP = "127.0.0.1"
 	}

@@ -13,37 +13,78 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/internal/inproc"
+	"github.com/kybernetes/kybernetes/runtimes/wasm/internal/rootfs"
 )
 
-// moduleConfig is the part of a module's configuration every run of a
-// container shares: argv, env, mounts, clocks, randomness.
-func moduleConfig(c *inproc.Container) wazero.ModuleConfig {
-	args := append(append([]string{c.Config.Name}, c.Config.Command...), c.Config.Args...)
-	mc := wazero.NewModuleConfig().
-		WithName("").
-		WithArgs(args...).
-		WithSysWalltime().
-		WithSysNanotime().
-		WithRandSource(rand.Reader)
+// runConfig is the part of a module's configuration every run of a
+// container shares: argv, env, mounts. Each mount is a rootfs.FS (paths
+// resolve beneath its directory, symlinks included), shared by the runs.
+type runConfig struct {
+	args []string
+	env  [][2]string
+	fsc  wazero.FSConfig
+}
+
+// moduleConfig returns the runConfig of a container; call closeMounts when
+// no run uses it any more. It fails when a mount's host directory cannot
+// be opened.
+func moduleConfig(c *inproc.Container) (rc *runConfig, closeMounts func(), err error) {
+	rc = &runConfig{args: append(append([]string{c.Config.Name}, c.Config.Command...), c.Config.Args...)}
 	for _, e := range c.Config.Env {
-		mc = mc.WithEnv(e.Name, e.Value)
+		rc.env = append(rc.env, [2]string{e.Name, e.Value})
 	}
 	if c.Config.WorkingDir != "" {
-		mc = mc.WithEnv("PWD", c.Config.WorkingDir)
+		rc.env = append(rc.env, [2]string{"PWD", c.Config.WorkingDir})
 	}
 	fsc := wazero.NewFSConfig()
-	for _, m := range c.Config.Mounts {
-		if m.ReadOnly {
-			fsc = fsc.WithReadOnlyDirMount(m.HostPath, m.ContainerPath)
-		} else {
-			fsc = fsc.WithDirMount(m.HostPath, m.ContainerPath)
+	var roots []*rootfs.FS
+	closeMounts = func() {
+		for _, r := range roots {
+			r.Close()
 		}
 	}
-	return mc.WithFSConfig(fsc)
+	for _, m := range c.Config.Mounts {
+		r, err := rootfs.Open(m.HostPath, m.ReadOnly)
+		if err != nil {
+			closeMounts()
+			return nil, nil, fmt.Errorf("mount %s at %s: %w", m.HostPath, m.ContainerPath, err)
+		}
+		roots = append(roots, r)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(r, m.ContainerPath)
+	}
+	rc.fsc = fsc
+	return rc, closeMounts, nil
+}
+
+// build returns a new module configuration for one run: rc's, with the
+// clocks, crypto/rand, and the variables of extra (later ones win).
+//
+// Each run builds its own from scratch: wazero's ModuleConfig.WithEnv
+// appends to (or overwrites in) an environment slice its copies share, so
+// adding variables to one shared base from concurrent requests would race
+// and could show one request's variables to another.
+func (rc *runConfig) build(extra ...[][2]string) wazero.ModuleConfig {
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithArgs(rc.args...).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithRandSource(rand.Reader).
+		WithFSConfig(rc.fsc)
+	for _, kv := range rc.env {
+		mc = mc.WithEnv(kv[0], kv[1])
+	}
+	for _, env := range extra {
+		for _, kv := range env {
+			mc = mc.WithEnv(kv[0], kv[1])
+		}
+	}
+	return mc
 }
 
 // sleeper is a nanosleep that ends early when ctx is done, so that a module
@@ -62,6 +103,9 @@ func sleeper(ctx context.Context) sys.Nanosleep {
 // instance runs one instantiation of m to its end and says how it ended.
 // killed reports whether the runtime cancelled ctx on purpose.
 func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfig, memLimit int64, usage *atomic.Int64, killed func() bool) inproc.Exit {
+	if memLimit == 0 {
+		memLimit = r.cfg.DefaultMemoryLimitBytes // negative: none
+	}
 	alloc := &allocator{usage: usage}
 	if memLimit > 0 {
 		pages := uint64(memLimit) / 65536 * 65536
@@ -121,22 +165,27 @@ func (p *cmdProc) Result() inproc.Exit   { return p.res }
 func (p *cmdProc) Term() { p.Kill() }
 func (p *cmdProc) Kill() { p.killed.Store(true); p.cancel() }
 
-func (r *Runtime) runCommand(c *inproc.Container, m *module, logf *os.File) inproc.Proc {
+func (r *Runtime) runCommand(c *inproc.Container, m *module, logf *os.File) (inproc.Proc, error) {
+	rc, closeMounts, err := moduleConfig(c)
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &cmdProc{done: make(chan struct{}), cancel: cancel}
 	out := &lockedWriter{w: logf}
-	mc := moduleConfig(c).WithStdout(out).WithStderr(out).WithStdin(eofReader{})
+	mc := rc.build().WithStdout(out).WithStderr(out).WithStdin(eofReader{})
 	go func() {
 		defer close(p.done)
 		defer cancel()
 		defer logf.Close()
+		defer closeMounts()
 		defer r.dropUsage(c.ID)
 		p.res = r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, r.usageOf(c.ID), p.killed.Load)
 		if p.res.Reason == runtimes.ReasonOOMKilled || p.res.Code == ExitCodeTrap {
 			fmt.Fprintf(out, "[kyb wasm] %s: %s\n", p.res.Reason, p.res.Message)
 		}
 	}()
-	return p
+	return p, nil
 }
 
 type lockedWriter struct {

@@ -2,14 +2,13 @@ package wasm
 
 import (
 	"archive/tar"
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -25,7 +25,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/runtimes"
 )
@@ -35,9 +34,6 @@ const (
 	MediaTypeWasmLayer       = "application/vnd.wasm.content.layer.v1+wasm"
 	MediaTypeModuleWasmLayer = "application/vnd.module.wasm.content.layer.v1+wasm"
 )
-
-// maxModuleBytes caps a module's size.
-const maxModuleBytes = 512 << 20
 
 // fileSeen is what a module file looked like when it was last read.
 type fileSeen struct {
@@ -126,33 +122,7 @@ func (r *Runtime) fetch(ctx context.Context, src *source) (string, error) {
 	)
 	switch src.kind {
 	case srcFile:
-		// A file that has not changed (same size and modification time)
-		// keeps its digest without being read again.
-		fi, statErr := os.Stat(src.path)
-		if statErr == nil {
-			r.mu.Lock()
-			seen, ok := r.files[src.path]
-			r.mu.Unlock()
-			if ok && seen.size == fi.Size() && seen.mtime.Equal(fi.ModTime()) {
-				if _, err := os.Stat(r.blobPath(seen.digest)); err == nil {
-					return seen.digest, nil
-				}
-			}
-		}
-		b, err = os.ReadFile(src.path)
-		if errors.Is(err, os.ErrNotExist) {
-			return "", runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module file %s", src.path))
-		}
-		if err != nil {
-			return "", runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("read module file: %w", err))
-		}
-		d, err := r.store(b)
-		if err == nil && statErr == nil {
-			r.mu.Lock()
-			r.files[src.path] = fileSeen{size: fi.Size(), mtime: fi.ModTime(), digest: d}
-			r.mu.Unlock()
-		}
-		return d, err
+		return r.fetchFile(ctx, src.path)
 	case srcObject:
 		var digest string
 		digest, b, err = r.fetchObject(ctx, src.obj)
@@ -166,6 +136,143 @@ func (r *Runtime) fetch(ctx context.Context, src *source) (string, error) {
 		return "", err
 	}
 	return r.store(b)
+}
+
+// moduleDir returns the allowed module directory p (absolute) lies
+// beneath and p relative to it. It looks at names only, never at the file
+// system, so a refused path reveals nothing about what exists there.
+func (r *Runtime) moduleDir(p string) (dir, rel string, err error) {
+	p = filepath.Clean(p)
+	if len(r.cfg.ModuleDirs) == 0 {
+		return "", "", runtimes.WithReason(ReasonModuleNotAllowed, false,
+			fmt.Errorf("module file %s: file:// modules are not allowed on this node (the agent allows them only from the directories given with --module-dir)", p))
+	}
+	for _, d := range r.cfg.ModuleDirs {
+		rel, err := filepath.Rel(d, p)
+		if err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return d, rel, nil
+		}
+	}
+	return "", "", runtimes.WithReason(ReasonModuleNotAllowed, false,
+		fmt.Errorf("module file %s is outside the directories this node allows modules from (--module-dir %s)", p, strings.Join(r.cfg.ModuleDirs, ", ")))
+}
+
+// fetchFile reads the module file p, resolved beneath the allowed module
+// directory that holds it (symlinks may not lead out of it), and stores it.
+// Only regular files are read, up to MaxModuleBytes; a file that has not
+// changed (same size and modification time) keeps its digest without being
+// read again.
+func (r *Runtime) fetchFile(ctx context.Context, p string) (string, error) {
+	dir, rel, err := r.moduleDir(p)
+	if err != nil {
+		return "", err
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return "", runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("module directory %s: %w", dir, err))
+	}
+	defer root.Close()
+	fi, err := root.Stat(rel)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module file %s", p))
+	case err != nil:
+		// A symlink that leads out of the directory, or a permission error.
+		return "", runtimes.WithReason(ReasonModuleNotAllowed, false, fmt.Errorf("module file %s (beneath %s): %w", p, dir, err))
+	}
+	if err := r.checkModuleFile(p, fi); err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	seen, ok := r.files[p]
+	r.mu.Unlock()
+	if ok && seen.size == fi.Size() && seen.mtime.Equal(fi.ModTime()) {
+		if _, err := os.Stat(r.blobPath(seen.digest)); err == nil {
+			return seen.digest, nil
+		}
+	}
+	// O_NONBLOCK: should the name become a FIFO after the check above, the
+	// open does not wait for a writer (and the check below refuses it).
+	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return "", runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("open module file %s: %w", p, err))
+	}
+	defer f.Close()
+	ofi, err := f.Stat()
+	if err != nil {
+		return "", runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("stat module file %s: %w", p, err))
+	}
+	if err := r.checkModuleFile(p, ofi); err != nil {
+		return "", err
+	}
+	b, err := readCapped(ctx, f, r.cfg.MaxModuleBytes)
+	if err != nil {
+		return "", r.readError("module file "+p, err)
+	}
+	d, err := r.store(b)
+	if err == nil {
+		r.mu.Lock()
+		r.files[p] = fileSeen{size: ofi.Size(), mtime: ofi.ModTime(), digest: d}
+		r.mu.Unlock()
+	}
+	return d, err
+}
+
+// checkModuleFile refuses what is not a regular file (a device such as
+// /dev/zero would be read forever, a FIFO would block) and a file over
+// MaxModuleBytes.
+func (r *Runtime) checkModuleFile(p string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("module file %s is not a regular file (mode %v)", p, fi.Mode().Type()))
+	}
+	if fi.Size() > r.cfg.MaxModuleBytes {
+		return tooLarge("module file "+p, fi.Size(), r.cfg.MaxModuleBytes)
+	}
+	return nil
+}
+
+func tooLarge(what string, size, limit int64) error {
+	return runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("%s: %d bytes is over the module size limit of %d bytes", what, size, limit))
+}
+
+// errTooLarge is what readCapped returns for a stream longer than its cap.
+var errTooLarge = errors.New("over the module size limit")
+
+// readCapped reads rd to its end, failing with errTooLarge past limit bytes
+// and with ctx's error once ctx is done.
+func readCapped(ctx context.Context, rd io.Reader, limit int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(ctxReader{ctx, rd}, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+// readError classes an error of readCapped.
+func (r *Runtime) readError(what string, err error) error {
+	switch {
+	case errors.Is(err, errTooLarge):
+		return runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("%s: more than the module size limit of %d bytes", what, r.cfg.MaxModuleBytes))
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("read %s: %w", what, err)
+	}
+	return runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("read %s: %w", what, err))
+}
+
+// ctxReader is a reader that fails with ctx's error once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // store writes module bytes under CacheDir by digest.
@@ -198,49 +305,54 @@ func (r *Runtime) blobPath(digest string) string {
 	return filepath.Join(r.cfg.CacheDir, "modules", strings.ReplaceAll(digest, ":", "-")+".wasm")
 }
 
-// fetchObject reads the module object obj. When the node already holds the
-// bytes of the object's digest it returns that digest and nil bytes, with
-// one metadata request and no read or hash of the module.
+// fetchObject reads the kyb:// module obj from Config.Modules. When the
+// node already holds the bytes of the module's digest it returns that
+// digest and nil bytes, with one Info request and no read or hash of the
+// module. The bytes read are checked against the digest the store gives.
 func (r *Runtime) fetchObject(ctx context.Context, obj string) (string, []byte, error) {
-	if r.cfg.ObjectStore == nil {
-		return "", nil, runtimes.WithReason(ReasonInvalidImageName, false, fmt.Errorf("kyb://%s: this node has no module object store", obj))
+	if r.cfg.Modules == nil {
+		return "", nil, runtimes.WithReason(ReasonInvalidImageName, false, fmt.Errorf("kyb://%s: this node has no module store", obj))
 	}
-	info, err := r.cfg.ObjectStore.GetInfo(ctx, obj)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return "", nil, runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module object %s", obj))
+	storeErr := func(err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("module %s: %w: %w", obj, runtimes.ErrNotFound, err))
+		}
+		return runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("module %s: %w", obj, err))
 	}
+	info, err := r.cfg.Modules.Info(ctx, obj)
 	if err != nil {
-		return "", nil, runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("module object %s: %w", obj, err))
+		return "", nil, storeErr(err)
 	}
-	if d := objectDigest(info.Digest); d != "" {
-		if _, err := os.Stat(r.blobPath(d)); err == nil {
-			return d, nil, nil
+	if info.Digest != "" {
+		if _, err := os.Stat(r.blobPath(info.Digest)); err == nil {
+			return info.Digest, nil, nil
 		}
 	}
-	if info.Size > maxModuleBytes {
-		return "", nil, runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("module object %s: %d bytes is over the %d limit", obj, info.Size, maxModuleBytes))
+	if info.Size > r.cfg.MaxModuleBytes {
+		return "", nil, tooLarge("module "+obj, info.Size, r.cfg.MaxModuleBytes)
 	}
-	b, err := r.cfg.ObjectStore.GetBytes(ctx, obj)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
-		return "", nil, runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module object %s", obj))
-	}
+	rc, oinfo, err := r.cfg.Modules.Open(ctx, obj)
 	if err != nil {
-		return "", nil, runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("module object %s: %w", obj, err))
+		return "", nil, storeErr(err)
+	}
+	defer rc.Close()
+	b, err := readCapped(ctx, rc, r.cfg.MaxModuleBytes)
+	if err != nil {
+		return "", nil, r.readError("module "+obj, err)
+	}
+	want := oinfo.Digest // the object read, should it have changed since Info
+	if want == "" {
+		want = info.Digest
+	}
+	if got := digestOf(b); want != "" && got != want {
+		return "", nil, runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("module %s: read %d bytes of digest %s, the store says %s", obj, len(b), got, want))
 	}
 	return "", b, nil
 }
 
-// objectDigest turns JetStream's "SHA-256=<base64url>" into "sha256:<hex>".
-func objectDigest(d string) string {
-	v, ok := strings.CutPrefix(d, "SHA-256=")
-	if !ok {
-		return ""
-	}
-	raw, err := base64.URLEncoding.DecodeString(v)
-	if err != nil {
-		return ""
-	}
-	return "sha256:" + hex.EncodeToString(raw)
+func digestOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 func (r *Runtime) fetchOCI(ctx context.Context, src *source) ([]byte, error) {
@@ -292,12 +404,18 @@ func (r *Runtime) fetchOCI(ctx context.Context, src *source) ([]byte, error) {
 			return nil, pullError(src.ref, err)
 		}
 		if mt == MediaTypeWasmLayer || mt == MediaTypeModuleWasmLayer || mt == "application/wasm" {
+			if size, err := l.Size(); err == nil && size > r.cfg.MaxModuleBytes {
+				return nil, tooLarge(src.ref, size, r.cfg.MaxModuleBytes)
+			}
 			rc, err := l.Compressed()
 			if err != nil {
 				return nil, pullError(src.ref, err)
 			}
 			defer rc.Close()
-			b, err := io.ReadAll(io.LimitReader(rc, maxModuleBytes+1))
+			b, err := readCapped(ctx, rc, r.cfg.MaxModuleBytes)
+			if errors.Is(err, errTooLarge) {
+				return nil, r.readError(src.ref, err)
+			}
 			if err != nil {
 				return nil, pullError(src.ref, err)
 			}
@@ -310,7 +428,10 @@ func (r *Runtime) fetchOCI(ctx context.Context, src *source) ([]byte, error) {
 		if !isTarLayer(mt) {
 			continue
 		}
-		b, err := wasmFromTar(layers[i])
+		b, err := wasmFromTar(ctx, layers[i], r.cfg.MaxModuleBytes)
+		if errors.Is(err, errTooLarge) {
+			return nil, r.readError(src.ref, err)
+		}
 		if err != nil {
 			return nil, pullError(src.ref, err)
 		}
@@ -329,7 +450,9 @@ func isTarLayer(mt types.MediaType) bool {
 	return strings.Contains(string(mt), "tar")
 }
 
-func wasmFromTar(l v1.Layer) ([]byte, error) {
+// wasmFromTar returns the first .wasm file of a tar layer (nil when there
+// is none), failing with errTooLarge past limit bytes.
+func wasmFromTar(ctx context.Context, l v1.Layer, limit int64) ([]byte, error) {
 	rc, err := l.Uncompressed()
 	if err != nil {
 		return nil, err
@@ -345,11 +468,14 @@ func wasmFromTar(l v1.Layer) ([]byte, error) {
 			return nil, fmt.Errorf("read layer: %w", err)
 		}
 		if h.Typeflag == tar.TypeReg && path.Ext(h.Name) == ".wasm" {
-			var buf bytes.Buffer
-			if _, err := io.Copy(&buf, io.LimitReader(tr, maxModuleBytes+1)); err != nil {
+			if h.Size > limit {
+				return nil, errTooLarge
+			}
+			b, err := readCapped(ctx, tr, limit)
+			if err != nil {
 				return nil, fmt.Errorf("read %s: %w", h.Name, err)
 			}
-			return buf.Bytes(), nil
+			return b, nil
 		}
 	}
 }

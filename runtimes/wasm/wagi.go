@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/internal/inproc"
 )
@@ -30,7 +28,8 @@ type wagiProc struct {
 	log     *os.File
 	stderr  io.Writer
 	servers []*http.Server
-	sem     chan struct{}
+	pod     slots // the pod's request slots (HTTPConfig.MaxConcurrent)
+	reqs    inflight
 
 	ctx    context.Context // cancelled on Kill: ends requests in flight
 	cancel context.CancelFunc
@@ -61,15 +60,16 @@ func (p *wagiProc) Kill() {
 }
 
 func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []runtimes.PortMapping) (*wagiProc, error) {
+	rc, closeMounts, err := moduleConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	pod, dropPod := r.podSlotsOf(&c.Sandbox)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &wagiProc{
 		r: r, c: c, m: m, log: logf, stderr: &lockedWriter{w: logf},
-		sem: make(chan struct{}, r.cfg.HTTP.MaxConcurrent),
+		pod: pod,
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
-	}
-	base := moduleConfig(c).WithStderr(p.stderr)
-	for _, kv := range staticCGIEnv {
-		base = base.WithEnv(kv[0], kv[1])
 	}
 	var lns []net.Listener
 	for _, pm := range ports {
@@ -84,12 +84,15 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 				l.Close()
 			}
 			cancel()
+			closeMounts()
+			dropPod()
 			return nil, runtimes.WithReason("HostPortUnavailable", true, fmt.Errorf("listen on %s: %w", addr, err))
 		}
 		lns = append(lns, ln)
 		srv := &http.Server{
-			Handler:           p.handler(base, pm),
+			Handler:           p.handler(rc, pm),
 			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       60 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return ctx },
 		}
 		p.servers = append(p.servers, srv)
@@ -106,10 +109,10 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 	go func() {
 		p.wg.Wait()
 		// Serve returns at once on Shutdown; wait for the requests in flight.
-		for range cap(p.sem) {
-			p.sem <- struct{}{}
-		}
+		p.reqs.drain()
 		cancel()
+		closeMounts()
+		dropPod()
 		logf.Close()
 		r.dropUsage(c.ID)
 		close(p.done)
@@ -118,18 +121,46 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 	return p, nil
 }
 
-func (p *wagiProc) handler(mc wazero.ModuleConfig, pm runtimes.PortMapping) http.Handler {
+func (p *wagiProc) handler(rc *runConfig, pm runtimes.PortMapping) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		select {
-		case p.sem <- struct{}{}:
-		default:
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, "too many requests in flight", http.StatusServiceUnavailable)
+		if !p.reqs.enter() {
+			unavailable(w, "the container is stopping")
 			return
 		}
-		defer func() { <-p.sem }()
-		p.serveCGI(w, req, mc, pm)
+		defer p.reqs.leave()
+		// The whole body must arrive within BodyReadTimeout: a client that
+		// trickles it is cut off (408).
+		body, ok := p.readBody(w, req)
+		if !ok {
+			return
+		}
+		// A request waits briefly for a slot of its pod, then of the node
+		// (always in that order), rather than failing at once.
+		cfg := p.r.cfg.HTTP
+		if !p.pod.acquire(req.Context(), cfg.QueueTimeout) {
+			unavailable(w, fmt.Sprintf("too many requests in flight for this pod (%d)", cfg.MaxConcurrent))
+			return
+		}
+		if !p.r.node.acquire(req.Context(), cfg.QueueTimeout) {
+			p.pod.release()
+			unavailable(w, fmt.Sprintf("too many requests in flight on this node (%d)", cfg.MaxConcurrentPerNode))
+			return
+		}
+		// The slots bound module instances, not connections: they are
+		// given back once the module is done, before its (buffered)
+		// response is written to a client that may read it slowly.
+		release := sync.OnceFunc(func() { p.r.node.release(); p.pod.release() })
+		defer release()
+		if !body.finish(p, w, req) {
+			return
+		}
+		p.serveCGI(w, req, rc, pm, body, release)
 	})
+}
+
+func unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, msg, http.StatusServiceUnavailable)
 }
 
 // limitedBuffer keeps at most max bytes and fails past them.
@@ -156,7 +187,15 @@ var staticCGIEnv = [][2]string{
 	{"X_MATCHED_ROUTE", "/..."},
 }
 
-// cgiEnv is the per-request CGI/1.1 environment of a request, as net/http/cgi builds it.
+// cgiEnv is the per-request CGI/1.1 environment of a request, as
+// net/http/cgi builds it, with one value per variable:
+//   - CONTENT_LENGTH and CONTENT_TYPE come from the request's real length
+//     and Content-Type only, never from HTTP_* look-alikes;
+//   - a header becomes HTTP_<NAME> only when its name is letters, digits
+//     and '-': a name with '_' (or anything else) is dropped, so that
+//     "X_Foo" cannot pose as "X-Foo" (as Apache and nginx do);
+//   - Proxy is dropped (httpoxy: it would become HTTP_PROXY);
+//   - a header sent more than once is joined with ", " (RFC 9110 5.3).
 func cgiEnv(req *http.Request, pm runtimes.PortMapping) [][2]string {
 	host, port, _ := net.SplitHostPort(req.Host)
 	if host == "" {
@@ -167,7 +206,6 @@ func cgiEnv(req *http.Request, pm runtimes.PortMapping) [][2]string {
 	}
 	// SERVER_SOFTWARE, SERVER_PROTOCOL, GATEWAY_INTERFACE, SCRIPT_NAME and
 	// X_MATCHED_ROUTE are the same for every request: see staticCGIEnv.
-	// (Each variable costs a copy of wazero's module config.)
 	env := [][2]string{
 		{"SERVER_NAME", host},
 		{"SERVER_PORT", port},
@@ -183,45 +221,126 @@ func cgiEnv(req *http.Request, pm runtimes.PortMapping) [][2]string {
 	if req.ContentLength > 0 {
 		env = append(env, [2]string{"CONTENT_LENGTH", strconv.FormatInt(req.ContentLength, 10)})
 	}
-	if ct := req.Header.Get("Content-Type"); ct != "" {
-		env = append(env, [2]string{"CONTENT_TYPE", ct})
+	if ct := req.Header.Values("Content-Type"); len(ct) > 0 && ct[0] != "" {
+		env = append(env, [2]string{"CONTENT_TYPE", ct[0]})
 	}
 	for k, v := range req.Header {
-		k = strings.ToUpper(strings.ReplaceAll(k, "-", "_"))
-		if k == "PROXY" || k == "CONTENT_TYPE" || k == "CONTENT_LENGTH" {
-			continue // httpoxy; the two are set above
+		name, ok := cgiHeaderName(k)
+		if !ok {
+			continue
 		}
-		env = append(env, [2]string{"HTTP_" + k, strings.Join(v, ", ")})
+		switch name {
+		case "HTTP_PROXY", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_HOST":
+			continue // httpoxy; the others are set above, from the real values
+		}
+		env = append(env, [2]string{name, strings.Join(v, ", ")})
 	}
 	return env
 }
 
-func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, mc wazero.ModuleConfig, pm runtimes.PortMapping) {
+// cgiHeaderName is HTTP_ and the header's name upper-cased with '-' as
+// '_'; false for a name that is not only ASCII letters, digits and '-'.
+func cgiHeaderName(k string) (string, bool) {
+	if k == "" {
+		return "", false
+	}
+	b := make([]byte, 0, len("HTTP_")+len(k))
+	b = append(b, "HTTP_"...)
+	for i := 0; i < len(k); i++ {
+		switch c := k[i]; {
+		case c >= 'a' && c <= 'z':
+			b = append(b, c-'a'+'A')
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+			b = append(b, c)
+		case c == '-':
+			b = append(b, '_')
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
+}
+
+// preBodyBytes is the most of a body read before its request takes a
+// slot; the rest, if any, is read (chunked) or streamed to the module
+// (with a length) once it has one.
+const preBodyBytes = 64 << 10
+
+// reqBody is what a module reads on stdin.
+type reqBody struct {
+	r       io.Reader   // stdin, once ready
+	br      *bodyReader // a streamed body: r, remembering a read error
+	pending io.Reader   // a chunked body longer than preBodyBytes, to read whole
+}
+
+// readBody sets the request's body deadline and reads the body, or its
+// first preBodyBytes, before the request takes a slot, so that a client
+// trickling a small body holds no module instance. A body with a length
+// over preBodyBytes is streamed to the module. It answers the request
+// itself (408, 400, 413) and returns false when the body cannot be read.
+func (p *wagiProc) readBody(w http.ResponseWriter, req *http.Request) (*reqBody, bool) {
+	cfg := p.r.cfg.HTTP
+	if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(cfg.BodyReadTimeout)); err != nil {
+		p.r.log.Debug("wagi: no read deadline", "container", p.c.ID, "err", err)
+	}
+	switch {
+	case req.Body == nil || req.ContentLength == 0:
+		return &reqBody{r: eofReader{}}, true
+	case req.ContentLength > preBodyBytes:
+		br := &bodyReader{r: req.Body}
+		return &reqBody{r: br, br: br}, true
+	}
+	// A small body, or a chunked one (CGI needs its length: it is read
+	// whole, its first part now).
+	b, err := io.ReadAll(io.LimitReader(req.Body, preBodyBytes+1))
+	if err != nil {
+		p.bodyError(w, req, err)
+		return nil, false
+	}
+	if len(b) > preBodyBytes {
+		return &reqBody{pending: io.MultiReader(bytes.NewReader(b), req.Body)}, true
+	}
+	req.ContentLength = int64(len(b))
+	return &reqBody{r: bytes.NewReader(b)}, true
+}
+
+// finish reads a pending chunked body whole, up to MaxBodyBytes, answering
+// the request and returning false when it cannot.
+func (rb *reqBody) finish(p *wagiProc, w http.ResponseWriter, req *http.Request) bool {
+	if rb.pending == nil {
+		return true
+	}
+	b, err := io.ReadAll(io.LimitReader(rb.pending, p.r.cfg.HTTP.MaxBodyBytes+1))
+	if err != nil {
+		p.bodyError(w, req, err)
+		return false
+	}
+	if int64(len(b)) > p.r.cfg.HTTP.MaxBodyBytes {
+		w.Header().Set("Connection", "close")
+		http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		return false
+	}
+	req.ContentLength = int64(len(b))
+	rb.r, rb.pending = bytes.NewReader(b), nil
+	return true
+}
+
+// serveCGI runs one request's instance, calls release when it is done,
+// and writes the response.
+func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, rc *runConfig, pm runtimes.PortMapping, body *reqBody, release func()) {
 	ctx, cancel := context.WithTimeout(req.Context(), p.r.cfg.HTTP.RequestTimeout)
 	defer cancel()
-	var body io.Reader = eofReader{}
-	if req.Body != nil && req.ContentLength < 0 {
-		// A chunked body: CGI needs its length, so read it first.
-		b, err := io.ReadAll(io.LimitReader(req.Body, p.r.cfg.HTTP.MaxBodyBytes+1))
-		if err != nil {
-			http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		if int64(len(b)) > p.r.cfg.HTTP.MaxBodyBytes {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		req.ContentLength = int64(len(b))
-		body = bytes.NewReader(b)
-	} else if req.Body != nil && req.ContentLength > 0 {
-		body = req.Body
-	}
-	for _, kv := range cgiEnv(req, pm) {
-		mc = mc.WithEnv(kv[0], kv[1])
-	}
 	out := &limitedBuffer{max: p.r.cfg.HTTP.MaxBodyBytes}
-	mc = mc.WithStdin(body).WithStdout(out)
+	mc := rc.build(staticCGIEnv, cgiEnv(req, pm)).WithStderr(p.stderr).WithStdin(body.r).WithStdout(out)
 	x := p.r.instance(ctx, p.m, mc, p.c.Config.MemoryLimitBytes, p.r.usageOf(p.c.ID), func() bool { return p.ctx.Err() != nil })
+	release()
+	// A client gets RequestTimeout to take the response, so that one that
+	// reads slowly cannot keep it (and its buffer) forever.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(p.r.cfg.HTTP.RequestTimeout))
+	if body.br != nil && body.br.err != nil {
+		p.bodyError(w, req, body.br.err)
+		return
+	}
 	if ctx.Err() != nil && p.ctx.Err() == nil && req.Context().Err() == nil {
 		fmt.Fprintf(p.stderr, "[kyb wagi] %s %s: timed out after %v\n", req.Method, req.URL.Path, p.r.cfg.HTTP.RequestTimeout)
 		http.Error(w, "the module did not answer in time", http.StatusGatewayTimeout)
@@ -235,6 +354,33 @@ func (p *wagiProc) serveCGI(w http.ResponseWriter, req *http.Request, mc wazero.
 		}
 	}
 	writeCGIResponse(w, &out.buf, p.stderr, req)
+}
+
+// bodyReader remembers the first error reading a request body other than
+// its end, for the handler to answer it rather than the module's output.
+type bodyReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && err != io.EOF && b.err == nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// bodyError answers a request whose body could not be read: 408 when it
+// did not arrive in time, 400 otherwise. The connection is closed.
+func (p *wagiProc) bodyError(w http.ResponseWriter, req *http.Request, err error) {
+	w.Header().Set("Connection", "close")
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		fmt.Fprintf(p.stderr, "[kyb wagi] %s %s: request body not received within %v\n", req.Method, req.URL.Path, p.r.cfg.HTTP.BodyReadTimeout)
+		http.Error(w, "request body not received in time", http.StatusRequestTimeout)
+		return
+	}
+	http.Error(w, "read request body: "+err.Error(), http.StatusBadRequest)
 }
 
 // writeCGIResponse parses a CGI response (headers, blank line, body) and

@@ -144,81 +144,60 @@ func TestWAGIWat(t *testing.T) {
 	}
 }
 
-func TestWAGILimits(t *testing.T) {
+func TestWAGITimeout(t *testing.T) {
 	rt := newRuntime(t, wasm.Config{HTTP: wasm.HTTPConfig{MaxConcurrent: 1, RequestTimeout: 2 * time.Second}})
 	base, _, logPath := serveModule(t, rt, fileRef(cgiModule(t)), nil)
 	c := &http.Client{Timeout: 30 * time.Second}
-
-	t.Run("timeout", func(t *testing.T) {
-		start := time.Now()
-		code, _, _ := get(t, c, "GET", base+"/sleep?d=60s", "", nil)
-		if code != http.StatusGatewayTimeout {
-			t.Errorf("status %d, want 504", code)
-		}
-		if d := time.Since(start); d > 20*time.Second {
-			t.Errorf("timed-out request took %v", d)
-		}
-		if b, _ := readFile(logPath); !strings.Contains(b, "timed out") {
-			t.Errorf("log lacks the timeout: %q", b)
-		}
-	})
-	t.Run("busy", func(t *testing.T) {
-		rt := newRuntime(t, wasm.Config{HTTP: wasm.HTTPConfig{MaxConcurrent: 1}})
-		base, _, _ := serveModule(t, rt, fileRef(cgiModule(t)), nil)
-		// Slow requests hold the only slot one after another (retrying
-		// when a probe held it first) until a probe has seen 503.
-		release := make(chan struct{})
-		slowOK := make(chan bool, 1)
-		go func() {
-			ok := false
-			defer func() { slowOK <- ok }()
-			for {
-				select {
-				case <-release:
-					return
-				default:
-				}
-				resp, err := c.Get(base + "/sleep?d=1s")
-				if err != nil {
-					return
-				}
-				resp.Body.Close()
-				ok = ok || resp.StatusCode == 200
-			}
-		}()
-		testutil.Eventually(t, 30*time.Second, func() error {
-			code, hdr, _ := get(t, c, "GET", base+"/", "", nil)
-			if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" {
-				return fmt.Errorf("status %d while a request is in flight, want 503", code)
-			}
-			return nil
-		})
-		close(release)
-		if !<-slowOK {
-			t.Errorf("no slow request got 200")
-		}
-	})
+	start := time.Now()
+	code, _, _ := get(t, c, "GET", base+"/sleep?d=60s", "", nil)
+	if code != http.StatusGatewayTimeout {
+		t.Errorf("status %d, want 504", code)
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("timed-out request took %v", d)
+	}
+	if b, _ := readFile(logPath); !strings.Contains(b, "timed out") {
+		t.Errorf("log lacks the timeout: %q", b)
+	}
 }
 
 func TestWAGIChunkedBody(t *testing.T) {
-	rt := newRuntime(t, wasm.Config{})
+	rt := newRuntime(t, wasm.Config{HTTP: wasm.HTTPConfig{MaxBodyBytes: 4 << 20}})
 	base, _, _ := serveModule(t, rt, fileRef(cgiModule(t)), nil)
-	pr, pw := io.Pipe()
-	go func() {
-		pw.Write([]byte("chunk one, "))
-		pw.Write([]byte("chunk two"))
-		pw.Close()
-	}()
-	req, _ := http.NewRequest("POST", base+"/upload", pr)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	chunked := func(t *testing.T, parts ...[]byte) (int, string) {
+		pr, pw := io.Pipe()
+		go func() {
+			for _, p := range parts {
+				pw.Write(p)
+			}
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", base+"/upload", pr)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
 	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 || !strings.Contains(string(b), "body=chunk one, chunk two") {
-		t.Errorf("got %d %q", resp.StatusCode, b)
-	}
+	t.Run("small", func(t *testing.T) {
+		if code, body := chunked(t, []byte("chunk one, "), []byte("chunk two")); code != 200 || !strings.Contains(body, "body=chunk one, chunk two") {
+			t.Errorf("got %d %q", code, body)
+		}
+	})
+	big := []byte(strings.Repeat("x", 3<<20/2))
+	t.Run("over the part read before a slot", func(t *testing.T) {
+		code, body := chunked(t, big, big)
+		if code != 200 || strings.Count(body, "x") != 2*len(big) {
+			t.Errorf("got %d with %d bytes of body, want 200 with %d", code, strings.Count(body, "x"), 2*len(big))
+		}
+	})
+	t.Run("over MaxBodyBytes", func(t *testing.T) {
+		if code, _ := chunked(t, big, big, big); code != http.StatusRequestEntityTooLarge {
+			t.Errorf("got %d, want 413", code)
+		}
+	})
 }
 
 func TestWAGIOutOfMemory(t *testing.T) {

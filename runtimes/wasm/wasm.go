@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
@@ -29,6 +28,10 @@ const (
 	ReasonImagePull        = "ErrImagePull"
 	ReasonInvalidImageName = "InvalidImageName"
 	ReasonNeverPull        = "ErrImageNeverPull"
+	// ReasonModuleNotAllowed: a file:// module outside the directories
+	// the node allows (Config.ModuleDirs, the agent's --module-dir), or a
+	// symlink leading out of them. Not retryable.
+	ReasonModuleNotAllowed = "ModuleNotAllowed"
 	ReasonAgentRestarted   = inproc.ReasonAgentRestarted
 )
 
@@ -45,8 +48,21 @@ type Config struct {
 	// CacheDir holds module bytes by digest and wazero's compiled code;
 	// StateDir/cache when empty.
 	CacheDir string
-	// ObjectStore serves kyb://NAME modules; nil makes them unsupported.
-	ObjectStore jetstream.ObjectStore
+	// Modules serves kyb://NAME modules; nil makes them unsupported.
+	// ObjectStoreModules adapts a JetStream object store.
+	Modules ModuleStore
+	// ModuleDirs are the absolute host directories file:// modules may be
+	// read from (the agent's --module-dir). A file:// module is resolved
+	// beneath the directory that holds it (a symlink may not lead out of
+	// it) and must be a regular file. Empty: file:// modules are refused.
+	ModuleDirs []string
+	// MaxModuleBytes caps a module's size, from every source (file://,
+	// kyb:// and OCI); DefaultMaxModuleBytes when zero.
+	MaxModuleBytes int64
+	// DefaultMemoryLimitBytes is the memory limit of a container that sets
+	// none (MemoryLimitBytes 0); DefaultMemoryLimit when zero, no limit
+	// when negative.
+	DefaultMemoryLimitBytes int64
 	// InsecureRegistries are registry hosts (host or host:port) reached
 	// over plain HTTP. Loopback registries always are.
 	InsecureRegistries []string
@@ -61,13 +77,36 @@ type HTTPConfig struct {
 	DefaultHostIP string
 	// RequestTimeout bounds one request's instance; 30s when zero.
 	RequestTimeout time.Duration
-	// MaxConcurrent caps the requests in flight per container, answering
-	// 503 beyond; 2×GOMAXPROCS when zero.
+	// MaxConcurrent caps the requests in flight per pod (all its serving
+	// containers); max(8, 2×GOMAXPROCS) when zero.
 	MaxConcurrent int
+	// MaxConcurrentPerNode caps the requests in flight of every pod of
+	// the runtime together; max(32, 8×GOMAXPROCS) when zero.
+	MaxConcurrentPerNode int
+	// QueueTimeout is how long a request over either cap waits for a slot
+	// (or until its client goes away) before it is answered 503 with
+	// Retry-After; 1s when zero.
+	QueueTimeout time.Duration
+	// BodyReadTimeout bounds the time to receive a request's whole body,
+	// from when its headers were read: a client that trickles its body is
+	// cut off with 408; 30s when zero.
+	BodyReadTimeout time.Duration
 	// MaxBodyBytes caps a response's size, and a chunked request body's
 	// (read whole to learn its CONTENT_LENGTH); 64 MiB when zero.
 	MaxBodyBytes int64
 }
+
+// Defaults of Config.
+const (
+	// DefaultMaxModuleBytes is the default cap of a module's size: larger
+	// than any common WASI module (CPython is about 25 MiB), small enough
+	// that a hostile reference cannot make the agent hold gigabytes.
+	DefaultMaxModuleBytes = 128 << 20
+	// DefaultMemoryLimit is the memory limit of a container that sets
+	// none. WebAssembly's 32-bit memories could otherwise grow to 4 GiB
+	// each, with nothing in the pod's spec to say so.
+	DefaultMemoryLimit = 256 << 20
+)
 
 // Runtime runs WASI modules. It is safe for concurrent use.
 type Runtime struct {
@@ -83,6 +122,8 @@ type Runtime struct {
 	refs    map[string]string  // ref -> digest, from the last resolve
 	files   map[string]fileSeen
 	usage   map[string]*atomic.Int64 // linear memory in use, by container
+	pods    map[string]*podSlots     // WAGI request slots, by pod
+	node    slots                    // WAGI request slots of the node
 	closeFn func()
 }
 
@@ -104,14 +145,37 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	if cfg.CacheDir == "" {
 		cfg.CacheDir = filepath.Join(cfg.StateDir, "cache")
 	}
+	if cfg.MaxModuleBytes <= 0 {
+		cfg.MaxModuleBytes = DefaultMaxModuleBytes
+	}
+	if cfg.DefaultMemoryLimitBytes == 0 {
+		cfg.DefaultMemoryLimitBytes = DefaultMemoryLimit
+	}
+	dirs := make([]string, 0, len(cfg.ModuleDirs))
+	for _, d := range cfg.ModuleDirs {
+		if !filepath.IsAbs(d) {
+			return nil, fmt.Errorf("wasm runtime: module directory %q (--module-dir): must be absolute", d)
+		}
+		dirs = append(dirs, filepath.Clean(d))
+	}
+	cfg.ModuleDirs = dirs
 	if cfg.HTTP.DefaultHostIP == "" {
 		cfg.HTTP.DefaultHostIP = "0.0.0.0"
 	}
 	if cfg.HTTP.RequestTimeout == 0 {
 		cfg.HTTP.RequestTimeout = 30 * time.Second
 	}
-	if cfg.HTTP.MaxConcurrent == 0 {
-		cfg.HTTP.MaxConcurrent = 2 * runtime.GOMAXPROCS(0)
+	if cfg.HTTP.MaxConcurrent <= 0 {
+		cfg.HTTP.MaxConcurrent = max(8, 2*runtime.GOMAXPROCS(0))
+	}
+	if cfg.HTTP.MaxConcurrentPerNode <= 0 {
+		cfg.HTTP.MaxConcurrentPerNode = max(32, 8*runtime.GOMAXPROCS(0))
+	}
+	if cfg.HTTP.QueueTimeout <= 0 {
+		cfg.HTTP.QueueTimeout = time.Second
+	}
+	if cfg.HTTP.BodyReadTimeout <= 0 {
+		cfg.HTTP.BodyReadTimeout = 30 * time.Second
 	}
 	if cfg.HTTP.MaxBodyBytes == 0 {
 		cfg.HTTP.MaxBodyBytes = 64 << 20
@@ -136,6 +200,7 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	r := &Runtime{
 		cfg: cfg, log: log, wz: wz, cache: cache,
 		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{}, files: map[string]fileSeen{}, usage: map[string]*atomic.Int64{},
+		pods: map[string]*podSlots{}, node: make(slots, cfg.HTTP.MaxConcurrentPerNode),
 	}
 	if wm := wz.Module(wasi_snapshot_preview1.ModuleName); wm != nil {
 		for name := range wm.ExportedFunctionDefinitions() {
@@ -184,6 +249,13 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy runtimes.P
 func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPolicy) (*runtimes.Image, error) {
 	base, pinned := splitPinned(ref)
 	if pinned != "" && !isOCI(base) {
+		// Even a module the node holds is not used through a file
+		// reference it would refuse.
+		if src, err := parseRef(base); err == nil && src.kind == srcFile {
+			if _, _, err := r.moduleDir(src.path); err != nil {
+				return nil, err
+			}
+		}
 		// file://...@sha256:X and kyb://NAME@sha256:X name one module's
 		// bytes: use them when present, else fetch and check.
 		if _, err := os.Stat(r.blobPath(pinned)); err != nil {
@@ -296,7 +368,12 @@ func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, 
 		}
 		return p, nil
 	}
-	return r.runCommand(c, m, logf), nil
+	p, err := r.runCommand(c, m, logf)
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
+	return p, nil
 }
 
 // usageOf returns the memory counter of a container, making it.

@@ -53,7 +53,7 @@ func TestModuleErrors(t *testing.T) {
 		{"missing file", fileRef(filepath.Join(dir, "nope.wasm")), wasm.ReasonModuleNotFound, true, "nope.wasm"},
 		{"relative file", "file://rel/mod.wasm", wasm.ReasonInvalidImageName, false, ""},
 		{"unknown scheme", "ftp://x/mod.wasm", wasm.ReasonInvalidImageName, false, "scheme"},
-		{"no object store", "kyb://hello", wasm.ReasonInvalidImageName, false, "object store"},
+		{"no module store", "kyb://hello", wasm.ReasonInvalidImageName, false, "module store"},
 		{"bad oci ref", "UPPER/Case:tag!", wasm.ReasonInvalidImageName, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,7 +162,7 @@ func TestObjectStore(t *testing.T) {
 	if _, err := obs.PutBytes(ctx, "prog", prog); err != nil {
 		t.Fatal(err)
 	}
-	rt := newRuntime(t, wasm.Config{ObjectStore: obs})
+	rt := newRuntime(t, wasm.Config{Modules: wasm.ObjectStoreModules(obs)})
 
 	_, err = rt.EnsureImage(ctx, "kyb://absent", runtimes.PullIfNotPresent, nil)
 	wantReason(t, err, wasm.ReasonModuleNotFound, true, "absent")
@@ -204,7 +204,7 @@ func TestObjectStore(t *testing.T) {
 		t.Errorf("EnsureImage(pinned %s): %+v %v", st.ImageRef, img, err)
 	}
 	// A node without it fetches, finds other bytes, and says so.
-	other := newRuntime(t, wasm.Config{ObjectStore: obs, CacheDir: t.TempDir()})
+	other := newRuntime(t, wasm.Config{Modules: wasm.ObjectStoreModules(obs), CacheDir: t.TempDir()})
 	_, err = other.EnsureImage(ctx, st.ImageRef, runtimes.PullIfNotPresent, nil)
 	wantReason(t, err, wasm.ReasonModuleNotFound, true, "pinned")
 	// A new container gets the new module.

@@ -63,7 +63,7 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 	var modules jetstream.ObjectStore
 	wr, err := wasm.New(wasm.Config{
 		StateDir:           filepath.Join(dir, "wasm"),
-		ObjectStore:        modules,
+		Modules:            wasm.ObjectStoreModules(modules),
 		InsecureRegistries: f.insecureRegistries,
 		HTTP:               wasm.HTTPConfig{DefaultHostIP: f.wasmHostIP},
 	}, log.With("runtime", "wasm"))

@@ -206,10 +206,10 @@ func (c *cluster) wasmRuntime(dir string) *wasm.Runtime {
 		t.Fatalf("module store: %v", err)
 	}
 	rt, err := wasm.New(wasm.Config{
-		StateDir:    filepath.Join(dir, "wasm"),
-		CacheDir:    wasmCacheDir(),
-		ObjectStore: obs,
-		HTTP:        wasm.HTTPConfig{DefaultHostIP: "127.0.0.1"},
+		StateDir: filepath.Join(dir, "wasm"),
+		CacheDir: wasmCacheDir(),
+		Modules:  wasm.ObjectStoreModules(obs),
+		HTTP:     wasm.HTTPConfig{DefaultHostIP: "127.0.0.1"},
 	}, testLog(t).With("runtime", "wasm"))
 	if err != nil {
 		t.Fatalf("wasm runtime: %v", err)

@@ -1,6 +1,8 @@
 // Command cgi is a WAGI test module: a net/http/cgi handler built with
 // GOOS=wasip1 GOARCH=wasm. It echoes what it got, and /sleep?d=DUR sleeps
-// first, /status/N answers N, /alloc?mib=N allocates N MiB.
+// first, /status/N answers N, /alloc?mib=N allocates N MiB, /env?n=A&n=B
+// prints the environment variables A and B as A="value" (or A unset),
+// /big?mib=N answers N MiB.
 package main
 
 import (
@@ -33,6 +35,24 @@ func main() {
 			for range n {
 				sink = append(sink, make([]byte, 1<<20))
 			}
+		case r.URL.Path == "/env":
+			w.Header().Set("Content-Type", "text/plain")
+			for _, n := range r.URL.Query()["n"] {
+				if v, ok := os.LookupEnv(n); ok {
+					fmt.Fprintf(w, "%s=%q\n", n, v)
+				} else {
+					fmt.Fprintf(w, "%s unset\n", n)
+				}
+			}
+			return
+		case r.URL.Path == "/big":
+			n, _ := strconv.Atoi(r.URL.Query().Get("mib"))
+			w.Header().Set("Content-Type", "application/octet-stream")
+			chunk := make([]byte, 1<<20)
+			for range n {
+				w.Write(chunk)
+			}
+			return
 		case r.URL.Path == "/stderr":
 			fmt.Fprintln(os.Stderr, "cgi module writes to stderr")
 		}
