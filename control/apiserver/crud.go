@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
@@ -32,15 +35,35 @@ func decodeBody(data []byte, v any, what string) error {
 	return nil
 }
 
+// badField is the 400 of a request field that cannot be used, naming the
+// field and never echoing the value (it may be megabytes long).
+func badField(field string, msgs []string) *api.Status {
+	causes := make([]api.StatusCause, len(msgs))
+	for i, m := range msgs {
+		causes[i] = api.StatusCause{Field: field, Message: m}
+	}
+	return &api.Status{Code: 400, Reason: api.ReasonBadRequest, Causes: causes,
+		Message: field + ": " + strings.Join(msgs, "; ")}
+}
+
+// maxKindLen bounds the kind of a request; no kind has a longer name.
+const maxKindLen = 63
+
 // scope resolves the kind name and the namespace of a request: "default"
-// when a namespaced kind names none, "" for cluster-scoped kinds.
+// when a namespaced kind names none, "" for cluster-scoped kinds. The
+// namespace must be a DNS-1123 label, as every namespace is: it becomes part
+// of a key or subject, so a bad one is a 400 naming the field here, before
+// anything is looked up.
 func scope(kindName, ns string) (*api.Kind, string, error) {
 	if kindName == "" {
 		return nil, "", api.NewBadRequest("kind: required")
 	}
+	if len(kindName) > maxKindLen {
+		return nil, "", badField("kind", []string{fmt.Sprintf("unknown kind (longer than %d bytes)", maxKindLen)})
+	}
 	k, err := api.LookupKind(kindName)
 	if err != nil {
-		return nil, "", api.NewBadRequest("kind: %v", err)
+		return nil, "", badField("kind", []string{err.Error()})
 	}
 	if !k.Namespaced {
 		return k, "", nil
@@ -48,7 +71,29 @@ func scope(kindName, ns string) (*api.Kind, string, error) {
 	if ns == "" {
 		ns = api.DefaultNamespace
 	}
+	if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+		return nil, "", badField("namespace", msgs)
+	}
 	return k, ns, nil
+}
+
+// checkName returns a 400 naming the field "name" when name cannot be the
+// name of an object of kind k (empty, too long, bad characters): no such
+// object can exist, and the name would become part of a key.
+func checkName(k *api.Kind, name string) error {
+	if msgs := nameProblems(k, name); len(msgs) > 0 {
+		return badField("name", msgs)
+	}
+	return nil
+}
+
+// nameProblems returns what is wrong with name as the name of an object of
+// kind k (nothing when it is valid).
+func nameProblems(k *api.Kind, name string) []string {
+	if name == "" {
+		return []string{"required"}
+	}
+	return api.ValidateName(k, name)
 }
 
 func (s *Server) handleGet(req micro.Request) {
@@ -58,8 +103,8 @@ func (s *Server) handleGet(req micro.Request) {
 		return
 	}
 	k, ns, err := scope(r.Kind, r.Namespace)
-	if err == nil && r.Name == "" {
-		err = api.NewBadRequest("name: required")
+	if err == nil {
+		err = checkName(k, r.Name)
 	}
 	if err != nil {
 		syncErr(req, err)
@@ -172,8 +217,11 @@ func (s *Server) handleDelete(req micro.Request) {
 		return
 	}
 	k, ns, err := scope(r.Kind, r.Namespace)
-	if err == nil && r.Name == "" {
-		err = api.NewBadRequest("name: required")
+	if err == nil {
+		err = checkName(k, r.Name)
+	}
+	if err == nil {
+		err = checkPreconditions(r.Preconditions)
 	}
 	if err == nil && r.GracePeriodSeconds != nil && *r.GracePeriodSeconds < 0 {
 		err = api.NewBadRequest("gracePeriodSeconds: must not be negative")
@@ -185,16 +233,17 @@ func (s *Server) handleDelete(req micro.Request) {
 		syncErr(req, err)
 		return
 	}
+	pre := r.Preconditions
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
 		var obj api.Object
 		var err error
 		switch k {
 		case podKind:
-			obj, err = s.deletePod(ctx, ns, r.Name, r.GracePeriodSeconds)
+			obj, err = s.deletePod(ctx, ns, r.Name, r.GracePeriodSeconds, pre)
 		case namespaceKind:
-			obj, err = s.deleteNamespace(ctx, r.Name, r.GracePeriodSeconds)
+			obj, err = s.deleteNamespace(ctx, r.Name, r.GracePeriodSeconds, pre)
 		default:
-			obj, err = s.st.Delete(ctx, k, ns, r.Name, "")
+			obj, err = s.deleteChecked(ctx, k, ns, r.Name, pre)
 			if err == nil {
 				s.cache.remove(k, ns, r.Name, revOf(obj))
 			}
@@ -211,13 +260,78 @@ func (s *Server) handleDelete(req micro.Request) {
 	})
 }
 
+// checkPreconditions refuses malformed delete preconditions with a 400
+// naming the field: a resourceVersion must be a revision, a uid not empty.
+func checkPreconditions(p *api.Preconditions) error {
+	if p == nil {
+		return nil
+	}
+	if p.ResourceVersion != nil {
+		if n, err := strconv.ParseUint(*p.ResourceVersion, 10, 64); err != nil || n == 0 {
+			return badField("preconditions.resourceVersion", []string{"must be a resourceVersion read from the object (a positive integer)"})
+		}
+	}
+	if p.UID != nil && (*p.UID == "" || len(*p.UID) > 128) {
+		return badField("preconditions.uid", []string{"must be the object's uid"})
+	}
+	return nil
+}
+
+// holds returns a 409 Conflict naming the given and the stored values when
+// obj (as stored) does not meet the preconditions p; nil when p is nil.
+func holds(p *api.Preconditions, obj api.Object) error {
+	if p == nil {
+		return nil
+	}
+	m := obj.GetObjectMeta()
+	kind := api.KindOf(obj).Name
+	if p.UID != nil && *p.UID != m.UID {
+		return api.NewConflict(kind, m.Name, fmt.Sprintf("precondition failed: uid %q given, stored %q", *p.UID, m.UID))
+	}
+	if p.ResourceVersion != nil && *p.ResourceVersion != m.ResourceVersion {
+		return api.NewConflict(kind, m.Name, fmt.Sprintf("precondition failed: resourceVersion %s given, stored %s", *p.ResourceVersion, m.ResourceVersion))
+	}
+	return nil
+}
+
+// deleteChecked deletes an object of a kind without graceful deletion. With
+// preconditions it reads the object, checks them, and deletes that revision
+// only (compare-and-set), so nothing else is deleted in between.
+func (s *Server) deleteChecked(ctx context.Context, k *api.Kind, ns, name string, pre *api.Preconditions) (api.Object, error) {
+	if pre == nil {
+		return s.st.Delete(ctx, k, ns, name, "")
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 1 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
+		obj, err := s.st.Get(ctx, k, ns, name)
+		if err != nil {
+			return nil, err
+		}
+		if err := holds(pre, obj); err != nil {
+			return nil, err
+		}
+		last, err := s.st.Delete(ctx, k, ns, name, obj.GetObjectMeta().ResourceVersion)
+		if api.IsConflict(err) && attempt < maxApplyAttempts {
+			continue // changed since read: check again
+		}
+		return last, err
+	}
+}
+
 // deletePod removes an unbound (or orphaned) pod at once, and so does a
 // grace period of 0 (force: the agent learns of it by the DELETED
 // assignment and stops what is left). A pod bound to a node is marked for
 // graceful deletion instead: deletionTimestamp and grace period set,
 // removed when the node's agent reports it Finalized. It returns the
 // deleted or marked pod.
-func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64) (api.Object, error) {
+//
+// Preconditions (nil: none) are checked against every read of the pod, and
+// each write is a compare-and-set on that read, so they hold at the write.
+func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64, pre *api.Preconditions) (api.Object, error) {
 	for attempt := 0; ; attempt++ {
 		if attempt > 1 {
 			if err := backoff(ctx, attempt); err != nil {
@@ -226,6 +340,9 @@ func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64) (
 		}
 		obj, err := s.st.Get(ctx, podKind, ns, name)
 		if err != nil {
+			return nil, err
+		}
+		if err := holds(pre, obj); err != nil {
 			return nil, err
 		}
 		pod := obj.(*api.Pod)
@@ -283,7 +400,7 @@ func (s *Server) needsGracefulDelete(ctx context.Context, pod *api.Pod) bool {
 // deleteNamespace marks the namespace Terminating, deletes its pods, and
 // removes it once no pod is left (at once, or when the last pod's agent
 // reports it finalized). It returns the namespace as deleted or marked.
-func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64) (api.Object, error) {
+func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64, pre *api.Preconditions) (api.Object, error) {
 	var ns *api.Namespace
 	for attempt := 0; ; attempt++ {
 		if attempt > 1 {
@@ -293,6 +410,9 @@ func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64)
 		}
 		obj, err := s.st.Get(ctx, namespaceKind, "", name)
 		if err != nil {
+			return nil, err
+		}
+		if err := holds(pre, obj); err != nil {
 			return nil, err
 		}
 		ns = obj.(*api.Namespace)
@@ -317,7 +437,7 @@ func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64)
 		return nil, err
 	}
 	for _, p := range pods {
-		if _, err := s.deletePod(ctx, name, p.GetObjectMeta().Name, grace); err != nil && !api.IsNotFound(err) {
+		if _, err := s.deletePod(ctx, name, p.GetObjectMeta().Name, grace, nil); err != nil && !api.IsNotFound(err) {
 			return nil, err
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kybernetes/kybernetes/api"
 )
@@ -19,11 +20,16 @@ import (
 var ackOK = []byte(`{"ok":true}`)
 
 // nodeOf returns the node named by a kyb.node.<node>.<verb> subject: the
-// caller's identity.
+// caller's identity. The name must be a valid node name (a DNS-1123 label):
+// it becomes part of keys and of kyb.agent subjects, and a subject token
+// can be far longer than any key may be.
 func nodeOf(subject string) (string, error) {
 	parts := strings.Split(subject, ".")
 	if len(parts) != 4 || parts[2] == "" {
-		return "", api.NewBadRequest("subject %q is not %s.<node>.<verb>", subject, api.NodeSubjects)
+		return "", api.NewBadRequest("subject is not %s.<node>.<verb>", api.NodeSubjects)
+	}
+	if msgs := api.ValidateName(nodeKind, parts[2]); len(msgs) > 0 {
+		return "", badField("subject (node name)", msgs)
 	}
 	return parts[2], nil
 }
@@ -59,7 +65,7 @@ func (s *Server) handleRegister(req micro.Request) {
 		syncErr(req, err)
 		return
 	}
-	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+	s.dispatchNode(req, func(ctx context.Context) ([]byte, error) {
 		n, err := s.registerNode(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("register node %s: %w", node, err)
@@ -197,7 +203,7 @@ func (s *Server) handleHeartbeat(req micro.Request) {
 		syncErr(req, err)
 		return
 	}
-	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+	s.dispatchNode(req, func(ctx context.Context) ([]byte, error) {
 		if s.cache.get(nodeKind, "", node) == nil {
 			if _, err := s.st.Get(ctx, nodeKind, "", node); err != nil {
 				return nil, fmt.Errorf("heartbeat of node %s: %w (register first)", node, err)
@@ -217,7 +223,7 @@ func (s *Server) handleNodeStatus(req micro.Request) {
 	if !ok {
 		return
 	}
-	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+	s.dispatchNode(req, func(ctx context.Context) ([]byte, error) {
 		for attempt := 0; attempt < maxApplyAttempts; attempt++ {
 			if attempt > 1 {
 				if err := backoff(ctx, attempt); err != nil {
@@ -250,7 +256,11 @@ func (s *Server) handlePodStatus(req micro.Request) {
 	if !ok {
 		return
 	}
-	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+	if err := checkPodStatusBatch(&batch); err != nil {
+		syncErr(req, err)
+		return
+	}
+	s.dispatchNode(req, func(ctx context.Context) ([]byte, error) {
 		// The pods of a batch are independent: write them concurrently so
 		// that their store writes are pipelined instead of each waiting
 		// for the one before it to be acknowledged (and synced).
@@ -279,6 +289,22 @@ func (s *Server) handlePodStatus(req micro.Request) {
 		}
 		return ackOK, nil
 	})
+}
+
+// checkPodStatusBatch refuses a batch naming a pod by a namespace or name
+// no pod can have (they become part of keys), with a 400 naming the item.
+func checkPodStatusBatch(b *api.PodStatusBatch) error {
+	for i, u := range b.Items {
+		if u.Namespace != "" {
+			if msgs := validation.IsDNS1123Label(u.Namespace); len(msgs) > 0 {
+				return badField(fmt.Sprintf("items[%d].namespace", i), msgs)
+			}
+		}
+		if msgs := nameProblems(podKind, u.Name); len(msgs) > 0 {
+			return badField(fmt.Sprintf("items[%d].name", i), msgs)
+		}
+	}
+	return nil
 }
 
 // podStatusParallelism bounds the store writes in flight for one pod
