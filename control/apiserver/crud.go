@@ -96,22 +96,30 @@ func nameProblems(k *api.Kind, name string) []string {
 	return api.ValidateName(k, name)
 }
 
-func (s *Server) handleGet(req micro.Request) {
+// parseGet decodes and checks a GetRequest body: the kind, namespace and
+// name to read, each fit to be part of a key.
+func parseGet(data []byte) (k *api.Kind, ns, name string, err error) {
 	var r api.GetRequest
-	if err := decodeBody(req.Data(), &r, "GetRequest"); err != nil {
-		syncErr(req, err)
-		return
+	if err := decodeBody(data, &r, "GetRequest"); err != nil {
+		return nil, "", "", err
 	}
-	k, ns, err := scope(r.Kind, r.Namespace)
-	if err == nil {
-		err = checkName(k, r.Name)
+	if k, ns, err = scope(r.Kind, r.Namespace); err != nil {
+		return nil, "", "", err
 	}
+	if err := checkName(k, r.Name); err != nil {
+		return nil, "", "", err
+	}
+	return k, ns, r.Name, nil
+}
+
+func (s *Server) handleGet(req micro.Request) {
+	k, ns, name, err := parseGet(req.Data())
 	if err != nil {
 		syncErr(req, err)
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
-		obj, err := s.st.Get(ctx, k, ns, r.Name)
+		obj, err := s.st.Get(ctx, k, ns, name)
 		if err != nil {
 			return nil, err
 		}
@@ -122,49 +130,68 @@ func (s *Server) handleGet(req micro.Request) {
 // listHeadroom is room left in a list reply for its envelope and headers.
 const listHeadroom = 4 << 10
 
-func (s *Server) handleList(req micro.Request) {
+// listQuery is a checked ListRequest.
+type listQuery struct {
+	k     *api.Kind
+	ns    string // "" for every namespace
+	ls    labels.Selector
+	fs    fields.Selector
+	limit int
+	cont  string
+}
+
+// maxContinueLen bounds a continue token: the key "<namespace>/<name>" of
+// the last item of a page.
+const maxContinueLen = store.MaxNamespaceLen + 1 + store.MaxNameLen
+
+// parseList decodes and checks a ListRequest body: kind, namespace,
+// selectors (parsed, fields limited to the selectable ones), limit and
+// continue token.
+func parseList(data []byte) (q listQuery, err error) {
 	var r api.ListRequest
-	if err := decodeBody(req.Data(), &r, "ListRequest"); err != nil {
-		syncErr(req, err)
-		return
+	if err := decodeBody(data, &r, "ListRequest"); err != nil {
+		return q, err
 	}
-	k, ns, err := scope(r.Kind, r.Namespace)
+	if q.k, q.ns, err = scope(r.Kind, r.Namespace); err != nil {
+		return q, err
+	}
+	if r.AllNamespaces {
+		q.ns = ""
+	}
+	if r.LabelSelector != "" {
+		if q.ls, err = labels.Parse(r.LabelSelector); err != nil {
+			return q, badField("labelSelector", []string{err.Error()})
+		}
+	}
+	if r.FieldSelector != "" {
+		if q.fs, err = fields.ParseSelector(r.FieldSelector); err != nil {
+			return q, badField("fieldSelector", []string{err.Error()})
+		}
+		for _, req := range q.fs.Requirements() {
+			switch req.Field {
+			case "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase":
+			default:
+				return q, badField("fieldSelector", []string{fmt.Sprintf("field %q is not supported (use metadata.name, metadata.namespace, spec.nodeName or status.phase)", req.Field)})
+			}
+		}
+	}
+	if r.Limit < 0 {
+		return q, badField("limit", []string{"must not be negative"})
+	}
+	if len(r.Continue) > maxContinueLen {
+		return q, badField("continue", []string{"not a continue token of this server (too long)"})
+	}
+	q.limit, q.cont = r.Limit, r.Continue
+	return q, nil
+}
+
+func (s *Server) handleList(req micro.Request) {
+	q, err := parseList(req.Data())
 	if err != nil {
 		syncErr(req, err)
 		return
 	}
-	if r.AllNamespaces {
-		ns = ""
-	}
-	var ls labels.Selector
-	var fs fields.Selector
-	if r.LabelSelector != "" {
-		if ls, err = labels.Parse(r.LabelSelector); err != nil {
-			syncErr(req, api.NewBadRequest("labelSelector: %v", err))
-			return
-		}
-	}
-	if r.FieldSelector != "" {
-		if fs, err = fields.ParseSelector(r.FieldSelector); err != nil {
-			syncErr(req, api.NewBadRequest("fieldSelector: %v", err))
-			return
-		}
-		for _, req := range fs.Requirements() {
-			switch req.Field {
-			case "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase":
-			default:
-				err = api.NewBadRequest("fieldSelector: field %q is not supported (use metadata.name, metadata.namespace, spec.nodeName or status.phase)", req.Field)
-			}
-		}
-		if err != nil {
-			syncErr(req, err)
-			return
-		}
-	}
-	if r.Limit < 0 {
-		syncErr(req, api.NewBadRequest("limit: must not be negative"))
-		return
-	}
+	k, ns, ls, fs := q.k, q.ns, q.ls, q.fs
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
 		var match func(api.Object) bool
 		if ls != nil || fs != nil {
@@ -183,11 +210,11 @@ func (s *Server) handleList(req micro.Request) {
 		b.WriteString(strconv.FormatUint(s.cache.revision(), 10))
 		b.WriteString(`","items":[`)
 		n, next, last := 0, "", ""
-		s.cache.scan(k, ns, r.Continue, func(key string, e *entry) bool {
+		s.cache.scan(k, ns, q.cont, func(key string, e *entry) bool {
 			if match != nil && !match(e.obj) {
 				return true
 			}
-			if (r.Limit > 0 && n == r.Limit) || (n > 0 && b.Len()+len(e.raw)+1 > budget) {
+			if (q.limit > 0 && n == q.limit) || (n > 0 && b.Len()+len(e.raw)+1 > budget) {
 				next = last
 				return false
 			}
@@ -210,13 +237,13 @@ func (s *Server) handleList(req micro.Request) {
 	})
 }
 
-func (s *Server) handleDelete(req micro.Request) {
-	var r api.DeleteRequest
-	if err := decodeBody(req.Data(), &r, "DeleteRequest"); err != nil {
-		syncErr(req, err)
-		return
+// parseDelete decodes and checks a DeleteRequest body; it returns the
+// request with its kind resolved and namespace defaulted.
+func parseDelete(data []byte) (r api.DeleteRequest, k *api.Kind, ns string, err error) {
+	if err := decodeBody(data, &r, "DeleteRequest"); err != nil {
+		return r, nil, "", err
 	}
-	k, ns, err := scope(r.Kind, r.Namespace)
+	k, ns, err = scope(r.Kind, r.Namespace)
 	if err == nil {
 		err = checkName(k, r.Name)
 	}
@@ -229,6 +256,14 @@ func (s *Server) handleDelete(req micro.Request) {
 	if err == nil && k == namespaceKind && r.Name == api.DefaultNamespace {
 		err = api.NewForbidden("namespace %q may not be deleted", api.DefaultNamespace)
 	}
+	if err != nil {
+		return r, nil, "", err
+	}
+	return r, k, ns, nil
+}
+
+func (s *Server) handleDelete(req micro.Request) {
+	r, k, ns, err := parseDelete(req.Data())
 	if err != nil {
 		syncErr(req, err)
 		return
