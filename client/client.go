@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kybernetes/kybernetes/api"
 )
@@ -310,6 +312,15 @@ func (c *Client) Watch(ctx context.Context, kind, namespace string) (<-chan Even
 	k, err := api.LookupKind(kind)
 	if err != nil {
 		return nil, err
+	}
+	// The namespace becomes a subject token: a bad one (a wildcard, a dot,
+	// or kilobytes that would cost this connection) is refused here.
+	if k.Namespaced && namespace != "" {
+		if msgs := validation.IsDNS1123Label(namespace); len(msgs) > 0 {
+			return nil, &api.Status{Code: 400, Reason: api.ReasonBadRequest,
+				Message: "namespace: " + strings.Join(msgs, "; "),
+				Causes:  []api.StatusCause{{Field: "namespace", Message: strings.Join(msgs, "; ")}}}
+		}
 	}
 	msgs := make(chan *nats.Msg, 1024)
 	sub, err := c.nc.ChanSubscribe(WatchSubject(k, namespace), msgs)
