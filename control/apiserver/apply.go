@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
@@ -127,7 +128,9 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 			if d.Kind == namespaceKind {
 				newNamespaces[m.Name] = true
 			}
-			if d.Kind.Namespaced && m.Namespace != "" && !newNamespaces[m.Namespace] {
+			// A namespace that is not a valid name (reported above) is not
+			// looked up: it could not be part of a key.
+			if d.Kind.Namespaced && m.Namespace != "" && !newNamespaces[m.Namespace] && len(validation.IsDNS1123Label(m.Namespace)) == 0 {
 				if msg, notFound := s.checkNamespace(ctx, m.Namespace); msg != "" {
 					add("metadata.namespace", msg, notFound)
 				}
