@@ -174,7 +174,7 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 		invalidDocs++
 		what := "document"
 		if d.Kind != nil && d.Object != nil {
-			what = fmt.Sprintf("%s %q", d.Kind.Name, d.Object.GetObjectMeta().Name)
+			what = fmt.Sprintf("%s %q", d.Kind.Name, clip(d.Object.GetObjectMeta().Name))
 		}
 		for _, c := range dc {
 			f := c.Field
@@ -203,12 +203,22 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 	}
 	if !multi {
 		st.Kind = decoded[0].Object.GetTypeMeta().Kind
-		st.Name = decoded[0].Object.GetObjectMeta().Name
+		st.Name = clip(decoded[0].Object.GetObjectMeta().Name)
 		st.Message = strings.Join(problems, "; ")
 	} else {
 		st.Message = fmt.Sprintf("%d of %d documents are invalid, nothing was applied: %s", invalidDocs, len(decoded), strings.Join(problems, "; "))
 	}
 	return nil, st
+}
+
+// clip shortens a name that failed validation (it may be megabytes long)
+// for an error message; a valid name is returned whole.
+func clip(name string) string {
+	const max = 253 // the longest valid name
+	if len(name) <= max {
+		return name
+	}
+	return name[:64] + fmt.Sprintf("... (%d bytes)", len(name))
 }
 
 // docConflict is a failed precondition of document i.

@@ -88,6 +88,9 @@ func TestLongNamesEveryVerb(t *testing.T) {
 			if !found {
 				t.Fatalf("status %+v does not name field %s", st, tc.field)
 			}
+			if len(st.Message)+len(st.Name) > 1024 {
+				t.Fatalf("the refusal echoes the 4 KB input (%d bytes of message)", len(st.Message))
+			}
 			e.alive(t, fmt.Sprintf("alive-%d", i))
 		})
 	}
