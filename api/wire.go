@@ -21,6 +21,19 @@ const (
 	LogsPrefix    = "kyb.logs"  // kyb.logs.<node>.<namespace>.<pod>.<container>
 )
 
+// MaxRequestBytes is the largest body of a kyb.api.v1 request (a manifest
+// of any number of documents, or a request object): 1 MiB, as etcd's and so
+// Kubernetes' request limit. The apiserver answers a larger one with 413
+// before decoding it. The NATS max payload is larger (8 MiB by default), so
+// that replies such as a node's pod sync and list pages may be bigger.
+const MaxRequestBytes = 1 << 20
+
+// MaxReplySubjectLen bounds the reply subject (inbox) of a request the
+// apiserver answers; a request with a longer one is dropped unanswered, as
+// publishing on it could exceed NATS' 4 KB control line and cost the
+// server its connection.
+const MaxReplySubjectLen = 1024
+
 // Apply actions, as kubectl prints them.
 const (
 	ActionCreated    = "created"
@@ -82,12 +95,22 @@ type ListReply struct {
 }
 
 // DeleteRequest deletes one object. GracePeriodSeconds overrides a pod's
-// terminationGracePeriodSeconds.
+// terminationGracePeriodSeconds. Preconditions, when set, must hold for the
+// object as stored, else the delete is a 409 Conflict and changes nothing.
 type DeleteRequest struct {
-	Kind               string `json:"kind"`
-	Namespace          string `json:"namespace,omitempty"`
-	Name               string `json:"name"`
-	GracePeriodSeconds *int64 `json:"gracePeriodSeconds,omitempty"`
+	Kind               string         `json:"kind"`
+	Namespace          string         `json:"namespace,omitempty"`
+	Name               string         `json:"name"`
+	GracePeriodSeconds *int64         `json:"gracePeriodSeconds,omitempty"`
+	Preconditions      *Preconditions `json:"preconditions,omitempty"`
+}
+
+// Preconditions must be fulfilled before a delete is carried out, as
+// Kubernetes' metav1.Preconditions: the stored object's uid and
+// resourceVersion must equal the ones given (a nil field is not checked).
+type Preconditions struct {
+	UID             *string `json:"uid,omitempty"`
+	ResourceVersion *string `json:"resourceVersion,omitempty"`
 }
 
 // Event types published on kyb.events.<kind>.<namespace>.<name>.

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kybernetes/kybernetes/api"
 )
@@ -146,11 +148,12 @@ func (c *Client) call(ctx context.Context, subject string, req, reply any) error
 // Apply sends a manifest (YAML or JSON, one or more documents) and returns
 // one result per document. Either every document is valid and applied, or
 // the error (an *api.Status with every cause) says why none was. A manifest
-// larger than the server's max payload fails before it is sent.
+// larger than api.MaxRequestBytes (1 MiB) fails with 413 before it is sent,
+// as the server would refuse it.
 func (c *Client) Apply(ctx context.Context, manifest []byte) (*api.ApplyReply, error) {
-	if max := c.nc.MaxPayload(); max > 0 && int64(len(manifest)) > max {
+	if len(manifest) > api.MaxRequestBytes {
 		return nil, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
-			Message: fmt.Sprintf("manifest of %d bytes exceeds the server's max payload %d", len(manifest), max)}
+			Message: fmt.Sprintf("manifest of %d bytes exceeds the limit of %d bytes (1 MiB)", len(manifest), api.MaxRequestBytes)}
 	}
 	b, err := c.Request(ctx, api.SubjectApply, manifest)
 	if err != nil {
@@ -268,12 +271,32 @@ func (c *Client) List(ctx context.Context, req api.ListRequest) ([]api.Object, s
 
 // Delete deletes one object and returns it: removed, or (a pod bound to a
 // node) marked with a deletionTimestamp until its agent has stopped it.
+// req.Preconditions (see IfMatches) make it conditional: when the stored
+// object's uid or resourceVersion differs, it fails with a 409 Conflict
+// (api.IsConflict) naming both, and nothing is deleted.
 func (c *Client) Delete(ctx context.Context, req api.DeleteRequest) (api.Object, error) {
 	var raw json.RawMessage
 	if err := c.call(ctx, api.SubjectDelete, req, &raw); err != nil {
 		return nil, err
 	}
 	return Decode(req.Kind, raw)
+}
+
+// IfMatches returns delete preconditions on the uid and resourceVersion
+// given; an empty one is not checked, and both empty is nil (no condition).
+// Pass the values read with Get: IfMatches(m.UID, m.ResourceVersion).
+func IfMatches(uid, resourceVersion string) *api.Preconditions {
+	if uid == "" && resourceVersion == "" {
+		return nil
+	}
+	p := &api.Preconditions{}
+	if uid != "" {
+		p.UID = &uid
+	}
+	if resourceVersion != "" {
+		p.ResourceVersion = &resourceVersion
+	}
+	return p
 }
 
 // Event is one change seen by Watch.
@@ -302,6 +325,15 @@ func (c *Client) Watch(ctx context.Context, kind, namespace string) (<-chan Even
 	k, err := api.LookupKind(kind)
 	if err != nil {
 		return nil, err
+	}
+	// The namespace becomes a subject token: a bad one (a wildcard, a dot,
+	// or kilobytes that would cost this connection) is refused here.
+	if k.Namespaced && namespace != "" {
+		if msgs := validation.IsDNS1123Label(namespace); len(msgs) > 0 {
+			return nil, &api.Status{Code: 400, Reason: api.ReasonBadRequest,
+				Message: "namespace: " + strings.Join(msgs, "; "),
+				Causes:  []api.StatusCause{{Field: "namespace", Message: strings.Join(msgs, "; ")}}}
+		}
 	}
 	msgs := make(chan *nats.Msg, 1024)
 	sub, err := c.nc.ChanSubscribe(WatchSubject(k, namespace), msgs)

@@ -286,16 +286,6 @@ func TestErrorReplyHeaders(t *testing.T) {
 	}
 }
 
-func TestApplyTooLarge(t *testing.T) {
-	e := newEnv(t)
-	big := make([]byte, e.nc.MaxPayload()+1)
-	_, err := e.c.Apply(e.ctx, big)
-	want := fmt.Sprintf("manifest of %d bytes exceeds the server's max payload %d", len(big), e.nc.MaxPayload())
-	if err == nil || err.Error() != want {
-		t.Fatalf("apply too large: %v, want %q", err, want)
-	}
-}
-
 func TestGetList(t *testing.T) {
 	e := newEnv(t)
 	e.apply(t, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: other\n")

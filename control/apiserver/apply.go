@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
@@ -94,6 +96,7 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 	docs := make([]applyDoc, 0, len(decoded))
 	seen := map[string]int{}
 	newNamespaces := map[string]bool{}
+	var conflicts []docConflict
 	for i, d := range decoded {
 		var dc []api.StatusCause
 		add := func(field, msg string, notFound bool) {
@@ -128,15 +131,40 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 			if d.Kind == namespaceKind {
 				newNamespaces[m.Name] = true
 			}
-			if d.Kind.Namespaced && m.Namespace != "" && !newNamespaces[m.Namespace] {
+			// A namespace that is not a valid name (reported above) is not
+			// looked up: it could not be part of a key.
+			if d.Kind.Namespaced && m.Namespace != "" && !newNamespaces[m.Namespace] && len(validation.IsDNS1123Label(m.Namespace)) == 0 {
 				if msg, notFound := s.checkNamespace(ctx, m.Namespace); msg != "" {
 					add("metadata.namespace", msg, notFound)
 				}
 			}
 			if len(dc) == 0 {
+				var cur api.Object
 				if e := s.cache.get(d.Kind, m.Namespace, m.Name); e != nil {
-					merged := merge(e.obj, api.DeepCopy(d.Object))
-					if err := api.ValidateUpdate(e.obj, merged); err != nil {
+					cur = e.obj
+				}
+				if m.ResourceVersion != "" {
+					// A conditional apply: its precondition is checked
+					// against the store (the cache may lag), for every
+					// document before any is written.
+					if !validRV(m.ResourceVersion) {
+						add("metadata.resourceVersion", "must be a resourceVersion read from the object (a positive integer), or absent", false)
+					} else {
+						obj, err := s.st.Get(ctx, d.Kind, m.Namespace, m.Name)
+						if err != nil && !api.IsNotFound(err) {
+							return nil, fmt.Errorf("apply %s %s: read current: %w", d.Kind.Name, m.Name, err)
+						}
+						cur = obj
+						if err := preconditionOf(d.Kind, m, cur); err != nil {
+							conflicts = append(conflicts, docConflict{i: i, st: err})
+						}
+					}
+				} else if cur != nil && m.UID != "" && m.UID != cur.GetObjectMeta().UID {
+					conflicts = append(conflicts, docConflict{i: i, st: uidConflict(d.Kind, m, cur)})
+				}
+				if cur != nil && len(dc) == 0 {
+					merged := merge(cur, api.DeepCopy(d.Object))
+					if err := api.ValidateUpdate(cur, merged); err != nil {
 						addInvalid(err)
 					}
 				}
@@ -149,7 +177,7 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 		invalidDocs++
 		what := "document"
 		if d.Kind != nil && d.Object != nil {
-			what = fmt.Sprintf("%s %q", d.Kind.Name, d.Object.GetObjectMeta().Name)
+			what = fmt.Sprintf("%s %q", d.Kind.Name, clip(d.Object.GetObjectMeta().Name))
 		}
 		for _, c := range dc {
 			f := c.Field
@@ -166,11 +194,14 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 			causes = append(causes, api.StatusCause{Field: f, Message: c.Message})
 		}
 	}
-	if len(causes) == 0 {
+	if len(causes) == 0 && len(conflicts) == 0 {
 		if err := s.admitPodSecurity(ctx, docs); err != nil {
 			return nil, err
 		}
 		return docs, nil
+	}
+	if len(causes) == 0 {
+		return nil, conflictStatus(conflicts, len(decoded))
 	}
 	st := &api.Status{Code: 422, Reason: api.ReasonInvalid, Causes: causes}
 	if allNotFound {
@@ -178,12 +209,76 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 	}
 	if !multi {
 		st.Kind = decoded[0].Object.GetTypeMeta().Kind
-		st.Name = decoded[0].Object.GetObjectMeta().Name
+		st.Name = clip(decoded[0].Object.GetObjectMeta().Name)
 		st.Message = strings.Join(problems, "; ")
 	} else {
 		st.Message = fmt.Sprintf("%d of %d documents are invalid, nothing was applied: %s", invalidDocs, len(decoded), strings.Join(problems, "; "))
 	}
 	return nil, st
+}
+
+// clip shortens a name that failed validation (it may be megabytes long)
+// for an error message; a valid name is returned whole.
+func clip(name string) string {
+	const max = 253 // the longest valid name
+	if len(name) <= max {
+		return name
+	}
+	return name[:64] + fmt.Sprintf("... (%d bytes)", len(name))
+}
+
+// docConflict is a failed precondition of document i.
+type docConflict struct {
+	i  int
+	st *api.Status
+}
+
+// conflictStatus is the one 409 of an apply whose documents are valid but
+// some of whose preconditions fail: nothing was applied.
+func conflictStatus(cs []docConflict, docs int) *api.Status {
+	if docs == 1 {
+		return cs[0].st
+	}
+	parts := make([]string, len(cs))
+	for j, c := range cs {
+		parts[j] = fmt.Sprintf("document %d: %s", c.i+1, c.st.Message)
+	}
+	return &api.Status{Code: 409, Reason: api.ReasonConflict,
+		Message: fmt.Sprintf("%d of %d documents fail their preconditions, nothing was applied: %s", len(cs), docs, strings.Join(parts, "; "))}
+}
+
+// validRV reports whether rv can be a resourceVersion (a positive integer).
+func validRV(rv string) bool {
+	n, err := strconv.ParseUint(rv, 10, 64)
+	return err == nil && n > 0
+}
+
+// preconditionOf checks an applied object's metadata.resourceVersion (and
+// uid, when given) against cur, the stored object (nil: absent), as
+// Kubernetes' optimistic concurrency does: a 409 Conflict naming both
+// versions when they differ, and a 409 when the object does not exist (a
+// create must not carry a resourceVersion: the object it was read from is
+// gone). nil when m carries no resourceVersion.
+func preconditionOf(kind *api.Kind, m *api.ObjectMeta, cur api.Object) *api.Status {
+	if m.ResourceVersion == "" {
+		return nil
+	}
+	if cur == nil {
+		return api.NewConflict(kind.Name, m.Name, fmt.Sprintf("metadata.resourceVersion %s given, but the object does not exist: a create must not carry a resourceVersion", m.ResourceVersion))
+	}
+	if m.UID != "" && m.UID != cur.GetObjectMeta().UID {
+		return uidConflict(kind, m, cur)
+	}
+	if stored := cur.GetObjectMeta().ResourceVersion; stored != m.ResourceVersion {
+		return api.NewConflict(kind.Name, m.Name, fmt.Sprintf("metadata.resourceVersion %s given, stored %s: the object has been modified; read it again and apply your changes to that version", m.ResourceVersion, stored))
+	}
+	return nil
+}
+
+// uidConflict is the 409 of an applied metadata.uid that is not the stored
+// object's: it was read from another object of that name (since deleted).
+func uidConflict(kind *api.Kind, m *api.ObjectMeta, cur api.Object) *api.Status {
+	return api.NewConflict(kind.Name, m.Name, fmt.Sprintf("metadata.uid %s given, stored %s: the object was deleted and created again", m.UID, cur.GetObjectMeta().UID))
 }
 
 // clearStatus drops a status given in a manifest: status is the cluster's
@@ -306,6 +401,9 @@ func (s *Server) applyOne(ctx context.Context, d applyDoc) ([]byte, error) {
 	mu := s.stripe(d.kind, m.Namespace, m.Name)
 	mu.Lock()
 	defer mu.Unlock()
+	if m.ResourceVersion != "" {
+		return s.applyConditional(ctx, d)
+	}
 	fromStore := false
 	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
 		if attempt > 1 {
@@ -357,6 +455,44 @@ func (s *Server) applyOne(ctx context.Context, d applyDoc) ([]byte, error) {
 		return s.result(d, merged, api.ActionConfigured)
 	}
 	return nil, api.NewConflict(d.kind.Name, m.Name, fmt.Sprintf("changed concurrently %d times in a row; try again", maxApplyAttempts))
+}
+
+// applyConditional writes one document that carries metadata.resourceVersion:
+// only over that stored revision (compare-and-set), never retried, as a
+// Kubernetes update with a resourceVersion. A stale version (or a deleted
+// object) is a 409 Conflict naming both versions.
+func (s *Server) applyConditional(ctx context.Context, d applyDoc) ([]byte, error) {
+	m := d.obj.GetObjectMeta()
+	existing, err := s.st.Get(ctx, d.kind, m.Namespace, m.Name)
+	if err != nil && !api.IsNotFound(err) {
+		return nil, fmt.Errorf("apply %s %s/%s: read current: %w", d.kind.Name, m.Namespace, m.Name, err)
+	}
+	if st := preconditionOf(d.kind, m, existing); st != nil {
+		return nil, st
+	}
+	merged := merge(existing, api.DeepCopy(d.obj))
+	if sameSpec(existing, merged) {
+		return s.result(d, existing, api.ActionUnchanged)
+	}
+	if err := api.ValidateUpdate(existing, merged); err != nil {
+		return nil, err
+	}
+	err = s.st.Update(ctx, merged)
+	if api.IsConflict(err) || api.IsNotFound(err) {
+		// Changed (or deleted) since read: name the version now stored.
+		cur, gerr := s.st.Get(ctx, d.kind, m.Namespace, m.Name)
+		if gerr != nil && !api.IsNotFound(gerr) {
+			return nil, err
+		}
+		if st := preconditionOf(d.kind, m, cur); st != nil {
+			return nil, st
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.result(d, merged, api.ActionConfigured)
 }
 
 // backoff sleeps a little, growing and jittered, before retry attempt.

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
@@ -32,15 +35,35 @@ func decodeBody(data []byte, v any, what string) error {
 	return nil
 }
 
+// badField is the 400 of a request field that cannot be used, naming the
+// field and never echoing the value (it may be megabytes long).
+func badField(field string, msgs []string) *api.Status {
+	causes := make([]api.StatusCause, len(msgs))
+	for i, m := range msgs {
+		causes[i] = api.StatusCause{Field: field, Message: m}
+	}
+	return &api.Status{Code: 400, Reason: api.ReasonBadRequest, Causes: causes,
+		Message: field + ": " + strings.Join(msgs, "; ")}
+}
+
+// maxKindLen bounds the kind of a request; no kind has a longer name.
+const maxKindLen = 63
+
 // scope resolves the kind name and the namespace of a request: "default"
-// when a namespaced kind names none, "" for cluster-scoped kinds.
+// when a namespaced kind names none, "" for cluster-scoped kinds. The
+// namespace must be a DNS-1123 label, as every namespace is: it becomes part
+// of a key or subject, so a bad one is a 400 naming the field here, before
+// anything is looked up.
 func scope(kindName, ns string) (*api.Kind, string, error) {
 	if kindName == "" {
 		return nil, "", api.NewBadRequest("kind: required")
 	}
+	if len(kindName) > maxKindLen {
+		return nil, "", badField("kind", []string{fmt.Sprintf("unknown kind (longer than %d bytes)", maxKindLen)})
+	}
 	k, err := api.LookupKind(kindName)
 	if err != nil {
-		return nil, "", api.NewBadRequest("kind: %v", err)
+		return nil, "", badField("kind", []string{err.Error()})
 	}
 	if !k.Namespaced {
 		return k, "", nil
@@ -48,28 +71,58 @@ func scope(kindName, ns string) (*api.Kind, string, error) {
 	if ns == "" {
 		ns = api.DefaultNamespace
 	}
+	if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+		return nil, "", badField("namespace", msgs)
+	}
 	return k, ns, nil
 }
 
-func (s *Server) handleGet(req micro.Request) {
+// checkName returns a 400 naming the field "name" when name cannot be the
+// name of an object of kind k (empty, too long, bad characters): no such
+// object can exist, and the name would become part of a key.
+func checkName(k *api.Kind, name string) error {
+	if msgs := nameProblems(k, name); len(msgs) > 0 {
+		return badField("name", msgs)
+	}
+	return nil
+}
+
+// nameProblems returns what is wrong with name as the name of an object of
+// kind k (nothing when it is valid).
+func nameProblems(k *api.Kind, name string) []string {
+	if name == "" {
+		return []string{"required"}
+	}
+	return api.ValidateName(k, name)
+}
+
+// parseGet decodes and checks a GetRequest body: the kind, namespace and
+// name to read, each fit to be part of a key.
+func parseGet(data []byte) (k *api.Kind, ns, name string, err error) {
 	var r api.GetRequest
-	if err := decodeBody(req.Data(), &r, "GetRequest"); err != nil {
-		syncErr(req, err)
-		return
+	if err := decodeBody(data, &r, "GetRequest"); err != nil {
+		return nil, "", "", err
 	}
-	k, ns, err := scope(r.Kind, r.Namespace)
-	if err == nil && r.Name == "" {
-		err = api.NewBadRequest("name: required")
+	if k, ns, err = scope(r.Kind, r.Namespace); err != nil {
+		return nil, "", "", err
 	}
+	if err := checkName(k, r.Name); err != nil {
+		return nil, "", "", err
+	}
+	return k, ns, r.Name, nil
+}
+
+func (s *Server) handleGet(req micro.Request) {
+	k, ns, name, err := parseGet(req.Data())
 	if err == nil {
-		err = s.authorize(req, api.VerbGet, k.Plural, ns, r.Name)
+		err = s.authorize(req, api.VerbGet, k.Plural, ns, name)
 	}
 	if err != nil {
 		syncErr(req, err)
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
-		obj, err := s.st.Get(ctx, k, ns, r.Name)
+		obj, err := s.st.Get(ctx, k, ns, name)
 		if err != nil {
 			return nil, err
 		}
@@ -80,51 +133,70 @@ func (s *Server) handleGet(req micro.Request) {
 // listHeadroom is room left in a list reply for its envelope and headers.
 const listHeadroom = 4 << 10
 
-func (s *Server) handleList(req micro.Request) {
+// listQuery is a checked ListRequest.
+type listQuery struct {
+	k     *api.Kind
+	ns    string // "" for every namespace
+	ls    labels.Selector
+	fs    fields.Selector
+	limit int
+	cont  string
+}
+
+// maxContinueLen bounds a continue token: the key "<namespace>/<name>" of
+// the last item of a page.
+const maxContinueLen = store.MaxNamespaceLen + 1 + store.MaxNameLen
+
+// parseList decodes and checks a ListRequest body: kind, namespace,
+// selectors (parsed, fields limited to the selectable ones), limit and
+// continue token.
+func parseList(data []byte) (q listQuery, err error) {
 	var r api.ListRequest
-	if err := decodeBody(req.Data(), &r, "ListRequest"); err != nil {
-		syncErr(req, err)
-		return
+	if err := decodeBody(data, &r, "ListRequest"); err != nil {
+		return q, err
 	}
-	k, ns, err := scope(r.Kind, r.Namespace)
+	if q.k, q.ns, err = scope(r.Kind, r.Namespace); err != nil {
+		return q, err
+	}
+	if r.AllNamespaces {
+		q.ns = ""
+	}
+	if r.LabelSelector != "" {
+		if q.ls, err = labels.Parse(r.LabelSelector); err != nil {
+			return q, badField("labelSelector", []string{err.Error()})
+		}
+	}
+	if r.FieldSelector != "" {
+		if q.fs, err = fields.ParseSelector(r.FieldSelector); err != nil {
+			return q, badField("fieldSelector", []string{err.Error()})
+		}
+		for _, req := range q.fs.Requirements() {
+			switch req.Field {
+			case "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase":
+			default:
+				return q, badField("fieldSelector", []string{fmt.Sprintf("field %q is not supported (use metadata.name, metadata.namespace, spec.nodeName or status.phase)", req.Field)})
+			}
+		}
+	}
+	if r.Limit < 0 {
+		return q, badField("limit", []string{"must not be negative"})
+	}
+	if len(r.Continue) > maxContinueLen {
+		return q, badField("continue", []string{"not a continue token of this server (too long)"})
+	}
+	q.limit, q.cont = r.Limit, r.Continue
+	return q, nil
+}
+
+func (s *Server) handleList(req micro.Request) {
+	q, err := parseList(req.Data())
 	if err != nil {
 		syncErr(req, err)
 		return
 	}
-	if r.AllNamespaces {
-		ns = ""
-	}
+	k, ns, ls, fs := q.k, q.ns, q.ls, q.fs
 	if err := s.authorize(req, api.VerbList, k.Plural, ns, ""); err != nil {
 		syncErr(req, err)
-		return
-	}
-	var ls labels.Selector
-	var fs fields.Selector
-	if r.LabelSelector != "" {
-		if ls, err = labels.Parse(r.LabelSelector); err != nil {
-			syncErr(req, api.NewBadRequest("labelSelector: %v", err))
-			return
-		}
-	}
-	if r.FieldSelector != "" {
-		if fs, err = fields.ParseSelector(r.FieldSelector); err != nil {
-			syncErr(req, api.NewBadRequest("fieldSelector: %v", err))
-			return
-		}
-		for _, req := range fs.Requirements() {
-			switch req.Field {
-			case "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase":
-			default:
-				err = api.NewBadRequest("fieldSelector: field %q is not supported (use metadata.name, metadata.namespace, spec.nodeName or status.phase)", req.Field)
-			}
-		}
-		if err != nil {
-			syncErr(req, err)
-			return
-		}
-	}
-	if r.Limit < 0 {
-		syncErr(req, api.NewBadRequest("limit: must not be negative"))
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
@@ -145,11 +217,11 @@ func (s *Server) handleList(req micro.Request) {
 		b.WriteString(strconv.FormatUint(s.cache.revision(), 10))
 		b.WriteString(`","items":[`)
 		n, next, last := 0, "", ""
-		s.cache.scan(k, ns, r.Continue, func(key string, e *entry) bool {
+		s.cache.scan(k, ns, q.cont, func(key string, e *entry) bool {
 			if match != nil && !match(e.obj) {
 				return true
 			}
-			if (r.Limit > 0 && n == r.Limit) || (n > 0 && b.Len()+len(e.raw)+1 > budget) {
+			if (q.limit > 0 && n == q.limit) || (n > 0 && b.Len()+len(e.raw)+1 > budget) {
 				next = last
 				return false
 			}
@@ -172,39 +244,51 @@ func (s *Server) handleList(req micro.Request) {
 	})
 }
 
-func (s *Server) handleDelete(req micro.Request) {
-	var r api.DeleteRequest
-	if err := decodeBody(req.Data(), &r, "DeleteRequest"); err != nil {
-		syncErr(req, err)
-		return
+// parseDelete decodes and checks a DeleteRequest body; it returns the
+// request with its kind resolved and namespace defaulted.
+func parseDelete(data []byte) (r api.DeleteRequest, k *api.Kind, ns string, err error) {
+	if err := decodeBody(data, &r, "DeleteRequest"); err != nil {
+		return r, nil, "", err
 	}
-	k, ns, err := scope(r.Kind, r.Namespace)
-	if err == nil && r.Name == "" {
-		err = api.NewBadRequest("name: required")
+	k, ns, err = scope(r.Kind, r.Namespace)
+	if err == nil {
+		err = checkName(k, r.Name)
+	}
+	if err == nil {
+		err = checkPreconditions(r.Preconditions)
 	}
 	if err == nil && r.GracePeriodSeconds != nil && *r.GracePeriodSeconds < 0 {
 		err = api.NewBadRequest("gracePeriodSeconds: must not be negative")
-	}
-	if err == nil {
-		err = s.authorize(req, api.VerbDelete, k.Plural, ns, r.Name)
 	}
 	if err == nil && k == namespaceKind && r.Name == api.DefaultNamespace {
 		err = api.NewForbidden("namespace %q may not be deleted", api.DefaultNamespace)
 	}
 	if err != nil {
+		return r, nil, "", err
+	}
+	return r, k, ns, nil
+}
+
+func (s *Server) handleDelete(req micro.Request) {
+	r, k, ns, err := parseDelete(req.Data())
+	if err == nil {
+		err = s.authorize(req, api.VerbDelete, k.Plural, ns, r.Name)
+	}
+	if err != nil {
 		syncErr(req, err)
 		return
 	}
+	pre := r.Preconditions
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
 		var obj api.Object
 		var err error
 		switch k {
 		case podKind:
-			obj, err = s.deletePod(ctx, ns, r.Name, r.GracePeriodSeconds)
+			obj, err = s.deletePod(ctx, ns, r.Name, r.GracePeriodSeconds, pre)
 		case namespaceKind:
-			obj, err = s.deleteNamespace(ctx, r.Name, r.GracePeriodSeconds)
+			obj, err = s.deleteNamespace(ctx, r.Name, r.GracePeriodSeconds, pre)
 		default:
-			obj, err = s.st.Delete(ctx, k, ns, r.Name, "")
+			obj, err = s.deleteChecked(ctx, k, ns, r.Name, pre)
 			if err == nil {
 				s.cache.remove(k, ns, r.Name, revOf(obj))
 			}
@@ -221,13 +305,78 @@ func (s *Server) handleDelete(req micro.Request) {
 	})
 }
 
+// checkPreconditions refuses malformed delete preconditions with a 400
+// naming the field: a resourceVersion must be a revision, a uid not empty.
+func checkPreconditions(p *api.Preconditions) error {
+	if p == nil {
+		return nil
+	}
+	if p.ResourceVersion != nil {
+		if n, err := strconv.ParseUint(*p.ResourceVersion, 10, 64); err != nil || n == 0 {
+			return badField("preconditions.resourceVersion", []string{"must be a resourceVersion read from the object (a positive integer)"})
+		}
+	}
+	if p.UID != nil && (*p.UID == "" || len(*p.UID) > 128) {
+		return badField("preconditions.uid", []string{"must be the object's uid"})
+	}
+	return nil
+}
+
+// holds returns a 409 Conflict naming the given and the stored values when
+// obj (as stored) does not meet the preconditions p; nil when p is nil.
+func holds(p *api.Preconditions, obj api.Object) error {
+	if p == nil {
+		return nil
+	}
+	m := obj.GetObjectMeta()
+	kind := api.KindOf(obj).Name
+	if p.UID != nil && *p.UID != m.UID {
+		return api.NewConflict(kind, m.Name, fmt.Sprintf("precondition failed: uid %q given, stored %q", *p.UID, m.UID))
+	}
+	if p.ResourceVersion != nil && *p.ResourceVersion != m.ResourceVersion {
+		return api.NewConflict(kind, m.Name, fmt.Sprintf("precondition failed: resourceVersion %s given, stored %s", *p.ResourceVersion, m.ResourceVersion))
+	}
+	return nil
+}
+
+// deleteChecked deletes an object of a kind without graceful deletion. With
+// preconditions it reads the object, checks them, and deletes that revision
+// only (compare-and-set), so nothing else is deleted in between.
+func (s *Server) deleteChecked(ctx context.Context, k *api.Kind, ns, name string, pre *api.Preconditions) (api.Object, error) {
+	if pre == nil {
+		return s.st.Delete(ctx, k, ns, name, "")
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 1 {
+			if err := backoff(ctx, attempt); err != nil {
+				return nil, err
+			}
+		}
+		obj, err := s.st.Get(ctx, k, ns, name)
+		if err != nil {
+			return nil, err
+		}
+		if err := holds(pre, obj); err != nil {
+			return nil, err
+		}
+		last, err := s.st.Delete(ctx, k, ns, name, obj.GetObjectMeta().ResourceVersion)
+		if api.IsConflict(err) && attempt < maxApplyAttempts {
+			continue // changed since read: check again
+		}
+		return last, err
+	}
+}
+
 // deletePod removes an unbound (or orphaned) pod at once, and so does a
 // grace period of 0 (force: the agent learns of it by the DELETED
 // assignment and stops what is left). A pod bound to a node is marked for
 // graceful deletion instead: deletionTimestamp and grace period set,
 // removed when the node's agent reports it Finalized. It returns the
 // deleted or marked pod.
-func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64) (api.Object, error) {
+//
+// Preconditions (nil: none) are checked against every read of the pod, and
+// each write is a compare-and-set on that read, so they hold at the write.
+func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64, pre *api.Preconditions) (api.Object, error) {
 	for attempt := 0; ; attempt++ {
 		if attempt > 1 {
 			if err := backoff(ctx, attempt); err != nil {
@@ -236,6 +385,9 @@ func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64) (
 		}
 		obj, err := s.st.Get(ctx, podKind, ns, name)
 		if err != nil {
+			return nil, err
+		}
+		if err := holds(pre, obj); err != nil {
 			return nil, err
 		}
 		pod := obj.(*api.Pod)
@@ -293,7 +445,7 @@ func (s *Server) needsGracefulDelete(ctx context.Context, pod *api.Pod) bool {
 // deleteNamespace marks the namespace Terminating, deletes its pods, and
 // removes it once no pod is left (at once, or when the last pod's agent
 // reports it finalized). It returns the namespace as deleted or marked.
-func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64) (api.Object, error) {
+func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64, pre *api.Preconditions) (api.Object, error) {
 	var ns *api.Namespace
 	for attempt := 0; ; attempt++ {
 		if attempt > 1 {
@@ -303,6 +455,9 @@ func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64)
 		}
 		obj, err := s.st.Get(ctx, namespaceKind, "", name)
 		if err != nil {
+			return nil, err
+		}
+		if err := holds(pre, obj); err != nil {
 			return nil, err
 		}
 		ns = obj.(*api.Namespace)
@@ -327,7 +482,7 @@ func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64)
 		return nil, err
 	}
 	for _, p := range pods {
-		if _, err := s.deletePod(ctx, name, p.GetObjectMeta().Name, grace); err != nil && !api.IsNotFound(err) {
+		if _, err := s.deletePod(ctx, name, p.GetObjectMeta().Name, grace, nil); err != nil && !api.IsNotFound(err) {
 			return nil, err
 		}
 	}

@@ -29,6 +29,21 @@
 // and assignment: consumers must tolerate duplicates (they are ordered by
 // resourceVersion) until event publishing is given to a lease holder.
 //
+// No request can take the server down. Every endpoint passes one gate
+// (guard) first: a kyb.api.v1 body over api.MaxRequestBytes (1 MiB) is a
+// 413, a reply subject too long to publish on drops the request. Each
+// payload is then decoded and checked by one function (parseGet, parseList,
+// parseDelete, parseRegister, ...; fuzzed) before any name, namespace or
+// kind becomes part of a key or subject, and the subjects the server
+// publishes on are checked once more (publishable). Node requests are served
+// on their own semaphore (Config.NodeMaxInFlight), apart from user requests
+// (Config.MaxInFlight), so a flood of applies never delays a heartbeat.
+//
+// An apply or delete may be conditional, as in Kubernetes: a document's
+// metadata.resourceVersion (and uid), or a delete's preconditions, must
+// match the stored object, else 409 Conflict. A manifest is checked whole
+// (validation, namespaces, preconditions) before any document is written.
+//
 // Errors are replied as micro errors: the Nats-Service-Error-Code header holds
 // the Status code ("404"), Nats-Service-Error the message, and the body the
 // api.Status JSON.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -155,17 +156,53 @@ func envelope(typ, field string, raw []byte) []byte {
 	return b.Bytes()
 }
 
+// maxPublishSubject bounds a subject this server publishes on. Names are
+// validated before they are stored, so only an object written around the
+// apiserver could exceed it; publishing it anyway would exceed NATS' 4 KB
+// control line and cost the server its connection.
+const maxPublishSubject = 1024
+
+// publishable reports whether subject may be published on: short enough,
+// and no empty token or whitespace (which a name from outside could hold).
+func publishable(subject string) bool {
+	if len(subject) == 0 || len(subject) > maxPublishSubject {
+		return false
+	}
+	if strings.Contains(subject, "..") || subject[0] == '.' || subject[len(subject)-1] == '.' {
+		return false
+	}
+	return !strings.ContainsAny(subject, " \t\r\n*>")
+}
+
 func (s *Server) publishEvent(kind *api.Kind, ns, name, typ string, raw []byte) {
-	if err := s.nc.Publish(api.EventSubject(kind, ns, name), envelope(typ, "object", raw)); err != nil {
+	subject := api.EventSubject(kind, ns, name)
+	if !publishable(subject) {
+		s.log.Warn("not publishing event: object name unfit for a subject", "kind", kind.Name, "namespace", trunc(ns), "name", trunc(name))
+		return
+	}
+	if err := s.nc.Publish(subject, envelope(typ, "object", raw)); err != nil {
 		s.log.Warn("publish event", "err", err)
 	}
+}
+
+// trunc shortens s for a log line.
+func trunc(s string) string {
+	if len(s) > 80 {
+		return s[:80] + "..."
+	}
+	return s
 }
 
 // publishAssignment tells the pod's node (and a former node, if the pod
 // moved) about the change.
 func (s *Server) publishAssignment(pod *api.Pod, typ string, raw []byte, oldNode string) {
 	send := func(node, typ string, raw []byte) {
-		if err := s.nc.Publish(api.AgentSubject(node, api.AgentVerbPods), envelope(typ, "pod", raw)); err != nil {
+		subject := api.AgentSubject(node, api.AgentVerbPods)
+		if !publishable(subject) {
+			s.log.Warn("not publishing assignment: node name unfit for a subject", "pod", pod.Namespace+"/"+trunc(pod.Name), "node", trunc(node))
+			return
+		}
+		if err := s.nc.Publish(subject, envelope(typ, "pod", raw)); err != nil {
 			s.log.Warn("publish assignment", "node", node, "err", err)
 		}
 	}

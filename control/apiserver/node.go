@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/micro"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kybernetes/kybernetes/api"
 )
@@ -19,47 +20,95 @@ import (
 var ackOK = []byte(`{"ok":true}`)
 
 // nodeOf returns the node named by a kyb.node.<node>.<verb> subject: the
-// caller's identity.
+// caller's identity. The name must be a valid node name (a DNS-1123 label):
+// it becomes part of keys and of kyb.agent subjects, and a subject token
+// can be far longer than any key may be.
 func nodeOf(subject string) (string, error) {
 	parts := strings.Split(subject, ".")
 	if len(parts) != 4 || parts[2] == "" {
-		return "", api.NewBadRequest("subject %q is not %s.<node>.<verb>", subject, api.NodeSubjects)
+		return "", api.NewBadRequest("subject is not %s.<node>.<verb>", api.NodeSubjects)
+	}
+	if msgs := api.ValidateName(nodeKind, parts[2]); len(msgs) > 0 {
+		return "", badField("subject (node name)", msgs)
 	}
 	return parts[2], nil
 }
 
-// nodeRequest returns the node that sent req and decodes req's body into v
-// (what names it in errors). On failure it has answered req and returns
-// false.
-func nodeRequest(req micro.Request, v any, what string) (string, bool) {
-	node, err := nodeOf(req.Subject())
-	if err == nil {
-		err = decodeBody(req.Data(), v, what)
-	}
+// nodeBody returns the node named by subject and decodes data into v (what
+// names it in errors).
+func nodeBody(subject string, data []byte, v any, what string) (string, error) {
+	node, err := nodeOf(subject)
 	if err != nil {
-		syncErr(req, err)
-		return "", false
+		return "", err
 	}
-	return node, true
+	return node, decodeBody(data, v, what)
 }
 
-func (s *Server) handleRegister(req micro.Request) {
+// parseRegister decodes and checks a register request: the Node the agent
+// on subject registers, named after the subject, defaulted and valid.
+func parseRegister(subject string, data []byte) (*api.Node, error) {
 	in := &api.Node{}
-	node, ok := nodeRequest(req, in, "Node")
-	if !ok {
-		return
+	node, err := nodeBody(subject, data, in, "Node")
+	if err != nil {
+		return nil, err
 	}
 	if in.Name != "" && in.Name != node {
-		syncErr(req, api.NewForbidden("node %q may not register as %q", node, in.Name))
-		return
+		return nil, api.NewForbidden("node %q may not register as another node", node)
 	}
 	in.Name = node
 	api.Default(in)
 	if err := api.Validate(in); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// parseHeartbeat checks a heartbeat: the node named by subject, and the
+// body, which is optional but when present must be a Heartbeat.
+func parseHeartbeat(subject string, data []byte) (string, error) {
+	node, err := nodeOf(subject)
+	if err == nil && len(bytes.TrimSpace(data)) > 0 {
+		err = decodeBody(data, &api.Heartbeat{}, "Heartbeat")
+	}
+	return node, err
+}
+
+// parseNodeStatus decodes and checks a node's status report: valid as the
+// status of a Node (capacity and allocatable not negative).
+func parseNodeStatus(subject string, data []byte) (string, api.NodeStatus, error) {
+	var st api.NodeStatus
+	node, err := nodeBody(subject, data, &st, "NodeStatus")
+	if err != nil {
+		return "", st, err
+	}
+	if err := api.Validate(&api.Node{ObjectMeta: api.ObjectMeta{Name: node}, Status: st}); err != nil {
+		return "", st, err
+	}
+	return node, st, nil
+}
+
+// parsePodStatus decodes and checks a pod status batch of the node on
+// subject.
+func parsePodStatus(subject string, data []byte) (string, *api.PodStatusBatch, error) {
+	batch := &api.PodStatusBatch{}
+	node, err := nodeBody(subject, data, batch, "PodStatusBatch")
+	if err == nil {
+		err = checkPodStatusBatch(batch)
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	return node, batch, nil
+}
+
+func (s *Server) handleRegister(req micro.Request) {
+	in, err := parseRegister(req.Subject(), req.Data())
+	if err != nil {
 		syncErr(req, err)
 		return
 	}
-	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+	node := in.Name
+	s.dispatchNode(req, func(ctx context.Context) ([]byte, error) {
 		n, err := s.registerNode(ctx, in)
 		if err != nil {
 			return nil, fmt.Errorf("register node %s: %w", node, err)
@@ -188,16 +237,12 @@ func (s *Server) cidrLost(ctx context.Context, n *api.Node) (bool, error) {
 }
 
 func (s *Server) handleHeartbeat(req micro.Request) {
-	// The body is optional; when present it must be a Heartbeat.
-	node, err := nodeOf(req.Subject())
-	if err == nil && len(bytes.TrimSpace(req.Data())) > 0 {
-		err = decodeBody(req.Data(), &api.Heartbeat{}, "Heartbeat")
-	}
+	node, err := parseHeartbeat(req.Subject(), req.Data())
 	if err != nil {
 		syncErr(req, err)
 		return
 	}
-	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+	s.dispatchNode(req, func(ctx context.Context) ([]byte, error) {
 		if s.cache.get(nodeKind, "", node) == nil {
 			if _, err := s.st.Get(ctx, nodeKind, "", node); err != nil {
 				return nil, fmt.Errorf("heartbeat of node %s: %w (register first)", node, err)
@@ -212,12 +257,12 @@ func (s *Server) handleHeartbeat(req micro.Request) {
 }
 
 func (s *Server) handleNodeStatus(req micro.Request) {
-	var st api.NodeStatus
-	node, ok := nodeRequest(req, &st, "NodeStatus")
-	if !ok {
+	node, st, err := parseNodeStatus(req.Subject(), req.Data())
+	if err != nil {
+		syncErr(req, err)
 		return
 	}
-	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+	s.dispatchNode(req, func(ctx context.Context) ([]byte, error) {
 		for attempt := 0; attempt < maxApplyAttempts; attempt++ {
 			if attempt > 1 {
 				if err := backoff(ctx, attempt); err != nil {
@@ -245,12 +290,12 @@ func (s *Server) handleNodeStatus(req micro.Request) {
 }
 
 func (s *Server) handlePodStatus(req micro.Request) {
-	var batch api.PodStatusBatch
-	node, ok := nodeRequest(req, &batch, "PodStatusBatch")
-	if !ok {
+	node, batch, err := parsePodStatus(req.Subject(), req.Data())
+	if err != nil {
+		syncErr(req, err)
 		return
 	}
-	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+	s.dispatchNode(req, func(ctx context.Context) ([]byte, error) {
 		// The pods of a batch are independent: write them concurrently so
 		// that their store writes are pipelined instead of each waiting
 		// for the one before it to be acknowledged (and synced).
@@ -279,6 +324,22 @@ func (s *Server) handlePodStatus(req micro.Request) {
 		}
 		return ackOK, nil
 	})
+}
+
+// checkPodStatusBatch refuses a batch naming a pod by a namespace or name
+// no pod can have (they become part of keys), with a 400 naming the item.
+func checkPodStatusBatch(b *api.PodStatusBatch) error {
+	for i, u := range b.Items {
+		if u.Namespace != "" {
+			if msgs := validation.IsDNS1123Label(u.Namespace); len(msgs) > 0 {
+				return badField(fmt.Sprintf("items[%d].namespace", i), msgs)
+			}
+		}
+		if msgs := nameProblems(podKind, u.Name); len(msgs) > 0 {
+			return badField(fmt.Sprintf("items[%d].name", i), msgs)
+		}
+	}
+	return nil
 }
 
 // podStatusParallelism bounds the store writes in flight for one pod

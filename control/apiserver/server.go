@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,8 +44,13 @@ type Config struct {
 	LogsMaxBytes int64
 	// Replicas of the logs stream and module store; default 1.
 	Replicas int
-	// MaxInFlight bounds the requests served at once; default 256.
+	// MaxInFlight bounds the user (kyb.api.v1) requests served at once;
+	// default 256.
 	MaxInFlight int
+	// NodeMaxInFlight bounds the node requests (register, heartbeat,
+	// status, pod status, sync) served at once, apart from MaxInFlight, so
+	// that a flood of user requests never holds up a heartbeat; default 64.
+	NodeMaxInFlight int
 	// DefaultGracePeriod is a pod's grace period when neither the delete
 	// request nor the pod names one; default 30s.
 	DefaultGracePeriod time.Duration
@@ -71,6 +77,9 @@ func (c *Config) defaults() error {
 	}
 	if c.MaxInFlight == 0 {
 		c.MaxInFlight = 256
+	}
+	if c.NodeMaxInFlight == 0 {
+		c.NodeMaxInFlight = 64
 	}
 	if c.DefaultGracePeriod == 0 {
 		c.DefaultGracePeriod = 30 * time.Second
@@ -101,7 +110,8 @@ type Server struct {
 	// podNodes maps pod cache keys to their node; watch goroutine only.
 	podNodes map[string]string
 
-	sem     chan struct{}
+	sem     chan struct{} // user requests in flight
+	nodeSem chan struct{} // node requests in flight
 	cidrMu  sync.Mutex
 	stripes [64]sync.Mutex
 	ctx     context.Context
@@ -132,6 +142,7 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		authz:    authz.New(),
 		podNodes: map[string]string{},
 		sem:      make(chan struct{}, cfg.MaxInFlight),
+		nodeSem:  make(chan struct{}, cfg.NodeMaxInFlight),
 		synced:   make(chan struct{}),
 	}, nil
 }
@@ -192,7 +203,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.svc = svc
 	for _, ep := range s.endpoints() {
-		if err := svc.AddEndpoint(ep.name, micro.HandlerFunc(ep.h), micro.WithEndpointSubject(ep.subject),
+		if err := svc.AddEndpoint(ep.name, s.guard(ep), micro.WithEndpointSubject(ep.subject),
 			micro.WithEndpointMetadata(map[string]string{"format": ep.request})); err != nil {
 			_ = svc.Stop()
 			s.cancel()
@@ -216,9 +227,12 @@ func (s *Server) Stop() error {
 		if s.svc != nil {
 			err = s.svc.Stop()
 		}
-		// Wait for in-flight handlers: fill the semaphore.
+		// Wait for in-flight handlers: fill the semaphores.
 		for range cap(s.sem) {
 			s.sem <- struct{}{}
+		}
+		for range cap(s.nodeSem) {
+			s.nodeSem <- struct{}{}
 		}
 		if s.cancel != nil {
 			s.cancel()
@@ -312,19 +326,55 @@ func (s *Server) ensureDefaultNamespace(ctx context.Context) error {
 	return nil
 }
 
+// guard is the one gate of every endpoint, before its handler: a request
+// whose reply subject is too long to publish on is dropped unanswered, and
+// a kyb.api.v1 request larger than api.MaxRequestBytes is answered 413
+// without being decoded.
+func (s *Server) guard(ep endpoint) micro.HandlerFunc {
+	user := strings.HasPrefix(ep.subject, api.SubjectPrefix+".")
+	return func(req micro.Request) {
+		if len(req.Reply()) > api.MaxReplySubjectLen {
+			s.log.Warn("dropping request with an overlong reply subject", "endpoint", ep.name, "reply_bytes", len(req.Reply()))
+			return
+		}
+		if n := len(req.Data()); user && n > api.MaxRequestBytes {
+			syncErr(req, tooLarge(n))
+			return
+		}
+		ep.h(req)
+	}
+}
+
+// tooLarge is the 413 of a request body of n bytes.
+func tooLarge(n int) *api.Status {
+	return &api.Status{Code: 413, Reason: api.ReasonTooLarge,
+		Message: fmt.Sprintf("request of %d bytes exceeds the limit of %d bytes (1 MiB)", n, api.MaxRequestBytes)}
+}
+
 // dispatch runs f in its own goroutine, bounded by MaxInFlight, so one slow
 // request does not hold up the endpoint. f must reply with s.reply or
 // s.replyErr (never with req.Respond, which races with micro's stats).
 func (s *Server) dispatch(req micro.Request, f func(ctx context.Context) ([]byte, error)) {
+	s.dispatchOn(s.sem, req, f)
+}
+
+// dispatchNode is dispatch for node requests, bounded by NodeMaxInFlight
+// apart from user requests: a node's heartbeat never waits for a slot that
+// a flood of applies holds.
+func (s *Server) dispatchNode(req micro.Request, f func(ctx context.Context) ([]byte, error)) {
+	s.dispatchOn(s.nodeSem, req, f)
+}
+
+func (s *Server) dispatchOn(sem chan struct{}, req micro.Request, f func(ctx context.Context) ([]byte, error)) {
 	select {
-	case s.sem <- struct{}{}:
+	case sem <- struct{}{}:
 	case <-s.ctx.Done():
 		// Stopping: a request drained from the subscription after Stop.
 		s.replyErr(req.Reply(), api.NewUnavailable("apiserver is shutting down; retry"))
 		return
 	}
 	go func() {
-		defer func() { <-s.sem }()
+		defer func() { <-sem }()
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
 		b, err := f(ctx)

@@ -12,7 +12,10 @@
 // Namespace and name are escaped into valid key tokens: every byte outside
 // [-a-zA-Z0-9] becomes '=' and two hex digits, so a DNS subdomain such as
 // "node.example.com" is stored as "node=2Eexample=2Ecom" and read back
-// unchanged.
+// unchanged. A name longer than MaxNameLen (253) or a namespace longer than
+// MaxNamespaceLen (63) is refused with a 400 naming the field before it
+// becomes part of a subject: NATS closes a connection whose control line
+// exceeds 4 KB, and the store's connection is the control plane's.
 //
 // # Revisions
 //

@@ -68,6 +68,9 @@ func (h *Heartbeats) Beat(ctx context.Context, node string, t time.Time) error {
 	if node == "" {
 		return api.NewBadRequest("heartbeat: node name: required")
 	}
+	if err := checkToken("node name", node, MaxNameLen); err != nil {
+		return err
+	}
 	msg := &nats.Msg{
 		Subject: h.prefix + escapeToken(node),
 		Data:    t.UTC().AppendFormat(make([]byte, 0, 32), time.RFC3339Nano),
@@ -83,6 +86,9 @@ func (h *Heartbeats) Beat(ctx context.Context, node string, t time.Time) error {
 func (h *Heartbeats) Last(ctx context.Context, node string) (time.Time, bool, error) {
 	if node == "" {
 		return time.Time{}, false, api.NewBadRequest("heartbeat: node name: required")
+	}
+	if err := checkToken("node name", node, MaxNameLen); err != nil {
+		return time.Time{}, false, err
 	}
 	e, err := h.kv.Get(ctx, escapeToken(node))
 	if err != nil {
@@ -182,6 +188,9 @@ func (h *Heartbeats) Watch(ctx context.Context) (<-chan HeartbeatEvent, error) {
 func (h *Heartbeats) Forget(ctx context.Context, node string) error {
 	if node == "" {
 		return api.NewBadRequest("heartbeat: node name: required")
+	}
+	if err := checkToken("node name", node, MaxNameLen); err != nil {
+		return err
 	}
 	if err := h.kv.Delete(ctx, escapeToken(node)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return storeErr("forget heartbeat of node "+node, err)

@@ -1,10 +1,31 @@
 package store
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/kybernetes/kybernetes/api"
 )
+
+// Longest name and namespace a key may hold, Kubernetes' limits (a DNS-1123
+// subdomain, a DNS-1123 label). They are checked before a name becomes part
+// of a subject: NATS closes the connection of a client whose control line
+// (the subject among it) exceeds 4 KB, and the store's connection is the
+// control plane's. Escaped, a name takes at most 3 x 253 bytes.
+const (
+	MaxNameLen      = 253
+	MaxNamespaceLen = 63
+)
+
+// checkToken returns a BadRequest naming field when v is longer than max.
+func checkToken(field, v string, max int) error {
+	if len(v) > max {
+		return &api.Status{Code: 400, Reason: api.ReasonBadRequest,
+			Message: fmt.Sprintf("%s: must be no more than %d bytes (got %d)", field, max, len(v)),
+			Causes:  []api.StatusCause{{Field: field, Message: fmt.Sprintf("must be no more than %d bytes", max)}}}
+	}
+	return nil
+}
 
 // Key layout (known only to this package):
 //

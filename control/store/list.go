@@ -71,6 +71,9 @@ func (s *Store) List(ctx context.Context, kind *api.Kind, opts ListOptions) ([]a
 	if kind == nil {
 		return nil, 0, api.NewBadRequest("list: kind: required")
 	}
+	if err := checkToken("namespace", opts.Namespace, MaxNamespaceLen); err != nil {
+		return nil, 0, err
+	}
 	op := "list " + kind.Plural
 	if opts.Namespace != "" && kind.Namespaced {
 		op += " in " + opts.Namespace

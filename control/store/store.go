@@ -150,6 +150,12 @@ func target(obj api.Object) (*api.Kind, *api.ObjectMeta, string, error) {
 	} else if meta.Namespace == "" {
 		return nil, nil, "", api.NewBadRequest("%s %q: metadata.namespace: required", strings.ToLower(kind.Name), meta.Name)
 	}
+	if err := checkToken("metadata.name", meta.Name, MaxNameLen); err != nil {
+		return nil, nil, "", err
+	}
+	if err := checkToken("metadata.namespace", meta.Namespace, MaxNamespaceLen); err != nil {
+		return nil, nil, "", err
+	}
 	return kind, meta, objectKey(kind, meta.Namespace, meta.Name), nil
 }
 
@@ -162,6 +168,14 @@ func keyFor(kind *api.Kind, namespace, name string) (string, error) {
 	}
 	if kind.Namespaced && namespace == "" {
 		return "", api.NewBadRequest("%s %q: namespace: required", strings.ToLower(kind.Name), name)
+	}
+	if err := checkToken("name", name, MaxNameLen); err != nil {
+		return "", err
+	}
+	if kind.Namespaced {
+		if err := checkToken("namespace", namespace, MaxNamespaceLen); err != nil {
+			return "", err
+		}
 	}
 	return objectKey(kind, namespace, name), nil
 }

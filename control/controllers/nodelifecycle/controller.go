@@ -35,6 +35,8 @@ type Controller struct {
 	cfg Config
 	log *slog.Logger
 	now func() time.Time
+	// watch starts the heartbeat watch (hb.Watch; replaced in tests).
+	watch func(ctx context.Context) (<-chan store.HeartbeatEvent, error)
 }
 
 var nodeKind = api.KindOf(&api.Node{})
@@ -50,30 +52,58 @@ func New(st *store.Store, hb *store.Heartbeats, cfg Config, log *slog.Logger) *C
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Controller{st: st, hb: hb, cfg: cfg, log: log.With("controller", "nodelifecycle"), now: time.Now}
+	c := &Controller{st: st, hb: hb, cfg: cfg, log: log.With("controller", "nodelifecycle"), now: time.Now}
+	if hb != nil {
+		c.watch = hb.Watch
+	}
+	return c
 }
 
-// Run watches heartbeats until ctx ends. It returns nil when ctx ends, or
-// an error when the heartbeat watch cannot be started or fails.
+// Watch restart back-off: the first retry after this, doubling up to the cap.
+const (
+	watchRetryMin = 100 * time.Millisecond
+	watchRetryMax = 30 * time.Second
+)
+
+// Run watches heartbeats until ctx ends, and returns nil then. A heartbeat
+// watch that cannot be started, or that ends (a lost connection), is
+// restarted with back-off rather than stopping the controller (and with it
+// the control plane); meanwhile the periodic sweep still marks silent nodes.
 func (c *Controller) Run(ctx context.Context) error {
 	start := c.now()
-	events, err := c.hb.Watch(ctx)
-	if err != nil {
-		return fmt.Errorf("nodelifecycle: watch heartbeats: %w", err)
-	}
 	tick := time.NewTicker(c.cfg.Period)
 	defer tick.Stop()
+	var events <-chan store.HeartbeatEvent // nil while no watch runs
+	backoff := watchRetryMin
+	retry := time.NewTimer(0)
+	defer retry.Stop()
+	again := func() {
+		retry.Reset(backoff)
+		backoff = min(2*backoff, watchRetryMax)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-retry.C:
+			ch, err := c.watch(ctx)
+			if err != nil {
+				c.log.Error("watch heartbeats; retrying", "err", err, "in", backoff)
+				again()
+				continue
+			}
+			events = ch
 		case ev, ok := <-events:
 			if !ok {
 				if ctx.Err() != nil {
 					return nil
 				}
-				return fmt.Errorf("nodelifecycle: heartbeat watch ended")
+				c.log.Warn("heartbeat watch ended; restarting", "in", backoff)
+				events = nil
+				again()
+				continue
 			}
+			backoff = watchRetryMin
 			if !ev.Alive {
 				if err := c.MarkUnknown(ctx, ev.Node); err != nil {
 					c.log.Error("mark node unknown", "node", ev.Node, "err", err)
