@@ -91,30 +91,10 @@ func (s *Server) handleList(req micro.Request) {
 	if r.AllNamespaces {
 		ns = ""
 	}
-	var ls labels.Selector
-	var fs fields.Selector
-	if r.LabelSelector != "" {
-		if ls, err = labels.Parse(r.LabelSelector); err != nil {
-			syncErr(req, api.NewBadRequest("labelSelector: %v", err))
-			return
-		}
-	}
-	if r.FieldSelector != "" {
-		if fs, err = fields.ParseSelector(r.FieldSelector); err != nil {
-			syncErr(req, api.NewBadRequest("fieldSelector: %v", err))
-			return
-		}
-		for _, req := range fs.Requirements() {
-			switch req.Field {
-			case "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase":
-			default:
-				err = api.NewBadRequest("fieldSelector: field %q is not supported (use metadata.name, metadata.namespace, spec.nodeName or status.phase)", req.Field)
-			}
-		}
-		if err != nil {
-			syncErr(req, err)
-			return
-		}
+	sel, err := parseSelectors(r.LabelSelector, r.FieldSelector)
+	if err != nil {
+		syncErr(req, err)
+		return
 	}
 	if r.Limit < 0 {
 		syncErr(req, api.NewBadRequest("limit: must not be negative"))
@@ -122,11 +102,10 @@ func (s *Server) handleList(req micro.Request) {
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
 		var match func(api.Object) bool
-		if ls != nil || fs != nil {
+		if sel != nil {
 			// The store's selector matching, so a list answers the same
 			// whether it is served from this cache or read from the store.
-			opts := &store.ListOptions{Labels: ls, Fields: fs}
-			match = opts.Matches
+			match = sel.Matches
 		}
 		budget := int(s.nc.MaxPayload()) - listHeadroom
 		var b bytes.Buffer
@@ -163,6 +142,34 @@ func (s *Server) handleList(req micro.Request) {
 		b.WriteByte('}')
 		return b.Bytes(), nil
 	})
+}
+
+// parseSelectors parses a request's label and field selectors into store
+// ListOptions (nil when both are empty), with a 400 naming the field.
+func parseSelectors(labelSel, fieldSel string) (*store.ListOptions, error) {
+	if labelSel == "" && fieldSel == "" {
+		return nil, nil
+	}
+	opts := &store.ListOptions{}
+	var err error
+	if labelSel != "" {
+		if opts.Labels, err = labels.Parse(labelSel); err != nil {
+			return nil, api.NewBadRequest("labelSelector: %v", err)
+		}
+	}
+	if fieldSel != "" {
+		if opts.Fields, err = fields.ParseSelector(fieldSel); err != nil {
+			return nil, api.NewBadRequest("fieldSelector: %v", err)
+		}
+		for _, req := range opts.Fields.Requirements() {
+			switch req.Field {
+			case "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase":
+			default:
+				return nil, api.NewBadRequest("fieldSelector: field %q is not supported (use metadata.name, metadata.namespace, spec.nodeName or status.phase)", req.Field)
+			}
+		}
+	}
+	return opts, nil
 }
 
 func (s *Server) handleDelete(req micro.Request) {

@@ -46,6 +46,31 @@ type Config struct {
 	// DefaultGracePeriod is a pod's grace period when neither the delete
 	// request nor the pod names one; default 30s.
 	DefaultGracePeriod time.Duration
+
+	// StreamMaxDuration ends a streamed reply (watch, logs, module
+	// download) after this long with a resume point, from which the client
+	// asks again; default 90s. Keep it below the response threshold of a
+	// cross-account service import with streamed responses (NATS' default
+	// is 2 minutes), through which users reach the service.
+	StreamMaxDuration time.Duration
+	// StreamHeartbeat is how often a stream beats when idle, so that a
+	// client notices a dead server; default 5s.
+	StreamHeartbeat time.Duration
+	// StreamMaxBytes ends one stream window after this many data bytes (the
+	// client asks again at once), so that a slow client never holds more;
+	// default 8 MiB.
+	StreamMaxBytes int64
+	// MaxStreams bounds the streams open at once (503 beyond); default 1024.
+	MaxStreams int
+	// WatchHistory is how many committed changes the server keeps for
+	// watches to resume from; an older resourceVersion is 410 Gone; default
+	// 10000.
+	WatchHistory int
+	// UploadIdleTimeout drops a module upload that received no chunk for
+	// this long, leaving nothing stored; default 30s.
+	UploadIdleTimeout time.Duration
+	// MaxUploads bounds the module uploads open at once; default 16.
+	MaxUploads int
 }
 
 func (c *Config) defaults() error {
@@ -70,6 +95,27 @@ func (c *Config) defaults() error {
 	if c.DefaultGracePeriod == 0 {
 		c.DefaultGracePeriod = 30 * time.Second
 	}
+	if c.StreamMaxDuration == 0 {
+		c.StreamMaxDuration = 90 * time.Second
+	}
+	if c.StreamHeartbeat == 0 {
+		c.StreamHeartbeat = 5 * time.Second
+	}
+	if c.StreamMaxBytes == 0 {
+		c.StreamMaxBytes = 8 << 20
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = 1024
+	}
+	if c.WatchHistory == 0 {
+		c.WatchHistory = 10000
+	}
+	if c.UploadIdleTimeout == 0 {
+		c.UploadIdleTimeout = 30 * time.Second
+	}
+	if c.MaxUploads == 0 {
+		c.MaxUploads = 16
+	}
 	p, err := netip.ParsePrefix(c.ClusterCIDR)
 	if err != nil {
 		return fmt.Errorf("cluster CIDR %q: %w", c.ClusterCIDR, err)
@@ -93,6 +139,13 @@ type Server struct {
 	cache *cache
 	// podNodes maps pod cache keys to their node; watch goroutine only.
 	podNodes map[string]string
+	// seen holds each object as the store watch last delivered it (the
+	// "before" of the next change); watch goroutine only.
+	seen    map[string]api.Object
+	hist    *history
+	streams chan struct{}
+	uploads *uploads
+	modules jetstream.ObjectStore
 
 	sem     chan struct{}
 	cidrMu  sync.Mutex
@@ -123,6 +176,10 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		cidr:     netip.MustParsePrefix(cfg.ClusterCIDR).Masked(),
 		cache:    newCache(),
 		podNodes: map[string]string{},
+		seen:     map[string]api.Object{},
+		hist:     newHistory(cfg.WatchHistory),
+		streams:  make(chan struct{}, cfg.MaxStreams),
+		uploads:  newUploads(),
 		sem:      make(chan struct{}, cfg.MaxInFlight),
 		synced:   make(chan struct{}),
 	}, nil
@@ -232,11 +289,19 @@ func (s *Server) endpoints() []endpoint {
 		{"get", api.SubjectGet, s.handleGet, "GetRequest -> object"},
 		{"list", api.SubjectList, s.handleList, "ListRequest -> ListReply (paged by continue)"},
 		{"delete", api.SubjectDelete, s.handleDelete, "DeleteRequest -> object"},
+		{"watch", api.SubjectWatch, s.handleWatch, "WatchRequest -> stream of WatchEvent"},
+		{"logs", api.SubjectLogs, s.handleLogs, "LogsRequest -> stream of log lines"},
+		{"modules-push", api.SubjectModulesPush, s.handleModulePush, "ModulePushRequest -> ModuleUpload"},
+		{"modules-upload", api.SubjectModulesUpload + ".*", s.handleModuleChunk, "chunk bytes (Kyb-Seq: offset) -> ModuleUploadAck, the last ModuleInfo"},
+		{"modules-list", api.SubjectModulesList, s.handleModuleList, "empty -> ModuleList"},
+		{"modules-get", api.SubjectModulesGet, s.handleModuleGet, "ModuleRequest -> ModuleInfo"},
 		{"node-register", node(api.NodeVerbRegister), s.handleRegister, "Node -> Node"},
 		{"node-heartbeat", node(api.NodeVerbHeartbeat), s.handleHeartbeat, "Heartbeat -> Ack"},
 		{"node-status", node(api.NodeVerbStatus), s.handleNodeStatus, "NodeStatus -> Ack"},
 		{"node-podstatus", node(api.NodeVerbPodStatus), s.handlePodStatus, "PodStatusBatch -> Ack"},
 		{"node-sync", node(api.NodeVerbSync), s.handleSync, "empty -> PodSync"},
+		{"node-module", node(api.NodeVerbModule), s.handleNodeModule, "ModuleRequest -> stream of module chunks"},
+		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.handleNodeModuleInfo, "ModuleRequest -> ModuleInfo"},
 	}
 }
 
@@ -268,7 +333,7 @@ func (s *Server) ensureAssets(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("apiserver: create stream %s: %w", api.EventsStream, err)
 	}
-	_, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	s.modules, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      ModulesBucket,
 		Description: "kybernetes wasm modules",
 		Storage:     jetstream.FileStorage,

@@ -1,0 +1,204 @@
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kybernetes/kybernetes/api"
+)
+
+// checkLabel returns a 400 naming field when v is not a DNS-1123 label
+// (what a namespace, pod or container name is): such a value never
+// becomes part of a subject.
+func checkLabel(field, v string) error {
+	if errs := validation.IsDNS1123Label(v); len(errs) > 0 {
+		if len(v) > 80 {
+			v = v[:80] + "..."
+		}
+		return api.NewBadRequest("%s: %q: %s", field, v, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func (s *Server) handleLogs(req micro.Request) {
+	var r api.LogsRequest
+	if err := decodeBody(req.Data(), &r, "LogsRequest"); err != nil {
+		syncErr(req, err)
+		return
+	}
+	if r.Namespace == "" {
+		r.Namespace = api.DefaultNamespace
+	}
+	err := checkLabel("namespace", r.Namespace)
+	if err == nil {
+		err = checkLabel("pod", r.Pod)
+	}
+	if err == nil && r.Container != "" {
+		err = checkLabel("container", r.Container)
+	}
+	// A resume (SinceSeq set, container known) reads on after the pod is
+	// gone; a first request needs the pod, and picks its only container.
+	if err == nil && (r.Container == "" || r.SinceSeq == 0) {
+		r.Container, err = s.logContainer(r.Namespace, r.Pod, r.Container)
+	}
+	if err != nil {
+		syncErr(req, err)
+		return
+	}
+	tail := -1
+	if r.Tail != nil && *r.Tail >= 0 && r.SinceSeq == 0 {
+		tail = *r.Tail
+	}
+	subject := api.LogSubject(r.Namespace, r.Pod, r.Container)
+	s.serveStream(req, "logs", func(ctx context.Context, st *stream) (string, error) {
+		return s.runLogs(ctx, st, subject, tail, r.Follow, r.SinceSeq)
+	})
+}
+
+// logContainer checks that the pod exists and has the container, and
+// picks the pod's only container when none is named.
+func (s *Server) logContainer(ns, pod, container string) (string, error) {
+	e := s.cache.get(podKind, ns, pod)
+	if e == nil {
+		return "", api.NewNotFound("Pod", pod)
+	}
+	p := e.obj.(*api.Pod)
+	var names []string
+	for _, c := range p.Spec.Containers {
+		if c.Name == container {
+			return container, nil
+		}
+		names = append(names, c.Name)
+	}
+	if container != "" {
+		return "", api.NewBadRequest("container: %q is not in pod %s", container, pod)
+	}
+	if len(names) != 1 {
+		return "", api.NewBadRequest("container: pod %s has %d containers; choose one: %s", pod, len(names), strings.Join(names, ", "))
+	}
+	return names[0], nil
+}
+
+// logLine is one line read from the logs stream.
+type logLine struct {
+	seq  uint64
+	data []byte
+}
+
+// runLogs sends the lines of subject from the logs stream: from sequence
+// since, or (since 0) the last tail of those there are now (all when tail <
+// 0); then, when follow, every new line until ctx ends. It returns the
+// sequence to resume from, or "" when done.
+func (s *Server) runLogs(ctx context.Context, st *stream, subject string, tail int, follow bool, since uint64) (string, error) {
+	stream, err := s.js.Stream(ctx, LogsStream)
+	if err != nil {
+		return "", fmt.Errorf("logs: open stream %s: %w", LogsStream, err)
+	}
+	lastAtStart := stream.CachedInfo().State.LastSeq
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}}
+	if since > 0 {
+		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+		cfg.OptStartSeq = since
+	}
+	cons, err := stream.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		return "", fmt.Errorf("logs: consumer on %s: %w", subject, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return "", fmt.Errorf("logs: consumer on %s: %w", subject, err)
+	}
+	next := max(since, 1) // the sequence to resume from
+	resume := func() (string, error) { return strconv.FormatUint(next, 10), nil }
+	sendLine := func(l logLine) error {
+		err := st.send(nats.Header{api.StreamSeqHeader: []string{strconv.FormatUint(l.seq, 10)}}, l.data)
+		next = l.seq + 1
+		return err
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return "", fmt.Errorf("logs: read %s: %w", subject, err)
+	}
+	defer it.Stop()
+	stop := context.AfterFunc(ctx, it.Stop)
+	defer stop()
+	read := func() (logLine, error) {
+		msg, err := it.Next()
+		if err != nil {
+			return logLine{}, err
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			return logLine{}, err
+		}
+		return logLine{seq: md.Sequence.Stream, data: msg.Data()}, nil
+	}
+	// Catch up on what there is now, keeping the last tail lines.
+	var ring []logLine
+	for pending := info.NumPending; pending > 0; {
+		l, err := read()
+		if err != nil {
+			if ctx.Err() != nil {
+				return resume()
+			}
+			return "", fmt.Errorf("logs: read %s: %w", subject, err)
+		}
+		if tail < 0 {
+			if err := sendLine(l); err != nil {
+				if errors.Is(err, errWindow) {
+					return resume()
+				}
+				return "", err
+			}
+		} else if tail > 0 {
+			ring = append(ring, l)
+			if len(ring) > tail {
+				ring = ring[1:]
+			}
+		}
+		pending--
+		if tail >= 0 {
+			next = l.seq + 1
+		}
+	}
+	for i, l := range ring {
+		if err := sendLine(l); err != nil {
+			if errors.Is(err, errWindow) && i < len(ring)-1 {
+				return resume()
+			}
+			if !errors.Is(err, errWindow) {
+				return "", err
+			}
+		}
+	}
+	next = max(next, lastAtStart+1)
+	if !follow {
+		return "", nil
+	}
+	if st.sent.Load() >= st.max {
+		return resume()
+	}
+	for {
+		l, err := read()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return resume()
+			}
+			return "", fmt.Errorf("logs: follow %s: %w", subject, err)
+		}
+		if err := sendLine(l); err != nil {
+			if errors.Is(err, errWindow) {
+				return resume()
+			}
+			return "", err
+		}
+	}
+}
