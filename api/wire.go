@@ -310,10 +310,9 @@ const (
 // ModuleInfo describes a stored wasm module. Digest is "sha256:<hex>", the
 // form kyb://NAME@sha256:<hex> pins.
 type ModuleInfo struct {
-	Name     string    `json:"name"`
-	Size     int64     `json:"size"`
-	Digest   string    `json:"digest"`
-	Modified time.Time `json:"modified,omitzero"`
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"`
 }
 
 // ModuleList answers kyb.api.v1.modules.list, sorted by name.

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -61,7 +62,7 @@ func objectDigest(d string) string {
 }
 
 func moduleInfo(o *jetstream.ObjectInfo) api.ModuleInfo {
-	return api.ModuleInfo{Name: o.Name, Size: int64(o.Size), Digest: objectDigest(o.Digest), Modified: o.ModTime.UTC()}
+	return api.ModuleInfo{Name: o.Name, Size: int64(o.Size), Digest: objectDigest(o.Digest)}
 }
 
 func (s *Server) handleModuleList(req micro.Request) {
@@ -238,7 +239,7 @@ type upload struct {
 	name, digest string
 	size         int64
 	mu           sync.Mutex // serializes chunks
-	received     int64
+	received     atomic.Int64
 	hash         hash.Hash
 	pw           *io.PipeWriter
 	result       chan putResult
@@ -314,7 +315,7 @@ func (s *Server) handleModulePush(req micro.Request) {
 		return
 	}
 	up.timer = time.AfterFunc(s.cfg.UploadIdleTimeout, func() {
-		s.log.Warn("module upload abandoned", "module", r.Name, "received", up.received, "size", r.Size)
+		s.log.Warn("module upload abandoned", "module", r.Name, "received", up.received.Load(), "size", r.Size)
 		s.uploads.drop(id, errAbandoned)
 	})
 	up.unhook = context.AfterFunc(s.ctx, func() { s.uploads.drop(id, errors.New("apiserver stopping")) })
@@ -353,7 +354,7 @@ func (s *Server) handleModuleChunk(req micro.Request) {
 	data := req.Data()
 	up.mu.Lock()
 	err = s.takeChunk(id, up, off, data)
-	received := up.received
+	received := up.received.Load()
 	up.mu.Unlock()
 	if err != nil {
 		syncErr(req, err)
@@ -385,8 +386,8 @@ func (s *Server) handleModuleChunk(req micro.Request) {
 // completes the module checks the digest and ends the upload.
 func (s *Server) takeChunk(id string, up *upload, off int64, data []byte) error {
 	switch {
-	case off != up.received:
-		return api.NewConflict("Upload", up.name, fmt.Sprintf("chunk at offset %d, expected %d", off, up.received))
+	case off != up.received.Load():
+		return api.NewConflict("Upload", up.name, fmt.Sprintf("chunk at offset %d, expected %d", off, up.received.Load()))
 	case len(data) == 0 || len(data) > ModuleChunkSize:
 		return api.NewBadRequest("chunk: %d bytes, want 1 to %d", len(data), ModuleChunkSize)
 	case off+int64(len(data)) > up.size:
@@ -403,8 +404,7 @@ func (s *Server) takeChunk(id string, up *upload, off int64, data []byte) error 
 		s.uploads.drop(id, err)
 		return fmt.Errorf("store module %s: %w", up.name, err)
 	}
-	up.received += int64(len(data))
-	if up.received < up.size {
+	if up.received.Add(int64(len(data))) < up.size {
 		return nil
 	}
 	if got := "sha256:" + hex.EncodeToString(up.hash.Sum(nil)); got != up.digest {
