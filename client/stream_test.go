@@ -2,10 +2,12 @@ package client_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
@@ -51,6 +53,24 @@ func TestStreamEnds(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// test.flaky ends its first stream with resume "2"; the first request
+	// from "2" finds the server "restarting" (503), the next one is served.
+	var flaky atomic.Int32
+	if _, err := srv.Subscribe("test.flaky", func(m *nats.Msg) {
+		if string(m.Data) != "from 2" {
+			_ = m.RespondMsg(msg(api.StreamData, "a"))
+			_ = m.RespondMsg(msg(api.StreamEnd, "", api.StreamResumeHeader, "2"))
+			return
+		}
+		if flaky.Add(1) == 1 {
+			_ = m.RespondMsg(&nats.Msg{Header: nats.Header{micro.ErrorCodeHeader: []string{"503"}, micro.ErrorHeader: []string{"stopping"}}})
+			return
+		}
+		_ = m.RespondMsg(msg(api.StreamData, "b"))
+		_ = m.RespondMsg(msg(api.StreamEnd, ""))
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if err := srv.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +83,7 @@ func TestStreamEnds(t *testing.T) {
 		{"dead server", "test.dies", "a", 503},
 		{"no server", "test.nobody", "", 503},
 		{"resumed", "test.resumes", "ab", 0},
+		{"resumed after a 503", "test.flaky", "ab", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got string

@@ -58,7 +58,7 @@ func (s *Server) handleLogs(req micro.Request) {
 		tail = *r.Tail
 	}
 	subject := api.LogSubject(r.Namespace, r.Pod, r.Container)
-	s.serveStream(req, "logs", func(ctx context.Context, st *stream) (string, error) {
+	s.serveStream(req, s.streams, "logs", func(ctx context.Context, st *stream) (string, error) {
 		return s.runLogs(ctx, st, subject, tail, r.Follow, r.SinceSeq)
 	})
 }

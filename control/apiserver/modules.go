@@ -170,7 +170,7 @@ func (s *Server) handleNodeModule(req micro.Request) {
 	if !ok {
 		return
 	}
-	s.serveStream(req, "module", func(ctx context.Context, st *stream) (string, error) {
+	s.serveStream(req, s.nodeStreams, "module", func(ctx context.Context, st *stream) (string, error) {
 		return s.runModule(ctx, st, r)
 	})
 }
@@ -314,6 +314,11 @@ func (s *Server) handleModulePush(req micro.Request) {
 		syncErr(req, api.NewUnavailable("too many module uploads open (%d); retry", s.cfg.MaxUploads))
 		return
 	}
+	if !s.track() {
+		s.uploads.mu.Unlock()
+		syncErr(req, api.NewUnavailable("apiserver is shutting down; retry"))
+		return
+	}
 	up.timer = time.AfterFunc(s.cfg.UploadIdleTimeout, func() {
 		s.log.Warn("module upload abandoned", "module", r.Name, "received", up.received.Load(), "size", r.Size)
 		s.uploads.drop(id, errAbandoned)
@@ -321,7 +326,6 @@ func (s *Server) handleModulePush(req micro.Request) {
 	up.unhook = context.AfterFunc(s.ctx, func() { s.uploads.drop(id, errors.New("apiserver stopping")) })
 	s.uploads.m[id] = up
 	s.uploads.mu.Unlock()
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		// Not s.ctx: a Put aborted by Stop must still purge what it wrote.

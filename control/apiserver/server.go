@@ -60,8 +60,12 @@ type Config struct {
 	// client asks again at once), so that a slow client never holds more;
 	// default 8 MiB.
 	StreamMaxBytes int64
-	// MaxStreams bounds the streams open at once (503 beyond); default 1024.
+	// MaxStreams bounds the users' streams open at once (503 beyond);
+	// default 1024.
 	MaxStreams int
+	// MaxNodeStreams bounds the nodes' streams (module downloads) open at
+	// once, apart from users'; default 256.
+	MaxNodeStreams int
 	// WatchHistory is how many committed changes the server keeps for
 	// watches to resume from; an older resourceVersion is 410 Gone; default
 	// 10000.
@@ -107,6 +111,9 @@ func (c *Config) defaults() error {
 	if c.MaxStreams == 0 {
 		c.MaxStreams = 1024
 	}
+	if c.MaxNodeStreams == 0 {
+		c.MaxNodeStreams = 256
+	}
 	if c.WatchHistory == 0 {
 		c.WatchHistory = 10000
 	}
@@ -144,7 +151,13 @@ type Server struct {
 	seen    map[string]api.Object
 	hist    *history
 	streams chan struct{}
-	uploads *uploads
+	// nodeStreams bounds the streams of nodes apart from users', so that
+	// users' watches cannot keep nodes from their modules.
+	nodeStreams chan struct{}
+	uploads     *uploads
+	// closing is set by Stop under closeMu: after it, no goroutine joins wg.
+	closeMu sync.Mutex
+	closing bool
 	modules jetstream.ObjectStore
 
 	sem     chan struct{}
@@ -173,15 +186,16 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 	}
 	return &Server{
 		nc: nc, js: js, st: st, hb: hb, cfg: cfg, log: log,
-		cidr:     netip.MustParsePrefix(cfg.ClusterCIDR).Masked(),
-		cache:    newCache(),
-		podNodes: map[string]string{},
-		seen:     map[string]api.Object{},
-		hist:     newHistory(cfg.WatchHistory),
-		streams:  make(chan struct{}, cfg.MaxStreams),
-		uploads:  newUploads(),
-		sem:      make(chan struct{}, cfg.MaxInFlight),
-		synced:   make(chan struct{}),
+		cidr:        netip.MustParsePrefix(cfg.ClusterCIDR).Masked(),
+		cache:       newCache(),
+		podNodes:    map[string]string{},
+		seen:        map[string]api.Object{},
+		hist:        newHistory(cfg.WatchHistory),
+		streams:     make(chan struct{}, cfg.MaxStreams),
+		nodeStreams: make(chan struct{}, cfg.MaxNodeStreams),
+		uploads:     newUploads(),
+		sem:         make(chan struct{}, cfg.MaxInFlight),
+		synced:      make(chan struct{}),
 	}, nil
 }
 
@@ -265,6 +279,9 @@ func (s *Server) Stop() error {
 		for range cap(s.sem) {
 			s.sem <- struct{}{}
 		}
+		s.closeMu.Lock()
+		s.closing = true
+		s.closeMu.Unlock()
 		if s.cancel != nil {
 			s.cancel()
 		}
@@ -303,6 +320,18 @@ func (s *Server) endpoints() []endpoint {
 		{"node-module", node(api.NodeVerbModule), s.handleNodeModule, "ModuleRequest -> stream of module chunks"},
 		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.handleNodeModuleInfo, "ModuleRequest -> ModuleInfo"},
 	}
+}
+
+// track adds a goroutine to those Stop waits for, unless Stop has begun
+// (then it returns false and the caller must not start it).
+func (s *Server) track() bool {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
 func (s *Server) ensureAssets(ctx context.Context) error {

@@ -54,27 +54,28 @@ type producer func(ctx context.Context, st *stream) (resume string, err error)
 // Config.StreamMaxDuration or Config.StreamMaxBytes with a resume point,
 // and beat every Config.StreamHeartbeat so that a client notices a dead
 // server.
-func (s *Server) serveStream(req micro.Request, what string, run producer) {
+//
+// slots is s.streams for users' streams and s.nodeStreams for nodes'.
+func (s *Server) serveStream(req micro.Request, slots chan struct{}, what string, run producer) {
 	reply := req.Reply()
 	if reply == "" {
 		syncErr(req, api.NewBadRequest("%s is a streamed reply: send it as a request (with a reply subject)", what))
 		return
 	}
 	select {
-	case s.streams <- struct{}{}:
+	case slots <- struct{}{}:
 	default:
-		syncErr(req, api.NewUnavailable("too many streams open (%d); retry", cap(s.streams)))
+		syncErr(req, api.NewUnavailable("too many streams open (%d); retry", cap(slots)))
 		return
 	}
-	if s.ctx.Err() != nil {
-		<-s.streams
+	if !s.track() {
+		<-slots
 		syncErr(req, api.NewUnavailable("apiserver is shutting down; retry"))
 		return
 	}
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		defer func() { <-s.streams }()
+		defer func() { <-slots }()
 		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.StreamMaxDuration)
 		defer cancel()
 		st := &stream{s: s, reply: reply, max: s.cfg.StreamMaxBytes}

@@ -90,7 +90,7 @@ func (s *Server) handleWatch(req micro.Request) {
 		}
 	}
 	f := &watchFilter{kind: k, ns: ns, sel: sel}
-	s.serveStream(req, "watch", func(ctx context.Context, st *stream) (string, error) {
+	s.serveStream(req, s.streams, "watch", func(ctx context.Context, st *stream) (string, error) {
 		return s.runWatch(ctx, st, f, from, initial)
 	})
 }
