@@ -275,4 +275,3 @@ func (c *Client) Delete(ctx context.Context, req api.DeleteRequest) (api.Object,
 	}
 	return Decode(req.Kind, raw)
 }
-
