@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -249,5 +251,59 @@ func TestModuleUploadFailuresLeaveNothing(t *testing.T) {
 	}
 	if _, err := e.c.GetModule(e.ctx, "nope"); !api.IsNotFound(err) {
 		t.Fatalf("get of a missing module: %v, want 404", err)
+	}
+}
+
+// A node whose credentials allow only its own kyb.node.<node>.> subjects
+// and its inbox (no $JS.API.>, $O.>) fetches its pods' modules.
+func TestNodeFetchesModuleWithNodePermissionsOnly(t *testing.T) {
+	opts := &server.Options{
+		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
+		MaxPayload: 8 << 20,
+		Users: []*server.User{
+			{Username: "control", Password: "c"},
+			{Username: "n1", Password: "n", Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{"kyb.node.n1.>"}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+			}},
+		},
+		NoAuthUser: "control", // the test's own connections
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	e := newEnvOn(t, &testutil.Server{Server: ns, Dir: opts.StoreDir}, apiserver.Config{})
+	data := wasmBytes(t, 700<<10)
+	if _, err := e.c.PushModule(e.ctx, "prog", data); err != nil {
+		t.Fatal(err)
+	}
+	e.modulePod(t, "runner", "prog", "n1")
+	nodeConn := testutil.Connect(t, &testutil.Server{Server: ns}, nats.UserInfo("n1", "n"))
+	// What the node may not do: read the module store itself.
+	js, err := jetstream.New(nodeConn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := js.ObjectStore(ctx, api.ModulesBucket); err == nil {
+		t.Fatal("the node opened the module store: the permissions do not hold")
+	}
+	mods := node.NewModules(nodeConn, "n1", 5*time.Second)
+	testutil.Eventually(t, 5*time.Second, func() error { _, err := mods.Info(e.ctx, "prog"); return err })
+	rc, info, err := mods.Open(e.ctx, "prog")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	got, err := io.ReadAll(rc)
+	if err != nil || !bytes.Equal(got, data) || info.Digest != digestOf(data) {
+		t.Fatalf("node read %d bytes, digest %s (%v); want %d, %s", len(got), info.Digest, err, len(data), digestOf(data))
 	}
 }
