@@ -249,7 +249,7 @@ const (
 
 // Stream headers and their values.
 const (
-	StreamHeader       = "Kyb-Stream"
+	StreamHeader       = "Kyb-Reply"
 	StreamResumeHeader = "Kyb-Resume"
 	// StreamSeqHeader is the stream sequence of a log line (logs) or the
 	// byte offset of a chunk (module).

@@ -91,6 +91,19 @@ func (s *Server) logContainer(ns, pod, container string) (string, error) {
 type logLine struct {
 	seq  uint64
 	data []byte
+	hdr  nats.Header // the agent's Kyb-* headers (stdout or stderr, attempt, time)
+}
+
+// header returns the headers of a line's data message: the agent's
+// Kyb-* headers and the line's sequence.
+func (l logLine) header() nats.Header {
+	h := nats.Header{api.StreamSeqHeader: []string{strconv.FormatUint(l.seq, 10)}}
+	for k, v := range l.hdr {
+		if strings.HasPrefix(k, "Kyb-") && k != api.StreamHeader && k != api.StreamSeqHeader {
+			h[k] = v
+		}
+	}
+	return h
 }
 
 // runLogs sends the lines of subject from the logs stream: from sequence
@@ -119,7 +132,7 @@ func (s *Server) runLogs(ctx context.Context, st *stream, subject string, tail i
 	next := max(since, 1) // the sequence to resume from
 	resume := func() (string, error) { return strconv.FormatUint(next, 10), nil }
 	sendLine := func(l logLine) error {
-		err := st.send(nats.Header{api.StreamSeqHeader: []string{strconv.FormatUint(l.seq, 10)}}, l.data)
+		err := st.send(l.header(), l.data)
 		next = l.seq + 1
 		return err
 	}
@@ -139,7 +152,7 @@ func (s *Server) runLogs(ctx context.Context, st *stream, subject string, tail i
 		if err != nil {
 			return logLine{}, err
 		}
-		return logLine{seq: md.Sequence.Stream, data: msg.Data()}, nil
+		return logLine{seq: md.Sequence.Stream, data: msg.Data(), hdr: msg.Headers()}, nil
 	}
 	// Catch up on what there is now, keeping the last tail lines.
 	var ring []logLine

@@ -293,3 +293,25 @@ func TestLogsRefusals(t *testing.T) {
 		})
 	}
 }
+
+// A line's data message carries the agent's headers (which stream, which
+// attempt) and its sequence.
+func TestLogsLineHeaders(t *testing.T) {
+	e := newEnv(t)
+	e.apply(t, podYAML("", "talker", nil))
+	if _, err := e.js.PublishMsg(e.ctx, &nats.Msg{Subject: api.LogSubject("default", "talker", "app"), Data: []byte("oops"),
+		Header: nats.Header{"Kyb-Stream": []string{"stderr"}, "Kyb-Attempt": []string{"2"}, "Nats-Msg-Id": []string{"x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var got []*nats.Msg
+	err := client.Stream(e.ctx, e.nc, 0, api.SubjectLogs, must(json.Marshal(api.LogsRequest{Pod: "talker"})),
+		func(string) ([]byte, error) { return nil, fmt.Errorf("resumed") },
+		func(m *nats.Msg) error { got = append(got, m); return nil })
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%d lines, %v", len(got), err)
+	}
+	h := got[0].Header
+	if h.Get("Kyb-Stream") != "stderr" || h.Get("Kyb-Attempt") != "2" || h.Get(api.StreamSeqHeader) == "" || h.Get("Nats-Msg-Id") != "" {
+		t.Fatalf("line headers %v", h)
+	}
+}
