@@ -137,6 +137,14 @@ func TestWatchFilters(t *testing.T) {
 	if ev := recvWatch(t, w); ev.Type != api.EventAdded || ev.Object.GetObjectMeta().Name != "a" || ev.ResourceVersion != "" {
 		t.Fatalf("initial event %s %s rv %q, want ADDED a without a revision", ev.Type, ev.Object.GetObjectMeta().Name, ev.ResourceVersion)
 	}
+	// "0" is Kubernetes' "any revision": the current objects first too.
+	w0, err := e.c.WatchFrom(ctx, api.WatchRequest{Kind: "po", LabelSelector: "app=web", ResourceVersion: "0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := recvWatch(t, w0); ev.Type != api.EventAdded || ev.Object.GetObjectMeta().Name != "a" {
+		t.Fatalf("initial event from \"0\": %s %s, want ADDED a", ev.Type, ev.Object.GetObjectMeta().Name)
+	}
 	e.apply(t, podYAML("other", "a", map[string]string{"app": "web"})) // other namespace: unseen
 	e.apply(t, podYAML("", "b", map[string]string{"app": "web"}))      // enters the selector
 	e.apply(t, podYAML("", "a", map[string]string{"app": "api"}))      // leaves it

@@ -82,7 +82,9 @@ func (s *Server) handleWatch(req micro.Request) {
 		return
 	}
 	var from uint64
-	initial := r.ResourceVersion == ""
+	// "" and "0" (Kubernetes' "any revision") both start with the current
+	// objects.
+	initial := r.ResourceVersion == "" || r.ResourceVersion == "0"
 	if !initial {
 		if from, err = strconv.ParseUint(r.ResourceVersion, 10, 64); err != nil {
 			syncErr(req, api.NewBadRequest("resourceVersion: %q is not a revision", r.ResourceVersion))
