@@ -30,9 +30,6 @@
 //     and containers, adopts those of its pods (running containers are kept
 //     and watched, restart counts come from the container attempt and the
 //     reported status), and removes everything else;
-//   - modules: Modules fetches the kyb:// modules of its pods on
-//     kyb.node.<name>.moduleinfo and the streamed kyb.node.<name>.module
-//     (the wasm runtime's module store), never from JetStream;
 //   - logs: it tails each container's log file (the runtimes append to
 //     ContainerConfig.LogPath under the data dir) and publishes each line on
 //     kyb.logs.<namespace>.<pod>.<container> with the headers Kyb-Attempt and,

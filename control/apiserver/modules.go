@@ -237,6 +237,7 @@ func (s *Server) runModule(ctx context.Context, st *stream, r api.ModuleRequest)
 // cleanly (after the digest matched) and purges what it wrote otherwise.
 type upload struct {
 	name, digest string
+	owner        string // requester of the push; every chunk must come from it
 	size         int64
 	mu           sync.Mutex // serializes chunks
 	received     atomic.Int64
@@ -281,6 +282,20 @@ func (u *uploads) drop(id string, err error) {
 	}
 }
 
+// requester names who sent req as "<account>/<user>", from the
+// Nats-Request-Info header that a service import with share: true adds;
+// "/" without one.
+func requester(req micro.Request) string {
+	var ri struct {
+		Account string `json:"acc"`
+		User    string `json:"user"`
+	}
+	if h := req.Headers().Get("Nats-Request-Info"); h != "" {
+		_ = json.Unmarshal([]byte(h), &ri)
+	}
+	return ri.Account + "/" + ri.User
+}
+
 // errAbandoned aborts an upload that received no chunk in time.
 var errAbandoned = errors.New("upload abandoned")
 
@@ -307,7 +322,7 @@ func (s *Server) handleModulePush(req micro.Request) {
 	_, _ = rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:])
 	pr, pw := io.Pipe()
-	up := &upload{name: r.Name, digest: r.Digest, size: r.Size, hash: sha256.New(), pw: pw, result: make(chan putResult, 1)}
+	up := &upload{name: r.Name, digest: r.Digest, owner: requester(req), size: r.Size, hash: sha256.New(), pw: pw, result: make(chan putResult, 1)}
 	s.uploads.mu.Lock()
 	if len(s.uploads.m) >= s.cfg.MaxUploads {
 		s.uploads.mu.Unlock()
@@ -348,6 +363,10 @@ func (s *Server) handleModuleChunk(req micro.Request) {
 	up := s.uploads.get(id)
 	if up == nil {
 		syncErr(req, api.NewNotFound("Upload", id))
+		return
+	}
+	if who := requester(req); who != up.owner {
+		syncErr(req, api.NewForbidden("upload %s belongs to %s, not %s", id, up.owner, who))
 		return
 	}
 	off, err := strconv.ParseInt(req.Headers().Get(api.StreamSeqHeader), 10, 64)

@@ -225,10 +225,20 @@ func TestModuleUploadFailuresLeaveNothing(t *testing.T) {
 	}
 	testutil.Eventually(t, 5*time.Second, func() error { return moduleStoreEmpty(e) })
 
-	// Out of order, and refused pushes.
+	// Out of order, from someone else, and refused pushes.
 	up = openUpload(t, e, "gap", int64(len(data)), digestOf(data))
 	if err := sendChunk(e, up, up.ChunkSize, data[:up.ChunkSize]); !api.IsConflict(err) {
 		t.Fatalf("chunk out of order: %v, want 409", err)
+	}
+	m, err := e.nc.RequestMsg(&nats.Msg{Subject: up.Subject, Data: data[:up.ChunkSize], Header: nats.Header{
+		api.StreamSeqHeader: []string{"0"},
+		"Nats-Request-Info": []string{`{"acc":"USERS","user":"mallory"}`}, // as a service import would add it
+	}}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.ReplyError(m); api.ReasonOf(err) != api.ReasonForbidden || !strings.Contains(err.Error(), "USERS/mallory") {
+		t.Fatalf("a chunk from another user: %v, want 403 naming them", err)
 	}
 	for _, tc := range []struct {
 		name string
