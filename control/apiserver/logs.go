@@ -154,9 +154,14 @@ func (s *Server) runLogs(ctx context.Context, st *stream, subject string, tail i
 		}
 		return logLine{seq: md.Sequence.Stream, data: msg.Data(), hdr: msg.Headers()}, nil
 	}
-	// Catch up on what there is now, keeping the last tail lines.
-	var ring []logLine
-	for pending := info.NumPending; pending > 0; {
+	// Catch up on what there is now: skip all but the last tail lines
+	// (counted, so nothing is held in memory), send the rest.
+	pending := info.NumPending
+	var skip uint64
+	if tail >= 0 && uint64(tail) < pending {
+		skip = pending - uint64(tail)
+	}
+	for ; pending > 0; pending-- {
 		l, err := read()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -164,40 +169,23 @@ func (s *Server) runLogs(ctx context.Context, st *stream, subject string, tail i
 			}
 			return "", fmt.Errorf("logs: read %s: %w", subject, err)
 		}
-		if tail < 0 {
-			if err := sendLine(l); err != nil {
-				if errors.Is(err, errWindow) {
-					return resume()
-				}
-				return "", err
-			}
-		} else if tail > 0 {
-			ring = append(ring, l)
-			if len(ring) > tail {
-				ring = ring[1:]
-			}
-		}
-		pending--
-		if tail >= 0 {
+		if skip > 0 {
+			skip--
 			next = l.seq + 1
+			continue
 		}
-	}
-	for i, l := range ring {
 		if err := sendLine(l); err != nil {
-			if errors.Is(err, errWindow) && i < len(ring)-1 {
-				return resume()
-			}
 			if !errors.Is(err, errWindow) {
 				return "", err
+			}
+			if pending > 1 || follow {
+				return resume()
 			}
 		}
 	}
 	next = max(next, lastAtStart+1)
 	if !follow {
 		return "", nil
-	}
-	if st.sent.Load() >= st.max {
-		return resume()
 	}
 	for {
 		l, err := read()

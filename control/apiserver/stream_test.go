@@ -30,11 +30,15 @@ func shortStreams(d time.Duration) apiserver.Config {
 func countRequests(t *testing.T, e *env, subject string) *atomic.Int32 {
 	t.Helper()
 	var n atomic.Int32
-	sub, err := testutil.Connect(t, e.ns).Subscribe(subject, func(*nats.Msg) { n.Add(1) })
+	nc := testutil.Connect(t, e.ns)
+	sub, err := nc.Subscribe(subject, func(*nats.Msg) { n.Add(1) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	return &n
@@ -322,4 +326,41 @@ func TestLogsLineHeaders(t *testing.T) {
 	if h.Get("Kyb-Stream") != "stderr" || h.Get("Kyb-Attempt") != "2" || h.Get(api.StreamSeqHeader) == "" || h.Get("Nats-Msg-Id") != "" {
 		t.Fatalf("line headers %v", h)
 	}
+}
+
+// Output larger than one stream window arrives whole and once: the server
+// ends each window with the next sequence and the client asks on.
+func TestLogsAcrossWindows(t *testing.T) {
+	e := newEnvOn(t, testutil.StartNATS(t), apiserver.Config{StreamMaxBytes: 100})
+	e.apply(t, podYAML("", "talker", nil))
+	var want []string
+	for i := range 60 {
+		want = append(want, fmt.Sprintf("line %02d", i))
+	}
+	publishLines(t, e, api.LogSubject("default", "talker", "app"), want...)
+	requests := countRequests(t, e, api.SubjectLogs)
+	twenty := 20
+	for _, tc := range []struct {
+		name string
+		tail *int
+		want []string
+	}{
+		{"all", nil, want},
+		{"tail", &twenty, want[40:]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			err := e.c.Logs(e.ctx, api.LogsRequest{Pod: "talker", Tail: tc.tail}, func(l []byte) error { got = append(got, string(l)); return nil })
+			if err != nil || strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Fatalf("lines %v (%v), want %v", got, err, tc.want)
+			}
+		})
+	}
+	// 60 lines of 7 bytes in windows of 100: 4 requests; the last 20: 2.
+	testutil.Eventually(t, 2*time.Second, func() error {
+		if n := requests.Load(); n != 6 {
+			return fmt.Errorf("%d requests for 80 lines in windows of 100 bytes, want 6", n)
+		}
+		return nil
+	})
 }
