@@ -273,8 +273,10 @@ type WatchRequest struct {
 	// FieldSelector supports the fields ListRequest does.
 	FieldSelector string `json:"fieldSelector,omitempty"`
 	// ResourceVersion starts the watch after this revision (every later
-	// change, none missed, as from ListReply.ResourceVersion). Empty (or
-	// "0") sends the current objects as ADDED first, then every later change. A
+	// change, none missed, as from ListReply.ResourceVersion). Empty sends
+	// the current objects as ADDED first, then every later change; "0"
+	// (Kubernetes' "any") does the same unless the server holds every
+	// change since the beginning. A
 	// revision older than the server's event history is 410 Gone: list
 	// again.
 	ResourceVersion string `json:"resourceVersion,omitempty"`

@@ -99,6 +99,13 @@ func (h *history) since(rev uint64, max int) ([]change, uint64, <-chan struct{},
 	return out, upTo, h.wake, nil
 }
 
+// floorRev returns the revision after which the history holds every change.
+func (h *history) floorRev() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.floor
+}
+
 // lastRev returns the revision of the last change held.
 func (h *history) lastRev() uint64 {
 	h.mu.Lock()

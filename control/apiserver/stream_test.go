@@ -141,12 +141,13 @@ func TestWatchFilters(t *testing.T) {
 	if ev := recvWatch(t, w); ev.Type != api.EventAdded || ev.Object.GetObjectMeta().Name != "a" || ev.ResourceVersion != "" {
 		t.Fatalf("initial event %s %s rv %q, want ADDED a without a revision", ev.Type, ev.Object.GetObjectMeta().Name, ev.ResourceVersion)
 	}
-	// "0" is Kubernetes' "any revision": the current objects first too.
+	// "0" is Kubernetes' "any revision": this server holds every change
+	// since the beginning, so it sends those (with their revisions).
 	w0, err := e.c.WatchFrom(ctx, api.WatchRequest{Kind: "po", LabelSelector: "app=web", ResourceVersion: "0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := recvWatch(t, w0); ev.Type != api.EventAdded || ev.Object.GetObjectMeta().Name != "a" {
+	if ev := recvWatch(t, w0); ev.Type != api.EventAdded || ev.Object.GetObjectMeta().Name != "a" || ev.ResourceVersion == "" {
 		t.Fatalf("initial event from \"0\": %s %s, want ADDED a", ev.Type, ev.Object.GetObjectMeta().Name)
 	}
 	e.apply(t, podYAML("other", "a", map[string]string{"app": "web"})) // other namespace: unseen
@@ -166,19 +167,25 @@ func TestWatchFilters(t *testing.T) {
 // requests are 400 before anything streams.
 func TestWatchRefusals(t *testing.T) {
 	e := newEnvOn(t, testutil.StartNATS(t), apiserver.Config{WatchHistory: 3})
-	_, rv, err := e.c.List(e.ctx, api.ListRequest{Kind: "pods"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var last string
 	for i := range 5 {
-		e.apply(t, podYAML("", fmt.Sprintf("p%d", i), nil))
+		var p api.Pod
+		_ = json.Unmarshal(e.apply(t, podYAML("", fmt.Sprintf("p%d", i), nil)).Results[0].Object, &p)
+		last = p.ResourceVersion
 	}
+	// The history holds the changes once the server's watch has seen them.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if _, r, err := e.c.List(e.ctx, api.ListRequest{Kind: "pods"}); err != nil || r < last {
+			return fmt.Errorf("list at %s (%v), last change at %s", r, err, last)
+		}
+		return nil
+	})
 	for _, tc := range []struct {
 		name string
 		req  api.WatchRequest
 		code int
 	}{
-		{"expired", api.WatchRequest{Kind: "pods", ResourceVersion: rv}, 410},
+		{"expired", api.WatchRequest{Kind: "pods", ResourceVersion: "1"}, 410},
 		{"bad revision", api.WatchRequest{Kind: "pods", ResourceVersion: "x1"}, 400},
 		{"bad selector", api.WatchRequest{Kind: "pods", LabelSelector: "a in ("}, 400},
 		{"unsupported field", api.WatchRequest{Kind: "pods", FieldSelector: "spec.image=x"}, 400},

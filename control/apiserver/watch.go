@@ -82,14 +82,16 @@ func (s *Server) handleWatch(req micro.Request) {
 		return
 	}
 	var from uint64
-	// "" and "0" (Kubernetes' "any revision") both start with the current
-	// objects.
-	initial := r.ResourceVersion == "" || r.ResourceVersion == "0"
+	initial := r.ResourceVersion == ""
 	if !initial {
 		if from, err = strconv.ParseUint(r.ResourceVersion, 10, 64); err != nil {
 			syncErr(req, api.NewBadRequest("resourceVersion: %q is not a revision", r.ResourceVersion))
 			return
 		}
+		// "0" is Kubernetes' "any revision": every change since the
+		// beginning when the history holds them all, else the current
+		// objects first.
+		initial = from == 0 && s.hist.floorRev() > 0
 	}
 	f := &watchFilter{kind: k, ns: ns, sel: sel}
 	s.serveStream(req, s.streams, "watch", func(ctx context.Context, st *stream) (string, error) {
