@@ -44,9 +44,9 @@ func (s *Server) handleLogs(req micro.Request) {
 	if err == nil && r.Container != "" {
 		err = checkLabel("container", r.Container)
 	}
-	// A resume (SinceSeq set, container known) reads on after the pod is
-	// gone; a first request needs the pod, and picks its only container.
-	if err == nil && (r.Container == "" || r.SinceSeq == 0) {
+	// Every request needs the pod (a follow ends once it is deleted, at its
+	// next resume), and picks its only container when none is named.
+	if err == nil {
 		r.Container, err = s.logContainer(r.Namespace, r.Pod, r.Container)
 	}
 	if err != nil {

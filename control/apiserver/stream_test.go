@@ -303,6 +303,7 @@ func TestLogsRefusals(t *testing.T) {
 		{"4 KB pod name", api.LogsRequest{Pod: strings.Repeat("a", 4100)}, 400, "pod:"},
 		{"wildcard namespace", api.LogsRequest{Namespace: "*", Pod: "two", Container: "a"}, 400, "namespace:"},
 		{"subject in container", api.LogsRequest{Pod: "two", Container: "a.>", SinceSeq: 1}, 400, "container:"},
+		{"resume of a missing pod", api.LogsRequest{Pod: "nope", Container: "a", SinceSeq: 7}, 404, "not found"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := e.c.Logs(e.ctx, tc.req, func([]byte) error { return nil })
@@ -370,4 +371,34 @@ func TestLogsAcrossWindows(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// A follow ends (without an error) once the pod is deleted: its next
+// resume finds no pod.
+func TestLogsFollowEndsWithThePod(t *testing.T) {
+	e := newEnvOn(t, testutil.StartNATS(t), shortStreams(100*time.Millisecond))
+	e.apply(t, podYAML("", "brief", nil))
+	publishLines(t, e, api.LogSubject("default", "brief", "app"), "hi")
+	done := make(chan error, 1)
+	var lines atomic.Int32
+	go func() {
+		done <- e.c.Logs(e.ctx, api.LogsRequest{Pod: "brief", Follow: true}, func([]byte) error { lines.Add(1); return nil })
+	}()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if lines.Load() != 1 {
+			return fmt.Errorf("%d lines", lines.Load())
+		}
+		return nil
+	})
+	if _, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "pod", Name: "brief"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("follow ended with %v, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("follow still running 5s after the pod was deleted")
+	}
 }
