@@ -380,3 +380,20 @@ func NewExpired(rv, oldest uint64) *Status {
 
 // IsExpired reports whether err is an Expired (410) Status.
 func IsExpired(err error) bool { return ReasonOf(err) == ReasonExpired }
+
+// SubjectPodEvents answers the recent events of one pod (what `kyb
+// describe pod` shows), read from EventsStream on the caller's behalf.
+const SubjectPodEvents = SubjectPrefix + ".podevents"
+
+// PodEventsRequest asks for the last Limit events of a pod (default 20, at
+// most 200), leaving out those of an earlier pod of the same name.
+type PodEventsRequest struct {
+	Namespace string `json:"namespace,omitempty"`
+	Pod       string `json:"pod"`
+	Limit     int    `json:"limit,omitempty"`
+}
+
+// PodEventList answers kyb.api.v1.podevents, oldest first.
+type PodEventList struct {
+	Items []PodEvent `json:"items"`
+}

@@ -308,6 +308,7 @@ func (s *Server) endpoints() []endpoint {
 		{"delete", api.SubjectDelete, s.handleDelete, "DeleteRequest -> object"},
 		{"watch", api.SubjectWatch, s.handleWatch, "WatchRequest -> stream of WatchEvent"},
 		{"logs", api.SubjectLogs, s.handleLogs, "LogsRequest -> stream of log lines"},
+		{"podevents", api.SubjectPodEvents, s.handlePodEvents, "PodEventsRequest -> PodEventList"},
 		{"modules-push", api.SubjectModulesPush, s.handleModulePush, "ModulePushRequest -> ModuleUpload"},
 		{"modules-upload", api.SubjectModulesUpload + ".*", s.handleModuleChunk, "chunk bytes (Kyb-Seq: offset) -> ModuleUploadAck, the last ModuleInfo"},
 		{"modules-list", api.SubjectModulesList, s.handleModuleList, "empty -> ModuleList"},

@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -10,8 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -45,7 +41,7 @@ func newDescribeCmd(g *globals) *cobra.Command {
 			switch o := obj.(type) {
 			case *api.Pod:
 				describePod(w, o)
-				events, err := podEvents(ctx, nc, o, 20)
+				events, err := c.PodEvents(ctx, o.Namespace, o.Name, 20)
 				if err != nil {
 					fmt.Fprintf(w, "Events:\t<unavailable: %v>\n", err)
 				} else {
@@ -303,48 +299,6 @@ func resourceLines(w io.Writer, rl api.ResourceList) {
 }
 
 func lower(s string) string { return strings.ToLower(s) }
-
-// podEvents reads the last n events of the pod from the events stream,
-// leaving out those of an earlier pod of the same name.
-func podEvents(ctx context.Context, nc *nats.Conn, p *api.Pod, n int) ([]api.PodEvent, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	stream, err := js.Stream(ctx, api.EventsStream)
-	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", api.EventsStream, err)
-	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{api.PodEventSubject(p.Namespace, p.Name)}})
-	if err != nil {
-		return nil, err
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []api.PodEvent
-	for pending := info.NumPending; pending > 0; {
-		msg, err := cons.Next(jetstream.FetchMaxWait(2 * time.Second))
-		if err != nil {
-			return nil, fmt.Errorf("read events: %w", err)
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return nil, err
-		}
-		pending = md.NumPending
-		var ev api.PodEvent
-		if json.Unmarshal(msg.Data(), &ev) != nil || ev.Time.Before(p.CreationTimestamp.Add(-time.Second)) {
-			continue
-		}
-		out = append(out, ev)
-		if len(out) > n {
-			out = out[1:]
-		}
-	}
-	return out, nil
-}
 
 func describeEvents(w io.Writer, events []api.PodEvent) {
 	if len(events) == 0 {

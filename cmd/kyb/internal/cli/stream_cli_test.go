@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -111,7 +112,7 @@ func kyb(t *testing.T, url string, args ...string) (string, error) {
 	return out.String(), err
 }
 
-// module push and ls, logs and get -w print what they printed when they
+// module push and ls, logs, describe and get -w print what they printed when they
 // used JetStream and kyb.events directly, for a user allowed nothing but
 // kyb.api.v1.> (before, each failed with a permissions violation).
 func TestStreamingCommandsOutput(t *testing.T) {
@@ -164,6 +165,21 @@ func TestStreamingCommandsOutput(t *testing.T) {
 		}
 		if _, err := kyb(t, url, "logs", "nope"); err == nil || !strings.Contains(err.Error(), `pod "nope" not found`) {
 			t.Errorf("logs of a missing pod: %v", err)
+		}
+	})
+	t.Run("describe", func(t *testing.T) {
+		js := jetstreamOf(t, controlURL)
+		ev := api.PodEvent{Time: time.Now(), Type: api.EventTypeWarning, Reason: "BackOff", Message: "back-off restarting", Source: "n1"}
+		b, _ := json.Marshal(ev)
+		if _, err := js.Publish(context.Background(), api.PodEventSubject("default", "talker"), b); err != nil {
+			t.Fatal(err)
+		}
+		out, err := kyb(t, url, "describe", "pod", "talker")
+		if err != nil {
+			t.Fatalf("describe: %v", err)
+		}
+		if !regexp.MustCompile(`(?m)^  Warning +BackOff +\S+ +n1 +back-off restarting$`).MatchString(out) {
+			t.Errorf("describe printed no event row:\n%s", out)
 		}
 	})
 	t.Run("get -w", func(t *testing.T) {
