@@ -94,6 +94,25 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectRevoke},
 	{Subject: SubjectPodEvents},
 	{Subject: SubjectAuthz},
+	{Subject: SubjectWatch, Stream: true},
+	{Subject: SubjectLogs, Stream: true},
+	{Subject: SubjectModulesPush},
+	{Subject: SubjectModulesUpload + ".*"},
+	{Subject: SubjectModulesList},
+	{Subject: SubjectModulesGet},
+}
+
+// NodeVerbs lists every subject a node may publish to on the apiserver
+// (node "*" for any): the NATS server routes exactly these from the nodes'
+// account to the control plane.
+var NodeVerbs = []APIVerb{
+	{Subject: NodeSubject("*", NodeVerbRegister)},
+	{Subject: NodeSubject("*", NodeVerbHeartbeat)},
+	{Subject: NodeSubject("*", NodeVerbStatus)},
+	{Subject: NodeSubject("*", NodeVerbPodStatus)},
+	{Subject: NodeSubject("*", NodeVerbSync)},
+	{Subject: NodeSubject("*", NodeVerbModuleInfo)},
+	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.
@@ -126,18 +145,3 @@ func (t JoinToken) String() string {
 // another's replies.
 func InboxPrefix(name string) string { return "_INBOX_" + name }
 
-// SubjectPodEvents returns a pod's recent events: PodEventsRequest -> PodEventsReply.
-const SubjectPodEvents = SubjectPrefix + ".podevents"
-
-// PodEventsRequest asks for the last Limit (default 50, at most 200)
-// events of one pod.
-type PodEventsRequest struct {
-	Namespace string `json:"namespace,omitempty"`
-	Name      string `json:"name"`
-	Limit     int    `json:"limit,omitempty"`
-}
-
-// PodEventsReply carries a pod's events, oldest first.
-type PodEventsReply struct {
-	Items []PodEvent `json:"items"`
-}

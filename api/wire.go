@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -253,4 +254,173 @@ func EventSubject(kind *Kind, namespace, name string) string {
 		namespace = ClusterScope
 	}
 	return EventsPrefix + "." + strings.ToLower(kind.Name) + "." + namespace + "." + name
+}
+
+// --- streamed replies ------------------------------------------------------
+//
+// A streaming verb (watch, logs, a node's module) answers one request with
+// several messages on its reply subject. Every message carries the
+// StreamHeader: StreamData (one item), StreamHeartbeat (the server is alive;
+// a non-empty body so `nats req --wait-for-empty` keeps reading) or
+// StreamEnd (the last message; an empty body unless it is an error). An end
+// with a StreamResumeHeader means "the server ended this stream on its own
+// (time or size bound): send the request again from this resume point"; an
+// end without one means the stream is complete. An error reply (micro error
+// headers, Status body) also ends a stream.
+
+// Streaming subjects.
+const (
+	SubjectWatch = SubjectPrefix + ".watch"
+	SubjectLogs  = SubjectPrefix + ".logs"
+)
+
+// Stream headers and their values.
+const (
+	StreamHeader       = "Kyb-Reply"
+	StreamResumeHeader = "Kyb-Resume"
+	// StreamSeqHeader is the stream sequence of a log line (logs) or the
+	// byte offset of a chunk (module).
+	StreamSeqHeader = "Kyb-Seq"
+	StreamData      = "data"
+	StreamHeartbeat = "heartbeat"
+	StreamEnd       = "end"
+)
+
+// HeartbeatBody is the body of a heartbeat message.
+const HeartbeatBody = `{"type":"HEARTBEAT"}`
+
+// WatchRequest asks for the committed changes to objects of one kind, as
+// WatchEvents, filtered on the server. An empty Namespace with
+// AllNamespaces false means "default" for namespaced kinds.
+type WatchRequest struct {
+	Kind          string `json:"kind"`
+	Namespace     string `json:"namespace,omitempty"`
+	AllNamespaces bool   `json:"allNamespaces,omitempty"`
+	LabelSelector string `json:"labelSelector,omitempty"`
+	// FieldSelector supports the fields ListRequest does.
+	FieldSelector string `json:"fieldSelector,omitempty"`
+	// ResourceVersion starts the watch after this revision (every later
+	// change, none missed, as from ListReply.ResourceVersion). Empty sends
+	// the current objects as ADDED first, then every later change; "0"
+	// (Kubernetes' "any") does the same unless the server holds every
+	// change since the beginning. A
+	// revision older than the server's event history is 410 Gone: list
+	// again.
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+}
+
+// LogsRequest asks for a container's output from the logs stream. Each
+// line is one data message (the line as the container wrote it, with its
+// stream sequence in StreamSeqHeader).
+type LogsRequest struct {
+	Namespace string `json:"namespace,omitempty"`
+	Pod       string `json:"pod"`
+	// Container may be empty when the pod has one container.
+	Container string `json:"container,omitempty"`
+	// Tail sends only the last Tail lines there are now; negative (or
+	// absent with SinceSeq 0) sends all.
+	Tail *int `json:"tail,omitempty"`
+	// Follow keeps sending lines as they are written.
+	Follow bool `json:"follow,omitempty"`
+	// SinceSeq starts at this stream sequence (a resume point); Tail is
+	// ignored when it is set.
+	SinceSeq uint64 `json:"sinceSeq,omitempty"`
+}
+
+// Module subjects: push opens an upload, whose chunks go to the returned
+// kyb.api.v1.modules.upload.<id> subject.
+const (
+	SubjectModulesPush   = SubjectPrefix + ".modules.push"
+	SubjectModulesUpload = SubjectPrefix + ".modules.upload" // .<id>
+	SubjectModulesList   = SubjectPrefix + ".modules.list"
+	SubjectModulesGet    = SubjectPrefix + ".modules.get"
+)
+
+// ModuleInfo describes a stored wasm module. Digest is "sha256:<hex>", the
+// form kyb://NAME@sha256:<hex> pins.
+type ModuleInfo struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"`
+}
+
+// ModuleList answers kyb.api.v1.modules.list, sorted by name.
+type ModuleList struct {
+	Items []ModuleInfo `json:"items"`
+}
+
+// ModuleRequest names one module (modules.get, and a node's module verbs).
+// Offset and Digest resume a node's streamed download: from this byte, and
+// only if the module still has this digest (409 otherwise).
+type ModuleRequest struct {
+	Name   string `json:"name"`
+	Offset int64  `json:"offset,omitempty"`
+	Digest string `json:"digest,omitempty"`
+}
+
+// ModulePushRequest opens an upload of Size bytes whose SHA-256 is Digest
+// ("sha256:<hex>").
+type ModulePushRequest struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	Digest string `json:"digest"`
+}
+
+// ModuleUpload answers kyb.api.v1.modules.push: send the module's bytes in
+// order as requests to Subject, each at most ChunkSize bytes with its byte
+// offset in the StreamSeqHeader header. Each chunk is answered with a
+// ModuleUploadAck; the last with the stored ModuleInfo. An upload idle for
+// IdleTimeout is dropped and leaves nothing.
+type ModuleUpload struct {
+	Subject     string `json:"subject"`
+	ChunkSize   int    `json:"chunkSize"`
+	IdleTimeout string `json:"idleTimeout"`
+}
+
+// ModuleUploadAck acknowledges a chunk: Received bytes are stored so far.
+type ModuleUploadAck struct {
+	Received int64 `json:"received"`
+}
+
+// Node module verbs: a node fetches the kyb:// modules of its pods.
+const (
+	// NodeVerbModule: body ModuleRequest; a streamed reply of the module's
+	// bytes, each chunk with its offset in StreamSeqHeader and the module's
+	// digest and size in ModuleDigestHeader and ModuleSizeHeader. 403 unless
+	// a pod bound to the node references kyb://<name>.
+	NodeVerbModule = "module"
+	// NodeVerbModuleInfo: body ModuleRequest; reply ModuleInfo. Same rule.
+	NodeVerbModuleInfo = "moduleinfo"
+	ModuleDigestHeader = "Kyb-Module-Digest"
+	ModuleSizeHeader   = "Kyb-Module-Size"
+)
+
+// ReasonExpired is the reason of a 410: a watch's resourceVersion is older
+// than the server's event history (Kubernetes' "too old resource version").
+const ReasonExpired = "Expired"
+
+// NewExpired says a watch cannot resume from rv without a gap: list again.
+func NewExpired(rv, oldest uint64) *Status {
+	return &Status{Code: 410, Reason: ReasonExpired,
+		Message: fmt.Sprintf("too old resource version: %d (oldest kept: %d); list again", rv, oldest)}
+}
+
+// IsExpired reports whether err is an Expired (410) Status.
+func IsExpired(err error) bool { return ReasonOf(err) == ReasonExpired }
+
+// SubjectPodEvents answers the recent events of one pod (what `kyb
+// describe pod` shows), read from EventsStream on the caller's behalf.
+const SubjectPodEvents = SubjectPrefix + ".podevents"
+
+// PodEventsRequest asks for the last Limit events of a pod (default 20, at
+// most 200), leaving out those of an earlier pod of the same name.
+type PodEventsRequest struct {
+	Namespace string `json:"namespace,omitempty"`
+	Pod       string `json:"pod"`
+	Limit     int    `json:"limit,omitempty"`
+}
+
+// PodEventList answers kyb.api.v1.podevents, oldest first.
+type PodEventList struct {
+	Items []PodEvent `json:"items"`
 }

@@ -7,13 +7,11 @@ import (
 	"fmt"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
-	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kybernetes/kybernetes/api"
 )
@@ -24,8 +22,9 @@ const DefaultTimeout = 30 * time.Second
 // Client calls the kyb API over one NATS connection. It is safe for
 // concurrent use; it does not own the connection (Close is the caller's).
 type Client struct {
-	nc      *nats.Conn
-	timeout time.Duration
+	nc         *nats.Conn
+	timeout    time.Duration
+	streamIdle time.Duration
 }
 
 // Option configures a Client.
@@ -34,9 +33,13 @@ type Option func(*Client)
 // WithTimeout sets the timeout of a request whose context has no deadline.
 func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
 
+// WithStreamIdle sets how long a streamed reply may stay silent before the
+// client takes the server for dead (default DefaultStreamIdle).
+func WithStreamIdle(d time.Duration) Option { return func(c *Client) { c.streamIdle = d } }
+
 // New returns a Client over nc.
 func New(nc *nats.Conn, opts ...Option) *Client {
-	c := &Client{nc: nc, timeout: DefaultTimeout}
+	c := &Client{nc: nc, timeout: DefaultTimeout, streamIdle: DefaultStreamIdle}
 	for _, o := range opts {
 		o(c)
 	}
@@ -60,6 +63,12 @@ func (c *Client) Conn() *nats.Conn { return c.nc }
 // of the apiserver comes back as *api.Status; no apiserver answering is a
 // 503 Status.
 func (c *Client) Request(ctx context.Context, subject string, data []byte) ([]byte, error) {
+	return c.requestMsg(ctx, &nats.Msg{Subject: subject, Data: data})
+}
+
+// requestMsg is Request with a whole message (headers included).
+func (c *Client) requestMsg(ctx context.Context, m *nats.Msg) ([]byte, error) {
+	subject, data := m.Subject, m.Data
 	tooLarge := func() error {
 		return &api.Status{Code: 413, Reason: api.ReasonTooLarge,
 			Message: fmt.Sprintf("request of %d bytes exceeds the server's max payload %d", len(data), c.nc.MaxPayload())}
@@ -72,7 +81,7 @@ func (c *Client) Request(ctx context.Context, subject string, data []byte) ([]by
 		ctx, cancel = context.WithTimeout(ctx, c.timeout)
 		defer cancel()
 	}
-	msg, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: subject, Data: data})
+	msg, err := c.nc.RequestMsgWithContext(ctx, m)
 	if err != nil {
 		switch {
 		case errors.Is(err, nats.ErrNoResponders):
@@ -117,6 +126,8 @@ func reasonOf(code int) string {
 		return api.ReasonNotFound
 	case 409:
 		return api.ReasonConflict
+	case 410:
+		return api.ReasonExpired
 	case 413:
 		return api.ReasonTooLarge
 	case 422:
@@ -297,90 +308,4 @@ func IfMatches(uid, resourceVersion string) *api.Preconditions {
 		p.ResourceVersion = &resourceVersion
 	}
 	return p
-}
-
-// Event is one change seen by Watch.
-type Event struct {
-	// Type is api.EventAdded, api.EventModified or api.EventDeleted.
-	Type   string
-	Object api.Object
-}
-
-// WatchSubject returns the subject that carries the events of kind in
-// namespace: "" means every namespace (and is the only choice for a
-// cluster-scoped kind).
-func WatchSubject(kind *api.Kind, namespace string) string {
-	if kind.Namespaced && namespace == "" {
-		namespace = "*"
-	}
-	return api.EventSubject(kind, namespace, ">")
-}
-
-// Watch streams the changes to objects of kind in namespace ("" for all)
-// committed from now on, until ctx ends; then the channel closes. It does
-// not replay the current state: List first, then Watch, and reconcile by
-// resourceVersion. Events published while the receiver is slow are dropped
-// by NATS once its pending limits fill.
-func (c *Client) Watch(ctx context.Context, kind, namespace string) (<-chan Event, error) {
-	k, err := api.LookupKind(kind)
-	if err != nil {
-		return nil, err
-	}
-	// The namespace becomes a subject token: a bad one (a wildcard, a dot,
-	// or kilobytes that would cost this connection) is refused here.
-	if k.Namespaced && namespace != "" {
-		if msgs := validation.IsDNS1123Label(namespace); len(msgs) > 0 {
-			return nil, &api.Status{Code: 400, Reason: api.ReasonBadRequest,
-				Message: "namespace: " + strings.Join(msgs, "; "),
-				Causes:  []api.StatusCause{{Field: "namespace", Message: strings.Join(msgs, "; ")}}}
-		}
-	}
-	msgs := make(chan *nats.Msg, 1024)
-	sub, err := c.nc.ChanSubscribe(WatchSubject(k, namespace), msgs)
-	if err != nil {
-		return nil, fmt.Errorf("watch %s: subscribe: %w", k.Plural, err)
-	}
-	if err := c.nc.FlushTimeout(c.timeout); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("watch %s: flush: %w", k.Plural, err)
-	}
-	out := make(chan Event, 64)
-	go func() {
-		defer close(out)
-		defer func() { _ = sub.Unsubscribe() }()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case m := <-msgs:
-				var we struct {
-					Type   string          `json:"type"`
-					Object json.RawMessage `json:"object"`
-				}
-				if json.Unmarshal(m.Data, &we) != nil {
-					continue
-				}
-				obj := k.New()
-				if json.Unmarshal(we.Object, obj) != nil {
-					continue
-				}
-				select {
-				case out <- Event{Type: we.Type, Object: obj}:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}
-	}()
-	return out, nil
-}
-
-// PodEvents returns the last limit events of pod namespace/name (0: the
-// server's default), oldest first.
-func (c *Client) PodEvents(ctx context.Context, namespace, name string, limit int) ([]api.PodEvent, error) {
-	var reply api.PodEventsReply
-	if err := c.call(ctx, api.SubjectPodEvents, api.PodEventsRequest{Namespace: namespace, Name: name, Limit: limit}, &reply); err != nil {
-		return nil, err
-	}
-	return reply.Items, nil
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -388,13 +389,14 @@ func (h *harness) logLines(ns, pod, ctr string) []string {
 		h.t.Fatalf("logs stream info: %v", err)
 	}
 	var out []string
-	subj := api.LogSubject("*", ns, pod, ctr)
+	// Any node's: kyb.logs.<node>.<ns>.<pod>.<ctr>.
+	suffix := strings.TrimPrefix(api.LogSubject("", ns, pod, ctr), api.LogsPrefix+".")
 	for seq := uint64(1); seq <= info.State.LastSeq; seq++ {
 		m, err := s.GetMsg(ctx, seq)
 		if err != nil {
 			continue
 		}
-		if m.Subject == subj {
+		if strings.HasPrefix(m.Subject, api.LogsPrefix+".") && strings.HasSuffix(m.Subject, suffix) {
 			out = append(out, string(m.Data))
 		}
 	}

@@ -364,3 +364,10 @@ type ImageImporter interface {
 func NotFoundf(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrNotFound)
 }
+
+// ModuleInfo describes a wasm module of the cluster's module store, as the
+// node fetches it for the wasm runtime: Digest is "sha256:<hex>".
+type ModuleInfo struct {
+	Digest string
+	Size   int64
+}

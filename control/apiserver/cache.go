@@ -220,6 +220,19 @@ func (c *cache) nodePods(node string) ([][]byte, uint64) {
 	return out, rev
 }
 
+// podsOn calls yield with each live pod bound to node until it returns
+// false. yield runs under the cache's read lock: it must be quick and must
+// not call the cache.
+func (c *cache) podsOn(node string, yield func(*api.Pod) bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, e := range c.podsByNode[node] {
+		if !yield(e.obj.(*api.Pod)) {
+			return
+		}
+	}
+}
+
 // scan calls yield, in key order, with every live entry of kind in
 // namespace ns ("" for all) whose key sorts after after, until yield
 // returns false. yield runs under the cache's read lock: it must be quick

@@ -137,8 +137,7 @@ const listHeadroom = 4 << 10
 type listQuery struct {
 	k     *api.Kind
 	ns    string // "" for every namespace
-	ls    labels.Selector
-	fs    fields.Selector
+	sel   *store.ListOptions // nil: no selector
 	limit int
 	cont  string
 }
@@ -161,22 +160,8 @@ func parseList(data []byte) (q listQuery, err error) {
 	if r.AllNamespaces {
 		q.ns = ""
 	}
-	if r.LabelSelector != "" {
-		if q.ls, err = labels.Parse(r.LabelSelector); err != nil {
-			return q, badField("labelSelector", []string{err.Error()})
-		}
-	}
-	if r.FieldSelector != "" {
-		if q.fs, err = fields.ParseSelector(r.FieldSelector); err != nil {
-			return q, badField("fieldSelector", []string{err.Error()})
-		}
-		for _, req := range q.fs.Requirements() {
-			switch req.Field {
-			case "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase":
-			default:
-				return q, badField("fieldSelector", []string{fmt.Sprintf("field %q is not supported (use metadata.name, metadata.namespace, spec.nodeName or status.phase)", req.Field)})
-			}
-		}
+	if q.sel, err = parseSelectors(r.LabelSelector, r.FieldSelector); err != nil {
+		return q, err
 	}
 	if r.Limit < 0 {
 		return q, badField("limit", []string{"must not be negative"})
@@ -194,18 +179,17 @@ func (s *Server) handleList(req micro.Request) {
 		syncErr(req, err)
 		return
 	}
-	k, ns, ls, fs := q.k, q.ns, q.ls, q.fs
+	k, ns, sel := q.k, q.ns, q.sel
 	if err := s.authorize(req, api.VerbList, k.Plural, ns, ""); err != nil {
 		syncErr(req, err)
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
 		var match func(api.Object) bool
-		if ls != nil || fs != nil {
+		if sel != nil {
 			// The store's selector matching, so a list answers the same
 			// whether it is served from this cache or read from the store.
-			opts := &store.ListOptions{Labels: ls, Fields: fs}
-			match = opts.Matches
+			match = sel.Matches
 		}
 		budget := int(s.nc.MaxPayload()) - listHeadroom
 		var b bytes.Buffer
@@ -242,6 +226,34 @@ func (s *Server) handleList(req micro.Request) {
 		b.WriteByte('}')
 		return b.Bytes(), nil
 	})
+}
+
+// parseSelectors parses a request's label and field selectors into store
+// ListOptions (nil when both are empty), with a 400 naming the field.
+func parseSelectors(labelSel, fieldSel string) (*store.ListOptions, error) {
+	if labelSel == "" && fieldSel == "" {
+		return nil, nil
+	}
+	opts := &store.ListOptions{}
+	var err error
+	if labelSel != "" {
+		if opts.Labels, err = labels.Parse(labelSel); err != nil {
+			return nil, badField("labelSelector", []string{err.Error()})
+		}
+	}
+	if fieldSel != "" {
+		if opts.Fields, err = fields.ParseSelector(fieldSel); err != nil {
+			return nil, badField("fieldSelector", []string{err.Error()})
+		}
+		for _, req := range opts.Fields.Requirements() {
+			switch req.Field {
+			case "metadata.name", "metadata.namespace", "spec.nodeName", "status.phase":
+			default:
+				return nil, badField("fieldSelector", []string{fmt.Sprintf("field %q is not supported (use metadata.name, metadata.namespace, spec.nodeName or status.phase)", req.Field)})
+			}
+		}
+	}
+	return opts, nil
 }
 
 // parseDelete decodes and checks a DeleteRequest body; it returns the

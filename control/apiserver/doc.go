@@ -1,6 +1,8 @@
 // Package apiserver owns kybernetes' NATS API: the nats.go/micro service
-// "kyb" with the endpoints kyb.api.v1.{apply,get,list,delete,authz}, the node agent
-// protocol (kyb.node.<node>.{register,heartbeat,status,podstatus,sync}), the
+// "kyb" with the endpoints kyb.api.v1.{apply,get,list,delete,authz,podevents},
+// the streamed kyb.api.v1.{watch,logs}, kyb.api.v1.modules.{push,upload.<id>,
+// list,get}, the node agent protocol (kyb.node.<node>.{register,heartbeat,
+// status,podstatus,sync,moduleinfo} and the streamed kyb.node.<node>.module), the
 // change events published on kyb.events.<kind>.<namespace>.<name>, the pod
 // assignments published on kyb.agent.<node>.pods, and the JetStream assets
 // the rest of the cluster uses (the KYB_LOGS stream, the kyb-modules object
@@ -43,6 +45,20 @@
 // metadata.resourceVersion (and uid), or a delete's preconditions, must
 // match the stored object, else 409 Conflict. A manifest is checked whole
 // (validation, namespaces, preconditions) before any document is written.
+//
+// Users and agents need nothing else: every JetStream asset (the object
+// store, the logs stream) is read and written here, on their behalf.
+//
+// A streamed reply (stream.go) is one mechanism for every streaming verb:
+// data messages, heartbeats and an end message on the request's reply
+// subject, each marked by the Kyb-Reply header; the server ends a stream
+// after Config.StreamMaxDuration or Config.StreamMaxBytes with a resume
+// point the client sends back. Watches resume from a history of the last
+// Config.WatchHistory committed changes (history.go), fed by the same store
+// watch as the cache, so a watch from a list's resourceVersion misses
+// nothing. Module uploads are chunked (a private upload subject per push),
+// hashed as they arrive and piped into the object store, which keeps the
+// object only when the digest matched.
 //
 // Errors are replied as micro errors: the Nats-Service-Error-Code header holds
 // the Status code ("404"), Nats-Service-Error the message, and the body the

@@ -72,6 +72,7 @@ func (s *Server) consume(ctx context.Context, ch <-chan store.Event, first *bool
 		if ev.Type == store.Synced {
 			if *first {
 				*first = false
+				s.hist.start(s.cache.revision())
 				close(s.synced)
 			}
 			live = true
@@ -116,6 +117,14 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 		return
 	}
 	s.observeRBAC(ctx, obj, ev.Type == store.Deleted, live)
+	// The object before this change, as seen by this watch alone.
+	seenKey := kind.Name + "/" + cacheKey(m.Namespace, m.Name)
+	prev := s.seen[seenKey]
+	if ev.Type == store.Deleted {
+		delete(s.seen, seenKey)
+	} else {
+		s.seen[seenKey] = obj
+	}
 	// The node each pod was bound to, as seen by this watch alone (the
 	// cache also holds write-throughs, so it cannot tell what changed).
 	var oldNode string
@@ -133,6 +142,7 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 	if !live {
 		return
 	}
+	s.hist.add(change{rev: ev.Revision, kind: kind, typ: typ, obj: obj, prev: prev, raw: raw})
 	s.publishEvent(kind, m.Namespace, m.Name, typ, raw)
 	if isPod {
 		s.publishAssignment(pod, typ, raw, oldNode)

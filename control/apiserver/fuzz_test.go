@@ -90,8 +90,9 @@ func FuzzListRequest(f *testing.F) {
 			t.Fatalf("accepted %+v", q)
 		}
 		// Match as the handler does, against a pod with labels and fields.
-		opts := &store.ListOptions{Labels: q.ls, Fields: q.fs}
-		opts.Matches(fuzzPod)
+		if q.sel != nil {
+			q.sel.Matches(fuzzPod)
+		}
 	})
 }
 

@@ -12,81 +12,94 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 )
 
-// maxPodEvents bounds the events of one podevents reply.
-const maxPodEvents = 200
+// Pod events a podevents request may ask for.
+const (
+	defaultPodEvents = 20
+	maxPodEvents     = 200 // what EventsStream keeps per pod
+)
 
-// handlePodEvents answers kyb.api.v1.podevents: the last events of a pod,
-// read from the events stream by the control plane (clients never read
-// JetStream themselves). Only events from the node the pod is bound to
-// count, and none from before the pod was made (an earlier pod of the same
-// name).
 func (s *Server) handlePodEvents(req micro.Request) {
-	var in api.PodEventsRequest
-	if err := decodeBody(req.Data(), &in, "PodEventsRequest"); err != nil {
+	var r api.PodEventsRequest
+	if err := decodeBody(req.Data(), &r, "PodEventsRequest"); err != nil {
 		syncErr(req, err)
 		return
 	}
+	if r.Namespace == "" {
+		r.Namespace = api.DefaultNamespace
+	}
+	err := checkLabel("namespace", r.Namespace)
+	if err == nil {
+		err = checkLabel("pod", r.Pod)
+	}
+	if err == nil && (r.Limit < 0 || r.Limit > maxPodEvents) {
+		err = api.NewBadRequest("limit: %d is not between 0 and %d", r.Limit, maxPodEvents)
+	}
+	if err != nil {
+		syncErr(req, err)
+		return
+	}
+	if r.Limit == 0 {
+		r.Limit = defaultPodEvents
+	}
+	e := s.cache.get(podKind, r.Namespace, r.Pod)
+	if e == nil {
+		syncErr(req, api.NewNotFound("Pod", r.Pod))
+		return
+	}
+	pod := e.obj.(*api.Pod)
+	created, node := pod.CreationTimestamp, pod.Spec.NodeName
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
-		_, ns, err := scope("Pod", in.Namespace)
-		if err != nil {
+		if err := s.authorize(req, api.VerbGet, "pods", r.Namespace, r.Pod); err != nil {
 			return nil, err
 		}
-		if err := s.authorize(req, api.VerbGet, "pods", ns, in.Name); err != nil {
-			return nil, err
-		}
-		if in.Limit <= 0 {
-			in.Limit = 50
-		}
-		in.Limit = min(in.Limit, maxPodEvents)
-		e := s.cache.get(podKind, ns, in.Name)
-		if e == nil {
-			return nil, api.NewNotFound("Pod", in.Name)
-		}
-		pod := e.obj.(*api.Pod)
-		node := pod.Spec.NodeName
 		if node == "" {
-			return json.Marshal(api.PodEventsReply{Items: []api.PodEvent{}})
+			return json.Marshal(api.PodEventList{Items: []api.PodEvent{}})
 		}
-		items, err := s.podEvents(ctx, api.PodEventSubject(node, ns, in.Name), pod.CreationTimestamp.Add(-time.Second), in.Limit)
+		items, err := s.podEvents(ctx, node, r.Namespace, r.Pod, created, r.Limit)
 		if err != nil {
-			return nil, fmt.Errorf("read events of pod %s/%s: %w", ns, in.Name, err)
+			return nil, err
 		}
-		return json.Marshal(api.PodEventsReply{Items: items})
+		return json.Marshal(api.PodEventList{Items: items})
 	})
 }
 
-func (s *Server) podEvents(ctx context.Context, subject string, since time.Time, n int) ([]api.PodEvent, error) {
+// podEvents reads the last n events of the pod from the events stream, as
+// published by node (the one the pod is bound to: no other node's word
+// counts), leaving out those of an earlier pod of the same name (older
+// than created, with a second's slack for clocks).
+func (s *Server) podEvents(ctx context.Context, node, ns, pod string, created time.Time, n int) ([]api.PodEvent, error) {
 	stream, err := s.js.Stream(ctx, api.EventsStream)
 	if err != nil {
-		return nil, fmt.Errorf("open stream %s: %w", api.EventsStream, err)
+		return nil, fmt.Errorf("pod events: open stream %s: %w", api.EventsStream, err)
 	}
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{api.PodEventSubject(node, ns, pod)}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pod events of %s/%s: %w", ns, pod, err)
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("pod events of %s/%s: %w", ns, pod, err)
 	}
 	out := []api.PodEvent{}
-	for pending := info.NumPending; pending > 0; {
-		msg, err := cons.Next(jetstream.FetchMaxWait(2 * time.Second))
-		if err != nil {
-			return nil, err
-		}
-		md, err := msg.Metadata()
-		if err != nil {
-			return nil, err
-		}
-		pending = md.NumPending
+	if info.NumPending == 0 {
+		return out, nil
+	}
+	batch, err := cons.Fetch(int(info.NumPending), jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("pod events of %s/%s: %w", ns, pod, err)
+	}
+	for msg := range batch.Messages() {
 		var ev api.PodEvent
-		if json.Unmarshal(msg.Data(), &ev) != nil || ev.Time.Before(since) {
+		if json.Unmarshal(msg.Data(), &ev) != nil || ev.Time.Before(created.Add(-time.Second)) {
 			continue
 		}
 		out = append(out, ev)
 		if len(out) > n {
 			out = out[1:]
 		}
+	}
+	if err := batch.Error(); err != nil {
+		return nil, fmt.Errorf("pod events of %s/%s: %w", ns, pod, err)
 	}
 	return out, nil
 }

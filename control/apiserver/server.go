@@ -57,6 +57,35 @@ type Config struct {
 	// Accounts names the NATS accounts of users and nodes (default USERS
 	// and NODES; their public keys when accounts are JWTs).
 	Accounts authn.Accounts
+
+	// StreamMaxDuration ends a streamed reply (watch, logs, module
+	// download) after this long with a resume point, from which the client
+	// asks again; default 90s. Keep it below the response threshold of a
+	// cross-account service import with streamed responses (NATS' default
+	// is 2 minutes), through which users reach the service.
+	StreamMaxDuration time.Duration
+	// StreamHeartbeat is how often a stream beats when idle, so that a
+	// client notices a dead server; default 5s.
+	StreamHeartbeat time.Duration
+	// StreamMaxBytes ends one stream window after this many data bytes (the
+	// client asks again at once), so that a slow client never holds more;
+	// default 8 MiB.
+	StreamMaxBytes int64
+	// MaxStreams bounds the users' streams open at once (503 beyond);
+	// default 1024.
+	MaxStreams int
+	// MaxNodeStreams bounds the nodes' streams (module downloads) open at
+	// once, apart from users'; default 256.
+	MaxNodeStreams int
+	// WatchHistory is how many committed changes the server keeps for
+	// watches to resume from; an older resourceVersion is 410 Gone; default
+	// 10000.
+	WatchHistory int
+	// UploadIdleTimeout drops a module upload that received no chunk for
+	// this long, leaving nothing stored; default 30s.
+	UploadIdleTimeout time.Duration
+	// MaxUploads bounds the module uploads open at once; default 16.
+	MaxUploads int
 }
 
 func (c *Config) defaults() error {
@@ -84,6 +113,30 @@ func (c *Config) defaults() error {
 	if c.DefaultGracePeriod == 0 {
 		c.DefaultGracePeriod = 30 * time.Second
 	}
+	if c.StreamMaxDuration == 0 {
+		c.StreamMaxDuration = 90 * time.Second
+	}
+	if c.StreamHeartbeat == 0 {
+		c.StreamHeartbeat = 5 * time.Second
+	}
+	if c.StreamMaxBytes == 0 {
+		c.StreamMaxBytes = 8 << 20
+	}
+	if c.MaxStreams == 0 {
+		c.MaxStreams = 1024
+	}
+	if c.MaxNodeStreams == 0 {
+		c.MaxNodeStreams = 256
+	}
+	if c.WatchHistory == 0 {
+		c.WatchHistory = 10000
+	}
+	if c.UploadIdleTimeout == 0 {
+		c.UploadIdleTimeout = 30 * time.Second
+	}
+	if c.MaxUploads == 0 {
+		c.MaxUploads = 16
+	}
 	p, err := netip.ParsePrefix(c.ClusterCIDR)
 	if err != nil {
 		return fmt.Errorf("cluster CIDR %q: %w", c.ClusterCIDR, err)
@@ -109,6 +162,19 @@ type Server struct {
 	authz *authz.Authorizer
 	// podNodes maps pod cache keys to their node; watch goroutine only.
 	podNodes map[string]string
+	// seen holds each object as the store watch last delivered it (the
+	// "before" of the next change); watch goroutine only.
+	seen    map[string]api.Object
+	hist    *history
+	streams chan struct{}
+	// nodeStreams bounds the streams of nodes apart from users', so that
+	// users' watches cannot keep nodes from their modules.
+	nodeStreams chan struct{}
+	uploads     *uploads
+	// closing is set by Stop under closeMu: after it, no goroutine joins wg.
+	closeMu sync.Mutex
+	closing bool
+	modules jetstream.ObjectStore
 
 	sem     chan struct{} // user requests in flight
 	nodeSem chan struct{} // node requests in flight
@@ -137,13 +203,18 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 	}
 	return &Server{
 		nc: nc, js: js, st: st, hb: hb, cfg: cfg, log: log,
-		cidr:     netip.MustParsePrefix(cfg.ClusterCIDR).Masked(),
-		cache:    newCache(),
-		authz:    authz.New(),
-		podNodes: map[string]string{},
-		sem:      make(chan struct{}, cfg.MaxInFlight),
-		nodeSem:  make(chan struct{}, cfg.NodeMaxInFlight),
-		synced:   make(chan struct{}),
+		cidr:        netip.MustParsePrefix(cfg.ClusterCIDR).Masked(),
+		cache:       newCache(),
+		authz:       authz.New(),
+		podNodes:    map[string]string{},
+		seen:        map[string]api.Object{},
+		hist:        newHistory(cfg.WatchHistory),
+		streams:     make(chan struct{}, cfg.MaxStreams),
+		nodeStreams: make(chan struct{}, cfg.MaxNodeStreams),
+		uploads:     newUploads(),
+		sem:         make(chan struct{}, cfg.MaxInFlight),
+		nodeSem:     make(chan struct{}, cfg.NodeMaxInFlight),
+		synced:      make(chan struct{}),
 	}, nil
 }
 
@@ -234,6 +305,9 @@ func (s *Server) Stop() error {
 		for range cap(s.nodeSem) {
 			s.nodeSem <- struct{}{}
 		}
+		s.closeMu.Lock()
+		s.closing = true
+		s.closeMu.Unlock()
 		if s.cancel != nil {
 			s.cancel()
 		}
@@ -258,14 +332,34 @@ func (s *Server) endpoints() []endpoint {
 		{"get", api.SubjectGet, s.handleGet, "GetRequest -> object"},
 		{"list", api.SubjectList, s.handleList, "ListRequest -> ListReply (paged by continue)"},
 		{"delete", api.SubjectDelete, s.handleDelete, "DeleteRequest -> object"},
-		{"podevents", api.SubjectPodEvents, s.handlePodEvents, "PodEventsRequest -> PodEventsReply"},
 		{"authz", api.SubjectAuthz, s.handleAuthz, "AuthzRequest -> AuthzReply (may the caller do this?)"},
+		{"watch", api.SubjectWatch, s.handleWatch, "WatchRequest -> stream of WatchEvent"},
+		{"logs", api.SubjectLogs, s.handleLogs, "LogsRequest -> stream of log lines"},
+		{"podevents", api.SubjectPodEvents, s.handlePodEvents, "PodEventsRequest -> PodEventList"},
+		{"modules-push", api.SubjectModulesPush, s.handleModulePush, "ModulePushRequest -> ModuleUpload"},
+		{"modules-upload", api.SubjectModulesUpload + ".*", s.handleModuleChunk, "chunk bytes (Kyb-Seq: offset) -> ModuleUploadAck, the last ModuleInfo"},
+		{"modules-list", api.SubjectModulesList, s.handleModuleList, "empty -> ModuleList"},
+		{"modules-get", api.SubjectModulesGet, s.handleModuleGet, "ModuleRequest -> ModuleInfo"},
 		{"node-register", node(api.NodeVerbRegister), s.nodeOnly(s.handleRegister), "Node -> Node"},
 		{"node-heartbeat", node(api.NodeVerbHeartbeat), s.nodeOnly(s.handleHeartbeat), "Heartbeat -> Ack"},
 		{"node-status", node(api.NodeVerbStatus), s.nodeOnly(s.handleNodeStatus), "NodeStatus -> Ack"},
 		{"node-podstatus", node(api.NodeVerbPodStatus), s.nodeOnly(s.handlePodStatus), "PodStatusBatch -> Ack"},
 		{"node-sync", node(api.NodeVerbSync), s.nodeOnly(s.handleSync), "empty -> PodSync"},
+		{"node-module", node(api.NodeVerbModule), s.nodeOnly(s.handleNodeModule), "ModuleRequest -> stream of module chunks"},
+		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.nodeOnly(s.handleNodeModuleInfo), "ModuleRequest -> ModuleInfo"},
 	}
+}
+
+// track adds a goroutine to those Stop waits for, unless Stop has begun
+// (then it returns false and the caller must not start it).
+func (s *Server) track() bool {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
 func (s *Server) ensureAssets(ctx context.Context) error {
@@ -296,7 +390,7 @@ func (s *Server) ensureAssets(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("apiserver: create stream %s: %w", api.EventsStream, err)
 	}
-	_, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
+	s.modules, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      ModulesBucket,
 		Description: "kybernetes wasm modules",
 		Storage:     jetstream.FileStorage,

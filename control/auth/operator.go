@@ -141,9 +141,11 @@ func (x *Accounts) claims(name string) *jwt.AccountClaims {
 		for _, e := range x.exports {
 			ac.Exports.Add(service(e.Subject, e.Stream))
 		}
+		for _, v := range api.NodeVerbs {
+			ac.Exports.Add(service(v.Subject, v.Stream))
+		}
 		ac.Exports.Add(
 			service("$SRV.>", false),
-			service("kyb.node.>", false),
 			service("kyb.logs.>", false),
 			service("kyb.podevents.>", false),
 			service(api.SubjectJoin, false),
@@ -156,8 +158,10 @@ func (x *Accounts) claims(name string) *jwt.AccountClaims {
 		ac.Imports.Add(imp("$SRV.>", jwt.Service, false))
 		ac.Revocations = a.revocationsOf(name)
 	case AccountNodes:
+		for _, v := range api.NodeVerbs {
+			ac.Imports.Add(imp(v.Subject, jwt.Service, true))
+		}
 		ac.Imports.Add(
-			imp("kyb.node.>", jwt.Service, true),
 			imp("kyb.logs.>", jwt.Service, false),
 			imp("kyb.podevents.>", jwt.Service, false),
 			imp("kyb.agent.>", jwt.Stream, false),

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"strings"
 
+	"github.com/kybernetes/kybernetes/runtimes"
+
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -23,13 +25,7 @@ type ModuleStore interface {
 }
 
 // ModuleInfo describes a module in a ModuleStore.
-type ModuleInfo struct {
-	// Digest is "sha256:<hex>" of the module's bytes; empty when the store
-	// does not know it (the runtime then trusts the bytes it reads).
-	Digest string
-	// Size is the module's size in bytes.
-	Size int64
-}
+type ModuleInfo = runtimes.ModuleInfo
 
 // ObjectStoreModules serves kyb:// modules from a JetStream object store
 // (the cluster's module bucket, as `kyb module push` writes it). A missing

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -28,6 +27,7 @@ type agentFlags struct {
 	containerdAddress  string
 	insecureRegistries []string
 	token              string
+	moduleDirs         []string
 	wasmHostIP         string
 	maxPods, maxWasm   int64
 }
@@ -37,9 +37,11 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.StringVar(&f.name, "name", "", "node name (default: the host name up to its first dot)")
 	if withDataDir {
 		fl.StringVar(&f.token, "token", os.Getenv("KYB_TOKEN"), "join token from `kyb token create` (env KYB_TOKEN); needed only on the first start, the node's credentials are kept in the data dir")
-	}
-	if withDataDir {
 		fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "directory for the agent's state, logs and volumes")
+		fl.StringSliceVar(&f.moduleDirs, "module-dir", nil, "absolute directory whose .wasm files pods may run as file:// modules (repeatable; none by default)")
+	} else {
+		wd, _ := os.Getwd()
+		fl.StringSliceVar(&f.moduleDirs, "module-dir", []string{wd}, "absolute directory whose .wasm files pods may run as file:// modules (development mode: the working directory by default)")
 	}
 	fl.StringVar(&f.containerdMode, "containerd", "auto", "auto: use containerd when its socket answers; managed: start a private containerd under the data dir (needs root and the containerd binary); off")
 	fl.StringVar(&f.containerdAddress, "containerd-address", containerd.DefaultAddress, "containerd socket (auto mode)")
@@ -59,11 +61,12 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 	dir := filepath.Join(f.dataDir, "agent")
 	rts := map[string]runtimes.Runtime{}
 
-	// Nodes reach no raw JetStream: kyb:// modules come through the node API.
-	var modules jetstream.ObjectStore
+	// Nodes reach no raw JetStream: kyb:// modules come through the node
+	// API, which serves only modules this node's pods reference.
 	wr, err := wasm.New(wasm.Config{
 		StateDir:           filepath.Join(dir, "wasm"),
-		Modules:            wasm.ObjectStoreModules(modules),
+		Modules:            node.NewModules(nc, f.name, 0),
+		ModuleDirs:         f.moduleDirs,
 		InsecureRegistries: f.insecureRegistries,
 		HTTP:               wasm.HTTPConfig{DefaultHostIP: f.wasmHostIP},
 	}, log.With("runtime", "wasm"))

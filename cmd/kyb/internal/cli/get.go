@@ -47,10 +47,19 @@ func newGetCmd(g *globals) *cobra.Command {
 			if !kind.Namespaced {
 				namespace = ""
 			}
+			var rv string // the revision the watch starts after
 			if len(args) == 2 {
 				ctx, cancel := g.reqCtx(cmd.Context())
+				defer cancel()
+				if watch {
+					// The cluster's revision before the get (not the
+					// object's, which may be older than the server's
+					// history): the watch misses nothing after it.
+					if _, rv, err = c.ListRaw(ctx, api.ListRequest{Kind: kind.Name, Namespace: namespace, FieldSelector: "metadata.name=" + args[1], Limit: 1}); err != nil {
+						return err
+					}
+				}
 				obj, err := c.Get(ctx, kind.Name, namespace, args[1])
-				cancel()
 				if err != nil {
 					return err
 				}
@@ -59,11 +68,12 @@ func newGetCmd(g *globals) *cobra.Command {
 				}
 			} else {
 				ctx, cancel := g.reqCtx(cmd.Context())
-				objs, _, err := c.List(ctx, api.ListRequest{Kind: kind.Name, Namespace: namespace, AllNamespaces: allNS, LabelSelector: selector, FieldSelector: fieldSel})
+				objs, listRV, err := c.List(ctx, api.ListRequest{Kind: kind.Name, Namespace: namespace, AllNamespaces: allNS, LabelSelector: selector, FieldSelector: fieldSel})
 				cancel()
 				if err != nil {
 					return err
 				}
+				rv = listRV
 				if len(objs) == 0 && !watch && (output == "" || output == "wide") {
 					if kind.Namespaced && !allNS {
 						fmt.Fprintf(g.streams.Err, "No resources found in %s namespace.\n", namespace)
@@ -81,21 +91,23 @@ func newGetCmd(g *globals) *cobra.Command {
 			if !watch {
 				return nil
 			}
-			name := ""
+			req := api.WatchRequest{Kind: kind.Name, Namespace: namespace, AllNamespaces: allNS,
+				LabelSelector: selector, FieldSelector: fieldSel, ResourceVersion: rv}
 			if len(args) == 2 {
-				name = args[1]
+				// One object: the server filters by name.
+				req.FieldSelector, req.LabelSelector = "metadata.name="+args[1], ""
 			}
-			events, err := c.Watch(cmd.Context(), kind.Name, namespace)
+			w, err := c.WatchFrom(cmd.Context(), req)
 			if err != nil {
 				return err
 			}
-			for ev := range events {
-				if name != "" && ev.Object.GetObjectMeta().Name != name {
-					continue
-				}
+			for ev := range w.Events() {
 				if err := p.print(kind, []api.Object{ev.Object}); err != nil {
 					return err
 				}
+			}
+			if err := w.Err(); err != nil {
+				return err
 			}
 			return cmd.Context().Err()
 		},

@@ -2,16 +2,11 @@ package cli
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"text/tabwriter"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
-
-	"github.com/kybernetes/kybernetes/api"
 )
 
 func newModuleCmd(g *globals) *cobra.Command {
@@ -29,14 +24,19 @@ func newModuleCmd(g *globals) *cobra.Command {
 			if !bytes.HasPrefix(data, []byte("\x00asm")) {
 				return fmt.Errorf("module push: %s is not a WebAssembly module (no \\0asm magic)", file)
 			}
-			return g.withModules(cmd.Context(), "module push", func(ctx context.Context, obs jetstream.ObjectStore) error {
-				info, err := obs.PutBytes(ctx, name, data)
-				if err != nil {
-					return fmt.Errorf("module push %s: %w", name, err)
-				}
-				fmt.Fprintf(g.streams.Out, "module/%s pushed (%d bytes, %s); use image: kyb://%s\n", name, info.Size, info.Digest, name)
-				return nil
-			})
+			c, nc, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			// Each request of the upload (open, every chunk) has its own
+			// timeout; a large module takes as long as it takes.
+			info, err := c.PushModule(cmd.Context(), name, data)
+			if err != nil {
+				return fmt.Errorf("module push %s: %w", name, err)
+			}
+			fmt.Fprintf(g.streams.Out, "module/%s pushed (%d bytes, %s); use image: kyb://%s\n", name, info.Size, info.Digest, name)
+			return nil
 		},
 	})
 	cmd.AddCommand(&cobra.Command{
@@ -44,40 +44,24 @@ func newModuleCmd(g *globals) *cobra.Command {
 		Short: "List the modules in the cluster's module store",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return g.withModules(cmd.Context(), "module ls", func(ctx context.Context, obs jetstream.ObjectStore) error {
-				list, err := obs.List(ctx)
-				if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
-					return fmt.Errorf("module ls: %w", err)
-				}
-				w := tabwriter.NewWriter(g.streams.Out, 3, 0, 3, ' ', 0)
-				fmt.Fprintln(w, "NAME\tSIZE\tDIGEST")
-				for _, o := range list {
-					fmt.Fprintf(w, "%s\t%d\t%s\n", o.Name, o.Size, o.Digest)
-				}
-				return w.Flush()
-			})
+			c, nc, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			ctx, cancel := g.reqCtx(cmd.Context())
+			defer cancel()
+			list, err := c.ListModules(ctx)
+			if err != nil {
+				return fmt.Errorf("module ls: %w", err)
+			}
+			w := tabwriter.NewWriter(g.streams.Out, 3, 0, 3, ' ', 0)
+			fmt.Fprintln(w, "NAME\tSIZE\tDIGEST")
+			for _, o := range list {
+				fmt.Fprintf(w, "%s\t%d\t%s\n", o.Name, o.Size, o.Digest)
+			}
+			return w.Flush()
 		},
 	})
 	return cmd
-}
-
-// withModules connects to the cluster, opens its module store and runs f
-// with it within the request timeout.
-func (g *globals) withModules(ctx context.Context, verb string, f func(context.Context, jetstream.ObjectStore) error) error {
-	_, nc, err := g.connect()
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return fmt.Errorf("%s: %w", verb, err)
-	}
-	ctx, cancel := g.reqCtx(ctx)
-	defer cancel()
-	obs, err := js.ObjectStore(ctx, api.ModulesBucket)
-	if err != nil {
-		return fmt.Errorf("%s: open module store %s: %w", verb, api.ModulesBucket, err)
-	}
-	return f(ctx, obs)
 }

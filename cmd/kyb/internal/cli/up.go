@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -45,6 +46,7 @@ func newUpCmd(g *globals) *cobra.Command {
 			url := cp.ClientURL()
 			fmt.Fprintf(g.streams.Out, `kybernetes is up: %s (data in %s)
 Admin credentials: %s (kyb config %s)
+Development mode: pods may run file:// modules from %s
 
 Next:
   export KYB_CONFIG=%s
@@ -53,7 +55,7 @@ Next:
   go run ./cmd/kyb apply -f examples/  (or any Kubernetes Pod manifest)
   nats --server %s --creds %s micro info kyb
 Stop with Ctrl-C.
-`, url, sf.dataDir, filepath.Join(sf.dataDir, "admin.creds"), sf.adminConfigPath(), sf.adminConfigPath(), url, filepath.Join(sf.dataDir, "admin.creds"))
+`, url, sf.dataDir, filepath.Join(sf.dataDir, "admin.creds"), sf.adminConfigPath(), strings.Join(af.moduleDirs, ", "), sf.adminConfigPath(), url, filepath.Join(sf.dataDir, "admin.creds"))
 			var runErr error
 			select {
 			case <-ctx.Done():

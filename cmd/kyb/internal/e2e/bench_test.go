@@ -26,7 +26,7 @@ func benchCluster(b *testing.B) *cluster {
 	prog := precompiled(b, runtimetest.BuildTestProg(b, "wasip1", "wasm"))
 	c.kyb("module", "push", "prog", prog)
 	dir := b.TempDir()
-	c.startAgent("bench-1", dir, nil, map[string]runtimes.Runtime{api.RuntimeWasm: c.wasmRuntime(dir)})
+	c.startAgent("bench-1", dir, nil, map[string]runtimes.Runtime{api.RuntimeWasm: c.wasmRuntime("bench-1", dir)})
 	// Warm the module on the node: the first pod compiles it (or loads it
 	// from the disk cache).
 	c.apply(wasmPod("warm", "kyb://prog", "Never", "exit", "0"))

@@ -113,7 +113,7 @@ func TestAgentRestartReconciles(t *testing.T) {
 	prog := precompiled(t, runtimetest.BuildTestProg(t, "wasip1", "wasm"))
 	c.kyb("module", "push", "prog", prog)
 	dir := t.TempDir()
-	rt1 := c.wasmRuntime(dir)
+	rt1 := c.wasmRuntime("wasm-1", dir)
 	a1 := c.startAgent("wasm-1", dir, nil, map[string]runtimes.Runtime{api.RuntimeWasm: rt1})
 	c.apply(wasmPod("keep", "kyb://prog", "Always", "out", "up", "sleep", "forever"))
 	c.apply(wasmPod("gone", "kyb://prog", "Always", "sleep", "forever"))
@@ -128,7 +128,7 @@ func TestAgentRestartReconciles(t *testing.T) {
 		t.Fatalf("pod gone while its node is down: %v %v; want it kept, marked for deletion", p, err)
 	}
 
-	rt2 := c.wasmRuntime(dir)
+	rt2 := c.wasmRuntime("wasm-1", dir)
 	c.startAgent("wasm-1", dir, nil, map[string]runtimes.Runtime{api.RuntimeWasm: rt2})
 	testutil.Eventually(t, 30*time.Second, func() error {
 		if _, err := c.pod("gone"); !api.IsNotFound(err) {

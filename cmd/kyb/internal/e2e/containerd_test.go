@@ -143,7 +143,7 @@ func TestContainerAndWasmPodsOnOneNode(t *testing.T) {
 	c.kyb("module", "push", "prog", prog)
 	c.startAgent("mixed-1", dir, nil, map[string]runtimes.Runtime{
 		api.RuntimeContainerd: cr,
-		api.RuntimeWasm:       c.wasmRuntime(dir),
+		api.RuntimeWasm:       c.wasmRuntime("mixed-1", dir),
 	})
 	n, err := c.node("mixed-1")
 	if err != nil || !n.Status.NodeInfo.HasRuntime(api.RuntimeContainerd) || !strings.HasPrefix(n.Spec.PodCIDR, "10.42.") {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
@@ -192,23 +191,17 @@ func (c *cluster) startAgent(name, dir string, labels map[string]string, rts map
 	return ag
 }
 
-// wasmRuntime returns a real wasm runtime with state in dir, reaching the
-// cluster's module store.
-func (c *cluster) wasmRuntime(dir string) *wasm.Runtime {
+// wasmRuntime returns a real wasm runtime with state in dir for node name,
+// fetching kyb:// modules through that node's API as an agent does.
+func (c *cluster) wasmRuntime(name, dir string) *wasm.Runtime {
 	t := c.t
 	t.Helper()
-	js, err := jetstream.New(c.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	obs, err := js.ObjectStore(context.Background(), api.ModulesBucket)
-	if err != nil {
-		t.Fatalf("module store: %v", err)
-	}
+	nc := c.connectNode(name, dir)
+	t.Cleanup(nc.Close)
 	rt, err := wasm.New(wasm.Config{
 		StateDir: filepath.Join(dir, "wasm"),
 		CacheDir: wasmCacheDir(),
-		Modules:  wasm.ObjectStoreModules(obs),
+		Modules:  node.NewModules(nc, name, 0),
 		HTTP:     wasm.HTTPConfig{DefaultHostIP: "127.0.0.1"},
 	}, testLog(t).With("runtime", "wasm"))
 	if err != nil {

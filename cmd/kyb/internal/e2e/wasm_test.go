@@ -38,7 +38,7 @@ func wasmCluster(t *testing.T) (*cluster, *agent) {
 		t.Fatalf("module push printed %q", out)
 	}
 	dir := t.TempDir()
-	a := c.startAgent("wasm-1", dir, nil, map[string]runtimes.Runtime{api.RuntimeWasm: c.wasmRuntime(dir)})
+	a := c.startAgent("wasm-1", dir, nil, map[string]runtimes.Runtime{api.RuntimeWasm: c.wasmRuntime("wasm-1", dir)})
 	return c, a
 }
 
