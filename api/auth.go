@@ -144,4 +144,3 @@ func (t JoinToken) String() string {
 // admin: only that principal may subscribe beneath it, so no one reads
 // another's replies.
 func InboxPrefix(name string) string { return "_INBOX_" + name }
-

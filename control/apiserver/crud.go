@@ -136,7 +136,7 @@ const listHeadroom = 4 << 10
 // listQuery is a checked ListRequest.
 type listQuery struct {
 	k     *api.Kind
-	ns    string // "" for every namespace
+	ns    string             // "" for every namespace
 	sel   *store.ListOptions // nil: no selector
 	limit int
 	cont  string
