@@ -93,6 +93,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 	if cfg.DataDir == "" {
 		return nil, errors.New("start control plane: data dir is required")
 	}
+	if log == nil {
+		log = slog.Default()
+	}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:4222"
 	}
