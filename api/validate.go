@@ -333,8 +333,13 @@ func validateVolumeSource(e *errs, v *Volume, p *field.Path, wasm bool) {
 	if v.HostPath != nil {
 		n++
 		hp := p.Child("hostPath")
-		if v.HostPath.Path == "" {
+		switch hpath := v.HostPath.Path; {
+		case hpath == "":
 			e.required(hp.Child("path"))
+		case !strings.HasPrefix(hpath, "/") || path.Clean(hpath) != hpath || strings.ContainsRune(hpath, 0):
+			// The agent refuses anything else (it would not know which host
+			// path is meant); say so at apply time.
+			e.add(hp.Child("path"), "must be an absolute, clean path (no '..', '.', '//' or trailing '/')")
 		}
 		if !slices.Contains(hostPathTypes, v.HostPath.Type) {
 			e.unsupported(hp.Child("type"), v.HostPath.Type, hostPathTypes...)

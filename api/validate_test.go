@@ -342,3 +342,17 @@ func TestValidateUpdate(t *testing.T) {
 		}
 	})
 }
+
+func TestHostPathMustBeClean(t *testing.T) {
+	for _, p := range []string{"relative", "/srv/../etc", "/srv/", "/srv//x", "/./srv"} {
+		pod := &Pod{ObjectMeta: ObjectMeta{Name: "p", Namespace: "default"}, Spec: PodSpec{
+			Containers: []Container{{Name: "c", Image: "i"}},
+			Volumes:    []Volume{{Name: "v", HostPath: &HostPathVolumeSource{Path: p}}},
+		}}
+		Default(pod)
+		err := Validate(pod)
+		if err == nil || !strings.Contains(err.Error(), "spec.volumes[0].hostPath.path") {
+			t.Errorf("hostPath %q: want a 422 naming spec.volumes[0].hostPath.path, got %v", p, err)
+		}
+	}
+}
