@@ -28,19 +28,27 @@ func checkLabel(field, v string) error {
 	return nil
 }
 
+// checkPodRef checks the namespace ("" is "default", which it returns) and
+// name of a pod a request refers to.
+func checkPodRef(ns, pod string) (string, error) {
+	if ns == "" {
+		ns = api.DefaultNamespace
+	}
+	err := checkLabel("namespace", ns)
+	if err == nil {
+		err = checkLabel("pod", pod)
+	}
+	return ns, err
+}
+
 func (s *Server) handleLogs(req micro.Request) {
 	var r api.LogsRequest
 	if err := decodeBody(req.Data(), &r, "LogsRequest"); err != nil {
 		syncErr(req, err)
 		return
 	}
-	if r.Namespace == "" {
-		r.Namespace = api.DefaultNamespace
-	}
-	err := checkLabel("namespace", r.Namespace)
-	if err == nil {
-		err = checkLabel("pod", r.Pod)
-	}
+	var err error
+	r.Namespace, err = checkPodRef(r.Namespace, r.Pod)
 	if err == nil && r.Container != "" {
 		err = checkLabel("container", r.Container)
 	}

@@ -24,13 +24,8 @@ func (s *Server) handlePodEvents(req micro.Request) {
 		syncErr(req, err)
 		return
 	}
-	if r.Namespace == "" {
-		r.Namespace = api.DefaultNamespace
-	}
-	err := checkLabel("namespace", r.Namespace)
-	if err == nil {
-		err = checkLabel("pod", r.Pod)
-	}
+	var err error
+	r.Namespace, err = checkPodRef(r.Namespace, r.Pod)
 	if err == nil && (r.Limit < 0 || r.Limit > maxPodEvents) {
 		err = api.NewBadRequest("limit: %d is not between 0 and %d", r.Limit, maxPodEvents)
 	}

@@ -92,8 +92,10 @@ func (s *Service) Start(nc, callout *nats.Conn) error {
 		{"credentials-revoke", api.SubjectRevoke, s.revoke},
 	} {
 		h := ep.h
+		// Served on micro's own goroutine (replying from another races with
+		// its statistics); these verbs are rare and take milliseconds.
 		err := svc.AddEndpoint(ep.name, micro.HandlerFunc(func(req micro.Request) {
-			go s.serve(req, h)
+			s.serve(req, h)
 		}), micro.WithEndpointSubject(ep.subject))
 		if err != nil {
 			s.Stop()

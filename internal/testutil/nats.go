@@ -39,6 +39,12 @@ func StartNATSAt(t testing.TB, dir string, port int) *Server {
 		NoSigs:     true,
 		MaxPayload: 8 << 20,
 	}
+	return start(t, opts, dir)
+}
+
+// start starts a server with opts, shut down at cleanup.
+func start(t testing.TB, opts *server.Options, dir string) *Server {
+	t.Helper()
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("start nats: %v", err)
@@ -132,17 +138,5 @@ func StartNATSConfig(t testing.TB, conf string) *Server {
 	opts.Host, opts.Port = "127.0.0.1", -1
 	opts.JetStream, opts.StoreDir = true, filepath.Join(dir, "js")
 	opts.NoLog, opts.NoSigs = true, true
-	s, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatalf("start nats: %v", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatalf("start nats: not ready after 10s")
-	}
-	t.Cleanup(func() {
-		s.Shutdown()
-		s.WaitForShutdown()
-	})
-	return &Server{Server: s, Dir: dir}
+	return start(t, opts, dir)
 }

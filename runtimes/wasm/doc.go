@@ -9,8 +9,8 @@
 //	                               beneath Config.ModuleDirs (--module-dir)
 //	kyb://NAME                     a module pushed to the cluster (kyb module
 //	                               push), served by Config.Modules (a
-//	                               ModuleStore; ObjectStoreModules adapts the
-//	                               JetStream object store)
+//	                               ModuleStore; on an agent, node.Modules
+//	                               fetches it through the node API)
 //	registry/repo:tag, ...@sha256  an OCI artifact: a layer of media type
 //	                               application/vnd.wasm.content.layer.v1+wasm
 //	                               or application/vnd.module.wasm.content.layer.v1+wasm,

@@ -49,7 +49,7 @@ type Config struct {
 	// StateDir/cache when empty.
 	CacheDir string
 	// Modules serves kyb://NAME modules; nil makes them unsupported.
-	// ObjectStoreModules adapts a JetStream object store.
+	// On an agent it is node.Modules, which fetches through the node API.
 	Modules ModuleStore
 	// ModuleDirs are the absolute host directories file:// modules may be
 	// read from (the agent's --module-dir). A file:// module is resolved

@@ -1,14 +1,18 @@
 package wasm_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +25,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/internal/testutil"
 	"github.com/kybernetes/kybernetes/runtimes"
@@ -140,17 +143,12 @@ func TestStopPureLoop(t *testing.T) {
 	}
 }
 
-func TestObjectStore(t *testing.T) {
-	ns := testutil.StartNATS(t)
-	js, err := jetstream.New(testutil.Connect(t, ns))
-	if err != nil {
-		t.Fatal(err)
-	}
+// TestClusterModules: kyb:// modules come from the ModuleStore (on an
+// agent, the node API) and a container is pinned to the module it was
+// created with, even when the module is replaced before it starts.
+func TestClusterModules(t *testing.T) {
 	ctx := ctxT(t)
-	obs, err := js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: "modules"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	obs := &mapStore{m: map[string][]byte{}}
 	prog, err := os.ReadFile(testProg(t))
 	if err != nil {
 		t.Fatal(err)
@@ -159,10 +157,8 @@ func TestObjectStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := obs.PutBytes(ctx, "prog", prog); err != nil {
-		t.Fatal(err)
-	}
-	rt := newRuntime(t, wasm.Config{Modules: wasm.ObjectStoreModules(obs)})
+	obs.put("prog", prog)
+	rt := newRuntime(t, wasm.Config{Modules: obs})
 
 	_, err = rt.EnsureImage(ctx, "kyb://absent", runtimes.PullIfNotPresent, nil)
 	wantReason(t, err, wasm.ReasonModuleNotFound, true, "absent")
@@ -182,9 +178,7 @@ func TestObjectStore(t *testing.T) {
 	}
 	// The container is pinned to the module it was created with, even
 	// when the object is replaced before it starts.
-	if _, err := obs.PutBytes(ctx, "prog", hello); err != nil {
-		t.Fatal(err)
-	}
+	obs.put("prog", hello)
 	st, _ := rt.ContainerStatus(ctx, id)
 	if st.ImageRef != "kyb://prog@"+sha(prog) {
 		t.Errorf("ImageRef %q, want kyb://prog@%s", st.ImageRef, sha(prog))
@@ -204,7 +198,7 @@ func TestObjectStore(t *testing.T) {
 		t.Errorf("EnsureImage(pinned %s): %+v %v", st.ImageRef, img, err)
 	}
 	// A node without it fetches, finds other bytes, and says so.
-	other := newRuntime(t, wasm.Config{Modules: wasm.ObjectStoreModules(obs), CacheDir: t.TempDir()})
+	other := newRuntime(t, wasm.Config{Modules: obs, CacheDir: t.TempDir()})
 	_, err = other.EnsureImage(ctx, st.ImageRef, runtimes.PullIfNotPresent, nil)
 	wantReason(t, err, wasm.ReasonModuleNotFound, true, "pinned")
 	// A new container gets the new module.
@@ -361,4 +355,36 @@ func TestStats(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// mapStore is a ModuleStore of modules kept in memory, replaceable.
+type mapStore struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *mapStore) put(name string, b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[name] = b
+}
+
+func (s *mapStore) Info(_ context.Context, name string) (wasm.ModuleInfo, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.m[name]
+	if !ok {
+		return wasm.ModuleInfo{}, fmt.Errorf("module %s: %w", name, fs.ErrNotExist)
+	}
+	return wasm.ModuleInfo{Digest: sha(b), Size: int64(len(b))}, nil
+}
+
+func (s *mapStore) Open(ctx context.Context, name string) (io.ReadCloser, wasm.ModuleInfo, error) {
+	info, err := s.Info(ctx, name)
+	if err != nil {
+		return nil, info, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return io.NopCloser(bytes.NewReader(s.m[name])), info, nil
 }

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/client"
 )
 
 // ExitError ends kyb with Code and prints nothing more: a command that
@@ -51,14 +53,11 @@ namespace of -n (default "default"), optionally on the object NAME.`,
 					req.Kind, req.Name = kind, name
 				}
 			}
-			c, nc, err := g.connect()
-			if err != nil {
+			var r *api.AuthzReply
+			err := g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) (err error) {
+				r, err = c.CanI(ctx, req)
 				return err
-			}
-			defer nc.Close()
-			ctx, cancel := g.reqCtx(cmd.Context())
-			defer cancel()
-			r, err := c.CanI(ctx, req)
+			})
 			if err != nil {
 				return err
 			}

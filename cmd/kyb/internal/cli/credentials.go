@@ -110,19 +110,14 @@ func newTokenCmd(g *globals) *cobra.Command {
 		Short: "Make a join token: kyb agent --server URL --token TOKEN",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, nc, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			ctx, cancel := g.reqCtx(cmd.Context())
-			defer cancel()
-			tok, _, err := c.CreateToken(ctx, ttl, desc)
-			if err != nil {
-				return fmt.Errorf("token create: %w", err)
-			}
-			fmt.Fprintln(g.streams.Out, tok)
-			return nil
+			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				tok, _, err := c.CreateToken(ctx, ttl, desc)
+				if err != nil {
+					return fmt.Errorf("token create: %w", err)
+				}
+				fmt.Fprintln(g.streams.Out, tok)
+				return nil
+			})
 		},
 	}
 	create.Flags().DurationVar(&ttl, "ttl", 24*time.Hour, "how long the token may be used")
@@ -140,26 +135,21 @@ func newUserCmd(g *globals) *cobra.Command {
 		Short: "Issue credentials for a new user and write a kyb config for them",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, nc, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			ctx, cancel := g.reqCtx(cmd.Context())
-			defer cancel()
 			if out == "" {
 				out = args[0]
 			}
-			url := nc.ConnectedUrl()
-			if g.server != "" {
-				url = g.server
-			}
-			path, err := client.CreateUser(ctx, c, args[0], url, out, groups...)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.streams.Out, "user/%s created: KYB_CONFIG=%s kyb get pods\n(no rights until bound: kyb apply a RoleBinding or ClusterRoleBinding naming User %s)\n", args[0], path, args[0])
-			return nil
+			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				url := c.Conn().ConnectedUrl()
+				if g.server != "" {
+					url = g.server
+				}
+				path, err := client.CreateUser(ctx, c, args[0], url, out, groups...)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.streams.Out, "user/%s created: KYB_CONFIG=%s kyb get pods\n(no rights until bound: kyb apply a RoleBinding or ClusterRoleBinding naming User %s)\n", args[0], path, args[0])
+				return nil
+			})
 		},
 	}
 	create.Flags().StringSliceVar(&groups, "group", nil, "groups the user is in (RBAC subjects of kind Group)")
@@ -180,14 +170,10 @@ func revokeCmd(g *globals, kind string) *cobra.Command {
 		Short: "Revoke every credential issued to the " + kind + " so far and close its connections",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, nc, err := g.connect()
+			err := g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				return c.Revoke(ctx, kind, args[0])
+			})
 			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			ctx, cancel := g.reqCtx(cmd.Context())
-			defer cancel()
-			if err := c.Revoke(ctx, kind, args[0]); err != nil {
 				return fmt.Errorf("%s revoke %s: %w", kind, args[0], err)
 			}
 			fmt.Fprintf(g.streams.Out, "%s/%s credentials revoked\n", kind, args[0])

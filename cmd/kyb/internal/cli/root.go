@@ -95,6 +95,19 @@ func (g *globals) connect() (*client.Client, *nats.Conn, error) {
 	return client.New(nc), nc, nil
 }
 
+// withClient connects, runs f within the request timeout, and closes the
+// connection.
+func (g *globals) withClient(ctx context.Context, f func(ctx context.Context, c *client.Client) error) error {
+	c, nc, err := g.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	ctx, cancel := g.reqCtx(ctx)
+	defer cancel()
+	return f(ctx, c)
+}
+
 func (g *globals) reqCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, g.timeout)
 }
