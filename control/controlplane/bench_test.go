@@ -41,16 +41,20 @@ func podJSON(name string) []byte {
 }
 
 // BenchmarkSecureApply applies one new pod per iteration, sequentially, as
-// the admin over TLS (authentication by the NATS server, the identity
-// header across the users' import, RBAC, admission) and, for comparison in
-// the same run, over the control plane's own in-process connection (no
-// identity, no RBAC). Reports p50/p99.
+// the admin over TLS and over plain TCP (authentication by the NATS server,
+// the identity header across the users' import, RBAC, admission) and, for
+// comparison in the same run, over the control plane's own in-process
+// connection (no identity, no RBAC, no TCP). Sync "always". Reports p50/p99.
 func BenchmarkSecureApply(b *testing.B) {
-	for _, who := range []string{"control-plane", "admin-tls"} {
+	for _, who := range []string{"control-plane", "admin-plain", "admin-tls"} {
 		b.Run(who, func(b *testing.B) {
-			cp := benchCP(b, "on")
+			tls := "on"
+			if who == "admin-plain" {
+				tls = "off"
+			}
+			cp := benchCP(b, tls)
 			nc := cp.Conn()
-			if who == "admin-tls" {
+			if who != "control-plane" {
 				credsOpt, _ := client.CredsOption(mustAdmin(b, cp))
 				tlsOpt, _ := client.TLSOption(cp.Authority().CAPEM())
 				var err error
