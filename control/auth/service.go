@@ -203,11 +203,17 @@ func (s *Service) join(ctx context.Context, req micro.Request) (any, error) {
 	if !nkeys.IsValidPublicUserKey(in.PublicKey) {
 		return nil, api.NewBadRequest("publicKey: not an NKey user public key")
 	}
+	// A token admits new nodes; it does not hand over a node that already
+	// has credentials (whoever holds a token could otherwise take over a
+	// running node's pods). Revoking the old credentials frees the name.
+	// Claiming the name is one create, so two joins at once cannot both win.
 	tok, err := s.a.IssueNode(in.Name, in.PublicKey)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.st.RecordKey(ctx, NodePrefix+in.Name, in.PublicKey); err != nil {
+	if err := s.st.ClaimKey(ctx, NodePrefix+in.Name, in.PublicKey); api.IsAlreadyExists(err) {
+		return nil, api.NewConflict("Node", in.Name, fmt.Sprintf("node %s already joined; to join it anew (after losing its data dir), revoke its credentials first: kyb node revoke %s", in.Name, in.Name))
+	} else if err != nil {
 		return nil, err
 	}
 	s.log.Info("node joined", "node", in.Name, "token", id)

@@ -380,3 +380,30 @@ spec: {containers: [{name: c, image: busybox}]}
 		t.Fatalf("the pod is still there: %v", err)
 	}
 }
+
+// TestTokenCannotTakeOverANode: a join token admits new nodes, but not a
+// second holder of a name that already has credentials, until they are
+// revoked.
+func TestTokenCannotTakeOverANode(t *testing.T) {
+	cp := startCP(t, "on")
+	join(t, cp, "n1")
+	tok, _, err := cp.Tokens().Create(context.Background(), time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = client.Join(context.Background(), cp.ClientURL(), tok, "n1")
+	var st *api.Status
+	if !errors.As(err, &st) || st.Code != 409 || !strings.Contains(st.Message, "kyb node revoke n1") {
+		t.Fatalf("second join as n1: want 409 naming the revoke, got %v", err)
+	}
+	admin, err := connectAs(t, cp, adminCreds(t, cp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.New(admin).Revoke(context.Background(), "node", "n1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Join(context.Background(), cp.ClientURL(), tok, "n1"); err != nil {
+		t.Fatalf("join after the revocation: %v", err)
+	}
+}

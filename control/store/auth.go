@@ -147,6 +147,20 @@ func (s *AuthStore) RecordKey(ctx context.Context, principal, pub string) error 
 	return api.NewConflict("credentials", principal, "changed concurrently too often; try again")
 }
 
+// ClaimKey records pub as the first and only key of principal; an
+// AlreadyExists error when principal holds keys already (until Forget).
+func (s *AuthStore) ClaimKey(ctx context.Context, principal, pub string) error {
+	b, _ := json.Marshal([]string{pub})
+	_, err := s.kv.Create(ctx, keysKey(principal), b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return api.NewAlreadyExists("credentials", principal)
+	}
+	if err != nil {
+		return storeErr("claim "+principal, err)
+	}
+	return nil
+}
+
 // Keys returns the public keys issued to principal since its last Forget.
 func (s *AuthStore) Keys(ctx context.Context, principal string) ([]string, error) {
 	e, err := s.kv.Get(ctx, keysKey(principal))
