@@ -55,6 +55,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newApplyCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
 		newLogsCmd(g), newModuleCmd(g), newImageCmd(g), newAuthCmd(g), newVersionCmd(g),
 		newTokenCmd(g), newUserCmd(g), newNodeCmd(g),
+		newCordonCmd(g, "cordon", true), newCordonCmd(g, "uncordon", false), newDrainCmd(g),
 	)
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {

@@ -1,0 +1,164 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/client"
+)
+
+// setUnschedulable sets a node's spec.unschedulable with a compare-and-set
+// apply (the resourceVersion read), retried when someone else wrote in
+// between. It reports whether anything changed.
+func setUnschedulable(ctx context.Context, c *client.Client, name string, on bool) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		obj, err := c.Get(ctx, "Node", "", name)
+		if err != nil {
+			return false, err
+		}
+		n := obj.(*api.Node)
+		if n.Spec.Unschedulable == on {
+			return false, nil
+		}
+		n.Spec.Unschedulable = on
+		n.Status = api.NodeStatus{}
+		b, err := json.Marshal(n)
+		if err != nil {
+			return false, err
+		}
+		_, err = c.Apply(ctx, b)
+		if err == nil {
+			return true, nil
+		}
+		if !api.IsConflict(err) || attempt >= 10 {
+			return false, err
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
+		}
+	}
+}
+
+func newCordonCmd(g *globals, name string, on bool) *cobra.Command {
+	verb, done := "Mark a node unschedulable: new pods are not placed on it", "cordoned"
+	if !on {
+		verb, done = "Mark a node schedulable again", "uncordoned"
+	}
+	return &cobra.Command{
+		Use:   name + " NODE",
+		Short: verb,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+				changed, err := setUnschedulable(ctx, c, args[0], on)
+				if err != nil {
+					return fmt.Errorf("%s %s: %w", name, args[0], err)
+				}
+				if changed {
+					fmt.Fprintf(g.streams.Out, "node/%s %s\n", args[0], done)
+				} else {
+					fmt.Fprintf(g.streams.Out, "node/%s already %s\n", args[0], done)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newDrainCmd(g *globals) *cobra.Command {
+	var (
+		force   bool
+		grace   int64
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "drain NODE",
+		Short: "Cordon a node, then delete its pods (each within its grace period) and wait until they are gone",
+		Long: `Cordon a node, then delete its pods, each within its grace period, and wait until they are gone.
+As kubectl does, drain refuses pods no controller manages (they would not come back elsewhere)
+unless --force.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			node := args[0]
+			c, nc, err := g.connect()
+			if err != nil {
+				return err
+			}
+			defer nc.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			if _, err := setUnschedulable(ctx, c, node, true); err != nil {
+				return fmt.Errorf("drain %s: cordon: %w", node, err)
+			}
+			fmt.Fprintf(g.streams.Out, "node/%s cordoned\n", node)
+			pods, err := podsOn(ctx, c, node)
+			if err != nil {
+				return fmt.Errorf("drain %s: %w", node, err)
+			}
+			var bare []string
+			for _, p := range pods {
+				if len(p.OwnerReferences) == 0 {
+					bare = append(bare, p.Namespace+"/"+p.Name)
+				}
+			}
+			if len(bare) > 0 && !force {
+				return fmt.Errorf("drain %s: cannot delete pods that no controller manages (they would not run elsewhere; use --force): %s", node, strings.Join(bare, ", "))
+			}
+			for _, p := range pods {
+				r := api.DeleteRequest{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, Preconditions: client.IfMatches(p.UID, "")}
+				if grace >= 0 {
+					r.GracePeriodSeconds = &grace
+				}
+				if _, err := c.Delete(ctx, r); err != nil && !api.IsNotFound(err) && !api.IsConflict(err) {
+					return fmt.Errorf("drain %s: evict pod %s/%s: %w", node, p.Namespace, p.Name, err)
+				}
+				fmt.Fprintf(g.streams.Out, "pod/%s evicted\n", p.Name)
+			}
+			for {
+				left, err := podsOn(ctx, c, node)
+				if err != nil {
+					return fmt.Errorf("drain %s: %w", node, err)
+				}
+				if len(left) == 0 {
+					fmt.Fprintf(g.streams.Out, "node/%s drained\n", node)
+					return nil
+				}
+				select {
+				case <-ctx.Done():
+					if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+						return fmt.Errorf("drain %s: %d pods still there after %v", node, len(left), timeout)
+					}
+					return ctx.Err()
+				case <-time.After(200 * time.Millisecond):
+				}
+			}
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&force, "force", false, "also delete pods no controller manages")
+	f.Int64Var(&grace, "grace-period", -1, "seconds each pod has to stop (-1: its own terminationGracePeriodSeconds)")
+	f.DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
+	return cmd
+}
+
+// podsOn lists the pods bound to node in every namespace.
+func podsOn(ctx context.Context, c *client.Client, node string) ([]*api.Pod, error) {
+	objs, _, err := c.List(ctx, api.ListRequest{Kind: "Pod", AllNamespaces: true, FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return nil, fmt.Errorf("list pods of node %s: %w", node, err)
+	}
+	out := make([]*api.Pod, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, o.(*api.Pod))
+	}
+	return out, nil
+}
