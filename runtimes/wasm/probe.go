@@ -115,4 +115,3 @@ func (c *capBuffer) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-

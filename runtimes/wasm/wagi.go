@@ -31,7 +31,7 @@ type wagiProc struct {
 	// handlers serve in process what each containerPort serves (probes).
 	handlers map[int32]http.Handler
 	pod      slots // the pod's request slots (HTTPConfig.MaxConcurrent)
-	reqs    inflight
+	reqs     inflight
 
 	ctx    context.Context // cancelled on Kill: ends requests in flight
 	cancel context.CancelFunc
