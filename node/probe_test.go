@@ -3,10 +3,14 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -303,4 +307,66 @@ func TestStartupFailureKills(t *testing.T) {
 	if !events.find("Killing", "failed startup probe") {
 		t.Errorf("no Killing event for the startup failure")
 	}
+}
+
+// TestNetworkProbes: httpGet and tcpSocket probes of a container go over
+// the network (here to a server on the probe's host, 127.0.0.1), with the
+// probe's path and headers; readiness follows the server's answers.
+func TestNetworkProbes(t *testing.T) {
+	h := probeHarness(t)
+	var code atomic.Int32
+	code.Store(http.StatusServiceUnavailable)
+	var sawHeader atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/ready" && r.Header.Get("X-Probe") == "yes" && strings.HasPrefix(r.UserAgent(), "kube-probe/") {
+			sawHeader.Store(true)
+		}
+		w.WriteHeader(int(code.Load()))
+	}))
+	t.Cleanup(srv.Close)
+	port := int32(srv.Listener.Addr().(*net.TCPAddr).Port)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcpPort := int32(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close() // nothing listens: the tcpSocket readiness probe of "tcp" fails
+
+	mk := func(name string, probe *api.Probe) *api.Pod {
+		return h.cp.assign(probePod(name, func(c *api.Container) {
+			c.Ports = []api.ContainerPort{{Name: "web", ContainerPort: port}}
+			c.ReadinessProbe = probe
+		}))
+	}
+	httpPod := mk("http", &api.Probe{ProbeHandler: api.ProbeHandler{HTTPGet: &api.HTTPGetAction{
+		Path: "/ready", Port: api.FromString("web"), Host: "127.0.0.1", HTTPHeaders: []api.HTTPHeader{{Name: "X-Probe", Value: "yes"}},
+	}}, PeriodSeconds: 1, TimeoutSeconds: 200, FailureThreshold: 1, SuccessThreshold: 1})
+	tcpOK := mk("tcp-ok", &api.Probe{ProbeHandler: api.ProbeHandler{TCPSocket: &api.TCPSocketAction{Port: api.FromInt(port), Host: "127.0.0.1"}},
+		PeriodSeconds: 1, TimeoutSeconds: 200, FailureThreshold: 1, SuccessThreshold: 1})
+	tcpBad := mk("tcp-bad", &api.Probe{ProbeHandler: api.ProbeHandler{TCPSocket: &api.TCPSocketAction{Port: api.FromInt(tcpPort), Host: "127.0.0.1"}},
+		PeriodSeconds: 1, TimeoutSeconds: 200, FailureThreshold: 1, SuccessThreshold: 1})
+
+	ready := func(uid string, want bool) {
+		t.Helper()
+		testutil.Eventually(t, 10*time.Second, func() error {
+			st, cs, err := containerStatus(t, h.cp, uid)
+			if err != nil {
+				return err
+			}
+			if cs.State.Running == nil || cs.Ready != want || (condition(st, api.PodReady) == api.ConditionTrue) != want {
+				return fmt.Errorf("running %v ready %v Ready %s, want ready %v", cs.State.Running != nil, cs.Ready, condition(st, api.PodReady), want)
+			}
+			return nil
+		})
+	}
+	ready(httpPod.UID, false) // 503
+	ready(tcpOK.UID, true)
+	ready(tcpBad.UID, false)
+	code.Store(http.StatusOK)
+	ready(httpPod.UID, true)
+	if !sawHeader.Load() {
+		t.Errorf("the probe's path, header and user agent did not arrive")
+	}
+	code.Store(http.StatusInternalServerError)
+	ready(httpPod.UID, false)
 }
