@@ -218,6 +218,9 @@ func TestReadinessFailureKeepsReadyFalse(t *testing.T) {
 		})
 	}
 	notReady()
+	if st, _, _ := containerStatus(t, h.cp, p.UID); st.Condition(api.PodReady).Message != "containers with unready status: [c0]" {
+		t.Errorf("Ready condition %+v, want it to name the unready container", st.Condition(api.PodReady))
+	}
 	// Several failed probes later, still not ready, never restarted.
 	n := h.execs("/data/ready")
 	testutil.Eventually(t, 10*time.Second, func() error {

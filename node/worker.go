@@ -1098,6 +1098,20 @@ func (w *podWorker) computeStatus(pod *api.Pod) api.PodStatus {
 	}
 	cond(api.ContainersReady, ready, notReady)
 	cond(api.PodReady, ready, notReady)
+	if !ready && notReady == "ContainersNotReady" {
+		// As Kubernetes: name the containers that are not ready.
+		var unready []string
+		for _, cs := range st.ContainerStatuses {
+			if !cs.Ready {
+				unready = append(unready, cs.Name)
+			}
+		}
+		if len(unready) > 0 {
+			msg := "containers with unready status: [" + strings.Join(unready, " ") + "]"
+			n := len(st.Conditions)
+			st.Conditions[n-2].Message, st.Conditions[n-1].Message = msg, msg
+		}
+	}
 	w.status = st
 	return st
 }
