@@ -331,7 +331,6 @@ var probeClient = &http.Client{
 	Transport: &http.Transport{
 		DisableKeepAlives: true,
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as Kubernetes' HTTPS probes
-		Proxy:             nil,
 	},
 }
 
@@ -370,8 +369,9 @@ func httpProbe(ctx context.Context, h *api.HTTPGetAction, timeout time.Duration,
 		req.Header.Add(hd.Name, hd.Value)
 	}
 	var code int
-	if hp, ok := t.rt.(runtimes.HTTPProber); ok {
-		// A wasm container's HTTP is its WAGI handler, served in process.
+	if hp, ok := t.rt.(runtimes.HTTPProber); ok && h.Host == "" {
+		// A wasm container's HTTP is its WAGI handler, served in process
+		// (a probe that names a host connects to it over the network).
 		code, err = hp.ProbeHTTP(ctx, t.id, cp.ContainerPort, req)
 	} else {
 		var resp *http.Response
