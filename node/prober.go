@@ -325,9 +325,16 @@ func resolvePort(p api.IntOrString, ports []api.ContainerPort) (api.ContainerPor
 }
 
 // probeClient sends the network httpGet probes: no keep-alive (a probe
-// must not hold connections), certificates not checked (as Kubernetes),
-// at most 10 redirects.
+// must not hold connections), no proxy, certificates not checked, and, as
+// Kubernetes, redirects followed only on the same host (at most 10); a
+// redirect elsewhere is not followed, and its 3xx status counts as success.
 var probeClient = &http.Client{
+	CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 10 || req.URL.Host != via[0].URL.Host {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	},
 	Transport: &http.Transport{
 		DisableKeepAlives: true,
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // as Kubernetes' HTTPS probes
