@@ -112,6 +112,24 @@ func TestWasmHTTPProbesInProcess(t *testing.T) {
 	}
 	healthy := mk("wagi-ok", "/status/200", "/status/204")
 	sick := mk("wagi-sick", "/status/500", "/status/503")
+	// tcpSocket: to the port's hostPort on the node.
+	tcp := mkpod("wagi-tcp", api.RestartPolicyAlways, mod)
+	tcp.Spec.RuntimeClassName = ptr(api.RuntimeWasm)
+	tcp.Spec.Containers[0].Ports = []api.ContainerPort{{Name: "http", ContainerPort: 8080, HostPort: freeTCPPort(t)}}
+	tcp.Spec.Containers[0].ReadinessProbe = &api.Probe{ProbeHandler: api.ProbeHandler{TCPSocket: &api.TCPSocketAction{Port: api.FromString("http")}},
+		PeriodSeconds: 1, TimeoutSeconds: 1000, FailureThreshold: 1, SuccessThreshold: 1}
+	api.Default(tcp)
+	tcp = h.cp.assign(tcp)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		st, cs, err := containerStatus(t, h.cp, tcp.UID)
+		if err != nil {
+			return err
+		}
+		if !cs.Ready || condition(st, api.PodReady) != api.ConditionTrue {
+			return fmt.Errorf("tcpSocket pod: %s; want ready", describe(st.ContainerStatuses))
+		}
+		return nil
+	})
 	testutil.Eventually(t, 30*time.Second, func() error {
 		st, cs, err := containerStatus(t, h.cp, healthy.UID)
 		if err != nil {
