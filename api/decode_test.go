@@ -33,8 +33,6 @@ func TestDecodeKubernetesPodManifest(t *testing.T) {
 		`unknown field "spec.automountServiceAccountToken"`,
 		`unknown field "spec.containers[0].envFrom"`,
 		`unknown field "spec.containers[0].env[1].valueFrom"`,
-		`unknown field "spec.containers[0].livenessProbe"`,
-		`unknown field "spec.containers[0].readinessProbe"`,
 		`unknown field "spec.dnsPolicy"`,
 		`unknown field "spec.imagePullSecrets"`,
 		`unknown field "spec.priorityClassName"`,
@@ -54,6 +52,13 @@ func TestDecodeKubernetesPodManifest(t *testing.T) {
 	}
 	if p.Spec.Tolerations[0].TolerationSeconds == nil || *p.Spec.Tolerations[0].TolerationSeconds != 300 {
 		t.Errorf("tolerations = %+v", p.Spec.Tolerations)
+	}
+	// Probes are decoded, no longer dropped with a warning; a port by name.
+	if lp := c.LivenessProbe; lp == nil || lp.HTTPGet == nil || lp.HTTPGet.Path != "/healthz" || lp.HTTPGet.Port != FromString("http") || lp.InitialDelaySeconds != 10 {
+		t.Errorf("livenessProbe = %+v", lp)
+	}
+	if rp := c.ReadinessProbe; rp == nil || rp.HTTPGet == nil || rp.HTTPGet.Path != "/ready" {
+		t.Errorf("readinessProbe = %+v", rp)
 	}
 	// securityContext is decoded, no longer dropped with a warning.
 	if sc := p.Spec.SecurityContext; sc == nil || *sc.RunAsUser != 10001 || !*sc.RunAsNonRoot || *sc.FSGroup != 10001 || sc.SeccompProfile.Type != SeccompProfileRuntimeDefault {

@@ -27,7 +27,9 @@ const (
 //     imagePullPolicy (Always for a `latest` or
 //     missing tag, IfNotPresent otherwise and for wasm modules given as
 //     file:// or kyb:// images), port protocol TCP, and requests copied from
-//     limits for each resource that has a limit but no request;
+//     limits for each resource that has a limit but no request; probes:
+//     periodSeconds 10, timeoutSeconds 1, successThreshold 1,
+//     failureThreshold 3, and an httpGet's path "/" and scheme HTTP;
 //   - Namespace: status.phase Active;
 //   - RoleBinding, ClusterRoleBinding: roleRef.apiGroup and the apiGroup of
 //     User and Group subjects rbac.authorization.k8s.io; a ServiceAccount
@@ -94,6 +96,9 @@ func defaultContainer(c *Container, wasm, hostNetwork bool) {
 			c.Ports[i].HostPort = c.Ports[i].ContainerPort
 		}
 	}
+	for _, pr := range []*Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
+		defaultProbe(pr)
+	}
 	if c.SecurityContext != nil && c.SecurityContext.ProcMount == nil {
 		pm := ProcMountDefault
 		c.SecurityContext.ProcMount = &pm
@@ -107,6 +112,40 @@ func defaultContainer(c *Container, wasm, hostNetwork bool) {
 			c.Resources.Requests = ResourceList{}
 		}
 		c.Resources.Requests[name] = limit.DeepCopy()
+	}
+}
+
+// Probe defaults, as Kubernetes'.
+const (
+	DefaultProbePeriodSeconds    = int32(10)
+	DefaultProbeTimeoutSeconds   = int32(1)
+	DefaultProbeSuccessThreshold = int32(1)
+	DefaultProbeFailureThreshold = int32(3)
+)
+
+func defaultProbe(p *Probe) {
+	if p == nil {
+		return
+	}
+	if p.PeriodSeconds == 0 {
+		p.PeriodSeconds = DefaultProbePeriodSeconds
+	}
+	if p.TimeoutSeconds == 0 {
+		p.TimeoutSeconds = DefaultProbeTimeoutSeconds
+	}
+	if p.SuccessThreshold == 0 {
+		p.SuccessThreshold = DefaultProbeSuccessThreshold
+	}
+	if p.FailureThreshold == 0 {
+		p.FailureThreshold = DefaultProbeFailureThreshold
+	}
+	if h := p.HTTPGet; h != nil {
+		if h.Path == "" {
+			h.Path = "/"
+		}
+		if h.Scheme == "" {
+			h.Scheme = URISchemeHTTP
+		}
 	}
 }
 

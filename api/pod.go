@@ -100,6 +100,97 @@ type Container struct {
 	// SecurityContext holds the container's security attributes; where a
 	// field is also in the pod's SecurityContext, this one wins.
 	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
+	// LivenessProbe restarts the container when it fails; ReadinessProbe
+	// decides whether the container is ready; StartupProbe holds both back
+	// until it has succeeded once. Init containers may have none of them.
+	LivenessProbe  *Probe `json:"livenessProbe,omitempty"`
+	ReadinessProbe *Probe `json:"readinessProbe,omitempty"`
+	StartupProbe   *Probe `json:"startupProbe,omitempty"`
+}
+
+// Probe is a health check the node agent runs against a container, with
+// Kubernetes' fields and defaults (periodSeconds 10, timeoutSeconds 1,
+// successThreshold 1, failureThreshold 3).
+type Probe struct {
+	ProbeHandler `json:",inline"`
+	// InitialDelaySeconds is how long after the container started the
+	// first probe runs.
+	InitialDelaySeconds int32 `json:"initialDelaySeconds,omitempty"`
+	// TimeoutSeconds bounds one probe; a probe that times out failed.
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+	// PeriodSeconds is how often the probe runs.
+	PeriodSeconds int32 `json:"periodSeconds,omitempty"`
+	// SuccessThreshold is how many successes in a row make a failed probe
+	// succeed again; 1 for liveness and startup probes.
+	SuccessThreshold int32 `json:"successThreshold,omitempty"`
+	// FailureThreshold is how many failures in a row make the probe fail.
+	FailureThreshold int32 `json:"failureThreshold,omitempty"`
+	// TerminationGracePeriodSeconds, on a liveness or startup probe, is the
+	// grace period of a container killed because the probe failed; nil
+	// takes the pod's.
+	TerminationGracePeriodSeconds *int64 `json:"terminationGracePeriodSeconds,omitempty"`
+}
+
+// ProbeHandler is what a probe does: exactly one member is set.
+type ProbeHandler struct {
+	// Exec runs a command in the container (for a wasm container, a new
+	// instance of its module with the command as its arguments); exit
+	// code 0 is success.
+	Exec *ExecAction `json:"exec,omitempty"`
+	// HTTPGet sends a GET; a status from 200 to 399 is success.
+	HTTPGet *HTTPGetAction `json:"httpGet,omitempty"`
+	// TCPSocket opens a TCP connection; a connection is success.
+	TCPSocket *TCPSocketAction `json:"tcpSocket,omitempty"`
+	// GRPC is accepted by the decoder and refused by validation: the
+	// agent does not implement gRPC health checks.
+	GRPC *GRPCAction `json:"grpc,omitempty"`
+}
+
+// ExecAction is a command run by an exec probe.
+type ExecAction struct {
+	Command []string `json:"command,omitempty"`
+}
+
+// URIScheme is HTTP or HTTPS.
+type URIScheme string
+
+// URI schemes of an HTTPGetAction.
+const (
+	URISchemeHTTP  URIScheme = "HTTP"
+	URISchemeHTTPS URIScheme = "HTTPS"
+)
+
+// HTTPGetAction is the request of an httpGet probe.
+type HTTPGetAction struct {
+	// Path is the request path; "/" when empty.
+	Path string `json:"path,omitempty"`
+	// Port is a port number or the name of one of the container's ports.
+	Port IntOrString `json:"port"`
+	// Host is the host to connect to; the pod's IP when empty.
+	Host string `json:"host,omitempty"`
+	// Scheme is HTTP (the default) or HTTPS (certificates are not checked).
+	Scheme      URIScheme    `json:"scheme,omitempty"`
+	HTTPHeaders []HTTPHeader `json:"httpHeaders,omitempty"`
+}
+
+// HTTPHeader is one header of an httpGet probe's request.
+type HTTPHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// TCPSocketAction is the connection of a tcpSocket probe.
+type TCPSocketAction struct {
+	// Port is a port number or the name of one of the container's ports.
+	Port IntOrString `json:"port"`
+	// Host is the host to connect to; the pod's IP when empty.
+	Host string `json:"host,omitempty"`
+}
+
+// GRPCAction is a gRPC health check (refused by validation).
+type GRPCAction struct {
+	Port    int32   `json:"port"`
+	Service *string `json:"service,omitempty"`
 }
 
 // PullPolicy says when an image is pulled.

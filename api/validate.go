@@ -269,10 +269,28 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	}
 	names := map[string]bool{}
 	for i := range s.InitContainers {
-		validateContainer(e, &s.InitContainers[i], p.Child("initContainers").Index(i), names, volumes)
+		ip := p.Child("initContainers").Index(i)
+		c := &s.InitContainers[i]
+		validateContainer(e, c, ip, names, volumes)
+		// As Kubernetes: an init container runs to completion; probes
+		// have nothing to watch (sidecars, restartPolicy Always, are not
+		// implemented).
+		for _, pr := range []struct {
+			name  string
+			probe *Probe
+		}{{"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}, {"startupProbe", c.StartupProbe}} {
+			if pr.probe != nil {
+				e.add(ip.Child(pr.name), "forbidden: init containers may not have probes")
+			}
+		}
 	}
 	for i := range s.Containers {
-		validateContainer(e, &s.Containers[i], p.Child("containers").Index(i), names, volumes)
+		cp := p.Child("containers").Index(i)
+		c := &s.Containers[i]
+		validateContainer(e, c, cp, names, volumes)
+		validateProbe(e, c.LivenessProbe, c, cp.Child("livenessProbe"), true)
+		validateProbe(e, c.ReadinessProbe, c, cp.Child("readinessProbe"), false)
+		validateProbe(e, c.StartupProbe, c, cp.Child("startupProbe"), true)
 	}
 	for i := range s.InitContainers {
 		validateSecurityContext(e, s.InitContainers[i].SecurityContext, p.Child("initContainers").Index(i).Child("securityContext"), wasm)
@@ -432,6 +450,104 @@ func validateContainer(e *errs, c *Container, p *field.Path, names, volumes map[
 		}
 		mountPaths[path.Clean(m.MountPath)] = true
 	}
+}
+
+// validateProbe checks one probe of container c, as Kubernetes does:
+// exactly one handler, non-negative timings (positive once defaulted),
+// successThreshold 1 for liveness and startup probes (one), a port that is
+// a number from 1 to 65535 or the name of one of c's ports. A gRPC probe is
+// refused: the agent does not implement it.
+func validateProbe(e *errs, pr *Probe, c *Container, p *field.Path, one bool) {
+	if pr == nil {
+		return
+	}
+	n := 0
+	if pr.Exec != nil {
+		n++
+		if len(pr.Exec.Command) == 0 {
+			e.required(p.Child("exec", "command"))
+		}
+	}
+	if h := pr.HTTPGet; h != nil {
+		n++
+		hp := p.Child("httpGet")
+		validateProbePort(e, h.Port, c, hp.Child("port"))
+		if h.Path != "" && !strings.HasPrefix(h.Path, "/") {
+			e.add(hp.Child("path"), "must be an absolute path (got %q)", h.Path)
+		}
+		switch h.Scheme {
+		case "", URISchemeHTTP, URISchemeHTTPS:
+		default:
+			e.unsupported(hp.Child("scheme"), string(h.Scheme), string(URISchemeHTTP), string(URISchemeHTTPS))
+		}
+		for i, hd := range h.HTTPHeaders {
+			if hd.Name == "" || strings.ContainsAny(hd.Name, " :\r\n") {
+				e.add(hp.Child("httpHeaders").Index(i).Child("name"), "must be a valid HTTP header name (got %q)", hd.Name)
+			}
+			if strings.ContainsAny(hd.Value, "\r\n") {
+				e.add(hp.Child("httpHeaders").Index(i).Child("value"), "must not contain a line break")
+			}
+		}
+		if h.Host != "" && strings.ContainsAny(h.Host, "/ ") {
+			e.add(hp.Child("host"), "must be a host name or IP address (got %q)", h.Host)
+		}
+	}
+	if t := pr.TCPSocket; t != nil {
+		n++
+		validateProbePort(e, t.Port, c, p.Child("tcpSocket", "port"))
+		if t.Host != "" && strings.ContainsAny(t.Host, "/ ") {
+			e.add(p.Child("tcpSocket", "host"), "must be a host name or IP address (got %q)", t.Host)
+		}
+	}
+	if pr.GRPC != nil {
+		n++
+		e.add(p.Child("grpc"), "not supported: kybernetes implements exec, httpGet and tcpSocket probes")
+	}
+	switch n {
+	case 0:
+		e.add(p, "must specify a handler type: one of exec, httpGet, tcpSocket")
+	case 1:
+	default:
+		e.add(p, "may not specify more than one handler type (exec, httpGet, tcpSocket, grpc)")
+	}
+	for _, f := range []struct {
+		name string
+		v    int32
+	}{{"initialDelaySeconds", pr.InitialDelaySeconds}, {"timeoutSeconds", pr.TimeoutSeconds}, {"periodSeconds", pr.PeriodSeconds}, {"successThreshold", pr.SuccessThreshold}, {"failureThreshold", pr.FailureThreshold}} {
+		if f.v < 0 {
+			e.add(p.Child(f.name), "must be greater than or equal to 0 (got %d)", f.v)
+		}
+	}
+	if one && pr.SuccessThreshold > 1 {
+		e.add(p.Child("successThreshold"), "must be 1 (got %d)", pr.SuccessThreshold)
+	}
+	if g := pr.TerminationGracePeriodSeconds; g != nil {
+		switch {
+		case !one:
+			e.add(p.Child("terminationGracePeriodSeconds"), "forbidden: only liveness and startup probes may set it")
+		case *g <= 0:
+			e.add(p.Child("terminationGracePeriodSeconds"), "must be greater than 0 (got %d)", *g)
+		}
+	}
+}
+
+func validateProbePort(e *errs, port IntOrString, c *Container, p *field.Path) {
+	if !port.IsString {
+		if port.IntVal < 1 || port.IntVal > 65535 {
+			e.add(p, "must be between 1 and 65535, inclusive (got %d)", port.IntVal)
+		}
+		return
+	}
+	if msgs := validation.IsValidPortName(port.StrVal); len(msgs) > 0 {
+		e.addAll(p, msgs)
+		return
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == port.StrVal {
+			return
+		}
+	}
+	e.add(p, "not found: the container has no port named %q", port.StrVal)
 }
 
 func validateResources(e *errs, r *ResourceRequirements, p *field.Path) {

@@ -73,6 +73,12 @@ type Config struct {
 	// Default 150ms.
 	LogPollInterval time.Duration
 
+	// ProbeSecond is how long one second of a probe's timing fields
+	// (initialDelaySeconds, periodSeconds, timeoutSeconds) lasts. Default
+	// 1s; tests shorten it so that a probe with periodSeconds 1 runs every
+	// few milliseconds.
+	ProbeSecond time.Duration
+
 	// AgentVersion overrides Version in nodeInfo.
 	AgentVersion string
 }
@@ -108,6 +114,7 @@ func (c *Config) setDefaults() error {
 	def(&c.BackoffMax, 5*time.Minute)
 	def(&c.BackoffReset, 10*time.Minute)
 	def(&c.LogPollInterval, 150*time.Millisecond)
+	def(&c.ProbeSecond, time.Second)
 	if c.StatusBatchMax == 0 {
 		c.StatusBatchMax = 500
 	}
@@ -130,7 +137,7 @@ func (c *Config) setDefaults() error {
 		"HeartbeatInterval": c.HeartbeatInterval, "StatusInterval": c.StatusInterval,
 		"StatusFlushInterval": c.StatusFlushInterval, "RequestTimeout": c.RequestTimeout,
 		"BackoffBase": c.BackoffBase, "BackoffMax": c.BackoffMax, "BackoffReset": c.BackoffReset,
-		"LogPollInterval": c.LogPollInterval,
+		"LogPollInterval": c.LogPollInterval, "ProbeSecond": c.ProbeSecond,
 	} {
 		if d < 0 {
 			return fmt.Errorf("%s: must not be negative, got %v", name, d)

@@ -35,7 +35,28 @@
 //     init containers in order, containers with restartPolicy and an
 //     exponential crash back-off (CrashLoopBackOff), image changes, graceful
 //     deletion (deletionGracePeriodSeconds, else
-//     terminationGracePeriodSeconds) ending in a Finalized report;
+//     terminationGracePeriodSeconds) ending in a Finalized report. A worker
+//     pass observes its state, asks the pure planner (plan.go: plan(desired,
+//     observed) -> actions such as CreateSandbox, Pull, Start, BackOff,
+//     Kill) what to do, and executes the actions against the runtime;
+//   - probes (prober.go): one prober goroutine per running container
+//     attempt with probes runs the startup probe until it succeeds, then the
+//     liveness and readiness probes on their periods, and reports each change
+//     of result to the worker. A failed startup or liveness probe (after
+//     failureThreshold) makes the planner kill the container (within the
+//     probe's terminationGracePeriodSeconds, else the pod's), which restarts
+//     as its restart policy and back-off say, with the probe's failure as the
+//     message of its last state and Unhealthy and Killing events; the
+//     readiness probe sets the container's ready flag, and with it the pod's
+//     ContainersReady and Ready conditions (a container is ready once started
+//     and its readiness probe passed; started once its startup probe passed).
+//     exec probes go through runtimes.Execer (containerd's task exec; a new
+//     instance of a wasm module with the probe's command as arguments);
+//     httpGet probes through runtimes.HTTPProber when the runtime serves HTTP
+//     in process (a wasm pod's WAGI handler), else to the pod's IP;
+//     tcpSocket probes to the pod's IP (for a wasm pod, to the port's
+//     hostPort on the node). Config.ProbeSecond scales the probes' timing
+//     fields for tests;
 //   - status: pod status changes go out by group commit: at once unless a
 //     batch is in flight, else together in the next one, on
 //     kyb.node.<name>.podstatus, only when changed; while the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +63,7 @@ type podWorker struct {
 	inits      []*ctr
 	ctrs       []*ctr
 	exits      chan exitEvent
+	probes     chan probeEvent
 	done       chan struct{}
 	startTime  *time.Time
 	status     api.PodStatus // last computed
@@ -117,6 +119,15 @@ type ctr struct {
 	waitR     string // waiting reason when not running
 	waitM     string
 	tail      *tailer
+
+	// Probes of the current attempt: the prober's cancel, whether the
+	// startup probe succeeded and the readiness probe says ready, and why
+	// a liveness or startup probe failed ("" when none did).
+	probeCancel   context.CancelFunc
+	startupOK     bool
+	readyOK       bool
+	unhealthy     string
+	unhealthyKind probeKind
 }
 
 func newPodWorker(a *Agent, p *api.Pod, adopt *adopted) *podWorker {
@@ -127,6 +138,7 @@ func newPodWorker(a *Agent, p *api.Pod, adopt *adopted) *podWorker {
 		rv:      resourceVersion(p),
 		notify:  make(chan struct{}, 1),
 		exits:   make(chan exitEvent, 16),
+		probes:  make(chan probeEvent, 16),
 		done:    make(chan struct{}),
 		log:     a.log.With("pod", p.Namespace+"/"+p.Name, "uid", p.UID),
 	}
@@ -248,6 +260,8 @@ func (w *podWorker) run(ctx context.Context) {
 		case <-w.notify:
 		case ev := <-w.exits:
 			w.onExit(ev)
+		case ev := <-w.probes:
+			w.onProbe(ev)
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -309,28 +323,18 @@ func (w *podWorker) sync(ctx context.Context) bool {
 	if w.lastSent == nil {
 		w.report(pod, false) // Pending (ContainerCreating) before the runtime is asked anything
 	}
-	if w.sandbox == nil && !now.Before(w.sbBackoff.until) {
-		w.createSandbox(ctx, pod)
-	}
-	if w.sandbox != nil {
-		initsDone := true
-		for _, c := range w.inits {
-			if c.exit != nil && c.exit.ExitCode == 0 {
-				continue
-			}
-			initsDone = false
-			if c.exit != nil && pod.Spec.RestartPolicy == api.RestartPolicyNever {
-				w.initFailed = true
-				break
-			}
-			w.step(ctx, pod, c, now)
+	d := desiredPod{restartPolicy: pod.Spec.RestartPolicy}
+	for {
+		acts := plan(d, w.observe(pod, now))
+		created := false
+		for _, a := range acts {
+			w.execute(ctx, pod, a)
+			created = created || (a.kind == actCreateSandbox && w.sandbox != nil)
+		}
+		if !created {
 			break
 		}
-		if initsDone {
-			for _, c := range w.ctrs {
-				w.step(ctx, pod, c, now)
-			}
-		}
+		// The sandbox is there: plan its containers in the same pass.
 	}
 	st := w.computeStatus(pod)
 	w.report(pod, false)
@@ -440,6 +444,8 @@ func (w *podWorker) applySpecChanges(ctx context.Context, pod *api.Pod) {
 				continue // still running (the stop was cancelled by a deletion)
 			}
 			c.running, c.exit, c.respec = false, &res, true
+			c.stopProbes()
+			c.readyOK, c.unhealthy = false, ""
 			if c.tail != nil {
 				c.tail.finish()
 			}
@@ -463,33 +469,100 @@ func shouldRestart(policy api.RestartPolicy, init bool, code int32) bool {
 	return true
 }
 
-// step drives one container: pull, create and start, restart after exit.
-func (w *podWorker) step(ctx context.Context, pod *api.Pod, c *ctr, now time.Time) {
-	if c.running {
+// observe is the worker's state as plan sees it.
+func (w *podWorker) observe(pod *api.Pod, now time.Time) observedPod {
+	o := observedPod{now: now, name: pod.Name, sandbox: w.sandbox != nil, sandboxUntil: w.sbBackoff.until}
+	for _, c := range w.inits {
+		o.inits = append(o.inits, c.observe())
+	}
+	for _, c := range w.ctrs {
+		o.ctrs = append(o.ctrs, c.observe())
+	}
+	return o
+}
+
+func (c *ctr) observe() observedCtr {
+	oc := observedCtr{
+		name: c.spec.Name, running: c.running, respec: c.respec, imageOK: c.imageOK,
+		pullUntil: c.pull.until, crashUntil: c.crash.until, crashDelay: c.crash.delay,
+		startFailed: c.waitR != "" && c.waitR != ReasonErrImagePull && c.waitR != ReasonImagePullBackOff,
+		unhealthy:   c.unhealthy,
+	}
+	if c.exit != nil {
+		oc.exited, oc.exitCode = true, c.exit.ExitCode
+	}
+	return oc
+}
+
+// execute performs one action of a plan.
+func (w *podWorker) execute(ctx context.Context, pod *api.Pod, a action) {
+	if a.kind == actCreateSandbox {
+		w.createSandbox(ctx, pod)
 		return
 	}
-	if c.exit != nil && !c.respec {
-		if !shouldRestart(pod.Spec.RestartPolicy, c.init, c.exit.ExitCode) {
-			return
-		}
-		if now.Before(c.crash.until) {
-			c.waitR = ReasonCrashLoopBackOff
-			c.waitM = fmt.Sprintf("back-off %v restarting failed container=%s pod=%s", c.crash.delay, c.spec.Name, pod.Name)
-			return
-		}
-	} else if c.waitR != "" && c.waitR != ReasonErrImagePull && c.waitR != ReasonImagePullBackOff && now.Before(c.crash.until) {
-		return // create/start failed; back off
+	c := w.find(a.container)
+	if c == nil {
+		return
 	}
-	if !c.imageOK {
-		if now.Before(c.pull.until) {
-			return
-		}
+	switch a.kind {
+	case actInitFailed:
+		w.initFailed = true
+	case actBackOff:
+		c.waitR, c.waitM = a.reason, a.message
+	case actPull:
 		w.pullImage(ctx, c)
-		if !c.imageOK {
-			return
+	case actStart:
+		if c.imageOK { // else the pull before it failed
+			w.start(ctx, pod, c)
 		}
+	case actKill:
+		w.killUnhealthy(ctx, pod, c, a)
 	}
-	w.start(ctx, pod, c)
+}
+
+// killUnhealthy stops a running container whose liveness or startup probe
+// failed, as the kubelet does: within the probe's
+// terminationGracePeriodSeconds (the pod's when unset), recording the
+// probe's failure as the message of its termination; it restarts as its
+// pod's restart policy says, after its back-off.
+func (w *podWorker) killUnhealthy(ctx context.Context, pod *api.Pod, c *ctr, a action) {
+	grace := gracePeriod(pod)
+	probe := c.spec.LivenessProbe
+	if c.unhealthyKind == probeStartup {
+		probe = c.spec.StartupProbe
+	}
+	if probe != nil && probe.TerminationGracePeriodSeconds != nil && pod.DeletionTimestamp == nil {
+		grace = time.Duration(*probe.TerminationGracePeriodSeconds) * time.Second
+	}
+	then := "will be restarted"
+	if !shouldRestart(pod.Spec.RestartPolicy, c.init, 137) {
+		then = "will not be restarted (restartPolicy " + string(pod.Spec.RestartPolicy) + ")"
+	}
+	kind := strings.ToLower(c.unhealthyKind.String())
+	w.log.Info("killing an unhealthy container", "container", c.spec.Name, "probe", kind, "msg", a.message, "grace", grace)
+	w.event(api.EventTypeNormal, "Killing", c.spec.Name, "Container %s failed %s probe, %s", c.spec.Name, kind, then)
+	c.stopProbes()
+	octx, done := w.opContext(ctx)
+	if err := w.rt.StopContainer(octx, c.id, grace); err != nil {
+		w.log.Warn("stop an unhealthy container", "container", c.spec.Name, "err", err)
+	}
+	done()
+	res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
+	if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
+		res = exitOf(st)
+		res.Reason = reasonOrByCode(res)
+	} else if err == nil {
+		return // still running (the stop was cancelled by a deletion)
+	}
+	res.Message = a.message
+	c.running, c.exit, c.unhealthy, c.readyOK = false, &res, "", false
+	if c.tail != nil {
+		c.tail.finish()
+	}
+	if res.FinishedAt.Sub(c.startedAt) >= w.a.cfg.BackoffReset {
+		c.crash = backoff{}
+	}
+	c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
 }
 
 func pullPolicy(p api.PullPolicy) runtimes.PullPolicy {
@@ -708,6 +781,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 		return
 	}
 	c.started, c.running, c.respec = true, true, false
+	c.startupOK, c.readyOK, c.unhealthy = false, false, ""
 	c.startedAt = time.Now().UTC()
 	c.waitR, c.waitM = "", ""
 	w.event(api.EventTypeNormal, "Started", c.spec.Name, "Started container %s (attempt %d)", c.spec.Name, c.attempt)
@@ -718,6 +792,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 func (w *podWorker) watch(ctx context.Context, pod *api.Pod, c *ctr, logPath string) {
 	id, name := c.id, c.spec.Name
 	c.tail = w.a.logs.tail(ctx, pod, name, c.attempt, logPath)
+	w.startProbes(ctx, c)
 	w.a.wg.Go(func() {
 		for {
 			ch, err := w.rt.WaitContainer(ctx, id)
@@ -777,6 +852,8 @@ func (w *podWorker) onExit(ev exitEvent) {
 	res.Reason = reasonOrByCode(res)
 	c.running = false
 	c.exit = &res
+	c.stopProbes()
+	c.readyOK, c.unhealthy = false, ""
 	if c.tail != nil {
 		c.tail.finish()
 	}
@@ -873,6 +950,10 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 	grace := max(gracePeriod(pod), 0)
 	w.log.Info("stopping pod", "grace", grace, "gone", gone)
 	w.event(api.EventTypeNormal, "Killing", "", "Stopping the pod's containers (grace period %v)", grace)
+	for _, c := range w.all() {
+		c.stopProbes()
+		c.readyOK = false
+	}
 	if w.rt != nil {
 		var wg sync.WaitGroup
 		for _, c := range w.all() {
@@ -1017,6 +1098,20 @@ func (w *podWorker) computeStatus(pod *api.Pod) api.PodStatus {
 	}
 	cond(api.ContainersReady, ready, notReady)
 	cond(api.PodReady, ready, notReady)
+	if !ready && notReady == "ContainersNotReady" {
+		// As Kubernetes: name the containers that are not ready.
+		var unready []string
+		for _, cs := range st.ContainerStatuses {
+			if !cs.Ready {
+				unready = append(unready, cs.Name)
+			}
+		}
+		if len(unready) > 0 {
+			msg := "containers with unready status: [" + strings.Join(unready, " ") + "]"
+			n := len(st.Conditions)
+			st.Conditions[n-2].Message, st.Conditions[n-1].Message = msg, msg
+		}
+	}
 	w.status = st
 	return st
 }
@@ -1030,7 +1125,10 @@ func (w *podWorker) containerStatus(c *ctr, waitDefault string) api.ContainerSta
 		RestartCount: c.restarts,
 		ContainerID:  w.containerID(c.id),
 	}
-	started := c.running
+	// As Kubernetes: started once the startup probe succeeded (at once
+	// without one); ready once started and the readiness probe says so
+	// (at once without one).
+	started := c.running && (c.spec.StartupProbe == nil || c.startupOK)
 	cs.Started = &started
 	if c.lastTerm != nil {
 		lt := *c.lastTerm
@@ -1039,7 +1137,7 @@ func (w *podWorker) containerStatus(c *ctr, waitDefault string) api.ContainerSta
 	switch {
 	case c.running:
 		cs.State.Running = &api.ContainerStateRunning{StartedAt: c.startedAt.Truncate(time.Second)}
-		cs.Ready = true
+		cs.Ready = started && (c.spec.ReadinessProbe == nil || c.readyOK)
 	case c.exit != nil && (c.waitR == ReasonCrashLoopBackOff || c.respec):
 		r := c.waitR
 		if r == "" {

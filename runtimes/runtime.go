@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -370,4 +371,37 @@ func NotFoundf(format string, args ...any) error {
 type ModuleInfo struct {
 	Digest string
 	Size   int64
+}
+
+// ExecResult is how a command run by ExecSync ended.
+type ExecResult struct {
+	ExitCode int32
+	// Output is the command's stdout and stderr, interleaved, cut at
+	// MaxExecOutput bytes.
+	Output []byte
+}
+
+// MaxExecOutput is how much of an ExecSync command's output is kept.
+const MaxExecOutput = 10 << 10
+
+// Execer is implemented by runtimes that run a command in a running
+// container (CRI's ExecSync), as exec probes do. The containerd runtime
+// runs it as a new process in the container's namespaces; the wasm runtime
+// runs a new instance of the container's module with cmd as its arguments
+// (argv is the container's name followed by cmd) and the container's env and
+// mounts. A command that runs past timeout is killed and ExecSync returns
+// an error wrapping context.DeadlineExceeded. An unknown or not running
+// container is an error wrapping ErrNotFound. Safe for concurrent use.
+type Execer interface {
+	ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*ExecResult, error)
+}
+
+// HTTPProber is implemented by runtimes that serve a container's HTTP in
+// process (the wasm runtime's WAGI handler), so that an httpGet probe needs
+// no network: ProbeHTTP serves req as the container serves requests to its
+// containerPort port and returns the response's status code. A container
+// that serves no such port is an error wrapping ErrNotFound. Safe for
+// concurrent use.
+type HTTPProber interface {
+	ProbeHTTP(ctx context.Context, id string, port int32, req *http.Request) (int, error)
 }

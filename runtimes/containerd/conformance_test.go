@@ -34,6 +34,7 @@ func TestConformance(t *testing.T) {
 			return r
 		},
 		Image:           ref,
+		ExecCommand:     []string{"/testprog"},
 		SurvivesRestart: true,
 		Close:           func(t *testing.T, rt runtimes.Runtime) { rt.(*Runtime).Close() },
 	})

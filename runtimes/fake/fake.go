@@ -59,6 +59,7 @@ var (
 	_ runtimes.Runtime       = (*Runtime)(nil)
 	_ runtimes.StatsProvider = (*Runtime)(nil)
 	_ runtimes.ImageLister   = (*Runtime)(nil)
+	_ runtimes.Execer        = (*Runtime)(nil)
 )
 
 // New returns a fake runtime, loading the state left in cfg.StateDir by a
@@ -435,3 +436,31 @@ func hostPath(mounts []runtimes.Mount, p string) (string, bool, error) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+
+// ExecSync implements runtimes.Execer: cmd runs as the verbs of package
+// prog (cat, exit, sleep, ...) against the running container's env and
+// mounts, as the container's own program would. It returns an error
+// wrapping ErrNotFound when no container with that ID is running, and one
+// wrapping context.DeadlineExceeded when the command outlives timeout.
+func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout time.Duration) (*runtimes.ExecResult, error) {
+	r.record("ExecSync", id+" "+strings.Join(cmd, " "))
+	c, _, err := r.Running(id)
+	if err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var out strings.Builder
+	code := prog.Run(ctx, cmd, progSys(ctx, c, &out))
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	b := []byte(out.String())
+	if len(b) > runtimes.MaxExecOutput {
+		b = b[:runtimes.MaxExecOutput]
+	}
+	return &runtimes.ExecResult{ExitCode: int32(code), Output: b}, nil
+}

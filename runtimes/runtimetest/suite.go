@@ -30,6 +30,10 @@ type Harness struct {
 	// (e.g. ["/testprog"] for an image without an entrypoint); the verbs
 	// go in Args. Usually nil.
 	Command []string
+	// ExecCommand is put before the program's verbs in an ExecSync command
+	// (e.g. ["/testprog"] for an image whose entrypoint it is: an exec does
+	// not go through the entrypoint). Usually nil.
+	ExecCommand []string
 	// Close, if set, is called on the first instance before the second is
 	// built on the same state directory, to play the agent process ending
 	// (for in-process runtimes: kill what runs, without recording exits).
@@ -89,6 +93,9 @@ func Run(t *testing.T, h Harness) {
 	t.Run("Mounts", s.testMounts)
 	t.Run("Concurrent", s.testConcurrent)
 	t.Run("Restart", s.testRestart)
+	if _, ok := s.rt.(runtimes.Execer); ok {
+		t.Run("Exec", s.testExec)
+	}
 }
 
 func (s *suite) ctx(t *testing.T) context.Context {
@@ -690,4 +697,59 @@ func statusIDs(list []*runtimes.ContainerStatus) []string {
 func sortedIDs(ids ...string) []string {
 	slices.Sort(ids)
 	return ids
+}
+
+// testExec: a runtime that implements runtimes.Execer runs a command in a
+// running container, with its env and mounts, returns its exit code and
+// output, kills it past its timeout, and refuses a container that is not
+// running; the container runs on.
+func (s *suite) testExec(t *testing.T) {
+	ex := s.rt.(runtimes.Execer)
+	sb := s.sandbox(t, s.rt)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "probe"), []byte("healthy\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := s.container(t, s.rt, sb, func(c *runtimes.ContainerConfig) {
+		c.Env = []runtimes.EnvVar{{Name: "GREETING", Value: "hi"}}
+		c.Mounts = []runtimes.Mount{{HostPath: dir, ContainerPath: "/data"}}
+	}, "sleep", "forever")
+	s.start(t, s.rt, id)
+	ctx := s.ctx(t)
+	cmd := func(verbs ...string) []string { return append(slices.Clone(s.h.ExecCommand), verbs...) }
+	for _, tc := range []struct {
+		name   string
+		cmd    []string
+		code   int32
+		output string
+	}{
+		{"cat a mounted file", cmd("cat", "/data/probe"), 0, "healthy"},
+		{"env", cmd("env", "GREETING"), 0, "GREETING=hi"},
+		{"exit code", cmd("exit", "7"), 7, ""},
+		{"missing file", cmd("cat", "/data/nope"), 1, ""},
+	} {
+		res, err := ex.ExecSync(ctx, id, tc.cmd, s.h.Timeout)
+		if err != nil {
+			t.Errorf("%s: ExecSync: %v", tc.name, err)
+			continue
+		}
+		if res.ExitCode != tc.code || !strings.Contains(string(res.Output), tc.output) {
+			t.Errorf("%s: exit %d output %q, want %d containing %q", tc.name, res.ExitCode, res.Output, tc.code, tc.output)
+		}
+	}
+	if res, err := ex.ExecSync(ctx, id, cmd("sleep", "forever"), 200*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("ExecSync past its timeout: %+v, %v; want DeadlineExceeded", res, err)
+	}
+	if st := s.status(t, s.rt, id); st.State != runtimes.ContainerRunning {
+		t.Errorf("after the execs the container is %v, want running", st.State)
+	}
+	if err := s.rt.StopContainer(ctx, id, 0); err != nil {
+		t.Fatalf("StopContainer: %v", err)
+	}
+	if _, err := ex.ExecSync(ctx, id, cmd("exit", "0"), s.h.Timeout); !errors.Is(err, runtimes.ErrNotFound) {
+		t.Errorf("ExecSync in an exited container: %v, want ErrNotFound", err)
+	}
+	if _, err := ex.ExecSync(ctx, "no-such-container", cmd("exit", "0"), s.h.Timeout); !errors.Is(err, runtimes.ErrNotFound) {
+		t.Errorf("ExecSync in an unknown container: %v, want ErrNotFound", err)
+	}
 }

@@ -102,6 +102,17 @@
 // header is joined with ", ". Such a container is running while it
 // listens, and exits 0 when stopped.
 //
+// # Probes
+//
+// The runtime implements runtimes.Execer and runtimes.HTTPProber, so that
+// the agent probes a wasm pod without a network: ExecSync runs a new
+// instance of the running container's module with argv = the container's
+// name followed by the command (a Go module sees os.Args[1:] == command),
+// the container's env, working directory, mounts and memory limit, and no
+// stdin, killed past its timeout; ProbeHTTP serves a request through the
+// WAGI handler of the container port in process, with the same request
+// slots and limits as a request from the network, and returns its status.
+//
 // # Defaults
 //
 // Chosen for a node that shares its process with the control plane (kyb

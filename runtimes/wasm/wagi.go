@@ -28,8 +28,10 @@ type wagiProc struct {
 	log     *os.File
 	stderr  io.Writer
 	servers []*http.Server
-	pod     slots // the pod's request slots (HTTPConfig.MaxConcurrent)
-	reqs    inflight
+	// handlers serve in process what each containerPort serves (probes).
+	handlers map[int32]http.Handler
+	pod      slots // the pod's request slots (HTTPConfig.MaxConcurrent)
+	reqs     inflight
 
 	ctx    context.Context // cancelled on Kill: ends requests in flight
 	cancel context.CancelFunc
@@ -68,7 +70,7 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &wagiProc{
 		r: r, c: c, m: m, log: logf, stderr: &lockedWriter{w: logf},
-		pod: pod,
+		pod: pod, handlers: map[int32]http.Handler{},
 		ctx: ctx, cancel: cancel, done: make(chan struct{}),
 	}
 	var lns []net.Listener
@@ -89,8 +91,12 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 			return nil, runtimes.WithReason("HostPortUnavailable", true, fmt.Errorf("listen on %s: %w", addr, err))
 		}
 		lns = append(lns, ln)
+		h := p.handler(rc, pm)
+		if _, ok := p.handlers[pm.ContainerPort]; !ok {
+			p.handlers[pm.ContainerPort] = h
+		}
 		srv := &http.Server{
-			Handler:           p.handler(rc, pm),
+			Handler:           h,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       60 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return ctx },

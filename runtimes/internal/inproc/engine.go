@@ -633,3 +633,20 @@ func (e *Engine) ListContainers(ctx context.Context, sandboxID string) ([]*runti
 	slices.SortFunc(out, func(a, b *runtimes.ContainerStatus) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	return out, nil
 }
+
+// Running returns what a running container was started with, and its Proc
+// (nil for an instant while it starts). It returns an error wrapping
+// ErrNotFound when no container with that ID is running.
+func (e *Engine) Running(id string) (*Container, Proc, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, ok := e.cs[id]
+	if !ok || c.Status.State != runtimes.ContainerRunning {
+		return nil, nil, runtimes.NotFoundf("running container %s", id)
+	}
+	run := &Container{ID: id, Config: cloneConfig(&c.Config), ImageRef: c.Status.ImageRef}
+	if sb := e.sbs[c.Status.SandboxID]; sb != nil {
+		run.Sandbox = sb.Config
+	}
+	return run, c.proc, nil
+}

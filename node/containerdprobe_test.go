@@ -1,0 +1,185 @@
+package node
+
+import (
+	"archive/tar"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/kybernetes/kybernetes/runtimes/containerd"
+	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
+)
+
+// containerdProbeHarness is a probe harness whose agent runs containers on
+// the containerd at $KYB_CONTAINERD_ADDRESS (skipped without one, failed
+// with CI=true, as runtimes/containerd's tests), and the reference of an
+// image of the conformance test program (/testprog) in an in-process
+// registry.
+func containerdProbeHarness(t *testing.T) (*harness, string) {
+	addr := os.Getenv("KYB_CONTAINERD_ADDRESS")
+	if addr == "" {
+		addr = containerd.DefaultAddress
+	}
+	h := newHarness(t)
+	h.cfg.ProbeSecond = 5 * time.Millisecond
+	rt, err := containerd.New(context.Background(), containerd.Config{
+		Address: addr, Namespace: "kyb-node-probe-test", StateDir: t.TempDir(), IPAMDir: t.TempDir(),
+		NetworkName: "kybnodetest", BridgeName: "kybnode0", PodCIDR: "10.124.0.0/24", LogDriver: "file",
+	}, testLogger(t))
+	if err == nil && os.Geteuid() != 0 {
+		err = fmt.Errorf("the containerd tests need root")
+	}
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err = rt.Info(ctx)
+		cancel()
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("containerd at %s: %v", addr, err)
+		}
+		t.Skipf("containerd at %s does not answer (set KYB_CONTAINERD_ADDRESS): %v", addr, err)
+	}
+	// Runs after the agent stopped (cleanups run last first): remove what
+	// this test's pods left (the agent leaves pods running when it stops).
+	t.Cleanup(func() {
+		ctx := context.Background()
+		h.cp.mu.Lock()
+		mine := map[string]bool{}
+		for uid := range h.cp.updates {
+			mine[uid] = true
+		}
+		h.cp.mu.Unlock()
+		sbs, _ := rt.ListSandboxes(ctx)
+		for _, sb := range sbs {
+			if mine[sb.UID] {
+				_ = rt.RemoveSandbox(ctx, sb.ID)
+			}
+		}
+		rt.Close()
+	})
+	h.rts[api.RuntimeContainerd] = rt
+	ref := pushTestProg(t)
+	h.start()
+	return h, ref
+}
+
+// pushTestProg packs the conformance test program as /testprog in a
+// one-layer image and pushes it to an in-process registry.
+func pushTestProg(t *testing.T) string {
+	t.Helper()
+	bin := runtimetest.BuildTestProg(t, "linux", runtime.GOARCH)
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		pr, pw := io.Pipe()
+		go func() { pw.CloseWithError(writeTar(pw, "testprog", data)) }()
+		return pr, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", runtime.GOARCH
+	cf.Config.Entrypoint = []string{"/testprog"}
+	cf.Config.Env = []string{"PATH=/"}
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(reg.Close)
+	ref := strings.TrimPrefix(reg.URL, "http://") + "/kyb/testprog:v1"
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img); err != nil {
+		t.Fatalf("push %s: %v", ref, err)
+	}
+	return ref
+}
+
+// TestContainerdExecLivenessRestarts: for a container, an exec probe runs in
+// it through containerd's task exec; when it fails the container is killed
+// and restarted, and once it passes the container is ready.
+func TestContainerdExecLivenessRestarts(t *testing.T) {
+	h, ref := containerdProbeHarness(t)
+	pod := probePod("ctr-live", func(c *api.Container) {
+		c.Image = ref
+		c.ImagePullPolicy = api.PullIfNotPresent
+		c.LivenessProbe = catProbe("/data/healthy", 2)
+		c.LivenessProbe.Exec.Command = []string{"/testprog", "cat", "/data/healthy"}
+		c.LivenessProbe.TerminationGracePeriodSeconds = ptr(int64(1))
+	})
+	pod.Spec.HostNetwork = true // no pod network needed to exec
+	p := h.cp.assign(pod)
+	testutil.Eventually(t, 60*time.Second, func() error {
+		_, cs, err := containerStatus(t, h.cp, p.UID)
+		if err != nil {
+			return err
+		}
+		if lt := cs.LastState.Terminated; cs.RestartCount < 1 || lt == nil || !strings.Contains(lt.Message, "Liveness probe failed") {
+			return fmt.Errorf("restartCount %d, last state %+v, state %+v; want a liveness restart", cs.RestartCount, lt, cs.State)
+		}
+		return nil
+	})
+	h.dataFile(p.UID, "healthy", "ok")
+	testutil.Eventually(t, 60*time.Second, func() error {
+		st, cs, err := containerStatus(t, h.cp, p.UID)
+		if err != nil {
+			return err
+		}
+		if cs.State.Running == nil || !cs.Ready || condition(st, api.PodReady) != api.ConditionTrue {
+			return fmt.Errorf("%s; want running and ready once the probe passes", describe(st.ContainerStatuses))
+		}
+		return nil
+	})
+	h.cp.markDeleted(p.UID, ptr(int64(0)))
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if u := h.cp.last(p.UID); u == nil || !u.Finalized {
+			return fmt.Errorf("pod not finalized yet")
+		}
+		return nil
+	})
+}
+
+// writeTar writes a layer holding /tmp and the executable /<file>.
+func writeTar(w io.Writer, file string, data []byte) error {
+	tw := tar.NewWriter(w)
+	if err := tw.WriteHeader(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777, ModTime: time.Unix(0, 0)}); err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: file, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return err
+	}
+	return tw.Close()
+}
