@@ -105,6 +105,12 @@ func columns(kind *api.Kind, wide bool) []string {
 		return c
 	case "Role", "ClusterRole":
 		return []string{"NAME", "CREATED AT"}
+	case "Event":
+		c := []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"}
+		if wide {
+			c = []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE", "FIRST SEEN", "COUNT", "NAME"}
+		}
+		return c
 	case "RoleBinding", "ClusterRoleBinding":
 		c := []string{"NAME", "ROLE", "AGE"}
 		if wide {
@@ -227,6 +233,18 @@ func (p *printer) row(o api.Object) []string {
 		return []string{v.Name, createdAt(v.CreationTimestamp)}
 	case *api.ClusterRole:
 		return []string{v.Name, createdAt(v.CreationTimestamp)}
+	case *api.Event:
+		obj := strings.ToLower(v.InvolvedObject.Kind) + "/" + v.InvolvedObject.Name
+		msg := strings.TrimSpace(v.Message)
+		if p.format == "wide" {
+			src := v.Source.Component
+			if v.Source.Host != "" {
+				src += ", " + v.Source.Host
+			}
+			return []string{p.age(v.LastTimestamp), v.Type, v.Reason, obj, v.InvolvedObject.FieldPath, src, msg,
+				p.age(v.FirstTimestamp), strconv.Itoa(int(v.Count)), v.Name}
+		}
+		return []string{eventAge(p.now, v), v.Type, v.Reason, obj, msg}
 	case *api.RoleBinding:
 		return p.bindingRow(&v.ObjectMeta, v.RoleRef, v.Subjects)
 	case *api.ClusterRoleBinding:
