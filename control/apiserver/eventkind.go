@@ -7,6 +7,8 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -208,16 +210,22 @@ func (s *Server) handleNodeEvents(req micro.Request) {
 		syncErr(req, api.NewForbidden("node %q may record events only about pods, not %s", node, trunc(ref.Kind)))
 		return
 	}
-	e := s.cache.get(podKind, ref.Namespace, ref.Name)
-	var pod *api.Pod
-	if e != nil {
-		pod = e.obj.(*api.Pod)
+	bound, uid := false, ""
+	if e := s.cache.get(podKind, ref.Namespace, ref.Name); e != nil {
+		pod := e.obj.(*api.Pod)
+		bound = pod.Spec.NodeName == node && (ref.UID == "" || ref.UID == pod.UID)
+		uid = pod.UID
+	} else if g, ok := s.gone.get(cacheKey(ref.Namespace, ref.Name)); ok {
+		// Deleted lately: its node's last words (Killing) still count,
+		// when they name the pod by its UID.
+		bound = g.node == node && ref.UID == g.uid
+		uid = g.uid
 	}
-	if pod == nil || pod.Spec.NodeName != node || (ref.UID != "" && ref.UID != pod.UID) {
+	if !bound {
 		syncErr(req, api.NewForbidden("node %q may record events only about pods bound to it; pod %s/%s is not", node, ref.Namespace, ref.Name))
 		return
 	}
-	ref.UID = pod.UID
+	ref.UID = uid
 	ref.APIVersion = "v1"
 	ev.Source = api.EventSource{Component: api.ComponentKubelet, Host: node}
 	ev.ReportingComponent, ev.ReportingInstance = api.ComponentKubelet, node
@@ -247,4 +255,57 @@ func (s *Server) Recorder(component string, log *slog.Logger) *record.Recorder {
 		return err
 	})
 	return record.New(sink, api.EventSource{Component: component}, record.Options{}, log)
+}
+
+// gonePods remembers, for a while, the node and UID of pods deleted from the
+// store, so that the events their node records while and just after
+// stopping them are still taken. Safe for concurrent use.
+type gonePods struct {
+	mu    sync.Mutex
+	m     map[string]gonePod
+	order []goneKey // in the order they were added, for the bound
+}
+
+type goneKey struct {
+	key string
+	at  time.Time
+}
+
+type gonePod struct {
+	node, uid string
+	at        time.Time
+}
+
+// Deleted pods are remembered for goneKeep, at most goneMax of them.
+const (
+	goneKeep = 2 * time.Minute
+	goneMax  = 4096
+)
+
+func newGonePods() *gonePods { return &gonePods{m: map[string]gonePod{}} }
+
+func (g *gonePods) add(key, node, uid string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.order) >= goneMax {
+		old := g.order[0]
+		g.order = g.order[1:]
+		if p, ok := g.m[old.key]; ok && p.at.Equal(old.at) { // not added again since
+			delete(g.m, old.key)
+		}
+	}
+	now := time.Now()
+	g.m[key] = gonePod{node: node, uid: uid, at: now}
+	g.order = append(g.order, goneKey{key, now})
+}
+
+func (g *gonePods) get(key string) (gonePod, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	p, ok := g.m[key]
+	if ok && time.Since(p.at) > goneKeep {
+		delete(g.m, key)
+		return gonePod{}, false
+	}
+	return p, ok
 }

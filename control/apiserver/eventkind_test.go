@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
 // podEvent is an event a node's agent records about pod ns/name.
@@ -193,5 +195,45 @@ func TestWatchEvents(t *testing.T) {
 	}
 	if typ, ev := next(); typ != api.EventModified || ev.Count != 2 {
 		t.Fatalf("repeat: %s %+v", typ, ev)
+	}
+}
+
+// A pod deleted lately still takes the last events of its node (Killing
+// arrives as it goes), named by its UID; no other node's, and not without
+// the UID (a new pod of the name may come).
+func TestEventsOfADeletedPod(t *testing.T) {
+	e := newEnv(t)
+	e.apply(t, podOnNode("web", "n1"))
+	uid := e.pod(t, "default", "web").UID
+	zero := int64(0)
+	if _, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "pod", Name: "web", GracePeriodSeconds: &zero}); err != nil {
+		t.Fatal(err)
+	}
+	killing := func(uid string) api.Event {
+		ev := podEvent("default", "web", "Killing", "Stopping container app")
+		ev.InvolvedObject.UID = uid
+		return ev
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if _, err := e.c.Get(e.ctx, "pod", "", "web"); !api.IsNotFound(err) {
+			return fmt.Errorf("pod still there: %v", err)
+		}
+		_, err := e.recordAs(t, nodeP("n1"), "n1", killing(uid))
+		return err
+	})
+	for _, tc := range []struct {
+		name string
+		node string
+		uid  string
+	}{
+		{"without the UID", "n1", ""},
+		{"another UID", "n1", "other"},
+		{"another node", "n2", uid},
+	} {
+		_, err := e.recordAs(t, nodeP(tc.node), tc.node, killing(tc.uid))
+		wantCode(t, tc.name, err, 403)
+	}
+	if evs := e.events(t, "involvedObject.name=web"); len(evs) != 1 || evs[0].Reason != "Killing" || evs[0].InvolvedObject.UID != uid {
+		t.Fatalf("events %+v, want n1's Killing", evs)
 	}
 }

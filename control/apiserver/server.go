@@ -183,6 +183,7 @@ type Server struct {
 	closing bool
 	modules jetstream.ObjectStore
 	events  *events.Store
+	gone    *gonePods // pods deleted lately, for their last events
 
 	sem     chan struct{} // user requests in flight
 	nodeSem chan struct{} // node requests in flight
@@ -220,6 +221,7 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		streams:     make(chan struct{}, cfg.MaxStreams),
 		nodeStreams: make(chan struct{}, cfg.MaxNodeStreams),
 		uploads:     newUploads(),
+		gone:        newGonePods(),
 		sem:         make(chan struct{}, cfg.MaxInFlight),
 		nodeSem:     make(chan struct{}, cfg.NodeMaxInFlight),
 		synced:      make(chan struct{}),
