@@ -42,9 +42,15 @@ func (w *podWorker) event(typ, reason, container, format string, args ...any) {
 	w.a.events.Eventf(ref, typ, reason, format, args...)
 }
 
+// pullProgressEvery is how often at most a pull reports its progress as
+// an event. Each report is an event of its own (its message differs), and
+// an object keeps a bounded number of events (control/events): a long pull
+// must not push the pod's earlier events out.
+const pullProgressEvery = 5 * time.Second
+
 // pullProgress returns a progress callback for EnsureImage that reports a
-// Pulling event at most once a second. Safe for concurrent use, as the
-// runtime may call it from its own goroutines.
+// Pulling event at most every pullProgressEvery. Safe for concurrent use, as
+// the runtime may call it from its own goroutines.
 func (w *podWorker) pullProgress(container, image string) func(runtimes.PullProgress) {
 	var (
 		mu   sync.Mutex
@@ -53,7 +59,7 @@ func (w *podWorker) pullProgress(container, image string) func(runtimes.PullProg
 	return func(p runtimes.PullProgress) {
 		mu.Lock()
 		now := time.Now()
-		if now.Sub(last) < time.Second || (p.Total > 0 && p.Done >= p.Total) {
+		if now.Sub(last) < pullProgressEvery || (p.Total > 0 && p.Done >= p.Total) {
 			mu.Unlock()
 			return
 		}
