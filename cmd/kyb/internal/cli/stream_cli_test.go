@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -210,6 +211,34 @@ func TestStreamingCommandsOutput(t *testing.T) {
 		}
 		if _, err := kyb(t, url, "get", "events", "--field-selector", "spec.nodeName=n1"); err == nil || !strings.Contains(err.Error(), "fieldSelector") {
 			t.Errorf("get events with an unsupported field: %v", err)
+		}
+
+		// -w: the current events, then a repeat as it is recorded.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var wout lockedBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(ctx, []string{"--server", url, "get", "events", "-w", "--field-selector", "involvedObject.name=talker"}, Streams{In: strings.NewReader(""), Out: &wout, Err: &wout})
+		}()
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if !strings.Contains(wout.String(), "(x2 over") {
+				return errorf("get events -w printed %q", wout.String())
+			}
+			return nil
+		})
+		if reply, err := nc.Request(api.NodeSubject("n1", api.NodeVerbEvents), b, 10*time.Second); err != nil || reply.Header.Get("Nats-Service-Error-Code") != "" {
+			t.Fatalf("record event: %v", err)
+		}
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if !regexp.MustCompile(`(?m)^\S+ \(x3 over \S+\) +Warning +BackOff +pod/talker +back-off restarting$`).MatchString(wout.String()) {
+				return errorf("get events -w printed %q", wout.String())
+			}
+			return nil
+		})
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("get events -w ended with %v", err)
 		}
 	})
 	t.Run("get -w", func(t *testing.T) {
