@@ -70,6 +70,9 @@ func (p *printer) print(kind *api.Kind, objs []api.Object) error {
 	}
 	if p.tw == nil {
 		p.tw = tabwriter.NewWriter(p.out, 3, 0, 3, ' ', 0)
+	} else {
+		// A watch prints for as long as it runs: ages count from now.
+		p.now = time.Now()
 	}
 	if !p.headers {
 		p.headers = true
