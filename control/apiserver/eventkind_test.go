@@ -237,3 +237,33 @@ func TestEventsOfADeletedPod(t *testing.T) {
 		t.Fatalf("events %+v, want n1's Killing", evs)
 	}
 }
+
+// Events are read under RBAC on "events": list and watch need their verbs
+// (the view role has them), in the namespace asked for.
+func TestEventsRBAC(t *testing.T) {
+	e := newEnv(t)
+	e.apply(t, podOnNode("web", "n1"))
+	if _, err := e.recordAs(t, nodeP("n1"), "n1", podEvent("default", "web", "Pulled", "a")); err != nil {
+		t.Fatal(err)
+	}
+	bob := userP("bob")
+	list := api.ListRequest{Kind: "events"}
+	_, err := e.reqJSON(t, bob, api.SubjectList, list)
+	wantCode(t, "list without a binding", err, 403, `user "bob" cannot list resource "events"`)
+	_, err = e.reqJSON(t, bob, api.SubjectWatch, api.WatchRequest{Kind: "events"})
+	wantCode(t, "watch without a binding", err, 403, `user "bob" cannot watch resource "events"`)
+	e.grantEventually(t, roleBindingYAML("default", "bob-view", "ClusterRole", "view", "bob"), func() error {
+		_, err := e.reqJSON(t, bob, api.SubjectList, list)
+		return err
+	})
+	b, err := e.reqJSON(t, bob, api.SubjectList, list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reply api.ListReply
+	if err := json.Unmarshal(b, &reply); err != nil || len(reply.Items) != 1 || reply.Kind != "EventList" {
+		t.Fatalf("list as bob: %s, %v", b, err)
+	}
+	_, err = e.reqJSON(t, bob, api.SubjectList, api.ListRequest{Kind: "events", AllNamespaces: true})
+	wantCode(t, "list in every namespace with a namespaced binding", err, 403)
+}
