@@ -13,7 +13,7 @@ import (
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
-func open(t *testing.T, cfg events.Config) *events.Store {
+func open(t testing.TB, cfg events.Config) *events.Store {
 	t.Helper()
 	s := testutil.StartNATS(t)
 	js, err := jetstream.New(testutil.Connect(t, s))
