@@ -67,7 +67,7 @@ func parseEventQuery(labelSel, fieldSel string) (*eventQuery, error) {
 // one reply (or limit), oldest first; resourceVersion is the stream
 // sequence to watch from.
 func (s *Server) listEvents(ctx context.Context, ns string, q *eventQuery, limit int) ([]byte, error) {
-	evs, rev, err := s.events.List(ctx, ns, q.matches)
+	evs, rev, err := s.Events().List(ctx, ns, q.matches)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +105,7 @@ func (s *Server) listEvents(ctx context.Context, ns string, q *eventQuery, limit
 
 // getEvent answers a get of kind Event by name.
 func (s *Server) getEvent(ctx context.Context, ns, name string) ([]byte, error) {
-	evs, _, err := s.events.List(ctx, ns, func(ev *api.Event) bool { return ev.Name == name })
+	evs, _, err := s.Events().List(ctx, ns, func(ev *api.Event) bool { return ev.Name == name })
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +139,7 @@ func (s *Server) handleEventWatch(req micro.Request, r api.WatchRequest, ns stri
 		cursor := from
 		resume := func() (string, error) { return strconv.FormatUint(cursor, 10), nil }
 		if initial {
-			evs, rev, err := s.events.List(ctx, ns, q.matches)
+			evs, rev, err := s.Events().List(ctx, ns, q.matches)
 			if err != nil {
 				return "", err
 			}
@@ -161,7 +161,7 @@ func (s *Server) handleEventWatch(req micro.Request, r api.WatchRequest, ns stri
 				return resume()
 			}
 		}
-		err := s.events.Watch(ctx, ns, cursor, func(ev *api.Event) error {
+		err := s.Events().Watch(ctx, ns, cursor, func(ev *api.Event) error {
 			seq, _ := strconv.ParseUint(ev.ResourceVersion, 10, 64)
 			if !q.matches(ev) {
 				cursor = seq
@@ -230,7 +230,7 @@ func (s *Server) handleNodeEvents(req micro.Request) {
 	ev.Source = api.EventSource{Component: api.ComponentKubelet, Host: node}
 	ev.ReportingComponent, ev.ReportingInstance = api.ComponentKubelet, node
 	s.dispatchNode(req, func(ctx context.Context) ([]byte, error) {
-		out, err := s.events.Record(ctx, &ev)
+		out, err := s.Events().Record(ctx, &ev)
 		if err != nil {
 			return nil, err
 		}
@@ -239,7 +239,7 @@ func (s *Server) handleNodeEvents(req micro.Request) {
 }
 
 // Events returns the server's event store; nil before Start.
-func (s *Server) Events() *events.Store { return s.events }
+func (s *Server) Events() *events.Store { return s.events.Load() }
 
 // Recorder returns a recorder for a component of the control plane (the
 // scheduler, a controller) that writes into this server's event store
@@ -247,7 +247,7 @@ func (s *Server) Events() *events.Store { return s.events }
 // recorded before it are dropped with a warning).
 func (s *Server) Recorder(component string, log *slog.Logger) *record.Recorder {
 	sink := record.SinkFunc(func(ctx context.Context, ev *api.Event) error {
-		st := s.events
+		st := s.Events()
 		if st == nil {
 			return errors.New("event store not open yet")
 		}

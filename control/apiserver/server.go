@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -182,8 +183,8 @@ type Server struct {
 	closeMu sync.Mutex
 	closing bool
 	modules jetstream.ObjectStore
-	events  *events.Store
-	gone    *gonePods // pods deleted lately, for their last events
+	events  atomic.Pointer[events.Store] // set by Start
+	gone    *gonePods                    // pods deleted lately, for their last events
 
 	sem     chan struct{} // user requests in flight
 	nodeSem chan struct{} // node requests in flight
@@ -386,12 +387,13 @@ func (s *Server) ensureAssets(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("apiserver: create stream %s: %w", LogsStream, err)
 	}
-	s.events, err = events.Open(ctx, s.js, events.Config{
+	evs, err := events.Open(ctx, s.js, events.Config{
 		MaxAge: s.cfg.EventsMaxAge, MaxPerObject: s.cfg.EventsPerObject, Replicas: s.cfg.Replicas,
 	})
 	if err != nil {
 		return fmt.Errorf("apiserver: %w", err)
 	}
+	s.events.Store(evs)
 	s.modules, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      ModulesBucket,
 		Description: "kybernetes wasm modules",
