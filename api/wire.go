@@ -74,7 +74,9 @@ type ListRequest struct {
 	AllNamespaces bool   `json:"allNamespaces,omitempty"`
 	LabelSelector string `json:"labelSelector,omitempty"`
 	// FieldSelector supports spec.nodeName, metadata.name, metadata.namespace
-	// and status.phase with = / == / !=.
+	// and status.phase with = / == / !=; for kind Event, Kubernetes' event
+	// fields instead (involvedObject.kind, involvedObject.name, reason,
+	// type, ...: control/events.SelectableFields).
 	FieldSelector string `json:"fieldSelector,omitempty"`
 	// Limit caps the items of one reply; 0 lets the server fill one reply up
 	// to the connection's max payload. A reply that stops early sets Continue.
