@@ -42,8 +42,8 @@ type fakeCP struct {
 	batches    int
 	paused     bool
 	subs       []*nats.Subscription
-	autoDelete bool // remove finalized pods and push DELETED, as the apiserver does
-	forgotten  bool // the Node was deleted: heartbeats get NotFound until a register
+	autoDelete bool        // remove finalized pods and push DELETED, as the apiserver does
+	forgotten  bool        // the Node was deleted: heartbeats get NotFound until a register
 	events     []api.Event // recorded through kyb.node.<node>.events, in arrival order
 }
 
