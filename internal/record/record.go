@@ -71,6 +71,7 @@ type Recorder struct {
 	lru     *list.List               // of *entry, most recent first
 	byKey   map[string]*list.Element // fold key -> lru element
 	queue   []*api.Event
+	queued  map[string]*api.Event // by namespace/name: the queue's events
 	running bool
 	dropped int
 	idle    *sync.Cond
@@ -101,7 +102,7 @@ func New(sink Sink, source api.EventSource, opt Options, log *slog.Logger) *Reco
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	r := &Recorder{sink: sink, source: source, log: log, opt: opt, lru: list.New(), byKey: map[string]*list.Element{}}
+	r := &Recorder{sink: sink, source: source, log: log, opt: opt, lru: list.New(), byKey: map[string]*list.Element{}, queued: map[string]*api.Event{}}
 	r.idle = sync.NewCond(&r.mu)
 	return r
 }
@@ -140,11 +141,10 @@ func (r *Recorder) Eventf(ref api.ObjectReference, typ, reason, format string, a
 		ReportingComponent: r.source.Component, ReportingInstance: r.source.Host,
 	}
 	// A queued copy of the same event is superseded: deliver the newest.
-	for i, q := range r.queue {
-		if q.Name == ev.Name && q.Namespace == ev.Namespace {
-			r.queue[i] = ev
-			return
-		}
+	qkey := ev.Namespace + "/" + ev.Name
+	if q, ok := r.queued[qkey]; ok {
+		*q = *ev
+		return
 	}
 	if len(r.queue) >= r.opt.Queue {
 		r.dropped++
@@ -154,6 +154,7 @@ func (r *Recorder) Eventf(ref api.ObjectReference, typ, reason, format string, a
 		return
 	}
 	r.queue = append(r.queue, ev)
+	r.queued[qkey] = ev
 	if !r.running {
 		r.running = true
 		go r.drain()
@@ -167,6 +168,7 @@ func (r *Recorder) drain() {
 		ev := r.queue[0]
 		r.queue[0] = nil
 		r.queue = r.queue[1:]
+		delete(r.queued, ev.Namespace+"/"+ev.Name) // ev is the drain's alone now
 		r.mu.Unlock()
 		ctx, cancel := context.WithTimeout(context.Background(), r.opt.Timeout)
 		err := r.sink.Record(ctx, ev)

@@ -151,3 +151,14 @@ func TestCacheBounded(t *testing.T) {
 		t.Fatalf("cache holds %d, want 2", r.lru.Len())
 	}
 }
+
+// BenchmarkEventf: the cost to the caller of recording a repeat (the sink
+// runs apart).
+func BenchmarkEventf(b *testing.B) {
+	r := New(SinkFunc(func(context.Context, *api.Event) error { return nil }), api.EventSource{Component: "c"}, Options{}, nil)
+	ref := pod("web", "u1")
+	for b.Loop() {
+		r.Eventf(ref, api.EventTypeWarning, api.ReasonFailedScheduling, "0/3 nodes are available: %d Insufficient cpu.", 3)
+	}
+	r.Flush()
+}
