@@ -92,7 +92,6 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectTokenCreate},
 	{Subject: SubjectUserCreate},
 	{Subject: SubjectRevoke},
-	{Subject: SubjectPodEvents},
 	{Subject: SubjectAuthz},
 	{Subject: SubjectWatch, Stream: true},
 	{Subject: SubjectLogs, Stream: true},
@@ -111,6 +110,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbStatus)},
 	{Subject: NodeSubject("*", NodeVerbPodStatus)},
 	{Subject: NodeSubject("*", NodeVerbSync)},
+	{Subject: NodeSubject("*", NodeVerbEvents)},
 	{Subject: NodeSubject("*", NodeVerbModuleInfo)},
 	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
 }

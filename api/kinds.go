@@ -31,8 +31,16 @@ var kinds = []*Kind{
 	{Name: "Pod", Plural: "pods", Short: []string{"po", "pod"}, Namespaced: true, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Pod{} }},
 	{Name: "Node", Plural: "nodes", Short: []string{"no", "node"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Node{} }},
 	{Name: "Namespace", Plural: "namespaces", Short: []string{"ns", "namespace"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Namespace{} }},
-	roleKind, clusterRoleKind, roleBindingKind, clusterRoleBindingKind,
+	roleKind, clusterRoleKind, roleBindingKind, clusterRoleBindingKind, eventKind,
 }
+
+// eventKind is the Event kind (event.go): listed and watched through the
+// API, recorded by the cluster's components, never applied or stored in
+// the objects bucket.
+var eventKind = &Kind{Name: "Event", Plural: "events", Short: []string{"ev", "event"}, Namespaced: true, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Event{} }}
+
+// EventKind returns the Event kind.
+func EventKind() *Kind { return eventKind }
 
 // The RBAC kinds (rbac.go).
 var (
@@ -90,6 +98,8 @@ func KindOf(o Object) *Kind {
 		return roleBindingKind
 	case *ClusterRoleBinding:
 		return clusterRoleBindingKind
+	case *Event:
+		return eventKind
 	}
 	panic(fmt.Sprintf("api: no kind for %T", o))
 }

@@ -17,7 +17,14 @@ const (
 	ReasonTooLarge      = "RequestEntityTooLarge"
 	ReasonUnavailable   = "ServiceUnavailable"
 	ReasonInternal      = "InternalError"
+	// ReasonMethodNotAllowed: the kind does not support the verb (405).
+	ReasonMethodNotAllowed = "MethodNotAllowed"
 )
+
+// NewMethodNotAllowed is a 405: the verb does not apply to the kind.
+func NewMethodNotAllowed(format string, args ...any) *Status {
+	return &Status{Code: 405, Reason: ReasonMethodNotAllowed, Message: fmt.Sprintf(format, args...)}
+}
 
 // StatusCause is one problem with one field.
 type StatusCause struct {

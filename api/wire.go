@@ -74,7 +74,9 @@ type ListRequest struct {
 	AllNamespaces bool   `json:"allNamespaces,omitempty"`
 	LabelSelector string `json:"labelSelector,omitempty"`
 	// FieldSelector supports spec.nodeName, metadata.name, metadata.namespace
-	// and status.phase with = / == / !=.
+	// and status.phase with = / == / !=; for kind Event, Kubernetes' event
+	// fields instead (involvedObject.kind, involvedObject.name, reason,
+	// type, ...: control/events.SelectableFields).
 	FieldSelector string `json:"fieldSelector,omitempty"`
 	// Limit caps the items of one reply; 0 lets the server fill one reply up
 	// to the connection's max payload. A reply that stops early sets Continue.
@@ -215,36 +217,22 @@ func LogSubject(node, namespace, pod, container string) string {
 	return LogsPrefix + "." + node + "." + namespace + "." + pod + "." + container
 }
 
-// Pod events: what happened to a pod (image pulls with their progress,
-// starts, failures, back-off, kills), as `kyb describe pod` shows them. The
-// node agent publishes them on kyb.podevents.<node>.<namespace>.<pod>; the stream
-// EventsStream keeps them for a day.
+// Events (event.go) live in the stream EventsStream, one subject per event,
+// kyb.eventlog.<namespace>.<object key>.<event key> (EventLogSubject), where
+// only the control plane publishes: nodes record their pods' events through
+// the node verb NodeVerbEvents, which the apiserver checks, and users read
+// them with kyb.api.v1.list and kyb.api.v1.watch of kind Event.
 const (
 	EventsStream     = "KYB_EVENTS"
-	PodEventsPrefix  = "kyb.podevents"
+	EventLogPrefix   = "kyb.eventlog"
 	EventTypeNormal  = "Normal"
 	EventTypeWarning = "Warning"
 )
 
-// PodEventSubject returns kyb.podevents.<node>.<namespace>.<pod> (node "*"
-// for every node), for the reason LogSubject names the node.
-func PodEventSubject(node, namespace, pod string) string {
-	return PodEventsPrefix + "." + node + "." + namespace + "." + pod
-}
-
-// PodEvent is one event of a pod.
-type PodEvent struct {
-	Time time.Time `json:"time"`
-	// Type is EventTypeNormal or EventTypeWarning.
-	Type string `json:"type"`
-	// Reason is a CamelCase word: Pulling, Pulled, Failed, Started,
-	// BackOff, Killing.
-	Reason    string `json:"reason"`
-	Message   string `json:"message"`
-	Container string `json:"container,omitempty"`
-	// Source is the node whose agent saw it.
-	Source string `json:"source,omitempty"`
-}
+// NodeVerbEvents: body Event about a pod bound to the node (its agent is
+// the source); reply the Event as stored (folded with its repeats). 403 for
+// a pod not bound to the node, 422 for an invalid event.
+const NodeVerbEvents = "events"
 
 // EventSubject returns kyb.events.<kind-lower>.<namespace>.<name>, where a
 // cluster-scoped kind's namespace is ClusterScope. Watchers pass NATS
@@ -407,20 +395,3 @@ func NewExpired(rv, oldest uint64) *Status {
 
 // IsExpired reports whether err is an Expired (410) Status.
 func IsExpired(err error) bool { return ReasonOf(err) == ReasonExpired }
-
-// SubjectPodEvents answers the recent events of one pod (what `kyb
-// describe pod` shows), read from EventsStream on the caller's behalf.
-const SubjectPodEvents = SubjectPrefix + ".podevents"
-
-// PodEventsRequest asks for the last Limit events of a pod (default 20, at
-// most 200), leaving out those of an earlier pod of the same name.
-type PodEventsRequest struct {
-	Namespace string `json:"namespace,omitempty"`
-	Pod       string `json:"pod"`
-	Limit     int    `json:"limit,omitempty"`
-}
-
-// PodEventList answers kyb.api.v1.podevents, oldest first.
-type PodEventList struct {
-	Items []PodEvent `json:"items"`
-}

@@ -39,13 +39,3 @@ func (c *Client) Logs(ctx context.Context, req api.LogsRequest, line func([]byte
 	}
 	return err
 }
-
-// PodEvents returns the last limit (0: 20) events of a pod, oldest first,
-// through kyb.api.v1.podevents. A missing pod is a NotFound *api.Status.
-func (c *Client) PodEvents(ctx context.Context, namespace, pod string, limit int) ([]api.PodEvent, error) {
-	var l api.PodEventList
-	if err := c.call(ctx, api.SubjectPodEvents, api.PodEventsRequest{Namespace: namespace, Pod: pod, Limit: limit}, &l); err != nil {
-		return nil, err
-	}
-	return l.Items, nil
-}

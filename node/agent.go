@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/record"
 	"github.com/kybernetes/kybernetes/runtimes"
 )
 
@@ -62,6 +63,9 @@ type Agent struct {
 	workers    map[string]*podWorker  // by pod UID
 	tombstones map[string]tombstone   // pods removed by a DELETED assignment
 	podCIDR    atomic.Pointer[string] // from Config, else from the registered Node
+	// events records the pods' events (events.go), sent through
+	// kyb.node.<name>.events.
+	events *record.Recorder
 }
 
 // New checks cfg, fills its defaults and returns an agent that speaks on nc
@@ -115,6 +119,7 @@ func New(cfg Config, nc *nats.Conn, rts map[string]runtimes.Runtime, log *slog.L
 	a.podCIDR.Store(&cfg.PodCIDR)
 	a.reporter = newReporter(a)
 	a.logs = &logPublisher{a: a}
+	a.events = newEventRecorder(a)
 	return a, nil
 }
 

@@ -1,37 +1,56 @@
 package node
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"sync"
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/record"
 	"github.com/kybernetes/kybernetes/runtimes"
 )
 
-// event publishes one event of the worker's pod on
-// kyb.podevents.<namespace>.<pod>, where the control plane's events stream
-// keeps it. Fire and forget: an event is a record for people, not state,
+// newEventRecorder returns the agent's recorder: the kubelet of this node as
+// source, each event sent through kyb.node.<name>.events, where the
+// apiserver stores it if the pod is bound to this node.
+func newEventRecorder(a *Agent) *record.Recorder {
+	sink := record.SinkFunc(func(ctx context.Context, ev *api.Event) error {
+		return a.request(ctx, api.NodeVerbEvents, ev, nil)
+	})
+	return record.New(sink, api.EventSource{Component: api.ComponentKubelet, Host: a.cfg.Name}, record.Options{}, a.log)
+}
+
+// event records an event of the worker's pod (about one of its containers
+// when container is set), folded with its repeats by the agent's
+// recorder. Fire and forget: an event is a record for people, not state,
 // so a lost one (the connection is down) loses nothing the cluster needs.
 func (w *podWorker) event(typ, reason, container, format string, args ...any) {
 	pod, _ := w.snapshot()
 	if pod == nil {
 		return
 	}
-	b, err := json.Marshal(api.PodEvent{
-		Time: time.Now().UTC(), Type: typ, Reason: reason, Container: container,
-		Message: fmt.Sprintf(format, args...), Source: w.a.cfg.Name,
-	})
-	if err != nil {
-		return
+	ref := api.RefTo(pod)
+	if container != "" {
+		ref.FieldPath = "spec.containers{" + container + "}"
+		for _, c := range pod.Spec.InitContainers {
+			if c.Name == container {
+				ref.FieldPath = "spec.initContainers{" + container + "}"
+			}
+		}
 	}
-	_ = w.a.nc.Publish(api.PodEventSubject(w.a.cfg.Name, pod.Namespace, pod.Name), b)
+	w.a.events.Eventf(ref, typ, reason, format, args...)
 }
 
+// pullProgressEvery is how often at most a pull reports its progress as
+// an event. Each report is an event of its own (its message differs), and
+// an object keeps a bounded number of events (control/events): a long pull
+// must not push the pod's earlier events out.
+const pullProgressEvery = 5 * time.Second
+
 // pullProgress returns a progress callback for EnsureImage that reports a
-// Pulling event at most once a second. Safe for concurrent use, as the
-// runtime may call it from its own goroutines.
+// Pulling event at most every pullProgressEvery. Safe for concurrent use, as
+// the runtime may call it from its own goroutines.
 func (w *podWorker) pullProgress(container, image string) func(runtimes.PullProgress) {
 	var (
 		mu   sync.Mutex
@@ -40,7 +59,7 @@ func (w *podWorker) pullProgress(container, image string) func(runtimes.PullProg
 	return func(p runtimes.PullProgress) {
 		mu.Lock()
 		now := time.Now()
-		if now.Sub(last) < time.Second || (p.Total > 0 && p.Done >= p.Total) {
+		if now.Sub(last) < pullProgressEvery || (p.Total > 0 && p.Done >= p.Total) {
 			mu.Unlock()
 			return
 		}
@@ -53,7 +72,7 @@ func (w *podWorker) pullProgress(container, image string) func(runtimes.PullProg
 		if p.Layers > 0 {
 			msg += fmt.Sprintf(" (%d of %d layers)", p.LayersDone, p.Layers)
 		}
-		w.event(api.EventTypeNormal, "Pulling", container, "%s", msg)
+		w.event(api.EventTypeNormal, api.ReasonPulling, container, "%s", msg)
 	}
 }
 

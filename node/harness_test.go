@@ -42,8 +42,9 @@ type fakeCP struct {
 	batches    int
 	paused     bool
 	subs       []*nats.Subscription
-	autoDelete bool // remove finalized pods and push DELETED, as the apiserver does
-	forgotten  bool // the Node was deleted: heartbeats get NotFound until a register
+	autoDelete bool        // remove finalized pods and push DELETED, as the apiserver does
+	forgotten  bool        // the Node was deleted: heartbeats get NotFound until a register
+	events     []api.Event // recorded through kyb.node.<node>.events, in arrival order
 }
 
 func newFakeCP(t testing.TB, srv *testutil.Server, node string) *fakeCP {
@@ -120,6 +121,19 @@ func (cp *fakeCP) serve() {
 			ps.Pods = append(ps.Pods, *p)
 		}
 		return ps
+	})
+	handle(api.NodeVerbEvents, func(m *nats.Msg) any {
+		var ev api.Event
+		if err := json.Unmarshal(m.Data, &ev); err != nil {
+			return api.NewBadRequest("%v", err)
+		}
+		if err := api.ValidateEvent(&ev); err != nil {
+			return err
+		}
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		cp.events = append(cp.events, ev)
+		return ev
 	})
 	handle(api.NodeVerbPodStatus, func(m *nats.Msg) any {
 		var b api.PodStatusBatch

@@ -66,6 +66,36 @@ func TestWithRealAgent(t *testing.T) {
 		return nil
 	})
 
+	// The agent's events reach the events stream through the apiserver,
+	// about this pod (its UID) and its container, from the kubelet of n1.
+	uid := e.pod(t, "default", "web").UID
+	reasons := func() (map[string]*api.Event, error) {
+		evs, err := e.c.Events(e.ctx, "default", false, "involvedObject.kind=Pod,involvedObject.name=web")
+		if err != nil {
+			return nil, err
+		}
+		m := map[string]*api.Event{}
+		for _, ev := range evs {
+			m[ev.Reason] = ev
+		}
+		return m, nil
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		m, err := reasons()
+		if err != nil {
+			return err
+		}
+		ev := m[api.ReasonStarted]
+		if ev == nil {
+			return fmt.Errorf("no Started event among %v", m)
+		}
+		if ev.InvolvedObject.UID != uid || ev.InvolvedObject.FieldPath != "spec.containers{app}" ||
+			ev.Source != (api.EventSource{Component: api.ComponentKubelet, Host: "n1"}) || ev.Type != api.EventTypeNormal || ev.Count != 1 {
+			return fmt.Errorf("Started event %+v", ev)
+		}
+		return nil
+	})
+
 	grace := int64(2)
 	if _, err := e.c.Delete(e.ctx, api.DeleteRequest{Kind: "pod", Name: "web", GracePeriodSeconds: &grace}); err != nil {
 		t.Fatal(err)
@@ -73,6 +103,12 @@ func TestWithRealAgent(t *testing.T) {
 	testutil.Eventually(t, 20*time.Second, func() error {
 		if _, err := e.c.Get(e.ctx, "pod", "", "web"); !api.IsNotFound(err) {
 			return fmt.Errorf("pod still there: %v", err)
+		}
+		return nil
+	})
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if m, err := reasons(); err != nil || m[api.ReasonKilling] == nil {
+			return fmt.Errorf("no Killing event: %v %v", m, err)
 		}
 		return nil
 	})

@@ -116,6 +116,8 @@ func (s *Server) prepareApply(ctx context.Context, data []byte) ([]applyDoc, err
 		}
 		if d.Kind == nil || d.Object == nil {
 			add("kind", "unknown kind", false)
+		} else if d.Kind == eventKind {
+			add("kind", "events are recorded by the cluster's components, not applied", false)
 		} else {
 			clearStatus(d.Object)
 			api.Default(d.Object)

@@ -22,6 +22,7 @@ var (
 	podKind       = api.KindOf(&api.Pod{})
 	nodeKind      = api.KindOf(&api.Node{})
 	namespaceKind = api.KindOf(&api.Namespace{})
+	eventKind     = api.EventKind()
 )
 
 // decodeBody unmarshals a JSON request body, with a 400 naming the shape.
@@ -106,6 +107,12 @@ func parseGet(data []byte) (k *api.Kind, ns, name string, err error) {
 	if k, ns, err = scope(r.Kind, r.Namespace); err != nil {
 		return nil, "", "", err
 	}
+	if k == eventKind {
+		if len(r.Name) == 0 || len(r.Name) > store.MaxNameLen+17 {
+			return nil, "", "", badField("name", []string{"required, and not longer than an event's name"})
+		}
+		return k, ns, r.Name, nil
+	}
 	if err := checkName(k, r.Name); err != nil {
 		return nil, "", "", err
 	}
@@ -119,6 +126,10 @@ func (s *Server) handleGet(req micro.Request) {
 	}
 	if err != nil {
 		syncErr(req, err)
+		return
+	}
+	if k == eventKind {
+		s.dispatch(req, func(ctx context.Context) ([]byte, error) { return s.getEvent(ctx, ns, name) })
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
@@ -138,6 +149,7 @@ type listQuery struct {
 	k     *api.Kind
 	ns    string             // "" for every namespace
 	sel   *store.ListOptions // nil: no selector
+	ev    *eventQuery        // for kind Event: its selectors
 	limit int
 	cont  string
 }
@@ -160,7 +172,12 @@ func parseList(data []byte) (q listQuery, err error) {
 	if r.AllNamespaces {
 		q.ns = ""
 	}
-	if q.sel, err = parseSelectors(r.LabelSelector, r.FieldSelector); err != nil {
+	if q.k == eventKind {
+		q.ev, err = parseEventQuery(r.LabelSelector, r.FieldSelector)
+	} else {
+		q.sel, err = parseSelectors(r.LabelSelector, r.FieldSelector)
+	}
+	if err != nil {
 		return q, err
 	}
 	if r.Limit < 0 {
@@ -182,6 +199,10 @@ func (s *Server) handleList(req micro.Request) {
 	k, ns, sel := q.k, q.ns, q.sel
 	if err := s.authorize(req, api.VerbList, k.Plural, ns, ""); err != nil {
 		syncErr(req, err)
+		return
+	}
+	if k == eventKind {
+		s.dispatch(req, func(ctx context.Context) ([]byte, error) { return s.listEvents(ctx, ns, q.ev, q.limit) })
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
@@ -263,6 +284,9 @@ func parseDelete(data []byte) (r api.DeleteRequest, k *api.Kind, ns string, err 
 		return r, nil, "", err
 	}
 	k, ns, err = scope(r.Kind, r.Namespace)
+	if err == nil && k == eventKind {
+		err = api.NewMethodNotAllowed("events are deleted by the cluster when they age out, not on request")
+	}
 	if err == nil {
 		err = checkName(k, r.Name)
 	}

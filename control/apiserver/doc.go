@@ -1,8 +1,9 @@
 // Package apiserver owns kybernetes' NATS API: the nats.go/micro service
-// "kyb" with the endpoints kyb.api.v1.{apply,get,list,delete,authz,podevents},
+// "kyb" with the endpoints kyb.api.v1.{apply,get,list,delete,authz} (list,
+// get and watch of kind Event read the events stream, control/events),
 // the streamed kyb.api.v1.{watch,logs}, kyb.api.v1.modules.{push,upload.<id>,
 // list,get}, the node agent protocol (kyb.node.<node>.{register,heartbeat,
-// status,podstatus,sync,moduleinfo} and the streamed kyb.node.<node>.module), the
+// status,podstatus,sync,events,moduleinfo} and the streamed kyb.node.<node>.module), the
 // change events published on kyb.events.<kind>.<namespace>.<name>, the pod
 // assignments published on kyb.agent.<node>.pods, and the JetStream assets
 // the rest of the cluster uses (the KYB_LOGS stream, the kyb-modules object

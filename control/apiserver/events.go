@@ -135,6 +135,9 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 		switch {
 		case ev.Type == store.Deleted || pod.Spec.NodeName == "":
 			delete(s.podNodes, key)
+			if ev.Type == store.Deleted && pod.Spec.NodeName != "" {
+				s.gone.add(key, pod.Spec.NodeName, pod.UID)
+			}
 		default:
 			s.podNodes[key] = pod.Spec.NodeName
 		}

@@ -17,7 +17,7 @@ import (
 // fuzzVerbs are the user verbs FuzzUserVerbs sends bodies to (apply, get,
 // list and delete have their own targets on their parse functions).
 var fuzzVerbs = []string{
-	api.SubjectWatch, api.SubjectLogs, api.SubjectPodEvents, api.SubjectAuthz,
+	api.SubjectWatch, api.SubjectLogs, api.NodeSubject("n1", api.NodeVerbEvents), api.SubjectAuthz,
 	api.SubjectModulesPush, api.SubjectModulesGet, api.SubjectModulesList,
 	api.SubjectModulesUpload + ".0123456789abcdef0123456789abcdef",
 	api.NodeSubject("n1", api.NodeVerbModule), api.NodeSubject("n1", api.NodeVerbModuleInfo),

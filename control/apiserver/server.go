@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,6 +18,7 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/authn"
 	"github.com/kybernetes/kybernetes/control/authz"
+	"github.com/kybernetes/kybernetes/control/events"
 	"github.com/kybernetes/kybernetes/control/store"
 )
 
@@ -81,6 +83,12 @@ type Config struct {
 	// watches to resume from; an older resourceVersion is 410 Gone; default
 	// 10000.
 	WatchHistory int
+	// EventsMaxAge bounds the age of an event since it was last recorded;
+	// default 24h.
+	EventsMaxAge time.Duration
+	// EventsPerObject bounds the events kept about one object (the oldest
+	// goes first); default 100.
+	EventsPerObject int
 	// UploadIdleTimeout drops a module upload that received no chunk for
 	// this long, leaving nothing stored; default 30s.
 	UploadIdleTimeout time.Duration
@@ -175,6 +183,8 @@ type Server struct {
 	closeMu sync.Mutex
 	closing bool
 	modules jetstream.ObjectStore
+	events  atomic.Pointer[events.Store] // set by Start
+	gone    *gonePods                    // pods deleted lately, for their last events
 
 	sem     chan struct{} // user requests in flight
 	nodeSem chan struct{} // node requests in flight
@@ -212,6 +222,7 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		streams:     make(chan struct{}, cfg.MaxStreams),
 		nodeStreams: make(chan struct{}, cfg.MaxNodeStreams),
 		uploads:     newUploads(),
+		gone:        newGonePods(),
 		sem:         make(chan struct{}, cfg.MaxInFlight),
 		nodeSem:     make(chan struct{}, cfg.NodeMaxInFlight),
 		synced:      make(chan struct{}),
@@ -335,7 +346,6 @@ func (s *Server) endpoints() []endpoint {
 		{"authz", api.SubjectAuthz, s.handleAuthz, "AuthzRequest -> AuthzReply (may the caller do this?)"},
 		{"watch", api.SubjectWatch, s.handleWatch, "WatchRequest -> stream of WatchEvent"},
 		{"logs", api.SubjectLogs, s.handleLogs, "LogsRequest -> stream of log lines"},
-		{"podevents", api.SubjectPodEvents, s.handlePodEvents, "PodEventsRequest -> PodEventList"},
 		{"modules-push", api.SubjectModulesPush, s.handleModulePush, "ModulePushRequest -> ModuleUpload"},
 		{"modules-upload", api.SubjectModulesUpload + ".*", s.handleModuleChunk, "chunk bytes (Kyb-Seq: offset) -> ModuleUploadAck, the last ModuleInfo"},
 		{"modules-list", api.SubjectModulesList, s.handleModuleList, "empty -> ModuleList"},
@@ -345,6 +355,7 @@ func (s *Server) endpoints() []endpoint {
 		{"node-status", node(api.NodeVerbStatus), s.nodeOnly(s.handleNodeStatus), "NodeStatus -> Ack"},
 		{"node-podstatus", node(api.NodeVerbPodStatus), s.nodeOnly(s.handlePodStatus), "PodStatusBatch -> Ack"},
 		{"node-sync", node(api.NodeVerbSync), s.nodeOnly(s.handleSync), "empty -> PodSync"},
+		{"node-events", node(api.NodeVerbEvents), s.nodeOnly(s.handleNodeEvents), "Event (about a pod bound to the node) -> Event as stored"},
 		{"node-module", node(api.NodeVerbModule), s.nodeOnly(s.handleNodeModule), "ModuleRequest -> stream of module chunks"},
 		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.nodeOnly(s.handleNodeModuleInfo), "ModuleRequest -> ModuleInfo"},
 	}
@@ -376,20 +387,13 @@ func (s *Server) ensureAssets(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("apiserver: create stream %s: %w", LogsStream, err)
 	}
-	_, err = s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:              api.EventsStream,
-		Description:       "kybernetes pod events",
-		Subjects:          []string{api.PodEventsPrefix + ".>"},
-		Storage:           jetstream.FileStorage,
-		MaxAge:            24 * time.Hour,
-		MaxMsgsPerSubject: 200,
-		MaxBytes:          256 << 20,
-		Discard:           jetstream.DiscardOld,
-		Replicas:          s.cfg.Replicas,
+	evs, err := events.Open(ctx, s.js, events.Config{
+		MaxAge: s.cfg.EventsMaxAge, MaxPerObject: s.cfg.EventsPerObject, Replicas: s.cfg.Replicas,
 	})
 	if err != nil {
-		return fmt.Errorf("apiserver: create stream %s: %w", api.EventsStream, err)
+		return fmt.Errorf("apiserver: %w", err)
 	}
+	s.events.Store(evs)
 	s.modules, err = s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
 		Bucket:      ModulesBucket,
 		Description: "kybernetes wasm modules",

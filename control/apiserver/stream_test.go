@@ -3,7 +3,6 @@ package apiserver_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -401,55 +400,6 @@ func TestLogsFollowEndsWithThePod(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("follow still running 5s after the pod was deleted")
-	}
-}
-
-// podevents answers a pod's last events, without those of an earlier pod
-// of the same name, from the events stream the caller cannot read.
-func TestPodEvents(t *testing.T) {
-	e := newEnv(t)
-	e.apply(t, podOnNode("ev", "n1"))
-	created := e.pod(t, "default", "ev").CreationTimestamp
-	subj := api.PodEventSubject("n1", "default", "ev")
-	for i, at := range []time.Time{created.Add(-time.Hour), created, created.Add(time.Second), created.Add(2 * time.Second)} {
-		b := must(json.Marshal(api.PodEvent{Time: at, Type: api.EventTypeNormal, Reason: fmt.Sprintf("R%d", i), Message: "m"}))
-		if _, err := e.js.Publish(e.ctx, subj, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, tc := range []struct {
-		limit int
-		want  string
-	}{{0, "R1,R2,R3"}, {2, "R2,R3"}} {
-		evs, err := e.c.PodEvents(e.ctx, "", "ev", tc.limit)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, ev := range evs {
-			got = append(got, ev.Reason)
-		}
-		if strings.Join(got, ",") != tc.want {
-			t.Errorf("limit %d: events %v, want %s", tc.limit, got, tc.want)
-		}
-	}
-	for _, tc := range []struct {
-		name    string
-		ns, pod string
-		limit   int
-		code    int
-	}{
-		{"missing pod", "", "nope", 0, 404},
-		{"4 KB pod name", "", strings.Repeat("a", 4100), 0, 400},
-		{"wildcard namespace", ">", "ev", 0, 400},
-		{"limit too large", "", "ev", 1000, 400},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := e.c.PodEvents(e.ctx, tc.ns, tc.pod, tc.limit)
-			if st := (*api.Status)(nil); !errors.As(err, &st) || st.Code != tc.code {
-				t.Fatalf("error %v, want %d", err, tc.code)
-			}
-		})
 	}
 }
 

@@ -76,6 +76,10 @@ func (s *Server) handleWatch(req micro.Request) {
 	if r.AllNamespaces {
 		ns = ""
 	}
+	if k == eventKind {
+		s.handleEventWatch(req, r, ns)
+		return
+	}
 	sel, err := parseSelectors(r.LabelSelector, r.FieldSelector)
 	if err == nil {
 		err = s.authorize(req, api.VerbWatch, k.Plural, ns, "")

@@ -209,7 +209,6 @@ func NodePermissions(name string) jwt.Permissions {
 		Pub: jwt.Permission{Allow: jwt.StringList{
 			"kyb.node." + name + ".>",
 			"kyb.logs." + name + ".>",
-			"kyb.podevents." + name + ".>",
 		}},
 		Sub: jwt.Permission{Allow: jwt.StringList{
 			"kyb.agent." + name + ".>",

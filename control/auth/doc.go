@@ -16,8 +16,9 @@
 //     imported from KYB with share: true, so the apiserver learns who asks
 //     from the Nats-Request-Info header the NATS server adds) and the micro
 //     service's $SRV.* info.
-//   - NODES: node agents. Each may publish only on kyb.node.<its name>.>,
-//     kyb.logs.<its name>.> and kyb.podevents.<its name>.>, and subscribe
+//   - NODES: node agents. Each may publish only on kyb.node.<its name>.>
+//     (its pods' events too, checked by the apiserver) and
+//     kyb.logs.<its name>.>, and subscribe
 //     only to kyb.agent.<its name>.> and its own inbox _INBOX_<its name>.>.
 //   - BOOTSTRAP: an agent holding a join token, before it has credentials:
 //     it may only request kyb.join.

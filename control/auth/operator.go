@@ -147,7 +147,6 @@ func (x *Accounts) claims(name string) *jwt.AccountClaims {
 		ac.Exports.Add(
 			service("$SRV.>", false),
 			service("kyb.logs.>", false),
-			service("kyb.podevents.>", false),
 			service(api.SubjectJoin, false),
 			&jwt.Export{Name: "agents", Subject: "kyb.agent.>", Type: jwt.Stream},
 		)
@@ -163,7 +162,6 @@ func (x *Accounts) claims(name string) *jwt.AccountClaims {
 		}
 		ac.Imports.Add(
 			imp("kyb.logs.>", jwt.Service, false),
-			imp("kyb.podevents.>", jwt.Service, false),
 			imp("kyb.agent.>", jwt.Stream, false),
 		)
 		ac.Revocations = a.revocationsOf(name)

@@ -239,6 +239,13 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if err := cp.authSvc.Start(cp.authNC, cp.callout); err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
+	if cfg.Scheduler.Recorder == nil {
+		name := cfg.Scheduler.SchedulerName
+		if name == "" {
+			name = scheduler.DefaultSchedulerName
+		}
+		cfg.Scheduler.Recorder = api.Recorder(name, cp.log.With("component", "scheduler"))
+	}
 	sched := scheduler.New(cfg.Scheduler, st, cp.log.With("component", "scheduler"))
 	lifecycle := nodelifecycle.New(st, hb, cfg.NodeLifecycle, cp.log.With("component", "nodelifecycle"))
 

@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"fmt"
+
+	"github.com/kybernetes/kybernetes/internal/record"
 )
 
 // Strategy chooses how feasible nodes are ranked.
@@ -39,11 +41,20 @@ type Config struct {
 	// writes ahead); default 128. The store binder groups concurrent writes
 	// into pipelined batches, so many workers cost few round trips.
 	BindWorkers int
+	// Recorder records the scheduler's events about pods: Scheduled
+	// (naming the node) when a bind succeeds, and FailedScheduling (with
+	// the "0/3 nodes are available: ..." message) on every attempt that
+	// finds no node, folded into one event while the pod stays pending.
+	// Nil records nothing.
+	Recorder record.EventRecorder
 }
 
 func (c Config) withDefaults() (Config, error) {
 	if c.SchedulerName == "" {
 		c.SchedulerName = DefaultSchedulerName
+	}
+	if c.Recorder == nil {
+		c.Recorder = record.Nop{}
 	}
 	switch c.Strategy {
 	case "":

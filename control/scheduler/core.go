@@ -795,6 +795,7 @@ func (c *core) scheduleOne(ctx context.Context, pi *podInfo) {
 		c.dispatch(job{kind: jobBind, key: pi.key, uid: pi.uid, pod: pi.pod, node: ni.name})
 	} else {
 		c.stats.unschedulable.Add(1)
+		c.cfg.Recorder.Eventf(api.RefTo(pi.pod), api.EventTypeWarning, api.ReasonFailedScheduling, "%s", msg)
 		pi.state = stateParked
 		c.parked[pi.key] = pi
 		if msg != pi.writingMsg && !hasUnschedulable(pi.pod, msg) {
@@ -825,6 +826,7 @@ func (c *core) handleResult(ctx context.Context, r job) {
 	case jobBind:
 		if r.err == nil {
 			c.stats.bound.Add(1)
+			c.cfg.Recorder.Eventf(api.RefTo(pi.pod), api.EventTypeNormal, api.ReasonScheduled, "Successfully assigned %s to %s", r.key, r.node)
 			if pi.state == stateBinding {
 				pi.state = stateBound
 			}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/client"
 )
 
 func newDescribeCmd(g *globals) *cobra.Command {
@@ -41,18 +43,14 @@ func newDescribeCmd(g *globals) *cobra.Command {
 			switch o := obj.(type) {
 			case *api.Pod:
 				describePod(w, o)
-				events, err := c.PodEvents(ctx, o.Namespace, o.Name, 20)
-				if err != nil {
-					fmt.Fprintf(w, "Events:\t<unavailable: %v>\n", err)
-				} else {
-					describeEvents(w, events)
-				}
+				describeEventsOf(ctx, w, c, o)
 			case *api.Node:
 				objs, _, err := c.List(ctx, api.ListRequest{Kind: "Pod", AllNamespaces: true, FieldSelector: "spec.nodeName=" + o.Name})
 				if err != nil {
 					return fmt.Errorf("list pods of node %s: %w", o.Name, err)
 				}
 				describeNode(w, o, objs)
+				describeEventsOf(ctx, w, c, o)
 			case *api.Role:
 				describeRole(w, &o.ObjectMeta, o.Rules)
 			case *api.ClusterRole:
@@ -308,15 +306,47 @@ func resourceLines(w io.Writer, rl api.ResourceList) {
 
 func lower(s string) string { return strings.ToLower(s) }
 
-func describeEvents(w io.Writer, events []api.PodEvent) {
+// describeEventsOf prints the Events section of obj: the events about it
+// (for a pod, about this pod, not an earlier one of its name), newest last.
+func describeEventsOf(ctx context.Context, w io.Writer, c *client.Client, obj api.Object) {
+	ref := api.RefTo(obj)
+	sel := "involvedObject.kind=" + ref.Kind + ",involvedObject.name=" + ref.Name
+	if ref.UID != "" {
+		sel += ",involvedObject.uid=" + ref.UID
+	}
+	events, err := c.Events(ctx, api.EventNamespace(ref), false, sel)
+	if err != nil {
+		fmt.Fprintf(w, "Events:\t<unavailable: %v>\n", err)
+		return
+	}
+	describeEvents(w, time.Now(), events)
+}
+
+// describeEvents prints events as kubectl describe does, in the order
+// given (oldest first: newest last).
+func describeEvents(w io.Writer, now time.Time, events []*api.Event) {
 	if len(events) == 0 {
 		fmt.Fprintln(w, "Events:\t<none>")
 		return
 	}
 	fmt.Fprintln(w, "Events:")
 	fmt.Fprintln(w, "  Type\tReason\tAge\tFrom\tMessage")
-	now := time.Now()
+	fmt.Fprintln(w, "  ----\t------\t----\t----\t-------")
 	for _, e := range events {
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", e.Type, e.Reason, ageOf(now, e.Time), e.Source, e.Message)
+		from := e.Source.Component
+		if e.Source.Host != "" {
+			from += ", " + e.Source.Host
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", e.Type, e.Reason, eventAge(now, e), from, strings.TrimSpace(e.Message))
 	}
+}
+
+// eventAge is kubectl's age of an event: "5m", or "2m (x4 over 10m)" for
+// a repeated one.
+func eventAge(now time.Time, e *api.Event) string {
+	last := ageOf(now, e.LastTimestamp)
+	if e.Count > 1 {
+		return fmt.Sprintf("%s (x%d over %s)", last, e.Count, ageOf(now, e.FirstTimestamp))
+	}
+	return last
 }

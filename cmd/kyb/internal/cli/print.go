@@ -70,6 +70,9 @@ func (p *printer) print(kind *api.Kind, objs []api.Object) error {
 	}
 	if p.tw == nil {
 		p.tw = tabwriter.NewWriter(p.out, 3, 0, 3, ' ', 0)
+	} else {
+		// A watch prints for as long as it runs: ages count from now.
+		p.now = time.Now()
 	}
 	if !p.headers {
 		p.headers = true
@@ -105,6 +108,12 @@ func columns(kind *api.Kind, wide bool) []string {
 		return c
 	case "Role", "ClusterRole":
 		return []string{"NAME", "CREATED AT"}
+	case "Event":
+		c := []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"}
+		if wide {
+			c = []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE", "FIRST SEEN", "COUNT", "NAME"}
+		}
+		return c
 	case "RoleBinding", "ClusterRoleBinding":
 		c := []string{"NAME", "ROLE", "AGE"}
 		if wide {
@@ -227,6 +236,18 @@ func (p *printer) row(o api.Object) []string {
 		return []string{v.Name, createdAt(v.CreationTimestamp)}
 	case *api.ClusterRole:
 		return []string{v.Name, createdAt(v.CreationTimestamp)}
+	case *api.Event:
+		obj := strings.ToLower(v.InvolvedObject.Kind) + "/" + v.InvolvedObject.Name
+		msg := strings.TrimSpace(v.Message)
+		if p.format == "wide" {
+			src := v.Source.Component
+			if v.Source.Host != "" {
+				src += ", " + v.Source.Host
+			}
+			return []string{p.age(v.LastTimestamp), v.Type, v.Reason, obj, v.InvolvedObject.FieldPath, src, msg,
+				p.age(v.FirstTimestamp), strconv.Itoa(int(v.Count)), v.Name}
+		}
+		return []string{eventAge(p.now, v), v.Type, v.Reason, obj, msg}
 	case *api.RoleBinding:
 		return p.bindingRow(&v.ObjectMeta, v.RoleRef, v.Subjects)
 	case *api.ClusterRoleBinding:

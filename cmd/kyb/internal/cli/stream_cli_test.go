@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -167,19 +168,77 @@ func TestStreamingCommandsOutput(t *testing.T) {
 			t.Errorf("logs of a missing pod: %v", err)
 		}
 	})
-	t.Run("describe", func(t *testing.T) {
-		js := jetstreamOf(t, controlURL)
-		ev := api.PodEvent{Time: time.Now(), Type: api.EventTypeWarning, Reason: "BackOff", Message: "back-off restarting", Source: "n1"}
-		b, _ := json.Marshal(ev)
-		if _, err := js.Publish(context.Background(), api.PodEventSubject("n1", "default", "talker"), b); err != nil {
+	t.Run("events", func(t *testing.T) {
+		// What the agent of n1 records (as the control plane, which may
+		// speak for any node): a repeated BackOff, folded into one event.
+		nc, err := nats.Connect(controlURL)
+		if err != nil {
 			t.Fatal(err)
+		}
+		defer nc.Close()
+		ev := api.Event{InvolvedObject: api.ObjectReference{Kind: "Pod", Namespace: "default", Name: "talker"},
+			Type: api.EventTypeWarning, Reason: "BackOff", Message: "back-off restarting", Source: api.EventSource{Component: "kubelet"}}
+		b, _ := json.Marshal(ev)
+		for range 2 {
+			reply, err := nc.Request(api.NodeSubject("n1", api.NodeVerbEvents), b, 10*time.Second)
+			if err != nil || reply.Header.Get("Nats-Service-Error-Code") != "" {
+				t.Fatalf("record event: %v %s", err, reply.Data)
+			}
 		}
 		out, err := kyb(t, url, "describe", "pod", "talker")
 		if err != nil {
 			t.Fatalf("describe: %v", err)
 		}
-		if !regexp.MustCompile(`(?m)^  Warning +BackOff +\S+ +n1 +back-off restarting$`).MatchString(out) {
+		if !regexp.MustCompile(`(?m)^  Warning +BackOff +\S+ \(x2 over \S+\) +kubelet, n1 +back-off restarting$`).MatchString(out) {
 			t.Errorf("describe printed no event row:\n%s", out)
+		}
+		for _, args := range [][]string{
+			{"get", "events"},
+			{"get", "ev", "-A"},
+			{"get", "events", "--field-selector", "involvedObject.name=talker,involvedObject.kind=Pod"},
+		} {
+			out, err := kyb(t, url, args...)
+			if err != nil {
+				t.Fatalf("%v: %v", args, err)
+			}
+			if !regexp.MustCompile(`(?m)^(NAMESPACE +)?LAST SEEN +TYPE +REASON +OBJECT +MESSAGE\n(default +)?\S+ \(x2 over \S+\) +Warning +BackOff +pod/talker +back-off restarting\n$`).MatchString(out) {
+				t.Errorf("%v printed:\n%s", args, out)
+			}
+		}
+		out, err = kyb(t, url, "get", "events", "--field-selector", "involvedObject.name=other")
+		if err != nil || out != "" {
+			t.Errorf("get events of another object: %q, %v", out, err)
+		}
+		if _, err := kyb(t, url, "get", "events", "--field-selector", "spec.nodeName=n1"); err == nil || !strings.Contains(err.Error(), "fieldSelector") {
+			t.Errorf("get events with an unsupported field: %v", err)
+		}
+
+		// -w: the current events, then a repeat as it is recorded.
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var wout lockedBuffer
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(ctx, []string{"--server", url, "get", "events", "-w", "--field-selector", "involvedObject.name=talker"}, Streams{In: strings.NewReader(""), Out: &wout, Err: &wout})
+		}()
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if !strings.Contains(wout.String(), "(x2 over") {
+				return errorf("get events -w printed %q", wout.String())
+			}
+			return nil
+		})
+		if reply, err := nc.Request(api.NodeSubject("n1", api.NodeVerbEvents), b, 10*time.Second); err != nil || reply.Header.Get("Nats-Service-Error-Code") != "" {
+			t.Fatalf("record event: %v", err)
+		}
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if !regexp.MustCompile(`(?m)^\S+ \(x3 over \S+\) +Warning +BackOff +pod/talker +back-off restarting$`).MatchString(wout.String()) {
+				return errorf("get events -w printed %q", wout.String())
+			}
+			return nil
+		})
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("get events -w ended with %v", err)
 		}
 	})
 	t.Run("get -w", func(t *testing.T) {
