@@ -1,7 +1,6 @@
 package node
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -9,12 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/testutil"
@@ -66,38 +62,19 @@ func (h *harness) dataFile(uid, name, content string) {
 	}
 }
 
-// podEvents collects the pod events the agent publishes for a pod.
+// podEvents finds the events the control plane got about a pod.
 type podEvents struct {
-	mu  sync.Mutex
-	evs []api.PodEvent
+	cp   *fakeCP
+	name string
 }
 
-func (h *harness) watchEvents(name string) *podEvents {
-	h.t.Helper()
-	pe := &podEvents{}
-	sub, err := h.cp.nc.Subscribe(api.PodEventSubject(h.cfg.Name, api.DefaultNamespace, name), func(m *nats.Msg) {
-		var ev api.PodEvent
-		if json.Unmarshal(m.Data, &ev) == nil {
-			pe.mu.Lock()
-			pe.evs = append(pe.evs, ev)
-			pe.mu.Unlock()
-		}
-	})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := h.cp.nc.Flush(); err != nil {
-		h.t.Fatal(err)
-	}
-	return pe
-}
+func (h *harness) watchEvents(name string) *podEvents { return &podEvents{cp: h.cp, name: name} }
 
 func (pe *podEvents) find(reason, contains string) bool {
-	pe.mu.Lock()
-	defer pe.mu.Unlock()
-	for _, ev := range pe.evs {
-		if ev.Reason == reason && strings.Contains(ev.Message, contains) {
+	pe.cp.mu.Lock()
+	defer pe.cp.mu.Unlock()
+	for _, ev := range pe.cp.events {
+		if ev.InvolvedObject.Name == pe.name && ev.Reason == reason && strings.Contains(ev.Message, contains) {
 			return true
 		}
 	}
@@ -153,10 +130,10 @@ func TestLivenessFailureRestarts(t *testing.T) {
 		return nil
 	})
 	if !events.find("Killing", "failed liveness probe, will be restarted") {
-		t.Errorf("no Killing event for the liveness failure: %+v", events.evs)
+		t.Errorf("no Killing event for the liveness failure: %+v", h.cp.events)
 	}
 	if !events.find(ReasonUnhealthy, "Liveness probe failed") {
-		t.Errorf("no Unhealthy event: %+v", events.evs)
+		t.Errorf("no Unhealthy event: %+v", h.cp.events)
 	}
 	// Healthy now: it runs, ready, and is not restarted again.
 	h.dataFile(p.UID, "healthy", "ok")
