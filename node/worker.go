@@ -508,6 +508,9 @@ func (w *podWorker) execute(ctx context.Context, pod *api.Pod, a action) {
 	case actInitFailed:
 		w.initFailed = true
 	case actBackOff:
+		if c.waitR != a.reason { // entering the back-off, not each sync within it
+			w.event(api.EventTypeWarning, api.ReasonBackOff, c.spec.Name, "Back-off restarting failed container %s", c.spec.Name)
+		}
 		c.waitR, c.waitM = a.reason, a.message
 	case actPull:
 		w.pullImage(ctx, c)
@@ -595,7 +598,7 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 		}
 		c.waitR, c.waitM = r, fmt.Sprintf("pull %s: %v", c.spec.Image, err)
 		w.log.Info("image not ready", "container", c.spec.Name, "image", c.spec.Image, "reason", r, "err", err, "retry", c.pull.delay)
-		w.event(api.EventTypeWarning, "Failed", c.spec.Name, "Failed to pull image %q (%s, retry in %v): %v", c.spec.Image, r, c.pull.delay.Round(time.Millisecond), err)
+		w.event(api.EventTypeWarning, "Failed", c.spec.Name, "Failed to pull image %q (%s): %v", c.spec.Image, r, err)
 		return
 	}
 	c.imageOK, c.pull, c.pullErrs = true, backoff{}, 0
@@ -784,7 +787,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 	c.startupOK, c.readyOK, c.unhealthy = false, false, ""
 	c.startedAt = time.Now().UTC()
 	c.waitR, c.waitM = "", ""
-	w.event(api.EventTypeNormal, "Started", c.spec.Name, "Started container %s (attempt %d)", c.spec.Name, c.attempt)
+	w.event(api.EventTypeNormal, "Started", c.spec.Name, "Started container %s", c.spec.Name)
 	w.watch(ctx, pod, c, cfg.LogPath)
 }
 
