@@ -53,8 +53,10 @@ func (r *recorder) handler() Handler {
 		r.mu.Unlock()
 	}
 	return Handler{
-		OnAdd:    func(o api.Object) { rec("add " + KeyOf(o).String()) },
-		OnUpdate: func(old, o api.Object) { rec("update " + KeyOf(o).String() + " from " + old.GetObjectMeta().ResourceVersion) },
+		OnAdd: func(o api.Object) { rec("add " + KeyOf(o).String()) },
+		OnUpdate: func(old, o api.Object) {
+			rec("update " + KeyOf(o).String() + " from " + old.GetObjectMeta().ResourceVersion)
+		},
 		OnDelete: func(o api.Object) { rec("delete " + KeyOf(o).String()) },
 	}
 }
