@@ -454,9 +454,10 @@ func (s *Server) needsGracefulDelete(ctx context.Context, pod *api.Pod) bool {
 	return !api.IsNotFound(err)
 }
 
-// deleteNamespace marks the namespace Terminating, deletes its pods, and
-// removes it once no pod is left (at once, or when the last pod's agent
-// reports it finalized). It returns the namespace as deleted or marked.
+// deleteNamespace marks the namespace Terminating and deletes its pods; the
+// namespace controller removes it once no pod is left (at once, or when the
+// last pod's agent reports it finalized). It returns the namespace as
+// marked.
 func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64, pre *api.Preconditions) (api.Object, error) {
 	var ns *api.Namespace
 	for attempt := 0; ; attempt++ {
@@ -498,70 +499,7 @@ func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64,
 			return nil, err
 		}
 	}
-	done, err := s.finishNamespace(ctx, name)
-	if done != nil {
-		return done, nil
-	}
-	if err != nil {
-		return nil, err
-	}
+	// The namespace controller (control/controllers/namespace) removes it
+	// once no pod is left, as Kubernetes' does.
 	return ns, nil
-}
-
-// maybeFinishNamespace removes a terminating namespace whose last pod is
-// gone; called by the watch after a pod deletion.
-func (s *Server) maybeFinishNamespace(ctx context.Context, ns string) {
-	e := s.cache.get(namespaceKind, "", ns)
-	if e == nil || e.obj.(*api.Namespace).Status.Phase != api.NamespaceTerminating || s.cache.podCount(ns) > 0 {
-		return
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if _, err := s.finishNamespace(ctx, ns); err != nil {
-			s.log.Error("finish namespace", "namespace", ns, "err", err)
-		}
-	}()
-}
-
-// finishNamespace deletes the terminating namespace when the store holds no
-// pod in it. It returns the deleted namespace, or nil when pods remain.
-func (s *Server) finishNamespace(ctx context.Context, name string) (api.Object, error) {
-	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
-		obj, err := s.st.Get(ctx, namespaceKind, "", name)
-		if api.IsNotFound(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if obj.(*api.Namespace).Status.Phase != api.NamespaceTerminating {
-			return nil, nil
-		}
-		pods, _, err := s.st.List(ctx, podKind, listOptions(name))
-		if err != nil {
-			return nil, err
-		}
-		if len(pods) > 0 {
-			return nil, nil
-		}
-		last, err := s.st.Delete(ctx, namespaceKind, "", name, obj.GetObjectMeta().ResourceVersion)
-		if api.IsConflict(err) {
-			continue
-		}
-		if api.IsNotFound(err) {
-			return obj, nil // removed by a concurrent finisher
-		}
-		if err != nil {
-			return nil, err
-		}
-		s.cache.remove(namespaceKind, "", name, revOf(last))
-		return last, nil
-	}
-	return nil, api.NewConflict("Namespace", name, "changed too often while being removed")
 }

@@ -146,9 +146,6 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 	s.publishEvent(kind, m.Namespace, m.Name, typ, raw)
 	if isPod {
 		s.publishAssignment(pod, typ, raw, oldNode)
-		if ev.Type == store.Deleted {
-			s.maybeFinishNamespace(ctx, m.Namespace)
-		}
 	}
 }
 
