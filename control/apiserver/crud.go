@@ -358,25 +358,25 @@ func (s *Server) deleteChecked(ctx context.Context, k *api.Kind, ns, name string
 	if pre == nil {
 		return s.st.Delete(ctx, k, ns, name, "")
 	}
-	for attempt := 0; ; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
+	var last api.Object
+	err := casLoop(ctx, nil, func() error {
 		obj, err := s.st.Get(ctx, k, ns, name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := holds(pre, obj); err != nil {
-			return nil, err
+			return err
 		}
-		last, err := s.st.Delete(ctx, k, ns, name, obj.GetObjectMeta().ResourceVersion)
-		if api.IsConflict(err) && attempt < maxApplyAttempts {
-			continue // changed since read: check again
+		last, err = s.st.Delete(ctx, k, ns, name, obj.GetObjectMeta().ResourceVersion)
+		if api.IsConflict(err) {
+			return again(err) // changed since read: check again
 		}
-		return last, err
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return last, nil
 }
 
 // deletePod removes an unbound (or orphaned) pod at once, and so does a
@@ -389,31 +389,28 @@ func (s *Server) deleteChecked(ctx context.Context, k *api.Kind, ns, name string
 // Preconditions (nil: none) are checked against every read of the pod, and
 // each write is a compare-and-set on that read, so they hold at the write.
 func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64, pre *api.Preconditions) (api.Object, error) {
-	for attempt := 0; ; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
+	var out api.Object
+	err := casLoop(ctx, nil, func() error {
 		obj, err := s.st.Get(ctx, podKind, ns, name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := holds(pre, obj); err != nil {
-			return nil, err
+			return err
 		}
 		pod := obj.(*api.Pod)
 		force := grace != nil && *grace == 0 // as Kubernetes: 0 removes at once
 		if force || !s.needsGracefulDelete(ctx, pod) {
 			last, err := s.st.Delete(ctx, podKind, ns, name, pod.ResourceVersion)
-			if api.IsConflict(err) && attempt < maxApplyAttempts {
-				continue
+			if api.IsConflict(err) {
+				return again(err)
 			}
 			if err != nil {
-				return nil, err
+				return err
 			}
 			s.cache.remove(podKind, ns, name, revOf(last))
-			return last, nil
+			out = last
+			return nil
 		}
 		g := int64(s.cfg.DefaultGracePeriod / time.Second)
 		if pod.Spec.TerminationGracePeriodSeconds != nil {
@@ -425,7 +422,8 @@ func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64, p
 		if pod.DeletionTimestamp != nil {
 			// Already terminating: only a shorter grace period changes anything.
 			if pod.DeletionGracePeriodSeconds == nil || g >= *pod.DeletionGracePeriodSeconds {
-				return pod, nil
+				out = pod
+				return nil
 			}
 		} else {
 			now := time.Now().UTC().Truncate(time.Second)
@@ -433,15 +431,20 @@ func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64, p
 		}
 		pod.DeletionGracePeriodSeconds = &g
 		err = s.st.Update(ctx, pod)
-		if (api.IsConflict(err) || api.IsNotFound(err)) && attempt < maxApplyAttempts {
-			continue
+		if api.IsConflict(err) || api.IsNotFound(err) {
+			return again(err)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.writeThrough(pod)
-		return pod, nil
+		out = pod
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // needsGracefulDelete reports whether an agent must stop the pod before it
@@ -460,35 +463,33 @@ func (s *Server) needsGracefulDelete(ctx context.Context, pod *api.Pod) bool {
 // marked.
 func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64, pre *api.Preconditions) (api.Object, error) {
 	var ns *api.Namespace
-	for attempt := 0; ; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
+	err := casLoop(ctx, nil, func() error {
 		obj, err := s.st.Get(ctx, namespaceKind, "", name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := holds(pre, obj); err != nil {
-			return nil, err
+			return err
 		}
 		ns = obj.(*api.Namespace)
 		if ns.DeletionTimestamp != nil && ns.Status.Phase == api.NamespaceTerminating {
-			break
+			return nil
 		}
 		now := time.Now().UTC().Truncate(time.Second)
 		ns.DeletionTimestamp = &now
 		ns.Status.Phase = api.NamespaceTerminating
 		err = s.st.Update(ctx, ns)
-		if api.IsConflict(err) && attempt < maxApplyAttempts {
-			continue
+		if api.IsConflict(err) {
+			return again(err)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.writeThrough(ns)
-		break
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	pods, _, err := s.st.List(ctx, podKind, listOptions(name))
 	if err != nil {
