@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -37,6 +38,13 @@ type Controller struct {
 	pods  framework.Lister
 	nodes framework.Lister
 	ctl   *framework.Controller
+
+	// cleared holds the uid of each terminating namespace whose other
+	// content was deleted, so the store is listed once per namespace, not
+	// on every pod deletion (nothing can be created in a terminating
+	// namespace).
+	mu      sync.Mutex
+	cleared map[string]string
 }
 
 // New returns a controller over st that reads namespaces, pods and nodes
@@ -53,7 +61,8 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 	}
 	log = log.With("controller", "namespace")
 	nsInf, podInf, nodeInf := mgr.Informer(namespaceKind), mgr.Informer(podKind), mgr.Informer(nodeKind)
-	c := &Controller{st: st, cfg: cfg, log: log, ns: nsInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister()}
+	c := &Controller{st: st, cfg: cfg, log: log, ns: nsInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister(),
+		cleared: make(map[string]string)}
 	c.ctl = framework.NewController("namespace", c, framework.Options{Workers: cfg.Workers, Logger: log})
 	c.ctl.Watch(nsInf, nil)
 	// A pod change matters only in a terminating namespace.
@@ -101,10 +110,21 @@ func (c *Controller) terminating(name string) *api.Namespace {
 func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framework.Result, error) {
 	ns := c.terminating(key.Name)
 	if ns == nil {
+		c.mu.Lock()
+		delete(c.cleared, key.Name)
+		c.mu.Unlock()
 		return framework.Result{}, nil
 	}
-	if err := c.deleteContent(ctx, ns.Name); err != nil {
-		return framework.Result{}, err
+	c.mu.Lock()
+	done := c.cleared[ns.Name] == ns.UID
+	c.mu.Unlock()
+	if !done {
+		if err := c.deleteContent(ctx, ns.Name); err != nil {
+			return framework.Result{}, err
+		}
+		c.mu.Lock()
+		c.cleared[ns.Name] = ns.UID
+		c.mu.Unlock()
 	}
 	waiting := 0
 	for _, obj := range c.pods.List(ns.Name, nil) {
@@ -220,6 +240,11 @@ func (c *Controller) remove(ctx context.Context, name string) (framework.Result,
 		}
 		return err
 	})
+	if err == nil || api.IsNotFound(err) {
+		c.mu.Lock()
+		delete(c.cleared, name)
+		c.mu.Unlock()
+	}
 	if err != nil && !api.IsNotFound(err) {
 		return framework.Result{}, fmt.Errorf("finalize namespace %s: delete it: %w", name, err)
 	}
