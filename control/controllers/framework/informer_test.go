@@ -270,3 +270,60 @@ func TestInformerResumes(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// TestControllerWaitsForSync: the first Reconcile already sees the whole
+// initial state (workers start after the watched informers synced), and
+// every object's key is reconciled once, merged however often it was seen.
+func TestControllerWaitsForSync(t *testing.T) {
+	st := openStore(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n = 50
+	for i := range n {
+		if err := st.Create(ctx, newPod("a", fmt.Sprint("p", i), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mgr := NewManager(st, quiet)
+	inf := mgr.Informer(podKind)
+	var (
+		mu        sync.Mutex
+		firstSeen = -1
+		keys      = map[Key]int{}
+	)
+	c := NewController("sync", ReconcileFunc(func(ctx context.Context, key Key) (Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if firstSeen < 0 {
+			firstSeen = inf.Lister().Count("")
+		}
+		keys[key]++
+		return Result{}, nil
+	}), Options{Workers: 4, Logger: quiet})
+	c.Watch(inf, nil)
+	mgr.Add("sync", c)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Run(ctx) }()
+	testutil.Eventually(t, 10*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(keys) != n {
+			return fmt.Errorf("%d keys reconciled, want %d", len(keys), n)
+		}
+		return nil
+	})
+	mu.Lock()
+	if firstSeen != n {
+		t.Errorf("first Reconcile saw %d cached pods, want %d: workers started before the cache synced", firstSeen, n)
+	}
+	for k, times := range keys {
+		if times != 1 {
+			t.Errorf("key %v reconciled %d times with no change", k, times)
+		}
+	}
+	mu.Unlock()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
