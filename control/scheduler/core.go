@@ -99,7 +99,7 @@ type podInfo struct {
 	bindRV      string // resourceVersion the in-flight bind was sent with
 	writingMsg  string // Unschedulable message being written
 	statusStale bool   // a status write lost its CAS: re-evaluate on the next change
-	bindErrors  int // failed binds in a row, for the retry back-off
+	bindErrors  int    // failed binds in a row, for the retry back-off
 }
 
 // nodeInfo is the scheduler's view of one node, with what is used on it.
