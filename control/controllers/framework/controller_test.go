@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
@@ -183,5 +185,32 @@ func TestTerminal(t *testing.T) {
 	}
 	if IsTerminal(base) || Terminal(nil) != nil {
 		t.Fatal("a plain error is terminal, or Terminal(nil) is not nil")
+	}
+}
+
+func TestMapFuncs(t *testing.T) {
+	yes, no := true, false
+	pod := func(refs ...api.OwnerReference) api.Object {
+		return &api.Pod{ObjectMeta: api.ObjectMeta{Namespace: "shop", Name: "web-1", OwnerReferences: refs}}
+	}
+	rs := OwnerKey("ReplicaSet")
+	for _, tc := range []struct {
+		name string
+		obj  api.Object
+		want []Key
+	}{
+		{"controlling owner", pod(api.OwnerReference{Kind: "ReplicaSet", Name: "web", Controller: &yes}), []Key{{Namespace: "shop", Name: "web"}}},
+		{"owner that does not control", pod(api.OwnerReference{Kind: "ReplicaSet", Name: "web", Controller: &no}), nil},
+		{"controller of another kind", pod(api.OwnerReference{Kind: "Job", Name: "web", Controller: &yes}), nil},
+		{"no owner", pod(), nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := rs(tc.obj); !slices.Equal(got, tc.want) {
+				t.Fatalf("OwnerKey = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if got := NamespaceKey(pod()); !slices.Equal(got, []Key{{Name: "shop"}}) {
+		t.Fatalf("NamespaceKey = %v", got)
 	}
 }

@@ -31,7 +31,7 @@
 //     error wrapped with Terminal is logged and not retried;
 //     Result.RequeueAfter queues the key again after that long,
 //     Result.Requeue after its back-off; success resets the back-off; a
-//     panic is an error.
+//     panic is an error. OwnerKey and NamespaceKey are ready MapFuncs.
 //
 // Reconcilers are level-triggered: they read the current state for the
 // key every time and act on the difference, so a dropped, repeated or
@@ -45,7 +45,7 @@
 //	rs := mgr.Informer(api.KindOf(&api.ReplicaSet{}))
 //	c := framework.NewController("replicaset", reconciler, framework.Options{Workers: 4, Logger: log})
 //	c.Watch(rs, nil)                 // a ReplicaSet's own key
-//	c.Watch(pods, ownerKeys)         // a pod's owner
+//	c.Watch(pods, framework.OwnerKey("ReplicaSet")) // a pod's controlling ReplicaSet
 //	mgr.Add("replicaset", c)
 //	go mgr.Run(ctx)
 //

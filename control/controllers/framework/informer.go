@@ -51,8 +51,6 @@ type Informer struct {
 	rev    uint64                           // last revision applied
 	synced chan struct{}
 	once   sync.Once
-	// restarts counts watches started after the first (for tests).
-	restarts int
 }
 
 // NewInformer returns an informer of kind over w; Run starts it.
@@ -114,13 +112,8 @@ func (i *Informer) Lister() Lister { return Lister{i: i} }
 // applied revision after a back-off (retry.DefaultWatch).
 func (i *Informer) Run(ctx context.Context) error {
 	wait := retry.NewTimer(i.backoff)
-	for first := true; ctx.Err() == nil; first = false {
+	for ctx.Err() == nil {
 		from := i.Revision()
-		if !first {
-			i.mu.Lock()
-			i.restarts++
-			i.mu.Unlock()
-		}
 		ch, err := i.w.Watch(ctx, i.kind, from)
 		if err != nil {
 			i.log.Error("watch; retrying", "from", from, "err", err)
