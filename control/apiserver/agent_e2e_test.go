@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/controllers/framework"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 	"github.com/kybernetes/kybernetes/node"
@@ -115,8 +116,9 @@ func TestWithRealAgent(t *testing.T) {
 
 	// The agent stops: its heartbeat key expires and the node lifecycle
 	// controller marks the node Unknown.
-	lc := nodelifecycle.New(e.st, e.hb, nodelifecycle.Config{Grace: 5 * time.Second}, logger(t))
-	go func() { _ = lc.Run(e.ctx) }()
+	mgr := framework.NewManager(e.st, logger(t))
+	mgr.Add("nodelifecycle", nodelifecycle.New(mgr, e.st, e.hb, nodelifecycle.Config{Grace: 5 * time.Second}, logger(t)))
+	go func() { _ = mgr.Run(e.ctx) }()
 	cancel()
 	select {
 	case <-done:

@@ -19,6 +19,8 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
 	"github.com/kybernetes/kybernetes/control/apiserver"
+	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/store"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
@@ -79,6 +81,18 @@ func newEnvOn(t testing.TB, s *testutil.Server, cfg apiserver.Config) *env {
 	t.Cleanup(func() {
 		if err := srv.Stop(); err != nil {
 			t.Errorf("stop apiserver: %v", err)
+		}
+	})
+	// The namespace controller, which finishes deleting namespaces, runs
+	// beside the apiserver as in control/controlplane.
+	mgr := framework.NewManager(st, logger(t))
+	mgr.Add("namespace", namespace.New(mgr, st, namespace.Config{DefaultGracePeriod: cfg.DefaultGracePeriod}, logger(t)))
+	mgrDone := make(chan error, 1)
+	go func() { mgrDone <- mgr.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-mgrDone; err != nil {
+			t.Errorf("controllers: %v", err)
 		}
 	})
 	nc := testutil.Connect(t, s, nats.Name("client"))

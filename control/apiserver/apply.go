@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -407,56 +406,62 @@ func (s *Server) applyOne(ctx context.Context, d applyDoc) ([]byte, error) {
 		return s.applyConditional(ctx, d)
 	}
 	fromStore := false
-	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
+	var out []byte
+	gaveUp := func() error {
+		return api.NewConflict(d.kind.Name, m.Name, fmt.Sprintf("changed concurrently %d times in a row; try again", maxApplyAttempts))
+	}
+	err := casLoop(ctx, gaveUp, func() error {
+		retrying := fromStore
 		var existing api.Object
 		if fromStore {
 			obj, err := s.st.Get(ctx, d.kind, m.Namespace, m.Name)
 			if err != nil && !api.IsNotFound(err) {
-				return nil, fmt.Errorf("apply %s %s/%s: read current: %w", d.kind.Name, m.Namespace, m.Name, err)
+				return fmt.Errorf("apply %s %s/%s: read current: %w", d.kind.Name, m.Namespace, m.Name, err)
 			}
 			existing = obj
 		} else if e := s.cache.get(d.kind, m.Namespace, m.Name); e != nil {
 			existing = e.obj
 		}
+		fromStore = true // every later attempt reads the store
+		var err error
 		if existing == nil {
 			obj := d.obj
-			if attempt > 0 {
+			if retrying {
 				obj = api.DeepCopy(d.obj)
 				clearServerMeta(obj)
 			}
-			err := s.st.Create(ctx, obj)
+			err = s.st.Create(ctx, obj)
 			if api.IsAlreadyExists(err) {
-				fromStore = true
-				continue
+				return again(err)
 			}
 			if err != nil {
-				return nil, err
+				return err
 			}
-			return s.result(d, obj, api.ActionCreated)
+			out, err = s.result(d, obj, api.ActionCreated)
+			return err
 		}
 		merged := merge(existing, api.DeepCopy(d.obj))
 		if sameSpec(existing, merged) {
-			return s.result(d, existing, api.ActionUnchanged)
+			out, err = s.result(d, existing, api.ActionUnchanged)
+			return err
 		}
 		if err := api.ValidateUpdate(existing, merged); err != nil {
-			return nil, err
+			return err
 		}
-		err := s.st.Update(ctx, merged)
+		err = s.st.Update(ctx, merged)
 		if api.IsConflict(err) || api.IsNotFound(err) {
-			fromStore = true
-			continue
+			return again(err)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return s.result(d, merged, api.ActionConfigured)
+		out, err = s.result(d, merged, api.ActionConfigured)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, api.NewConflict(d.kind.Name, m.Name, fmt.Sprintf("changed concurrently %d times in a row; try again", maxApplyAttempts))
+	return out, nil
 }
 
 // applyConditional writes one document that carries metadata.resourceVersion:
@@ -495,17 +500,6 @@ func (s *Server) applyConditional(ctx context.Context, d applyDoc) ([]byte, erro
 		return nil, err
 	}
 	return s.result(d, merged, api.ActionConfigured)
-}
-
-// backoff sleeps a little, growing and jittered, before retry attempt.
-func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond)))
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d):
-		return nil
-	}
 }
 
 // stripe returns the lock that serializes this server's writes of one object.

@@ -257,18 +257,14 @@ func (s *Server) ensureRBAC(ctx context.Context) error {
 func (s *Server) ensureBuiltin(ctx context.Context, want api.Object) error {
 	kind := api.KindOf(want)
 	name := want.GetObjectMeta().Name
-	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return err
-			}
-		}
+	gaveUp := func() error { return api.NewConflict(kind.Name, name, "changed concurrently too often") }
+	return casLoop(ctx, gaveUp, func() error {
 		cur, err := s.st.Get(ctx, kind, "", name)
 		if api.IsNotFound(err) {
 			obj := api.DeepCopy(want)
 			err = s.st.Create(ctx, obj)
 			if api.IsAlreadyExists(err) {
-				continue
+				return again(err)
 			}
 			if err != nil {
 				return err
@@ -287,7 +283,7 @@ func (s *Server) ensureBuiltin(ctx context.Context, want api.Object) error {
 		}
 		err = s.st.Update(ctx, fixed)
 		if api.IsConflict(err) || api.IsNotFound(err) {
-			continue
+			return again(err)
 		}
 		if err != nil {
 			return err
@@ -295,6 +291,5 @@ func (s *Server) ensureBuiltin(ctx context.Context, want api.Object) error {
 		s.writeThrough(fixed)
 		s.log.Info("restored built-in RBAC object", "kind", kind.Name, "name", name)
 		return nil
-	}
-	return api.NewConflict(kind.Name, name, "changed concurrently too often")
+	})
 }

@@ -41,7 +41,6 @@ type cache struct {
 	rev        uint64 // last revision delivered by the watch
 	objs       map[string]map[string]*entry
 	podsByNode map[string]map[string]*entry
-	podsByNS   map[string]int
 	tombs      []tombstone
 	// sorted holds each kind's keys (tombstones included) in order; nil
 	// when a key was added or dropped since it was last sorted.
@@ -52,7 +51,6 @@ func newCache() *cache {
 	c := &cache{
 		objs:       map[string]map[string]*entry{},
 		podsByNode: map[string]map[string]*entry{},
-		podsByNS:   map[string]int{},
 		sorted:     map[string][]string{},
 	}
 	for _, k := range api.Kinds() {
@@ -138,7 +136,6 @@ func (c *cache) remove(kind *api.Kind, ns, name string, rev uint64) {
 }
 
 func (c *cache) indexPod(key string, e *entry) {
-	c.podsByNS[e.ns]++
 	if e.node == "" {
 		return
 	}
@@ -153,9 +150,6 @@ func (c *cache) indexPod(key string, e *entry) {
 func (c *cache) unindexPod(key string, old *entry) {
 	if old == nil {
 		return
-	}
-	if c.podsByNS[old.ns]--; c.podsByNS[old.ns] <= 0 {
-		delete(c.podsByNS, old.ns)
 	}
 	if old.node == "" {
 		return
@@ -193,13 +187,6 @@ func (c *cache) revision() uint64 {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.rev
-}
-
-// podCount returns the number of live pods in namespace ns.
-func (c *cache) podCount(ns string) int {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.podsByNS[ns]
 }
 
 // nodePods returns the raw pods bound to node, sorted by key, and the revision.

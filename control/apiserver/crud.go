@@ -382,25 +382,25 @@ func (s *Server) deleteChecked(ctx context.Context, k *api.Kind, ns, name string
 	if pre == nil {
 		return s.st.Delete(ctx, k, ns, name, "")
 	}
-	for attempt := 0; ; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
+	var last api.Object
+	err := casLoop(ctx, nil, func() error {
 		obj, err := s.st.Get(ctx, k, ns, name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := holds(pre, obj); err != nil {
-			return nil, err
+			return err
 		}
-		last, err := s.st.Delete(ctx, k, ns, name, obj.GetObjectMeta().ResourceVersion)
-		if api.IsConflict(err) && attempt < maxApplyAttempts {
-			continue // changed since read: check again
+		last, err = s.st.Delete(ctx, k, ns, name, obj.GetObjectMeta().ResourceVersion)
+		if api.IsConflict(err) {
+			return again(err) // changed since read: check again
 		}
-		return last, err
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return last, nil
 }
 
 // deletePod removes an unbound (or orphaned) pod at once, and so does a
@@ -413,31 +413,28 @@ func (s *Server) deleteChecked(ctx context.Context, k *api.Kind, ns, name string
 // Preconditions (nil: none) are checked against every read of the pod, and
 // each write is a compare-and-set on that read, so they hold at the write.
 func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64, pre *api.Preconditions) (api.Object, error) {
-	for attempt := 0; ; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
+	var out api.Object
+	err := casLoop(ctx, nil, func() error {
 		obj, err := s.st.Get(ctx, podKind, ns, name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := holds(pre, obj); err != nil {
-			return nil, err
+			return err
 		}
 		pod := obj.(*api.Pod)
 		force := grace != nil && *grace == 0 // as Kubernetes: 0 removes at once
 		if force || !s.needsGracefulDelete(ctx, pod) {
 			last, err := s.st.Delete(ctx, podKind, ns, name, pod.ResourceVersion)
-			if api.IsConflict(err) && attempt < maxApplyAttempts {
-				continue
+			if api.IsConflict(err) {
+				return again(err)
 			}
 			if err != nil {
-				return nil, err
+				return err
 			}
 			s.cache.remove(podKind, ns, name, revOf(last))
-			return last, nil
+			out = last
+			return nil
 		}
 		g := int64(s.cfg.DefaultGracePeriod / time.Second)
 		if pod.Spec.TerminationGracePeriodSeconds != nil {
@@ -449,7 +446,8 @@ func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64, p
 		if pod.DeletionTimestamp != nil {
 			// Already terminating: only a shorter grace period changes anything.
 			if pod.DeletionGracePeriodSeconds == nil || g >= *pod.DeletionGracePeriodSeconds {
-				return pod, nil
+				out = pod
+				return nil
 			}
 		} else {
 			now := time.Now().UTC().Truncate(time.Second)
@@ -457,15 +455,20 @@ func (s *Server) deletePod(ctx context.Context, ns, name string, grace *int64, p
 		}
 		pod.DeletionGracePeriodSeconds = &g
 		err = s.st.Update(ctx, pod)
-		if (api.IsConflict(err) || api.IsNotFound(err)) && attempt < maxApplyAttempts {
-			continue
+		if api.IsConflict(err) || api.IsNotFound(err) {
+			return again(err)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.writeThrough(pod)
-		return pod, nil
+		out = pod
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // needsGracefulDelete reports whether an agent must stop the pod before it
@@ -478,40 +481,39 @@ func (s *Server) needsGracefulDelete(ctx context.Context, pod *api.Pod) bool {
 	return !api.IsNotFound(err)
 }
 
-// deleteNamespace marks the namespace Terminating, deletes its pods, and
-// removes it once no pod is left (at once, or when the last pod's agent
-// reports it finalized). It returns the namespace as deleted or marked.
+// deleteNamespace marks the namespace Terminating and deletes its pods; the
+// namespace controller removes it once no pod is left (at once, or when the
+// last pod's agent reports it finalized). It returns the namespace as
+// marked.
 func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64, pre *api.Preconditions) (api.Object, error) {
 	var ns *api.Namespace
-	for attempt := 0; ; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
+	err := casLoop(ctx, nil, func() error {
 		obj, err := s.st.Get(ctx, namespaceKind, "", name)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := holds(pre, obj); err != nil {
-			return nil, err
+			return err
 		}
 		ns = obj.(*api.Namespace)
 		if ns.DeletionTimestamp != nil && ns.Status.Phase == api.NamespaceTerminating {
-			break
+			return nil
 		}
 		now := time.Now().UTC().Truncate(time.Second)
 		ns.DeletionTimestamp = &now
 		ns.Status.Phase = api.NamespaceTerminating
 		err = s.st.Update(ctx, ns)
-		if api.IsConflict(err) && attempt < maxApplyAttempts {
-			continue
+		if api.IsConflict(err) {
+			return again(err)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.writeThrough(ns)
-		break
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	pods, _, err := s.st.List(ctx, podKind, listOptions(name))
 	if err != nil {
@@ -522,70 +524,7 @@ func (s *Server) deleteNamespace(ctx context.Context, name string, grace *int64,
 			return nil, err
 		}
 	}
-	done, err := s.finishNamespace(ctx, name)
-	if done != nil {
-		return done, nil
-	}
-	if err != nil {
-		return nil, err
-	}
+	// The namespace controller (control/controllers/namespace) removes it
+	// once no pod is left, as Kubernetes' does.
 	return ns, nil
-}
-
-// maybeFinishNamespace removes a terminating namespace whose last pod is
-// gone; called by the watch after a pod deletion.
-func (s *Server) maybeFinishNamespace(ctx context.Context, ns string) {
-	e := s.cache.get(namespaceKind, "", ns)
-	if e == nil || e.obj.(*api.Namespace).Status.Phase != api.NamespaceTerminating || s.cache.podCount(ns) > 0 {
-		return
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		if _, err := s.finishNamespace(ctx, ns); err != nil {
-			s.log.Error("finish namespace", "namespace", ns, "err", err)
-		}
-	}()
-}
-
-// finishNamespace deletes the terminating namespace when the store holds no
-// pod in it. It returns the deleted namespace, or nil when pods remain.
-func (s *Server) finishNamespace(ctx context.Context, name string) (api.Object, error) {
-	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
-		obj, err := s.st.Get(ctx, namespaceKind, "", name)
-		if api.IsNotFound(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if obj.(*api.Namespace).Status.Phase != api.NamespaceTerminating {
-			return nil, nil
-		}
-		pods, _, err := s.st.List(ctx, podKind, listOptions(name))
-		if err != nil {
-			return nil, err
-		}
-		if len(pods) > 0 {
-			return nil, nil
-		}
-		last, err := s.st.Delete(ctx, namespaceKind, "", name, obj.GetObjectMeta().ResourceVersion)
-		if api.IsConflict(err) {
-			continue
-		}
-		if api.IsNotFound(err) {
-			return obj, nil // removed by a concurrent finisher
-		}
-		if err != nil {
-			return nil, err
-		}
-		s.cache.remove(namespaceKind, "", name, revOf(last))
-		return last, nil
-	}
-	return nil, api.NewConflict("Namespace", name, "changed too often while being removed")
 }

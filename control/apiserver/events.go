@@ -10,6 +10,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/retry"
 )
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
@@ -38,7 +39,7 @@ func (s *Server) writeThrough(obj api.Object) []byte {
 func (s *Server) watchLoop(ctx context.Context) {
 	var from uint64
 	first := true
-	backoff := 100 * time.Millisecond
+	wait := retry.NewTimer(retry.DefaultWatch)
 	for ctx.Err() == nil {
 		ch, err := s.st.Watch(ctx, nil, from)
 		if err != nil {
@@ -47,19 +48,20 @@ func (s *Server) watchLoop(ctx context.Context) {
 			last := s.consume(ctx, ch, &first)
 			if last > from {
 				from = last
-				backoff = 100 * time.Millisecond
+				wait.Reset()
 			}
 			if ctx.Err() != nil {
 				return
 			}
 			s.log.Warn("store watch ended; restarting", "from", from)
 		}
+		t := time.NewTimer(wait.Next())
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(backoff):
+		case <-t.C:
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
@@ -149,9 +151,6 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 	s.publishEvent(kind, m.Namespace, m.Name, typ, raw)
 	if isPod {
 		s.publishAssignment(pod, typ, raw, oldNode)
-		if ev.Type == store.Deleted {
-			s.maybeFinishNamespace(ctx, m.Namespace)
-		}
 	}
 }
 

@@ -124,15 +124,12 @@ func (s *Server) handleRegister(req micro.Request) {
 func (s *Server) registerNode(ctx context.Context, in *api.Node) (*api.Node, error) {
 	s.cidrMu.Lock()
 	defer s.cidrMu.Unlock()
-	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return nil, err
-			}
-		}
+	var out *api.Node
+	gaveUp := func() error { return api.NewConflict("Node", in.Name, "changed concurrently too often; try again") }
+	err := casLoop(ctx, gaveUp, func() error {
 		obj, err := s.st.Get(ctx, nodeKind, "", in.Name)
 		if err != nil && !api.IsNotFound(err) {
-			return nil, err
+			return err
 		}
 		var n *api.Node
 		create := obj == nil
@@ -155,7 +152,7 @@ func (s *Server) registerNode(ctx context.Context, in *api.Node) (*api.Node, err
 		if n.Spec.PodCIDR == "" {
 			cidr, err := s.allocateCIDR(ctx)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			n.Spec.PodCIDR, n.Spec.PodCIDRs = cidr, []string{cidr}
 		}
@@ -165,28 +162,33 @@ func (s *Server) registerNode(ctx context.Context, in *api.Node) (*api.Node, err
 			err = s.st.Update(ctx, n)
 		}
 		if api.IsAlreadyExists(err) || api.IsConflict(err) || api.IsNotFound(err) {
-			continue
+			return again(err)
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.writeThrough(n)
 		// Another apiserver may have handed out the same range at the same
 		// time; the node with the smaller name keeps it, the other retries.
 		lost, err := s.cidrLost(ctx, n)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !lost {
-			return n, nil
+			out = n
+			return nil
 		}
 		s.log.Warn("pod CIDR assigned twice; reassigning", "node", n.Name, "cidr", n.Spec.PodCIDR)
 		n.Spec.PodCIDR, n.Spec.PodCIDRs = "", nil
 		if err := s.st.Update(ctx, n); err != nil && !api.IsConflict(err) {
-			return nil, err
+			return err
 		}
+		return again(api.NewConflict("Node", n.Name, "pod CIDR assigned twice"))
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, api.NewConflict("Node", in.Name, "changed concurrently too often; try again")
+	return out, nil
 }
 
 // allocateCIDR returns the first node-sized range of the cluster CIDR that
@@ -263,29 +265,28 @@ func (s *Server) handleNodeStatus(req micro.Request) {
 		return
 	}
 	s.dispatchNode(req, func(ctx context.Context) ([]byte, error) {
-		for attempt := 0; attempt < maxApplyAttempts; attempt++ {
-			if attempt > 1 {
-				if err := backoff(ctx, attempt); err != nil {
-					return nil, err
-				}
-			}
+		gaveUp := func() error { return api.NewConflict("Node", node, "changed concurrently too often; try again") }
+		err := casLoop(ctx, gaveUp, func() error {
 			obj, err := s.st.Get(ctx, nodeKind, "", node)
 			if err != nil {
-				return nil, fmt.Errorf("update status of node %s: %w", node, err)
+				return fmt.Errorf("update status of node %s: %w", node, err)
 			}
 			n := obj.(*api.Node)
 			n.Status = st
 			err = s.st.Update(ctx, n)
 			if api.IsConflict(err) {
-				continue
+				return again(err)
 			}
 			if err != nil {
-				return nil, fmt.Errorf("update status of node %s: %w", node, err)
+				return fmt.Errorf("update status of node %s: %w", node, err)
 			}
 			s.writeThrough(n)
-			return ackOK, nil
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		return nil, api.NewConflict("Node", node, "changed concurrently too often; try again")
+		return ackOK, nil
 	})
 }
 
@@ -355,12 +356,8 @@ func (s *Server) updatePodStatus(ctx context.Context, node string, u api.PodStat
 		ns = api.DefaultNamespace
 	}
 	fromStore := false
-	for attempt := 0; attempt < maxApplyAttempts; attempt++ {
-		if attempt > 1 {
-			if err := backoff(ctx, attempt); err != nil {
-				return err
-			}
-		}
+	gaveUp := func() error { return api.NewConflict("Pod", u.Name, "changed concurrently too often; try again") }
+	return casLoop(ctx, gaveUp, func() error {
 		var pod api.Pod
 		if e := s.cache.get(podKind, ns, u.Name); e != nil && !fromStore {
 			pod = *e.obj.(*api.Pod) // shallow copy: only Status and metadata scalars change
@@ -377,7 +374,7 @@ func (s *Server) updatePodStatus(ctx context.Context, node string, u api.PodStat
 		if pod.UID != u.UID || pod.Spec.NodeName != node {
 			if !fromStore {
 				fromStore = true // the cache may lag; make sure
-				continue
+				return again(api.NewConflict("Pod", u.Name, "cached pod differs from the report"))
 			}
 			s.log.Debug("ignoring stale pod status", "node", node, "pod", ns+"/"+u.Name, "uid", u.UID)
 			return nil
@@ -386,7 +383,7 @@ func (s *Server) updatePodStatus(ctx context.Context, node string, u api.PodStat
 			last, err := s.st.Delete(ctx, podKind, ns, u.Name, pod.ResourceVersion)
 			if api.IsConflict(err) {
 				fromStore = true
-				continue
+				return again(err)
 			}
 			if api.IsNotFound(err) {
 				return nil
@@ -404,7 +401,7 @@ func (s *Server) updatePodStatus(ctx context.Context, node string, u api.PodStat
 		err := s.st.Update(ctx, &pod)
 		if api.IsConflict(err) {
 			fromStore = true
-			continue
+			return again(err)
 		}
 		if api.IsNotFound(err) {
 			return nil
@@ -414,8 +411,7 @@ func (s *Server) updatePodStatus(ctx context.Context, node string, u api.PodStat
 		}
 		s.writeThrough(&pod)
 		return nil
-	}
-	return api.NewConflict("Pod", u.Name, "changed concurrently too often; try again")
+	})
 }
 
 func sameJSON(a, b any) bool {

@@ -22,6 +22,8 @@ import (
 	"github.com/kybernetes/kybernetes/control/apiserver"
 	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/authn"
+	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/control/scheduler"
 	"github.com/kybernetes/kybernetes/control/store"
@@ -50,6 +52,9 @@ type Config struct {
 	APIServer apiserver.Config
 	// NodeLifecycle configures the node lifecycle controller.
 	NodeLifecycle nodelifecycle.Config
+	// Namespace configures the namespace controller (its default grace
+	// period is the apiserver's when unset).
+	Namespace namespace.Config
 	// TLS is "auto" (the default: TLS unless Listen is a loopback address),
 	// "on" or "off" ("off" is refused beyond loopback).
 	TLS string
@@ -247,7 +252,14 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		cfg.Scheduler.Recorder = api.Recorder(name, cp.log.With("component", "scheduler"))
 	}
 	sched := scheduler.New(cfg.Scheduler, st, cp.log.With("component", "scheduler"))
-	lifecycle := nodelifecycle.New(st, hb, cfg.NodeLifecycle, cp.log.With("component", "nodelifecycle"))
+	// The controllers share one informer per kind (control/controllers/framework).
+	ctlLog := cp.log.With("component", "controllers")
+	controllers := framework.NewManager(st, ctlLog)
+	controllers.Add("nodelifecycle", nodelifecycle.New(controllers, st, hb, cfg.NodeLifecycle, ctlLog))
+	if cfg.Namespace.DefaultGracePeriod == 0 {
+		cfg.Namespace.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
+	}
+	controllers.Add("namespace", namespace.New(controllers, st, cfg.Namespace, ctlLog))
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	cp.stop = cancel
@@ -271,7 +283,7 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	}
 	run("apiserver", func(ctx context.Context) error { <-ctx.Done(); return api.Stop() })
 	run("scheduler", sched.Run)
-	run("nodelifecycle", lifecycle.Run)
+	run("controllers", controllers.Run)
 	go func() {
 		cp.err = g.Wait()
 		close(cp.done)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/retry"
 )
 
 // Binder writes a scheduling decision. Bind must be a compare-and-set on the
@@ -98,7 +99,7 @@ type podInfo struct {
 	bindRV      string // resourceVersion the in-flight bind was sent with
 	writingMsg  string // Unschedulable message being written
 	statusStale bool   // a status write lost its CAS: re-evaluate on the next change
-	backoff     time.Duration
+	bindErrors  int    // failed binds in a row, for the retry back-off
 }
 
 // nodeInfo is the scheduler's view of one node, with what is used on it.
@@ -830,7 +831,7 @@ func (c *core) handleResult(ctx context.Context, r job) {
 			if pi.state == stateBinding {
 				pi.state = stateBound
 			}
-			pi.backoff = 0
+			pi.bindErrors = 0
 			return
 		}
 		if api.IsConflict(r.err) {
@@ -871,11 +872,16 @@ func (c *core) handleResult(ctx context.Context, r job) {
 	}
 }
 
+// bindBackoff spaces the retries of a pod whose bind failed (not a
+// conflict): 100 ms doubling to 30 s.
+var bindBackoff = retry.Backoff{Initial: 100 * time.Millisecond, Max: 30 * time.Second, Factor: 2}
+
 func (c *core) backoffRetry(ctx context.Context, pi *podInfo) {
-	pi.backoff = min(max(pi.backoff*2, 100*time.Millisecond), 30*time.Second)
+	wait := bindBackoff.Delay(pi.bindErrors)
+	pi.bindErrors++
 	pi.state = stateBackoff
 	key := pi.key
-	time.AfterFunc(pi.backoff, func() {
+	time.AfterFunc(wait, func() {
 		select {
 		case c.retries <- key:
 		case <-ctx.Done():

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/retry"
 )
 
 // Scheduler places unbound pods on nodes. Create it with New (over a store)
@@ -103,7 +104,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 func (s *Scheduler) forward(ctx context.Context, kind *api.Kind, ch <-chan store.Event, events chan<- store.Event, synced chan<- struct{}) {
 	var rev uint64
 	first := true
-	backoff := 100 * time.Millisecond
+	wait := retry.NewTimer(retry.DefaultWatch)
 	for {
 		for ev := range ch {
 			if ev.Revision > rev {
@@ -116,7 +117,7 @@ func (s *Scheduler) forward(ctx context.Context, kind *api.Kind, ch <-chan store
 				}
 				continue
 			}
-			backoff = 100 * time.Millisecond
+			wait.Reset()
 			select {
 			case events <- ev:
 			case <-ctx.Done():
@@ -129,11 +130,10 @@ func (s *Scheduler) forward(ctx context.Context, kind *api.Kind, ch <-chan store
 			}
 			s.log.Warn("scheduler watch ended; restarting", "kind", kind.Name, "revision", rev)
 			select {
-			case <-time.After(backoff):
+			case <-time.After(wait.Next()):
 			case <-ctx.Done():
 				return
 			}
-			backoff = min(backoff*2, 5*time.Second)
 			var err error
 			if ch, err = s.st.Watch(ctx, kind, rev); err == nil {
 				break

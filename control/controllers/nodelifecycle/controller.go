@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/controllers/framework"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/retry"
 )
 
 // Condition reason and message set on a node whose agent went silent.
@@ -22,122 +24,140 @@ type Config struct {
 	// started, or since the node was created) is given before it is marked
 	// Unknown; default 40s, Kubernetes' node monitor grace period.
 	Grace time.Duration
-	// Period is how often nodes that never beat are looked for; expiries
-	// are seen at once through the heartbeat watch. Default Grace/4, at
-	// least one second.
+	// Period is ignored.
+	//
+	// Deprecated: a node that never beat is reconciled again when its
+	// grace period ends (Result.RequeueAfter), not by a periodic sweep.
 	Period time.Duration
+	// Workers is how many nodes are reconciled at once; default 2.
+	Workers int
 }
 
-// Controller marks silent nodes Unknown. Create it with New and Run it.
+// Controller marks silent nodes Unknown. Create it with New and Run it
+// while its Manager runs.
 type Controller struct {
-	st  *store.Store
-	hb  *store.Heartbeats
-	cfg Config
-	log *slog.Logger
-	now func() time.Time
+	st    *store.Store
+	hb    *store.Heartbeats
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	nodes framework.Lister
+	ctl   *framework.Controller
+	start time.Time
 	// watch starts the heartbeat watch (hb.Watch; replaced in tests).
 	watch func(ctx context.Context) (<-chan store.HeartbeatEvent, error)
+	// watchBackoff spaces restarts of the heartbeat watch.
+	watchBackoff retry.Backoff
 }
 
 var nodeKind = api.KindOf(&api.Node{})
 
-// New returns a controller over st (Node objects) and hb (liveness keys).
-func New(st *store.Store, hb *store.Heartbeats, cfg Config, log *slog.Logger) *Controller {
+// New returns a controller over st (Node objects, read through mgr's shared
+// Node informer) and hb (liveness keys).
+func New(mgr *framework.Manager, st *store.Store, hb *store.Heartbeats, cfg Config, log *slog.Logger) *Controller {
 	if cfg.Grace <= 0 {
 		cfg.Grace = 40 * time.Second
 	}
-	if cfg.Period <= 0 {
-		cfg.Period = max(cfg.Grace/4, time.Second)
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
 	}
 	if log == nil {
 		log = slog.Default()
 	}
-	c := &Controller{st: st, hb: hb, cfg: cfg, log: log.With("controller", "nodelifecycle"), now: time.Now}
+	log = log.With("controller", "nodelifecycle")
+	inf := mgr.Informer(nodeKind)
+	c := &Controller{st: st, hb: hb, cfg: cfg, log: log, now: time.Now, nodes: inf.Lister(),
+		watchBackoff: retry.Backoff{Initial: 100 * time.Millisecond, Max: 30 * time.Second, Factor: 2, Jitter: 0.1}}
 	if hb != nil {
 		c.watch = hb.Watch
 	}
+	c.ctl = framework.NewController("nodelifecycle", framework.ReconcileFunc(c.Reconcile),
+		framework.Options{Workers: cfg.Workers, Logger: log})
+	c.ctl.Watch(inf, nil)
 	return c
 }
 
-// Watch restart back-off: the first retry after this, doubling up to the cap.
-const (
-	watchRetryMin = 100 * time.Millisecond
-	watchRetryMax = 30 * time.Second
-)
-
-// Run watches heartbeats until ctx ends, and returns nil then. A heartbeat
-// watch that cannot be started, or that ends (a lost connection), is
-// restarted with back-off rather than stopping the controller (and with it
-// the control plane); meanwhile the periodic sweep still marks silent nodes.
+// Run reconciles nodes until ctx ends, and returns nil then. Nodes are
+// queued by the Node informer (every change) and by the heartbeat watch
+// (every expiry). A heartbeat watch that cannot be started, or that ends (a
+// lost connection), is restarted with back-off rather than stopping the
+// controller (and with it the control plane).
 func (c *Controller) Run(ctx context.Context) error {
-	start := c.now()
-	tick := time.NewTicker(c.cfg.Period)
-	defer tick.Stop()
-	var events <-chan store.HeartbeatEvent // nil while no watch runs
-	backoff := watchRetryMin
-	retry := time.NewTimer(0)
-	defer retry.Stop()
-	again := func() {
-		retry.Reset(backoff)
-		backoff = min(2*backoff, watchRetryMax)
-	}
-	for {
+	c.start = c.now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.watchHeartbeats(ctx)
+	}()
+	err := c.ctl.Run(ctx)
+	<-done
+	return err
+}
+
+// watchHeartbeats queues every node whose heartbeat expires, until ctx ends.
+func (c *Controller) watchHeartbeats(ctx context.Context) {
+	wait := retry.NewTimer(c.watchBackoff)
+	for ctx.Err() == nil {
+		events, err := c.watch(ctx)
+		if err != nil {
+			c.log.Error("watch heartbeats; retrying", "err", err)
+		} else {
+		consume:
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case ev, ok := <-events:
+					if !ok {
+						break consume
+					}
+					wait.Reset()
+					if !ev.Alive {
+						c.ctl.Queue().Add(framework.Key{Name: ev.Node})
+					}
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			c.log.Warn("heartbeat watch ended; restarting")
+		}
+		t := time.NewTimer(wait.Next())
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-retry.C:
-			ch, err := c.watch(ctx)
-			if err != nil {
-				c.log.Error("watch heartbeats; retrying", "err", err, "in", backoff)
-				again()
-				continue
-			}
-			events = ch
-		case ev, ok := <-events:
-			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				c.log.Warn("heartbeat watch ended; restarting", "in", backoff)
-				events = nil
-				again()
-				continue
-			}
-			backoff = watchRetryMin
-			if !ev.Alive {
-				if err := c.MarkUnknown(ctx, ev.Node); err != nil {
-					c.log.Error("mark node unknown", "node", ev.Node, "err", err)
-				}
-			}
-		case <-tick.C:
-			if c.now().Sub(start) < c.cfg.Grace {
-				continue
-			}
-			if err := c.sweep(ctx); err != nil {
-				c.log.Error("look for silent nodes", "err", err)
-			}
+			t.Stop()
+			return
+		case <-t.C:
 		}
 	}
 }
 
-// sweep marks Unknown every node older than the grace period that has no
-// live heartbeat and is not Unknown yet: nodes that never beat, and nodes
-// whose expiry the watch could not see.
-func (c *Controller) sweep(ctx context.Context) error {
-	nodes, _, err := c.st.List(ctx, nodeKind, store.ListOptions{})
-	if err != nil {
-		return fmt.Errorf("list nodes: %w", err)
+// Reconcile marks node key.Name Unknown when it has no live heartbeat and
+// its grace period (from its creation and from the controller's start) is
+// over; within the grace period it comes back when the period ends. A
+// node that is gone or Unknown already needs nothing.
+func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framework.Result, error) {
+	obj, ok := c.nodes.Get("", key.Name)
+	if !ok {
+		return framework.Result{}, nil
 	}
-	for _, o := range nodes {
-		n := o.(*api.Node)
-		if isUnknown(n) || c.now().Sub(n.CreationTimestamp) < c.cfg.Grace {
-			continue
-		}
-		if err := c.MarkUnknown(ctx, n.Name); err != nil {
-			c.log.Error("mark node unknown", "node", n.Name, "err", err)
-		}
+	n := obj.(*api.Node)
+	if isUnknown(n) {
+		return framework.Result{}, nil
 	}
-	return nil
+	if _, alive, err := c.hb.Last(ctx, key.Name); err != nil {
+		return framework.Result{}, fmt.Errorf("read heartbeat of node %s: %w", key.Name, err)
+	} else if alive {
+		return framework.Result{}, nil // its expiry queues it again
+	}
+	deadline := c.start.Add(c.cfg.Grace)
+	if d := n.CreationTimestamp.Add(c.cfg.Grace); d.After(deadline) {
+		deadline = d
+	}
+	if wait := deadline.Sub(c.now()); wait > 0 {
+		return framework.Result{RequeueAfter: wait}, nil
+	}
+	return framework.Result{}, c.MarkUnknown(ctx, key.Name)
 }
 
 func isUnknown(n *api.Node) bool {
@@ -146,11 +166,12 @@ func isUnknown(n *api.Node) bool {
 }
 
 // MarkUnknown sets the node's Ready condition (and the pressure conditions
-// it has) to Unknown with compare-and-set, unless the node beats again or is
-// already Unknown. A node that does not exist is not an error. Safe for
-// concurrent use.
+// it has) to Unknown with compare-and-set (retried on conflict), unless the
+// node beats again or is already Unknown. A node that does not exist is not
+// an error. Safe for concurrent use.
 func (c *Controller) MarkUnknown(ctx context.Context, name string) error {
-	for attempt := 0; attempt < 20; attempt++ {
+	marked := false
+	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
 		if _, alive, err := c.hb.Last(ctx, name); err != nil {
 			return fmt.Errorf("read heartbeat of node %s: %w", name, err)
 		} else if alive {
@@ -185,17 +206,22 @@ func (c *Controller) MarkUnknown(ctx context.Context, name string) error {
 			})
 		}
 		err = c.st.Update(ctx, n)
-		if api.IsConflict(err) {
-			continue
-		}
 		if api.IsNotFound(err) {
 			return nil
 		}
-		if err != nil {
-			return fmt.Errorf("update node %s: %w", name, err)
+		if err == nil {
+			marked = true
 		}
-		c.log.Info("node stopped posting status; marked Unknown", "node", name)
-		return nil
+		return err
+	})
+	if api.IsConflict(err) {
+		return fmt.Errorf("update node %s: changed concurrently too often: %w", name, err)
 	}
-	return api.NewConflict("Node", name, "changed concurrently too often")
+	if err != nil {
+		return fmt.Errorf("mark node %s unknown: %w", name, err)
+	}
+	if marked {
+		c.log.Info("node stopped posting status; marked Unknown", "node", name)
+	}
+	return nil
 }

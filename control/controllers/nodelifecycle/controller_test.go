@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/controllers/framework"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/control/store"
 	"github.com/kybernetes/kybernetes/internal/testutil"
@@ -70,9 +71,11 @@ func TestNodeLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c := nodelifecycle.New(st, hb, nodelifecycle.Config{Grace: 2 * time.Second, Period: 500 * time.Millisecond}, slog.New(slog.DiscardHandler))
+	mgr := framework.NewManager(st, slog.New(slog.DiscardHandler))
+	c := nodelifecycle.New(mgr, st, hb, nodelifecycle.Config{Grace: 2 * time.Second}, slog.New(slog.DiscardHandler))
+	mgr.Add("nodelifecycle", c)
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
+	go func() { done <- mgr.Run(ctx) }()
 
 	condition := func(name, typ string) (*api.NodeCondition, error) {
 		obj, err := st.Get(ctx, nodeKind, "", name)

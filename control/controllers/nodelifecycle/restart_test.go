@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kybernetes/kybernetes/control/controllers/framework"
 	"github.com/kybernetes/kybernetes/control/store"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
@@ -17,7 +18,9 @@ import (
 // (as after a lost connection), is restarted with back-off; Run keeps
 // running instead of returning an error that would stop the control plane.
 func TestWatchRestarted(t *testing.T) {
-	c := New(nil, nil, Config{Grace: time.Hour}, slog.New(slog.DiscardHandler))
+	// The manager is never run: this test is about the heartbeat watch.
+	c := New(framework.NewManager(nil, nil), nil, nil, Config{Grace: time.Hour}, slog.New(slog.DiscardHandler))
+	c.watchBackoff.Initial = time.Millisecond
 	var calls atomic.Int32
 	c.watch = func(ctx context.Context) (<-chan store.HeartbeatEvent, error) {
 		switch calls.Add(1) {
