@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -15,16 +17,20 @@ func newLogsCmd(g *globals) *cobra.Command {
 		tail          int
 	)
 	cmd := &cobra.Command{
-		Use:   "logs POD",
+		Use:   "logs (POD | pod/POD)",
 		Short: "Print a container's (or module's) output, from the logs stream",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			pod, err := podName(args[0])
+			if err != nil {
+				return err
+			}
 			c, nc, err := g.connect()
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			req := api.LogsRequest{Namespace: ns, Pod: args[0], Container: container, Follow: follow}
+			req := api.LogsRequest{Namespace: ns, Pod: pod, Container: container, Follow: follow}
 			if tail >= 0 {
 				req.Tail = &tail
 			}
@@ -40,6 +46,23 @@ func newLogsCmd(g *globals) *cobra.Command {
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new output")
 	f.IntVar(&tail, "tail", -1, "print only the last N lines (-1: all)")
 	return cmd
+}
+
+// podName reads a pod argument: NAME, or TYPE/NAME of the Pod kind
+// (pod/web, pods/web, po/web), as kubectl takes it.
+func podName(arg string) (string, error) {
+	typ, name, ok := strings.Cut(arg, "/")
+	if !ok {
+		return arg, nil
+	}
+	k, err := lookupKind(typ)
+	if err != nil {
+		return "", err
+	}
+	if k.Name != "Pod" || name == "" {
+		return "", fmt.Errorf("%q: want a pod, as POD or pod/POD", arg)
+	}
+	return name, nil
 }
 
 func writeLine(out io.Writer, b []byte) {
