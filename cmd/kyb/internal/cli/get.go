@@ -349,18 +349,20 @@ func (g *globals) getKinds(cmd *cobra.Command, c *client.Client, newP func() (*p
 
 func newDeleteCmd(g *globals) *cobra.Command {
 	var (
-		ns    string
-		files []string
-		grace int64
+		ns, selector string
+		files        []string
+		grace        int64
+		all          bool
 	)
 	cmd := &cobra.Command{
-		Use:   "delete (KIND NAME... | -f FILE)",
-		Short: "Delete objects by kind and name, or those named in manifests",
+		Use: "delete (KIND NAME... | TYPE/NAME... | KIND --all | KIND -l SELECTOR | -f FILE)",
+		Short: "Delete objects by kind and name, or those named in manifests; " +
+			"a missing one is reported and the rest still deleted",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var reqs []api.DeleteRequest
 			switch {
-			case len(files) > 0 && len(args) > 0:
-				return fmt.Errorf("delete: give either KIND NAME or -f, not both")
+			case len(files) > 0 && (len(args) > 0 || all || selector != ""):
+				return fmt.Errorf("delete: give either KIND NAME, --all, -l or -f, not several")
 			case len(files) > 0:
 				docs, err := readManifests(files, g.streams.In)
 				if err != nil {
@@ -376,22 +378,39 @@ func newDeleteCmd(g *globals) *cobra.Command {
 						reqs = append(reqs, api.DeleteRequest{Kind: o.Kind.Name, Namespace: orDefault(m.Namespace, ns, o.Kind), Name: m.Name})
 					}
 				}
-			case len(args) >= 2:
-				kind, err := api.LookupKind(args[0])
+			case all || selector != "":
+				// Listed once connected, below.
+			case len(args) >= 2 || (len(args) == 1 && strings.Contains(args[0], "/")):
+				refs, err := parseRefs(args)
 				if err != nil {
-					return err
+					return fmt.Errorf("delete: %w", err)
 				}
-				for _, n := range args[1:] {
-					reqs = append(reqs, api.DeleteRequest{Kind: kind.Name, Namespace: orDefault("", ns, kind), Name: n})
+				for _, r := range refs {
+					reqs = append(reqs, api.DeleteRequest{Kind: r.kind.Name, Namespace: orDefault("", ns, r.kind), Name: r.name})
 				}
 			default:
-				return fmt.Errorf("delete: want KIND NAME... or -f FILE")
+				return fmt.Errorf("delete: want KIND NAME..., TYPE/NAME..., KIND --all, KIND -l SELECTOR or -f FILE")
 			}
 			c, nc, err := g.connect()
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
+			if all || selector != "" {
+				ctx, cancel := g.reqCtx(cmd.Context())
+				refs, err := g.resolveRefs(ctx, c, args, ns, selector, all)
+				cancel()
+				if err != nil {
+					return fmt.Errorf("delete: %w", err)
+				}
+				if len(refs) == 0 {
+					fmt.Fprintln(g.streams.Err, "No resources found")
+				}
+				for _, r := range refs {
+					reqs = append(reqs, api.DeleteRequest{Kind: r.kind.Name, Namespace: orDefault("", ns, r.kind), Name: r.name})
+				}
+			}
+			var missing []error
 			for _, r := range reqs {
 				if cmd.Flags().Changed("grace-period") {
 					r.GracePeriodSeconds = &grace
@@ -399,17 +418,26 @@ func newDeleteCmd(g *globals) *cobra.Command {
 				ctx, cancel := g.reqCtx(cmd.Context())
 				_, err := c.Delete(ctx, r)
 				cancel()
+				if api.IsNotFound(err) {
+					// kubectl goes on past a missing object and fails at the end.
+					fmt.Fprintf(g.streams.Err, "Error from server (NotFound): %v\n", err)
+					missing = append(missing, err)
+					continue
+				}
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(g.streams.Out, "%s/%s deleted\n", lower(r.Kind), r.Name)
 			}
-			return nil
+			return notFoundErr(missing)
 		},
 	}
-	cmd.Flags().StringVarP(&ns, "namespace", "n", "", "namespace (default \"default\")")
-	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "delete the objects named in these manifests")
-	cmd.Flags().Int64Var(&grace, "grace-period", 0, "seconds a pod gets to stop (overrides its terminationGracePeriodSeconds)")
+	f := cmd.Flags()
+	f.StringVarP(&ns, "namespace", "n", "", "namespace (default \"default\")")
+	f.StringSliceVarP(&files, "filename", "f", nil, "delete the objects named in these manifests")
+	f.Int64Var(&grace, "grace-period", 0, "seconds a pod gets to stop (overrides its terminationGracePeriodSeconds)")
+	f.BoolVar(&all, "all", false, "delete every object of the kind in the namespace")
+	f.StringVarP(&selector, "selector", "l", "", "delete the objects of the kind matching this label selector")
 	return cmd
 }
 
