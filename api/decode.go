@@ -56,6 +56,26 @@ func Decode(data []byte) ([]Decoded, error) {
 	return out, nil
 }
 
+// SplitManifest returns the JSON of each document of a manifest (YAML or
+// JSON, `---`-separated or a JSON stream), in order, without the empty
+// ones; a List stays one document. Joined with newlines they make one JSON
+// stream that Decode reads as the same objects: how a client sends the
+// documents of several files in one apply. Errors are those of Decode.
+func SplitManifest(data []byte) ([][]byte, error) {
+	docs, err := splitDocuments(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, len(docs))
+	for _, d := range docs {
+		if t := bytes.TrimSpace(d.json); len(t) == 0 || string(t) == "null" || string(t) == "{}" {
+			continue
+		}
+		out = append(out, d.json)
+	}
+	return out, nil
+}
+
 // document is one document of a manifest, converted to JSON.
 type document struct {
 	label string // "document 2", for errors

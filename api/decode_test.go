@@ -300,3 +300,20 @@ spec:
 		}
 	}
 }
+
+// SplitManifest's documents, joined into one JSON stream, decode to the
+// same objects as the manifest.
+func TestSplitManifest(t *testing.T) {
+	in := []byte("---\n# c\n---\napiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\nkind: List\nitems:\n- {apiVersion: v1, kind: Node, metadata: {name: b}}\n---\n")
+	parts, err := SplitManifest(in)
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("SplitManifest: %d parts, %v", len(parts), err)
+	}
+	objs, err := Decode([]byte(string(parts[0]) + "\n" + string(parts[1])))
+	if err != nil || len(objs) != 2 || objs[0].Object.GetObjectMeta().Name != "a" || objs[1].Object.GetObjectMeta().Name != "b" {
+		t.Errorf("decoded %v, %v", objs, err)
+	}
+	if _, err := SplitManifest([]byte("a: 1\na: 2\n")); err == nil {
+		t.Error("a duplicate key split without error")
+	}
+}
