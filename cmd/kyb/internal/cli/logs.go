@@ -1,51 +1,159 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/client"
 )
+
+// logSource is one container whose output `kyb logs` prints.
+type logSource struct {
+	pod, container string
+}
 
 func newLogsCmd(g *globals) *cobra.Command {
 	var (
-		ns, container string
-		follow        bool
-		tail          int
+		ns, container, selector string
+		follow, timestamps      bool
+		prefix                  bool
+		tail                    int
 	)
 	cmd := &cobra.Command{
-		Use:   "logs (POD | pod/POD)",
-		Short: "Print a container's (or module's) output, from the logs stream",
-		Args:  cobra.ExactArgs(1),
+		Use:   "logs (POD | pod/POD | -l SELECTOR)",
+		Short: "Print a container's (or module's) output, from the logs stream; with -l, that of every pod selected",
+		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pod, err := podName(args[0])
-			if err != nil {
-				return err
+			if (len(args) == 1) == (selector != "") {
+				return fmt.Errorf("logs: give either a POD or -l SELECTOR")
 			}
 			c, nc, err := g.connect()
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			req := api.LogsRequest{Namespace: ns, Pod: pod, Container: container, Follow: follow}
-			if tail >= 0 {
-				req.Tail = &tail
+			var sources []logSource
+			if selector != "" {
+				ctx, cancel := g.reqCtx(cmd.Context())
+				sources, err = g.selectLogSources(ctx, c, ns, selector, container)
+				cancel()
+				if err != nil {
+					return err
+				}
+				if len(sources) == 0 {
+					fmt.Fprintln(g.streams.Err, "No resources found")
+					return nil
+				}
+			} else {
+				pod, err := podName(args[0])
+				if err != nil {
+					return err
+				}
+				sources = []logSource{{pod, container}}
+				if prefix && container == "" {
+					// The prefix names the container: the pod's only one
+					// (with several, the server asks to choose).
+					ctx, cancel := g.reqCtx(cmd.Context())
+					obj, err := c.Get(ctx, "Pod", orDefault("", ns, podKind()), pod)
+					cancel()
+					if err != nil {
+						return err
+					}
+					if cs := obj.(*api.Pod).Spec.Containers; len(cs) == 1 {
+						sources[0].container = cs[0].Name
+					}
+				}
 			}
-			return c.Logs(cmd.Context(), req, func(line []byte) error {
-				writeLine(g.streams.Out, line)
-				return nil
-			})
+			out := &lineWriter{w: g.streams.Out}
+			grp, ctx := errgroup.WithContext(cmd.Context())
+			if !follow {
+				grp.SetLimit(1) // one source after the other, in order
+			}
+			for _, src := range sources {
+				req := api.LogsRequest{Namespace: ns, Pod: src.pod, Container: src.container, Follow: follow}
+				if tail >= 0 {
+					req.Tail = &tail
+				}
+				pre := ""
+				if prefix {
+					pre = "[pod/" + src.pod + "/" + src.container + "] "
+				}
+				grp.Go(func() error {
+					return c.LogLines(ctx, req, func(l client.LogLine) error {
+						head := pre
+						if timestamps && !l.Time.IsZero() {
+							head += l.Time.UTC().Format(time.RFC3339Nano) + " "
+						}
+						out.line(head, l.Data)
+						return nil
+					})
+				})
+			}
+			return grp.Wait()
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&ns, "namespace", "n", "", "namespace (default \"default\")")
 	f.StringVarP(&container, "container", "c", "", "container name (required when the pod has several)")
+	f.StringVarP(&selector, "selector", "l", "", "print the output of every pod this label selector picks")
 	f.BoolVarP(&follow, "follow", "f", false, "keep printing new output")
+	f.BoolVar(&timestamps, "timestamps", false, "begin each line with the RFC 3339 time it was written")
+	f.BoolVar(&prefix, "prefix", false, "begin each line with its source, [pod/NAME/CONTAINER]")
 	f.IntVar(&tail, "tail", -1, "print only the last N lines (-1: all)")
 	return cmd
+}
+
+// selectLogSources lists the pods selector picks and names the container
+// of each: the one given, or (as kubectl) the first, saying so on stderr
+// when the pod has several.
+func (g *globals) selectLogSources(ctx context.Context, c *client.Client, ns, selector, container string) ([]logSource, error) {
+	objs, _, err := c.List(ctx, api.ListRequest{Kind: "Pod", Namespace: orDefault("", ns, podKind()), LabelSelector: selector})
+	if err != nil {
+		return nil, err
+	}
+	var out []logSource
+	for _, o := range objs {
+		p := o.(*api.Pod)
+		name := container
+		if name == "" && len(p.Spec.Containers) > 0 {
+			name = p.Spec.Containers[0].Name
+			if len(p.Spec.Containers) > 1 {
+				names := make([]string, len(p.Spec.Containers))
+				for i, c := range p.Spec.Containers {
+					names[i] = c.Name
+				}
+				fmt.Fprintf(g.streams.Err, "Defaulted container %q in pod/%s out of: %s\n", name, p.Name, strings.Join(names, ", "))
+			}
+		}
+		out = append(out, logSource{p.Name, name})
+	}
+	return out, nil
+}
+
+func podKind() *api.Kind {
+	k, _ := api.LookupKind("Pod")
+	return k
+}
+
+// lineWriter writes whole lines from several goroutines.
+type lineWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (lw *lineWriter) line(head string, b []byte) {
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	io.WriteString(lw.w, head)
+	writeLine(lw.w, b)
 }
 
 // podName reads a pod argument: NAME, or TYPE/NAME of the Pod kind
