@@ -50,3 +50,31 @@ func TestLogsSelectorPrefixTimestamps(t *testing.T) {
 		t.Errorf("logs POD -l: %v", err)
 	}
 }
+
+// Shell completion (cobra's __complete) offers kinds, then the names the
+// server has, TYPE/NAME forms and namespaces.
+func TestCompletion(t *testing.T) {
+	url := startCluster(t)
+	applyText(t, url, podYAML("web", "")+podYAML("worker", "")+podYAML("db", "")+"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "po"}, "pods\n"},
+		{[]string{"get", "pods", "w"}, "web\nworker\n"},
+		{[]string{"delete", "pod/w"}, "pod/web\npod/worker\n"},
+		{[]string{"logs", "d"}, "db\n"},
+		{[]string{"get", "pods", "-n", "te"}, "team\n"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, _, err := kybOut(url, append([]string{"__complete"}, tc.args...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, _ := strings.Cut(out, ":") // the directive follows the names
+			if got != tc.want {
+				t.Errorf("completed %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

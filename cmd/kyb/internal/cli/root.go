@@ -59,6 +59,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newMetaCmd(g, "label"), newMetaCmd(g, "annotate"), newWaitCmd(g),
 		newAPIResourcesCmd(g), newClusterInfoCmd(g),
 	)
+	g.addCompletions(root)
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
