@@ -270,8 +270,8 @@ func (g *globals) printGroups(newP func() (*printer, error), items []printItem, 
 		return err
 	}
 	if p.structured() || p.format == "custom-columns" {
-		if len(items) == 0 && !p.structured() {
-			return nil
+		if len(items) == 0 && (single || !p.structured()) {
+			return nil // the one object asked for is missing: only the error
 		}
 		return p.printItems(items, single)
 	}

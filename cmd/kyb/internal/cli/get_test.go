@@ -223,6 +223,7 @@ func TestGetForms(t *testing.T) {
 		{"show-labels", []string{"get", "pods", "--show-labels"}, `LABELS\nweb .* app=web\n$`, ""},
 		{"-L", []string{"get", "pods", "-L", "app"}, `AGE +APP\nweb .* web\n$`, ""},
 		{"names past a not-found", []string{"get", "pods", "nope", "web", "-o", "name"}, `^pod/web\n$`, `"nope" not found`},
+		{"one missing object prints nothing", []string{"get", "pods/nope", "-o", "json"}, `^$`, `"nope" not found`},
 		{"mixed forms", []string{"get", "pods", "pods/web"}, ``, "TYPE/NAME form"},
 		{"names with several kinds", []string{"get", "pod,ns", "web"}, ``, "exactly one kind"},
 		{"watch of several kinds", []string{"get", "pod,ns", "-w"}, ``, "one kind"},

@@ -39,6 +39,23 @@ func TestKubectlHabits(t *testing.T) {
 	if out != "List True" {
 		t.Errorf("jsonpath printed %q", out)
 	}
+	// Labels on a running pod and on a node that heartbeats: the status
+	// the agent wrote stays, the label lands.
+	if out := c.kyb("label", "pod", "sleeper", "tier=back"); out != "pod/sleeper labeled\n" {
+		t.Errorf("label pod printed %q", out)
+	}
+	if p, err := c.pod("sleeper"); err != nil || p.Labels["tier"] != "back" || p.Status.Phase != api.PodRunning || p.Spec.NodeName != "fake-1" {
+		t.Errorf("labeled pod: %+v %v", p, err)
+	}
+	if out := c.kyb("label", "nodes/fake-1", "zone=a"); out != "node/fake-1 labeled\n" {
+		t.Errorf("label node printed %q", out)
+	}
+	if n, err := c.node("fake-1"); err != nil || n.Labels["zone"] != "a" || n.Status.Condition(api.NodeReady) == nil {
+		t.Errorf("labeled node: %+v %v", n, err)
+	}
+	if out := c.kyb("get", "nodes", "-L", "zone", "-o", "custom-columns=NAME:.metadata.name,ZONE:.metadata.labels.zone"); out != "NAME     ZONE\nfake-1   a\n" {
+		t.Errorf("custom-columns printed %q", out)
+	}
 	c.kyb("delete", "pod/sleeper")
 	start := time.Now()
 	if out := c.kyb("wait", "pod", "sleeper", "--for=delete", "--timeout=30s"); out != "pod/sleeper deleted\n" {
