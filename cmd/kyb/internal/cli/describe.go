@@ -17,14 +17,19 @@ import (
 func newDescribeCmd(g *globals) *cobra.Command {
 	var ns string
 	cmd := &cobra.Command{
-		Use:   "describe (pod|node|role|clusterrole|rolebinding|clusterrolebinding) NAME",
+		Use:   "describe (pod|node|role|clusterrole|rolebinding|clusterrolebinding) NAME | TYPE/NAME",
 		Short: "Show an object in detail: for a pod its containers, conditions and why it is pending; for a node its capacity, allocations and pods",
-		Args:  cobra.ExactArgs(2),
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, err := api.LookupKind(args[0])
+			refs, err := parseRefs(args)
 			if err != nil {
 				return err
 			}
+			if len(refs) != 1 {
+				return fmt.Errorf("describe: want KIND NAME or TYPE/NAME, not %q", strings.Join(args, " "))
+			}
+			kind := refs[0].kind
+			args = []string{args[0], refs[0].name}
 			c, nc, err := g.connect()
 			if err != nil {
 				return err

@@ -219,3 +219,18 @@ func TestWaitAndAPIResources(t *testing.T) {
 		}
 	})
 }
+
+func TestDescribeTypeName(t *testing.T) {
+	url := startCluster(t)
+	applyText(t, url, podYAML("web", "app: web"))
+	for _, args := range [][]string{{"describe", "pod", "web"}, {"describe", "pod/web"}, {"describe", "pods/web"}} {
+		if out, _, err := kybOut(url, args...); err != nil || !regexp.MustCompile(`(?m)^Name:\s+web$`).MatchString(out) {
+			t.Errorf("%v: %v\n%s", args, err, out)
+		}
+	}
+	for _, args := range [][]string{{"describe", "pod"}, {"describe", "pod/web", "pod/db"}, {"describe", "pod", "a", "b"}} {
+		if _, _, err := kybOut(url, args...); err == nil {
+			t.Errorf("%v succeeded", args)
+		}
+	}
+}
