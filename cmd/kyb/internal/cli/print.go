@@ -153,6 +153,9 @@ func (p *printer) printItems(items []printItem, single bool) error {
 	if !p.headers {
 		p.headers = true
 		rows = append(rows, p.header(kind))
+	} else {
+		// A watch prints for as long as it runs: ages count from now.
+		p.now = time.Now()
 	}
 	for _, it := range items {
 		row, err := p.fullRow(it)
