@@ -92,7 +92,7 @@ func (g *globals) addCompletions(root *cobra.Command) {
 	nsKind, _ := api.LookupKind("Namespace")
 	for _, cmd := range root.Commands() {
 		switch cmd.Name() {
-		case "get", "describe", "delete", "label", "annotate", "wait":
+		case "get", "describe", "delete", "label", "annotate", "wait", "edit":
 			cmd.ValidArgsFunction = g.completeObjects
 		case "logs":
 			cmd.ValidArgsFunction = g.completePods

@@ -57,7 +57,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newTokenCmd(g), newUserCmd(g), newNodeCmd(g),
 		newCordonCmd(g, "cordon", true), newCordonCmd(g, "uncordon", false), newDrainCmd(g),
 		newMetaCmd(g, "label"), newMetaCmd(g, "annotate"), newWaitCmd(g),
-		newAPIResourcesCmd(g), newClusterInfoCmd(g),
+		newAPIResourcesCmd(g), newClusterInfoCmd(g), newEditCmd(g),
 	)
 	g.addCompletions(root)
 	err := root.ExecuteContext(ctx)
