@@ -97,7 +97,24 @@ func newLogsCmd(g *globals) *cobra.Command {
 					})
 				})
 			}
-			return grp.Wait()
+			if follow && selector == "" {
+				// Following a container that has not started yet: say so,
+				// then print its output when it comes.
+				if why := g.notStarted(cmd.Context(), c, ns, sources[0]); why != "" {
+					fmt.Fprintf(g.streams.Err, "%s; waiting for its output\n", why)
+				}
+			}
+			if err := grp.Wait(); err != nil {
+				return err
+			}
+			if !follow && selector == "" && out.n == 0 {
+				// Nothing printed: a container that has not started says
+				// so instead of printing nothing, as kubectl's does.
+				if why := g.notStarted(cmd.Context(), c, ns, sources[0]); why != "" {
+					return api.NewBadRequest("%s", why)
+				}
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -143,15 +160,56 @@ func podKind() *api.Kind {
 	return k
 }
 
+// notStarted says why src's container has not started yet (it never ran:
+// no state, or waiting with no earlier run), or "" when it has or the pod
+// cannot be read.
+func (g *globals) notStarted(ctx context.Context, c *client.Client, ns string, src logSource) string {
+	ctx, cancel := g.reqCtx(ctx)
+	defer cancel()
+	obj, err := c.Get(ctx, "Pod", orDefault("", ns, podKind()), src.pod)
+	if err != nil {
+		return ""
+	}
+	p := obj.(*api.Pod)
+	name := src.container
+	if name == "" {
+		if len(p.Spec.Containers) != 1 {
+			return ""
+		}
+		name = p.Spec.Containers[0].Name
+	}
+	if p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
+		return ""
+	}
+	reason := "ContainerCreating"
+	if p.Spec.NodeName == "" {
+		reason = "the pod is not scheduled yet"
+	}
+	for _, cs := range append(append([]api.ContainerStatus(nil), p.Status.InitContainerStatuses...), p.Status.ContainerStatuses...) {
+		if cs.Name != name {
+			continue
+		}
+		if cs.State.Running != nil || cs.State.Terminated != nil || cs.LastState.Terminated != nil || cs.RestartCount > 0 {
+			return ""
+		}
+		if w := cs.State.Waiting; w != nil && w.Reason != "" {
+			reason = w.Reason
+		}
+	}
+	return fmt.Sprintf("container %q in pod %q is waiting to start: %s", name, p.Name, reason)
+}
+
 // lineWriter writes whole lines from several goroutines.
 type lineWriter struct {
 	mu sync.Mutex
 	w  io.Writer
+	n  int // lines written
 }
 
 func (lw *lineWriter) line(head string, b []byte) {
 	lw.mu.Lock()
 	defer lw.mu.Unlock()
+	lw.n++
 	io.WriteString(lw.w, head)
 	writeLine(lw.w, b)
 }

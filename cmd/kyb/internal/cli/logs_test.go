@@ -46,6 +46,16 @@ func TestLogsSelectorPrefixTimestamps(t *testing.T) {
 			}
 		})
 	}
+	// A container that has not started says so instead of printing nothing.
+	applyText(t, url, bound("quiet", "")+podYAML("unbound", ""))
+	for pod, want := range map[string]string{
+		"quiet":   `container "app" in pod "quiet" is waiting to start: ContainerCreating`,
+		"unbound": `container "app" in pod "unbound" is waiting to start: the pod is not scheduled yet`,
+	} {
+		if out, _, err := kybOut(url, "logs", pod); err == nil || !strings.Contains(err.Error(), want) || out != "" {
+			t.Errorf("logs %s: %q, %v; want the error %q", pod, out, err, want)
+		}
+	}
 	if _, _, err := kybOut(url, "logs", "db", "-l", "app=db"); err == nil || !strings.Contains(err.Error(), "either a POD or -l") {
 		t.Errorf("logs POD -l: %v", err)
 	}
