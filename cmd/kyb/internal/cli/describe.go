@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/yaml"
 
 	"github.com/kybernetes/kybernetes/api"
 )
@@ -67,7 +68,9 @@ func newDescribeCmd(g *globals) *cobra.Command {
 			case *api.ClusterRoleBinding:
 				describeBinding(w, &o.ObjectMeta, o.RoleRef, o.Subjects)
 			default:
-				return fmt.Errorf("describe: %s is not supported yet; try `kyb get %s %s -o yaml`", kind.Plural, kind.Plural, args[1])
+				if err := describeAny(w, obj); err != nil {
+					return err
+				}
 			}
 			return nil
 		},
@@ -123,12 +126,38 @@ func describePod(w io.Writer, p *api.Pod) {
 		kv(w, "Message", p.Status.Message)
 	}
 	kv(w, "IP", orNone(p.Status.PodIP))
-	fmt.Fprintln(w, "Containers:")
+	if len(p.Spec.InitContainers) > 0 {
+		describeContainers(w, "Init Containers", p.Spec.InitContainers, p.Status.InitContainerStatuses)
+	}
+	describeContainers(w, "Containers", p.Spec.Containers, p.Status.ContainerStatuses)
+	if len(p.Status.Conditions) > 0 {
+		fmt.Fprintln(w, "Conditions:")
+		fmt.Fprintln(w, "  Type\tStatus\tReason\tMessage")
+		for _, c := range p.Status.Conditions {
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.Message)
+		}
+	}
+	if len(p.Spec.NodeSelector) > 0 {
+		kv(w, "Node-Selectors", mapText(p.Spec.NodeSelector))
+	}
+	if len(p.Spec.Tolerations) > 0 {
+		var ts []string
+		for _, t := range p.Spec.Tolerations {
+			ts = append(ts, fmt.Sprintf("%s %s %s:%s", t.Key, t.Operator, t.Value, t.Effect))
+		}
+		kv(w, "Tolerations", strings.Join(ts, "\n\t"))
+	}
+}
+
+// describeContainers prints a pod's containers (or init containers) with
+// their states.
+func describeContainers(w io.Writer, title string, containers []api.Container, statusList []api.ContainerStatus) {
+	fmt.Fprintf(w, "%s:\n", title)
 	statuses := map[string]api.ContainerStatus{}
-	for _, cs := range p.Status.ContainerStatuses {
+	for _, cs := range statusList {
 		statuses[cs.Name] = cs
 	}
-	for _, c := range p.Spec.Containers {
+	for _, c := range containers {
 		fmt.Fprintf(w, "  %s:\n", c.Name)
 		fmt.Fprintf(w, "    Image:\t%s\n", c.Image)
 		cs, ok := statuses[c.Name]
@@ -162,23 +191,6 @@ func describePod(w io.Writer, p *api.Pod) {
 		if len(c.Resources.Requests) > 0 {
 			fmt.Fprintf(w, "    Requests:\t%s\n", resourcesText(c.Resources.Requests))
 		}
-	}
-	if len(p.Status.Conditions) > 0 {
-		fmt.Fprintln(w, "Conditions:")
-		fmt.Fprintln(w, "  Type\tStatus\tReason\tMessage")
-		for _, c := range p.Status.Conditions {
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.Message)
-		}
-	}
-	if len(p.Spec.NodeSelector) > 0 {
-		kv(w, "Node-Selectors", mapText(p.Spec.NodeSelector))
-	}
-	if len(p.Spec.Tolerations) > 0 {
-		var ts []string
-		for _, t := range p.Spec.Tolerations {
-			ts = append(ts, fmt.Sprintf("%s %s %s:%s", t.Key, t.Operator, t.Value, t.Effect))
-		}
-		kv(w, "Tolerations", strings.Join(ts, "\n\t"))
 	}
 }
 
@@ -324,4 +336,39 @@ func describeEvents(w io.Writer, events []api.PodEvent) {
 	for _, e := range events {
 		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\n", e.Type, e.Reason, ageOf(now, e.Time), e.Source, e.Message)
 	}
+}
+
+// describeAny describes an object of a kind without a describer of its
+// own: its metadata as kubectl prints it, then its other fields as YAML.
+func describeAny(w io.Writer, obj api.Object) error {
+	m := obj.GetObjectMeta()
+	kv(w, "Name", m.Name)
+	if m.Namespace != "" {
+		kv(w, "Namespace", m.Namespace)
+	}
+	kv(w, "Labels", mapText(m.Labels))
+	kv(w, "Annotations", mapText(m.Annotations))
+	if !m.CreationTimestamp.IsZero() {
+		kv(w, "Created", timeText(m.CreationTimestamp))
+	}
+	g, err := toGeneric(obj)
+	if err != nil {
+		return err
+	}
+	fields, _ := g.(map[string]any)
+	for _, k := range sortedKeys(fields) {
+		switch k {
+		case "apiVersion", "kind", "metadata":
+			continue
+		}
+		b, err := yaml.Marshal(fields[k])
+		if err != nil {
+			return fmt.Errorf("describe: encode %s: %w", k, err)
+		}
+		fmt.Fprintf(w, "%s:\n", strings.ToUpper(k[:1])+k[1:])
+		for _, l := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+			fmt.Fprintf(w, "  %s\n", l)
+		}
+	}
+	return nil
 }

@@ -234,3 +234,19 @@ func TestDescribeTypeName(t *testing.T) {
 		}
 	}
 }
+
+// describe covers every kind (those without a describer of their own print
+// their metadata and fields) and a pod's init containers.
+func TestDescribeEveryKindAndInitContainers(t *testing.T) {
+	url := startCluster(t)
+	applyText(t, url, "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n  labels: {owner: me}\n---\n"+
+		"apiVersion: v1\nkind: Pod\nmetadata:\n  name: init\nspec:\n  initContainers:\n  - name: setup\n    image: busybox\n    command: [sh, -c, 'echo hi']\n  containers:\n  - name: app\n    image: busybox\n")
+	out, _, err := kybOut(url, "describe", "ns", "team")
+	if err != nil || !regexp.MustCompile(`(?s)^Name:\s+team\nLabels:\s+owner=me\n.*Status:\n  phase: Active\n`).MatchString(out) {
+		t.Errorf("describe namespace: %v\n%s", err, out)
+	}
+	out, _, err = kybOut(url, "describe", "pod/init")
+	if err != nil || !regexp.MustCompile(`(?s)Init Containers:\n  setup:\n    Image:\s+busybox\n    Command:\s+sh -c echo hi\n.*Containers:\n  app:\n`).MatchString(out) {
+		t.Errorf("describe pod with init containers: %v\n%s", err, out)
+	}
+}
