@@ -8,6 +8,7 @@ import (
 	"io"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -51,6 +52,26 @@ func Decode(data []byte) ([]Decoded, error) {
 			return nil, err
 		}
 		out = append(out, objs...)
+	}
+	return out, nil
+}
+
+// SplitManifest returns the JSON of each document of a manifest (YAML or
+// JSON, `---`-separated or a JSON stream), in order, without the empty
+// ones; a List stays one document. Joined with newlines they make one JSON
+// stream that Decode reads as the same objects: how a client sends the
+// documents of several files in one apply. Errors are those of Decode.
+func SplitManifest(data []byte) ([][]byte, error) {
+	docs, err := splitDocuments(data)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, 0, len(docs))
+	for _, d := range docs {
+		if t := bytes.TrimSpace(d.json); len(t) == 0 || string(t) == "null" || string(t) == "{}" {
+			continue
+		}
+		out = append(out, d.json)
 	}
 	return out, nil
 }
@@ -109,7 +130,22 @@ func lineOf(data []byte, off int64) int {
 	return bytes.Count(data[:off], []byte("\n")) + 1
 }
 
-var yamlLineRE = regexp.MustCompile(`^(?:error converting YAML to JSON: )?yaml: line (\d+): (.*)$`)
+var (
+	yamlLineRE = regexp.MustCompile(`^(?:error converting YAML to JSON: )?yaml: line (\d+): (.*)$`)
+	// yamlDupRE matches yaml.v2's strict error for a key given twice.
+	yamlDupRE = regexp.MustCompile(`(?s)^(?:error converting YAML to JSON: )?yaml: unmarshal errors:\s*line (\d+): key "(.*?)" already set in map`)
+)
+
+// blankYAML reports whether text holds no document: only blank lines and
+// comments.
+func blankYAML(text string) bool {
+	for _, l := range strings.Split(text, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			return false
+		}
+	}
+	return true
+}
 
 // splitYAML splits YAML at `---` lines and converts each document to JSON.
 func splitYAML(data []byte) ([]document, error) {
@@ -118,14 +154,24 @@ func splitYAML(data []byte) ([]document, error) {
 	var cur strings.Builder
 	startLine, n := 1, 0
 	flush := func(next int) error {
-		n++
 		text := cur.String()
 		cur.Reset()
 		first := startLine
 		startLine = next
-		js, err := yaml.YAMLToJSON([]byte(text))
+		if blankYAML(text) {
+			return nil // not a document: `---` first, or two in a row
+		}
+		n++
+		// Strict: a key given twice in one mapping is an error, as kubectl
+		// makes it (plain YAMLToJSON keeps one of them silently).
+		js, err := yaml.YAMLToJSONStrict([]byte(text))
 		if err != nil {
 			msg := err.Error()
+			if m := yamlDupRE.FindStringSubmatch(msg); m != nil {
+				l, _ := strconv.Atoi(m[1])
+				st := NewBadRequest("decode document %d: line %d: duplicate key %q (a key may appear once in a mapping)", n, first+l-1, m[2])
+				return withCause(st, m[2], "duplicate key")
+			}
 			if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 				l, _ := strconv.Atoi(m[1])
 				return NewBadRequest("decode document %d: line %d: malformed YAML: %s", n, first+l-1, m[2])
@@ -168,6 +214,12 @@ const maxListDepth = 8
 // decodeDocument decodes one JSON document into zero (empty document), one,
 // or (for a List) many objects; depth counts the Lists it is within.
 func decodeDocument(label string, js []byte, depth int) ([]Decoded, error) {
+	if depth == 0 {
+		if path, ok := duplicateKey(js); ok {
+			st := NewBadRequest("decode %s: duplicate key %q (a key may appear once in an object)", label, path)
+			return nil, withCause(st, path, "duplicate key")
+		}
+	}
 	var generic any
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(js, &generic); err != nil {
 		return nil, NewBadRequest("decode %s: %v", label, err)
@@ -326,13 +378,15 @@ func locateFieldError(v any, t reflect.Type, p *field.Path) (*field.Path, error)
 		if !ok {
 			return p, fmt.Errorf("expected an object, got %s", jsonTypeName(v))
 		}
-		fields := jsonFields(t)
-		for k, sub := range m {
-			ft, ok := fields[k]
+		// In the struct's field order (metadata before spec), so that the
+		// same field is reported first every time; unknown fields are
+		// warnings, found elsewhere.
+		for _, f := range jsonFieldList(t) {
+			sub, ok := m[f.name]
 			if !ok {
-				continue // unknown fields are warnings, found elsewhere
+				continue
 			}
-			if fp, err := locateFieldError(sub, ft, childPath(p, k)); fp != nil {
+			if fp, err := locateFieldError(sub, f.typ, childPath(p, f.name)); fp != nil {
 				return fp, err
 			}
 		}
@@ -356,8 +410,13 @@ func locateFieldError(v any, t reflect.Type, p *field.Path) (*field.Path, error)
 		if !ok {
 			return p, fmt.Errorf("expected an object, got %s", jsonTypeName(v))
 		}
-		for k, sub := range m {
-			if fp, err := locateFieldError(sub, t.Elem(), childPath(p, k)); fp != nil {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if fp, err := locateFieldError(m[k], t.Elem(), childPath(p, k)); fp != nil {
 				return fp, err
 			}
 		}
@@ -396,10 +455,18 @@ func typeWord(t reflect.Type) string {
 	return t.String()
 }
 
-// jsonFields maps the JSON names of a struct's fields (embedded structs
-// without a name inlined) to their types.
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
+// jsonField is a struct field's JSON name and type.
+type jsonField struct {
+	name string
+	typ  reflect.Type
+}
+
+// jsonFieldList lists the JSON names of a struct's fields and their types
+// in declaration order, embedded structs without a name inlined (an outer
+// field of the same name wins, as in encoding/json).
+func jsonFieldList(t reflect.Type) []jsonField {
+	var out []jsonField
+	seen := map[string]bool{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		tag := f.Tag.Get("json")
@@ -413,11 +480,7 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 				ft = ft.Elem()
 			}
 			if ft.Kind() == reflect.Struct {
-				for k, v := range jsonFields(ft) {
-					if _, ok := out[k]; !ok {
-						out[k] = v
-					}
-				}
+				out = append(out, jsonField{name: "", typ: ft}) // expanded below
 				continue
 			}
 		}
@@ -427,7 +490,72 @@ func jsonFields(t reflect.Type) map[string]reflect.Type {
 		if name == "" {
 			name = f.Name
 		}
-		out[name] = f.Type
+		seen[name] = true
+		out = append(out, jsonField{name, f.Type})
 	}
-	return out
+	var flat []jsonField
+	for _, f := range out {
+		if f.name != "" {
+			flat = append(flat, f)
+			continue
+		}
+		for _, inner := range jsonFieldList(f.typ) {
+			if !seen[inner.name] {
+				seen[inner.name] = true
+				flat = append(flat, inner)
+			}
+		}
+	}
+	return flat
+}
+
+// duplicateKey returns the path of the first key given twice in one object
+// of a JSON document (`metadata.labels.app`, `spec.containers[0].name`).
+func duplicateKey(js []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	path, ok, _ := dupWalk(dec, "")
+	return path, ok
+}
+
+// dupWalk reads one JSON value from dec and reports the first duplicate
+// key within it.
+func dupWalk(dec *json.Decoder, path string) (string, bool, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return "", false, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return "", false, err
+			}
+			k, _ := kt.(string)
+			kp := k
+			if path != "" {
+				kp = path + "." + k
+			}
+			if seen[k] {
+				return kp, true, nil
+			}
+			seen[k] = true
+			if p, ok, err := dupWalk(dec, kp); ok || err != nil {
+				return p, ok, err
+			}
+		}
+		_, err = dec.Token() // }
+		return "", false, err
+	case json.Delim('['):
+		for i := 0; dec.More(); i++ {
+			if p, ok, err := dupWalk(dec, fmt.Sprintf("%s[%d]", path, i)); ok || err != nil {
+				return p, ok, err
+			}
+		}
+		_, err = dec.Token() // ]
+		return "", false, err
+	}
+	return "", false, nil
 }

@@ -217,12 +217,108 @@ func TestDecodeErrors(t *testing.T) {
 	}
 }
 
-func TestDecodeDuplicateFieldWarns(t *testing.T) {
-	got, err := Decode([]byte(`{"apiVersion":"v1","kind":"Node","metadata":{"name":"a","name":"b"}}`))
-	if err != nil {
-		t.Fatal(err)
+// A key given twice is rejected as kubectl rejects it (before, YAML kept
+// one value silently and JSON only warned), naming the key and document.
+func TestDecodeDuplicateKeys(t *testing.T) {
+	node := "apiVersion: v1\nkind: Node\nmetadata: {name: ok}\n"
+	for _, tt := range []struct {
+		name, in string
+		want     []string
+	}{
+		{"json", `{"apiVersion":"v1","kind":"Node","metadata":{"name":"a","name":"b"}}`, []string{"document 1", `duplicate key "metadata.name"`}},
+		{"json label", `{"apiVersion":"v1","kind":"Node","metadata":{"name":"a","labels":{"x":"1","x":"2"}}}`, []string{`duplicate key "metadata.labels.x"`}},
+		{"json in a list item", `{"kind":"List","items":[{"apiVersion":"v1","kind":"Node","metadata":{"name":"a"}},{"apiVersion":"v1","kind":"Node","kind":"Node","metadata":{"name":"b"}}]}`, []string{`duplicate key "items[1].kind"`}},
+		{"json unknown field", `{"apiVersion":"v1","kind":"Node","metadata":{"name":"a"},"extra":{"k":1,"k":2}}`, []string{`duplicate key "extra.k"`}},
+		{"json second document", `{"apiVersion":"v1","kind":"Node","metadata":{"name":"a"}}` + "\n" + `{"apiVersion":"v1","kind":"Node","metadata":{"name":"b"},"spec":{},"spec":{}}`, []string{"document 2", `duplicate key "spec"`}},
+		{"yaml", node + "---\napiVersion: v1\nkind: Node\nmetadata:\n  name: a\n  labels:\n    app: x\n    app: y\n", []string{"document 2", "line 11", `duplicate key "app"`}},
+		{"yaml top level", "apiVersion: v1\nkind: Node\nkind: Node\nmetadata: {name: a}\n", []string{"document 1", "line 3", `duplicate key "kind"`}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.in))
+			var st *Status
+			if !errors.As(err, &st) || st.Code != 400 {
+				t.Fatalf("error %v, want a 400 Status", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(st.Message, w) {
+					t.Errorf("message %q does not contain %q", st.Message, w)
+				}
+			}
+		})
 	}
-	if w := got[0].Warnings; !slices.Equal(w, []string{`duplicate field "metadata.name"`}) {
-		t.Errorf("warnings = %q", w)
+	// The same key in different objects is no duplicate.
+	if _, err := Decode([]byte(`{"apiVersion":"v1","kind":"Node","metadata":{"name":"a","labels":{"name":"x"}}}`)); err != nil {
+		t.Errorf("distinct objects with one key: %v", err)
+	}
+}
+
+// Documents count from 1 whatever separators lead or repeat: a manifest
+// that starts with `---`, as every public Kubernetes example does, has its
+// first document called document 1.
+func TestDecodeDocumentNumbers(t *testing.T) {
+	bad := "apiVersion: v1\nkind: Gadget\nmetadata: {name: g}\n"
+	node := "apiVersion: v1\nkind: Node\nmetadata: {name: nd}\n"
+	for _, tt := range []struct{ name, in, want string }{
+		{"leading separator", "---\n" + bad, "document 1"},
+		{"leading comment and separator", "# a comment\n---\n" + bad, "document 1"},
+		{"empty documents between", node + "---\n---\n# nothing\n---\n" + bad, "document 2"},
+		{"second", "---\n" + node + "---\n" + bad, "document 2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.in))
+			if err == nil || !strings.Contains(err.Error(), tt.want+":") {
+				t.Errorf("error %v, want it about %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// A document with several bad fields reports the same one every time
+// (before, a map's iteration order decided).
+func TestDecodeReportsFieldsDeterministically(t *testing.T) {
+	in := []byte(`apiVersion: v1
+kind: Pod
+metadata:
+  name: p
+  labels: {a: 1, b: 2, c: 3, d: 4, e: 5}
+spec:
+  containers:
+  - name: c
+    image: x
+    resources: {limits: {cpu: bad, memory: bad}, requests: {cpu: bad, memory: bad}}
+  terminationGracePeriodSeconds: soon
+`)
+	first := ""
+	for i := range 50 {
+		_, err := Decode(in)
+		var st *Status
+		if !errors.As(err, &st) || len(st.Causes) != 1 {
+			t.Fatalf("error %v", err)
+		}
+		if i == 0 {
+			first = st.Causes[0].Field
+			if first != "metadata.labels.a" {
+				t.Errorf("first field %q, want metadata.labels.a (metadata before spec, keys sorted)", first)
+			}
+		} else if st.Causes[0].Field != first {
+			t.Fatalf("run %d reported %s, run 0 %s", i, st.Causes[0].Field, first)
+		}
+	}
+}
+
+// SplitManifest's documents, joined into one JSON stream, decode to the
+// same objects as the manifest.
+func TestSplitManifest(t *testing.T) {
+	in := []byte("---\n# c\n---\napiVersion: v1\nkind: Node\nmetadata: {name: a}\n---\nkind: List\nitems:\n- {apiVersion: v1, kind: Node, metadata: {name: b}}\n---\n")
+	parts, err := SplitManifest(in)
+	if err != nil || len(parts) != 2 {
+		t.Fatalf("SplitManifest: %d parts, %v", len(parts), err)
+	}
+	objs, err := Decode([]byte(string(parts[0]) + "\n" + string(parts[1])))
+	if err != nil || len(objs) != 2 || objs[0].Object.GetObjectMeta().Name != "a" || objs[1].Object.GetObjectMeta().Name != "b" {
+		t.Errorf("decoded %v, %v", objs, err)
+	}
+	if _, err := SplitManifest([]byte("a: 1\na: 2\n")); err == nil {
+		t.Error("a duplicate key split without error")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -18,6 +19,28 @@ import (
 // *api.Status; a pod with several containers and none named is a
 // BadRequest naming them.
 func (c *Client) Logs(ctx context.Context, req api.LogsRequest, line func([]byte) error) error {
+	return c.LogLines(ctx, req, func(l LogLine) error { return line(l.Data) })
+}
+
+// LogLine is one line of a container's output with what its agent
+// recorded about it.
+type LogLine struct {
+	// Data is the line as the container wrote it.
+	Data []byte
+	// Time is when it was written; zero when the agent did not say.
+	Time time.Time
+	// Stream is stdout or stderr; "" when the agent did not say.
+	Stream string
+}
+
+// Agent headers of a log line (node.HeaderLogTime and HeaderLogStream).
+const (
+	headerLogTime   = "Kyb-Time"
+	headerLogStream = "Kyb-Stream"
+)
+
+// LogLines is Logs with each line's time and stream.
+func (c *Client) LogLines(ctx context.Context, req api.LogsRequest, line func(LogLine) error) error {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("encode logs request: %w", err)
@@ -32,7 +55,13 @@ func (c *Client) Logs(ctx context.Context, req api.LogsRequest, line func([]byte
 		req.SinceSeq, req.Tail = seq, nil
 		return json.Marshal(req)
 	}
-	err = Stream(ctx, c.nc, c.streamIdle, api.SubjectLogs, body, next, func(m *nats.Msg) error { return line(m.Data) })
+	err = Stream(ctx, c.nc, c.streamIdle, api.SubjectLogs, body, next, func(m *nats.Msg) error {
+		l := LogLine{Data: m.Data, Stream: m.Header.Get(headerLogStream)}
+		if t := m.Header.Get(headerLogTime); t != "" {
+			l.Time, _ = time.Parse(time.RFC3339Nano, t)
+		}
+		return line(l)
+	})
 	if ctx.Err() != nil || (resumed && api.IsNotFound(err)) {
 		// A follow resumed after the pod was deleted: nothing more comes.
 		return nil

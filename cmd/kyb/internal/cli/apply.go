@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,9 +19,10 @@ import (
 func newApplyCmd(g *globals) *cobra.Command {
 	var files []string
 	cmd := &cobra.Command{
-		Use:   "apply -f FILE|DIR|-",
-		Short: "Create or update objects from manifests (YAML or JSON, multi-document)",
-		Args:  cobra.NoArgs,
+		Use: "apply -f FILE|DIR|-",
+		Short: "Create or update objects from manifests (YAML or JSON, multi-document); " +
+			"every document of every file is checked before any is stored",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
 				return fmt.Errorf("apply: -f is required (a file, a directory or - for stdin)")
@@ -28,17 +31,31 @@ func newApplyCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			batch, err := batchManifests(docs)
+			if err != nil {
+				return err
+			}
 			c, nc, err := g.connect()
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			for _, d := range docs {
+			var requests [][]byte
+			if len(batch.body) <= api.MaxRequestBytes {
+				requests = [][]byte{batch.body} // all or nothing, in one request
+			} else {
+				fmt.Fprintf(g.streams.Err, "Warning: the manifests make %d bytes, more than one request may carry (%d): applying them file by file\n", len(batch.body), api.MaxRequestBytes)
+				for _, d := range docs {
+					requests = append(requests, d.data)
+				}
+			}
+			offset := 0 // objects of the requests before this one
+			for _, body := range requests {
 				ctx, cancel := g.reqCtx(cmd.Context())
-				reply, err := c.Apply(ctx, d.data)
+				reply, err := c.Apply(ctx, body)
 				cancel()
 				if err != nil {
-					return fmt.Errorf("apply %s: %w", d.name, err)
+					return fmt.Errorf("apply: %w", batch.locate(err, offset))
 				}
 				for _, r := range reply.Results {
 					for _, w := range r.Warnings {
@@ -46,12 +63,86 @@ func newApplyCmd(g *globals) *cobra.Command {
 					}
 					fmt.Fprintf(g.streams.Out, "%s/%s %s\n", strings.ToLower(r.Kind), r.Name, r.Action)
 				}
+				offset += len(reply.Results)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "manifest file, directory of manifests, or - for stdin")
 	return cmd
+}
+
+// manifestBatch is every document of several manifests as one JSON stream,
+// with where each object came from.
+type manifestBatch struct {
+	body []byte
+	// origin[i] is the file and the object's number within it of the
+	// stream's object i+1.
+	origin []objOrigin
+}
+
+type objOrigin struct {
+	file string
+	n    int
+}
+
+// batchManifests checks every document of every manifest (syntax, kinds,
+// field types, duplicate keys) before anything is sent, reporting the
+// problems of every file at once, and joins the documents into one JSON
+// stream for a single apply request.
+func batchManifests(docs []manifest) (*manifestBatch, error) {
+	b := &manifestBatch{}
+	var problems []string
+	for _, d := range docs {
+		decoded, err := api.Decode(d.data)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", d.name, err))
+			continue
+		}
+		parts, err := api.SplitManifest(d.data)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", d.name, err))
+			continue
+		}
+		for _, p := range parts {
+			b.body = append(append(b.body, p...), '\n')
+		}
+		for i := range decoded {
+			b.origin = append(b.origin, objOrigin{d.name, i + 1})
+		}
+	}
+	switch len(problems) {
+	case 0:
+		return b, nil
+	case 1:
+		return nil, fmt.Errorf("apply %s (nothing was applied)", problems[0])
+	}
+	return nil, fmt.Errorf("apply: %d manifests have problems (nothing was applied):\n  %s", len(problems), strings.Join(problems, "\n  "))
+}
+
+var documentRE = regexp.MustCompile(`documents? (\d+)(-\d+)?`)
+
+// locate rewrites the server's "document N" (N counting the objects of the
+// whole request, offset counting those of earlier requests) as the file
+// and the object's number within it.
+func (b *manifestBatch) locate(err error, offset int) error {
+	st, ok := err.(*api.Status)
+	if !ok || len(b.origin) == 0 {
+		return err
+	}
+	cp := *st
+	cp.Message = documentRE.ReplaceAllStringFunc(st.Message, func(m string) string {
+		sub := documentRE.FindStringSubmatch(m)
+		if sub[2] != "" {
+			return m // a range (documents 1-3 were applied): leave it
+		}
+		n, _ := strconv.Atoi(sub[1])
+		if i := offset + n - 1; i >= 0 && i < len(b.origin) {
+			return fmt.Sprintf("%s document %d", b.origin[i].file, b.origin[i].n)
+		}
+		return m
+	})
+	return &cp
 }
 
 type manifest struct {
@@ -116,5 +207,3 @@ func readManifests(args []string, stdin io.Reader) ([]manifest, error) {
 	}
 	return out, nil
 }
-
-var _ = api.ActionCreated

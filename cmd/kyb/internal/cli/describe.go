@@ -19,14 +19,19 @@ import (
 func newDescribeCmd(g *globals) *cobra.Command {
 	var ns string
 	cmd := &cobra.Command{
-		Use:   "describe (pod|node|role|clusterrole|rolebinding|clusterrolebinding) NAME",
+		Use:   "describe (pod|node|role|clusterrole|rolebinding|clusterrolebinding) NAME | TYPE/NAME",
 		Short: "Show an object in detail: for a pod its containers, conditions and why it is pending; for a node its capacity, allocations and pods",
-		Args:  cobra.ExactArgs(2),
+		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kind, err := api.LookupKind(args[0])
+			refs, err := parseRefs(args)
 			if err != nil {
 				return err
 			}
+			if len(refs) != 1 {
+				return fmt.Errorf("describe: want KIND NAME or TYPE/NAME, not %q", strings.Join(args, " "))
+			}
+			kind := refs[0].kind
+			args = []string{args[0], refs[0].name}
 			c, nc, err := g.connect()
 			if err != nil {
 				return err
@@ -60,7 +65,9 @@ func newDescribeCmd(g *globals) *cobra.Command {
 			case *api.ClusterRoleBinding:
 				describeBinding(w, &o.ObjectMeta, o.RoleRef, o.Subjects)
 			default:
-				return fmt.Errorf("describe: %s is not supported yet; try `kyb get %s %s -o yaml`", kind.Plural, kind.Plural, args[1])
+				if err := describeAny(w, obj); err != nil {
+					return err
+				}
 			}
 			return nil
 		},
@@ -116,12 +123,38 @@ func describePod(w io.Writer, p *api.Pod) {
 		kv(w, "Message", p.Status.Message)
 	}
 	kv(w, "IP", orNone(p.Status.PodIP))
-	fmt.Fprintln(w, "Containers:")
+	if len(p.Spec.InitContainers) > 0 {
+		describeContainers(w, "Init Containers", p.Spec.InitContainers, p.Status.InitContainerStatuses)
+	}
+	describeContainers(w, "Containers", p.Spec.Containers, p.Status.ContainerStatuses)
+	if len(p.Status.Conditions) > 0 {
+		fmt.Fprintln(w, "Conditions:")
+		fmt.Fprintln(w, "  Type\tStatus\tReason\tMessage")
+		for _, c := range p.Status.Conditions {
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.Message)
+		}
+	}
+	if len(p.Spec.NodeSelector) > 0 {
+		kv(w, "Node-Selectors", mapText(p.Spec.NodeSelector))
+	}
+	if len(p.Spec.Tolerations) > 0 {
+		var ts []string
+		for _, t := range p.Spec.Tolerations {
+			ts = append(ts, fmt.Sprintf("%s %s %s:%s", t.Key, t.Operator, t.Value, t.Effect))
+		}
+		kv(w, "Tolerations", strings.Join(ts, "\n\t"))
+	}
+}
+
+// describeContainers prints a pod's containers (or init containers) with
+// their states.
+func describeContainers(w io.Writer, title string, containers []api.Container, statusList []api.ContainerStatus) {
+	fmt.Fprintf(w, "%s:\n", title)
 	statuses := map[string]api.ContainerStatus{}
-	for _, cs := range p.Status.ContainerStatuses {
+	for _, cs := range statusList {
 		statuses[cs.Name] = cs
 	}
-	for _, c := range p.Spec.Containers {
+	for _, c := range containers {
 		fmt.Fprintf(w, "  %s:\n", c.Name)
 		fmt.Fprintf(w, "    Image:\t%s\n", c.Image)
 		cs, ok := statuses[c.Name]
@@ -155,23 +188,6 @@ func describePod(w io.Writer, p *api.Pod) {
 		if len(c.Resources.Requests) > 0 {
 			fmt.Fprintf(w, "    Requests:\t%s\n", resourcesText(c.Resources.Requests))
 		}
-	}
-	if len(p.Status.Conditions) > 0 {
-		fmt.Fprintln(w, "Conditions:")
-		fmt.Fprintln(w, "  Type\tStatus\tReason\tMessage")
-		for _, c := range p.Status.Conditions {
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.Message)
-		}
-	}
-	if len(p.Spec.NodeSelector) > 0 {
-		kv(w, "Node-Selectors", mapText(p.Spec.NodeSelector))
-	}
-	if len(p.Spec.Tolerations) > 0 {
-		var ts []string
-		for _, t := range p.Spec.Tolerations {
-			ts = append(ts, fmt.Sprintf("%s %s %s:%s", t.Key, t.Operator, t.Value, t.Effect))
-		}
-		kv(w, "Tolerations", strings.Join(ts, "\n\t"))
 	}
 }
 

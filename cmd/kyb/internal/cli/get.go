@@ -10,26 +10,37 @@ import (
 	"github.com/kybernetes/kybernetes/client"
 )
 
+// getOptions are the flags of `kyb get`.
+type getOptions struct {
+	ns, selector, fieldSel, output, sortBy string
+	allNS, watch, showLabels               bool
+	labelCols                              []string
+}
+
 func newGetCmd(g *globals) *cobra.Command {
-	var (
-		ns, selector, fieldSel, output string
-		allNS, watch                   bool
-	)
+	var o getOptions
 	cmd := &cobra.Command{
-		Use:   "get KIND[,KIND...] [NAME]",
-		Short: "List objects of kinds, or show one (kinds by name, plural or short name: po, no, ns; several with commas: roles,rolebindings)",
-		Args:  cobra.RangeArgs(1, 2),
+		Use: "get (KIND[,KIND...] [NAME...] | KIND/NAME...)",
+		Short: "List objects of kinds, or show some (kinds by name, plural or short name: po, no, ns; " +
+			"several with commas: roles,rolebindings; all: the workload kinds; or TYPE/NAME: pods/web)",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			kinds, err := lookupKinds(args[0])
+			t, err := parseTargets(args)
 			if err != nil {
 				return err
 			}
-			if len(kinds) > 1 && (len(args) == 2 || watch) {
-				return fmt.Errorf("get: a NAME or --watch needs exactly one kind, not %q", args[0])
+			if o.watch && (t.all || len(t.names) > 1 || len(t.refs) > 0) {
+				return fmt.Errorf("get --watch: needs one kind and at most one NAME, not %q", strings.Join(args, " "))
 			}
-			kind := kinds[0]
-			p, err := newPrinter(g.streams.Out, output, allNS)
-			if err != nil {
+			newP := func() (*printer, error) {
+				p, err := newPrinter(g.streams.Out, o.output, o.allNS)
+				if err != nil {
+					return nil, err
+				}
+				p.showLabels, p.labelCols = o.showLabels, o.labelCols
+				return p, p.setSortBy(o.sortBy)
+			}
+			if _, err := newP(); err != nil { // bad flags fail before connecting
 				return err
 			}
 			c, nc, err := g.connect()
@@ -37,97 +48,271 @@ func newGetCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer nc.Close()
-			if len(kinds) > 1 {
-				return g.getKinds(cmd, c, kinds, output, api.ListRequest{Namespace: ns, AllNamespaces: allNS, LabelSelector: selector, FieldSelector: fieldSel})
+			if len(t.refs) > 0 {
+				return g.getRefs(cmd, c, newP, t.refs, o)
 			}
-			namespace := ns
-			if kind.Namespaced && namespace == "" && !allNS {
-				namespace = api.DefaultNamespace
+			if t.all {
+				return g.getKinds(cmd, c, newP, t.kinds, t.all, o)
 			}
-			if !kind.Namespaced {
-				namespace = ""
-			}
-			var rv string // the revision the watch starts after
-			if len(args) == 2 {
-				ctx, cancel := g.reqCtx(cmd.Context())
-				defer cancel()
-				if watch {
-					// The cluster's revision before the get (not the
-					// object's, which may be older than the server's
-					// history): the watch misses nothing after it.
-					if _, rv, err = c.ListRaw(ctx, api.ListRequest{Kind: kind.Name, Namespace: namespace, FieldSelector: "metadata.name=" + args[1], Limit: 1}); err != nil {
-						return err
-					}
+			if len(t.names) > 0 && !o.watch {
+				refs := make([]objRef, len(t.names))
+				for i, n := range t.names {
+					refs[i] = objRef{t.kinds[0], n}
 				}
-				obj, err := c.Get(ctx, kind.Name, namespace, args[1])
-				if err != nil {
-					return err
-				}
-				if err := p.print(kind, []api.Object{obj}); err != nil {
-					return err
-				}
-			} else {
-				ctx, cancel := g.reqCtx(cmd.Context())
-				objs, listRV, err := c.List(ctx, api.ListRequest{Kind: kind.Name, Namespace: namespace, AllNamespaces: allNS, LabelSelector: selector, FieldSelector: fieldSel})
-				cancel()
-				if err != nil {
-					return err
-				}
-				rv = listRV
-				if len(objs) == 0 && !watch && (output == "" || output == "wide") {
-					if kind.Namespaced && !allNS {
-						fmt.Fprintf(g.streams.Err, "No resources found in %s namespace.\n", namespace)
-					} else {
-						fmt.Fprintln(g.streams.Err, "No resources found")
-					}
-					return nil
-				}
-				if len(objs) > 0 || output == "json" || output == "yaml" {
-					if err := p.print(kind, objs); err != nil {
-						return err
-					}
-				}
+				return g.getRefs(cmd, c, newP, refs, o)
 			}
-			if !watch {
-				return nil
-			}
-			req := api.WatchRequest{Kind: kind.Name, Namespace: namespace, AllNamespaces: allNS,
-				LabelSelector: selector, FieldSelector: fieldSel, ResourceVersion: rv}
-			if len(args) == 2 {
-				// One object: the server filters by name.
-				req.FieldSelector, req.LabelSelector = "metadata.name="+args[1], ""
-			}
-			w, err := c.WatchFrom(cmd.Context(), req)
-			if err != nil {
-				return err
-			}
-			for ev := range w.Events() {
-				if err := p.print(kind, []api.Object{ev.Object}); err != nil {
-					return err
-				}
-			}
-			if err := w.Err(); err != nil {
-				return err
-			}
-			return cmd.Context().Err()
+			return g.getOne(cmd, c, newP, t.kinds[0], t.names, o)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&ns, "namespace", "n", "", "namespace (default \"default\")")
-	f.BoolVarP(&allNS, "all-namespaces", "A", false, "list across all namespaces")
-	f.StringVarP(&selector, "selector", "l", "", "label selector, e.g. app=web,tier!=db")
-	f.StringVar(&fieldSel, "field-selector", "", "field selector, e.g. spec.nodeName=node-1")
-	f.StringVarP(&output, "output", "o", "", "output format: wide, yaml, json or name")
-	f.BoolVarP(&watch, "watch", "w", false, "after listing, watch for changes")
+	f.StringVarP(&o.ns, "namespace", "n", "", "namespace (default \"default\")")
+	f.BoolVarP(&o.allNS, "all-namespaces", "A", false, "list across all namespaces")
+	f.StringVarP(&o.selector, "selector", "l", "", "label selector, e.g. app=web,tier!=db")
+	f.StringVar(&o.fieldSel, "field-selector", "", "field selector, e.g. spec.nodeName=node-1")
+	f.StringVarP(&o.output, "output", "o", "", "output format: "+outputFormats)
+	f.StringVar(&o.sortBy, "sort-by", "", "sort by a JSONPath field, e.g. .metadata.creationTimestamp")
+	f.BoolVar(&o.showLabels, "show-labels", false, "print every label in a last LABELS column")
+	f.StringSliceVarP(&o.labelCols, "label-columns", "L", nil, "print these labels' values as columns, e.g. -L app,tier")
+	f.BoolVarP(&o.watch, "watch", "w", false, "after listing, watch for changes")
 	return cmd
 }
 
+// objRef is one object named on the command line.
+type objRef struct {
+	kind *api.Kind
+	name string
+}
+
+// getTargets is what `get` was asked for: kinds and names, or TYPE/NAME
+// references.
+type getTargets struct {
+	kinds []*api.Kind
+	names []string
+	refs  []objRef
+	all   bool // the kinds came from a list (pod,node) or `all`: names print as kind/name
+}
+
+// allKinds are the kinds `kyb get all` lists, those of kubectl's "all"
+// category that kyb has, in kubectl's order.
+var allKinds = []string{"Pod", "Service", "DaemonSet", "Deployment", "ReplicaSet", "StatefulSet", "Job", "CronJob"}
+
+// parseTargets reads get's arguments the way kubectl does: `KIND[,KIND]
+// [NAME...]`, `all`, or only TYPE/NAME forms (`pods/web node/n1`).
+func parseTargets(args []string) (getTargets, error) {
+	var t getTargets
+	if strings.Contains(args[0], "/") {
+		for _, a := range args {
+			typ, name, ok := strings.Cut(a, "/")
+			if !ok || typ == "" || name == "" || strings.Contains(typ, ",") {
+				return t, fmt.Errorf("get: %q: when one argument is TYPE/NAME every one must be (e.g. pods/web nodes/n1)", a)
+			}
+			k, err := lookupKind(typ)
+			if err != nil {
+				return t, err
+			}
+			t.refs = append(t.refs, objRef{k, name})
+		}
+		return t, nil
+	}
+	for _, a := range args[1:] {
+		if strings.Contains(a, "/") {
+			return t, fmt.Errorf("get: %q: there is no need to give a kind as a separate argument when passing arguments in TYPE/NAME form", a)
+		}
+	}
+	kinds, err := lookupKinds(args[0])
+	if err != nil {
+		return t, err
+	}
+	t.kinds, t.names = kinds, args[1:]
+	t.all = len(kinds) > 1 || args[0] == "all"
+	if t.all && len(t.names) > 0 {
+		return t, fmt.Errorf("get: NAMEs need exactly one kind, not %q (use TYPE/NAME forms: pods/a nodes/b)", args[0])
+	}
+	return t, nil
+}
+
+// lookupKind resolves a kind's name, plural or short name.
+func lookupKind(name string) (*api.Kind, error) {
+	return api.LookupKind(strings.TrimSpace(name))
+}
+
+// namespaceFor is the namespace a request for kind uses.
+func (o getOptions) namespaceFor(kind *api.Kind) string {
+	switch {
+	case !kind.Namespaced:
+		return ""
+	case o.ns == "" && !o.allNS:
+		return api.DefaultNamespace
+	}
+	return o.ns
+}
+
+// noResources says on stderr that nothing matched, as kubectl does.
+func (g *globals) noResources(o getOptions, kind *api.Kind) {
+	if kind != nil && kind.Namespaced && !o.allNS {
+		fmt.Fprintf(g.streams.Err, "No resources found in %s namespace.\n", o.namespaceFor(kind))
+		return
+	}
+	fmt.Fprintln(g.streams.Err, "No resources found")
+}
+
+// getOne lists one kind (or shows one object, with --watch) and watches
+// it if asked.
+func (g *globals) getOne(cmd *cobra.Command, c *client.Client, newP func() (*printer, error), kind *api.Kind, names []string, o getOptions) error {
+	p, err := newP()
+	if err != nil {
+		return err
+	}
+	namespace := o.namespaceFor(kind)
+	req := api.ListRequest{Kind: kind.Name, Namespace: namespace, AllNamespaces: o.allNS, LabelSelector: o.selector, FieldSelector: o.fieldSel}
+	wreq := api.WatchRequest{Kind: kind.Name, Namespace: namespace, AllNamespaces: o.allNS, LabelSelector: o.selector, FieldSelector: o.fieldSel}
+	if len(names) == 1 {
+		// One object: the server filters by name.
+		req.FieldSelector, req.LabelSelector = "metadata.name="+names[0], ""
+		wreq.FieldSelector, wreq.LabelSelector = req.FieldSelector, ""
+	}
+	ctx, cancel := g.reqCtx(cmd.Context())
+	objs, rv, err := c.List(ctx, req)
+	cancel()
+	if err != nil {
+		return err
+	}
+	if len(names) == 1 && len(objs) == 0 {
+		return api.NewNotFound(kind.Name, names[0])
+	}
+	switch {
+	case o.watch && p.structured():
+		// Watching, each object prints as itself (kubectl -w -o json).
+		for _, obj := range objs {
+			if err := p.printObject(kind, obj); err != nil {
+				return err
+			}
+		}
+	case len(objs) == 0 && !p.structured():
+		g.noResources(o, kind)
+	default:
+		if err := p.print(kind, objs); err != nil {
+			return err
+		}
+	}
+	if !o.watch {
+		return nil
+	}
+	wreq.ResourceVersion = rv
+	w, err := c.WatchFrom(cmd.Context(), wreq)
+	if err != nil {
+		return err
+	}
+	for ev := range w.Events() {
+		if err := p.printObject(kind, ev.Object); err != nil {
+			return err
+		}
+	}
+	if err := w.Err(); err != nil {
+		return err
+	}
+	return cmd.Context().Err()
+}
+
+// getRefs shows named objects: one alone prints as itself, several as a
+// List (or one table per kind). A missing one is reported on stderr and
+// the others still print; the command then fails, as kubectl's does.
+func (g *globals) getRefs(cmd *cobra.Command, c *client.Client, newP func() (*printer, error), refs []objRef, o getOptions) error {
+	var items []printItem
+	var failed []error
+	for _, r := range refs {
+		ctx, cancel := g.reqCtx(cmd.Context())
+		obj, err := c.Get(ctx, r.kind.Name, o.namespaceFor(r.kind), r.name)
+		cancel()
+		if err != nil {
+			if !api.IsNotFound(err) {
+				return err
+			}
+			fmt.Fprintf(g.streams.Err, "Error from server (NotFound): %v\n", err)
+			failed = append(failed, err)
+			continue
+		}
+		items = append(items, printItem{r.kind, obj})
+	}
+	if err := g.printGroups(newP, items, len(refs) == 1, multiKind(refs)); err != nil {
+		return err
+	}
+	return notFoundErr(failed)
+}
+
+func multiKind(refs []objRef) bool {
+	for _, r := range refs {
+		if r.kind != refs[0].kind {
+			return true
+		}
+	}
+	return false
+}
+
+// notFoundErr is the error a command that went on past not-found objects
+// ends with: nil when none was missing.
+func notFoundErr(failed []error) error {
+	switch len(failed) {
+	case 0:
+		return nil
+	case 1:
+		return failed[0]
+	}
+	return &api.Status{Code: 404, Reason: api.ReasonNotFound, Message: fmt.Sprintf("%d objects not found", len(failed))}
+}
+
+// printGroups prints items of one or more kinds: structured formats as one
+// document (the object alone when single), tables one per kind with a
+// blank line between them, names as kind/name when withKind.
+func (g *globals) printGroups(newP func() (*printer, error), items []printItem, single, withKind bool) error {
+	p, err := newP()
+	if err != nil {
+		return err
+	}
+	if p.structured() || p.format == "custom-columns" {
+		if len(items) == 0 && (single || !p.structured()) {
+			return nil // the one object asked for is missing: only the error
+		}
+		return p.printItems(items, single)
+	}
+	var order []*api.Kind
+	byKind := map[*api.Kind][]printItem{}
+	for _, it := range items {
+		if _, ok := byKind[it.kind]; !ok {
+			order = append(order, it.kind)
+		}
+		byKind[it.kind] = append(byKind[it.kind], it)
+	}
+	for i, k := range order {
+		if i > 0 {
+			fmt.Fprintln(g.streams.Out)
+			if p, err = newP(); err != nil {
+				return err
+			}
+		}
+		p.withKind = withKind
+		if err := p.printItems(byKind[k], false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // lookupKinds resolves a comma-separated list of kind names, as kubectl
-// takes `roles,rolebindings`.
+// takes `roles,rolebindings`; `all` is every kind of allKinds kyb has.
 func lookupKinds(list string) ([]*api.Kind, error) {
+	if list == "all" {
+		var kinds []*api.Kind
+		for _, n := range allKinds {
+			if k, err := api.LookupKind(n); err == nil {
+				kinds = append(kinds, k)
+			}
+		}
+		return kinds, nil
+	}
 	var kinds []*api.Kind
 	for _, name := range strings.Split(list, ",") {
-		k, err := api.LookupKind(strings.TrimSpace(name))
+		k, err := lookupKind(name)
 		if err != nil {
 			return nil, err
 		}
@@ -136,60 +321,48 @@ func lookupKinds(list string) ([]*api.Kind, error) {
 	return kinds, nil
 }
 
-// getKinds lists several kinds, one table each, as kubectl does; empty
-// kinds print nothing.
-func (g *globals) getKinds(cmd *cobra.Command, c *client.Client, kinds []*api.Kind, output string, req api.ListRequest) error {
-	printed := false
+// getKinds lists several kinds, one table each as kubectl does (empty
+// kinds print nothing), or one List of them all.
+func (g *globals) getKinds(cmd *cobra.Command, c *client.Client, newP func() (*printer, error), kinds []*api.Kind, withKind bool, o getOptions) error {
+	var items []printItem
 	for _, kind := range kinds {
-		r := req
-		r.Kind = kind.Name
-		switch {
-		case !kind.Namespaced:
-			r.Namespace = ""
-		case r.Namespace == "" && !r.AllNamespaces:
-			r.Namespace = api.DefaultNamespace
-		}
 		ctx, cancel := g.reqCtx(cmd.Context())
-		objs, _, err := c.List(ctx, r)
+		objs, _, err := c.List(ctx, api.ListRequest{Kind: kind.Name, Namespace: o.namespaceFor(kind), AllNamespaces: o.allNS, LabelSelector: o.selector, FieldSelector: o.fieldSel})
 		cancel()
 		if err != nil {
 			return err
 		}
-		if len(objs) == 0 {
-			continue
+		for _, obj := range objs {
+			items = append(items, printItem{kind, obj})
 		}
-		p, err := newPrinter(g.streams.Out, output, r.AllNamespaces)
-		if err != nil {
-			return err
-		}
-		if printed && (output == "" || output == "wide") {
-			fmt.Fprintln(g.streams.Out)
-		}
-		if err := p.print(kind, objs); err != nil {
-			return err
-		}
-		printed = true
 	}
-	if !printed {
-		fmt.Fprintln(g.streams.Err, "No resources found")
+	p, err := newP()
+	if err != nil {
+		return err
 	}
-	return nil
+	if len(items) == 0 && !p.structured() {
+		g.noResources(o, nil)
+		return nil
+	}
+	return g.printGroups(newP, items, false, withKind)
 }
 
 func newDeleteCmd(g *globals) *cobra.Command {
 	var (
-		ns    string
-		files []string
-		grace int64
+		ns, selector string
+		files        []string
+		grace        int64
+		all          bool
 	)
 	cmd := &cobra.Command{
-		Use:   "delete (KIND NAME... | -f FILE)",
-		Short: "Delete objects by kind and name, or those named in manifests",
+		Use: "delete (KIND NAME... | TYPE/NAME... | KIND --all | KIND -l SELECTOR | -f FILE)",
+		Short: "Delete objects by kind and name, or those named in manifests; " +
+			"a missing one is reported and the rest still deleted",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var reqs []api.DeleteRequest
 			switch {
-			case len(files) > 0 && len(args) > 0:
-				return fmt.Errorf("delete: give either KIND NAME or -f, not both")
+			case len(files) > 0 && (len(args) > 0 || all || selector != ""):
+				return fmt.Errorf("delete: give either KIND NAME, --all, -l or -f, not several")
 			case len(files) > 0:
 				docs, err := readManifests(files, g.streams.In)
 				if err != nil {
@@ -205,22 +378,39 @@ func newDeleteCmd(g *globals) *cobra.Command {
 						reqs = append(reqs, api.DeleteRequest{Kind: o.Kind.Name, Namespace: orDefault(m.Namespace, ns, o.Kind), Name: m.Name})
 					}
 				}
-			case len(args) >= 2:
-				kind, err := api.LookupKind(args[0])
+			case all || selector != "":
+				// Listed once connected, below.
+			case len(args) >= 2 || (len(args) == 1 && strings.Contains(args[0], "/")):
+				refs, err := parseRefs(args)
 				if err != nil {
-					return err
+					return fmt.Errorf("delete: %w", err)
 				}
-				for _, n := range args[1:] {
-					reqs = append(reqs, api.DeleteRequest{Kind: kind.Name, Namespace: orDefault("", ns, kind), Name: n})
+				for _, r := range refs {
+					reqs = append(reqs, api.DeleteRequest{Kind: r.kind.Name, Namespace: orDefault("", ns, r.kind), Name: r.name})
 				}
 			default:
-				return fmt.Errorf("delete: want KIND NAME... or -f FILE")
+				return fmt.Errorf("delete: want KIND NAME..., TYPE/NAME..., KIND --all, KIND -l SELECTOR or -f FILE")
 			}
 			c, nc, err := g.connect()
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
+			if all || selector != "" {
+				ctx, cancel := g.reqCtx(cmd.Context())
+				refs, err := g.resolveRefs(ctx, c, args, ns, selector, all)
+				cancel()
+				if err != nil {
+					return fmt.Errorf("delete: %w", err)
+				}
+				if len(refs) == 0 {
+					fmt.Fprintln(g.streams.Err, "No resources found")
+				}
+				for _, r := range refs {
+					reqs = append(reqs, api.DeleteRequest{Kind: r.kind.Name, Namespace: orDefault("", ns, r.kind), Name: r.name})
+				}
+			}
+			var missing []error
 			for _, r := range reqs {
 				if cmd.Flags().Changed("grace-period") {
 					r.GracePeriodSeconds = &grace
@@ -228,17 +418,26 @@ func newDeleteCmd(g *globals) *cobra.Command {
 				ctx, cancel := g.reqCtx(cmd.Context())
 				_, err := c.Delete(ctx, r)
 				cancel()
+				if api.IsNotFound(err) {
+					// kubectl goes on past a missing object and fails at the end.
+					fmt.Fprintf(g.streams.Err, "Error from server (NotFound): %v\n", err)
+					missing = append(missing, err)
+					continue
+				}
 				if err != nil {
 					return err
 				}
 				fmt.Fprintf(g.streams.Out, "%s/%s deleted\n", lower(r.Kind), r.Name)
 			}
-			return nil
+			return notFoundErr(missing)
 		},
 	}
-	cmd.Flags().StringVarP(&ns, "namespace", "n", "", "namespace (default \"default\")")
-	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "delete the objects named in these manifests")
-	cmd.Flags().Int64Var(&grace, "grace-period", 0, "seconds a pod gets to stop (overrides its terminationGracePeriodSeconds)")
+	f := cmd.Flags()
+	f.StringVarP(&ns, "namespace", "n", "", "namespace (default \"default\")")
+	f.StringSliceVarP(&files, "filename", "f", nil, "delete the objects named in these manifests")
+	f.Int64Var(&grace, "grace-period", 0, "seconds a pod gets to stop (overrides its terminationGracePeriodSeconds)")
+	f.BoolVar(&all, "all", false, "delete every object of the kind in the namespace")
+	f.StringVarP(&selector, "selector", "l", "", "delete the objects of the kind matching this label selector")
 	return cmd
 }
 

@@ -7,8 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"k8s.io/apimachinery/pkg/util/duration"
 	"sigs.k8s.io/yaml"
@@ -16,80 +16,325 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 )
 
-// printer writes objects as kubectl does: a table (plain or wide), YAML, JSON or names.
+// printer writes objects as kubectl does: a table (plain or wide), YAML,
+// JSON, names, a JSONPath template or custom columns. Tables keep their
+// column widths from one print to the next, so the rows of `get -w` line
+// up with the listing (kubectl's tabwriter.RememberWidths).
 type printer struct {
 	out     io.Writer
-	format  string // "", wide, yaml, json, name
+	format  string // "", wide, yaml, json, name, jsonpath, custom-columns
 	allNS   bool
-	tw      *tabwriter.Writer
 	headers bool
 	now     time.Time
+	widths  []int
+
+	jp         *jsonPath      // -o jsonpath=
+	cols       []customColumn // -o custom-columns=
+	sortBy     []jpStep       // --sort-by
+	showLabels bool           // --show-labels
+	labelCols  []string       // -L
+	withKind   bool           // NAME as kind/name (several kinds in one command)
 }
+
+// customColumn is one NAME:.json.path of -o custom-columns=.
+type customColumn struct {
+	header string
+	path   []jpStep
+}
+
+// outputFormats is what -o takes.
+const outputFormats = "wide, yaml, json, name, jsonpath=TEMPLATE or custom-columns=NAME:.path,..."
 
 func newPrinter(out io.Writer, format string, allNS bool) (*printer, error) {
-	switch format {
-	case "", "wide", "yaml", "json", "name":
+	p := &printer{out: out, format: format, allNS: allNS, now: time.Now()}
+	name, arg, hasArg := strings.Cut(format, "=")
+	switch {
+	case !hasArg && (format == "" || format == "wide" || format == "yaml" || format == "json" || format == "name"):
+	case name == "jsonpath" && hasArg:
+		jp, err := parseJSONPath(arg)
+		if err != nil {
+			return nil, fmt.Errorf("-o jsonpath: %w", err)
+		}
+		p.format, p.jp = "jsonpath", jp
+	case name == "custom-columns" && hasArg:
+		for _, spec := range strings.Split(arg, ",") {
+			h, path, ok := strings.Cut(spec, ":")
+			if !ok || h == "" || path == "" {
+				return nil, fmt.Errorf("-o custom-columns: %q: want HEADER:.json.path, e.g. NAME:.metadata.name", spec)
+			}
+			steps, err := parsePath(strings.Trim(strings.TrimSpace(path), "{}"))
+			if err != nil {
+				return nil, fmt.Errorf("-o custom-columns: column %s: %w", h, err)
+			}
+			p.cols = append(p.cols, customColumn{header: h, path: steps})
+		}
+		p.format = "custom-columns"
 	default:
-		return nil, fmt.Errorf("output format %q: want wide, yaml, json or name", format)
+		return nil, fmt.Errorf("output format %q: want %s", format, outputFormats)
 	}
-	return &printer{out: out, format: format, allNS: allNS, now: time.Now()}, nil
+	return p, nil
 }
 
-func (p *printer) print(kind *api.Kind, objs []api.Object) error {
-	switch p.format {
-	case "json":
-		var v any = objs
-		if len(objs) == 1 {
-			v = objs[0]
-		} else {
-			v = map[string]any{"apiVersion": "v1", "kind": "List", "items": objs}
-		}
-		b, err := json.MarshalIndent(v, "", "    ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(p.out, "%s\n", b)
-		return err
-	case "yaml":
-		for i, o := range objs {
-			b, err := yaml.Marshal(o)
-			if err != nil {
-				return err
-			}
-			if i > 0 {
-				fmt.Fprintln(p.out, "---")
-			}
-			p.out.Write(b)
-		}
-		return nil
-	case "name":
-		for _, o := range objs {
-			fmt.Fprintf(p.out, "%s/%s\n", strings.ToLower(kind.Name), o.GetObjectMeta().Name)
-		}
+// setSortBy sets --sort-by, a JSONPath such as .metadata.name or
+// '{.status.startTime}'.
+func (p *printer) setSortBy(expr string) error {
+	if expr == "" {
 		return nil
 	}
-	if p.tw == nil {
-		p.tw = tabwriter.NewWriter(p.out, 3, 0, 3, ' ', 0)
+	steps, err := parsePath(strings.Trim(strings.TrimSpace(expr), "{}"))
+	if err != nil {
+		return fmt.Errorf("--sort-by: %w", err)
+	}
+	p.sortBy = steps
+	return nil
+}
+
+// structured reports whether the format prints documents rather than a
+// table: those print one List for a listing.
+func (p *printer) structured() bool {
+	switch p.format {
+	case "json", "yaml", "jsonpath", "name":
+		return true
+	}
+	return false
+}
+
+// printItem is an object with its kind, for printing several kinds at once.
+type printItem struct {
+	kind *api.Kind
+	obj  api.Object
+}
+
+// print prints a listing of one kind: a table, or one List document.
+func (p *printer) print(kind *api.Kind, objs []api.Object) error {
+	items := make([]printItem, len(objs))
+	for i, o := range objs {
+		items[i] = printItem{kind, o}
+	}
+	return p.printItems(items, false)
+}
+
+// printObject prints one object: `get KIND NAME` prints the object itself,
+// not a List.
+func (p *printer) printObject(kind *api.Kind, obj api.Object) error {
+	return p.printItems([]printItem{{kind, obj}}, true)
+}
+
+// printItems prints items, sorted by --sort-by; single prints the one item
+// as itself instead of a List. A table holds one kind.
+func (p *printer) printItems(items []printItem, single bool) error {
+	if err := p.sort(items); err != nil {
+		return err
+	}
+	switch p.format {
+	case "name":
+		for _, it := range items {
+			fmt.Fprintf(p.out, "%s/%s\n", strings.ToLower(it.kind.Name), it.obj.GetObjectMeta().Name)
+		}
+		return nil
+	case "json", "yaml", "jsonpath":
+		var v any
+		if single && len(items) == 1 {
+			v = items[0].obj
+		} else {
+			objs := make([]api.Object, len(items))
+			for i, it := range items {
+				objs[i] = it.obj
+			}
+			v = listOf(objs)
+		}
+		return p.document(v)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	kind := items[0].kind
+	var rows [][]string
+	if !p.headers {
+		p.headers = true
+		rows = append(rows, p.header(kind))
 	} else {
 		// A watch prints for as long as it runs: ages count from now.
 		p.now = time.Now()
 	}
-	if !p.headers {
-		p.headers = true
-		h := columns(kind, p.format == "wide")
-		if kind.Namespaced && p.allNS {
-			h = append([]string{"NAMESPACE"}, h...)
+	for _, it := range items {
+		row, err := p.fullRow(it)
+		if err != nil {
+			return err
 		}
-		fmt.Fprintln(p.tw, strings.Join(h, "\t"))
+		rows = append(rows, row)
 	}
-	for _, o := range objs {
-		row := p.row(o)
-		if kind.Namespaced && p.allNS {
-			row = append([]string{o.GetObjectMeta().Namespace}, row...)
+	return p.writeRows(rows)
+}
+
+// listOf is the List kubectl prints for a listing, whatever its length.
+func listOf(objs []api.Object) map[string]any {
+	if objs == nil {
+		objs = []api.Object{}
+	}
+	return map[string]any{"apiVersion": "v1", "kind": "List", "metadata": map[string]any{"resourceVersion": ""}, "items": objs}
+}
+
+// document writes v as JSON, YAML or through the JSONPath template.
+func (p *printer) document(v any) error {
+	switch p.format {
+	case "json":
+		b, err := json.MarshalIndent(v, "", "    ")
+		if err != nil {
+			return fmt.Errorf("encode json: %w", err)
 		}
-		fmt.Fprintln(p.tw, strings.Join(row, "\t"))
+		_, err = fmt.Fprintf(p.out, "%s\n", b)
+		return err
+	case "yaml":
+		b, err := yaml.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("encode yaml: %w", err)
+		}
+		_, err = p.out.Write(b)
+		return err
 	}
-	return p.tw.Flush()
+	g, err := toGeneric(v)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	p.jp.execute(&b, g)
+	_, err = io.WriteString(p.out, b.String())
+	return err
+}
+
+// sort orders items by --sort-by: numbers by value, the rest as text;
+// items without the field come first, as kubectl puts them.
+func (p *printer) sort(items []printItem) error {
+	if p.sortBy == nil || len(items) < 2 {
+		return nil
+	}
+	keys := make([]any, len(items))
+	for i, it := range items {
+		g, err := toGeneric(it.obj)
+		if err != nil {
+			return err
+		}
+		if vs := evalPath(p.sortBy, g); len(vs) > 0 {
+			keys[i] = vs[0]
+		}
+	}
+	idx := make([]int, len(items))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return lessKey(keys[idx[a]], keys[idx[b]]) })
+	sorted := make([]printItem, len(items))
+	for i, j := range idx {
+		sorted[i] = items[j]
+	}
+	copy(items, sorted)
+	return nil
+}
+
+func lessKey(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b != nil
+	}
+	fa, aok := a.(float64)
+	fb, bok := b.(float64)
+	if aok && bok {
+		return fa < fb
+	}
+	return jpString(a) < jpString(b)
+}
+
+// header is a table's header row, with NAMESPACE, -L and LABELS columns.
+func (p *printer) header(kind *api.Kind) []string {
+	if p.format == "custom-columns" {
+		h := make([]string, len(p.cols))
+		for i, c := range p.cols {
+			h[i] = c.header
+		}
+		return h
+	}
+	h := columns(kind, p.format == "wide")
+	if kind.Namespaced && p.allNS {
+		h = append([]string{"NAMESPACE"}, h...)
+	}
+	for _, l := range p.labelCols {
+		parts := strings.Split(l, "/")
+		h = append(h, strings.ToUpper(parts[len(parts)-1]))
+	}
+	if p.showLabels {
+		h = append(h, "LABELS")
+	}
+	return h
+}
+
+// fullRow is an object's table row with the columns header names.
+func (p *printer) fullRow(it printItem) ([]string, error) {
+	if p.format == "custom-columns" {
+		g, err := toGeneric(it.obj)
+		if err != nil {
+			return nil, err
+		}
+		row := make([]string, len(p.cols))
+		for i, c := range p.cols {
+			var vals []string
+			for _, v := range evalPath(c.path, g) {
+				vals = append(vals, jpString(v))
+			}
+			row[i] = orNone(strings.Join(vals, ","))
+		}
+		return row, nil
+	}
+	m := it.obj.GetObjectMeta()
+	row := p.row(it.obj)
+	if p.withKind && len(row) > 0 {
+		row[0] = strings.ToLower(it.kind.Name) + "/" + row[0]
+	}
+	if it.kind.Namespaced && p.allNS {
+		row = append([]string{m.Namespace}, row...)
+	}
+	for _, l := range p.labelCols {
+		row = append(row, m.Labels[l])
+	}
+	if p.showLabels {
+		row = append(row, labelsText(m.Labels))
+	}
+	return row, nil
+}
+
+// labelsText is the LABELS column: k=v,k=v sorted, or <none>.
+func labelsText(labels map[string]string) string {
+	kv := make([]string, 0, len(labels))
+	for k, v := range labels {
+		kv = append(kv, k+"="+v)
+	}
+	sort.Strings(kv)
+	return orNone(strings.Join(kv, ","))
+}
+
+// writeRows writes table rows, each column as wide as its widest cell so
+// far (in this print or an earlier one) plus three spaces; the last column
+// is not padded.
+func (p *printer) writeRows(rows [][]string) error {
+	for _, r := range rows {
+		for i, c := range r {
+			if i >= len(p.widths) {
+				p.widths = append(p.widths, 0)
+			}
+			p.widths[i] = max(p.widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range rows {
+		for i, c := range r {
+			b.WriteString(c)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", p.widths[i]-utf8.RuneCountInString(c)+3))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(p.out, b.String())
+	return err
 }
 
 func columns(kind *api.Kind, wide bool) []string {

@@ -56,7 +56,10 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newLogsCmd(g), newModuleCmd(g), newImageCmd(g), newAuthCmd(g), newVersionCmd(g),
 		newTokenCmd(g), newUserCmd(g), newNodeCmd(g),
 		newCordonCmd(g, "cordon", true), newCordonCmd(g, "uncordon", false), newDrainCmd(g),
+		newMetaCmd(g, "label"), newMetaCmd(g, "annotate"), newWaitCmd(g),
+		newAPIResourcesCmd(g), newClusterInfoCmd(g), newEditCmd(g),
 	)
+	g.addCompletions(root)
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
@@ -111,16 +114,4 @@ func (g *globals) withClient(ctx context.Context, f func(ctx context.Context, c 
 
 func (g *globals) reqCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, g.timeout)
-}
-
-func newVersionCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the kyb version",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintln(g.streams.Out, "kyb", Version)
-			return nil
-		},
-	}
 }

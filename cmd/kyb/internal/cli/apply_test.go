@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kybernetes/kybernetes/api"
+)
+
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// `kyb apply -f DIR` checks every document of every file before it stores
+// any (before, it applied a.yaml and then stopped at b.yaml), and names
+// the file and document of each problem.
+func TestApplyDirIsAllOrNothing(t *testing.T) {
+	url := startCluster(t)
+	good := "---\n" + podYAML("one", "app: a") + podYAML("two", "")
+	for _, tc := range []struct {
+		name  string
+		files map[string]string
+		want  []string
+	}{
+		{"invalid object in the second file", map[string]string{
+			"a.yaml": good,
+			"b.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: three\nspec:\n  containers:\n  - name: app\n",
+		}, []string{"b.yaml document 1", "spec.containers[0].image", "nothing was applied"}},
+		{"duplicate key and bad kind in two files", map[string]string{
+			"a.yaml": good,
+			"b.yaml": "---\napiVersion: v1\nkind: Pod\nkind: Pod\nmetadata: {name: three}\n",
+			"c.json": `{"apiVersion":"v1","kind":"Gizmo","metadata":{"name":"g"}}`,
+		}, []string{"2 manifests", "b.yaml: decode document 1: line 4: duplicate key \"kind\"", "c.json: decode document 1: unknown kind", "nothing was applied"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeFiles(t, tc.files)
+			_, _, err := kybOut(url, "apply", "-f", dir)
+			for _, w := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v, want one containing %q", err, w)
+				}
+			}
+			for _, n := range []string{"one", "two"} {
+				if _, err := getPod(t, url, n); !api.IsNotFound(err) {
+					t.Errorf("pod %s of the good file was applied: %v", n, err)
+				}
+			}
+		})
+	}
+	t.Run("good JSON and YAML files in one request", func(t *testing.T) {
+		dir := writeFiles(t, map[string]string{
+			"a.yaml": good,
+			"b.json": `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"three"},"spec":{"containers":[{"name":"app","image":"busybox"}]}}`,
+		})
+		out, errOut, err := kybOut(url, "apply", "-f", dir)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, errOut)
+		}
+		if out != "pod/one created\npod/two created\npod/three created\n" {
+			t.Errorf("apply printed %q", out)
+		}
+		if out, _, err := kybOut(url, "apply", "-f", dir); err != nil || out != "pod/one unchanged\npod/two unchanged\npod/three unchanged\n" {
+			t.Errorf("apply again printed %q (%v)", out, err)
+		}
+	})
+}
