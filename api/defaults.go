@@ -33,7 +33,8 @@ const (
 //   - Namespace: status.phase Active;
 //   - RoleBinding, ClusterRoleBinding: roleRef.apiGroup and the apiGroup of
 //     User and Group subjects rbac.authorization.k8s.io; a ServiceAccount
-//     subject of a RoleBinding gets the binding's namespace when it has none.
+//     subject of a RoleBinding gets the binding's namespace when it has none;
+//   - Job: see defaultJob (batch.go).
 //
 // Default panics on an object of no known kind. It is not safe for
 // concurrent use on the same object.
@@ -57,6 +58,8 @@ func Default(obj Object) {
 		}
 	case *RoleBinding, *ClusterRoleBinding:
 		defaultRBAC(o)
+	case *Job:
+		defaultJob(o)
 	}
 }
 

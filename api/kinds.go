@@ -32,6 +32,7 @@ var kinds = []*Kind{
 	{Name: "Node", Plural: "nodes", Short: []string{"no", "node"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Node{} }},
 	{Name: "Namespace", Plural: "namespaces", Short: []string{"ns", "namespace"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Namespace{} }},
 	roleKind, clusterRoleKind, roleBindingKind, clusterRoleBindingKind, eventKind,
+	jobKind,
 }
 
 // eventKind is the Event kind (event.go): listed and watched through the
@@ -100,6 +101,8 @@ func KindOf(o Object) *Kind {
 		return clusterRoleBindingKind
 	case *Event:
 		return eventKind
+	case *Job:
+		return jobKind
 	}
 	panic(fmt.Sprintf("api: no kind for %T", o))
 }

@@ -32,6 +32,8 @@ func Validate(obj Object) error {
 		validateNode(&e, o)
 	case *Role, *ClusterRole, *RoleBinding, *ClusterRoleBinding:
 		validateRBAC(&e, o)
+	case *Job:
+		validateJob(&e, o)
 	case *Namespace:
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)
@@ -82,6 +84,9 @@ func ValidateUpdate(old, new Object) error {
 		validatePodUpdate(&e, op, new.(*Pod))
 	}
 	validateBindingUpdate(&e, old, new)
+	if oj, ok := old.(*Job); ok {
+		validateJobUpdate(&e, oj, new.(*Job))
+	}
 	return e.status(k.Name, nm.Name)
 }
 
