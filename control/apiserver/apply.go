@@ -292,6 +292,8 @@ func clearStatus(obj api.Object) {
 		o.Status = api.NodeStatus{}
 	case *api.Namespace:
 		o.Status = api.NamespaceStatus{}
+	case *api.Job:
+		o.Status = api.JobStatus{}
 	}
 }
 
@@ -360,8 +362,34 @@ func merge(existing, applied api.Object) api.Object {
 		a.Status = e.Status
 	case *api.Namespace:
 		a.Status = existing.(*api.Namespace).Status
+	case *api.Job:
+		mergeJob(existing.(*api.Job), a)
 	}
 	return applied
+}
+
+// mergeJob keeps a Job's status, and the selector and pod labels its
+// controller generated, when an apply leaves them out (a manifest without
+// manualSelector never names them).
+func mergeJob(e, a *api.Job) {
+	a.Status = e.Status
+	if a.Spec.Selector != nil || e.Spec.Selector == nil || (e.Spec.ManualSelector != nil && *e.Spec.ManualSelector) {
+		return
+	}
+	a.Spec.Selector = api.DeepCopy(&api.Job{Spec: api.JobSpec{Selector: e.Spec.Selector}}).Spec.Selector
+	for _, k := range []string{api.LabelControllerUID, api.LabelLegacyControllerUID, api.LabelJobName, api.LabelLegacyJobName} {
+		v, ok := e.Spec.Template.Labels[k]
+		if !ok {
+			continue
+		}
+		if _, set := a.Spec.Template.Labels[k]; set {
+			continue
+		}
+		if a.Spec.Template.Labels == nil {
+			a.Spec.Template.Labels = map[string]string{}
+		}
+		a.Spec.Template.Labels[k] = v
+	}
 }
 
 // specOf returns what apply compares to decide "unchanged".
@@ -383,6 +411,8 @@ func specOf(o api.Object) any {
 		spec = [2]any{t.Subjects, t.RoleRef}
 	case *api.ClusterRoleBinding:
 		spec = [2]any{t.Subjects, t.RoleRef}
+	case *api.Job:
+		spec = t.Spec
 	}
 	return struct {
 		Labels      map[string]string `json:"l,omitempty"`
