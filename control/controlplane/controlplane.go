@@ -23,6 +23,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/authn"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/controllers/job"
 	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/control/scheduler"
@@ -55,6 +56,9 @@ type Config struct {
 	// Namespace configures the namespace controller (its default grace
 	// period is the apiserver's when unset).
 	Namespace namespace.Config
+	// Job configures the Job controller (its events go to the apiserver's
+	// event store when it names no Recorder).
+	Job job.Config
 	// TLS is "auto" (the default: TLS unless Listen is a loopback address),
 	// "on" or "off" ("off" is refused beyond loopback).
 	TLS string
@@ -260,6 +264,10 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		cfg.Namespace.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
 	}
 	controllers.Add("namespace", namespace.New(controllers, st, cfg.Namespace, ctlLog))
+	if cfg.Job.Recorder == nil {
+		cfg.Job.Recorder = api.Recorder("job-controller", ctlLog)
+	}
+	controllers.Add("job", job.New(controllers, st, cfg.Job, ctlLog))
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	cp.stop = cancel

@@ -359,6 +359,8 @@ func columns(kind *api.Kind, wide bool) []string {
 			c = []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "SUBOBJECT", "SOURCE", "MESSAGE", "FIRST SEEN", "COUNT", "NAME"}
 		}
 		return c
+	case "Job":
+		return jobColumns(wide)
 	case "RoleBinding", "ClusterRoleBinding":
 		c := []string{"NAME", "ROLE", "AGE"}
 		if wide {
@@ -497,6 +499,8 @@ func (p *printer) row(o api.Object) []string {
 		return p.bindingRow(&v.ObjectMeta, v.RoleRef, v.Subjects)
 	case *api.ClusterRoleBinding:
 		return p.bindingRow(&v.ObjectMeta, v.RoleRef, v.Subjects)
+	case *api.Job:
+		return p.jobRow(v)
 	}
 	m := o.GetObjectMeta()
 	return []string{m.Name, "", p.age(m.CreationTimestamp)}
