@@ -71,6 +71,7 @@ func startCluster(t testing.TB) *cluster {
 		HeartbeatTTL: 2 * time.Second,
 	}
 	cfg.NodeLifecycle.Grace = 3 * time.Second
+	cfg.Job.BackoffBase = 100 * time.Millisecond // Kubernetes' 10s would make failing Jobs slow
 	cp, err := controlplane.Start(context.Background(), cfg, testLog(t))
 	if err != nil {
 		t.Fatalf("start control plane: %v", err)
