@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -233,4 +234,38 @@ func TestWasmJobActiveDeadlineStopsModules(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+func TestJobBadInputIsRefusedWithFieldPaths(t *testing.T) {
+	c := startCluster(t)
+	bad := strings.Replace(jobManifest("bad", "  completions: -1\n", "exit", "0"), "restartPolicy: Never", "restartPolicy: Always", 1)
+	_, stderr, err := c.kybErr("apply", "-f", writeFile(t, bad))
+	if err == nil {
+		t.Fatal("a Job with completions -1 and restartPolicy Always was applied")
+	}
+	msg := err.Error() + stderr
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var st *api.Status
+	if _, err := c.c.Apply(ctx, []byte(bad)); !errors.As(err, &st) || st.Code != 422 || len(st.Causes) != 2 {
+		t.Errorf("apply through the API: %v (%+v), want 422 with two causes", err, st)
+	}
+	for _, want := range []string{"spec.completions", "spec.template.spec.restartPolicy", `"Always"`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error %q does not name %s", msg, want)
+		}
+	}
+	if _, err := c.job("bad"); !api.IsNotFound(err) {
+		t.Errorf("refused Job stored: %v", err)
+	}
+	// The template of a Job never changes.
+	c.apply(jobManifest("fixed", "  parallelism: 0\n", "exit", "0"))
+	_, stderr, err = c.kybErr("apply", "-f", writeFile(t, jobManifest("fixed", "  parallelism: 0\n", "exit", "1")))
+	if err == nil || !strings.Contains(err.Error()+stderr, "spec.template: field is immutable") {
+		t.Errorf("template change: err %v, stderr %q", err, stderr)
+	}
+	// Parallelism may change.
+	if out := c.kyb("apply", "-f", writeFile(t, jobManifest("fixed", "  parallelism: 1\n", "exit", "0"))); !strings.Contains(out, "job/fixed configured") {
+		t.Errorf("parallelism change printed %q", out)
+	}
 }
