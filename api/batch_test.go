@@ -1,6 +1,7 @@
 package api
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -160,5 +161,19 @@ func TestJobUpdateImmutable(t *testing.T) {
 				t.Errorf("causes %+v lack %s", asInvalid(t, err).Causes, tc.field)
 			}
 		})
+	}
+}
+
+func TestJobExampleIsValid(t *testing.T) {
+	data, err := os.ReadFile("../examples/batch-wasm/job.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := decodeJob(t, string(data))
+	if err := Validate(j); err != nil {
+		t.Fatalf("examples/batch-wasm/job.yaml: %v", err)
+	}
+	if j.Spec.Mode() != IndexedCompletion || *j.Spec.Completions != 20 || *j.Spec.Parallelism != 5 {
+		t.Errorf("example spec %+v", j.Spec)
 	}
 }
