@@ -174,8 +174,11 @@ var jobKind = &Kind{Name: "Job", Plural: "jobs", Short: []string{"job"}, Namespa
 // manualSelector false, suspend false, and the pod defaults on the
 // template's spec (but not restartPolicy: the template must name Never or
 // OnFailure).
-func defaultJob(j *Job) {
-	s := &j.Spec
+func defaultJob(j *Job) { defaultJobSpec(&j.Spec) }
+
+// defaultJobSpec sets the Job defaults on s (a Job's or a CronJob's job
+// template's spec).
+func defaultJobSpec(s *JobSpec) {
 	if s.Completions == nil && s.Parallelism == nil {
 		s.Completions = ptrTo(int32(1))
 	}
@@ -208,12 +211,16 @@ func ptrTo[T any](v T) *T { return &v }
 // validateJob checks a Job as Kubernetes does; every problem names its
 // field path.
 func validateJob(e *errs, j *Job) {
-	s := &j.Spec
-	sp := field.NewPath("spec")
 	if len(j.Name) > 63 {
 		// Its pods carry the name as a label value.
 		e.add(field.NewPath("metadata", "name"), "must be no more than 63 characters (it is a label value of the Job's pods)")
 	}
+	validateJobSpec(e, &j.Spec, field.NewPath("spec"))
+}
+
+// validateJobSpec checks a Job's spec at path sp (a Job's, or a CronJob's
+// job template's).
+func validateJobSpec(e *errs, s *JobSpec, sp *field.Path) {
 	nonNeg32 := func(v *int32, name string) {
 		if v != nil && *v < 0 {
 			e.add(sp.Child(name), "must be greater than or equal to 0 (got %d)", *v)

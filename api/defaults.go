@@ -34,7 +34,7 @@ const (
 //   - RoleBinding, ClusterRoleBinding: roleRef.apiGroup and the apiGroup of
 //     User and Group subjects rbac.authorization.k8s.io; a ServiceAccount
 //     subject of a RoleBinding gets the binding's namespace when it has none;
-//   - Job: see defaultJob (batch.go).
+//   - Job, CronJob: see defaultJob (batch.go), defaultCronJob (cronjob.go).
 //
 // Default panics on an object of no known kind. It is not safe for
 // concurrent use on the same object.
@@ -60,6 +60,8 @@ func Default(obj Object) {
 		defaultRBAC(o)
 	case *Job:
 		defaultJob(o)
+	case *CronJob:
+		defaultCronJob(o)
 	}
 }
 

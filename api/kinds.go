@@ -32,7 +32,7 @@ var kinds = []*Kind{
 	{Name: "Node", Plural: "nodes", Short: []string{"no", "node"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Node{} }},
 	{Name: "Namespace", Plural: "namespaces", Short: []string{"ns", "namespace"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Namespace{} }},
 	roleKind, clusterRoleKind, roleBindingKind, clusterRoleBindingKind, eventKind,
-	jobKind,
+	jobKind, cronJobKind,
 }
 
 // eventKind is the Event kind (event.go): listed and watched through the
@@ -103,6 +103,8 @@ func KindOf(o Object) *Kind {
 		return eventKind
 	case *Job:
 		return jobKind
+	case *CronJob:
+		return cronJobKind
 	}
 	panic(fmt.Sprintf("api: no kind for %T", o))
 }

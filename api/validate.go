@@ -34,6 +34,8 @@ func Validate(obj Object) error {
 		validateRBAC(&e, o)
 	case *Job:
 		validateJob(&e, o)
+	case *CronJob:
+		validateCronJob(&e, o)
 	case *Namespace:
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)

@@ -294,6 +294,8 @@ func clearStatus(obj api.Object) {
 		o.Status = api.NamespaceStatus{}
 	case *api.Job:
 		o.Status = api.JobStatus{}
+	case *api.CronJob:
+		o.Status = api.CronJobStatus{}
 	}
 }
 
@@ -364,6 +366,8 @@ func merge(existing, applied api.Object) api.Object {
 		a.Status = existing.(*api.Namespace).Status
 	case *api.Job:
 		mergeJob(existing.(*api.Job), a)
+	case *api.CronJob:
+		a.Status = existing.(*api.CronJob).Status
 	}
 	return applied
 }
@@ -412,6 +416,8 @@ func specOf(o api.Object) any {
 	case *api.ClusterRoleBinding:
 		spec = [2]any{t.Subjects, t.RoleRef}
 	case *api.Job:
+		spec = t.Spec
+	case *api.CronJob:
 		spec = t.Spec
 	}
 	return struct {

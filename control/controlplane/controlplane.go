@@ -23,6 +23,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/authn"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/controllers/cronjob"
 	"github.com/kybernetes/kybernetes/control/controllers/job"
 	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
@@ -59,6 +60,9 @@ type Config struct {
 	// Job configures the Job controller (its events go to the apiserver's
 	// event store when it names no Recorder).
 	Job job.Config
+	// CronJob configures the CronJob controller (its events, like the Job
+	// controller's).
+	CronJob cronjob.Config
 	// TLS is "auto" (the default: TLS unless Listen is a loopback address),
 	// "on" or "off" ("off" is refused beyond loopback).
 	TLS string
@@ -268,6 +272,10 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		cfg.Job.Recorder = api.Recorder("job-controller", ctlLog)
 	}
 	controllers.Add("job", job.New(controllers, st, cfg.Job, ctlLog))
+	if cfg.CronJob.Recorder == nil {
+		cfg.CronJob.Recorder = api.Recorder("cronjob-controller", ctlLog)
+	}
+	controllers.Add("cronjob", cronjob.New(controllers, st, cfg.CronJob, ctlLog))
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	cp.stop = cancel

@@ -361,6 +361,8 @@ func columns(kind *api.Kind, wide bool) []string {
 		return c
 	case "Job":
 		return jobColumns(wide)
+	case "CronJob":
+		return cronJobColumns(wide)
 	case "RoleBinding", "ClusterRoleBinding":
 		c := []string{"NAME", "ROLE", "AGE"}
 		if wide {
@@ -501,6 +503,8 @@ func (p *printer) row(o api.Object) []string {
 		return p.bindingRow(&v.ObjectMeta, v.RoleRef, v.Subjects)
 	case *api.Job:
 		return p.jobRow(v)
+	case *api.CronJob:
+		return p.cronJobRow(v)
 	}
 	m := o.GetObjectMeta()
 	return []string{m.Name, "", p.age(m.CreationTimestamp)}

@@ -95,3 +95,38 @@ func selectorText(s *api.LabelSelector) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// cronJobColumns are the columns of `kyb get cronjobs`, as kubectl's.
+func cronJobColumns(wide bool) []string {
+	c := []string{"NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"}
+	if wide {
+		c = append(c, "CONTAINERS", "IMAGES", "SELECTOR")
+	}
+	return c
+}
+
+// cronJobRow is a CronJob's row, as kubectl prints it.
+func (p *printer) cronJobRow(cj *api.CronJob) []string {
+	tz := "<none>"
+	if cj.Spec.TimeZone != nil {
+		tz = *cj.Spec.TimeZone
+	}
+	last := "<none>"
+	if t := cj.Status.LastScheduleTime; t != nil {
+		last = p.age(*t)
+	}
+	suspend := "False"
+	if cj.Spec.Suspend != nil && *cj.Spec.Suspend {
+		suspend = "True"
+	}
+	row := []string{cj.Name, cj.Spec.Schedule, tz, suspend, fmt.Sprint(len(cj.Status.Active)), last, p.age(cj.CreationTimestamp)}
+	if p.format == "wide" {
+		var names, images []string
+		for _, c := range cj.Spec.JobTemplate.Spec.Template.Spec.Containers {
+			names = append(names, c.Name)
+			images = append(images, c.Image)
+		}
+		row = append(row, strings.Join(names, ","), strings.Join(images, ","), orNone(selectorText(cj.Spec.JobTemplate.Spec.Selector)))
+	}
+	return row
+}

@@ -70,3 +70,28 @@ func TestPrintJobs(t *testing.T) {
 		})
 	}
 }
+
+func TestPrintCronJobs(t *testing.T) {
+	created := time.Now().Add(-time.Hour)
+	last := time.Now().Add(-3 * time.Minute)
+	utc := "UTC"
+	cj := &api.CronJob{ObjectMeta: api.ObjectMeta{Name: "nightly", Namespace: "default", CreationTimestamp: created},
+		Spec:   api.CronJobSpec{Schedule: "*/5 * * * *", TimeZone: &utc},
+		Status: api.CronJobStatus{LastScheduleTime: &last, Active: []api.ObjectReference{{Name: "nightly-1"}}}}
+	var out bytes.Buffer
+	p, err := newPrinter(&out, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kind, _ := api.LookupKind("cronjobs")
+	if err := p.print(kind, []api.Object{cj}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE" {
+		t.Fatalf("table:\n%s", out.String())
+	}
+	if got := strings.Join(strings.Fields(lines[1]), " "); got != "nightly */5 * * * * UTC False 1 3m 60m" {
+		t.Errorf("row %q", got)
+	}
+}
