@@ -261,7 +261,7 @@ func (c *Controller) sync(ctx context.Context, key framework.Key, job *api.Job, 
 	switch {
 	case st.Failed > *job.Spec.BackoffLimit || pastBackoffLimitOnFailure(job, ps.active):
 		reason, msg = api.JobReasonBackoffLimitExceeded, MessageBackoffLimitExceeded
-	case job.Spec.ActiveDeadlineSeconds != nil && !now.Before(st.StartTime.Add(time.Duration(*job.Spec.ActiveDeadlineSeconds)*time.Second)):
+	case !suspended(job) && job.Spec.ActiveDeadlineSeconds != nil && !now.Before(st.StartTime.Add(time.Duration(*job.Spec.ActiveDeadlineSeconds)*time.Second)):
 		reason, msg = api.JobReasonDeadlineExceeded, MessageDeadlineExceeded
 	}
 	if reason != "" {
@@ -280,7 +280,7 @@ func (c *Controller) sync(ctx context.Context, key framework.Key, job *api.Job, 
 	}
 
 	// Suspended: no pods.
-	if job.Spec.Suspend != nil && *job.Spec.Suspend {
+	if suspended(job) {
 		if _, err := c.deletePods(ctx, job, ps.active); err != nil {
 			return framework.Result{}, err
 		}
@@ -364,7 +364,7 @@ func (c *Controller) sync(ctx context.Context, key framework.Key, job *api.Job, 
 		}
 	}
 	st.Ready = &ready
-	if ads := job.Spec.ActiveDeadlineSeconds; ads != nil {
+	if ads := job.Spec.ActiveDeadlineSeconds; ads != nil && !suspended(job) {
 		left := st.StartTime.Add(time.Duration(*ads) * time.Second).Sub(now)
 		if res.RequeueAfter == 0 || left < res.RequeueAfter {
 			res.RequeueAfter = max(left, time.Millisecond)
@@ -373,6 +373,9 @@ func (c *Controller) sync(ctx context.Context, key framework.Key, job *api.Job, 
 	_, err = c.writeStatus(ctx, job, st)
 	return res, err
 }
+
+// suspended reports whether spec.suspend is true.
+func suspended(job *api.Job) bool { return job.Spec.Suspend != nil && *job.Spec.Suspend }
 
 func namesOf(pods []*api.Pod) map[string]bool {
 	m := make(map[string]bool, len(pods))

@@ -90,6 +90,22 @@ type env struct {
 	outcome func(p *api.Pod, attempt int) string
 	// attempts counts pods started per index ("" for NonIndexed).
 	attempts map[string]int
+	// delay is how long a pod runs before it ends; default 5ms.
+	delay time.Duration
+	// stopCtl stops the running controller (and its manager).
+	stopCtl func()
+}
+
+// startController runs a new manager and Job controller over the store,
+// as a control plane that starts (or restarts) does.
+func (e *env) startController() {
+	ctx, cancel := context.WithCancel(e.ctx)
+	mgr := framework.NewManager(e.st, testLog())
+	c := job.New(mgr, e.st, job.Config{BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Recorder: e.ev}, testLog())
+	mgr.Add("job", c)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Run(ctx) }()
+	e.stopCtl = func() { cancel(); <-done }
 }
 
 func newEnv(t *testing.T, outcome func(p *api.Pod, attempt int) string) *env {
@@ -110,15 +126,11 @@ func newEnv(t *testing.T, outcome func(p *api.Pod, attempt int) string) *env {
 	if err := st.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, st: st, ev: &events{}, started: map[string]bool{}, outcome: outcome, attempts: map[string]int{}}
-	mgr := framework.NewManager(st, testLog())
-	c := job.New(mgr, st, job.Config{BackoffBase: time.Millisecond, BackoffMax: 5 * time.Millisecond, Recorder: e.ev}, testLog())
-	mgr.Add("job", c)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Run(ctx) }()
+	e := &env{t: t, ctx: ctx, st: st, ev: &events{}, started: map[string]bool{}, outcome: outcome, attempts: map[string]int{}, delay: 5 * time.Millisecond}
+	e.startController()
 	kdone := make(chan struct{})
 	go func() { defer close(kdone); e.kubelet() }()
-	t.Cleanup(func() { cancel(); <-done; <-kdone })
+	t.Cleanup(func() { cancel(); e.stopCtl(); <-kdone })
 	return e
 }
 
@@ -180,7 +192,7 @@ func (e *env) run(p *api.Pod, outcome string) {
 		return
 	}
 	select {
-	case <-time.After(5 * time.Millisecond):
+	case <-time.After(e.delay):
 	case <-e.ctx.Done():
 		return
 	}
@@ -477,4 +489,67 @@ func TestJobPodsObeyPodSecurity(t *testing.T) {
 	if err != nil || len(objs) != 0 {
 		t.Errorf("%d pods created in a baseline namespace for a privileged template (%v)", len(objs), err)
 	}
+}
+
+func TestJobControllerRestartContinuesFromStoredState(t *testing.T) {
+	e := newEnv(t, func(*api.Pod, int) string { return "ok" })
+	e.delay = 30 * time.Millisecond
+	stop := e.maxActive("resumed")
+	e.create(newJob("resumed", 12, 3))
+	testutil.Eventually(t, 10*time.Second, func() error {
+		j, err := e.job("resumed")
+		if err != nil {
+			return err
+		}
+		if j.Status.Succeeded < 3 {
+			return fmt.Errorf("succeeded %d", j.Status.Succeeded)
+		}
+		return nil
+	})
+	// The control plane stops mid-job and comes back with empty memory.
+	e.stopCtl()
+	time.Sleep(50 * time.Millisecond)
+	e.startController()
+	j := e.waitCondition("resumed", api.JobComplete, 30*time.Second)
+	if most := stop(); most > 3 {
+		t.Errorf("%d pods active at once across the restart, parallelism 3", most)
+	}
+	if n := len(e.pods(j)); n != 12 || j.Status.Succeeded != 12 {
+		t.Errorf("%d pods, %d succeeded; want 12 and 12 (none created twice)", n, j.Status.Succeeded)
+	}
+}
+
+func TestJobSuspendStopsPodsAndResumes(t *testing.T) {
+	e := newEnv(t, func(*api.Pod, int) string { return "run" })
+	j := newJob("paused", 2, 2)
+	yes := true
+	j.Spec.Suspend = &yes
+	e.create(j)
+	j = e.waitCondition("paused", api.JobSuspended, 10*time.Second)
+	if pods := e.pods(j); len(pods) != 0 {
+		t.Fatalf("%d pods of a suspended job", len(pods))
+	}
+	// Resume: its pods start.
+	err := retry.RetryOnConflict(e.ctx, retry.DefaultRetry, func() error {
+		cur, err := e.job("paused")
+		if err != nil {
+			return err
+		}
+		no := false
+		cur.Spec.Suspend = &no
+		return e.st.Update(e.ctx, cur)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		cur, err := e.job("paused")
+		if err != nil {
+			return err
+		}
+		if c := cur.Status.Condition(api.JobSuspended); c == nil || c.Status != api.ConditionFalse || cur.Status.Active != 2 {
+			return fmt.Errorf("status %+v", cur.Status)
+		}
+		return nil
+	})
 }
