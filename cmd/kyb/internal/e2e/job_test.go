@@ -269,3 +269,63 @@ func TestJobBadInputIsRefusedWithFieldPaths(t *testing.T) {
 		t.Errorf("parallelism change printed %q", out)
 	}
 }
+
+func TestWasmCronJobRunsJobs(t *testing.T) {
+	c, _ := wasmCluster(t)
+	manifest := `apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: tick
+spec:
+  schedule: "@every 1s"
+  concurrencyPolicy: Forbid
+  successfulJobsHistoryLimit: 1
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          runtimeClassName: wasm
+          restartPolicy: Never
+          containers:
+          - name: work
+            image: kyb://prog
+            args: ["out", "tick"]
+`
+	if out := c.kyb("apply", "-f", writeFile(t, manifest)); !strings.Contains(out, "cronjob/tick created") {
+		t.Fatalf("apply printed %q", out)
+	}
+	// A Job of the CronJob runs its module to completion.
+	testutil.Eventually(t, 60*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		jobs, _, err := c.c.List(ctx, api.ListRequest{Kind: "Job", Namespace: "default"})
+		if err != nil {
+			return err
+		}
+		for _, o := range jobs {
+			j := o.(*api.Job)
+			if fin, how := j.Finished(); fin && how == api.JobComplete && strings.HasPrefix(j.Name, "tick-") && j.OwnerReferences[0].Kind == "CronJob" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no completed Job of the CronJob yet among %d", len(jobs))
+	})
+	get := c.kyb("get", "cronjobs")
+	lines := strings.Split(strings.TrimSpace(get), "\n")
+	if len(lines) != 2 || strings.Join(strings.Fields(lines[0]), " ") != "NAME SCHEDULE TIMEZONE SUSPEND ACTIVE LAST SCHEDULE AGE" ||
+		!strings.HasPrefix(lines[1], "tick") || !strings.Contains(lines[1], "@every 1s") || !strings.Contains(lines[1], "False") {
+		t.Errorf("kyb get cronjobs:\n%s", get)
+	}
+	cj, err := func() (*api.CronJob, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		o, err := c.c.Get(ctx, "CronJob", "default", "tick")
+		if err != nil {
+			return nil, err
+		}
+		return o.(*api.CronJob), nil
+	}()
+	if err != nil || cj.Status.LastScheduleTime == nil {
+		t.Errorf("cronjob status %+v (%v), want a lastScheduleTime", cj, err)
+	}
+}
