@@ -256,6 +256,14 @@ func (c *Controller) sync(ctx context.Context, key framework.Key, job *api.Job, 
 		st.Succeeded = max(st.Succeeded, int32(len(ps.succeeded)))
 	}
 
+	// Resumed: the deadline counts from now, as in Kubernetes.
+	if cond := st.Condition(api.JobSuspended); !suspended(job) && cond != nil && cond.Status == api.ConditionTrue {
+		t := now.UTC().Truncate(time.Second)
+		cond.Status, cond.Reason, cond.Message, cond.LastTransitionTime = api.ConditionFalse, "JobResumed", "Job resumed", t
+		st.StartTime = &t
+		c.rec.Eventf(api.RefTo(job), api.EventTypeNormal, ReasonResumed, "Job resumed")
+	}
+
 	// Failed: too many failures, or past the deadline.
 	reason, msg := "", ""
 	switch {
@@ -291,12 +299,6 @@ func (c *Controller) sync(ctx context.Context, key framework.Key, job *api.Job, 
 		st.Active, st.Ready = 0, ptr(int32(0))
 		_, err := c.writeStatus(ctx, job, st)
 		return framework.Result{}, err
-	}
-	if cond := st.Condition(api.JobSuspended); cond != nil && cond.Status == api.ConditionTrue {
-		cond.Status, cond.Reason, cond.Message, cond.LastTransitionTime = api.ConditionFalse, "JobResumed", "Job resumed", now.UTC().Truncate(time.Second)
-		t := now.UTC().Truncate(time.Second)
-		st.StartTime = &t // the deadline counts from the resume, as Kubernetes
-		c.rec.Eventf(api.RefTo(job), api.EventTypeNormal, ReasonResumed, "Job resumed")
 	}
 
 	// Complete?
