@@ -196,4 +196,11 @@ const (
 	ReasonFailed           = "Failed"
 	ReasonBackOff          = "BackOff"
 	ReasonKilling          = "Killing"
+	// ReasonNodeNotReady is recorded on each pod of a node that stopped
+	// posting status, when its Ready condition turns False.
+	ReasonNodeNotReady = "NodeNotReady"
+	// ReasonTaintManagerEviction is recorded on a pod marked for deletion
+	// because its node has a NoExecute taint it does not tolerate (any
+	// longer).
+	ReasonTaintManagerEviction = "TaintManagerEviction"
 )
