@@ -104,12 +104,12 @@ func (c *Controller) reconcileTaint(ctx context.Context, name string) error {
 func (c *Controller) ReconcilePod(ctx context.Context, key framework.Key) (framework.Result, error) {
 	obj, ok := c.pods.Get(key.Namespace, key.Name)
 	if !ok {
-		c.unblock(key)
+		c.forget(key)
 		return framework.Result{}, nil
 	}
 	pod := obj.(*api.Pod)
 	if pod.Spec.NodeName == "" || pod.DeletionTimestamp != nil || terminal(pod) {
-		c.unblock(key)
+		c.forget(key)
 		return framework.Result{}, nil
 	}
 	nobj, ok := c.nodes.Get("", pod.Spec.NodeName)
@@ -124,7 +124,7 @@ func (c *Controller) ReconcilePod(ctx context.Context, key framework.Key) (frame
 	}
 	at, ok := c.evictionTime(pod, n)
 	if !ok {
-		c.unblock(key)
+		c.forget(key)
 		return framework.Result{}, nil
 	}
 	if wait := at.Sub(c.now()); wait > 0 {
@@ -258,6 +258,13 @@ func (c *Controller) block(key framework.Key) {
 }
 
 func (c *Controller) unblock(key framework.Key) {
+	c.evMu.Lock()
+	delete(c.blocked, key)
+	c.evMu.Unlock()
+}
+
+// forget drops what is remembered of a pod that needs no eviction.
+func (c *Controller) forget(key framework.Key) {
 	c.evMu.Lock()
 	delete(c.blocked, key)
 	delete(c.reserved, key)
