@@ -1,11 +1,19 @@
 package nodelifecycle
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
 func TestEvictionTime(t *testing.T) {
@@ -84,5 +92,99 @@ func TestZones(t *testing.T) {
 	}
 	if z.disrupted("nowhere") {
 		t.Error("an empty zone is disrupted")
+	}
+}
+
+// TestDisruptedZoneHoldsEvictions: a pod whose eviction is due (an
+// untolerated NoExecute taint) on a node of a zone where most nodes are not
+// Ready is not evicted but held; when the zone recovers it is queued again
+// and evicted.
+func TestDisruptedZoneHoldsEvictions(t *testing.T) {
+	s := testutil.StartNATS(t)
+	js, err := jetstream.New(testutil.Connect(t, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := store.Open(ctx, js, store.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	for _, name := range []string{"n1", "n2"} {
+		n := &api.Node{ObjectMeta: api.ObjectMeta{Name: name, Labels: map[string]string{api.LabelTopologyZone: "z"}}}
+		api.Default(n)
+		n.Status.Conditions = []api.NodeCondition{{Type: api.NodeReady, Status: api.ConditionUnknown}}
+		if name == "n1" {
+			n.Spec.Taints = []api.Taint{{Key: "maintenance", Effect: api.TaintNoExecute, TimeAdded: &now}}
+		}
+		if err := st.Create(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "p", Namespace: "default"}, Spec: api.PodSpec{
+		NodeName: "n1", Containers: []api.Container{{Name: "app", Image: "nginx:1.27"}}}}
+	api.Default(p)
+	if err := st.Create(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	mgr := framework.NewManager(st, slog.New(slog.DiscardHandler))
+	c := New(mgr, st, nil, Config{}, slog.New(slog.DiscardHandler)) // reconciled by hand, not run
+	go func() { _ = mgr.Run(ctx) }()
+	if !mgr.WaitForSync(ctx) {
+		t.Fatal("informers did not sync")
+	}
+	key := framework.KeyOf(p)
+	held := func() bool {
+		c.evMu.Lock()
+		defer c.evMu.Unlock()
+		_, ok := c.blocked[key]
+		return ok
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if _, ok := c.pods.Get("default", "p"); !ok || !c.zones.disrupted("z") {
+			return fmt.Errorf("cache not ready")
+		}
+		return nil
+	})
+	if _, err := c.ReconcilePod(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := st.Get(ctx, podKind, "default", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj.(*api.Pod).DeletionTimestamp != nil {
+		t.Fatal("pod evicted in a disrupted zone")
+	}
+	if !held() {
+		t.Fatal("eviction not held for the zone")
+	}
+	// n2 comes back: half the zone is Ready, no longer disrupted.
+	obj, err = st.Get(ctx, nodeKind, "", "n2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n2 := obj.(*api.Node)
+	n2.Status.Conditions = []api.NodeCondition{{Type: api.NodeReady, Status: api.ConditionTrue}}
+	if err := st.Update(ctx, n2); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if held() || c.podCtl.Queue().Len() == 0 {
+			return fmt.Errorf("held eviction not queued again")
+		}
+		return nil
+	})
+	if _, err := c.ReconcilePod(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	obj, err = st.Get(ctx, podKind, "default", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if obj.(*api.Pod).DeletionTimestamp == nil {
+		t.Fatal("pod not evicted once the zone recovered")
 	}
 }
