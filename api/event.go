@@ -70,6 +70,9 @@ const (
 	ComponentKubelet = "kubelet"
 	// ComponentScheduler is the scheduler.
 	ComponentScheduler = "default-scheduler"
+	// ComponentNodeController is the node lifecycle controller (node
+	// readiness, taints, evictions), as Kubernetes names it.
+	ComponentNodeController = "node-controller"
 )
 
 // Limits of an Event's fields.
