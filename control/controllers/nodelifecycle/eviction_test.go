@@ -236,7 +236,7 @@ func TestSilentNodeEvicted(t *testing.T) {
 	short := c.runningPod("short", "dead", true, tolerate(api.TaintNodeUnreachable, seconds(2)))
 	untolerated := c.runningPod("zero", "dead", true, tolerate(api.TaintNodeUnreachable, seconds(0)))
 	defaulted := c.runningPod("defaulted", "dead", true) // api.Default: 300 s
-	raw := c.runningPod("raw", "dead", false)           // stored without defaulting: 300 s as well
+	raw := c.runningPod("raw", "dead", false)            // stored without defaulting: 300 s as well
 	forever := c.runningPod("forever", "dead", true, tolerate(api.TaintNodeUnreachable, nil))
 	done := c.runningPod("done", "dead", true, tolerate(api.TaintNodeUnreachable, seconds(0)))
 	other := c.runningPod("other", "alive", true, tolerate(api.TaintNodeUnreachable, seconds(0)))
