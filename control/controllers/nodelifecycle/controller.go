@@ -21,6 +21,9 @@ const (
 	MessageStoppedPosting   = "Node agent stopped posting node status."
 )
 
+// Component is the source of the events the controller records.
+const Component = api.ComponentNodeController
+
 // Config configures the controller. The zero value is usable.
 type Config struct {
 	// Grace is how long a node that never beat (since the controller
