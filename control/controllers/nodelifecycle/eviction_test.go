@@ -53,7 +53,7 @@ func (e *events) of(pod, reason string) []recorded {
 // cluster is a real store and heartbeat bucket (1 s TTL: the grace period),
 // nodes that beat until stopped, and the node lifecycle controller.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	st     *store.Store
 	hb     *store.Heartbeats
@@ -64,7 +64,7 @@ type cluster struct {
 	cancel context.CancelFunc
 }
 
-func newCluster(t *testing.T, cfg nodelifecycle.Config, nodes ...string) *cluster {
+func newCluster(t testing.TB, cfg nodelifecycle.Config, nodes ...string) *cluster {
 	s := testutil.StartNATS(t)
 	js, err := jetstream.New(testutil.Connect(t, s))
 	if err != nil {
@@ -428,4 +428,40 @@ func TestEvictionsRateLimited(t *testing.T) {
 	if gap := at[2].Sub(at[0]); gap < 900*time.Millisecond {
 		t.Errorf("3 evictions within %v at 2 a second with burst 1", gap)
 	}
+}
+
+// BenchmarkNodeDeathToEviction measures from a node's last heartbeat to
+// its pod's eviction, with a 1 s heartbeat TTL (the grace period) and a
+// toleration of 0 s: the rest is the controller's own delay, reported as
+// overhead-ms (the store's TTL marker comes within about a second of the
+// TTL, which is counted in it).
+func BenchmarkNodeDeathToEviction(b *testing.B) {
+	c := newCluster(b, nodelifecycle.Config{}, "alive-1", "alive-2")
+	var total time.Duration
+	for i := 0; b.Loop(); i++ {
+		name := fmt.Sprintf("dead-%d", i)
+		n := &api.Node{ObjectMeta: api.ObjectMeta{Name: name}}
+		api.Default(n)
+		n.Status.Conditions = []api.NodeCondition{{Type: api.NodeReady, Status: api.ConditionTrue, LastHeartbeatTime: time.Now().UTC()}}
+		if err := c.st.Create(c.ctx, n); err != nil {
+			b.Fatal(err)
+		}
+		c.beat(name)
+		c.runningPod("pod-"+name, name, true, tolerate(api.TaintNodeUnreachable, seconds(0)))
+		time.Sleep(50 * time.Millisecond) // let a beat land after the pod is known
+		start := time.Now()
+		c.silence(name)
+		testutil.Eventually(b, 20*time.Second, func() error {
+			if p := c.pod("pod-" + name); p.DeletionTimestamp == nil {
+				return fmt.Errorf("not evicted")
+			}
+			return nil
+		})
+		total += time.Since(start) - c.hb.TTL()
+		// Gone, so that dead nodes never make most of the zone.
+		if _, err := c.st.Delete(c.ctx, nodeKind, "", name, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "overhead-ms")
 }
