@@ -96,11 +96,10 @@ func newPodIndex() *podIndex {
 	return &podIndex{byNode: map[string]map[framework.Key]struct{}{}}
 }
 
+// set moves key from oldNode to newNode ("" for none).
 func (x *podIndex) set(oldNode, newNode string, key framework.Key) {
 	if oldNode == newNode {
-		if newNode == "" {
-			return
-		}
+		return
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -122,6 +121,7 @@ func (x *podIndex) set(oldNode, newNode string, key framework.Key) {
 	}
 }
 
+// on returns the keys of the pods bound to node.
 func (x *podIndex) on(node string) []framework.Key {
 	x.mu.Lock()
 	defer x.mu.Unlock()
