@@ -25,7 +25,8 @@
 //     that says nothing of them). Evictions are rate limited (a token
 //     bucket, Config.EvictionRate and EvictionBurst). Completed pods are
 //     never evicted. A returning agent stops a pod marked meanwhile and
-//     reports it finalized, which removes it.
+//     reports it finalized, which removes it; when its Node is deleted
+//     instead, the controller removes it.
 //   - Disruption. In a zone (label topology.kubernetes.io/zone) where more
 //     than Config.UnhealthyZoneThreshold (0.55) of the nodes are not Ready,
 //     the control plane is more likely the one cut off than most nodes

@@ -98,8 +98,10 @@ func (c *Controller) reconcileTaint(ctx context.Context, name string) error {
 // the pod's Ready condition False at once when the node stopped posting
 // status (its agent cannot say what runs), and marks the pod for deletion
 // (an eviction, rate limited) once its tolerations of the node's NoExecute
-// taints run out, unless the node's zone is disrupted. A pod that is gone,
-// unbound, already terminating or completed is left alone. Safe for
+// taints run out, unless the node's zone is disrupted. A terminating pod
+// whose node was deleted is removed (no agent will finalize it, as
+// Kubernetes' pod garbage collector removes orphans). A pod that is gone,
+// unbound, already terminating or completed is otherwise left alone. Safe for
 // concurrent use; never run twice at once for one key.
 func (c *Controller) ReconcilePod(ctx context.Context, key framework.Key) (framework.Result, error) {
 	obj, ok := c.pods.Get(key.Namespace, key.Name)
@@ -108,12 +110,21 @@ func (c *Controller) ReconcilePod(ctx context.Context, key framework.Key) (frame
 		return framework.Result{}, nil
 	}
 	pod := obj.(*api.Pod)
-	if pod.Spec.NodeName == "" || pod.DeletionTimestamp != nil || terminal(pod) {
+	if pod.Spec.NodeName == "" {
 		c.forget(key)
 		return framework.Result{}, nil
 	}
 	nobj, ok := c.nodes.Get("", pod.Spec.NodeName)
 	if !ok {
+		c.forget(key)
+		if pod.DeletionTimestamp != nil {
+			// No agent will ever finalize it.
+			return framework.Result{}, c.removeOrphan(ctx, key)
+		}
+		return framework.Result{}, nil
+	}
+	if pod.DeletionTimestamp != nil || terminal(pod) {
+		c.forget(key)
 		return framework.Result{}, nil
 	}
 	n := nobj.(*api.Node)
@@ -376,6 +387,37 @@ func (c *Controller) evict(ctx context.Context, key framework.Key, node string) 
 	}
 	if evicted {
 		c.log.Info("pod evicted: NoExecute taint not tolerated any longer", "pod", key.String(), "node", node)
+	}
+	return nil
+}
+
+// removeOrphan removes a terminating pod whose node is gone from the store
+// (not only from the cache, which may lag a node just registered), with
+// compare-and-set on the pod read.
+func (c *Controller) removeOrphan(ctx context.Context, key framework.Key) error {
+	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
+		obj, err := c.st.Get(ctx, podKind, key.Namespace, key.Name)
+		if api.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		p := obj.(*api.Pod)
+		if p.DeletionTimestamp == nil || p.Spec.NodeName == "" {
+			return nil
+		}
+		if _, err := c.st.Get(ctx, nodeKind, "", p.Spec.NodeName); !api.IsNotFound(err) {
+			return err // nil: the node exists after all
+		}
+		if _, err := c.st.Delete(ctx, podKind, key.Namespace, key.Name, p.ResourceVersion); err != nil && !api.IsNotFound(err) {
+			return err
+		}
+		c.log.Info("terminating pod of a deleted node removed", "pod", key.String(), "node", p.Spec.NodeName)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("remove pod %s of a deleted node: %w", key, err)
 	}
 	return nil
 }

@@ -465,3 +465,32 @@ func BenchmarkNodeDeathToEviction(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "overhead-ms")
 }
+
+// TestTerminatingPodOfDeletedNodeRemoved: an evicted pod waits for its
+// agent to finalize it; when its Node is deleted instead, nothing ever
+// will, and the controller removes it. A running pod of that node is left
+// to the user (a delete of a pod whose node is gone removes it at once).
+func TestTerminatingPodOfDeletedNodeRemoved(t *testing.T) {
+	c := newCluster(t, nodelifecycle.Config{}, "dead", "a", "b")
+	c.runningPod("evicted", "dead", true, tolerate(api.TaintNodeUnreachable, seconds(0)))
+	c.runningPod("kept", "dead", true, tolerate(api.TaintNodeUnreachable, nil))
+	c.silence("dead")
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if p := c.pod("evicted"); p.DeletionTimestamp == nil {
+			return fmt.Errorf("not evicted")
+		}
+		return nil
+	})
+	if _, err := c.st.Delete(c.ctx, nodeKind, "", "dead", ""); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, err := c.st.Get(c.ctx, podKind, "default", "evicted"); !api.IsNotFound(err) {
+			return fmt.Errorf("terminating pod of the deleted node still stored: %v", err)
+		}
+		return nil
+	})
+	if p := c.pod("kept"); p.DeletionTimestamp != nil {
+		t.Errorf("pod tolerating for ever was evicted")
+	}
+}
