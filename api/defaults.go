@@ -30,6 +30,10 @@ const (
 //     limits for each resource that has a limit but no request; probes:
 //     periodSeconds 10, timeoutSeconds 1, successThreshold 1,
 //     failureThreshold 3, and an httpGet's path "/" and scheme HTTP;
+//     tolerations of the node.kubernetes.io/not-ready and
+//     node.kubernetes.io/unreachable NoExecute taints for 300 s each, unless
+//     the pod already tolerates that taint (Kubernetes'
+//     DefaultTolerationSeconds admission);
 //   - Namespace: status.phase Active;
 //   - RoleBinding, ClusterRoleBinding: roleRef.apiGroup and the apiGroup of
 //     User and Group subjects rbac.authorization.k8s.io; a ServiceAccount
@@ -84,8 +88,33 @@ func defaultPod(p *Pod) {
 	for i := range s.Containers {
 		defaultContainer(&s.Containers[i], wasm, s.HostNetwork)
 	}
+	defaultTolerations(s)
 	if p.Status.Phase == "" {
 		p.Status.Phase = PodPending
+	}
+}
+
+// defaultTolerations adds a 300 s toleration of each of the not-ready and
+// unreachable NoExecute taints the pod does not tolerate yet, as
+// Kubernetes' DefaultTolerationSeconds admission plugin does: so a pod
+// outlives a short loss of its node, and is evicted (and replaced by its
+// controller) when the loss lasts.
+func defaultTolerations(s *PodSpec) {
+	for _, key := range []string{TaintNodeNotReady, TaintNodeUnreachable} {
+		taint := Taint{Key: key, Effect: TaintNoExecute}
+		tolerated := false
+		for i := range s.Tolerations {
+			if s.Tolerations[i].ToleratesTaint(&taint) {
+				tolerated = true
+				break
+			}
+		}
+		if !tolerated {
+			secs := DefaultTolerationSeconds
+			s.Tolerations = append(s.Tolerations, Toleration{
+				Key: key, Operator: TolerationOpExists, Effect: TaintNoExecute, TolerationSeconds: &secs,
+			})
+		}
 	}
 }
 

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"encoding/json"
+	"reflect"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -120,4 +122,48 @@ func TestDefaultScope(t *testing.T) {
 	if p.Namespace != "shop" || p.APIVersion != "kyb/v1" {
 		t.Errorf("pod = %s %s", p.Namespace, p.APIVersion)
 	}
+}
+
+// TestDefaultTolerations: a pod gets Kubernetes' 300 s tolerations of the
+// not-ready and unreachable NoExecute taints unless it tolerates that
+// taint already; defaulting twice adds nothing.
+func TestDefaultTolerations(t *testing.T) {
+	secs := func(s int64) *int64 { return &s }
+	def := func(key string) Toleration {
+		return Toleration{Key: key, Operator: TolerationOpExists, Effect: TaintNoExecute, TolerationSeconds: secs(300)}
+	}
+	own := Toleration{Key: TaintNodeUnreachable, Operator: TolerationOpExists, Effect: TaintNoExecute, TolerationSeconds: secs(5)}
+	all := Toleration{Operator: TolerationOpExists}
+	gpu := Toleration{Key: "gpu", Operator: TolerationOpExists, Effect: TaintNoSchedule}
+	noSchedule := Toleration{Key: TaintNodeNotReady, Operator: TolerationOpExists, Effect: TaintNoSchedule}
+	tests := []struct {
+		name string
+		in   []Toleration
+		want []Toleration
+	}{
+		{name: "none", want: []Toleration{def(TaintNodeNotReady), def(TaintNodeUnreachable)}},
+		{name: "its own unreachable toleration kept", in: []Toleration{own}, want: []Toleration{own, def(TaintNodeNotReady)}},
+		{name: "tolerates everything", in: []Toleration{all}, want: []Toleration{all}},
+		{name: "other tolerations kept", in: []Toleration{gpu}, want: []Toleration{gpu, def(TaintNodeNotReady), def(TaintNodeUnreachable)}},
+		{name: "a NoSchedule toleration is not a NoExecute one", in: []Toleration{noSchedule},
+			want: []Toleration{noSchedule, def(TaintNodeNotReady), def(TaintNodeUnreachable)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := &Pod{ObjectMeta: ObjectMeta{Name: "web"}, Spec: PodSpec{Tolerations: tc.in, Containers: []Container{{Name: "a", Image: "nginx:1.27"}}}}
+			Default(p)
+			Default(p)
+			if !reflect.DeepEqual(p.Spec.Tolerations, tc.want) {
+				t.Fatalf("tolerations %s, want %s", dump(p.Spec.Tolerations), dump(tc.want))
+			}
+			if err := Validate(p); err != nil {
+				t.Fatalf("defaulted pod invalid: %v", err)
+			}
+		})
+	}
+}
+
+func dump(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }

@@ -70,6 +70,9 @@ const (
 	ComponentKubelet = "kubelet"
 	// ComponentScheduler is the scheduler.
 	ComponentScheduler = "default-scheduler"
+	// ComponentNodeController is the node lifecycle controller (node
+	// readiness, taints, evictions), as Kubernetes names it.
+	ComponentNodeController = "node-controller"
 )
 
 // Limits of an Event's fields.
@@ -196,4 +199,11 @@ const (
 	ReasonFailed           = "Failed"
 	ReasonBackOff          = "BackOff"
 	ReasonKilling          = "Killing"
+	// ReasonNodeNotReady is recorded on each pod of a node that stopped
+	// posting status, when its Ready condition turns False.
+	ReasonNodeNotReady = "NodeNotReady"
+	// ReasonTaintManagerEviction is recorded on a pod marked for deletion
+	// because its node has a NoExecute taint it does not tolerate (any
+	// longer).
+	ReasonTaintManagerEviction = "TaintManagerEviction"
 )

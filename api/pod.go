@@ -284,6 +284,24 @@ type Taint struct {
 	TimeAdded *time.Time  `json:"timeAdded,omitempty"`
 }
 
+// Taints the node lifecycle controller puts on nodes, as Kubernetes': a
+// node whose agent stopped posting status (Ready Unknown) is unreachable, a
+// node whose agent reports Ready False is not-ready. Both with effect
+// NoExecute: the pods on it are evicted once their toleration runs out.
+const (
+	TaintNodeUnreachable = "node.kubernetes.io/unreachable"
+	TaintNodeNotReady    = "node.kubernetes.io/not-ready"
+)
+
+// DefaultTolerationSeconds is how long a pod tolerates the unreachable and
+// not-ready NoExecute taints when it says nothing about them (Kubernetes'
+// DefaultTolerationSeconds admission, 300 s).
+const DefaultTolerationSeconds = int64(300)
+
+// LabelTopologyZone is the node label that names its zone; evictions stop
+// in a zone where most nodes went silent at once.
+const LabelTopologyZone = "topology.kubernetes.io/zone"
+
 // TolerationOperator is Equal or Exists.
 type TolerationOperator string
 
@@ -350,6 +368,15 @@ const (
 	PodReady            = "Ready"
 	ContainersReady     = "ContainersReady"
 	ReasonUnschedulable = "Unschedulable"
+	// DisruptionTarget says the pod is about to be deleted by the cluster
+	// (an eviction), as Kubernetes' condition of that name.
+	DisruptionTarget = "DisruptionTarget"
+	// ReasonNodeLost is the Ready condition's reason on a pod whose node
+	// stopped posting status.
+	ReasonNodeLost = "NodeLost"
+	// ReasonDeletionByTaintManager is the DisruptionTarget condition's
+	// reason on a pod evicted for a NoExecute taint.
+	ReasonDeletionByTaintManager = "DeletionByTaintManager"
 )
 
 // PodCondition is one condition of a pod.

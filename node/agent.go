@@ -453,7 +453,8 @@ func (a *Agent) applyLocked(p *api.Pod, gone bool) {
 	w.update(p, false)
 }
 
-// reconcile applies a sync list: every listed pod is updated, every worker
+// reconcile applies a sync list: every listed pod is updated (and its
+// worker reports its status again), every worker
 // whose pod is not listed (and not newer than the list) is removed.
 func (a *Agent) reconcile(ps *api.PodSync) {
 	a.mu.Lock()
@@ -467,6 +468,12 @@ func (a *Agent) reconcile(ps *api.PodSync) {
 		}
 		listed[p.UID] = true
 		if a.admitLocked(p) {
+			if w := a.workers[p.UID]; w != nil {
+				// The control plane may have changed the pod's status
+				// while this agent was away (marked it not ready when
+				// the node went silent): say again what is true.
+				w.resendStatus()
+			}
 			a.applyLocked(p, false)
 		}
 	}

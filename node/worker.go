@@ -53,6 +53,11 @@ type podWorker struct {
 	gone     bool
 	opCancel context.CancelFunc // cancels a long runtime call when the pod is deleted
 	notify   chan struct{}
+	// resend asks the next sync to report the status even if it did not
+	// change since the last report (after a reconnect: the control plane
+	// may have changed it meanwhile, as the node lifecycle controller
+	// marks the pods of a silent node not ready).
+	resend bool
 
 	// owned by the worker goroutine
 	log        *slog.Logger
@@ -208,6 +213,24 @@ func (w *podWorker) update(p *api.Pod, gone bool) {
 	signal(w.notify)
 }
 
+// resendStatus makes the worker report its status again on its next
+// sync, changed or not. It never blocks.
+func (w *podWorker) resendStatus() {
+	w.mu.Lock()
+	w.resend = true
+	w.mu.Unlock()
+	signal(w.notify)
+}
+
+// takeResend reports (and clears) a pending resendStatus.
+func (w *podWorker) takeResend() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := w.resend
+	w.resend = false
+	return r
+}
+
 func (w *podWorker) revision() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -302,7 +325,13 @@ func (w *podWorker) sync(ctx context.Context) bool {
 		w.terminate(ctx, pod, gone)
 		return true
 	}
+	if w.takeResend() {
+		w.lastSent = nil
+	}
 	if w.terminal {
+		if w.lastSent == nil {
+			w.report(pod, false)
+		}
 		w.release(ctx)
 		return false
 	}

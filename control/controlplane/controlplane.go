@@ -263,6 +263,9 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	// The controllers share one informer per kind (control/controllers/framework).
 	ctlLog := cp.log.With("component", "controllers")
 	controllers := framework.NewManager(st, ctlLog)
+	if cfg.NodeLifecycle.Recorder == nil {
+		cfg.NodeLifecycle.Recorder = api.Recorder(nodelifecycle.Component, ctlLog)
+	}
 	controllers.Add("nodelifecycle", nodelifecycle.New(controllers, st, hb, cfg.NodeLifecycle, ctlLog))
 	if cfg.Namespace.DefaultGracePeriod == 0 {
 		cfg.Namespace.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
