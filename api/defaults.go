@@ -31,6 +31,10 @@ const (
 //     periodSeconds 10, timeoutSeconds 1, successThreshold 1,
 //     failureThreshold 3, and an httpGet's path "/" and scheme HTTP;
 //   - Namespace: status.phase Active;
+//   - ReplicaSet, Deployment: replicas 1, the template's pod spec as a
+//     Pod's; a Deployment's strategy RollingUpdate with maxSurge and
+//     maxUnavailable 25%, revisionHistoryLimit 10, progressDeadlineSeconds
+//     600;
 //   - RoleBinding, ClusterRoleBinding: roleRef.apiGroup and the apiGroup of
 //     User and Group subjects rbac.authorization.k8s.io; a ServiceAccount
 //     subject of a RoleBinding gets the binding's namespace when it has none.
@@ -57,6 +61,10 @@ func Default(obj Object) {
 		}
 	case *RoleBinding, *ClusterRoleBinding:
 		defaultRBAC(o)
+	case *ReplicaSet:
+		defaultReplicaSet(o)
+	case *Deployment:
+		defaultDeployment(o)
 	}
 }
 

@@ -32,6 +32,10 @@ func Validate(obj Object) error {
 		validateNode(&e, o)
 	case *Role, *ClusterRole, *RoleBinding, *ClusterRoleBinding:
 		validateRBAC(&e, o)
+	case *ReplicaSet:
+		validateReplicaSet(&e, o)
+	case *Deployment:
+		validateDeployment(&e, o)
 	case *Namespace:
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)
@@ -82,6 +86,7 @@ func ValidateUpdate(old, new Object) error {
 		validatePodUpdate(&e, op, new.(*Pod))
 	}
 	validateBindingUpdate(&e, old, new)
+	validateWorkloadUpdate(&e, old, new)
 	return e.status(k.Name, nm.Name)
 }
 

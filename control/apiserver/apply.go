@@ -292,6 +292,10 @@ func clearStatus(obj api.Object) {
 		o.Status = api.NodeStatus{}
 	case *api.Namespace:
 		o.Status = api.NamespaceStatus{}
+	case *api.ReplicaSet:
+		o.Status = api.ReplicaSetStatus{}
+	case *api.Deployment:
+		o.Status = api.DeploymentStatus{}
 	}
 }
 
@@ -360,6 +364,10 @@ func merge(existing, applied api.Object) api.Object {
 		a.Status = e.Status
 	case *api.Namespace:
 		a.Status = existing.(*api.Namespace).Status
+	case *api.ReplicaSet:
+		a.Status = existing.(*api.ReplicaSet).Status
+	case *api.Deployment:
+		a.Status = existing.(*api.Deployment).Status
 	}
 	return applied
 }
@@ -383,6 +391,10 @@ func specOf(o api.Object) any {
 		spec = [2]any{t.Subjects, t.RoleRef}
 	case *api.ClusterRoleBinding:
 		spec = [2]any{t.Subjects, t.RoleRef}
+	case *api.ReplicaSet:
+		spec = t.Spec
+	case *api.Deployment:
+		spec = t.Spec
 	}
 	return struct {
 		Labels      map[string]string `json:"l,omitempty"`
