@@ -730,4 +730,3 @@ func Describe(d *api.Deployment) (string, bool, error) {
 	}
 	return fmt.Sprintf("deployment %q successfully rolled out", d.Name), true, nil
 }
-
