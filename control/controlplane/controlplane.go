@@ -22,9 +22,11 @@ import (
 	"github.com/kybernetes/kybernetes/control/apiserver"
 	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/authn"
+	"github.com/kybernetes/kybernetes/control/controllers/deployment"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
 	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
+	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
 	"github.com/kybernetes/kybernetes/control/scheduler"
 	"github.com/kybernetes/kybernetes/control/store"
 )
@@ -55,6 +57,11 @@ type Config struct {
 	// Namespace configures the namespace controller (its default grace
 	// period is the apiserver's when unset).
 	Namespace namespace.Config
+	// ReplicaSet configures the ReplicaSet controller (its default grace
+	// period is the apiserver's when unset).
+	ReplicaSet replicaset.Config
+	// Deployment configures the Deployment controller.
+	Deployment deployment.Config
 	// TLS is "auto" (the default: TLS unless Listen is a loopback address),
 	// "on" or "off" ("off" is refused beyond loopback).
 	TLS string
@@ -260,6 +267,17 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		cfg.Namespace.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
 	}
 	controllers.Add("namespace", namespace.New(controllers, st, cfg.Namespace, ctlLog))
+	if cfg.ReplicaSet.DefaultGracePeriod == 0 {
+		cfg.ReplicaSet.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
+	}
+	if cfg.ReplicaSet.Recorder == nil {
+		cfg.ReplicaSet.Recorder = api.Recorder("replicaset-controller", ctlLog)
+	}
+	controllers.Add("replicaset", replicaset.New(controllers, st, cfg.ReplicaSet, ctlLog))
+	if cfg.Deployment.Recorder == nil {
+		cfg.Deployment.Recorder = api.Recorder("deployment-controller", ctlLog)
+	}
+	controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	cp.stop = cancel
