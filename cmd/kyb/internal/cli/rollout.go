@@ -445,4 +445,3 @@ func deploymentAndReplicaSets(ctx context.Context, c *client.Client, ns, name st
 	}
 	return d, deployment.Owned(d, rl), nil
 }
-
