@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -162,6 +163,16 @@ func TestRolloutVerbs(t *testing.T) {
 
 	run("deployment.apps/web scaled", "scale", "deploy/web", "--replicas", "3")
 	waitImages(map[string]int{"busybox:2": 3})
+	testutil.Eventually(t, 10*time.Second, func() error {
+		out, _, err := kybOut(url, "get", "deployments")
+		if err != nil || !strings.Contains(out, "UP-TO-DATE") || !regexp.MustCompile(`web\s+3/3\s+3\s+3\s`).MatchString(out) {
+			return fmt.Errorf("get deployments: %q %v", out, err)
+		}
+		return nil
+	})
+	if out, _, err := kybOut(url, "get", "rs", "-o", "wide"); err != nil || !strings.Contains(out, "DESIRED") || !strings.Contains(out, "busybox:2") {
+		t.Errorf("get rs -o wide: %q %v", out, err)
+	}
 
 	run("deployment.apps/web paused", "rollout", "pause", "deployment/web")
 	run("already paused", "rollout", "pause", "deployment/web")
