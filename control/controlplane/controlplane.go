@@ -24,6 +24,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/authn"
 	"github.com/kybernetes/kybernetes/control/controllers/deployment"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/controllers/garbagecollector"
 	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
@@ -62,6 +63,9 @@ type Config struct {
 	ReplicaSet replicaset.Config
 	// Deployment configures the Deployment controller.
 	Deployment deployment.Config
+	// GarbageCollector configures the garbage collector (its default grace
+	// period is the apiserver's when unset).
+	GarbageCollector garbagecollector.Config
 	// TLS is "auto" (the default: TLS unless Listen is a loopback address),
 	// "on" or "off" ("off" is refused beyond loopback).
 	TLS string
@@ -278,6 +282,10 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		cfg.Deployment.Recorder = api.Recorder("deployment-controller", ctlLog)
 	}
 	controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
+	if cfg.GarbageCollector.DefaultGracePeriod == 0 {
+		cfg.GarbageCollector.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
+	}
+	controllers.Add("garbagecollector", garbagecollector.New(controllers, st, cfg.GarbageCollector, ctlLog))
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	cp.stop = cancel
