@@ -41,6 +41,16 @@ const (
 	AnnotationChangeCause = "kubernetes.io/change-cause"
 )
 
+// Deletion propagation policies (DeleteRequest.PropagationPolicy) and the
+// finalizers that carry the two that wait, as Kubernetes'.
+const (
+	DeletePropagationBackground = "Background"
+	DeletePropagationForeground = "Foreground"
+	DeletePropagationOrphan     = "Orphan"
+	FinalizerOrphanDependents   = "orphan"
+	FinalizerDeleteDependents   = "foregroundDeletion"
+)
+
 // LabelSelector selects objects by their labels, as Kubernetes'
 // metav1.LabelSelector: every matchLabels pair and every matchExpressions
 // requirement must hold. An empty selector selects everything (and is

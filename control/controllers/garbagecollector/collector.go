@@ -68,13 +68,24 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 		gc.ctls[k] = ctl
 		inf := mgr.Informer(k)
 		ctl.Watch(inf, func(obj api.Object) []framework.Key {
-			if len(obj.GetObjectMeta().OwnerReferences) == 0 {
+			if len(obj.GetObjectMeta().OwnerReferences) == 0 && waitingFinalizer(obj) == "" {
 				return nil
 			}
 			return []framework.Key{framework.KeyOf(obj)}
 		})
-		// A deleted object's dependents may now be garbage.
-		inf.AddHandler(framework.Handler{OnDelete: gc.enqueueDependents})
+	}
+	for _, k := range gc.kinds {
+		inf := mgr.Informer(k)
+		// A deleted object's dependents may now be garbage; a dependent's
+		// change may let its owner's foreground or orphan deletion finish.
+		inf.AddHandler(framework.Handler{
+			OnAdd:    gc.enqueueDeletingOwners,
+			OnUpdate: func(_, obj api.Object) { gc.enqueueDeletingOwners(obj) },
+			OnDelete: func(obj api.Object) {
+				gc.enqueueDependents(obj)
+				gc.enqueueDeletingOwners(obj)
+			},
+		})
 	}
 	return gc
 }
@@ -100,6 +111,137 @@ func (gc *Collector) enqueueDependents(owner api.Object) {
 			}
 		}
 	}
+}
+
+// waitingFinalizer returns the collector's finalizer on an object marked
+// for deletion ("" when none).
+func waitingFinalizer(obj api.Object) string {
+	m := obj.GetObjectMeta()
+	if m.DeletionTimestamp == nil {
+		return ""
+	}
+	for _, f := range []string{api.FinalizerOrphanDependents, api.FinalizerDeleteDependents} {
+		if slices.Contains(m.Finalizers, f) {
+			return f
+		}
+	}
+	return ""
+}
+
+// enqueueDeletingOwners queues the owners of obj that wait for their
+// dependents (foreground or orphan deletion).
+func (gc *Collector) enqueueDeletingOwners(obj api.Object) {
+	m := obj.GetObjectMeta()
+	for _, ref := range m.OwnerReferences {
+		k, err := api.LookupKind(ref.Kind)
+		if err != nil {
+			continue
+		}
+		ctl := gc.ctls[k]
+		if ctl == nil {
+			continue
+		}
+		if o, ok := gc.mgr.Informer(k).Lister().Get(m.Namespace, ref.Name); ok && waitingFinalizer(o) != "" {
+			ctl.Queue().Add(framework.Key{Namespace: m.Namespace, Name: ref.Name})
+		}
+	}
+}
+
+// dependent is one cached object that names an owner.
+type dependent struct {
+	kind *api.Kind
+	obj  api.Object
+}
+
+// dependents returns the cached objects that name owner's uid.
+func (gc *Collector) dependents(owner api.Object) []dependent {
+	m := owner.GetObjectMeta()
+	var out []dependent
+	for _, k := range gc.kinds {
+		for _, obj := range gc.mgr.Informer(k).Lister().List(m.Namespace, nil) {
+			if slices.ContainsFunc(obj.GetObjectMeta().OwnerReferences, func(r api.OwnerReference) bool { return r.UID == m.UID }) {
+				out = append(out, dependent{k, obj})
+			}
+		}
+	}
+	return out
+}
+
+// finish handles an object marked for foreground or orphan deletion: its
+// dependents are deleted (foreground: pods gracefully, other objects
+// marked for foreground deletion in turn) or released (orphan), and once
+// none names it, the finalizer is removed and the object deleted.
+func (gc *Collector) finish(ctx context.Context, k *api.Kind, owner api.Object, finalizer string) error {
+	m := owner.GetObjectMeta()
+	deps := gc.dependents(owner)
+	var errs []error
+	for _, d := range deps {
+		dm := d.obj.GetObjectMeta()
+		var err error
+		switch {
+		case finalizer == api.FinalizerOrphanDependents:
+			err = gc.dropRefs(ctx, d.kind, d.obj, []string{m.UID}, true)
+		case d.kind == podKind:
+			if dm.DeletionTimestamp == nil {
+				err = replicaset.DeletePod(ctx, gc.st, gc.nodes, dm.Namespace, dm.Name, dm.UID, gc.cfg.DefaultGracePeriod)
+			}
+		case waitingFinalizer(d.obj) == "":
+			err = gc.mark(ctx, d.kind, d.obj, api.FinalizerDeleteDependents)
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if finalizer == api.FinalizerDeleteDependents && len(deps) > 0 {
+		return nil // their deletions queue the owner again
+	}
+	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
+		obj, err := gc.st.Get(ctx, k, m.Namespace, m.Name)
+		if err != nil {
+			return err
+		}
+		cur := obj.GetObjectMeta()
+		if cur.UID != m.UID || !slices.Contains(cur.Finalizers, finalizer) {
+			return nil
+		}
+		cur.Finalizers = slices.DeleteFunc(slices.Clone(cur.Finalizers), func(f string) bool { return f == finalizer })
+		if len(cur.Finalizers) > 0 {
+			return gc.st.Update(ctx, obj)
+		}
+		_, err = gc.st.Delete(ctx, k, m.Namespace, m.Name, cur.ResourceVersion)
+		return err
+	})
+	if err != nil && !api.IsNotFound(err) {
+		return fmt.Errorf("finish deleting %s %s/%s: %w", k.Name, m.Namespace, m.Name, err)
+	}
+	gc.log.Info("deleted object after its dependents", "kind", k.Name, "name", m.Name, "namespace", m.Namespace, "finalizer", finalizer)
+	return nil
+}
+
+// mark marks a dependent for deletion with finalizer (compare-and-set).
+func (gc *Collector) mark(ctx context.Context, k *api.Kind, cached api.Object, finalizer string) error {
+	m := cached.GetObjectMeta()
+	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
+		obj, err := gc.st.Get(ctx, k, m.Namespace, m.Name)
+		if err != nil {
+			return err
+		}
+		cur := obj.GetObjectMeta()
+		if cur.UID != m.UID || cur.DeletionTimestamp != nil {
+			return nil
+		}
+		now := time.Now().UTC().Truncate(time.Second)
+		cur.DeletionTimestamp = &now
+		cur.Finalizers = append(cur.Finalizers, finalizer)
+		return gc.st.Update(ctx, obj)
+	})
+	if err != nil && !api.IsNotFound(err) {
+		return fmt.Errorf("mark %s %s/%s for deletion: %w", k.Name, m.Namespace, m.Name, err)
+	}
+	return nil
 }
 
 // ownerPresent reports whether the owner ref names exists (with its uid)
@@ -129,7 +271,13 @@ func (gc *Collector) ownerPresent(ctx context.Context, ns string, ref api.OwnerR
 // drops the references to owners that are gone.
 func (gc *Collector) reconcile(ctx context.Context, k *api.Kind, key framework.Key) error {
 	obj, ok := gc.mgr.Informer(k).Lister().Get(key.Namespace, key.Name)
-	if !ok || len(obj.GetObjectMeta().OwnerReferences) == 0 {
+	if !ok {
+		return nil
+	}
+	if f := waitingFinalizer(obj); f != "" {
+		return gc.finish(ctx, k, obj, f)
+	}
+	if len(obj.GetObjectMeta().OwnerReferences) == 0 {
 		return nil
 	}
 	m := obj.GetObjectMeta()
@@ -150,7 +298,7 @@ func (gc *Collector) reconcile(ctx context.Context, k *api.Kind, key framework.K
 		return nil
 	}
 	if present > 0 {
-		return gc.dropRefs(ctx, k, obj, gone)
+		return gc.dropRefs(ctx, k, obj, gone, false)
 	}
 	return gc.delete(ctx, k, obj)
 }
@@ -189,8 +337,9 @@ func (gc *Collector) delete(ctx context.Context, k *api.Kind, cached api.Object)
 	return nil
 }
 
-// dropRefs removes the references to owners that are gone.
-func (gc *Collector) dropRefs(ctx context.Context, k *api.Kind, cached api.Object, gone []string) error {
+// dropRefs removes the references to owners that are gone (to an owner
+// orphaning it, with allowNone).
+func (gc *Collector) dropRefs(ctx context.Context, k *api.Kind, cached api.Object, gone []string, allowNone bool) error {
 	m := cached.GetObjectMeta()
 	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
 		obj, err := gc.st.Get(ctx, k, m.Namespace, m.Name)
@@ -205,8 +354,11 @@ func (gc *Collector) dropRefs(ctx context.Context, k *api.Kind, cached api.Objec
 		if len(refs) == len(cur.OwnerReferences) {
 			return nil
 		}
-		if len(refs) == 0 {
+		if len(refs) == 0 && !allowNone {
 			return errors.New("every owner gone meanwhile") // reconciled again
+		}
+		if len(refs) == 0 {
+			refs = nil
 		}
 		cur.OwnerReferences = refs
 		return gc.st.Update(ctx, obj)

@@ -174,3 +174,99 @@ func TestCollectorCatchesUpAndChecksUID(t *testing.T) {
 		t.Fatalf("a pod whose owner exists was collected: %v", err)
 	}
 }
+
+// markDeleted marks an object as the apiserver does for a Foreground or
+// Orphan delete.
+func markDeleted(t *testing.T, ctx context.Context, st *store.Store, k *api.Kind, name, finalizer string) {
+	t.Helper()
+	obj, err := st.Get(ctx, k, "default", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := obj.GetObjectMeta()
+	now := time.Now().UTC()
+	m.DeletionTimestamp = &now
+	m.Finalizers = append(m.Finalizers, finalizer)
+	if err := st.Update(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newDeployment(name string) *api.Deployment {
+	two := int32(2)
+	d := &api.Deployment{ObjectMeta: api.ObjectMeta{Name: name, Namespace: "default"}, Spec: api.DeploymentSpec{
+		Replicas: &two, Selector: &api.LabelSelector{MatchLabels: map[string]string{"app": name}},
+		Template: api.PodTemplateSpec{ObjectMeta: api.ObjectMeta{Labels: map[string]string{"app": name}},
+			Spec: api.PodSpec{Containers: []api.Container{{Name: "c", Image: "app:v1"}}}}}}
+	api.Default(d)
+	return d
+}
+
+// Foreground: the owner is removed only after its dependents (and theirs).
+func TestForegroundDeletesDependentsFirst(t *testing.T) {
+	ctx, st := openStore(t)
+	start(t, st, true)
+	if err := st.Create(ctx, newDeployment("web")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := count(t, ctx, st, podKind); n != 2 {
+			return fmt.Errorf("%d pods, want 2", n)
+		}
+		return nil
+	})
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch, err := st.Watch(wctx, deployKind, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	markDeleted(t, ctx, st, deployKind, "web", api.FinalizerDeleteDependents)
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-ch:
+			if ev.Type != store.Deleted {
+				continue
+			}
+			if n, p := count(t, ctx, st, rsKind), count(t, ctx, st, podKind); n != 0 || p != 0 {
+				t.Fatalf("deployment removed while %d replicasets and %d pods remain", n, p)
+			}
+			return
+		case <-deadline:
+			t.Fatal("foreground-deleted deployment never removed")
+		}
+	}
+}
+
+// Orphan: the dependents stay, unowned; the owner goes.
+func TestOrphanKeepsDependents(t *testing.T) {
+	ctx, st := openStore(t)
+	start(t, st, true)
+	if err := st.Create(ctx, newDeployment("web")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := count(t, ctx, st, podKind); n != 2 {
+			return fmt.Errorf("%d pods, want 2", n)
+		}
+		return nil
+	})
+	markDeleted(t, ctx, st, deployKind, "web", api.FinalizerOrphanDependents)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if _, err := st.Get(ctx, deployKind, "default", "web"); !api.IsNotFound(err) {
+			return fmt.Errorf("deployment still there: %v", err)
+		}
+		objs, _, err := st.List(ctx, rsKind, store.ListOptions{Namespace: "default"})
+		if err != nil {
+			return err
+		}
+		if len(objs) != 1 || len(objs[0].GetObjectMeta().OwnerReferences) != 0 {
+			return fmt.Errorf("replicasets %d, want 1 without owner", len(objs))
+		}
+		return nil
+	})
+	if n := count(t, ctx, st, podKind); n != 2 {
+		t.Fatalf("%d pods after an orphan delete, want 2", n)
+	}
+}

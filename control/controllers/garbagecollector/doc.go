@@ -13,6 +13,15 @@
 // one with some owners gone loses the dangling references. When an
 // object is deleted, the dependents that name its uid are queued; every
 // object is checked when the collector starts, so owners deleted while it
-// was down are caught up. Reconciling is level-triggered and needs no
-// state beyond the store.
+// was down are caught up.
+//
+// Foreground and orphan deletion (DeleteRequest.PropagationPolicy) are
+// finished here too: the apiserver only marks such an object
+// (deletionTimestamp and the foregroundDeletion or orphan finalizer). For
+// foregroundDeletion the collector deletes the object's dependents (pods
+// gracefully, other objects marked foregroundDeletion in turn, so the
+// cascade reaches the pods first) and removes the object once none is
+// left; for orphan it removes the dependents' references to the object
+// and then the object. Reconciling is level-triggered and needs no state
+// beyond the store.
 package garbagecollector

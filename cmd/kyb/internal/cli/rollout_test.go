@@ -16,6 +16,7 @@ import (
 	"github.com/kybernetes/kybernetes/client"
 	"github.com/kybernetes/kybernetes/control/controllers/deployment"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/controllers/garbagecollector"
 	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
 	"github.com/kybernetes/kybernetes/control/store"
 	"github.com/kybernetes/kybernetes/internal/retry"
@@ -45,6 +46,7 @@ func startWorkloads(t *testing.T) {
 	mgr := framework.NewManager(st, log)
 	mgr.Add("replicaset", replicaset.New(mgr, st, replicaset.Config{}, log))
 	mgr.Add("deployment", deployment.New(mgr, st, deployment.Config{}, log))
+	mgr.Add("garbagecollector", garbagecollector.New(mgr, st, garbagecollector.Config{}, log))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = mgr.Run(ctx) }()
 	ch, err := st.Watch(ctx, api.KindOf(&api.Pod{}), 0)
@@ -263,5 +265,94 @@ func TestApplyBadWorkloads(t *testing.T) {
 				t.Fatalf("a refused deployment was stored: %v", err)
 			}
 		})
+	}
+}
+
+func countKind(t *testing.T, url, kind string) (n int, owned int) {
+	t.Helper()
+	c, nc, err := client.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	objs, _, err := c.List(context.Background(), api.ListRequest{Kind: kind, Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if len(o.GetObjectMeta().OwnerReferences) > 0 {
+			owned++
+		}
+	}
+	return len(objs), owned
+}
+
+// kyb delete --cascade: background (the default) and foreground delete the
+// deployment's replicasets and pods; orphan keeps them, unowned.
+func TestDeleteCascade(t *testing.T) {
+	url := startCluster(t)
+	startWorkloads(t)
+	for _, tc := range []struct {
+		cascade          string
+		wantRS, wantPods int
+	}{
+		{"orphan", 1, 2},
+		{"foreground", 0, 0},
+		{"background", 0, 0},
+	} {
+		t.Run(tc.cascade, func(t *testing.T) {
+			// Left-overs of an earlier case go first (their pods with them).
+			if _, _, err := kybOut(url, "delete", "replicasets", "--all"); err != nil {
+				t.Fatal(err)
+			}
+			testutil.Eventually(t, 10*time.Second, func() error {
+				if n, _ := countKind(t, url, "Pod"); n != 0 {
+					return fmt.Errorf("%d pods left over", n)
+				}
+				return nil
+			})
+			applyText(t, url, deployYAML)
+			testutil.Eventually(t, 10*time.Second, func() error {
+				if n, _ := countKind(t, url, "Pod"); n != 2 {
+					return fmt.Errorf("%d pods", n)
+				}
+				return nil
+			})
+			if out, errOut, err := kybOut(url, "delete", "deployment/web", "--cascade", tc.cascade); err != nil {
+				t.Fatalf("delete: %v %s", err, errOut)
+			} else if !strings.Contains(out, "deleted") {
+				t.Fatalf("delete printed %q", out)
+			}
+			testutil.Eventually(t, 10*time.Second, func() error {
+				if n, _ := countKind(t, url, "Deployment"); n != 0 {
+					return fmt.Errorf("deployment still there")
+				}
+				rs, rsOwned := countKind(t, url, "ReplicaSet")
+				pods, _ := countKind(t, url, "Pod")
+				if rs != tc.wantRS || pods != tc.wantPods {
+					return fmt.Errorf("%d replicasets and %d pods, want %d and %d", rs, pods, tc.wantRS, tc.wantPods)
+				}
+				if rsOwned != 0 {
+					return fmt.Errorf("an orphaned replicaset still names its owner")
+				}
+				return nil
+			})
+		})
+	}
+	if _, _, err := kybOut(url, "delete", "deployment/web", "--cascade", "sideways"); err == nil || !strings.Contains(err.Error(), "--cascade") {
+		t.Errorf("bad --cascade: %v", err)
+	}
+	c, nc, err := client.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_, err = c.Delete(context.Background(), api.DeleteRequest{Kind: "Pod", Name: "x", PropagationPolicy: "Orphan"})
+	if st, ok := err.(*api.Status); !ok || st.Code != 400 || !strings.Contains(st.Message, "propagationPolicy") {
+		t.Errorf("orphan delete of a pod: %v, want 400 naming propagationPolicy", err)
+	}
+	_, err = c.Delete(context.Background(), api.DeleteRequest{Kind: "Deployment", Name: "x", PropagationPolicy: "Sideways"})
+	if st, ok := err.(*api.Status); !ok || st.Code != 400 || !strings.Contains(st.Message, "propagationPolicy") {
+		t.Errorf("unknown policy: %v, want 400 naming propagationPolicy", err)
 	}
 }
