@@ -39,6 +39,11 @@ func openStore(t *testing.T) (context.Context, *store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ns := &api.Namespace{ObjectMeta: api.ObjectMeta{Name: "default"}}
+	api.Default(ns)
+	if err := st.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
 	return ctx, st
 }
 

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/admission/podsecurity"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
 	"github.com/kybernetes/kybernetes/control/store"
 	"github.com/kybernetes/kybernetes/internal/record"
@@ -53,6 +55,7 @@ type Controller struct {
 	log   *slog.Logger
 	rsets framework.Lister
 	pods  framework.Lister
+	nss   framework.Lister
 	ctl   *framework.Controller
 	exp   *expectations
 	nodes NodeExists
@@ -85,6 +88,7 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 	log = log.With("controller", "replicaset")
 	rsInf, podInf := mgr.Informer(replicaSetKind), mgr.Informer(podKind)
 	c := &Controller{st: st, cfg: cfg, log: log, rsets: rsInf.Lister(), pods: podInf.Lister(),
+		nss: mgr.Informer(api.KindOf(&api.Namespace{})).Lister(),
 		exp: newExpectations(cfg.ExpectationsTTL, cfg.Now), nodes: StoreNodeExists(st)}
 	c.ctl = framework.NewController("replicaset", c, framework.Options{Workers: cfg.Workers, Logger: log})
 	c.ctl.Watch(rsInf, nil)
@@ -326,7 +330,38 @@ func (c *Controller) createPods(ctx context.Context, key framework.Key, rs *api.
 	return nil
 }
 
+// admit checks a pod about to be created against the Pod Security level
+// its namespace enforces, as admission does for pods created through the
+// API (the namespace's labels may have changed since the template was
+// applied).
+func (c *Controller) admit(ctx context.Context, pod *api.Pod) error {
+	var ns *api.Namespace
+	if obj, ok := c.nss.Get("", pod.Namespace); ok {
+		ns = obj.(*api.Namespace)
+	} else {
+		obj, err := c.st.Get(ctx, api.KindOf(&api.Namespace{}), "", pod.Namespace)
+		if err != nil {
+			return fmt.Errorf("look up namespace %s: %w", pod.Namespace, err)
+		}
+		ns = obj.(*api.Namespace)
+	}
+	level := podsecurity.NamespaceLevel(ns)
+	causes := podsecurity.Check(level, pod)
+	if len(causes) == 0 {
+		return nil
+	}
+	parts := make([]string, len(causes))
+	for i, cs := range causes {
+		parts[i] = cs.Field + ": " + cs.Message
+	}
+	return fmt.Errorf("pods are forbidden: violates PodSecurity %q of namespace %q: %s", level, pod.Namespace, strings.Join(parts, "; "))
+}
+
 func (c *Controller) createPod(ctx context.Context, key framework.Key, rs *api.ReplicaSet) error {
+	if err := c.admit(ctx, NewPod(rs)); err != nil {
+		c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeWarning, ReasonFailedCreate, "Error creating: %v", err)
+		return fmt.Errorf("replicaset %s/%s: create pod: %w", rs.Namespace, rs.Name, err)
+	}
 	for attempt := 0; ; attempt++ {
 		pod := NewPod(rs)
 		c.exp.expectCreate(key, pod.Name)

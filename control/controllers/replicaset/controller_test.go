@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +36,11 @@ func openStore(t *testing.T) (context.Context, *store.Store) {
 	t.Cleanup(cancel)
 	st, err := store.Open(ctx, js, store.Config{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &api.Namespace{ObjectMeta: api.ObjectMeta{Name: "default"}}
+	api.Default(ns)
+	if err := st.Create(ctx, ns); err != nil {
 		t.Fatal(err)
 	}
 	return ctx, st
@@ -328,5 +334,64 @@ func TestMinReadySeconds(t *testing.T) {
 	})
 	if s := getRS(t, ctx, st, "web").Status; s.AvailableReplicas != 0 {
 		t.Fatalf("status %+v: a pod ready for less than minReadySeconds counted available", s)
+	}
+}
+
+// recorder keeps the events a controller records.
+type recorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *recorder) Eventf(ref api.ObjectReference, typ, reason, format string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, reason+": "+fmt.Sprintf(format, args...))
+}
+
+func (r *recorder) find(reason string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if strings.HasPrefix(e, reason+": ") {
+			return e
+		}
+	}
+	return ""
+}
+
+// A template that the namespace's Pod Security level forbids (the label
+// set after the ReplicaSet was stored) makes no pod, and says why.
+func TestPodSecurityAtCreate(t *testing.T) {
+	ctx, st := openStore(t)
+	obj, err := st.Get(ctx, api.KindOf(&api.Namespace{}), "", "default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.GetObjectMeta().Labels = map[string]string{api.LabelPodSecurityEnforce: "baseline"}
+	if err := st.Update(ctx, obj); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	ctl, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	mgr := framework.NewManager(st, log)
+	mgr.Add("replicaset", replicaset.New(mgr, st, replicaset.Config{Recorder: rec}, log))
+	go func() { _ = mgr.Run(ctl) }()
+	rs := newRS("web", 2)
+	priv := true
+	rs.Spec.Template.Spec.Containers[0].SecurityContext = &api.SecurityContext{Privileged: &priv}
+	if err := st.Create(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if e := rec.find(replicaset.ReasonFailedCreate); !strings.Contains(e, "privileged") {
+			return fmt.Errorf("no FailedCreate event naming privileged: %q", e)
+		}
+		return nil
+	})
+	if n := len(podsOf(t, ctx, st, "web")); n != 0 {
+		t.Fatalf("%d pods created from a forbidden template", n)
 	}
 }

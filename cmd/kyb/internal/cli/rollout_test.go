@@ -356,3 +356,28 @@ func TestDeleteCascade(t *testing.T) {
 		t.Errorf("unknown policy: %v, want 400 naming propagationPolicy", err)
 	}
 }
+
+// A workload's template is admitted by Pod Security as a pod would be: its
+// controller creates pods without passing the API.
+func TestApplyWorkloadPodSecurity(t *testing.T) {
+	url := startCluster(t)
+	c, nc, err := client.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ns := "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: locked\n  labels: {pod-security.kubernetes.io/enforce: baseline}\n"
+	if _, err := c.Apply(context.Background(), []byte(ns)); err != nil {
+		t.Fatal(err)
+	}
+	m := strings.Replace(deployYAML, "name: web\n", "name: web\n  namespace: locked\n", 1) +
+		"        securityContext: {privileged: true}\n"
+	_, err = c.Apply(context.Background(), []byte(m))
+	st, ok := err.(*api.Status)
+	if !ok || st.Code != 403 || len(st.Causes) == 0 || st.Causes[0].Field != "spec.template.spec.containers[0].securityContext.privileged" {
+		t.Fatalf("privileged template in a baseline namespace: %v (%+v), want 403 naming spec.template.spec.containers[0].securityContext.privileged", err, st)
+	}
+	if _, err := c.Get(context.Background(), "Deployment", "locked", "web"); !api.IsNotFound(err) {
+		t.Fatalf("a refused deployment was stored: %v", err)
+	}
+}
