@@ -144,6 +144,12 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 	if d.DeletionTimestamp != nil {
 		return framework.Result{}, nil
 	}
+	if d.Spec.Replicas == nil || d.Spec.RevisionHistoryLimit == nil || d.Spec.ProgressDeadlineSeconds == nil ||
+		(d.Spec.Strategy.Type != api.RecreateDeploymentStrategyType && d.Spec.Strategy.RollingUpdate == nil) {
+		// Written without defaults (not through the API): default a copy.
+		d = api.DeepCopy(d)
+		api.Default(d)
+	}
 	sel, err := d.Spec.Selector.Selector()
 	if err != nil {
 		return framework.Result{}, framework.Terminal(fmt.Errorf("deployment %s: selector: %w", key, err))
@@ -155,6 +161,10 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 	now := c.cfg.Now()
 	states := make([]*rsState, len(all))
 	for i, rs := range all {
+		if rs.Spec.Replicas == nil {
+			rs = api.DeepCopy(rs)
+			api.Default(rs)
+		}
 		states[i] = c.stateOf(rs, d.Spec.MinReadySeconds, now)
 	}
 	newRS, olds := splitNew(d, states)

@@ -173,6 +173,11 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 		return framework.Result{}, nil
 	}
 	rs := obj.(*api.ReplicaSet)
+	if rs.Spec.Replicas == nil {
+		// Written without defaults (not through the API): default a copy.
+		rs = api.DeepCopy(rs)
+		api.Default(rs)
+	}
 	sel, err := rs.Spec.Selector.Selector()
 	if err != nil {
 		return framework.Result{}, framework.Terminal(fmt.Errorf("replicaset %s: selector: %w", key, err))
