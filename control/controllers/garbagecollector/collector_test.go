@@ -16,6 +16,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/controllers/garbagecollector"
 	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/retry"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
@@ -184,15 +185,18 @@ func TestCollectorCatchesUpAndChecksUID(t *testing.T) {
 // Orphan delete.
 func markDeleted(t *testing.T, ctx context.Context, st *store.Store, k *api.Kind, name, finalizer string) {
 	t.Helper()
-	obj, err := st.Get(ctx, k, "default", name)
+	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
+		obj, err := st.Get(ctx, k, "default", name)
+		if err != nil {
+			return err
+		}
+		m := obj.GetObjectMeta()
+		now := time.Now().UTC()
+		m.DeletionTimestamp = &now
+		m.Finalizers = append(m.Finalizers, finalizer)
+		return st.Update(ctx, obj)
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	m := obj.GetObjectMeta()
-	now := time.Now().UTC()
-	m.DeletionTimestamp = &now
-	m.Finalizers = append(m.Finalizers, finalizer)
-	if err := st.Update(ctx, obj); err != nil {
 		t.Fatal(err)
 	}
 }
