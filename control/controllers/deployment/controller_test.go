@@ -480,3 +480,38 @@ func TestScaleDeployment(t *testing.T) {
 	updateDeploy(t, ctx, st, "web", func(d *api.Deployment) { n := int32(1); d.Spec.Replicas = &n })
 	waitRolledOut(t, ctx, st, c, "web", "app:v1", 1)
 }
+
+// Pods that are not Ready keep a Deployment from Available; once they are
+// Ready it is Available.
+func TestAvailableCountsOnlyReadyPods(t *testing.T) {
+	ctx, st := openStore(t)
+	c := watchCluster(t, ctx, st)
+	c.setReadying(false)
+	startControllers(t, st)
+	if err := st.Create(ctx, newDeployment("web", 2, "app:v1")); err != nil {
+		t.Fatal(err)
+	}
+	cond := func() *api.DeploymentCondition {
+		return getDeploy(t, ctx, st, "web").Status.Condition(api.DeploymentAvailable)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		d := getDeploy(t, ctx, st, "web")
+		if d.Status.Replicas != 2 {
+			return fmt.Errorf("status %+v, want 2 replicas", d.Status)
+		}
+		if c := cond(); c == nil || c.Status != api.ConditionFalse || c.Reason != api.ReasonMinimumReplicasUnavailable {
+			return fmt.Errorf("Available %+v, want False", c)
+		}
+		return nil
+	})
+	if s := getDeploy(t, ctx, st, "web").Status; s.AvailableReplicas != 0 || s.ReadyReplicas != 0 || s.UnavailableReplicas != 2 {
+		t.Fatalf("status %+v counts pods that are not Ready", s)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		c.readyAll() // again, for a pod this test's watch saw late
+		if c := cond(); c == nil || c.Status != api.ConditionTrue {
+			return fmt.Errorf("Available %+v, want True", c)
+		}
+		return nil
+	})
+}
