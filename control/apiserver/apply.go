@@ -366,10 +366,31 @@ func merge(existing, applied api.Object) api.Object {
 		a.Status = existing.(*api.Namespace).Status
 	case *api.ReplicaSet:
 		a.Status = existing.(*api.ReplicaSet).Status
+		keepControllerAnnotations(em, am)
 	case *api.Deployment:
 		a.Status = existing.(*api.Deployment).Status
+		keepControllerAnnotations(em, am)
 	}
 	return applied
+}
+
+// keepControllerAnnotations keeps the annotations the Deployment
+// controller writes (deployment.kubernetes.io/: the revision, ...) when an
+// applied manifest does not set them, so re-applying a manifest is
+// "unchanged" and does not erase a rollout's revision.
+func keepControllerAnnotations(existing, applied *api.ObjectMeta) {
+	for k, v := range existing.Annotations {
+		if !strings.HasPrefix(k, "deployment.kubernetes.io/") {
+			continue
+		}
+		if _, ok := applied.Annotations[k]; ok {
+			continue
+		}
+		if applied.Annotations == nil {
+			applied.Annotations = map[string]string{}
+		}
+		applied.Annotations[k] = v
+	}
 }
 
 // specOf returns what apply compares to decide "unchanged".

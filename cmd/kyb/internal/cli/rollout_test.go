@@ -140,6 +140,19 @@ func TestRolloutVerbs(t *testing.T) {
 	}
 	run(`deployment "web" successfully rolled out`, "rollout", "status", "deployment/web", "--timeout", "10s")
 	waitImages(map[string]int{"busybox:1": 2})
+	// Applying the same manifest again changes nothing (the controller's
+	// revision annotation is kept).
+	{
+		c, nc, err := client.Dial(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, err := c.Apply(context.Background(), []byte(deployYAML))
+		nc.Close()
+		if err != nil || reply.Results[0].Action != api.ActionUnchanged {
+			t.Fatalf("re-apply: %+v %v, want unchanged", reply, err)
+		}
+	}
 
 	run("deployment.apps/web image updated", "set", "image", "deploy/web", "app=busybox:2")
 	run(`successfully rolled out`, "rollout", "status", "deploy/web", "--timeout", "10s")
