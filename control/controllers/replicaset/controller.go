@@ -335,10 +335,10 @@ func (c *Controller) createPods(ctx context.Context, key framework.Key, rs *api.
 	return nil
 }
 
-// admit checks a pod about to be created against the Pod Security level
-// its namespace enforces, as admission does for pods created through the
-// API (the namespace's labels may have changed since the template was
-// applied).
+// admit checks a pod about to be created as the API would: its namespace
+// exists and is not terminating, and the pod meets the Pod Security level
+// the namespace enforces (its labels may have changed since the template
+// was applied).
 func (c *Controller) admit(ctx context.Context, pod *api.Pod) error {
 	var ns *api.Namespace
 	if obj, ok := c.nss.Get("", pod.Namespace); ok {
@@ -349,6 +349,9 @@ func (c *Controller) admit(ctx context.Context, pod *api.Pod) error {
 			return fmt.Errorf("look up namespace %s: %w", pod.Namespace, err)
 		}
 		ns = obj.(*api.Namespace)
+	}
+	if ns.DeletionTimestamp != nil || ns.Status.Phase == api.NamespaceTerminating {
+		return fmt.Errorf("namespace %s is being terminated", pod.Namespace)
 	}
 	level := podsecurity.NamespaceLevel(ns)
 	causes := podsecurity.Check(level, pod)
