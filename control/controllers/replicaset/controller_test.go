@@ -395,3 +395,41 @@ func TestPodSecurityAtCreate(t *testing.T) {
 		t.Fatalf("%d pods created from a forbidden template", n)
 	}
 }
+
+// A namespace that is being terminated gets no new pods.
+func TestNoPodsInTerminatingNamespace(t *testing.T) {
+	ctx, st := openStore(t)
+	ns := &api.Namespace{ObjectMeta: api.ObjectMeta{Name: "doomed"}}
+	api.Default(ns)
+	now := time.Now().UTC()
+	ns.DeletionTimestamp = &now
+	ns.Status.Phase = api.NamespaceTerminating
+	if err := st.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	ctl, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := slog.New(slog.DiscardHandler)
+	mgr := framework.NewManager(st, log)
+	mgr.Add("replicaset", replicaset.New(mgr, st, replicaset.Config{Recorder: rec}, log))
+	go func() { _ = mgr.Run(ctl) }()
+	rs := newRS("web", 2)
+	rs.Namespace = "doomed"
+	if err := st.Create(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if e := rec.find(replicaset.ReasonFailedCreate); !strings.Contains(e, "being terminated") {
+			return fmt.Errorf("no FailedCreate event: %q", e)
+		}
+		return nil
+	})
+	objs, _, err := st.List(ctx, podKind, store.ListOptions{Namespace: "doomed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 0 {
+		t.Fatalf("%d pods created in a terminating namespace", len(objs))
+	}
+}
