@@ -250,31 +250,56 @@ func newRolloutCmd(g *globals) *cobra.Command {
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
+			ns := orDefault("", ns, deploymentKind)
+			sel := "metadata.name=" + r.name
+			rctx, cancel := g.reqCtx(ctx)
+			raws, rv, err := c.ListRaw(rctx, api.ListRequest{Kind: deploymentKind.Name, Namespace: ns, FieldSelector: sel, Limit: 1})
+			cancel()
+			if err != nil {
+				return fmt.Errorf("rollout status %s: %w", refName(r), err)
+			}
+			if len(raws) == 0 {
+				return fmt.Errorf("rollout status %s: %w", refName(r), api.NewNotFound(deploymentKind.Name, r.name))
+			}
+			obj, err := client.Decode(deploymentKind.Name, raws[0])
+			if err != nil {
+				return err
+			}
 			last := ""
-			for {
-				rctx, cancel := g.reqCtx(ctx)
-				obj, err := c.Get(rctx, r.kind.Name, ns, r.name)
-				cancel()
+			// show prints the state of d and reports whether to stop.
+			show := func(d *api.Deployment) (bool, error) {
+				msg, done, err := deployment.Describe(d)
 				if err != nil {
-					return fmt.Errorf("rollout status %s: %w", refName(r), err)
-				}
-				msg, done, err := deployment.Describe(obj.(*api.Deployment))
-				if err != nil {
-					return fmt.Errorf("rollout status: %w", err)
+					return true, fmt.Errorf("rollout status: %w", err)
 				}
 				if msg != last {
 					fmt.Fprintln(g.streams.Out, msg)
 					last = msg
 				}
-				if done || !watch {
-					return nil
+				return done || !watch, nil
+			}
+			if stop, err := show(obj.(*api.Deployment)); stop || err != nil {
+				return err
+			}
+			// Then every change, fed by a watch from the list's revision.
+			wctx, wcancel := context.WithCancel(ctx)
+			defer wcancel()
+			w, err := c.WatchFrom(wctx, api.WatchRequest{Kind: deploymentKind.Name, Namespace: ns, FieldSelector: sel, ResourceVersion: rv})
+			if err != nil {
+				return fmt.Errorf("rollout status %s: %w", refName(r), err)
+			}
+			for ev := range w.Events() {
+				if ev.Type == api.EventDeleted {
+					return fmt.Errorf("rollout status: deployment %q was deleted", r.name)
 				}
-				select {
-				case <-ctx.Done():
-					return fmt.Errorf("rollout status %s: timed out waiting for the rollout: %w", refName(r), ctx.Err())
-				case <-time.After(250 * time.Millisecond):
+				if stop, err := show(ev.Object.(*api.Deployment)); stop || err != nil {
+					return err
 				}
 			}
+			if err := w.Err(); err != nil {
+				return fmt.Errorf("rollout status %s: %w", refName(r), err)
+			}
+			return fmt.Errorf("rollout status %s: timed out waiting for the rollout: %w", refName(r), ctx.Err())
 		},
 	}
 	status.Flags().BoolVarP(&watch, "watch", "w", true, "wait until the rollout completes")
