@@ -35,6 +35,10 @@ const (
 //     the pod already tolerates that taint (Kubernetes'
 //     DefaultTolerationSeconds admission);
 //   - Namespace: status.phase Active;
+//   - ReplicaSet, Deployment: replicas 1, the template's pod spec as a
+//     Pod's; a Deployment's strategy RollingUpdate with maxSurge and
+//     maxUnavailable 25%, revisionHistoryLimit 10, progressDeadlineSeconds
+//     600;
 //   - RoleBinding, ClusterRoleBinding: roleRef.apiGroup and the apiGroup of
 //     User and Group subjects rbac.authorization.k8s.io; a ServiceAccount
 //     subject of a RoleBinding gets the binding's namespace when it has none;
@@ -66,6 +70,10 @@ func Default(obj Object) {
 		defaultJob(o)
 	case *CronJob:
 		defaultCronJob(o)
+	case *ReplicaSet:
+		defaultReplicaSet(o)
+	case *Deployment:
+		defaultDeployment(o)
 	}
 }
 

@@ -33,7 +33,14 @@ var kinds = []*Kind{
 	{Name: "Namespace", Plural: "namespaces", Short: []string{"ns", "namespace"}, Namespaced: false, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Namespace{} }},
 	roleKind, clusterRoleKind, roleBindingKind, clusterRoleBindingKind, eventKind,
 	jobKind, cronJobKind,
+	replicaSetKind, deploymentKind,
 }
+
+// The workload kinds (apps.go).
+var (
+	replicaSetKind = &Kind{Name: "ReplicaSet", Plural: "replicasets", Short: []string{"rs", "replicaset"}, Namespaced: true, APIVersions: []string{AppsVersion, "kyb/v1"}, New: func() Object { return &ReplicaSet{} }}
+	deploymentKind = &Kind{Name: "Deployment", Plural: "deployments", Short: []string{"deploy", "deployment"}, Namespaced: true, APIVersions: []string{AppsVersion, "kyb/v1"}, New: func() Object { return &Deployment{} }}
+)
 
 // eventKind is the Event kind (event.go): listed and watched through the
 // API, recorded by the cluster's components, never applied or stored in
@@ -105,6 +112,10 @@ func KindOf(o Object) *Kind {
 		return jobKind
 	case *CronJob:
 		return cronJobKind
+	case *ReplicaSet:
+		return replicaSetKind
+	case *Deployment:
+		return deploymentKind
 	}
 	panic(fmt.Sprintf("api: no kind for %T", o))
 }

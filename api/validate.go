@@ -36,6 +36,10 @@ func Validate(obj Object) error {
 		validateJob(&e, o)
 	case *CronJob:
 		validateCronJob(&e, o)
+	case *ReplicaSet:
+		validateReplicaSet(&e, o)
+	case *Deployment:
+		validateDeployment(&e, o)
 	case *Namespace:
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)
@@ -89,6 +93,7 @@ func ValidateUpdate(old, new Object) error {
 	if oj, ok := old.(*Job); ok {
 		validateJobUpdate(&e, oj, new.(*Job))
 	}
+	validateWorkloadUpdate(&e, old, new)
 	return e.status(k.Name, nm.Name)
 }
 

@@ -106,6 +106,15 @@ type DeleteRequest struct {
 	Name               string         `json:"name"`
 	GracePeriodSeconds *int64         `json:"gracePeriodSeconds,omitempty"`
 	Preconditions      *Preconditions `json:"preconditions,omitempty"`
+	// PropagationPolicy says what happens to the object's dependents (the
+	// objects whose ownerReferences name it): Background (the default:
+	// the object goes at once, the garbage collector deletes the
+	// dependents after), Foreground (the object stays, marked with
+	// deletionTimestamp and the foregroundDeletion finalizer, until the
+	// collector has deleted its dependents) or Orphan (the collector
+	// removes the dependents' references to it, then deletes it). Pods and
+	// namespaces take only Background.
+	PropagationPolicy string `json:"propagationPolicy,omitempty"`
 }
 
 // Preconditions must be fulfilled before a delete is carried out, as

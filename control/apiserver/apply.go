@@ -296,6 +296,10 @@ func clearStatus(obj api.Object) {
 		o.Status = api.JobStatus{}
 	case *api.CronJob:
 		o.Status = api.CronJobStatus{}
+	case *api.ReplicaSet:
+		o.Status = api.ReplicaSetStatus{}
+	case *api.Deployment:
+		o.Status = api.DeploymentStatus{}
 	}
 }
 
@@ -368,6 +372,12 @@ func merge(existing, applied api.Object) api.Object {
 		mergeJob(existing.(*api.Job), a)
 	case *api.CronJob:
 		a.Status = existing.(*api.CronJob).Status
+	case *api.ReplicaSet:
+		a.Status = existing.(*api.ReplicaSet).Status
+		keepControllerAnnotations(em, am)
+	case *api.Deployment:
+		a.Status = existing.(*api.Deployment).Status
+		keepControllerAnnotations(em, am)
 	}
 	return applied
 }
@@ -396,6 +406,25 @@ func mergeJob(e, a *api.Job) {
 	}
 }
 
+// keepControllerAnnotations keeps the annotations the Deployment
+// controller writes (deployment.kubernetes.io/: the revision, ...) when an
+// applied manifest does not set them, so re-applying a manifest is
+// "unchanged" and does not erase a rollout's revision.
+func keepControllerAnnotations(existing, applied *api.ObjectMeta) {
+	for k, v := range existing.Annotations {
+		if !strings.HasPrefix(k, "deployment.kubernetes.io/") {
+			continue
+		}
+		if _, ok := applied.Annotations[k]; ok {
+			continue
+		}
+		if applied.Annotations == nil {
+			applied.Annotations = map[string]string{}
+		}
+		applied.Annotations[k] = v
+	}
+}
+
 // specOf returns what apply compares to decide "unchanged".
 func specOf(o api.Object) any {
 	m := o.GetObjectMeta()
@@ -418,6 +447,10 @@ func specOf(o api.Object) any {
 	case *api.Job:
 		spec = t.Spec
 	case *api.CronJob:
+		spec = t.Spec
+	case *api.ReplicaSet:
+		spec = t.Spec
+	case *api.Deployment:
 		spec = t.Spec
 	}
 	return struct {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -296,6 +297,17 @@ func parseDelete(data []byte) (r api.DeleteRequest, k *api.Kind, ns string, err 
 	if err == nil && r.GracePeriodSeconds != nil && *r.GracePeriodSeconds < 0 {
 		err = api.NewBadRequest("gracePeriodSeconds: must not be negative")
 	}
+	if err == nil {
+		switch r.PropagationPolicy {
+		case "", api.DeletePropagationBackground:
+		case api.DeletePropagationForeground, api.DeletePropagationOrphan:
+			if k == podKind || !k.Namespaced {
+				err = badField("propagationPolicy", []string{fmt.Sprintf("%s is not supported for %s (only Background)", r.PropagationPolicy, k.Plural)})
+			}
+		default:
+			err = badField("propagationPolicy", []string{fmt.Sprintf("unsupported value %q: supported values: \"Background\", \"Foreground\", \"Orphan\"", clip(r.PropagationPolicy))})
+		}
+	}
 	if err == nil && k == namespaceKind && r.Name == api.DefaultNamespace {
 		err = api.NewForbidden("namespace %q may not be deleted", api.DefaultNamespace)
 	}
@@ -324,6 +336,10 @@ func (s *Server) handleDelete(req micro.Request) {
 		case namespaceKind:
 			obj, err = s.deleteNamespace(ctx, r.Name, r.GracePeriodSeconds, pre)
 		default:
+			if fin := finalizerOf(r.PropagationPolicy); fin != "" {
+				obj, err = s.markDeleted(ctx, k, ns, r.Name, pre, fin)
+				break
+			}
 			obj, err = s.deleteChecked(ctx, k, ns, r.Name, pre)
 			if err == nil {
 				s.cache.remove(k, ns, r.Name, revOf(obj))
@@ -401,6 +417,61 @@ func (s *Server) deleteChecked(ctx context.Context, k *api.Kind, ns, name string
 		return nil, err
 	}
 	return last, nil
+}
+
+// finalizerOf is the finalizer of a propagation policy that waits for the
+// garbage collector ("" for Background).
+func finalizerOf(policy string) string {
+	switch policy {
+	case api.DeletePropagationForeground:
+		return api.FinalizerDeleteDependents
+	case api.DeletePropagationOrphan:
+		return api.FinalizerOrphanDependents
+	}
+	return ""
+}
+
+// markDeleted marks an object for deletion by the garbage collector:
+// deletionTimestamp set and the finalizer added (compare-and-set on each
+// read); the collector deletes (or orphans) its dependents and then the
+// object. It returns the marked object.
+func (s *Server) markDeleted(ctx context.Context, k *api.Kind, ns, name string, pre *api.Preconditions, finalizer string) (api.Object, error) {
+	var out api.Object
+	err := casLoop(ctx, nil, func() error {
+		obj, err := s.st.Get(ctx, k, ns, name)
+		if err != nil {
+			return err
+		}
+		if err := holds(pre, obj); err != nil {
+			return err
+		}
+		m := obj.GetObjectMeta()
+		if m.DeletionTimestamp != nil && slices.Contains(m.Finalizers, finalizer) {
+			out = obj
+			return nil
+		}
+		if m.DeletionTimestamp == nil {
+			now := time.Now().UTC().Truncate(time.Second)
+			m.DeletionTimestamp = &now
+		}
+		if !slices.Contains(m.Finalizers, finalizer) {
+			m.Finalizers = append(m.Finalizers, finalizer)
+		}
+		err = s.st.Update(ctx, obj)
+		if api.IsConflict(err) || api.IsNotFound(err) {
+			return again(err)
+		}
+		if err != nil {
+			return err
+		}
+		s.writeThrough(obj)
+		out = obj
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // deletePod removes an unbound (or orphaned) pod at once, and so does a

@@ -28,8 +28,8 @@ func (s *Server) admitPodSecurity(ctx context.Context, docs []applyDoc) error {
 	var problems []string
 	var kind, name string
 	for i, d := range docs {
-		pod, ok := d.obj.(*api.Pod)
-		if !ok {
+		pod, prefix, what := podOf(d.obj)
+		if pod == nil {
 			continue
 		}
 		ns := applied[pod.Namespace]
@@ -44,16 +44,17 @@ func (s *Server) admitPodSecurity(ctx context.Context, docs []applyDoc) error {
 		if len(pc) == 0 {
 			continue
 		}
-		kind, name = "Pod", pod.Name
+		kind, name = api.KindOf(d.obj).Name, pod.Name
 		parts := make([]string, len(pc))
 		for j, c := range pc {
+			c.Field = prefix + c.Field
 			parts[j] = c.Field + ": " + c.Message
 			if multi {
 				c.Field = fmt.Sprintf("documents[%d].%s", i, c.Field)
 			}
 			causes = append(causes, c)
 		}
-		problems = append(problems, fmt.Sprintf("pod %q is forbidden: violates PodSecurity %q of namespace %q: %s", pod.Name, level, pod.Namespace, strings.Join(parts, "; ")))
+		problems = append(problems, fmt.Sprintf("%s %q is forbidden: violates PodSecurity %q of namespace %q: %s", what, pod.Name, level, pod.Namespace, strings.Join(parts, "; ")))
 	}
 	if len(causes) == 0 {
 		return nil
@@ -66,6 +67,28 @@ func (s *Server) admitPodSecurity(ctx context.Context, docs []applyDoc) error {
 	}
 	st.Causes = causes
 	return st
+}
+
+// podOf returns the pod an applied object is or makes: a Pod itself, or
+// the pod of a workload's template (its controller creates such pods
+// without passing admission, so the template is admitted here, where
+// Kubernetes only warns), with the field prefix of the template's spec
+// and what to call the object in a message; nil for other kinds.
+func podOf(obj api.Object) (*api.Pod, string, string) {
+	var t *api.PodTemplateSpec
+	var m *api.ObjectMeta
+	switch o := obj.(type) {
+	case *api.Pod:
+		return o, "", "pod"
+	case *api.ReplicaSet:
+		t, m = &o.Spec.Template, &o.ObjectMeta
+	case *api.Deployment:
+		t, m = &o.Spec.Template, &o.ObjectMeta
+	default:
+		return nil, "", ""
+	}
+	pod := &api.Pod{ObjectMeta: api.ObjectMeta{Name: m.Name, Namespace: m.Namespace, Labels: t.Labels, Annotations: t.Annotations}, Spec: t.Spec}
+	return pod, "spec.template.", strings.ToLower(api.KindOf(obj).Name)
 }
 
 // namespaceOf returns the namespace ns from the cache, else from the store

@@ -47,7 +47,7 @@ var knownGroups = map[string]string{
 	// create, kyb node|user revoke): cluster-admin only, as no other
 	// built-in role names group kyb.
 	"tokens": KybGroup, "users": KybGroup, "credentials": KybGroup,
-	"deployments":   "apps", "replicasets": "apps", "statefulsets": "apps", "daemonsets": "apps",
+	"deployments": "apps", "replicasets": "apps", "statefulsets": "apps", "daemonsets": "apps",
 	"jobs": "batch", "cronjobs": "batch",
 }
 

@@ -23,10 +23,13 @@ import (
 	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/authn"
 	"github.com/kybernetes/kybernetes/control/controllers/cronjob"
+	"github.com/kybernetes/kybernetes/control/controllers/deployment"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/controllers/garbagecollector"
 	"github.com/kybernetes/kybernetes/control/controllers/job"
 	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
+	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
 	"github.com/kybernetes/kybernetes/control/scheduler"
 	"github.com/kybernetes/kybernetes/control/store"
 )
@@ -63,6 +66,14 @@ type Config struct {
 	// CronJob configures the CronJob controller (its events, like the Job
 	// controller's).
 	CronJob cronjob.Config
+	// ReplicaSet configures the ReplicaSet controller (its default grace
+	// period is the apiserver's when unset).
+	ReplicaSet replicaset.Config
+	// Deployment configures the Deployment controller.
+	Deployment deployment.Config
+	// GarbageCollector configures the garbage collector (its default grace
+	// period is the apiserver's when unset).
+	GarbageCollector garbagecollector.Config
 	// TLS is "auto" (the default: TLS unless Listen is a loopback address),
 	// "on" or "off" ("off" is refused beyond loopback).
 	TLS string
@@ -279,6 +290,21 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		cfg.CronJob.Recorder = api.Recorder("cronjob-controller", ctlLog)
 	}
 	controllers.Add("cronjob", cronjob.New(controllers, st, cfg.CronJob, ctlLog))
+	if cfg.ReplicaSet.DefaultGracePeriod == 0 {
+		cfg.ReplicaSet.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
+	}
+	if cfg.ReplicaSet.Recorder == nil {
+		cfg.ReplicaSet.Recorder = api.Recorder("replicaset-controller", ctlLog)
+	}
+	controllers.Add("replicaset", replicaset.New(controllers, st, cfg.ReplicaSet, ctlLog))
+	if cfg.Deployment.Recorder == nil {
+		cfg.Deployment.Recorder = api.Recorder("deployment-controller", ctlLog)
+	}
+	controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
+	if cfg.GarbageCollector.DefaultGracePeriod == 0 {
+		cfg.GarbageCollector.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
+	}
+	controllers.Add("garbagecollector", garbagecollector.New(controllers, st, cfg.GarbageCollector, ctlLog))
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	cp.stop = cancel

@@ -352,6 +352,7 @@ func newDeleteCmd(g *globals) *cobra.Command {
 		ns, selector string
 		files        []string
 		grace        int64
+		cascade      string
 		all          bool
 	)
 	cmd := &cobra.Command{
@@ -410,10 +411,17 @@ func newDeleteCmd(g *globals) *cobra.Command {
 					reqs = append(reqs, api.DeleteRequest{Kind: r.kind.Name, Namespace: orDefault("", ns, r.kind), Name: r.name})
 				}
 			}
+			policy, err := cascadePolicy(cascade)
+			if err != nil {
+				return err
+			}
 			var missing []error
 			for _, r := range reqs {
 				if cmd.Flags().Changed("grace-period") {
 					r.GracePeriodSeconds = &grace
+				}
+				if r.Kind != "Pod" {
+					r.PropagationPolicy = policy
 				}
 				ctx, cancel := g.reqCtx(cmd.Context())
 				_, err := c.Delete(ctx, r)
@@ -436,9 +444,24 @@ func newDeleteCmd(g *globals) *cobra.Command {
 	f.StringVarP(&ns, "namespace", "n", "", "namespace (default \"default\")")
 	f.StringSliceVarP(&files, "filename", "f", nil, "delete the objects named in these manifests")
 	f.Int64Var(&grace, "grace-period", 0, "seconds a pod gets to stop (overrides its terminationGracePeriodSeconds)")
+	f.StringVar(&cascade, "cascade", "background", "what happens to the objects it owns: background (deleted after it), foreground (deleted before it) or orphan (kept, no longer owned)")
 	f.BoolVar(&all, "all", false, "delete every object of the kind in the namespace")
 	f.StringVarP(&selector, "selector", "l", "", "delete the objects of the kind matching this label selector")
 	return cmd
+}
+
+// cascadePolicy maps --cascade to a propagation policy, as kubectl does
+// (true and false are its old spellings of background and orphan).
+func cascadePolicy(v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "background", "true", "":
+		return api.DeletePropagationBackground, nil
+	case "foreground":
+		return api.DeletePropagationForeground, nil
+	case "orphan", "false":
+		return api.DeletePropagationOrphan, nil
+	}
+	return "", fmt.Errorf("delete: --cascade=%q: want background, foreground or orphan", v)
 }
 
 func orDefault(objNS, flagNS string, kind *api.Kind) string {

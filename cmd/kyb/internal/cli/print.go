@@ -363,6 +363,18 @@ func columns(kind *api.Kind, wide bool) []string {
 		return jobColumns(wide)
 	case "CronJob":
 		return cronJobColumns(wide)
+	case "Deployment":
+		c := []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"}
+		if wide {
+			c = append(c, "CONTAINERS", "IMAGES", "SELECTOR")
+		}
+		return c
+	case "ReplicaSet":
+		c := []string{"NAME", "DESIRED", "CURRENT", "READY", "AGE"}
+		if wide {
+			c = append(c, "CONTAINERS", "IMAGES", "SELECTOR")
+		}
+		return c
 	case "RoleBinding", "ClusterRoleBinding":
 		c := []string{"NAME", "ROLE", "AGE"}
 		if wide {
@@ -505,6 +517,28 @@ func (p *printer) row(o api.Object) []string {
 		return p.jobRow(v)
 	case *api.CronJob:
 		return p.cronJobRow(v)
+	case *api.Deployment:
+		want := int32(1)
+		if v.Spec.Replicas != nil {
+			want = *v.Spec.Replicas
+		}
+		r := []string{v.Name, fmt.Sprintf("%d/%d", v.Status.ReadyReplicas, want), strconv.Itoa(int(v.Status.UpdatedReplicas)),
+			strconv.Itoa(int(v.Status.AvailableReplicas)), p.age(v.CreationTimestamp)}
+		if p.format == "wide" {
+			r = append(r, templateWide(&v.Spec.Template, v.Spec.Selector)...)
+		}
+		return r
+	case *api.ReplicaSet:
+		want := int32(1)
+		if v.Spec.Replicas != nil {
+			want = *v.Spec.Replicas
+		}
+		r := []string{v.Name, strconv.Itoa(int(want)), strconv.Itoa(int(v.Status.Replicas)),
+			strconv.Itoa(int(v.Status.ReadyReplicas)), p.age(v.CreationTimestamp)}
+		if p.format == "wide" {
+			r = append(r, templateWide(&v.Spec.Template, v.Spec.Selector)...)
+		}
+		return r
 	}
 	m := o.GetObjectMeta()
 	return []string{m.Name, "", p.age(m.CreationTimestamp)}
@@ -537,4 +571,19 @@ func podStatusText(p *api.Pod) string {
 		reason = "Pending"
 	}
 	return reason
+}
+
+// templateWide is the CONTAINERS, IMAGES and SELECTOR columns of a
+// workload in wide output.
+func templateWide(t *api.PodTemplateSpec, sel *api.LabelSelector) []string {
+	var names, images []string
+	for _, c := range t.Spec.Containers {
+		names = append(names, c.Name)
+		images = append(images, c.Image)
+	}
+	selector := "<none>"
+	if s, err := sel.Selector(); err == nil && sel != nil {
+		selector = s.String()
+	}
+	return []string{strings.Join(names, ","), strings.Join(images, ","), selector}
 }
