@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -16,7 +15,6 @@ const (
 	SubjectGet    = SubjectPrefix + ".get"
 	SubjectList   = SubjectPrefix + ".list"
 	SubjectDelete = SubjectPrefix + ".delete"
-	EventsPrefix  = "kyb.events"
 	NodeSubjects  = "kyb.node"  // kyb.node.<node>.<verb>: agent -> control plane
 	AgentSubjects = "kyb.agent" // kyb.agent.<node>.<verb>: control plane -> agent
 	LogsPrefix    = "kyb.logs"  // kyb.logs.<node>.<namespace>.<pod>.<container>
@@ -125,7 +123,7 @@ type Preconditions struct {
 	ResourceVersion *string `json:"resourceVersion,omitempty"`
 }
 
-// Event types published on kyb.events.<kind>.<namespace>.<name>.
+// Watch event types (kyb.api.v1.watch).
 const (
 	EventAdded    = "ADDED"
 	EventModified = "MODIFIED"
@@ -242,16 +240,6 @@ const (
 // the source); reply the Event as stored (folded with its repeats). 403 for
 // a pod not bound to the node, 422 for an invalid event.
 const NodeVerbEvents = "events"
-
-// EventSubject returns kyb.events.<kind-lower>.<namespace>.<name>, where a
-// cluster-scoped kind's namespace is ClusterScope. Watchers pass NATS
-// wildcards: namespace "*" for every namespace, name ">" for every object.
-func EventSubject(kind *Kind, namespace, name string) string {
-	if !kind.Namespaced || namespace == "" {
-		namespace = ClusterScope
-	}
-	return EventsPrefix + "." + strings.ToLower(kind.Name) + "." + namespace + "." + name
-}
 
 // --- streamed replies ------------------------------------------------------
 //

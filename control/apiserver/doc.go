@@ -3,9 +3,9 @@
 // get and watch of kind Event read the events stream, control/events),
 // the streamed kyb.api.v1.{watch,logs}, kyb.api.v1.modules.{push,upload.<id>,
 // list,get}, the node agent protocol (kyb.node.<node>.{register,heartbeat,
-// status,podstatus,sync,events,moduleinfo} and the streamed kyb.node.<node>.module), the
-// change events published on kyb.events.<kind>.<namespace>.<name>, the pod
-// assignments published on kyb.agent.<node>.pods, and the JetStream assets
+// status,podstatus,sync,events,moduleinfo} and the streamed
+// kyb.node.<node>.module), the pod assignments published on
+// kyb.agent.<node>.pods, and the JetStream assets
 // the rest of the cluster uses (the KYB_LOGS stream, the kyb-modules object
 // store).
 //
@@ -23,9 +23,9 @@
 //
 // Requests are decoded, defaulted and validated here (with package api) and
 // written through control/store with compare-and-set. One store watch over
-// every kind feeds an in-memory cache (lists, pod sync) and drives every
-// event and assignment, so writes made by other components (the scheduler)
-// are published too.
+// every kind feeds an in-memory cache (lists, pod sync), the watch history
+// (kyb.api.v1.watch) and every assignment, so writes made by other
+// components (the scheduler) reach watchers and agents too.
 //
 // Several apiservers may serve the same cluster (the micro endpoints share a
 // queue group), but each runs its own watch, so each publishes every event

@@ -148,7 +148,6 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 		return
 	}
 	s.hist.add(change{rev: ev.Revision, kind: kind, typ: typ, obj: obj, prev: prev, raw: raw})
-	s.publishEvent(kind, m.Namespace, m.Name, typ, raw)
 	if isPod {
 		s.publishAssignment(pod, typ, raw, oldNode)
 	}
@@ -184,17 +183,6 @@ func publishable(subject string) bool {
 		return false
 	}
 	return !strings.ContainsAny(subject, " \t\r\n*>")
-}
-
-func (s *Server) publishEvent(kind *api.Kind, ns, name, typ string, raw []byte) {
-	subject := api.EventSubject(kind, ns, name)
-	if !publishable(subject) {
-		s.log.Warn("not publishing event: object name unfit for a subject", "kind", kind.Name, "namespace", trunc(ns), "name", trunc(name))
-		return
-	}
-	if err := s.nc.Publish(subject, envelope(typ, "object", raw)); err != nil {
-		s.log.Warn("publish event", "err", err)
-	}
 }
 
 // trunc shortens s for a log line.

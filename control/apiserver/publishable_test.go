@@ -7,17 +7,15 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 )
 
-// TestPublishable: the subjects the server publishes events and
-// assignments on are checked, so an object stored around the apiserver
+// TestPublishable: the subjects the server publishes assignments on are checked, so an object stored around the apiserver
 // (with a name no validation let through) cannot cost it its connection.
 func TestPublishable(t *testing.T) {
 	for _, tc := range []struct {
 		subject string
 		want    bool
 	}{
-		{api.EventSubject(podKind, "default", "web"), true},
 		{api.AgentSubject("n1", api.AgentVerbPods), true},
-		{api.EventSubject(podKind, "default", strings.Repeat("a", 4100)), false},
+		{api.AgentSubject(strings.Repeat("a", 4100), api.AgentVerbPods), false},
 		{api.AgentSubject(strings.Repeat("n", 2000), api.AgentVerbPods), false},
 		{api.AgentSubject("a b", api.AgentVerbPods), false},
 		{api.AgentSubject("*", api.AgentVerbPods), false},
