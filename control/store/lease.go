@@ -113,7 +113,7 @@ func (l *Lease) Holder(ctx context.Context) (string, bool, error) {
 		}
 		return "", false, storeErr("lease holder "+l.name, err)
 	}
-	if time.Since(e.Created()) > l.ttl {
+	if time.Since(e.Created()) > l.ttl || len(e.Value()) == 0 { // expiring, or revoked
 		return "", false, nil
 	}
 	return string(e.Value()), true, nil
@@ -199,4 +199,18 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 			}
 		}
 	}
+}
+
+// Revoke takes the lease from whoever holds it (an operator forcing a
+// failover). It does not delete the key, which would let another process
+// acquire it while the holder still acts until its next renewal: it
+// overwrites the key with an empty value living one lease duration, so the
+// holder's next renewal fails (it stops within one renew interval) and no
+// one can acquire the lease before that value expires.
+func (l *Lease) Revoke(ctx context.Context) error {
+	msg := &nats.Msg{Subject: l.hb.prefix + l.key}
+	if _, err := l.hb.js.PublishMsg(ctx, msg, jetstream.WithMsgTTL(l.ttl)); err != nil {
+		return storeErr("revoke lease "+l.name, err)
+	}
+	return nil
 }

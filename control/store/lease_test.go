@@ -148,7 +148,7 @@ func TestLeaseHold(t *testing.T) {
 		t.Fatalf("%d bodies ran at once", maxRunning.Load())
 	}
 	// Depose b: delete its key behind its back and let a take it.
-	if err := hb.kv.Delete(context.Background(), leaseKeyPrefix+"ctl"); err != nil {
+	if err := a.Revoke(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	select {
