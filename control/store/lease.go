@@ -67,14 +67,28 @@ func (h *Heartbeats) Lease(name, identity string, duration, renew time.Duration,
 func (l *Lease) Duration() time.Duration { return l.ttl }
 
 // Acquire tries once to take the lease: its revision and true when this
-// process now holds it, false when another does.
+// process now holds it, false when another does. A lease still held under
+// this identity (the same control plane, restarted before its lease
+// expired: the identity is kept in its data directory, which only one
+// process can use) is taken back at once with a compare-and-set renewal.
 func (l *Lease) Acquire(ctx context.Context) (uint64, bool, error) {
 	rev, err := l.hb.kv.Create(ctx, l.key, []byte(l.identity), jetstream.KeyTTL(l.ttl))
+	if err == nil {
+		return rev, true, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, false, storeErr("acquire lease "+l.name, err)
+	}
+	e, err := l.hb.kv.Get(ctx, l.key)
+	if err != nil || string(e.Value()) != l.identity {
+		return 0, false, nil // another holds it (or it just went; try again later)
+	}
+	rev, err = l.Renew(ctx, e.Revision())
 	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if errors.Is(err, ErrLeaseLost) {
 			return 0, false, nil
 		}
-		return 0, false, storeErr("acquire lease "+l.name, err)
+		return 0, false, err
 	}
 	return rev, true, nil
 }
@@ -119,7 +133,8 @@ func (l *Lease) Holder(ctx context.Context) (string, bool, error) {
 	return string(e.Value()), true, nil
 }
 
-// Hold campaigns for the lease (trying again every renew interval) and,
+// Hold campaigns for the lease (trying again every renew interval, at most
+// every second) and,
 // once held, runs fn with a context that is cancelled as soon as the lease
 // is lost: a renewal that fails with ErrLeaseLost, or no successful renewal
 // before the local deadline (the start of the last successful renewal plus
@@ -143,7 +158,7 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(l.renew):
+		case <-time.After(min(l.renew, time.Second)):
 		}
 	}
 	l.log.Info("lease acquired", "revision", rev)

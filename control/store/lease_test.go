@@ -70,6 +70,16 @@ func TestLeaseAcquireRenewRelease(t *testing.T) {
 	if h, ok, _ := b.Holder(ctx); !ok || h != "a" {
 		t.Fatalf("Holder = %q, %v; want a", h, ok)
 	}
+	// The same identity (a restarted process) takes its lease back.
+	again, _ := hb.Lease("ctl", "a", time.Second, 200*time.Millisecond, nil)
+	rev3, ok, err := again.Acquire(ctx)
+	if !ok || err != nil || rev3 <= rev2 {
+		t.Fatalf("re-acquire by the same identity = %d, %v, %v", rev3, ok, err)
+	}
+	if _, err := a.Renew(ctx, rev2); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("renew at the revision before the re-acquire: err = %v; want ErrLeaseLost", err)
+	}
+	rev2 = rev3
 	if err := a.Release(ctx, rev2); err != nil {
 		t.Fatal(err)
 	}
