@@ -146,7 +146,9 @@ func (l *Lease) Holder(ctx context.Context) (string, bool, error) {
 // as in Kubernetes.
 func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error {
 	var rev uint64
+	var acquired time.Time
 	for {
+		acquired = time.Now() // the server's TTL starts after this
 		r, ok, err := l.Acquire(ctx)
 		if err != nil && ctx.Err() == nil {
 			l.log.Warn("lease: acquire failed; retrying", "err", err)
@@ -162,13 +164,17 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 		}
 	}
 	l.log.Info("lease acquired", "revision", rev)
-	deadline := time.Now().Add(l.ttl - l.renew)
+	deadline := acquired.Add(l.ttl - l.renew)
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- fn(fctx) }()
 	tick := time.NewTicker(l.renew)
 	defer tick.Stop()
+	// The deadline is a timer of its own, not checked on a tick, so the
+	// holder stops at it, not up to a renew interval later.
+	expire := time.NewTimer(time.Until(deadline))
+	defer expire.Stop()
 	lost := func(why error) error {
 		l.log.Warn("lease lost; stopping", "err", why)
 		cancel()
@@ -191,11 +197,10 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 			_ = l.Release(rctx, rev)
 			rcancel()
 			return err
+		case <-expire.C:
+			return lost(errors.New("no renewal before the local deadline"))
 		case <-tick.C:
 			start := time.Now()
-			if time.Now().After(deadline) {
-				return lost(errors.New("no renewal before the local deadline"))
-			}
 			rctx, rcancel := context.WithDeadline(ctx, deadline)
 			r, err := l.Renew(rctx, rev)
 			rcancel()
@@ -203,6 +208,7 @@ func (l *Lease) Hold(ctx context.Context, fn func(context.Context) error) error 
 			case err == nil:
 				rev = r
 				deadline = start.Add(l.ttl - l.renew)
+				expire.Reset(time.Until(deadline))
 			case errors.Is(err, ErrLeaseLost):
 				return lost(err)
 			case ctx.Err() != nil:

@@ -183,3 +183,30 @@ func holds(f func() bool) func() error {
 		return nil
 	}
 }
+
+// Lease keys share the heartbeat bucket but are never reported as nodes.
+func TestHeartbeatWatchSkipsLeases(t *testing.T) {
+	hb := openLeases(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	l, _ := hb.Lease("scheduler", "a", time.Second, 200*time.Millisecond, nil)
+	if _, ok, err := l.Acquire(ctx); !ok || err != nil {
+		t.Fatalf("Acquire = %v, %v", ok, err)
+	}
+	if err := hb.Beat(ctx, "node-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	events, err := hb.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-events; ev.Node != "node-1" {
+		t.Fatalf("first event names %q; want node-1 only", ev.Node)
+	}
+	if err := hb.Beat(ctx, "node-2", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-events; ev.Node != "node-2" {
+		t.Fatalf("second event names %q; want node-2", ev.Node)
+	}
+}
