@@ -159,3 +159,24 @@ func TestManagerLease(t *testing.T) {
 		t.Fatalf("%d managers ran controllers at once", env.max.Load())
 	}
 }
+
+// A worker of a controller whose run has ended (its lease lost) reconciles
+// nothing more, even a key it took from the queue before the queue shut
+// down.
+func TestControllerFencedAfterCancel(t *testing.T) {
+	var calls atomic.Int32
+	r := ReconcileFunc(func(ctx context.Context, key Key) (Result, error) {
+		calls.Add(1)
+		return Result{}, nil
+	})
+	c := NewController("fenced", r, Options{Workers: 1, Logger: quiet})
+	c.Queue().Add(Key{Namespace: "ns", Name: "k"})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if c.processNext(ctx) {
+		t.Fatal("a worker whose run ended goes on")
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("%d reconciles after the run's context ended", n)
+	}
+}
