@@ -61,7 +61,8 @@ type Config struct {
 	// RenewInterval is how often the holder renews its leases (and a
 	// standby tries to take them, at most every second); it must be under
 	// LeaseDuration. A holder that has not renewed within LeaseDuration
-	// minus RenewInterval stops acting. Default 5s.
+	// minus RenewInterval stops acting. Default 5s (a third of
+	// LeaseDuration when that is under 15s).
 	RenewInterval time.Duration
 	// Identity names this control plane in its leases; default the host
 	// name and a random suffix, made once and kept in DataDir, so a control
@@ -146,7 +147,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		cfg.LeaseDuration = 15 * time.Second
 	}
 	if cfg.RenewInterval == 0 {
-		cfg.RenewInterval = 5 * time.Second
+		cfg.RenewInterval = min(5*time.Second, cfg.LeaseDuration/3)
+	}
+	if err := CheckLease(cfg.LeaseDuration, cfg.RenewInterval); err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
 	}
 	if cfg.Identity == "" {
 		id, err := loadIdentity(cfg.DataDir)
@@ -504,6 +508,19 @@ func certHosts(host string, extra []string) []string {
 	hosts = append(hosts, extra...)
 	slices.Sort(hosts)
 	return slices.Compact(hosts)
+}
+
+// CheckLease reports whether a lease duration and renew interval can be
+// used: the duration at least one second, the interval positive and under
+// it.
+func CheckLease(duration, renew time.Duration) error {
+	if duration < time.Second {
+		return fmt.Errorf("lease duration %v: must be at least 1s", duration)
+	}
+	if renew <= 0 || renew >= duration {
+		return fmt.Errorf("renew interval %v: must be positive and under the lease duration %v", renew, duration)
+	}
+	return nil
 }
 
 // whileLeader runs term (one component built afresh, running under a lease)
