@@ -15,6 +15,7 @@ import (
 )
 
 type leasedScheduler struct {
+	nc     interface{ Close() }
 	s      *Scheduler
 	lease  *store.Lease
 	cancel context.CancelFunc
@@ -25,7 +26,8 @@ type leasedScheduler struct {
 // lease, as one control plane process would.
 func startLeased(t *testing.T, srv *testutil.Server, identity string) *leasedScheduler {
 	t.Helper()
-	js, err := jetstream.New(testutil.Connect(t, srv))
+	nc := testutil.Connect(t, srv)
+	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +43,7 @@ func startLeased(t *testing.T, srv *testutil.Server, identity string) *leasedSch
 	if err != nil {
 		t.Fatal(err)
 	}
-	ls := &leasedScheduler{s: New(Config{}, st, testLogger(t)), lease: l, done: make(chan error, 1)}
+	ls := &leasedScheduler{nc: nc, s: New(Config{}, st, testLogger(t)), lease: l, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	ls.cancel = cancel
 	go func() { ls.done <- ls.s.RunWithLease(ctx, l) }()
@@ -116,4 +118,32 @@ func TestSchedulersUnderLease(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("deposed scheduler kept running")
 	}
+
+	// A crashed holder (its connection gone) is replaced once its lease
+	// expires, and it has stopped by then.
+	c := startLeased(t, srv, "c")
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if !isClosed(c.s.Ready()) {
+			return errors.New("c not scheduling")
+		}
+		return nil
+	})
+	d := startLeased(t, srv, "d")
+	start = time.Now()
+	c.nc.Close()
+	select {
+	case err := <-c.done:
+		if !errors.Is(err, store.ErrLeaseLost) {
+			t.Fatalf("crashed scheduler: %v; want ErrLeaseLost", err)
+		}
+		c.done <- nil
+	case <-time.After(3 * time.Second):
+		t.Fatal("crashed scheduler kept running")
+	}
+	if isClosed(d.s.Ready()) {
+		t.Fatal("the successor started before the crashed holder stopped")
+	}
+	createAll(t, st, []api.Object{mkPod("p3", "100m", "64Mi")})
+	testutil.Eventually(t, 5*time.Second, bound("p3"))
+	t.Logf("scheduler failover after a crash (lease 1s, renew 200ms): %v", time.Since(start))
 }
