@@ -2,6 +2,8 @@ package controlplane
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +53,21 @@ type Config struct {
 	MaxPayload int32
 	// HeartbeatTTL is how long a node stays alive without a heartbeat; default 40s.
 	HeartbeatTTL time.Duration
+	// LeaseDuration is how long a control plane holds the scheduler's and
+	// the controllers' leases without renewing them; another control plane
+	// takes over at most about this long (plus a second) after the holder
+	// dies. Default 15s (rounded up to whole seconds).
+	LeaseDuration time.Duration
+	// RenewInterval is how often the holder renews its leases (and a
+	// standby tries to take them, at most every second); it must be under
+	// LeaseDuration. A holder that has not renewed within LeaseDuration
+	// minus RenewInterval stops acting. Default 5s (a third of
+	// LeaseDuration when that is under 15s).
+	RenewInterval time.Duration
+	// Identity names this control plane in its leases; default the host
+	// name and a random suffix, made once and kept in DataDir, so a control
+	// plane restarted before its leases expired takes them back at once.
+	Identity string
 	// Scheduler configures the scheduler.
 	Scheduler scheduler.Config
 	// APIServer configures the API.
@@ -125,6 +142,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 	}
 	if cfg.MaxPayload == 0 {
 		cfg.MaxPayload = 8 << 20
+	}
+	if cfg.LeaseDuration == 0 {
+		cfg.LeaseDuration = 15 * time.Second
+	}
+	if cfg.RenewInterval == 0 {
+		cfg.RenewInterval = min(5*time.Second, cfg.LeaseDuration/3)
+	}
+	if err := CheckLease(cfg.LeaseDuration, cfg.RenewInterval); err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	if cfg.Identity == "" {
+		id, err := loadIdentity(cfg.DataDir)
+		if err != nil {
+			return nil, fmt.Errorf("start control plane: %w", err)
+		}
+		cfg.Identity = id
 	}
 	if cfg.HeartbeatTTL == 0 {
 		cfg.HeartbeatTTL = 40 * time.Second
@@ -270,41 +303,59 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		}
 		cfg.Scheduler.Recorder = api.Recorder(name, cp.log.With("component", "scheduler"))
 	}
-	sched := scheduler.New(cfg.Scheduler, st, cp.log.With("component", "scheduler"))
+	// Only the holder of a lease schedules or runs the controllers, so two
+	// control planes on one JetStream never act at once (docs/RATIONALE.md,
+	// "Leases").
+	schedLog := cp.log.With("component", "scheduler")
+	schedLease, err := hb.Lease("scheduler", cfg.Identity, cfg.LeaseDuration, cfg.RenewInterval, schedLog)
+	if err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
 	// The controllers share one informer per kind (control/controllers/framework).
 	ctlLog := cp.log.With("component", "controllers")
-	controllers := framework.NewManager(st, ctlLog)
+	ctlLease, err := hb.Lease("controller-manager", cfg.Identity, cfg.LeaseDuration, cfg.RenewInterval, ctlLog)
+	if err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
 	if cfg.NodeLifecycle.Recorder == nil {
 		cfg.NodeLifecycle.Recorder = api.Recorder(nodelifecycle.Component, ctlLog)
 	}
-	controllers.Add("nodelifecycle", nodelifecycle.New(controllers, st, hb, cfg.NodeLifecycle, ctlLog))
 	if cfg.Namespace.DefaultGracePeriod == 0 {
 		cfg.Namespace.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
 	}
-	controllers.Add("namespace", namespace.New(controllers, st, cfg.Namespace, ctlLog))
 	if cfg.Job.Recorder == nil {
 		cfg.Job.Recorder = api.Recorder("job-controller", ctlLog)
 	}
-	controllers.Add("job", job.New(controllers, st, cfg.Job, ctlLog))
 	if cfg.CronJob.Recorder == nil {
 		cfg.CronJob.Recorder = api.Recorder("cronjob-controller", ctlLog)
 	}
-	controllers.Add("cronjob", cronjob.New(controllers, st, cfg.CronJob, ctlLog))
 	if cfg.ReplicaSet.DefaultGracePeriod == 0 {
 		cfg.ReplicaSet.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
 	}
 	if cfg.ReplicaSet.Recorder == nil {
 		cfg.ReplicaSet.Recorder = api.Recorder("replicaset-controller", ctlLog)
 	}
-	controllers.Add("replicaset", replicaset.New(controllers, st, cfg.ReplicaSet, ctlLog))
 	if cfg.Deployment.Recorder == nil {
 		cfg.Deployment.Recorder = api.Recorder("deployment-controller", ctlLog)
 	}
-	controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
 	if cfg.GarbageCollector.DefaultGracePeriod == 0 {
 		cfg.GarbageCollector.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
 	}
-	controllers.Add("garbagecollector", garbagecollector.New(controllers, st, cfg.GarbageCollector, ctlLog))
+	// A manager (like a scheduler) runs once: one that lost its lease is
+	// rebuilt and campaigns again, as Kubernetes restarts a controller
+	// manager that lost leadership.
+	newControllers := func() *framework.Manager {
+		controllers := framework.NewManager(st, ctlLog)
+		controllers.SetElector(ctlLease)
+		controllers.Add("nodelifecycle", nodelifecycle.New(controllers, st, hb, cfg.NodeLifecycle, ctlLog))
+		controllers.Add("namespace", namespace.New(controllers, st, cfg.Namespace, ctlLog))
+		controllers.Add("job", job.New(controllers, st, cfg.Job, ctlLog))
+		controllers.Add("cronjob", cronjob.New(controllers, st, cfg.CronJob, ctlLog))
+		controllers.Add("replicaset", replicaset.New(controllers, st, cfg.ReplicaSet, ctlLog))
+		controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
+		controllers.Add("garbagecollector", garbagecollector.New(controllers, st, cfg.GarbageCollector, ctlLog))
+		return controllers
+	}
 
 	runCtx, cancel := context.WithCancel(context.Background())
 	cp.stop = cancel
@@ -327,8 +378,14 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		})
 	}
 	run("apiserver", func(ctx context.Context) error { <-ctx.Done(); return api.Stop() })
-	run("scheduler", sched.Run)
-	run("controllers", controllers.Run)
+	run("scheduler", func(ctx context.Context) error {
+		return whileLeader(ctx, func(ctx context.Context) error {
+			return scheduler.New(cfg.Scheduler, st, schedLog).RunWithLease(ctx, schedLease)
+		})
+	})
+	run("controllers", func(ctx context.Context) error {
+		return whileLeader(ctx, func(ctx context.Context) error { return newControllers().Run(ctx) })
+	})
 	go func() {
 		cp.err = g.Wait()
 		close(cp.done)
@@ -451,4 +508,55 @@ func certHosts(host string, extra []string) []string {
 	hosts = append(hosts, extra...)
 	slices.Sort(hosts)
 	return slices.Compact(hosts)
+}
+
+// CheckLease reports whether a lease duration and renew interval can be
+// used: the duration at least one second, the interval positive and under
+// it.
+func CheckLease(duration, renew time.Duration) error {
+	if duration < time.Second {
+		return fmt.Errorf("lease duration %v: must be at least 1s", duration)
+	}
+	if renew <= 0 || renew >= duration {
+		return fmt.Errorf("renew interval %v: must be positive and under the lease duration %v", renew, duration)
+	}
+	return nil
+}
+
+// whileLeader runs term (one component built afresh, running under a lease)
+// again each time it ends because its lease was lost, until ctx ends or it
+// fails otherwise.
+func whileLeader(ctx context.Context, term func(context.Context) error) error {
+	for {
+		err := term(ctx)
+		if !errors.Is(err, store.ErrLeaseLost) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// loadIdentity returns the control plane's lease identity kept in dir,
+// making it on first start: the host name and a random suffix, so two
+// control planes on one host differ.
+func loadIdentity(dir string) (string, error) {
+	path := filepath.Join(dir, "identity")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "kyb"
+	}
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("lease identity: %w", err)
+	}
+	id := host + "-" + hex.EncodeToString(b[:])
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("lease identity: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("lease identity: %w", err)
+	}
+	return id, nil
 }

@@ -143,6 +143,24 @@ func (s *Scheduler) forward(ctx context.Context, kind *api.Kind, ch <-chan store
 	}
 }
 
+// Elector runs fn only while this process holds a leader lease, cancelling
+// fn's context as soon as the lease is lost; *store.Lease implements it.
+type Elector interface {
+	Hold(ctx context.Context, fn func(context.Context) error) error
+}
+
+// RunWithLease runs Run only while e holds the scheduler's lease, so two
+// control planes never schedule at once. It returns nil when ctx ends, and
+// an error wrapping the lease's (store.ErrLeaseLost) when the lease is lost,
+// after Run returned; a Scheduler runs once, so build a new one to campaign
+// again.
+func (s *Scheduler) RunWithLease(ctx context.Context, e Elector) error {
+	if err := e.Hold(ctx, s.Run); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	return nil
+}
+
 // RunEvents schedules from a stream of pod and node events (as a store
 // watch delivers them, with one Synced after the initial state of both
 // kinds) until ctx ends, returning nil, or events closes, returning an

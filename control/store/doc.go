@@ -69,5 +69,15 @@
 // without polling. Per-message rather than bucket-wide TTL leaves room for
 // keys with other lifetimes (leases) in the same bucket.
 //
+// # Leases
+//
+// A Lease (Heartbeats.Lease) is a key "lease.<name>" in the same bucket:
+// acquired with a KV create, renewed with a write that expects the holder's
+// last revision (its fencing token) and carries a fresh TTL, released with a
+// delete at that revision. Lease.Hold runs a function only while the lease
+// is held and cancels it at the holder's local deadline, before the server
+// can let another process acquire. Heartbeats.Watch skips lease keys. See
+// docs/RATIONALE.md, "Leases", for what is fenced and what is not.
+//
 // Every exported type is safe for concurrent use.
 package store

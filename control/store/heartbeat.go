@@ -137,7 +137,11 @@ func (h *Heartbeats) Watch(ctx context.Context) (<-chan HeartbeatEvent, error) {
 	var mu sync.Mutex // serialises handler calls (across consumer resets) with close
 	closed := false
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		node, ok := unescapeToken(strings.TrimPrefix(msg.Subject(), h.prefix))
+		key := strings.TrimPrefix(msg.Subject(), h.prefix)
+		if strings.HasPrefix(key, leaseKeyPrefix) {
+			return // a leader lease, not a node
+		}
+		node, ok := unescapeToken(key)
 		if !ok {
 			return
 		}

@@ -171,6 +171,11 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
+	if ctx.Err() != nil {
+		// Fenced: once the run ends (its lease was lost, or the process
+		// stops), a key taken meanwhile is not reconciled.
+		return false
+	}
 	res, err := c.reconcile(ctx, key)
 	switch {
 	case err != nil && IsTerminal(err):

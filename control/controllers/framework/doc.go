@@ -47,7 +47,13 @@
 //	c.Watch(rs, nil)                 // a ReplicaSet's own key
 //	c.Watch(pods, framework.OwnerKey("ReplicaSet")) // a pod's controlling ReplicaSet
 //	mgr.Add("replicaset", c)
+//	mgr.SetElector(lease)            // a *store.Lease: controllers run only while held
 //	go mgr.Run(ctx)
+//
+// With an Elector, informers start at once and the controllers only while
+// the lease is held; when it is lost they are cancelled, no worker
+// reconciles another key, and Run returns an error wrapping
+// store.ErrLeaseLost: build a new Manager to campaign again.
 //
 // Time in queues comes from a Clock; FakeClock moves only when told, so
 // tests of back-off and delays never sleep.

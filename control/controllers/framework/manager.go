@@ -18,11 +18,22 @@ type Runnable interface {
 	Run(ctx context.Context) error
 }
 
+// Elector runs fn only while this process holds a leader lease, cancelling
+// fn's context as soon as the lease is lost; *store.Lease implements it.
+// Hold returns nil when ctx ends, fn's error when fn fails, and an error
+// wrapping store.ErrLeaseLost when leadership is lost.
+type Elector interface {
+	Hold(ctx context.Context, fn func(context.Context) error) error
+}
+
 // Manager owns the shared informers (one per kind) and runs them with the
-// controllers added to it. Safe for concurrent use.
+// controllers added to it. With an Elector (SetElector) the informers start
+// at once, so caches are warm, but the controllers run only while this
+// process holds the manager's lease. Safe for concurrent use.
 type Manager struct {
-	w   Watcher
-	log *slog.Logger
+	w       Watcher
+	log     *slog.Logger
+	elector Elector
 
 	mu        sync.Mutex
 	informers map[*api.Kind]*Informer
@@ -69,8 +80,21 @@ func (m *Manager) Add(name string, r Runnable) {
 	m.runnables = append(m.runnables, named{name, r})
 }
 
+// SetElector makes Run start the added Runnables only while e holds the
+// lease. Call it before Run.
+func (m *Manager) SetElector(e Elector) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.elector = e
+}
+
 // Run runs every informer and added Runnable until ctx ends (nil) or one
-// fails (its error, after the others stopped).
+// fails (its error, after the others stopped). With an Elector, the
+// Runnables start once the lease is held; when it is lost they are
+// cancelled and Run returns an error wrapping the elector's (lease lost)
+// after everything stopped. A Manager runs once: after a lost lease, build
+// a new one (its controllers' queues are shut down), as Kubernetes restarts
+// a controller manager that lost leadership.
 func (m *Manager) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	m.mu.Lock()
@@ -82,14 +106,29 @@ func (m *Manager) Run(ctx context.Context) error {
 	for _, inf := range m.informers {
 		g.Go(func() error { return inf.Run(gctx) })
 	}
-	for _, n := range m.runnables {
+	runnables := append([]named(nil), m.runnables...)
+	runAll := func(ctx context.Context) error {
+		rg, rctx := errgroup.WithContext(ctx)
+		for _, n := range runnables {
+			rg.Go(func() error {
+				if err := n.r.Run(rctx); err != nil && !errors.Is(err, context.Canceled) {
+					m.log.Error("controller stopped", "controller", n.name, "err", err)
+					return fmt.Errorf("%s: %w", n.name, err)
+				}
+				return nil
+			})
+		}
+		return rg.Wait()
+	}
+	if e := m.elector; e != nil {
 		g.Go(func() error {
-			if err := n.r.Run(gctx); err != nil && !errors.Is(err, context.Canceled) {
-				m.log.Error("controller stopped", "controller", n.name, "err", err)
-				return fmt.Errorf("%s: %w", n.name, err)
+			if err := e.Hold(gctx, runAll); err != nil {
+				return fmt.Errorf("controller manager: %w", err)
 			}
 			return nil
 		})
+	} else {
+		g.Go(func() error { return runAll(gctx) })
 	}
 	m.mu.Unlock()
 	err := g.Wait()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -21,6 +22,7 @@ type serverFlags struct {
 	spread                bool
 	tls                   string
 	tlsNames              []string
+	leaseDuration, renew  time.Duration
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -30,6 +32,8 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().BoolVar(&f.spread, "spread", false, "schedule pods onto the least allocated nodes instead of bin-packing")
 	cmd.Flags().StringVar(&f.tls, "tls", "auto", "auto: TLS unless --listen is a loopback address; on; off (loopback only)")
 	cmd.Flags().StringSliceVar(&f.tlsNames, "tls-san", nil, "extra host names or IPs for the server certificate")
+	cmd.Flags().DurationVar(&f.leaseDuration, "lease-duration", 15*time.Second, "how long the scheduler's and controllers' leases last unrenewed; another control plane takes over about this long after the holder dies")
+	cmd.Flags().DurationVar(&f.renew, "renew-interval", 5*time.Second, "how often the lease holder renews (under --lease-duration)")
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -94,7 +98,11 @@ func (f *serverFlags) config() (controlplane.Config, error) {
 	if _, _, err := controlplane.ParseSync(f.sync); err != nil {
 		return controlplane.Config{}, fmt.Errorf("--sync: %w", err)
 	}
-	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames}
+	if err := controlplane.CheckLease(f.leaseDuration, f.renew); err != nil {
+		return controlplane.Config{}, fmt.Errorf("--lease-duration, --renew-interval: %w", err)
+	}
+	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames,
+		LeaseDuration: f.leaseDuration, RenewInterval: f.renew}
 	if f.spread {
 		cfg.Scheduler.Strategy = scheduler.Spread
 	}
