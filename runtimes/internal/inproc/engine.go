@@ -585,11 +585,15 @@ func (e *Engine) StopContainer(ctx context.Context, id string, grace time.Durati
 func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
 	e.mu.Lock()
 	c, ok := e.cs[id]
+	var state runtimes.ContainerState
+	if ok {
+		state = c.Status.State // finish writes it under mu
+	}
 	e.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	if c.Status.State != runtimes.ContainerExited {
+	if state != runtimes.ContainerExited {
 		if err := e.StopContainer(ctx, id, 0); err != nil {
 			return fmt.Errorf("remove container: %w", err)
 		}
