@@ -21,25 +21,11 @@ import (
 // Waiting reasons the agent reports (the runtimes add their own through
 // runtimes.ReasonError: InvalidModule, ModuleNotFound, InvalidImageName, ...).
 const (
-	ReasonContainerCreating = "ContainerCreating"
-	ReasonPodInitializing   = "PodInitializing"
-	ReasonErrImagePull      = "ErrImagePull"
-	ReasonImagePullBackOff  = "ImagePullBackOff"
-	ReasonCrashLoopBackOff  = "CrashLoopBackOff"
-	ReasonCreateContainer   = "CreateContainerError"
-	ReasonCreateConfig      = "CreateContainerConfigError"
-	ReasonRunContainer      = "RunContainerError"
-	ReasonSandboxError      = "CreatePodSandboxError"
 	// ReasonUnknownRuntime fails a pod whose runtime class the node lacks.
 	ReasonUnknownRuntime = "UnknownRuntime"
 )
 
 const defaultGrace = 30 * time.Second
-
-// reasonAgentRestarted is the termination reason in-process runtimes (wasm,
-// fake) give a container that ended because the agent process ended. Such a
-// container is restarted (as its restart policy says) without back-off.
-const reasonAgentRestarted = "AgentRestarted"
 
 // podWorker drives one pod. Desired state arrives through update (any
 // goroutine); everything else belongs to the worker's goroutine.
@@ -419,14 +405,14 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *api.Pod) {
 		w.log.Warn("create sandbox", "err", err)
 		w.sbBackoff.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, time.Now())
 		for _, c := range w.all() {
-			c.waitR, c.waitM = runtimes.ReasonOf(err, ReasonSandboxError), err.Error()
+			c.waitR, c.waitM = runtimes.ReasonOf(err, runtimes.ReasonCreatePodSandboxError), err.Error()
 		}
 		return
 	}
 	w.sandbox = sb
 	w.sbBackoff = backoff{}
 	for _, c := range w.all() {
-		if c.waitR == ReasonSandboxError {
+		if c.waitR == runtimes.ReasonCreatePodSandboxError {
 			c.waitR, c.waitM = "", ""
 		}
 	}
@@ -454,7 +440,7 @@ func (w *podWorker) applySpecChanges(ctx context.Context, pod *api.Pod) {
 			w.log.Info("container image changed; restarting it", "container", c.spec.Name, "from", c.spec.Image, "to", specs[i].Image)
 			c.spec = specs[i]
 			c.imageOK, c.imageRef, c.pull, c.pullErrs = false, "", backoff{}, 0
-			if c.waitR == ReasonErrImagePull || c.waitR == ReasonImagePullBackOff {
+			if c.waitR == runtimes.ReasonErrImagePull || c.waitR == runtimes.ReasonImagePullBackOff {
 				c.waitR, c.waitM = "", ""
 			}
 			if !c.running {
@@ -465,7 +451,7 @@ func (w *podWorker) applySpecChanges(ctx context.Context, pod *api.Pod) {
 				w.log.Warn("stop container for its new image", "container", c.spec.Name, "err", err)
 			}
 			done()
-			res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
+			res := runtimes.ExitResult{ExitCode: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
 			if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
 				res = exitOf(st)
 				res.Reason = reasonOrByCode(res)
@@ -514,7 +500,7 @@ func (c *ctr) observe() observedCtr {
 	oc := observedCtr{
 		name: c.spec.Name, running: c.running, respec: c.respec, imageOK: c.imageOK,
 		pullUntil: c.pull.until, crashUntil: c.crash.until, crashDelay: c.crash.delay,
-		startFailed: c.waitR != "" && c.waitR != ReasonErrImagePull && c.waitR != ReasonImagePullBackOff,
+		startFailed: c.waitR != "" && c.waitR != runtimes.ReasonErrImagePull && c.waitR != runtimes.ReasonImagePullBackOff,
 		unhealthy:   c.unhealthy,
 	}
 	if c.exit != nil {
@@ -567,7 +553,7 @@ func (w *podWorker) killUnhealthy(ctx context.Context, pod *api.Pod, c *ctr, a a
 		grace = time.Duration(*probe.TerminationGracePeriodSeconds) * time.Second
 	}
 	then := "will be restarted"
-	if !shouldRestart(pod.Spec.RestartPolicy, c.init, 137) {
+	if !shouldRestart(pod.Spec.RestartPolicy, c.init, runtimes.ExitCodeKilled) {
 		then = "will not be restarted (restartPolicy " + string(pod.Spec.RestartPolicy) + ")"
 	}
 	kind := strings.ToLower(c.unhealthyKind.String())
@@ -579,7 +565,7 @@ func (w *podWorker) killUnhealthy(ctx context.Context, pod *api.Pod, c *ctr, a a
 		w.log.Warn("stop an unhealthy container", "container", c.spec.Name, "err", err)
 	}
 	done()
-	res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
+	res := runtimes.ExitResult{ExitCode: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
 	if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
 		res = exitOf(st)
 		res.Reason = reasonOrByCode(res)
@@ -621,9 +607,9 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 		}
 		c.pullErrs++
 		c.pull.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, time.Now())
-		r := runtimes.ReasonOf(err, ReasonErrImagePull)
-		if r == ReasonErrImagePull && c.pullErrs > 1 {
-			r = ReasonImagePullBackOff
+		r := runtimes.ReasonOf(err, runtimes.ReasonErrImagePull)
+		if r == runtimes.ReasonErrImagePull && c.pullErrs > 1 {
+			r = runtimes.ReasonImagePullBackOff
 		}
 		c.waitR, c.waitM = r, fmt.Sprintf("pull %s: %v", c.spec.Image, err)
 		w.log.Info("image not ready", "container", c.spec.Name, "image", c.spec.Image, "reason", r, "err", err, "retry", c.pull.delay)
@@ -791,17 +777,17 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 	}
 	cfg, err := w.containerConfig(pod, c)
 	if err != nil {
-		fail(ReasonCreateConfig, err)
+		fail(runtimes.ReasonCreateContainerConfigError, err)
 		return
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.LogPath), 0o755); err != nil {
-		fail(ReasonCreateConfig, fmt.Errorf("create log dir: %w", err))
+		fail(runtimes.ReasonCreateContainerConfigError, fmt.Errorf("create log dir: %w", err))
 		return
 	}
 	if c.id == "" {
 		id, err := w.rt.CreateContainer(ctx, w.sandbox.ID, cfg)
 		if err != nil {
-			fail(ReasonCreateContainer, err)
+			fail(runtimes.ReasonCreateContainerError, err)
 			return
 		}
 		c.id = id
@@ -809,7 +795,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 	if err := w.rt.StartContainer(ctx, c.id); err != nil {
 		_ = w.rt.RemoveContainer(ctx, c.id)
 		c.id = ""
-		fail(ReasonRunContainer, err)
+		fail(runtimes.ReasonRunContainerError, err)
 		return
 	}
 	c.started, c.running, c.respec = true, true, false
@@ -857,7 +843,7 @@ func (w *podWorker) watch(ctx context.Context, pod *api.Pod, c *ctr, logPath str
 				case serr == nil && st.State == runtimes.ContainerExited:
 					res = exitOf(st)
 				case errors.Is(serr, runtimes.ErrNotFound):
-					res = runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, Message: "container vanished", FinishedAt: time.Now()}
+					res = runtimes.ExitResult{ExitCode: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "container vanished", FinishedAt: time.Now()}
 				}
 			}
 			select {
@@ -1003,7 +989,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 			if c.id == "" || !c.running {
 				continue
 			}
-			res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now()}
+			res := runtimes.ExitResult{ExitCode: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, FinishedAt: time.Now()}
 			if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
 				res = exitOf(st)
 			}
@@ -1074,11 +1060,11 @@ func (w *podWorker) computeStatus(pod *api.Pod) api.PodStatus {
 	}
 	var initStatuses []api.ContainerStatus
 	for _, c := range w.inits {
-		initStatuses = append(initStatuses, w.containerStatus(c, ReasonPodInitializing))
+		initStatuses = append(initStatuses, w.containerStatus(c, runtimes.ReasonPodInitializing))
 	}
-	waitDefault := ReasonContainerCreating
+	waitDefault := runtimes.ReasonContainerCreating
 	if !initsDone {
-		waitDefault = ReasonPodInitializing
+		waitDefault = runtimes.ReasonPodInitializing
 	}
 	allReady := true
 	for _, c := range w.ctrs {
@@ -1170,10 +1156,10 @@ func (w *podWorker) containerStatus(c *ctr, waitDefault string) api.ContainerSta
 	case c.running:
 		cs.State.Running = &api.ContainerStateRunning{StartedAt: c.startedAt.Truncate(time.Second)}
 		cs.Ready = started && (c.spec.ReadinessProbe == nil || c.readyOK)
-	case c.exit != nil && (c.waitR == ReasonCrashLoopBackOff || c.respec):
+	case c.exit != nil && (c.waitR == runtimes.ReasonCrashLoopBackOff || c.respec):
 		r := c.waitR
 		if r == "" {
-			r = ReasonContainerCreating
+			r = runtimes.ReasonContainerCreating
 		}
 		cs.State.Waiting = &api.ContainerStateWaiting{Reason: r, Message: c.waitM}
 		cs.LastState.Terminated = w.terminated(c)
@@ -1311,7 +1297,7 @@ func (w *podWorker) adopt(ad *adopted) {
 			res := exitOf(cs)
 			res.Reason = reasonOrByCode(res)
 			c.exit = &res
-			if res.Reason != reasonAgentRestarted {
+			if res.Reason != runtimes.ReasonAgentRestarted {
 				c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
 			} // else: it did not crash; it may run again at once
 			c.tail = w.a.logs.tail(ctx, pod, name, cs.Attempt, logPath)

@@ -20,7 +20,7 @@ type idleProc struct {
 }
 
 func (p *idleProc) Done() <-chan struct{} { return p.done }
-func (p *idleProc) Result() Exit          { return Exit{Code: ExitCodeKilled} }
+func (p *idleProc) Result() Exit          { return Exit{Code: runtimes.ExitCodeKilled} }
 func (p *idleProc) Term()                 { p.Kill() }
 func (p *idleProc) Kill()                 { p.once.Do(func() { close(p.done) }) }
 
@@ -131,8 +131,8 @@ func TestBadConfigsRefused(t *testing.T) {
 	} {
 		t.Run("sandbox "+name, func(t *testing.T) {
 			_, err := e.CreateSandbox(ctx, cfg)
-			if !errors.Is(err, ErrBadID) || runtimes.ReasonOf(err, "") != ReasonInvalidConfig {
-				t.Errorf("create sandbox = %v, want %s wrapping ErrBadID", err, ReasonInvalidConfig)
+			if !errors.Is(err, ErrBadID) || runtimes.ReasonOf(err, "") != runtimes.ReasonInvalidConfig {
+				t.Errorf("create sandbox = %v, want %s wrapping ErrBadID", err, runtimes.ReasonInvalidConfig)
 			}
 		})
 	}
@@ -148,8 +148,8 @@ func TestBadConfigsRefused(t *testing.T) {
 		t.Run("container "+name, func(t *testing.T) {
 			cfg.Image = "x"
 			_, err := e.CreateContainer(ctx, sb.ID, cfg)
-			if err == nil || runtimes.ReasonOf(err, "") != ReasonInvalidConfig {
-				t.Errorf("create container = %v, want %s", err, ReasonInvalidConfig)
+			if err == nil || runtimes.ReasonOf(err, "") != runtimes.ReasonInvalidConfig {
+				t.Errorf("create container = %v, want %s", err, runtimes.ReasonInvalidConfig)
 			}
 		})
 	}
