@@ -447,7 +447,7 @@ func (w *podWorker) applySpecChanges(ctx context.Context, pod *api.Pod) {
 				continue
 			}
 			octx, done := w.opContext(ctx)
-			if err := w.rt.StopContainer(octx, c.id, gracePeriod(pod)); err != nil {
+			if err := w.stopContainer(octx, c, gracePeriod(pod)); err != nil {
 				w.log.Warn("stop container for its new image", "container", c.spec.Name, "err", err)
 			}
 			done()
@@ -561,7 +561,7 @@ func (w *podWorker) killUnhealthy(ctx context.Context, pod *api.Pod, c *ctr, a a
 	w.event(api.EventTypeNormal, "Killing", c.spec.Name, "Container %s failed %s probe, %s", c.spec.Name, kind, then)
 	c.stopProbes()
 	octx, done := w.opContext(ctx)
-	if err := w.rt.StopContainer(octx, c.id, grace); err != nil {
+	if err := w.stopContainer(octx, c, grace); err != nil {
 		w.log.Warn("stop an unhealthy container", "container", c.spec.Name, "err", err)
 	}
 	done()
@@ -803,6 +803,10 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 	c.startedAt = time.Now().UTC()
 	c.waitR, c.waitM = "", ""
 	w.event(api.EventTypeNormal, "Started", c.spec.Name, "Started container %s", c.spec.Name)
+	// As kubelet: probes and the exit watch begin once postStart returned;
+	// a container it killed is then seen exiting, and restarted as its
+	// restart policy says.
+	w.postStart(ctx, pod, c)
 	w.watch(ctx, pod, c, cfg.LogPath)
 }
 
@@ -979,7 +983,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 				continue
 			}
 			wg.Go(func() {
-				if err := w.rt.StopContainer(ctx, c.id, grace); err != nil {
+				if err := w.stopContainer(ctx, c, grace); err != nil {
 					w.log.Warn("stop container", "container", c.spec.Name, "err", err)
 				}
 			})
