@@ -110,6 +110,7 @@ type ctr struct {
 	waitR     string // waiting reason when not running
 	waitM     string
 	tail      *tailer
+	termFile  string // the host file of the attempt's termination message
 
 	// Probes of the current attempt: the prober's cancel, whether the
 	// startup probe succeeded and the readiness probe says ready, and why
@@ -459,6 +460,7 @@ func (w *podWorker) applySpecChanges(ctx context.Context, pod *api.Pod) {
 				continue // still running (the stop was cancelled by a deletion)
 			}
 			c.running, c.exit, c.respec = false, &res, true
+			w.readTermination(c)
 			c.stopProbes()
 			c.readyOK, c.unhealthy = false, ""
 			if c.tail != nil {
@@ -574,6 +576,7 @@ func (w *podWorker) killUnhealthy(ctx context.Context, pod *api.Pod, c *ctr, a a
 	}
 	res.Message = a.message
 	c.running, c.exit, c.unhealthy, c.readyOK = false, &res, "", false
+	w.readTermination(c)
 	if c.tail != nil {
 		c.tail.finish()
 	}
@@ -698,6 +701,9 @@ func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerCo
 		default:
 			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath)", vol.Name)
 		}
+	}
+	if err := w.terminationMount(pod, c, cfg); err != nil {
+		return nil, err
 	}
 	return cfg, nil
 }
@@ -874,6 +880,7 @@ func (w *podWorker) onExit(ev exitEvent) {
 	res.Reason = reasonOrByCode(res)
 	c.running = false
 	c.exit = &res
+	w.readTermination(c)
 	c.stopProbes()
 	c.readyOK, c.unhealthy = false, ""
 	if c.tail != nil {
@@ -1001,6 +1008,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 			if c.exit.Reason == "" {
 				c.exit.Reason = runtimes.ReasonFailed
 			}
+			w.readTermination(c)
 		}
 		w.stopTailers(true)
 		if w.sandbox != nil {
