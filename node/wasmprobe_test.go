@@ -174,6 +174,7 @@ func TestWasmTerminationMessageAndHooks(t *testing.T) {
 		{"default", "", []string{"write", "/dev/termination-log", "bye", "exit", "3"}, "bye"},
 		{"in a volume", "/data/why", []string{"write", "/data/why", "because", "exit", "1"}, "because"},
 		{"own directory", "/msg/why", []string{"write", "/msg/why", "own", "exit", "0"}, "own"},
+		{"at the root", "/why", []string{"write", "/why", "root", "exit", "0"}, "root"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pod := probePod("wasm-term-"+strings.ReplaceAll(tc.name, " ", "-"), func(c *api.Container) {
