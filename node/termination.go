@@ -35,7 +35,7 @@ const (
 // terminationMount adds to cfg the mount of c's termination message file
 // for this attempt and remembers where the agent reads it.
 func (w *podWorker) terminationMount(pod *api.Pod, c *ctr, cfg *runtimes.ContainerConfig) error {
-	c.termFile = ""
+	c.termDir, c.termName = "", ""
 	p := c.spec.TerminationMessagePath
 	if p == "" {
 		p = api.DefaultTerminationMessagePath
@@ -44,8 +44,8 @@ func (w *podWorker) terminationMount(pod *api.Pod, c *ctr, cfg *runtimes.Contain
 	wasm := w.rtName == api.RuntimeWasm
 	if wasm {
 		// A volume that holds the path holds the file.
-		if host, ok := hostPathOf(cfg.Mounts, p); ok {
-			c.termFile = host
+		if root, rel, ok := hostPathOf(cfg.Mounts, p); ok {
+			c.termDir, c.termName = root, rel
 			return nil
 		}
 	}
@@ -63,8 +63,8 @@ func (w *podWorker) terminationMount(pod *api.Pod, c *ctr, cfg *runtimes.Contain
 	if wasm {
 		// The module may run as any user; the directory is its alone.
 		_ = os.Chmod(dir, 0o777)
-		c.termFile = filepath.Join(dir, path.Base(p))
-		_ = os.Remove(c.termFile)
+		c.termDir, c.termName = dir, path.Base(p)
+		_ = os.Remove(filepath.Join(dir, c.termName))
 		cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: dir, ContainerPath: path.Dir(p), Volume: "termination-log"})
 		return nil
 	}
@@ -73,14 +73,15 @@ func (w *podWorker) terminationMount(pod *api.Pod, c *ctr, cfg *runtimes.Contain
 		return fmt.Errorf("termination message: %w", err)
 	}
 	_ = os.Chmod(f, 0o666) // as kubelet: writable by the container's user, whoever it is
-	c.termFile = f
+	c.termDir, c.termName = dir, name
 	cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: f, ContainerPath: p, Volume: "termination-log"})
 	return nil
 }
 
-// hostPathOf is the host path of container path p through the mount that
-// holds it (the deepest), if any.
-func hostPathOf(mounts []runtimes.Mount, p string) (string, bool) {
+// hostPathOf is where container path p is on the host through the mount
+// that holds it (the deepest), if any: the mount's host directory and the
+// path beneath it.
+func hostPathOf(mounts []runtimes.Mount, p string) (root, rel string, ok bool) {
 	best := -1
 	for i, m := range mounts {
 		cp := path.Clean(m.ContainerPath)
@@ -89,10 +90,14 @@ func hostPathOf(mounts []runtimes.Mount, p string) (string, bool) {
 		}
 	}
 	if best < 0 {
-		return "", false
+		return "", "", false
 	}
 	m := mounts[best]
-	return filepath.Join(m.HostPath, filepath.FromSlash(strings.TrimPrefix(p, path.Clean(m.ContainerPath)))), true
+	rel = strings.TrimPrefix(strings.TrimPrefix(p, path.Clean(m.ContainerPath)), "/")
+	if rel == "" {
+		return "", "", false // the path is the mount itself: a directory, no message
+	}
+	return m.HostPath, filepath.FromSlash(rel), true
 }
 
 // readTermination sets the message of c's exit from its termination
@@ -102,7 +107,7 @@ func (w *podWorker) readTermination(c *ctr) {
 	if c.exit == nil {
 		return
 	}
-	if msg := readCapped(c.termFile, api.MaxTerminationMessageBytes); msg != "" {
+	if msg := readCapped(c.termDir, c.termName, api.MaxTerminationMessageBytes); msg != "" {
 		c.exit.Message = msg
 		return
 	}
@@ -118,17 +123,23 @@ func (w *podWorker) readTermination(c *ctr) {
 	}
 }
 
-// readCapped is the first max bytes of the file at p, "" when there is no
-// such file. It does not follow a symbolic link a container planted there.
-func readCapped(p string, max int64) string {
-	if p == "" {
+// readCapped is the first max bytes of the regular file rel beneath dir,
+// "" when there is none. The file is opened through an os.Root on dir, so a
+// symbolic link the container planted on the way (in a volume: link ->
+// /etc, path link/shadow) cannot make the agent read a file outside dir.
+func readCapped(dir, rel string, max int64) string {
+	if dir == "" || rel == "" {
 		return ""
 	}
-	fi, err := os.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
 		return ""
 	}
-	f, err := os.Open(p)
+	defer root.Close()
+	if fi, err := root.Lstat(rel); err != nil || !fi.Mode().IsRegular() {
+		return ""
+	}
+	f, err := root.Open(rel)
 	if err != nil {
 		return ""
 	}

@@ -2,6 +2,8 @@ package node
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +53,44 @@ func TestTerminationMessage(t *testing.T) {
 				}
 				return nil
 			})
+		})
+	}
+}
+
+// The agent reads a termination message only beneath its directory: a
+// symbolic link planted in a volume (link -> a host directory) or at the
+// file itself gives no message, not the host file.
+func TestReadCappedStaysBeneathItsDirectory(t *testing.T) {
+	tmp := t.TempDir()
+	vol, secret := filepath.Join(tmp, "vol"), filepath.Join(tmp, "secret")
+	for _, d := range []string{vol, secret} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(secret, "shadow"), []byte("root:x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(vol, "msg"), []byte("fine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(vol, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(secret, "shadow"), filepath.Join(vol, "file-link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ rel, want string }{
+		{"msg", "fine"},
+		{"link/shadow", ""},
+		{"file-link", ""},
+		{"../secret/shadow", ""},
+		{"missing", ""},
+	} {
+		t.Run(tc.rel, func(t *testing.T) {
+			if got := readCapped(vol, filepath.FromSlash(tc.rel), 4096); got != tc.want {
+				t.Errorf("readCapped(%q) = %q, want %q", tc.rel, got, tc.want)
+			}
 		})
 	}
 }

@@ -110,7 +110,8 @@ type ctr struct {
 	waitR     string // waiting reason when not running
 	waitM     string
 	tail      *tailer
-	termFile  string // the host file of the attempt's termination message
+	termDir   string // the attempt's termination message: file termName beneath host dir termDir
+	termName  string
 
 	// Probes of the current attempt: the prober's cancel, whether the
 	// startup probe succeeded and the readiness probe says ready, and why
