@@ -561,7 +561,7 @@ func (w *podWorker) killUnhealthy(ctx context.Context, pod *api.Pod, c *ctr, a a
 	}
 	kind := strings.ToLower(c.unhealthyKind.String())
 	w.log.Info("killing an unhealthy container", "container", c.spec.Name, "probe", kind, "msg", a.message, "grace", grace)
-	w.event(api.EventTypeNormal, "Killing", c.spec.Name, "Container %s failed %s probe, %s", c.spec.Name, kind, then)
+	w.event(api.EventTypeNormal, api.ReasonKilling, c.spec.Name, "Container %s failed %s probe, %s", c.spec.Name, kind, then)
 	c.stopProbes()
 	octx, done := w.opContext(ctx)
 	if err := w.stopContainer(octx, c, grace); err != nil {
@@ -601,7 +601,7 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 	octx, done := w.opContext(ctx)
 	began := time.Now()
 	if c.pullErrs == 0 {
-		w.event(api.EventTypeNormal, "Pulling", c.spec.Name, "Pulling image %q", c.spec.Image)
+		w.event(api.EventTypeNormal, api.ReasonPulling, c.spec.Name, "Pulling image %q", c.spec.Image)
 	}
 	img, err := w.rt.EnsureImage(octx, c.spec.Image, pullPolicy(c.spec.ImagePullPolicy), w.pullProgress(c.spec.Name, c.spec.Image))
 	done()
@@ -617,14 +617,14 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 		}
 		c.waitR, c.waitM = r, fmt.Sprintf("pull %s: %v", c.spec.Image, err)
 		w.log.Info("image not ready", "container", c.spec.Name, "image", c.spec.Image, "reason", r, "err", err, "retry", c.pull.delay)
-		w.event(api.EventTypeWarning, "Failed", c.spec.Name, "Failed to pull image %q (%s): %v", c.spec.Image, r, err)
+		w.event(api.EventTypeWarning, api.ReasonFailed, c.spec.Name, "Failed to pull image %q (%s): %v", c.spec.Image, r, err)
 		return
 	}
 	c.imageOK, c.pull, c.pullErrs = true, backoff{}, 0
 	c.waitR, c.waitM = "", ""
 	if img != nil {
 		c.imageRef = img.Digest
-		w.event(api.EventTypeNormal, "Pulled", c.spec.Name, "Image %q ready in %v (%s, %s)", c.spec.Image, time.Since(began).Round(time.Millisecond), byteSize(img.Size), img.Digest)
+		w.event(api.EventTypeNormal, api.ReasonPulled, c.spec.Name, "Image %q ready in %v (%s, %s)", c.spec.Image, time.Since(began).Round(time.Millisecond), byteSize(img.Size), img.Digest)
 	}
 }
 
@@ -764,7 +764,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 		c.waitR, c.waitM = runtimes.ReasonOf(err, reason), err.Error()
 		c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, time.Now())
 		w.log.Warn("start container", "container", c.spec.Name, "reason", c.waitR, "err", err)
-		w.event(api.EventTypeWarning, "Failed", c.spec.Name, "%s: %v", c.waitR, err)
+		w.event(api.EventTypeWarning, api.ReasonFailed, c.spec.Name, "%s: %v", c.waitR, err)
 	}
 	if c.exit != nil {
 		// A restart: the exited attempt becomes the last termination state.
@@ -809,7 +809,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 	c.startupOK, c.readyOK, c.unhealthy = false, false, ""
 	c.startedAt = time.Now().UTC()
 	c.waitR, c.waitM = "", ""
-	w.event(api.EventTypeNormal, "Started", c.spec.Name, "Started container %s", c.spec.Name)
+	w.event(api.EventTypeNormal, api.ReasonStarted, c.spec.Name, "Started container %s", c.spec.Name)
 	// As kubelet: probes and the exit watch begin once postStart returned;
 	// a container it killed is then seen exiting, and restarted as its
 	// restart policy says.
@@ -979,7 +979,7 @@ func gracePeriod(pod *api.Pod) time.Duration {
 func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 	grace := max(gracePeriod(pod), 0)
 	w.log.Info("stopping pod", "grace", grace, "gone", gone)
-	w.event(api.EventTypeNormal, "Killing", "", "Stopping the pod's containers (grace period %v)", grace)
+	w.event(api.EventTypeNormal, api.ReasonKilling, "", "Stopping the pod's containers (grace period %v)", grace)
 	for _, c := range w.all() {
 		c.stopProbes()
 		c.readyOK = false
