@@ -141,6 +141,12 @@ func defaultContainer(c *Container, wasm, hostNetwork bool) {
 	for _, pr := range []*Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
 		defaultProbe(pr)
 	}
+	if c.TerminationMessagePath == "" {
+		c.TerminationMessagePath = DefaultTerminationMessagePath
+	}
+	if c.TerminationMessagePolicy == "" {
+		c.TerminationMessagePolicy = TerminationMessageReadFile
+	}
 	if c.SecurityContext != nil && c.SecurityContext.ProcMount == nil {
 		pm := ProcMountDefault
 		c.SecurityContext.ProcMount = &pm

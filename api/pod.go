@@ -106,7 +106,62 @@ type Container struct {
 	LivenessProbe  *Probe `json:"livenessProbe,omitempty"`
 	ReadinessProbe *Probe `json:"readinessProbe,omitempty"`
 	StartupProbe   *Probe `json:"startupProbe,omitempty"`
+	// Lifecycle holds the hooks the agent runs after the container
+	// starts and before it is stopped. Init containers may have none.
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
+	// TerminationMessagePath is the file in the container whose content
+	// (at most 4 KiB) becomes the message of its terminated state;
+	// DefaultTerminationMessagePath when empty.
+	TerminationMessagePath string `json:"terminationMessagePath,omitempty"`
+	// TerminationMessagePolicy is File (the default: only that file) or
+	// FallbackToLogsOnError (the end of the log when the file is empty and
+	// the container failed).
+	TerminationMessagePolicy TerminationMessagePolicy `json:"terminationMessagePolicy,omitempty"`
 }
+
+// Lifecycle is a container's hooks, as Kubernetes'.
+type Lifecycle struct {
+	// PostStart runs right after the container started; the container is
+	// not Running until it returns, and is killed when it fails (event
+	// FailedPostStartHook), then restarted as its restart policy says.
+	PostStart *LifecycleHandler `json:"postStart,omitempty"`
+	// PreStop runs before the container is sent its stop signal, within
+	// its grace period; a failure is recorded (event FailedPreStopHook)
+	// and the container is stopped anyway.
+	PreStop *LifecycleHandler `json:"preStop,omitempty"`
+}
+
+// LifecycleHandler is what a hook does: exactly one member is set.
+type LifecycleHandler struct {
+	// Exec runs a command in the container (for a wasm container, a new
+	// instance of its module); a non-zero exit code is a failure.
+	Exec *ExecAction `json:"exec,omitempty"`
+	// HTTPGet sends a GET; a status outside 200-399 is a failure.
+	HTTPGet *HTTPGetAction `json:"httpGet,omitempty"`
+	// TCPSocket is accepted by the decoder and refused by validation, as
+	// Kubernetes never ran it for a hook.
+	TCPSocket *TCPSocketAction `json:"tcpSocket,omitempty"`
+	// Sleep pauses the hook for a number of seconds.
+	Sleep *SleepAction `json:"sleep,omitempty"`
+}
+
+// SleepAction is a hook that waits.
+type SleepAction struct {
+	Seconds int64 `json:"seconds"`
+}
+
+// TerminationMessagePolicy says where a terminated container's message
+// comes from.
+type TerminationMessagePolicy string
+
+// Termination message policies and the default path, as Kubernetes'.
+const (
+	TerminationMessageReadFile              TerminationMessagePolicy = "File"
+	TerminationMessageFallbackToLogsOnError TerminationMessagePolicy = "FallbackToLogsOnError"
+	DefaultTerminationMessagePath                                    = "/dev/termination-log"
+	// MaxTerminationMessageBytes caps the message read from the file.
+	MaxTerminationMessageBytes = 4096
+)
 
 // Probe is a health check the node agent runs against a container, with
 // Kubernetes' fields and defaults (periodSeconds 10, timeoutSeconds 1,

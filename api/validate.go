@@ -295,6 +295,9 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 				e.add(ip.Child(pr.name), "forbidden: init containers may not have probes")
 			}
 		}
+		if c.Lifecycle != nil {
+			e.add(ip.Child("lifecycle"), "forbidden: init containers may not have lifecycle hooks")
+		}
 	}
 	for i := range s.Containers {
 		cp := p.Child("containers").Index(i)
@@ -303,6 +306,10 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 		validateProbe(e, c.LivenessProbe, c, cp.Child("livenessProbe"), true)
 		validateProbe(e, c.ReadinessProbe, c, cp.Child("readinessProbe"), false)
 		validateProbe(e, c.StartupProbe, c, cp.Child("startupProbe"), true)
+		if c.Lifecycle != nil {
+			validateHook(e, c.Lifecycle.PostStart, c, cp.Child("lifecycle", "postStart"))
+			validateHook(e, c.Lifecycle.PreStop, c, cp.Child("lifecycle", "preStop"))
+		}
 	}
 	for i := range s.InitContainers {
 		validateSecurityContext(e, s.InitContainers[i].SecurityContext, p.Child("initContainers").Index(i).Child("securityContext"), wasm)
@@ -461,6 +468,59 @@ func validateContainer(e *errs, c *Container, p *field.Path, names, volumes map[
 			e.add(mp.Child("mountPath"), "must be unique (%q is mounted twice)", m.MountPath)
 		}
 		mountPaths[path.Clean(m.MountPath)] = true
+	}
+	tp := p.Child("terminationMessagePath")
+	switch t := c.TerminationMessagePath; {
+	case t == "":
+	case !path.IsAbs(t):
+		e.add(tp, "must be an absolute path (got %q)", t)
+	case len(t) > 4096:
+		e.add(tp, "must be no more than 4096 characters")
+	case path.Clean(t) == "/" || strings.HasSuffix(t, "/"):
+		e.add(tp, "must name a file (got %q)", t)
+	case mountPaths[path.Clean(t)]:
+		e.add(tp, "must not be a volume's mountPath (%q)", t)
+	}
+	switch c.TerminationMessagePolicy {
+	case "", TerminationMessageReadFile, TerminationMessageFallbackToLogsOnError:
+	default:
+		e.unsupported(p.Child("terminationMessagePolicy"), string(c.TerminationMessagePolicy), string(TerminationMessageReadFile), string(TerminationMessageFallbackToLogsOnError))
+	}
+}
+
+// validateHook checks a postStart or preStop hook of container c: exactly
+// one of exec, httpGet and sleep, each checked as a probe's; tcpSocket is
+// refused, as Kubernetes never ran it.
+func validateHook(e *errs, h *LifecycleHandler, c *Container, p *field.Path) {
+	if h == nil {
+		return
+	}
+	n := 0
+	if h.Exec != nil {
+		n++
+	}
+	if h.HTTPGet != nil {
+		n++
+	}
+	if h.Sleep != nil {
+		n++
+		if h.Sleep.Seconds <= 0 {
+			e.add(p.Child("sleep", "seconds"), "must be greater than 0 (got %d)", h.Sleep.Seconds)
+		}
+	}
+	if h.TCPSocket != nil {
+		n++
+		e.add(p.Child("tcpSocket"), "not supported: a hook is exec, httpGet or sleep (Kubernetes never ran tcpSocket hooks)")
+	}
+	switch n {
+	case 0:
+		e.add(p, "must specify a handler type: one of exec, httpGet, sleep")
+	case 1:
+		if h.Exec != nil || h.HTTPGet != nil {
+			validateProbe(e, &Probe{ProbeHandler: ProbeHandler{Exec: h.Exec, HTTPGet: h.HTTPGet}}, c, p, false)
+		}
+	default:
+		e.add(p, "may not specify more than one handler type (exec, httpGet, sleep, tcpSocket)")
 	}
 }
 

@@ -111,6 +111,28 @@ func TestValidatePod(t *testing.T) {
 		{"init image required", func(p *Pod) { p.Spec.InitContainers = []Container{{Name: "init"}} }, "spec.initContainers[0].image", "required"},
 		{"image whitespace", func(p *Pod) { p.Spec.Containers[0].Image = " nginx" }, "spec.containers[0].image", "whitespace"},
 		{"pull policy", func(p *Pod) { p.Spec.Containers[0].ImagePullPolicy = "Sometimes" }, "spec.containers[0].imagePullPolicy", `unsupported value "Sometimes"`},
+		{"hook without handler", func(p *Pod) { p.Spec.Containers[0].Lifecycle = &Lifecycle{PostStart: &LifecycleHandler{}} }, "spec.containers[0].lifecycle.postStart", "one of exec, httpGet, sleep"},
+		{"hook tcpSocket", func(p *Pod) {
+			p.Spec.Containers[0].Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{TCPSocket: &TCPSocketAction{Port: FromInt(80)}}}
+		}, "spec.containers[0].lifecycle.preStop.tcpSocket", "not supported"},
+		{"hook two handlers", func(p *Pod) {
+			p.Spec.Containers[0].Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{Exec: &ExecAction{Command: []string{"x"}}, Sleep: &SleepAction{Seconds: 1}}}
+		}, "spec.containers[0].lifecycle.preStop", "more than one handler"},
+		{"hook exec without command", func(p *Pod) {
+			p.Spec.Containers[0].Lifecycle = &Lifecycle{PostStart: &LifecycleHandler{Exec: &ExecAction{}}}
+		}, "spec.containers[0].lifecycle.postStart.exec.command", "required"},
+		{"hook httpGet unknown port name", func(p *Pod) {
+			p.Spec.Containers[0].Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{HTTPGet: &HTTPGetAction{Port: FromString("nope")}}}
+		}, "spec.containers[0].lifecycle.preStop.httpGet.port", "nope"},
+		{"hook sleep zero", func(p *Pod) {
+			p.Spec.Containers[0].Lifecycle = &Lifecycle{PreStop: &LifecycleHandler{Sleep: &SleepAction{}}}
+		}, "spec.containers[0].lifecycle.preStop.sleep.seconds", "greater than 0"},
+		{"init container hook", func(p *Pod) {
+			p.Spec.InitContainers = []Container{{Name: "init", Image: "x", Lifecycle: &Lifecycle{PostStart: &LifecycleHandler{Sleep: &SleepAction{Seconds: 1}}}}}
+		}, "spec.initContainers[0].lifecycle", "init containers may not have lifecycle hooks"},
+		{"termination message path relative", func(p *Pod) { p.Spec.Containers[0].TerminationMessagePath = "dev/log" }, "spec.containers[0].terminationMessagePath", "absolute path"},
+		{"termination message path a directory", func(p *Pod) { p.Spec.Containers[0].TerminationMessagePath = "/dev/" }, "spec.containers[0].terminationMessagePath", "must name a file"},
+		{"termination message policy", func(p *Pod) { p.Spec.Containers[0].TerminationMessagePolicy = "Always" }, "spec.containers[0].terminationMessagePolicy", `unsupported value "Always"`},
 		{"port zero", func(p *Pod) { p.Spec.Containers[0].Ports[0].ContainerPort = 0 }, "spec.containers[0].ports[0].containerPort", "between 1 and 65535"},
 		{"port too high", func(p *Pod) { p.Spec.Containers[0].Ports[0].ContainerPort = 70000 }, "spec.containers[0].ports[0].containerPort", "between 1 and 65535"},
 		{"hostPort negative", func(p *Pod) { p.Spec.Containers[0].Ports[0].HostPort = -1 }, "spec.containers[0].ports[0].hostPort", "between 0 and 65535"},

@@ -93,7 +93,7 @@ func TestPodLifecycle(t *testing.T) {
 			return p
 		}(), phase: api.PodFailed, reason: "InitContainerFailed",
 			check: func(t *testing.T, u *api.PodStatusUpdate) {
-				if w := u.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != ReasonPodInitializing {
+				if w := u.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != runtimes.ReasonPodInitializing {
 					t.Errorf("main container %s, want waiting PodInitializing (never started)", describe(u.Status.ContainerStatuses))
 				}
 				if c := u.Status.Condition(api.PodInitialized); c == nil || c.Status != api.ConditionFalse {
@@ -150,7 +150,7 @@ func TestPendingRunningSucceededWithLogs(t *testing.T) {
 	p = h.cp.assign(p)
 
 	u := h.cp.waitPhase(t, p.UID, api.PodPending)
-	if w := u.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != ReasonContainerCreating {
+	if w := u.Status.ContainerStatuses[0].State.Waiting; w == nil || w.Reason != runtimes.ReasonContainerCreating {
 		t.Errorf("pending container state = %+v, want waiting ContainerCreating", u.Status.ContainerStatuses[0].State)
 	}
 	close(release)
@@ -210,7 +210,7 @@ func TestRestartBackoff(t *testing.T) {
 				if u.Status.Phase == api.PodSucceeded || u.Status.Phase == api.PodFailed {
 					t.Fatalf("pod reached %s; it must keep restarting", u.Status.Phase)
 				}
-				if w := cs.State.Waiting; w != nil && w.Reason == ReasonCrashLoopBackOff {
+				if w := cs.State.Waiting; w != nil && w.Reason == runtimes.ReasonCrashLoopBackOff {
 					d := strings.Fields(w.Message)[1]
 					if len(delays) == 0 || delays[len(delays)-1] != d {
 						delays = append(delays, d)
@@ -252,7 +252,7 @@ func TestImagePullBackoff(t *testing.T) {
 		image   string
 		reasons []string
 	}{
-		{image: "fake://pullerror", reasons: []string{ReasonErrImagePull, ReasonImagePullBackOff}},
+		{image: "fake://pullerror", reasons: []string{runtimes.ReasonErrImagePull, runtimes.ReasonImagePullBackOff}},
 		{image: "fake://invalid", reasons: []string{"InvalidImageName"}},
 	}
 	for _, tc := range cases {
@@ -261,7 +261,7 @@ func TestImagePullBackoff(t *testing.T) {
 			testutil.Eventually(t, 10*time.Second, func() error {
 				var seen []string
 				for _, u := range h.cp.history(p.UID) {
-					if w := u.Status.ContainerStatuses[0].State.Waiting; w != nil && w.Reason != ReasonContainerCreating && !slices.Contains(seen, w.Reason) {
+					if w := u.Status.ContainerStatuses[0].State.Waiting; w != nil && w.Reason != runtimes.ReasonContainerCreating && !slices.Contains(seen, w.Reason) {
 						seen = append(seen, w.Reason)
 					}
 					if u.Status.Phase != api.PodPending {
@@ -708,8 +708,8 @@ func TestPodPhase(t *testing.T) {
 	run := api.ContainerStatus{State: api.ContainerState{Running: &api.ContainerStateRunning{}}}
 	ok := api.ContainerStatus{State: api.ContainerState{Terminated: &api.ContainerStateTerminated{ExitCode: 0}}}
 	bad := api.ContainerStatus{State: api.ContainerState{Terminated: &api.ContainerStateTerminated{ExitCode: 1}}}
-	wait := api.ContainerStatus{State: api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: ReasonContainerCreating}}}
-	crash := api.ContainerStatus{State: api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: ReasonCrashLoopBackOff}},
+	wait := api.ContainerStatus{State: api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: runtimes.ReasonContainerCreating}}}
+	crash := api.ContainerStatus{State: api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: runtimes.ReasonCrashLoopBackOff}},
 		LastState: api.ContainerState{Terminated: &api.ContainerStateTerminated{ExitCode: 1}}}
 	cases := []struct {
 		name   string
@@ -741,13 +741,13 @@ func TestRuntimeErrorsAreRetried(t *testing.T) {
 		hooks  func(fail func() error) fake.Hooks
 		reason string
 	}{
-		{name: "sandbox", reason: ReasonSandboxError, hooks: func(fail func() error) fake.Hooks {
+		{name: "sandbox", reason: runtimes.ReasonCreatePodSandboxError, hooks: func(fail func() error) fake.Hooks {
 			return fake.Hooks{CreateSandbox: func(context.Context, *runtimes.SandboxConfig) error { return fail() }}
 		}},
-		{name: "create container", reason: ReasonCreateContainer, hooks: func(fail func() error) fake.Hooks {
+		{name: "create container", reason: runtimes.ReasonCreateContainerError, hooks: func(fail func() error) fake.Hooks {
 			return fake.Hooks{CreateContainer: func(context.Context, string, *runtimes.ContainerConfig) error { return fail() }}
 		}},
-		{name: "start container", reason: ReasonRunContainer, hooks: func(fail func() error) fake.Hooks {
+		{name: "start container", reason: runtimes.ReasonRunContainerError, hooks: func(fail func() error) fake.Hooks {
 			return fake.Hooks{StartContainer: func(context.Context, string) error { return fail() }}
 		}},
 		{name: "reason from the runtime", reason: "InvalidModule", hooks: func(fail func() error) fake.Hooks {
@@ -875,8 +875,8 @@ func TestInProcessRuntimeRestartsWithoutBackoff(t *testing.T) {
 		if cs.RestartCount != 1 || cs.State.Running == nil {
 			return fmt.Errorf("container %s, want running again with restartCount 1", describe(u.Status.ContainerStatuses))
 		}
-		if cs.LastState.Terminated == nil || cs.LastState.Terminated.Reason != reasonAgentRestarted {
-			return fmt.Errorf("last state %+v, want terminated %s", cs.LastState, reasonAgentRestarted)
+		if cs.LastState.Terminated == nil || cs.LastState.Terminated.Reason != runtimes.ReasonAgentRestarted {
+			return fmt.Errorf("last state %+v, want terminated %s", cs.LastState, runtimes.ReasonAgentRestarted)
 		}
 		return nil
 	})

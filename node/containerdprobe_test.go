@@ -22,6 +22,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/containerd"
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 )
@@ -182,4 +183,50 @@ func writeTar(w io.Writer, file string, data []byte) error {
 		return err
 	}
 	return tw.Close()
+}
+
+// In a container, the agent's termination message file is bind-mounted at
+// terminationMessagePath (/dev/termination-log by default) and read after
+// the exit; a failing preStop hook is recorded and the pod still stops.
+func TestContainerdTerminationMessageAndPreStop(t *testing.T) {
+	h, ref := containerdProbeHarness(t)
+	t.Run("termination message", func(t *testing.T) {
+		pod := probePod("ctr-term", func(c *api.Container) {
+			c.Image, c.ImagePullPolicy = ref, api.PullIfNotPresent
+			c.Args = []string{"write", "/dev/termination-log", "bye", "exit", "3"}
+		})
+		pod.Spec.HostNetwork = true
+		pod.Spec.RestartPolicy = api.RestartPolicyNever
+		p := h.cp.assign(pod)
+		testutil.Eventually(t, 60*time.Second, func() error {
+			_, cs, err := containerStatus(t, h.cp, p.UID)
+			if err != nil {
+				return err
+			}
+			if term := cs.State.Terminated; term == nil || term.ExitCode != 3 || term.Message != "bye" {
+				return fmt.Errorf("state %+v, want terminated with code 3 and message bye", cs.State)
+			}
+			return nil
+		})
+	})
+	t.Run("preStop", func(t *testing.T) {
+		events := h.watchEvents("ctr-prestop")
+		pod := probePod("ctr-prestop", func(c *api.Container) {
+			c.Image, c.ImagePullPolicy = ref, api.PullIfNotPresent
+			c.Lifecycle = &api.Lifecycle{PreStop: execHook("/testprog", "cat", "/data/missing")}
+		})
+		pod.Spec.HostNetwork = true
+		p := h.cp.assign(pod)
+		h.cp.waitPhase(t, p.UID, api.PodRunning)
+		h.cp.markDeleted(p.UID, ptr(int64(2)))
+		testutil.Eventually(t, 60*time.Second, func() error {
+			if u := h.cp.last(p.UID); u == nil || !u.Finalized {
+				return fmt.Errorf("not finalized")
+			}
+			if !events.find(runtimes.ReasonFailedPreStopHook, "/data/missing") {
+				return fmt.Errorf("no FailedPreStopHook event")
+			}
+			return nil
+		})
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/runtimes"
 )
 
 // The pod worker is split in two: plan, a pure function from what the pod
@@ -145,7 +146,7 @@ func plan(d desiredPod, o observedPod) []action {
 func planContainer(d desiredPod, o observedPod, c observedCtr, init bool) []action {
 	if c.running {
 		if c.unhealthy != "" {
-			return []action{{kind: actKill, container: c.name, reason: ReasonUnhealthy, message: c.unhealthy}}
+			return []action{{kind: actKill, container: c.name, reason: runtimes.ReasonUnhealthy, message: c.unhealthy}}
 		}
 		return nil
 	}
@@ -154,7 +155,7 @@ func planContainer(d desiredPod, o observedPod, c observedCtr, init bool) []acti
 			return nil
 		}
 		if o.now.Before(c.crashUntil) {
-			return []action{{kind: actBackOff, container: c.name, reason: ReasonCrashLoopBackOff,
+			return []action{{kind: actBackOff, container: c.name, reason: runtimes.ReasonCrashLoopBackOff,
 				message: fmt.Sprintf("back-off %v restarting failed container=%s pod=%s", c.crashDelay, c.name, o.name)}}
 		}
 	} else if c.startFailed && o.now.Before(c.crashUntil) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/kybernetes/kybernetes/runtimes"
 )
 
 // probeHarness is a harness whose probes count a "second" as 5 ms.
@@ -132,7 +133,7 @@ func TestLivenessFailureRestarts(t *testing.T) {
 	if !events.find("Killing", "failed liveness probe, will be restarted") {
 		t.Errorf("no Killing event for the liveness failure: %+v", h.cp.events)
 	}
-	if !events.find(ReasonUnhealthy, "Liveness probe failed") {
+	if !events.find(runtimes.ReasonUnhealthy, "Liveness probe failed") {
 		t.Errorf("no Unhealthy event: %+v", h.cp.events)
 	}
 	// Healthy now: it runs, ready, and is not restarted again.

@@ -17,10 +17,6 @@ import (
 	"github.com/kybernetes/kybernetes/runtimes"
 )
 
-// ReasonUnhealthy is the reason of the event of a failed probe and of the
-// kill of a container whose liveness or startup probe failed.
-const ReasonUnhealthy = "Unhealthy"
-
 // probeKind is one of a container's three probes.
 type probeKind int
 
@@ -199,7 +195,7 @@ func (w *podWorker) runProbes(ctx context.Context, spec api.Container, t probeTa
 				break
 			}
 			fails++
-			w.event(api.EventTypeWarning, ReasonUnhealthy, spec.Name, "Startup probe failed: %s", msg)
+			w.event(api.EventTypeWarning, runtimes.ReasonUnhealthy, spec.Name, "Startup probe failed: %s", msg)
 			if fails >= tm.failure {
 				send(probeStartup, false, "Startup probe failed: "+msg)
 				return
@@ -254,7 +250,7 @@ func (w *podWorker) runProbes(ctx context.Context, spec api.Container, t probeTa
 				continue
 			}
 			s.succ, s.fail = 0, s.fail+1
-			w.event(api.EventTypeWarning, ReasonUnhealthy, spec.Name, "%s probe failed: %s", s.kind, msg)
+			w.event(api.EventTypeWarning, runtimes.ReasonUnhealthy, spec.Name, "%s probe failed: %s", s.kind, msg)
 			if s.state != -1 && s.fail >= s.tm.failure {
 				s.state = -1
 				if !send(s.kind, false, s.kind.String()+" probe failed: "+msg) {

@@ -87,7 +87,9 @@ func TestSecurityMappedToRuntime(t *testing.T) {
 	if !reflect.DeepEqual(c1.Security, want1) {
 		t.Errorf("c1 security:\n got %+v\nwant %+v", c1.Security, want1)
 	}
-	if len(c1.Mounts) != 1 || c1.Mounts[0].Volume != "mem" || c1.Mounts[0].EmptyDir == nil ||
+	// The volume, then the termination message file (node/termination.go).
+	if len(c1.Mounts) != 2 || c1.Mounts[1].ContainerPath != api.DefaultTerminationMessagePath ||
+		c1.Mounts[0].Volume != "mem" || c1.Mounts[0].EmptyDir == nil ||
 		!reflect.DeepEqual(*c1.Mounts[0].EmptyDir, runtimes.EmptyDir{Medium: runtimes.MediumMemory, SizeLimitBytes: 1 << 20, GID: ptr(int64(2000))}) {
 		t.Errorf("c1 mounts = %+v", c1.Mounts)
 	}

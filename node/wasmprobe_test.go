@@ -11,6 +11,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 	"github.com/kybernetes/kybernetes/runtimes/wasm"
 )
@@ -156,4 +157,74 @@ func TestWasmHTTPProbesInProcess(t *testing.T) {
 	if _, cs, _ := containerStatus(t, h.cp, healthy.UID); cs.RestartCount != 0 {
 		t.Errorf("the healthy pod was restarted %d times", cs.RestartCount)
 	}
+}
+
+// A wasm module writes its termination message in the directory preopened
+// at its terminationMessagePath's directory (/dev by default), or in a
+// volume that holds the path; a postStart exec hook runs a new instance of
+// the module, and its failure kills the container.
+func TestWasmTerminationMessageAndHooks(t *testing.T) {
+	h := wasmProbeHarness(t)
+	mod := wasmModule(t, "./runtimes/runtimetest/testprog")
+	for _, tc := range []struct {
+		name, path string
+		args       []string
+		want       string
+	}{
+		{"default", "", []string{"write", "/dev/termination-log", "bye", "exit", "3"}, "bye"},
+		{"in a volume", "/data/why", []string{"write", "/data/why", "because", "exit", "1"}, "because"},
+		{"own directory", "/msg/why", []string{"write", "/msg/why", "own", "exit", "0"}, "own"},
+		{"at the root", "/why", []string{"write", "/why", "root", "exit", "0"}, "root"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pod := probePod("wasm-term-"+strings.ReplaceAll(tc.name, " ", "-"), func(c *api.Container) {
+				c.Image, c.Args, c.TerminationMessagePath = mod, tc.args, tc.path
+			})
+			pod.Spec.RestartPolicy = api.RestartPolicyNever
+			pod.Spec.RuntimeClassName = ptr(api.RuntimeWasm)
+			api.Default(pod)
+			p := h.cp.assign(pod)
+			testutil.Eventually(t, 30*time.Second, func() error {
+				_, cs, err := containerStatus(t, h.cp, p.UID)
+				if err != nil {
+					return err
+				}
+				if cs.State.Terminated == nil || cs.State.Terminated.Message != tc.want {
+					return fmt.Errorf("state %+v, want terminated with message %q", cs.State, tc.want)
+				}
+				return nil
+			})
+		})
+	}
+	t.Run("postStart", func(t *testing.T) {
+		events := h.watchEvents("wasm-poststart")
+		pod := probePod("wasm-poststart", func(c *api.Container) {
+			c.Image = mod
+			c.Lifecycle = &api.Lifecycle{PostStart: execHook("cat", "/data/ready")}
+		})
+		pod.Spec.RuntimeClassName = ptr(api.RuntimeWasm)
+		api.Default(pod)
+		p := h.cp.assign(pod)
+		testutil.Eventually(t, 30*time.Second, func() error {
+			_, cs, err := containerStatus(t, h.cp, p.UID)
+			if err != nil {
+				return err
+			}
+			if !events.find(runtimes.ReasonFailedPostStartHook, "") || cs.RestartCount < 1 {
+				return fmt.Errorf("restartCount %d; want a FailedPostStartHook event and a restart", cs.RestartCount)
+			}
+			return nil
+		})
+		h.dataFile(p.UID, "ready", "yes")
+		testutil.Eventually(t, 30*time.Second, func() error {
+			_, cs, err := containerStatus(t, h.cp, p.UID)
+			if err != nil {
+				return err
+			}
+			if cs.State.Running == nil {
+				return fmt.Errorf("state %+v, want running once the hook passes", cs.State)
+			}
+			return nil
+		})
+	})
 }

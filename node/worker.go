@@ -21,25 +21,11 @@ import (
 // Waiting reasons the agent reports (the runtimes add their own through
 // runtimes.ReasonError: InvalidModule, ModuleNotFound, InvalidImageName, ...).
 const (
-	ReasonContainerCreating = "ContainerCreating"
-	ReasonPodInitializing   = "PodInitializing"
-	ReasonErrImagePull      = "ErrImagePull"
-	ReasonImagePullBackOff  = "ImagePullBackOff"
-	ReasonCrashLoopBackOff  = "CrashLoopBackOff"
-	ReasonCreateContainer   = "CreateContainerError"
-	ReasonCreateConfig      = "CreateContainerConfigError"
-	ReasonRunContainer      = "RunContainerError"
-	ReasonSandboxError      = "CreatePodSandboxError"
 	// ReasonUnknownRuntime fails a pod whose runtime class the node lacks.
 	ReasonUnknownRuntime = "UnknownRuntime"
 )
 
 const defaultGrace = 30 * time.Second
-
-// reasonAgentRestarted is the termination reason in-process runtimes (wasm,
-// fake) give a container that ended because the agent process ended. Such a
-// container is restarted (as its restart policy says) without back-off.
-const reasonAgentRestarted = "AgentRestarted"
 
 // podWorker drives one pod. Desired state arrives through update (any
 // goroutine); everything else belongs to the worker's goroutine.
@@ -124,6 +110,8 @@ type ctr struct {
 	waitR     string // waiting reason when not running
 	waitM     string
 	tail      *tailer
+	termDir   string // the attempt's termination message: file termName beneath host dir termDir
+	termName  string
 
 	// Probes of the current attempt: the prober's cancel, whether the
 	// startup probe succeeded and the readiness probe says ready, and why
@@ -419,14 +407,14 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *api.Pod) {
 		w.log.Warn("create sandbox", "err", err)
 		w.sbBackoff.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, time.Now())
 		for _, c := range w.all() {
-			c.waitR, c.waitM = runtimes.ReasonOf(err, ReasonSandboxError), err.Error()
+			c.waitR, c.waitM = runtimes.ReasonOf(err, runtimes.ReasonCreatePodSandboxError), err.Error()
 		}
 		return
 	}
 	w.sandbox = sb
 	w.sbBackoff = backoff{}
 	for _, c := range w.all() {
-		if c.waitR == ReasonSandboxError {
+		if c.waitR == runtimes.ReasonCreatePodSandboxError {
 			c.waitR, c.waitM = "", ""
 		}
 	}
@@ -454,18 +442,18 @@ func (w *podWorker) applySpecChanges(ctx context.Context, pod *api.Pod) {
 			w.log.Info("container image changed; restarting it", "container", c.spec.Name, "from", c.spec.Image, "to", specs[i].Image)
 			c.spec = specs[i]
 			c.imageOK, c.imageRef, c.pull, c.pullErrs = false, "", backoff{}, 0
-			if c.waitR == ReasonErrImagePull || c.waitR == ReasonImagePullBackOff {
+			if c.waitR == runtimes.ReasonErrImagePull || c.waitR == runtimes.ReasonImagePullBackOff {
 				c.waitR, c.waitM = "", ""
 			}
 			if !c.running {
 				continue
 			}
 			octx, done := w.opContext(ctx)
-			if err := w.rt.StopContainer(octx, c.id, gracePeriod(pod)); err != nil {
+			if err := w.stopContainer(octx, c, gracePeriod(pod)); err != nil {
 				w.log.Warn("stop container for its new image", "container", c.spec.Name, "err", err)
 			}
 			done()
-			res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
+			res := runtimes.ExitResult{ExitCode: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
 			if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
 				res = exitOf(st)
 				res.Reason = reasonOrByCode(res)
@@ -473,6 +461,7 @@ func (w *podWorker) applySpecChanges(ctx context.Context, pod *api.Pod) {
 				continue // still running (the stop was cancelled by a deletion)
 			}
 			c.running, c.exit, c.respec = false, &res, true
+			w.readTermination(c)
 			c.stopProbes()
 			c.readyOK, c.unhealthy = false, ""
 			if c.tail != nil {
@@ -514,7 +503,7 @@ func (c *ctr) observe() observedCtr {
 	oc := observedCtr{
 		name: c.spec.Name, running: c.running, respec: c.respec, imageOK: c.imageOK,
 		pullUntil: c.pull.until, crashUntil: c.crash.until, crashDelay: c.crash.delay,
-		startFailed: c.waitR != "" && c.waitR != ReasonErrImagePull && c.waitR != ReasonImagePullBackOff,
+		startFailed: c.waitR != "" && c.waitR != runtimes.ReasonErrImagePull && c.waitR != runtimes.ReasonImagePullBackOff,
 		unhealthy:   c.unhealthy,
 	}
 	if c.exit != nil {
@@ -567,19 +556,19 @@ func (w *podWorker) killUnhealthy(ctx context.Context, pod *api.Pod, c *ctr, a a
 		grace = time.Duration(*probe.TerminationGracePeriodSeconds) * time.Second
 	}
 	then := "will be restarted"
-	if !shouldRestart(pod.Spec.RestartPolicy, c.init, 137) {
+	if !shouldRestart(pod.Spec.RestartPolicy, c.init, runtimes.ExitCodeKilled) {
 		then = "will not be restarted (restartPolicy " + string(pod.Spec.RestartPolicy) + ")"
 	}
 	kind := strings.ToLower(c.unhealthyKind.String())
 	w.log.Info("killing an unhealthy container", "container", c.spec.Name, "probe", kind, "msg", a.message, "grace", grace)
-	w.event(api.EventTypeNormal, "Killing", c.spec.Name, "Container %s failed %s probe, %s", c.spec.Name, kind, then)
+	w.event(api.EventTypeNormal, api.ReasonKilling, c.spec.Name, "Container %s failed %s probe, %s", c.spec.Name, kind, then)
 	c.stopProbes()
 	octx, done := w.opContext(ctx)
-	if err := w.rt.StopContainer(octx, c.id, grace); err != nil {
+	if err := w.stopContainer(octx, c, grace); err != nil {
 		w.log.Warn("stop an unhealthy container", "container", c.spec.Name, "err", err)
 	}
 	done()
-	res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
+	res := runtimes.ExitResult{ExitCode: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, FinishedAt: time.Now().UTC()}
 	if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
 		res = exitOf(st)
 		res.Reason = reasonOrByCode(res)
@@ -588,6 +577,7 @@ func (w *podWorker) killUnhealthy(ctx context.Context, pod *api.Pod, c *ctr, a a
 	}
 	res.Message = a.message
 	c.running, c.exit, c.unhealthy, c.readyOK = false, &res, "", false
+	w.readTermination(c)
 	if c.tail != nil {
 		c.tail.finish()
 	}
@@ -611,7 +601,7 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 	octx, done := w.opContext(ctx)
 	began := time.Now()
 	if c.pullErrs == 0 {
-		w.event(api.EventTypeNormal, "Pulling", c.spec.Name, "Pulling image %q", c.spec.Image)
+		w.event(api.EventTypeNormal, api.ReasonPulling, c.spec.Name, "Pulling image %q", c.spec.Image)
 	}
 	img, err := w.rt.EnsureImage(octx, c.spec.Image, pullPolicy(c.spec.ImagePullPolicy), w.pullProgress(c.spec.Name, c.spec.Image))
 	done()
@@ -621,20 +611,20 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 		}
 		c.pullErrs++
 		c.pull.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, time.Now())
-		r := runtimes.ReasonOf(err, ReasonErrImagePull)
-		if r == ReasonErrImagePull && c.pullErrs > 1 {
-			r = ReasonImagePullBackOff
+		r := runtimes.ReasonOf(err, runtimes.ReasonErrImagePull)
+		if r == runtimes.ReasonErrImagePull && c.pullErrs > 1 {
+			r = runtimes.ReasonImagePullBackOff
 		}
 		c.waitR, c.waitM = r, fmt.Sprintf("pull %s: %v", c.spec.Image, err)
 		w.log.Info("image not ready", "container", c.spec.Name, "image", c.spec.Image, "reason", r, "err", err, "retry", c.pull.delay)
-		w.event(api.EventTypeWarning, "Failed", c.spec.Name, "Failed to pull image %q (%s): %v", c.spec.Image, r, err)
+		w.event(api.EventTypeWarning, api.ReasonFailed, c.spec.Name, "Failed to pull image %q (%s): %v", c.spec.Image, r, err)
 		return
 	}
 	c.imageOK, c.pull, c.pullErrs = true, backoff{}, 0
 	c.waitR, c.waitM = "", ""
 	if img != nil {
 		c.imageRef = img.Digest
-		w.event(api.EventTypeNormal, "Pulled", c.spec.Name, "Image %q ready in %v (%s, %s)", c.spec.Image, time.Since(began).Round(time.Millisecond), byteSize(img.Size), img.Digest)
+		w.event(api.EventTypeNormal, api.ReasonPulled, c.spec.Name, "Image %q ready in %v (%s, %s)", c.spec.Image, time.Since(began).Round(time.Millisecond), byteSize(img.Size), img.Digest)
 	}
 }
 
@@ -713,6 +703,9 @@ func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerCo
 			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath)", vol.Name)
 		}
 	}
+	if err := w.terminationMount(pod, c, cfg); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
@@ -771,7 +764,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 		c.waitR, c.waitM = runtimes.ReasonOf(err, reason), err.Error()
 		c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, time.Now())
 		w.log.Warn("start container", "container", c.spec.Name, "reason", c.waitR, "err", err)
-		w.event(api.EventTypeWarning, "Failed", c.spec.Name, "%s: %v", c.waitR, err)
+		w.event(api.EventTypeWarning, api.ReasonFailed, c.spec.Name, "%s: %v", c.waitR, err)
 	}
 	if c.exit != nil {
 		// A restart: the exited attempt becomes the last termination state.
@@ -791,17 +784,17 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 	}
 	cfg, err := w.containerConfig(pod, c)
 	if err != nil {
-		fail(ReasonCreateConfig, err)
+		fail(runtimes.ReasonCreateContainerConfigError, err)
 		return
 	}
 	if err := os.MkdirAll(filepath.Dir(cfg.LogPath), 0o755); err != nil {
-		fail(ReasonCreateConfig, fmt.Errorf("create log dir: %w", err))
+		fail(runtimes.ReasonCreateContainerConfigError, fmt.Errorf("create log dir: %w", err))
 		return
 	}
 	if c.id == "" {
 		id, err := w.rt.CreateContainer(ctx, w.sandbox.ID, cfg)
 		if err != nil {
-			fail(ReasonCreateContainer, err)
+			fail(runtimes.ReasonCreateContainerError, err)
 			return
 		}
 		c.id = id
@@ -809,14 +802,18 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 	if err := w.rt.StartContainer(ctx, c.id); err != nil {
 		_ = w.rt.RemoveContainer(ctx, c.id)
 		c.id = ""
-		fail(ReasonRunContainer, err)
+		fail(runtimes.ReasonRunContainerError, err)
 		return
 	}
 	c.started, c.running, c.respec = true, true, false
 	c.startupOK, c.readyOK, c.unhealthy = false, false, ""
 	c.startedAt = time.Now().UTC()
 	c.waitR, c.waitM = "", ""
-	w.event(api.EventTypeNormal, "Started", c.spec.Name, "Started container %s", c.spec.Name)
+	w.event(api.EventTypeNormal, api.ReasonStarted, c.spec.Name, "Started container %s", c.spec.Name)
+	// As kubelet: probes and the exit watch begin once postStart returned;
+	// a container it killed is then seen exiting, and restarted as its
+	// restart policy says.
+	w.postStart(ctx, pod, c)
 	w.watch(ctx, pod, c, cfg.LogPath)
 }
 
@@ -857,7 +854,7 @@ func (w *podWorker) watch(ctx context.Context, pod *api.Pod, c *ctr, logPath str
 				case serr == nil && st.State == runtimes.ContainerExited:
 					res = exitOf(st)
 				case errors.Is(serr, runtimes.ErrNotFound):
-					res = runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, Message: "container vanished", FinishedAt: time.Now()}
+					res = runtimes.ExitResult{ExitCode: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "container vanished", FinishedAt: time.Now()}
 				}
 			}
 			select {
@@ -884,6 +881,7 @@ func (w *podWorker) onExit(ev exitEvent) {
 	res.Reason = reasonOrByCode(res)
 	c.running = false
 	c.exit = &res
+	w.readTermination(c)
 	c.stopProbes()
 	c.readyOK, c.unhealthy = false, ""
 	if c.tail != nil {
@@ -981,7 +979,7 @@ func gracePeriod(pod *api.Pod) time.Duration {
 func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 	grace := max(gracePeriod(pod), 0)
 	w.log.Info("stopping pod", "grace", grace, "gone", gone)
-	w.event(api.EventTypeNormal, "Killing", "", "Stopping the pod's containers (grace period %v)", grace)
+	w.event(api.EventTypeNormal, api.ReasonKilling, "", "Stopping the pod's containers (grace period %v)", grace)
 	for _, c := range w.all() {
 		c.stopProbes()
 		c.readyOK = false
@@ -993,7 +991,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 				continue
 			}
 			wg.Go(func() {
-				if err := w.rt.StopContainer(ctx, c.id, grace); err != nil {
+				if err := w.stopContainer(ctx, c, grace); err != nil {
 					w.log.Warn("stop container", "container", c.spec.Name, "err", err)
 				}
 			})
@@ -1003,7 +1001,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 			if c.id == "" || !c.running {
 				continue
 			}
-			res := runtimes.ExitResult{ExitCode: 137, Reason: runtimes.ReasonFailed, FinishedAt: time.Now()}
+			res := runtimes.ExitResult{ExitCode: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, FinishedAt: time.Now()}
 			if st, err := w.rt.ContainerStatus(ctx, c.id); err == nil && st.State == runtimes.ContainerExited {
 				res = exitOf(st)
 			}
@@ -1011,6 +1009,7 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 			if c.exit.Reason == "" {
 				c.exit.Reason = runtimes.ReasonFailed
 			}
+			w.readTermination(c)
 		}
 		w.stopTailers(true)
 		if w.sandbox != nil {
@@ -1074,11 +1073,11 @@ func (w *podWorker) computeStatus(pod *api.Pod) api.PodStatus {
 	}
 	var initStatuses []api.ContainerStatus
 	for _, c := range w.inits {
-		initStatuses = append(initStatuses, w.containerStatus(c, ReasonPodInitializing))
+		initStatuses = append(initStatuses, w.containerStatus(c, runtimes.ReasonPodInitializing))
 	}
-	waitDefault := ReasonContainerCreating
+	waitDefault := runtimes.ReasonContainerCreating
 	if !initsDone {
-		waitDefault = ReasonPodInitializing
+		waitDefault = runtimes.ReasonPodInitializing
 	}
 	allReady := true
 	for _, c := range w.ctrs {
@@ -1170,10 +1169,10 @@ func (w *podWorker) containerStatus(c *ctr, waitDefault string) api.ContainerSta
 	case c.running:
 		cs.State.Running = &api.ContainerStateRunning{StartedAt: c.startedAt.Truncate(time.Second)}
 		cs.Ready = started && (c.spec.ReadinessProbe == nil || c.readyOK)
-	case c.exit != nil && (c.waitR == ReasonCrashLoopBackOff || c.respec):
+	case c.exit != nil && (c.waitR == runtimes.ReasonCrashLoopBackOff || c.respec):
 		r := c.waitR
 		if r == "" {
-			r = ReasonContainerCreating
+			r = runtimes.ReasonContainerCreating
 		}
 		cs.State.Waiting = &api.ContainerStateWaiting{Reason: r, Message: c.waitM}
 		cs.LastState.Terminated = w.terminated(c)
@@ -1311,7 +1310,7 @@ func (w *podWorker) adopt(ad *adopted) {
 			res := exitOf(cs)
 			res.Reason = reasonOrByCode(res)
 			c.exit = &res
-			if res.Reason != reasonAgentRestarted {
+			if res.Reason != runtimes.ReasonAgentRestarted {
 				c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
 			} // else: it did not crash; it may run again at once
 			c.tail = w.a.logs.tail(ctx, pod, name, cs.Attempt, logPath)

@@ -118,14 +118,6 @@ type EmptyDir struct {
 	GID *int64
 }
 
-// ReasonEmptyDirSizeLimit is the exit reason of a container killed because
-// an emptyDir volume of its pod outgrew its sizeLimit.
-const ReasonEmptyDirSizeLimit = "EmptyDirSizeLimitExceeded"
-
-// ReasonCreateContainerConfigError is the reason of a container whose
-// configuration cannot be met, e.g. runAsNonRoot with an effective uid 0.
-const ReasonCreateContainerConfigError = "CreateContainerConfigError"
-
 // Seccomp profile types of Security.Seccomp.
 const (
 	SeccompRuntimeDefault = "RuntimeDefault"
@@ -264,13 +256,6 @@ func (s ContainerState) String() string {
 	return "unknown"
 }
 
-// Termination reasons a runtime reports in ContainerStatus.Reason.
-const (
-	ReasonCompleted = "Completed"
-	ReasonFailed    = "Error"
-	ReasonOOMKilled = "OOMKilled"
-)
-
 // ContainerStatus is the observed state of a container.
 type ContainerStatus struct {
 	ID         string
@@ -281,7 +266,7 @@ type ContainerStatus struct {
 	ImageRef   string // resolved digest
 	State      ContainerState
 	ExitCode   int32
-	Reason     string // Completed, Error, OOMKilled, ...
+	Reason     string // Completed, Error, OOMKilled, ... (reasons.go)
 	Message    string
 	Labels     map[string]string
 	LogPath    string

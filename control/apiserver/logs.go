@@ -81,8 +81,8 @@ func (s *Server) handleLogs(req micro.Request) {
 	})
 }
 
-// logContainer checks that the pod exists and has the container, and
-// picks the pod's only container when none is named. It also returns the
+// logContainer checks that the pod exists and has the container (an init
+// container or not), and picks the pod's only container when none is named. It also returns the
 // pod's node ("" while unbound).
 func (s *Server) logContainer(ns, pod, container string) (string, string, error) {
 	e := s.cache.get(podKind, ns, pod)
@@ -91,6 +91,12 @@ func (s *Server) logContainer(ns, pod, container string) (string, string, error)
 	}
 	p := e.obj.(*api.Pod)
 	node := p.Spec.NodeName
+	// An init container is named, never picked (as kubectl).
+	for _, c := range p.Spec.InitContainers {
+		if container != "" && c.Name == container {
+			return container, node, nil
+		}
+	}
 	var names []string
 	for _, c := range p.Spec.Containers {
 		if c.Name == container {

@@ -408,3 +408,29 @@ func TestLogsFollowEndsWithThePod(t *testing.T) {
 func podOnNode(name, node string) string {
 	return podYAML("", name, nil) + "  nodeName: " + node + "\n"
 }
+
+// `kyb logs -c INIT` reads an init container's output, as kubectl's does;
+// without -c the pod's only (app) container is still the default.
+func TestLogsOfInitContainer(t *testing.T) {
+	e := newEnvOn(t, testutil.StartNATS(t), shortStreams(100*time.Millisecond))
+	e.apply(t, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: init-talker\nspec:\n  nodeName: n1\n  initContainers:\n  - name: setup\n    image: x\n  containers:\n  - name: app\n    image: x\n")
+	publishLines(t, e, api.LogSubject("n1", "default", "init-talker", "setup"), "migrating", "done")
+	publishLines(t, e, api.LogSubject("n1", "default", "init-talker", "app"), "serving")
+	for _, tc := range []struct {
+		name, container, want string
+	}{
+		{"init container", "setup", "migrating,done"},
+		{"default", "", "serving"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			req := api.LogsRequest{Pod: "init-talker", Container: tc.container}
+			if err := e.c.Logs(e.ctx, req, func(l []byte) error { got = append(got, string(l)); return nil }); err != nil {
+				t.Fatalf("logs %+v: %v", req, err)
+			}
+			if strings.Join(got, ",") != tc.want {
+				t.Fatalf("lines %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

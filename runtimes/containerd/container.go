@@ -38,9 +38,6 @@ const (
 	labelReason    = labelPrefix + "reason"
 )
 
-// ReasonCreateContainerError is the reason of a container that could not be created.
-const ReasonCreateContainerError = "CreateContainerError"
-
 // CreateContainer creates a container in the sandbox's network namespace
 // from an image that EnsureImage made present; it does not start it. The
 // sandbox must exist (else an error wrapping runtimes.ErrNotFound). Nothing
@@ -64,7 +61,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 	}
 	img, err := r.client.GetImage(ctx, name)
 	if errdefs.IsNotFound(err) {
-		return "", fmt.Errorf("%s: %w", what, runtimes.WithReason(ReasonErrImageNeverPull, true, runtimes.NotFoundf("image %s is not present", cfg.Image)))
+		return "", fmt.Errorf("%s: %w", what, runtimes.WithReason(runtimes.ReasonErrImageNeverPull, true, runtimes.NotFoundf("image %s is not present", cfg.Image)))
 	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, mapErr(err))
@@ -164,7 +161,7 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 		if errors.Is(err, errRunAsRoot) {
 			return "", runtimes.WithReason(runtimes.ReasonCreateContainerConfigError, false, fmt.Errorf("%s: %w", what, errRunAsRoot))
 		}
-		return "", runtimes.WithReason(ReasonCreateContainerError, false, fmt.Errorf("%s: %w", what, mapErr(err)))
+		return "", runtimes.WithReason(runtimes.ReasonCreateContainerError, false, fmt.Errorf("%s: %w", what, mapErr(err)))
 	}
 	r.log.Debug("container created", "pod", labels[labelPod], "container", cfg.Name, "id", id)
 	return id, nil

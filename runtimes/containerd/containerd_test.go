@@ -101,11 +101,11 @@ func TestImageErrors(t *testing.T) {
 		retryable bool
 		notFound  bool
 	}{
-		{name: "invalid reference", ref: "Bad//Image::x", reason: ReasonInvalidImageName},
-		{name: "empty reference", ref: "", reason: ReasonInvalidImageName},
-		{name: "unknown repository", ref: host + "/kyb/missing:v1", reason: ReasonErrImagePull, retryable: true},
-		{name: "unreachable registry", ref: "127.0.0.1:1/kyb/app:v1", reason: ReasonErrImagePull, retryable: true},
-		{name: "never pull an absent image", ref: host + "/kyb/absent:v1", policy: runtimes.PullNever, reason: ReasonErrImageNeverPull, retryable: true, notFound: true},
+		{name: "invalid reference", ref: "Bad//Image::x", reason: runtimes.ReasonInvalidImageName},
+		{name: "empty reference", ref: "", reason: runtimes.ReasonInvalidImageName},
+		{name: "unknown repository", ref: host + "/kyb/missing:v1", reason: runtimes.ReasonErrImagePull, retryable: true},
+		{name: "unreachable registry", ref: "127.0.0.1:1/kyb/app:v1", reason: runtimes.ReasonErrImagePull, retryable: true},
+		{name: "never pull an absent image", ref: host + "/kyb/absent:v1", policy: runtimes.PullNever, reason: runtimes.ReasonErrImageNeverPull, retryable: true, notFound: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,22 +21,15 @@ import (
 	"github.com/kybernetes/kybernetes/runtimes"
 )
 
-// Image failure reasons, as Kubernetes names them.
-const (
-	ReasonInvalidImageName  = "InvalidImageName"
-	ReasonErrImagePull      = "ErrImagePull"
-	ReasonErrImageNeverPull = "ErrImageNeverPull"
-)
-
 // normalizeRef turns what a pod names ("busybox", "127.0.0.1:5000/app:v1")
 // into the full reference containerd stores ("docker.io/library/busybox:latest").
 func normalizeRef(ref string) (string, error) {
 	if strings.TrimSpace(ref) == "" {
-		return "", runtimes.WithReason(ReasonInvalidImageName, false, errors.New("image reference is empty"))
+		return "", runtimes.WithReason(runtimes.ReasonInvalidImageName, false, errors.New("image reference is empty"))
 	}
 	named, err := reference.ParseDockerRef(ref)
 	if err != nil {
-		return "", runtimes.WithReason(ReasonInvalidImageName, false, fmt.Errorf("image reference %q: %w", ref, err))
+		return "", runtimes.WithReason(runtimes.ReasonInvalidImageName, false, fmt.Errorf("image reference %q: %w", ref, err))
 	}
 	return named.String(), nil
 }
@@ -94,7 +87,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy runtimes.P
 		case !errdefs.IsNotFound(err):
 			return nil, fmt.Errorf("ensure image %s: %w", ref, mapErr(err))
 		case policy == runtimes.PullNever:
-			return nil, runtimes.WithReason(ReasonErrImageNeverPull, true,
+			return nil, runtimes.WithReason(runtimes.ReasonErrImageNeverPull, true,
 				runtimes.NotFoundf("image %s is not present and the pull policy is Never", ref))
 		}
 	}
@@ -103,7 +96,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy runtimes.P
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("pull image %s: %w", ref, err)
 		}
-		return nil, runtimes.WithReason(ReasonErrImagePull, true, fmt.Errorf("pull image %s: %w", ref, err))
+		return nil, runtimes.WithReason(runtimes.ReasonErrImagePull, true, fmt.Errorf("pull image %s: %w", ref, err))
 	}
 	r.log.Info("image pulled", "image", ref, "digest", img.Target().Digest.String())
 	return toImage(ctx, ref, img), nil

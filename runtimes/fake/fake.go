@@ -144,7 +144,7 @@ func checkRef(ref string) error {
 	case "":
 		return runtimes.WithReason("InvalidImageName", false, fmt.Errorf("empty image reference"))
 	case "fake://pullerror":
-		return runtimes.WithReason("ErrImagePull", true, runtimes.NotFoundf("pull %s", ref))
+		return runtimes.WithReason(runtimes.ReasonErrImagePull, true, runtimes.NotFoundf("pull %s", ref))
 	case "fake://invalid":
 		return runtimes.WithReason("InvalidImageName", false, fmt.Errorf("invalid image reference %q", ref))
 	}
@@ -321,7 +321,7 @@ func (r *Runtime) start(ctx context.Context, c *inproc.Container) (inproc.Proc, 
 	return p, nil
 }
 
-var killed = inproc.Exit{Code: inproc.ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "killed"}
+var killed = inproc.Exit{Code: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "killed"}
 
 func run(termCtx, killCtx context.Context, c *inproc.Container, log io.Writer) inproc.Exit {
 	script, arg, _ := strings.Cut(strings.TrimPrefix(c.Config.Image, "fake://"), "/")
@@ -354,7 +354,7 @@ func run(termCtx, killCtx context.Context, c *inproc.Container, log io.Writer) i
 		<-killCtx.Done()
 		return killed
 	case "oom":
-		return inproc.Exit{Code: 137, Reason: runtimes.ReasonOOMKilled, Message: "fake out of memory"}
+		return inproc.Exit{Code: runtimes.ExitCodeKilled, Reason: runtimes.ReasonOOMKilled, Message: "fake out of memory"}
 	case "prog":
 		code := prog.Run(termCtx, append(append([]string{}, c.Config.Command...), c.Config.Args...), progSys(termCtx, c, log))
 		if termCtx.Err() != nil {

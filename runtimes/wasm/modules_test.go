@@ -63,15 +63,15 @@ func TestFileModules(t *testing.T) {
 		retryable         bool
 		mention           string
 	}{
-		{"outside every allowed dir", fileRef(outside), wasm.ReasonModuleNotAllowed, false, "--module-dir"},
-		{"a host secret", "file:///etc/shadow", wasm.ReasonModuleNotAllowed, false, "--module-dir"},
-		{"dot-dot out of an allowed dir", fileRef(allowed + "/../other/hello.wasm"), wasm.ReasonModuleNotAllowed, false, "outside"},
-		{"symlink out of an allowed dir", fileRef(filepath.Join(allowed, "out.wasm")), wasm.ReasonModuleNotAllowed, false, ""},
-		{"a device", "file:///dev/zero", wasm.ReasonInvalidModule, false, "not a regular file"},
-		{"a fifo", fileRef(filepath.Join(allowed, "fifo.wasm")), wasm.ReasonInvalidModule, false, "not a regular file"},
-		{"a directory", fileRef(filepath.Join(allowed, "dir.wasm")), wasm.ReasonInvalidModule, false, "not a regular file"},
-		{"missing in an allowed dir", fileRef(filepath.Join(allowed, "nope.wasm")), wasm.ReasonModuleNotFound, true, "nope.wasm"},
-		{"pinned, outside, even when the node has the bytes", fileRef(outside) + "@" + sha(helloBytes), wasm.ReasonModuleNotAllowed, false, ""},
+		{"outside every allowed dir", fileRef(outside), runtimes.ReasonModuleNotAllowed, false, "--module-dir"},
+		{"a host secret", "file:///etc/shadow", runtimes.ReasonModuleNotAllowed, false, "--module-dir"},
+		{"dot-dot out of an allowed dir", fileRef(allowed + "/../other/hello.wasm"), runtimes.ReasonModuleNotAllowed, false, "outside"},
+		{"symlink out of an allowed dir", fileRef(filepath.Join(allowed, "out.wasm")), runtimes.ReasonModuleNotAllowed, false, ""},
+		{"a device", "file:///dev/zero", runtimes.ReasonInvalidModule, false, "not a regular file"},
+		{"a fifo", fileRef(filepath.Join(allowed, "fifo.wasm")), runtimes.ReasonInvalidModule, false, "not a regular file"},
+		{"a directory", fileRef(filepath.Join(allowed, "dir.wasm")), runtimes.ReasonInvalidModule, false, "not a regular file"},
+		{"missing in an allowed dir", fileRef(filepath.Join(allowed, "nope.wasm")), runtimes.ReasonModuleNotFound, true, "nope.wasm"},
+		{"pinned, outside, even when the node has the bytes", fileRef(outside) + "@" + sha(helloBytes), runtimes.ReasonModuleNotAllowed, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := rt.EnsureImage(ctxT(t), tc.ref, runtimes.PullIfNotPresent, nil)
@@ -103,7 +103,7 @@ func TestFileModules(t *testing.T) {
 		rt := newRuntime(t, wasm.Config{ModuleDirs: []string{}})
 		for _, ref := range []string{fileRef(good), "file:///dev/zero"} {
 			_, err := rt.EnsureImage(ctxT(t), ref, runtimes.PullIfNotPresent, nil)
-			wantReason(t, err, wasm.ReasonModuleNotAllowed, false, "--module-dir")
+			wantReason(t, err, runtimes.ReasonModuleNotAllowed, false, "--module-dir")
 		}
 	})
 	t.Run("relative dir refused", func(t *testing.T) {
@@ -164,7 +164,7 @@ func TestModuleStore(t *testing.T) {
 		st := &fakeStore{info: wasm.ModuleInfo{Digest: sha(hello), Size: int64(len(hello))}, open: bytesOf(other)}
 		rt := newRuntime(t, wasm.Config{Modules: st, CacheDir: t.TempDir()})
 		_, err := rt.EnsureImage(ctxT(t), "kyb://mod", runtimes.PullIfNotPresent, nil)
-		wantReason(t, err, wasm.ReasonImagePull, true, "digest")
+		wantReason(t, err, runtimes.ReasonErrImagePull, true, "digest")
 		st.open = bytesOf(hello)
 		if img, err := rt.EnsureImage(ctxT(t), "kyb://mod", runtimes.PullIfNotPresent, nil); err != nil || img.Digest != sha(hello) {
 			t.Errorf("honest store: %+v %v", img, err)
@@ -173,7 +173,7 @@ func TestModuleStore(t *testing.T) {
 	t.Run("missing", func(t *testing.T) {
 		rt := newRuntime(t, wasm.Config{Modules: &fakeStore{}})
 		_, err := rt.EnsureImage(ctxT(t), "kyb://absent", runtimes.PullIfNotPresent, nil)
-		wantReason(t, err, wasm.ReasonModuleNotFound, true, "absent")
+		wantReason(t, err, runtimes.ReasonModuleNotFound, true, "absent")
 		if !errors.Is(err, runtimes.ErrNotFound) {
 			t.Errorf("%v does not wrap ErrNotFound", err)
 		}
@@ -182,7 +182,7 @@ func TestModuleStore(t *testing.T) {
 		st := &fakeStore{info: wasm.ModuleInfo{Size: 1 << 30}, open: bytesOf(hello)}
 		rt := newRuntime(t, wasm.Config{Modules: st, CacheDir: t.TempDir()})
 		_, err := rt.EnsureImage(ctxT(t), "kyb://mod", runtimes.PullIfNotPresent, nil)
-		wantReason(t, err, wasm.ReasonInvalidModule, false, "limit")
+		wantReason(t, err, runtimes.ReasonInvalidModule, false, "limit")
 		if st.opened != 0 {
 			t.Errorf("a module said to be over the cap was opened")
 		}
@@ -191,7 +191,7 @@ func TestModuleStore(t *testing.T) {
 		st := &fakeStore{info: wasm.ModuleInfo{Size: 10}, open: func(context.Context) io.Reader { return &endless{} }}
 		rt := newRuntime(t, wasm.Config{Modules: st, CacheDir: t.TempDir(), MaxModuleBytes: 64 << 10})
 		_, err := rt.EnsureImage(ctxT(t), "kyb://mod", runtimes.PullIfNotPresent, nil)
-		wantReason(t, err, wasm.ReasonInvalidModule, false, "limit")
+		wantReason(t, err, runtimes.ReasonInvalidModule, false, "limit")
 	})
 	t.Run("cancelled while reading", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(ctxT(t))
@@ -205,7 +205,7 @@ func TestModuleStore(t *testing.T) {
 	t.Run("file over the cap", func(t *testing.T) {
 		rt := newRuntime(t, wasm.Config{MaxModuleBytes: int64(len(hello) - 1), CacheDir: t.TempDir()})
 		_, err := rt.EnsureImage(ctxT(t), fileRef(copyFile(t, wat(t, "hello"), t.TempDir(), "m.wasm")), runtimes.PullIfNotPresent, nil)
-		wantReason(t, err, wasm.ReasonInvalidModule, false, "limit")
+		wantReason(t, err, runtimes.ReasonInvalidModule, false, "limit")
 	})
 }
 

@@ -49,7 +49,7 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	mc := rc.build().WithStdout(w).WithStderr(w).WithStdin(eofReader{})
 	var usage atomic.Int64
 	x := r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, &usage, func() bool { return false })
-	if err := ctx.Err(); err != nil && x.Code == ExitCodeKilled {
+	if err := ctx.Err(); err != nil && x.Code == runtimes.ExitCodeKilled {
 		return nil, fmt.Errorf("exec in %s: %w", id, err)
 	}
 	return &runtimes.ExecResult{ExitCode: x.Code, Output: out.b}, nil

@@ -110,7 +110,7 @@ func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfi
 	if memLimit > 0 {
 		pages := uint64(memLimit) / 65536 * 65536
 		if m.minMem > pages {
-			return inproc.Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonOOMKilled,
+			return inproc.Exit{Code: runtimes.ExitCodeKilled, Reason: runtimes.ReasonOOMKilled,
 				Message: fmt.Sprintf("the module needs %d bytes of memory at start, over the limit of %d", m.minMem, pages)}
 		}
 		alloc.limit = pages
@@ -132,7 +132,7 @@ func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfi
 		if !killed() {
 			msg = "context ended: " + err.Error()
 		}
-		return inproc.Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: msg}
+		return inproc.Exit{Code: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: msg}
 	case errors.As(err, &ee):
 		code := int32(ee.ExitCode())
 		if oom && code != 0 {
@@ -141,7 +141,7 @@ func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfi
 		return inproc.Exit{Code: code}
 	default:
 		if killed() {
-			return inproc.Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "stopped"}
+			return inproc.Exit{Code: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "stopped"}
 		}
 		if oom {
 			return inproc.Exit{Code: ExitCodeTrap, Reason: runtimes.ReasonOOMKilled, Message: err.Error()}

@@ -59,7 +59,7 @@ type source struct {
 }
 
 func invalidRef(ref string, err error) error {
-	return runtimes.WithReason(ReasonInvalidImageName, false, fmt.Errorf("module reference %q: %w", ref, err))
+	return runtimes.WithReason(runtimes.ReasonInvalidImageName, false, fmt.Errorf("module reference %q: %w", ref, err))
 }
 
 func parseRef(ref string) (*source, error) {
@@ -144,7 +144,7 @@ func (r *Runtime) fetch(ctx context.Context, src *source) (string, error) {
 func (r *Runtime) moduleDir(p string) (dir, rel string, err error) {
 	p = filepath.Clean(p)
 	if len(r.cfg.ModuleDirs) == 0 {
-		return "", "", runtimes.WithReason(ReasonModuleNotAllowed, false,
+		return "", "", runtimes.WithReason(runtimes.ReasonModuleNotAllowed, false,
 			fmt.Errorf("module file %s: file:// modules are not allowed on this node (the agent allows them only from the directories given with --module-dir)", p))
 	}
 	for _, d := range r.cfg.ModuleDirs {
@@ -153,7 +153,7 @@ func (r *Runtime) moduleDir(p string) (dir, rel string, err error) {
 			return d, rel, nil
 		}
 	}
-	return "", "", runtimes.WithReason(ReasonModuleNotAllowed, false,
+	return "", "", runtimes.WithReason(runtimes.ReasonModuleNotAllowed, false,
 		fmt.Errorf("module file %s is outside the directories this node allows modules from (--module-dir %s)", p, strings.Join(r.cfg.ModuleDirs, ", ")))
 }
 
@@ -169,16 +169,16 @@ func (r *Runtime) fetchFile(ctx context.Context, p string) (string, error) {
 	}
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return "", runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("module directory %s: %w", dir, err))
+		return "", runtimes.WithReason(runtimes.ReasonModuleNotFound, true, fmt.Errorf("module directory %s: %w", dir, err))
 	}
 	defer root.Close()
 	fi, err := root.Stat(rel)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module file %s", p))
+		return "", runtimes.WithReason(runtimes.ReasonModuleNotFound, true, runtimes.NotFoundf("module file %s", p))
 	case err != nil:
 		// A symlink that leads out of the directory, or a permission error.
-		return "", runtimes.WithReason(ReasonModuleNotAllowed, false, fmt.Errorf("module file %s (beneath %s): %w", p, dir, err))
+		return "", runtimes.WithReason(runtimes.ReasonModuleNotAllowed, false, fmt.Errorf("module file %s (beneath %s): %w", p, dir, err))
 	}
 	if err := r.checkModuleFile(p, fi); err != nil {
 		return "", err
@@ -195,12 +195,12 @@ func (r *Runtime) fetchFile(ctx context.Context, p string) (string, error) {
 	// open does not wait for a writer (and the check below refuses it).
 	f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
-		return "", runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("open module file %s: %w", p, err))
+		return "", runtimes.WithReason(runtimes.ReasonModuleNotFound, true, fmt.Errorf("open module file %s: %w", p, err))
 	}
 	defer f.Close()
 	ofi, err := f.Stat()
 	if err != nil {
-		return "", runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("stat module file %s: %w", p, err))
+		return "", runtimes.WithReason(runtimes.ReasonModuleNotFound, true, fmt.Errorf("stat module file %s: %w", p, err))
 	}
 	if err := r.checkModuleFile(p, ofi); err != nil {
 		return "", err
@@ -223,7 +223,7 @@ func (r *Runtime) fetchFile(ctx context.Context, p string) (string, error) {
 // MaxModuleBytes.
 func (r *Runtime) checkModuleFile(p string, fi fs.FileInfo) error {
 	if !fi.Mode().IsRegular() {
-		return runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("module file %s is not a regular file (mode %v)", p, fi.Mode().Type()))
+		return runtimes.WithReason(runtimes.ReasonInvalidModule, false, fmt.Errorf("module file %s is not a regular file (mode %v)", p, fi.Mode().Type()))
 	}
 	if fi.Size() > r.cfg.MaxModuleBytes {
 		return tooLarge("module file "+p, fi.Size(), r.cfg.MaxModuleBytes)
@@ -232,7 +232,7 @@ func (r *Runtime) checkModuleFile(p string, fi fs.FileInfo) error {
 }
 
 func tooLarge(what string, size, limit int64) error {
-	return runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("%s: %d bytes is over the module size limit of %d bytes", what, size, limit))
+	return runtimes.WithReason(runtimes.ReasonInvalidModule, false, fmt.Errorf("%s: %d bytes is over the module size limit of %d bytes", what, size, limit))
 }
 
 // errTooLarge is what readCapped returns for a stream longer than its cap.
@@ -255,11 +255,11 @@ func readCapped(ctx context.Context, rd io.Reader, limit int64) ([]byte, error) 
 func (r *Runtime) readError(what string, err error) error {
 	switch {
 	case errors.Is(err, errTooLarge):
-		return runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("%s: more than the module size limit of %d bytes", what, r.cfg.MaxModuleBytes))
+		return runtimes.WithReason(runtimes.ReasonInvalidModule, false, fmt.Errorf("%s: more than the module size limit of %d bytes", what, r.cfg.MaxModuleBytes))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("read %s: %w", what, err)
 	}
-	return runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("read %s: %w", what, err))
+	return runtimes.WithReason(runtimes.ReasonErrImagePull, true, fmt.Errorf("read %s: %w", what, err))
 }
 
 // ctxReader is a reader that fails with ctx's error once ctx is done.
@@ -311,13 +311,13 @@ func (r *Runtime) blobPath(digest string) string {
 // module. The bytes read are checked against the digest the store gives.
 func (r *Runtime) fetchObject(ctx context.Context, obj string) (string, []byte, error) {
 	if r.cfg.Modules == nil {
-		return "", nil, runtimes.WithReason(ReasonInvalidImageName, false, fmt.Errorf("kyb://%s: this node has no module store", obj))
+		return "", nil, runtimes.WithReason(runtimes.ReasonInvalidImageName, false, fmt.Errorf("kyb://%s: this node has no module store", obj))
 	}
 	storeErr := func(err error) error {
 		if errors.Is(err, fs.ErrNotExist) {
-			return runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("module %s: %w: %w", obj, runtimes.ErrNotFound, err))
+			return runtimes.WithReason(runtimes.ReasonModuleNotFound, true, fmt.Errorf("module %s: %w: %w", obj, runtimes.ErrNotFound, err))
 		}
-		return runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("module %s: %w", obj, err))
+		return runtimes.WithReason(runtimes.ReasonErrImagePull, true, fmt.Errorf("module %s: %w", obj, err))
 	}
 	info, err := r.cfg.Modules.Info(ctx, obj)
 	if err != nil {
@@ -345,7 +345,7 @@ func (r *Runtime) fetchObject(ctx context.Context, obj string) (string, []byte, 
 		want = info.Digest
 	}
 	if got := digestOf(b); want != "" && got != want {
-		return "", nil, runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("module %s: read %d bytes of digest %s, the store says %s", obj, len(b), got, want))
+		return "", nil, runtimes.WithReason(runtimes.ReasonErrImagePull, true, fmt.Errorf("module %s: read %d bytes of digest %s, the store says %s", obj, len(b), got, want))
 	}
 	return "", b, nil
 }
@@ -379,7 +379,7 @@ func (r *Runtime) fetchOCI(ctx context.Context, src *source) ([]byte, error) {
 			return nil, pullError(src.ref, err)
 		}
 		if len(im.Manifests) == 0 {
-			return nil, runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("%s: empty index", src.ref))
+			return nil, runtimes.WithReason(runtimes.ReasonInvalidModule, false, fmt.Errorf("%s: empty index", src.ref))
 		}
 		pick := im.Manifests[0]
 		for _, m := range im.Manifests {
@@ -439,7 +439,7 @@ func (r *Runtime) fetchOCI(ctx context.Context, src *source) ([]byte, error) {
 			return b, nil
 		}
 	}
-	return nil, runtimes.WithReason(ReasonInvalidModule, false, fmt.Errorf("%s: no wasm layer (%s or %s) and no .wasm file in its layers", src.ref, MediaTypeWasmLayer, MediaTypeModuleWasmLayer))
+	return nil, runtimes.WithReason(runtimes.ReasonInvalidModule, false, fmt.Errorf("%s: no wasm layer (%s or %s) and no .wasm file in its layers", src.ref, MediaTypeWasmLayer, MediaTypeModuleWasmLayer))
 }
 
 func isTarLayer(mt types.MediaType) bool {
@@ -484,13 +484,13 @@ func pullError(ref string, err error) error {
 	var te *transport.Error
 	if errors.As(err, &te) {
 		if te.StatusCode == http.StatusNotFound {
-			return runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("pull %s: %w: %w", ref, runtimes.ErrNotFound, err))
+			return runtimes.WithReason(runtimes.ReasonModuleNotFound, true, fmt.Errorf("pull %s: %w: %w", ref, runtimes.ErrNotFound, err))
 		}
 		for _, d := range te.Errors {
 			if d.Code == transport.ManifestUnknownErrorCode || d.Code == transport.NameUnknownErrorCode || d.Code == transport.BlobUnknownErrorCode {
-				return runtimes.WithReason(ReasonModuleNotFound, true, fmt.Errorf("pull %s: %w: %w", ref, runtimes.ErrNotFound, err))
+				return runtimes.WithReason(runtimes.ReasonModuleNotFound, true, fmt.Errorf("pull %s: %w: %w", ref, runtimes.ErrNotFound, err))
 			}
 		}
 	}
-	return runtimes.WithReason(ReasonImagePull, true, fmt.Errorf("pull %s: %w", ref, err))
+	return runtimes.WithReason(runtimes.ReasonErrImagePull, true, fmt.Errorf("pull %s: %w", ref, err))
 }

@@ -21,24 +21,10 @@ import (
 	"github.com/kybernetes/kybernetes/runtimes/internal/inproc"
 )
 
-// Reasons the wasm runtime reports besides the common ones.
+// The exit code the runtime reports for a trap, besides those of
+// runtimes/reasons.go.
 const (
-	ReasonInvalidModule    = "InvalidModule"
-	ReasonModuleNotFound   = "ModuleNotFound"
-	ReasonImagePull        = "ErrImagePull"
-	ReasonInvalidImageName = "InvalidImageName"
-	ReasonNeverPull        = "ErrImageNeverPull"
-	// ReasonModuleNotAllowed: a file:// module outside the directories
-	// the node allows (Config.ModuleDirs, the agent's --module-dir), or a
-	// symlink leading out of them. Not retryable.
-	ReasonModuleNotAllowed = "ModuleNotAllowed"
-	ReasonAgentRestarted   = inproc.ReasonAgentRestarted
-)
-
-// Exit codes the runtime reports for ends a module did not choose.
-const (
-	ExitCodeKilled = inproc.ExitCodeKilled // stopped by the runtime
-	ExitCodeTrap   = 134                   // a trap (unreachable, out of bounds, ...)
+	ExitCodeTrap = 134 // a trap (unreachable, out of bounds, ...)
 )
 
 // Config configures the wasm runtime.
@@ -264,7 +250,7 @@ func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPo
 				return nil, err
 			}
 			if img.Digest != pinned {
-				return nil, runtimes.WithReason(ReasonModuleNotFound, true, runtimes.NotFoundf("module %s is now %s, not the pinned %s", base, img.Digest, pinned))
+				return nil, runtimes.WithReason(runtimes.ReasonModuleNotFound, true, runtimes.NotFoundf("module %s is now %s, not the pinned %s", base, img.Digest, pinned))
 			}
 		}
 		m, err := r.module(ctx, pinned)
@@ -284,7 +270,7 @@ func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPo
 	switch {
 	case policy == runtimes.PullNever || (policy == runtimes.PullIfNotPresent && src.kind == srcOCI && known != ""):
 		if known == "" {
-			return nil, runtimes.WithReason(ReasonNeverPull, false, runtimes.NotFoundf("module %s not present and pull policy is Never", ref))
+			return nil, runtimes.WithReason(runtimes.ReasonErrImageNeverPull, false, runtimes.NotFoundf("module %s not present and pull policy is Never", ref))
 		}
 		digest = known
 	default:

@@ -50,14 +50,14 @@ func TestModuleErrors(t *testing.T) {
 		retryable         bool
 		mention           string
 	}{
-		{"not wasm", fileRef(write("text.wasm", []byte("#!/bin/sh\necho hi\n"))), wasm.ReasonInvalidModule, false, "not a WebAssembly binary"},
-		{"truncated", fileRef(write("half.wasm", good[:len(good)/2])), wasm.ReasonInvalidModule, false, ""},
-		{"unknown import", fileRef(wat(t, "badimport")), wasm.ReasonInvalidModule, false, "env.launch_missiles"},
-		{"missing file", fileRef(filepath.Join(dir, "nope.wasm")), wasm.ReasonModuleNotFound, true, "nope.wasm"},
-		{"relative file", "file://rel/mod.wasm", wasm.ReasonInvalidImageName, false, ""},
-		{"unknown scheme", "ftp://x/mod.wasm", wasm.ReasonInvalidImageName, false, "scheme"},
-		{"no module store", "kyb://hello", wasm.ReasonInvalidImageName, false, "module store"},
-		{"bad oci ref", "UPPER/Case:tag!", wasm.ReasonInvalidImageName, false, ""},
+		{"not wasm", fileRef(write("text.wasm", []byte("#!/bin/sh\necho hi\n"))), runtimes.ReasonInvalidModule, false, "not a WebAssembly binary"},
+		{"truncated", fileRef(write("half.wasm", good[:len(good)/2])), runtimes.ReasonInvalidModule, false, ""},
+		{"unknown import", fileRef(wat(t, "badimport")), runtimes.ReasonInvalidModule, false, "env.launch_missiles"},
+		{"missing file", fileRef(filepath.Join(dir, "nope.wasm")), runtimes.ReasonModuleNotFound, true, "nope.wasm"},
+		{"relative file", "file://rel/mod.wasm", runtimes.ReasonInvalidImageName, false, ""},
+		{"unknown scheme", "ftp://x/mod.wasm", runtimes.ReasonInvalidImageName, false, "scheme"},
+		{"no module store", "kyb://hello", runtimes.ReasonInvalidImageName, false, "module store"},
+		{"bad oci ref", "UPPER/Case:tag!", runtimes.ReasonInvalidImageName, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := rt.EnsureImage(ctxT(t), tc.ref, runtimes.PullIfNotPresent, nil)
@@ -71,7 +71,7 @@ func TestModuleErrors(t *testing.T) {
 	t.Run("missing file appears later", func(t *testing.T) {
 		p := filepath.Join(dir, "later.wasm")
 		_, err := rt.EnsureImage(ctxT(t), fileRef(p), runtimes.PullIfNotPresent, nil)
-		wantReason(t, err, wasm.ReasonModuleNotFound, true, "")
+		wantReason(t, err, runtimes.ReasonModuleNotFound, true, "")
 		if !errors.Is(err, runtimes.ErrNotFound) {
 			t.Errorf("missing module: %v does not wrap ErrNotFound", err)
 		}
@@ -99,7 +99,7 @@ func TestEndings(t *testing.T) {
 		{"go module under its memory limit", runtimes.ContainerConfig{Image: prog, Args: []string{"alloc", "16"}, MemoryLimitBytes: 128 << 20}, 0, runtimes.ReasonCompleted, "", "allocated 16 MiB"},
 		{"refused grow handled", runtimes.ContainerConfig{Image: fileRef(wat(t, "grow")), MemoryLimitBytes: 8 << 20}, 3, runtimes.ReasonOOMKilled, "", ""},
 		{"grow within limit", runtimes.ContainerConfig{Image: fileRef(wat(t, "grow")), MemoryLimitBytes: 128 << 20}, 0, runtimes.ReasonCompleted, "", ""},
-		{"initial memory over limit", runtimes.ContainerConfig{Image: prog, MemoryLimitBytes: 64 << 10}, wasm.ExitCodeKilled, runtimes.ReasonOOMKilled, "at start", ""},
+		{"initial memory over limit", runtimes.ContainerConfig{Image: prog, MemoryLimitBytes: 64 << 10}, runtimes.ExitCodeKilled, runtimes.ReasonOOMKilled, "at start", ""},
 		{"working dir", runtimes.ContainerConfig{Image: prog, WorkingDir: "/work", Args: []string{"env", "PWD"}}, 0, runtimes.ReasonCompleted, "", "PWD=/work"},
 		{"no host files", runtimes.ContainerConfig{Image: prog, Args: []string{"cat", "/etc/passwd"}}, 1, runtimes.ReasonFailed, "", "cat:"},
 	} {
@@ -138,8 +138,8 @@ func TestStopPureLoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != runtimes.ContainerExited || st.ExitCode != wasm.ExitCodeKilled {
-		t.Errorf("after stop: %v exit %d, want exited %d", st.State, st.ExitCode, wasm.ExitCodeKilled)
+	if st.State != runtimes.ContainerExited || st.ExitCode != runtimes.ExitCodeKilled {
+		t.Errorf("after stop: %v exit %d, want exited %d", st.State, st.ExitCode, runtimes.ExitCodeKilled)
 	}
 }
 
@@ -161,7 +161,7 @@ func TestClusterModules(t *testing.T) {
 	rt := newRuntime(t, wasm.Config{Modules: obs})
 
 	_, err = rt.EnsureImage(ctx, "kyb://absent", runtimes.PullIfNotPresent, nil)
-	wantReason(t, err, wasm.ReasonModuleNotFound, true, "absent")
+	wantReason(t, err, runtimes.ReasonModuleNotFound, true, "absent")
 
 	img, err := rt.EnsureImage(ctx, "kyb://prog", runtimes.PullIfNotPresent, nil)
 	if err != nil {
@@ -200,7 +200,7 @@ func TestClusterModules(t *testing.T) {
 	// A node without it fetches, finds other bytes, and says so.
 	other := newRuntime(t, wasm.Config{Modules: obs, CacheDir: t.TempDir()})
 	_, err = other.EnsureImage(ctx, st.ImageRef, runtimes.PullIfNotPresent, nil)
-	wantReason(t, err, wasm.ReasonModuleNotFound, true, "pinned")
+	wantReason(t, err, runtimes.ReasonModuleNotFound, true, "pinned")
 	// A new container gets the new module.
 	img, err = rt.EnsureImage(ctx, "kyb://prog", runtimes.PullIfNotPresent, nil)
 	if err != nil || img.Digest != sha(hello) {
@@ -290,17 +290,17 @@ func TestOCI(t *testing.T) {
 	}
 	t.Run("errors", func(t *testing.T) {
 		_, err := rt.EnsureImage(ctxT(t), host+"/a/absent:v1", runtimes.PullIfNotPresent, nil)
-		wantReason(t, err, wasm.ReasonModuleNotFound, true, "absent")
+		wantReason(t, err, runtimes.ReasonModuleNotFound, true, "absent")
 		noWasm := push(t, "a/nowasm:v1", tarImage(t, map[string][]byte{"bin/app": []byte("elf")}))
 		_, err = rt.EnsureImage(ctxT(t), noWasm, runtimes.PullIfNotPresent, nil)
-		wantReason(t, err, wasm.ReasonInvalidModule, false, "no wasm layer")
+		wantReason(t, err, runtimes.ReasonInvalidModule, false, "no wasm layer")
 		_, err = rt.EnsureImage(ctxT(t), host+"/a/never:v1", runtimes.PullNever, nil)
-		wantReason(t, err, wasm.ReasonNeverPull, false, "")
+		wantReason(t, err, runtimes.ReasonErrImageNeverPull, false, "")
 		down := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 		downHost := strings.TrimPrefix(down.URL, "http://")
 		down.Close()
 		_, err = rt.EnsureImage(ctxT(t), downHost+"/a/x:v1", runtimes.PullIfNotPresent, nil)
-		wantReason(t, err, wasm.ReasonImagePull, true, "")
+		wantReason(t, err, runtimes.ReasonErrImagePull, true, "")
 	})
 	t.Run("insecure registry by name", func(t *testing.T) {
 		// A registry named in InsecureRegistries is reached over HTTP even

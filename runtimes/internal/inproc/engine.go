@@ -19,18 +19,6 @@ import (
 	"github.com/kybernetes/kybernetes/runtimes"
 )
 
-// Reasons and codes this package reports.
-const (
-	// ReasonAgentRestarted ends a container that was running when the
-	// agent process (and with it the container) ended.
-	ReasonAgentRestarted = "AgentRestarted"
-	// ExitCodeAgentRestarted is the exit code reported with it.
-	ExitCodeAgentRestarted = 255
-	// ExitCodeKilled is the exit code of a container stopped by the runtime
-	// before it ended by itself (as for SIGKILL).
-	ExitCodeKilled = 137
-)
-
 // Proc is one running container as its runtime runs it.
 type Proc interface {
 	// Done is closed when the container has ended.
@@ -141,8 +129,8 @@ func New(cfg Config) (*Engine, error) {
 		c := &container{Status: pc.Status, Config: pc.Config, done: make(chan struct{})}
 		if c.Status.State == runtimes.ContainerRunning {
 			c.Status.State = runtimes.ContainerExited
-			c.Status.ExitCode = ExitCodeAgentRestarted
-			c.Status.Reason = ReasonAgentRestarted
+			c.Status.ExitCode = runtimes.ExitCodeAgentRestarted
+			c.Status.Reason = runtimes.ReasonAgentRestarted
 			c.Status.Message = "the agent process ended while the container ran in it"
 			c.Status.FinishedAt = now
 			changed = append(changed, c.Status.ID)
@@ -303,7 +291,7 @@ func (e *Engine) CreateSandbox(ctx context.Context, cfg *runtimes.SandboxConfig)
 		return nil, errors.New("create sandbox: name is required")
 	}
 	if err := checkSandboxConfig(cfg); err != nil {
-		return nil, fmt.Errorf("create sandbox: %w", runtimes.WithReason(ReasonInvalidConfig, false, err))
+		return nil, fmt.Errorf("create sandbox: %w", runtimes.WithReason(runtimes.ReasonInvalidConfig, false, err))
 	}
 	sb := &sandbox{
 		Sandbox: runtimes.Sandbox{
@@ -397,7 +385,7 @@ func (e *Engine) CreateContainer(ctx context.Context, sandboxID string, cfg *run
 		return "", errors.New("create container: name is required")
 	}
 	if err := checkContainerConfig(cfg); err != nil {
-		return "", fmt.Errorf("create container: %w", runtimes.WithReason(ReasonInvalidConfig, false, err))
+		return "", fmt.Errorf("create container: %w", runtimes.WithReason(runtimes.ReasonInvalidConfig, false, err))
 	}
 	sbCfg, err := e.SandboxConfig(sandboxID)
 	if err != nil {
@@ -468,7 +456,7 @@ func (e *Engine) StartContainer(ctx context.Context, id string) error {
 
 	p, err := e.cfg.Start(ctx, run)
 	if err != nil {
-		e.finish(c, Exit{Code: 128, Reason: runtimes.ReasonOf(err, "StartError"), Message: err.Error()})
+		e.finish(c, Exit{Code: runtimes.ExitCodeStartError, Reason: runtimes.ReasonOf(err, runtimes.ReasonStartError), Message: err.Error()})
 		return fmt.Errorf("start container %s (%s): %w", c.Config.Name, id, err)
 	}
 	e.mu.Lock()
@@ -555,7 +543,7 @@ func (e *Engine) StopContainer(ctx context.Context, id string, grace time.Durati
 	case state == runtimes.ContainerExited:
 		return nil
 	case state == runtimes.ContainerCreated:
-		e.finish(c, Exit{Code: ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "stopped before it started"})
+		e.finish(c, Exit{Code: runtimes.ExitCodeKilled, Reason: runtimes.ReasonFailed, Message: "stopped before it started"})
 		return nil
 	case p == nil:
 		// Start is in progress; it kills the proc when it sees stopped.
@@ -585,11 +573,15 @@ func (e *Engine) StopContainer(ctx context.Context, id string, grace time.Durati
 func (e *Engine) RemoveContainer(ctx context.Context, id string) error {
 	e.mu.Lock()
 	c, ok := e.cs[id]
+	var state runtimes.ContainerState
+	if ok {
+		state = c.Status.State // finish writes it under mu
+	}
 	e.mu.Unlock()
 	if !ok {
 		return nil
 	}
-	if c.Status.State != runtimes.ContainerExited {
+	if state != runtimes.ContainerExited {
 		if err := e.StopContainer(ctx, id, 0); err != nil {
 			return fmt.Errorf("remove container: %w", err)
 		}

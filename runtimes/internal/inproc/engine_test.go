@@ -7,24 +7,22 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kybernetes/kybernetes/runtimes"
 )
 
 // idleProc runs until it is stopped.
-type idleProc struct{ done chan struct{} }
+type idleProc struct {
+	done chan struct{}
+	once sync.Once
+}
 
 func (p *idleProc) Done() <-chan struct{} { return p.done }
-func (p *idleProc) Result() Exit          { return Exit{Code: ExitCodeKilled} }
+func (p *idleProc) Result() Exit          { return Exit{Code: runtimes.ExitCodeKilled} }
 func (p *idleProc) Term()                 { p.Kill() }
-func (p *idleProc) Kill() {
-	select {
-	case <-p.done:
-	default:
-		close(p.done)
-	}
-}
+func (p *idleProc) Kill()                 { p.once.Do(func() { close(p.done) }) }
 
 func newEngine(t *testing.T, stateDir string) *Engine {
 	t.Helper()
@@ -133,8 +131,8 @@ func TestBadConfigsRefused(t *testing.T) {
 	} {
 		t.Run("sandbox "+name, func(t *testing.T) {
 			_, err := e.CreateSandbox(ctx, cfg)
-			if !errors.Is(err, ErrBadID) || runtimes.ReasonOf(err, "") != ReasonInvalidConfig {
-				t.Errorf("create sandbox = %v, want %s wrapping ErrBadID", err, ReasonInvalidConfig)
+			if !errors.Is(err, ErrBadID) || runtimes.ReasonOf(err, "") != runtimes.ReasonInvalidConfig {
+				t.Errorf("create sandbox = %v, want %s wrapping ErrBadID", err, runtimes.ReasonInvalidConfig)
 			}
 		})
 	}
@@ -150,13 +148,59 @@ func TestBadConfigsRefused(t *testing.T) {
 		t.Run("container "+name, func(t *testing.T) {
 			cfg.Image = "x"
 			_, err := e.CreateContainer(ctx, sb.ID, cfg)
-			if err == nil || runtimes.ReasonOf(err, "") != ReasonInvalidConfig {
-				t.Errorf("create container = %v, want %s", err, ReasonInvalidConfig)
+			if err == nil || runtimes.ReasonOf(err, "") != runtimes.ReasonInvalidConfig {
+				t.Errorf("create container = %v, want %s", err, runtimes.ReasonInvalidConfig)
 			}
 		})
 	}
 	cs, _ := e.ListContainers(ctx, sb.ID)
 	if len(cs) != 1 {
 		t.Errorf("%d containers, want only the valid one", len(cs))
+	}
+}
+
+// RemoveContainer must read the container's state under the engine's lock:
+// the goroutine that records a container's end writes it at the same time
+// (go test -race reported this read before it took the lock).
+func TestRemoveWhileExitingRace(t *testing.T) {
+	ctx := context.Background()
+	e := newEngine(t, "")
+	sb, err := e.CreateSandbox(ctx, &runtimes.SandboxConfig{Name: "p", Namespace: "default", UID: "u"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	ids := make([]string, n)
+	procs := make([]Proc, n)
+	for i := range n {
+		if ids[i], err = e.CreateContainer(ctx, sb.ID, &runtimes.ContainerConfig{Name: "c", Image: "img"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.StartContainer(ctx, ids[i]); err != nil {
+			t.Fatal(err)
+		}
+		if _, procs[i], err = e.Running(ids[i]); err != nil || procs[i] == nil {
+			t.Fatalf("container %d: running = %v, %v", i, procs[i], err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(2)
+		go func() { defer wg.Done(); procs[i].Kill() }() // it ends by itself while it is removed
+		go func() {
+			defer wg.Done()
+			if err := e.RemoveContainer(ctx, ids[i]); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("remove: %v", err)
+	}
+	if cs, _ := e.ListContainers(ctx, ""); len(cs) != 0 {
+		t.Errorf("%d containers left after removing them all", len(cs))
 	}
 }

@@ -15,11 +15,6 @@ const MaxIDLen = 128
 // ErrBadID is wrapped by the errors of CheckID.
 var ErrBadID = errors.New("not usable as a path element")
 
-// ReasonInvalidConfig is the reason of a CreateSandbox or CreateContainer
-// refused for a config that could reach outside the runtime's directories;
-// trying again cannot help.
-const ReasonInvalidConfig = "InvalidConfig"
-
 // CheckID returns nil when id can be one element of a file path: not empty,
 // not `.` or `..`, without `/`, `\` or NUL, at most MaxIDLen bytes. Else it
 // returns an error wrapping ErrBadID. The engine checks every ID before it

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/runtimes"
 )
 
 func TestReadManifests(t *testing.T) {
@@ -59,6 +60,23 @@ func TestPodStatusText(t *testing.T) {
 		{"succeeded", api.Pod{Status: api.PodStatus{Phase: api.PodSucceeded, ContainerStatuses: []api.ContainerStatus{{State: api.ContainerState{Terminated: &api.ContainerStateTerminated{Reason: "Completed"}}}}}}, "Completed"},
 		{"oom", api.Pod{Status: api.PodStatus{Phase: api.PodFailed, ContainerStatuses: []api.ContainerStatus{{State: api.ContainerState{Terminated: &api.ContainerStateTerminated{Reason: "OOMKilled", ExitCode: 137}}}}}}, "OOMKilled"},
 		{"terminating", api.Pod{ObjectMeta: api.ObjectMeta{DeletionTimestamp: &now}, Status: api.PodStatus{Phase: api.PodRunning}}, "Terminating"},
+		{"init running", initPod(running(), waiting(runtimes.ReasonPodInitializing)), "Init:0/2"},
+		{"init second running", initPod(terminated(0, runtimes.ReasonCompleted), running()), "Init:1/2"},
+		{"init not started", initPod(waiting(runtimes.ReasonPodInitializing), waiting(runtimes.ReasonPodInitializing)), "Init:0/2"},
+		{"init image pull back-off", initPod(waiting(runtimes.ReasonImagePullBackOff), waiting(runtimes.ReasonPodInitializing)), "Init:ImagePullBackOff"},
+		{"init error", initPod(terminated(0, runtimes.ReasonCompleted), terminated(1, runtimes.ReasonFailed)), "Init:Error"},
+		{"init crash loop", initPod(waiting(runtimes.ReasonCrashLoopBackOff), waiting(runtimes.ReasonPodInitializing)), "Init:CrashLoopBackOff"},
+		{"init exit code without reason", initPod(terminated(3, ""), waiting(runtimes.ReasonPodInitializing)), "Init:ExitCode:3"},
+		{"init done, container creating", func() api.Pod {
+			p := initPod(terminated(0, runtimes.ReasonCompleted), terminated(0, runtimes.ReasonCompleted))
+			p.Status.ContainerStatuses = []api.ContainerStatus{waiting(runtimes.ReasonContainerCreating)}
+			return p
+		}(), "ContainerCreating"},
+		{"last container decides", api.Pod{Spec: api.PodSpec{NodeName: "n"}, Status: api.PodStatus{Phase: api.PodRunning, ContainerStatuses: []api.ContainerStatus{
+			running(), waiting(runtimes.ReasonCrashLoopBackOff)}}}, "CrashLoopBackOff"},
+		{"a completed sidecar beside a ready container", api.Pod{Spec: api.PodSpec{NodeName: "n"}, Status: api.PodStatus{Phase: api.PodRunning,
+			Conditions:        []api.PodCondition{{Type: api.PodReady, Status: api.ConditionTrue}},
+			ContainerStatuses: []api.ContainerStatus{terminated(0, runtimes.ReasonCompleted), {Ready: true, State: api.ContainerState{Running: &api.ContainerStateRunning{}}}}}}, "Running"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := podStatusText(&tc.pod); got != tc.want {
@@ -121,4 +139,26 @@ func TestBadInvocations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// initPod is a scheduled pod with two init containers of the given states
+// and one app container waiting for them.
+func initPod(a, b api.ContainerStatus) api.Pod {
+	return api.Pod{
+		Spec: api.PodSpec{NodeName: "n", InitContainers: []api.Container{{Name: "i0"}, {Name: "i1"}}, Containers: []api.Container{{Name: "app"}}},
+		Status: api.PodStatus{Phase: api.PodPending, InitContainerStatuses: []api.ContainerStatus{a, b},
+			ContainerStatuses: []api.ContainerStatus{waiting(runtimes.ReasonPodInitializing)}},
+	}
+}
+
+func waiting(reason string) api.ContainerStatus {
+	return api.ContainerStatus{State: api.ContainerState{Waiting: &api.ContainerStateWaiting{Reason: reason}}}
+}
+
+func running() api.ContainerStatus {
+	return api.ContainerStatus{State: api.ContainerState{Running: &api.ContainerStateRunning{}}}
+}
+
+func terminated(code int32, reason string) api.ContainerStatus {
+	return api.ContainerStatus{State: api.ContainerState{Terminated: &api.ContainerStateTerminated{ExitCode: code, Reason: reason}}}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
+	"github.com/kybernetes/kybernetes/runtimes"
 )
 
 // logSource is one container whose output `kyb logs` prints.
@@ -181,7 +182,7 @@ func (g *globals) notStarted(ctx context.Context, c *client.Client, ns string, s
 	if p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
 		return ""
 	}
-	reason := "ContainerCreating"
+	reason := runtimes.ReasonContainerCreating
 	if p.Spec.NodeName == "" {
 		reason = "the pod is not scheduled yet"
 	}

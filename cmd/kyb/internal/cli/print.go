@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/runtimes"
 )
 
 // printer writes objects as kubectl does: a table (plain or wide), YAML,
@@ -544,33 +545,73 @@ func (p *printer) row(o api.Object) []string {
 	return []string{m.Name, "", p.age(m.CreationTimestamp)}
 }
 
-// podStatusText is the STATUS column of `kubectl get pods`: a container's
-// waiting or terminated reason when there is one, else the phase.
+// podStatusText is the STATUS column of `kubectl get pods`, computed as
+// kubectl computes it: while an init container has not succeeded,
+// Init:<its waiting or terminated reason> (Init:ImagePullBackOff,
+// Init:Error, Init:CrashLoopBackOff) or Init:<succeeded>/<all>; then the
+// last container's waiting or terminated reason, else the phase.
 func podStatusText(p *api.Pod) string {
 	if p.DeletionTimestamp != nil {
 		return "Terminating"
+	}
+	if c := p.Status.Condition(api.PodScheduled); c != nil && c.Status == api.ConditionFalse && p.Spec.NodeName == "" {
+		return "Pending"
 	}
 	reason := string(p.Status.Phase)
 	if p.Status.Reason != "" {
 		reason = p.Status.Reason
 	}
-	if c := p.Status.Condition(api.PodScheduled); c != nil && c.Status == api.ConditionFalse && p.Spec.NodeName == "" {
-		return "Pending"
+	if init, ok := initStatusText(p); ok {
+		return init
 	}
-	for _, cs := range p.Status.ContainerStatuses {
-		switch {
+	hasRunning := false
+	for i := len(p.Status.ContainerStatuses) - 1; i >= 0; i-- {
+		cs := p.Status.ContainerStatuses[i]
+		switch t := cs.State.Terminated; {
 		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "":
-			return cs.State.Waiting.Reason
-		case cs.State.Terminated != nil && cs.State.Terminated.Reason != "" && p.Status.Phase != api.PodSucceeded:
-			reason = cs.State.Terminated.Reason
-		case cs.State.Terminated != nil && cs.State.Terminated.Reason != "" && p.Status.Phase == api.PodSucceeded:
-			reason = "Completed"
+			reason = cs.State.Waiting.Reason
+		case t != nil && t.Reason != "":
+			reason = t.Reason
+		case t != nil && t.Signal != 0:
+			reason = fmt.Sprintf("Signal:%d", t.Signal)
+		case t != nil:
+			reason = fmt.Sprintf("ExitCode:%d", t.ExitCode)
+		case cs.Ready && cs.State.Running != nil:
+			hasRunning = true
+		}
+	}
+	if reason == runtimes.ReasonCompleted && hasRunning {
+		reason = "NotReady"
+		if c := p.Status.Condition(api.PodReady); c != nil && c.Status == api.ConditionTrue {
+			reason = "Running"
 		}
 	}
 	if reason == "" {
 		reason = "Pending"
 	}
 	return reason
+}
+
+// initStatusText is the STATUS of a pod still initializing, and whether it
+// is: the first init container that has not succeeded decides it.
+func initStatusText(p *api.Pod) (string, bool) {
+	for i, cs := range p.Status.InitContainerStatuses {
+		switch t := cs.State.Terminated; {
+		case t != nil && t.ExitCode == 0:
+			continue
+		case t != nil && t.Reason != "":
+			return "Init:" + t.Reason, true
+		case t != nil && t.Signal != 0:
+			return fmt.Sprintf("Init:Signal:%d", t.Signal), true
+		case t != nil:
+			return fmt.Sprintf("Init:ExitCode:%d", t.ExitCode), true
+		case cs.State.Waiting != nil && cs.State.Waiting.Reason != "" && cs.State.Waiting.Reason != runtimes.ReasonPodInitializing:
+			return "Init:" + cs.State.Waiting.Reason, true
+		default:
+			return fmt.Sprintf("Init:%d/%d", i, len(p.Spec.InitContainers)), true
+		}
+	}
+	return "", false
 }
 
 // templateWide is the CONTAINERS, IMAGES and SELECTOR columns of a
