@@ -405,6 +405,8 @@ func validateWorkloadUpdate(e *errs, old, new Object) {
 		os, ns = o.Spec.Selector, new.(*ReplicaSet).Spec.Selector
 	case *Deployment:
 		os, ns = o.Spec.Selector, new.(*Deployment).Spec.Selector
+	case *DaemonSet:
+		os, ns = o.Spec.Selector, new.(*DaemonSet).Spec.Selector
 	default:
 		return
 	}
@@ -439,4 +441,142 @@ func NewControllerRef(owner Object) OwnerReference {
 	k := KindOf(owner)
 	m := owner.GetObjectMeta()
 	return OwnerReference{APIVersion: k.APIVersions[0], Kind: k.Name, Name: m.Name, UID: m.UID, Controller: &t, BlockOwnerDeletion: &t}
+}
+
+// LabelControllerRevisionHash is set by the DaemonSet controller on each
+// pod it creates to a hash of the DaemonSet's pod template, so that a
+// rolling update tells updated pods from old ones, as Kubernetes'
+// controller-revision-hash.
+const LabelControllerRevisionHash = "controller-revision-hash"
+
+// DaemonSet runs one pod of its template on every node that matches it
+// (the template's nodeSelector, its tolerations against the node's
+// taints), including nodes that join later: the way node-level add-ons run.
+type DaemonSet struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       DaemonSetSpec   `json:"spec"`
+	Status     DaemonSetStatus `json:"status,omitzero"`
+}
+
+// DaemonSetSpec is the desired state of a DaemonSet.
+type DaemonSetSpec struct {
+	Selector *LabelSelector  `json:"selector"`
+	Template PodTemplateSpec `json:"template"`
+	// UpdateStrategy says how pods of an old template are replaced.
+	UpdateStrategy DaemonSetUpdateStrategy `json:"updateStrategy,omitzero"`
+	// MinReadySeconds is how long a pod must be Ready before it counts as
+	// available.
+	MinReadySeconds int32 `json:"minReadySeconds,omitempty"`
+	// RevisionHistoryLimit is how many old revisions are kept; default 10.
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
+}
+
+// DaemonSet update strategy types.
+const (
+	RollingUpdateDaemonSetStrategyType = "RollingUpdate"
+	OnDeleteDaemonSetStrategyType      = "OnDelete"
+)
+
+// DaemonSetUpdateStrategy says how a DaemonSet's pods are replaced when
+// its template changes: RollingUpdate (the default) node by node, or
+// OnDelete (only when a pod is deleted by someone else).
+type DaemonSetUpdateStrategy struct {
+	Type          string                  `json:"type,omitempty"`
+	RollingUpdate *RollingUpdateDaemonSet `json:"rollingUpdate,omitempty"`
+}
+
+// RollingUpdateDaemonSet bounds a rolling update: at most maxUnavailable
+// nodes lack an available pod (default 1; a number or a percentage of the
+// desired nodes, rounded up), and maxSurge (default 0) nodes may run an
+// old and a new pod at once. One of them must be non-zero.
+type RollingUpdateDaemonSet struct {
+	MaxUnavailable *IntOrString `json:"maxUnavailable,omitempty"`
+	MaxSurge       *IntOrString `json:"maxSurge,omitempty"`
+}
+
+// DaemonSetStatus is the observed state of a DaemonSet, written by its
+// controller.
+type DaemonSetStatus struct {
+	// DesiredNumberScheduled is how many nodes should run the pod.
+	DesiredNumberScheduled int32 `json:"desiredNumberScheduled"`
+	// CurrentNumberScheduled is how many nodes that should run it do.
+	CurrentNumberScheduled int32 `json:"currentNumberScheduled"`
+	// NumberMisscheduled is how many nodes run it that should not.
+	NumberMisscheduled int32 `json:"numberMisscheduled"`
+	// NumberReady is how many nodes that should run it have it Ready.
+	NumberReady int32 `json:"numberReady"`
+	// NumberAvailable is how many have it available (Ready minReadySeconds).
+	NumberAvailable int32 `json:"numberAvailable,omitempty"`
+	// NumberUnavailable is DesiredNumberScheduled - NumberAvailable.
+	NumberUnavailable int32 `json:"numberUnavailable,omitempty"`
+	// UpdatedNumberScheduled is how many nodes run the current template.
+	UpdatedNumberScheduled int32 `json:"updatedNumberScheduled,omitempty"`
+	ObservedGeneration     int64 `json:"observedGeneration,omitempty"`
+}
+
+// DefaultDaemonSetMaxUnavailable is the default maxUnavailable of a
+// DaemonSet's rolling update; maxSurge defaults to 0.
+var DefaultDaemonSetMaxUnavailable = FromInt(1)
+
+func defaultDaemonSet(ds *DaemonSet) {
+	s := &ds.Spec
+	defaultTemplate(&s.Template)
+	if s.UpdateStrategy.Type == "" {
+		s.UpdateStrategy.Type = RollingUpdateDaemonSetStrategyType
+	}
+	if s.UpdateStrategy.Type == RollingUpdateDaemonSetStrategyType {
+		if s.UpdateStrategy.RollingUpdate == nil {
+			s.UpdateStrategy.RollingUpdate = &RollingUpdateDaemonSet{}
+		}
+		ru := s.UpdateStrategy.RollingUpdate
+		if ru.MaxUnavailable == nil {
+			v := DefaultDaemonSetMaxUnavailable
+			ru.MaxUnavailable = &v
+		}
+		if ru.MaxSurge == nil {
+			v := FromInt(0)
+			ru.MaxSurge = &v
+		}
+	}
+	if s.RevisionHistoryLimit == nil {
+		v := DefaultRevisionHistoryLimit
+		s.RevisionHistoryLimit = &v
+	}
+}
+
+func validateDaemonSet(e *errs, ds *DaemonSet) {
+	p := field.NewPath("spec")
+	s := &ds.Spec
+	if s.MinReadySeconds < 0 {
+		e.add(p.Child("minReadySeconds"), "must be greater than or equal to 0")
+	}
+	if s.RevisionHistoryLimit != nil && *s.RevisionHistoryLimit < 0 {
+		e.add(p.Child("revisionHistoryLimit"), "must be greater than or equal to 0")
+	}
+	validateSelectorTemplate(e, s.Selector, &s.Template, p)
+	sp := p.Child("updateStrategy")
+	switch s.UpdateStrategy.Type {
+	case "", RollingUpdateDaemonSetStrategyType:
+		if ru := s.UpdateStrategy.RollingUpdate; ru != nil {
+			rp := sp.Child("rollingUpdate")
+			zs := validateIntOrPercent(e, ru.MaxSurge, rp.Child("maxSurge"))
+			zu := validateIntOrPercent(e, ru.MaxUnavailable, rp.Child("maxUnavailable"))
+			// A nil maxUnavailable defaults to 1, a nil maxSurge to 0.
+			if (zs || ru.MaxSurge == nil) && zu {
+				e.add(rp.Child("maxUnavailable"), "may not be 0 when maxSurge is 0")
+			}
+			if !zs && ru.MaxSurge != nil {
+				// Surging (a new pod beside the old on a node) is not
+				// implemented: refuse it rather than ignore it.
+				e.add(rp.Child("maxSurge"), "only 0 is supported: pods are replaced node by node within maxUnavailable")
+			}
+		}
+	case OnDeleteDaemonSetStrategyType:
+		if s.UpdateStrategy.RollingUpdate != nil {
+			e.add(sp.Child("rollingUpdate"), "may not be specified when strategy `type` is 'OnDelete'")
+		}
+	default:
+		e.unsupported(sp.Child("type"), s.UpdateStrategy.Type, RollingUpdateDaemonSetStrategyType, OnDeleteDaemonSetStrategyType)
+	}
 }
