@@ -521,6 +521,9 @@ var DefaultDaemonSetMaxUnavailable = FromInt(1)
 
 func defaultDaemonSet(ds *DaemonSet) {
 	s := &ds.Spec
+	// The daemon tolerations first, so that the pod defaults add no 300 s
+	// not-ready/unreachable toleration that would evict a daemon.
+	AddDaemonTolerations(&s.Template.Spec)
 	defaultTemplate(&s.Template)
 	if s.UpdateStrategy.Type == "" {
 		s.UpdateStrategy.Type = RollingUpdateDaemonSetStrategyType
@@ -578,5 +581,43 @@ func validateDaemonSet(e *errs, ds *DaemonSet) {
 		}
 	default:
 		e.unsupported(sp.Child("type"), s.UpdateStrategy.Type, RollingUpdateDaemonSetStrategyType, OnDeleteDaemonSetStrategyType)
+	}
+}
+
+// Taints a DaemonSet's pods tolerate besides not-ready and unreachable, as
+// Kubernetes' DaemonSet controller adds: a cordoned node and a node under
+// resource pressure still run its daemons.
+const (
+	TaintNodeUnschedulable  = "node.kubernetes.io/unschedulable"
+	TaintNodeMemoryPressure = "node.kubernetes.io/memory-pressure"
+	TaintNodeDiskPressure   = "node.kubernetes.io/disk-pressure"
+	TaintNodePIDPressure    = "node.kubernetes.io/pid-pressure"
+	TaintNodeNetworkUnavail = "node.kubernetes.io/network-unavailable"
+)
+
+// AddDaemonTolerations adds to s the tolerations Kubernetes' DaemonSet
+// controller gives every daemon pod, each only when s does not tolerate
+// that taint yet: not-ready and unreachable (Exists, NoExecute, with no
+// tolerationSeconds, so eviction never removes a daemon), and
+// unschedulable, memory-, disk- and pid-pressure (NoSchedule), plus
+// network-unavailable for a host-network pod.
+func AddDaemonTolerations(s *PodSpec) {
+	add := func(key string, effect TaintEffect) {
+		taint := Taint{Key: key, Effect: effect}
+		for i := range s.Tolerations {
+			if s.Tolerations[i].ToleratesTaint(&taint) {
+				return
+			}
+		}
+		s.Tolerations = append(s.Tolerations, Toleration{Key: key, Operator: TolerationOpExists, Effect: effect})
+	}
+	add(TaintNodeNotReady, TaintNoExecute)
+	add(TaintNodeUnreachable, TaintNoExecute)
+	add(TaintNodeDiskPressure, TaintNoSchedule)
+	add(TaintNodeMemoryPressure, TaintNoSchedule)
+	add(TaintNodePIDPressure, TaintNoSchedule)
+	add(TaintNodeUnschedulable, TaintNoSchedule)
+	if s.HostNetwork {
+		add(TaintNodeNetworkUnavail, TaintNoSchedule)
 	}
 }
