@@ -23,6 +23,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/authn"
 	"github.com/kybernetes/kybernetes/control/controllers/cronjob"
+	"github.com/kybernetes/kybernetes/control/controllers/daemonset"
 	"github.com/kybernetes/kybernetes/control/controllers/deployment"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
 	"github.com/kybernetes/kybernetes/control/controllers/garbagecollector"
@@ -71,6 +72,9 @@ type Config struct {
 	ReplicaSet replicaset.Config
 	// Deployment configures the Deployment controller.
 	Deployment deployment.Config
+	// DaemonSet configures the DaemonSet controller (its default grace
+	// period is the apiserver's when unset).
+	DaemonSet daemonset.Config
 	// GarbageCollector configures the garbage collector (its default grace
 	// period is the apiserver's when unset).
 	GarbageCollector garbagecollector.Config
@@ -301,6 +305,13 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		cfg.Deployment.Recorder = api.Recorder("deployment-controller", ctlLog)
 	}
 	controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
+	if cfg.DaemonSet.DefaultGracePeriod == 0 {
+		cfg.DaemonSet.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
+	}
+	if cfg.DaemonSet.Recorder == nil {
+		cfg.DaemonSet.Recorder = api.Recorder("daemonset-controller", ctlLog)
+	}
+	controllers.Add("daemonset", daemonset.New(controllers, st, cfg.DaemonSet, ctlLog))
 	if cfg.GarbageCollector.DefaultGracePeriod == 0 {
 		cfg.GarbageCollector.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
 	}
