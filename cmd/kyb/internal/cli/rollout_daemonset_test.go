@@ -186,3 +186,35 @@ func TestRolloutDaemonSet(t *testing.T) {
 		t.Fatal("a refused apply changed the DaemonSet")
 	}
 }
+
+// Drain refuses a node with daemon pods (the controller would put them
+// right back, so the drain would never end) unless --ignore-daemonsets,
+// which drains the rest and leaves them running, as kubectl.
+func TestDrainDaemonSetPods(t *testing.T) {
+	url := startCluster(t)
+	startDaemonSets(t)
+	applyText(t, url, daemonSetYAML)
+	if _, _, err := kybOut(url, "rollout", "status", "ds/agent", "--timeout", "10s"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := kybOut(url, "drain", "ds-n1", "--timeout", "5s")
+	if err == nil || !strings.Contains(err.Error(), "DaemonSet-managed") {
+		t.Fatalf("drain with a daemon pod: %v, want a refusal naming DaemonSet-managed pods", err)
+	}
+	out, errOut, err := kybOut(url, "drain", "ds-n1", "--ignore-daemonsets", "--timeout", "5s")
+	if err != nil || !strings.Contains(out, "node/ds-n1 drained") || !strings.Contains(errOut, "ignoring DaemonSet-managed") {
+		t.Fatalf("drain --ignore-daemonsets: %v\n%s\n%s", err, out, errOut)
+	}
+	c, nc, err := client.Dial(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	objs, _, err := c.List(context.Background(), api.ListRequest{Kind: "Pod", Namespace: "default", FieldSelector: "spec.nodeName=ds-n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 || objs[0].GetObjectMeta().DeletionTimestamp != nil {
+		t.Fatalf("the daemon pod on the drained node: %d pods, want 1 left running", len(objs))
+	}
+}
