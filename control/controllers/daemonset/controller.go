@@ -110,11 +110,24 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 			}
 		},
 	})
+	// A pod queues its controlling DaemonSet; an orphan, every DaemonSet
+	// of its namespace that selects it (to adopt it).
 	c.ctl.Watch(podInf, func(obj api.Object) []framework.Key {
-		if k, ok := ownerKey(obj.(*api.Pod)); ok {
+		p := obj.(*api.Pod)
+		if k, ok := ownerKey(p); ok {
 			return []framework.Key{k}
 		}
-		return nil
+		if api.ControllerOf(p) != nil {
+			return nil
+		}
+		var keys []framework.Key
+		for _, o := range c.dsets.List(p.Namespace, nil) {
+			ds := o.(*api.DaemonSet)
+			if sel, err := ds.Spec.Selector.Selector(); err == nil && sel.Matches(labels.Set(p.Labels)) {
+				keys = append(keys, framework.KeyOf(ds))
+			}
+		}
+		return keys
 	})
 	// Any node change may change which DaemonSets want it.
 	c.ctl.Watch(nodeInf, func(api.Object) []framework.Key {
@@ -220,20 +233,18 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 		ds = api.DeepCopy(ds)
 		api.Default(ds)
 	}
-	if _, err := ds.Spec.Selector.Selector(); err != nil {
+	sel, err := ds.Spec.Selector.Selector()
+	if err != nil {
 		return framework.Result{}, framework.Terminal(fmt.Errorf("daemonset %s: selector: %w", key, err))
 	}
+	owned, claimErr := c.claim(ctx, ds, sel)
 	hash := TemplateHash(&ds.Spec.Template)
 	now := c.cfg.Now()
 
 	// The pods ds controls, by node.
 	byNode := map[string][]*api.Pod{}
 	var failed []*api.Pod
-	for _, o := range c.pods.List(ds.Namespace, nil) {
-		p := o.(*api.Pod)
-		if ref := api.ControllerOf(p); ref == nil || ref.UID != ds.UID {
-			continue
-		}
+	for _, p := range owned {
 		if p.DeletionTimestamp != nil {
 			continue
 		}
@@ -346,8 +357,8 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 		}
 	}
 
-	var manageErr error
-	if ds.DeletionTimestamp == nil && c.exp.satisfied(key) {
+	manageErr := claimErr
+	if claimErr == nil && ds.DeletionTimestamp == nil && c.exp.satisfied(key) {
 		manageErr = errors.Join(c.createPods(ctx, key, ds, hash, create), c.deletePods(ctx, key, ds, del))
 	}
 	if err := errors.Join(manageErr, c.updateStatus(ctx, ds, st)); err != nil {

@@ -474,3 +474,52 @@ func TestNodeShouldRun(t *testing.T) {
 		})
 	}
 }
+
+// An orphan pod the DaemonSet selects is adopted (no second pod on its
+// node); an owned pod whose labels stop matching is released, and its
+// node gets a new daemon.
+func TestAdoptAndRelease(t *testing.T) {
+	ctx, st := openStore(t)
+	addNode(t, ctx, st, "n1", nil)
+	addNode(t, ctx, st, "n2", nil)
+	orphan := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "left-behind", Namespace: "default", Labels: map[string]string{"app": "agent"}},
+		Spec: api.PodSpec{NodeName: "n1", Containers: []api.Container{{Name: "c", Image: "file:///agent.wasm"}}}}
+	api.Default(orphan)
+	if err := st.Create(ctx, orphan); err != nil {
+		t.Fatal(err)
+	}
+	startController(t, st)
+	ds := newDS("agent", func(s *api.DaemonSetSpec) {
+		s.UpdateStrategy = api.DaemonSetUpdateStrategy{Type: api.OnDeleteDaemonSetStrategyType}
+	})
+	if err := st.Create(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	pods := waitOnNodes(t, ctx, st, "agent", "n1", "n2")
+	if !slices.ContainsFunc(pods, func(p *api.Pod) bool { return p.Name == "left-behind" }) {
+		t.Fatalf("the orphan on n1 was not adopted: %v", pods)
+	}
+	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
+		obj, err := st.Get(ctx, podKind, "default", "left-behind")
+		if err != nil {
+			return err
+		}
+		p := obj.(*api.Pod)
+		p.Labels = map[string]string{"app": "debug"}
+		return st.Update(ctx, p)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pods = waitOnNodes(t, ctx, st, "agent", "n1", "n2")
+	if slices.ContainsFunc(pods, func(p *api.Pod) bool { return p.Name == "left-behind" }) {
+		t.Fatalf("the relabelled pod is still the daemon: %v", pods)
+	}
+	obj, err := st.Get(ctx, podKind, "default", "left-behind")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref := api.ControllerOf(obj); ref != nil || obj.GetObjectMeta().DeletionTimestamp != nil {
+		t.Fatalf("released pod: owner %v, deletion %v", ref, obj.GetObjectMeta().DeletionTimestamp)
+	}
+}
