@@ -21,6 +21,9 @@
 // a percentage of the desired nodes) lack an available daemon. OnDelete
 // replaces a pod only when someone else deletes it.
 //
+// Like the ReplicaSet controller it adopts orphan pods its selector
+// matches and releases owned pods whose labels stop matching.
+//
 // Before creating a pod the controller checks its namespace's Pod Security
 // level (replicaset.AdmitPod); a refused pod is a FailedCreate event.
 package daemonset
