@@ -523,3 +523,42 @@ func TestAdoptAndRelease(t *testing.T) {
 		t.Fatalf("released pod: owner %v, deletion %v", ref, obj.GetObjectMeta().DeletionTimestamp)
 	}
 }
+
+// Status counts a Ready pod as available only after minReadySeconds: here
+// one pod has been Ready long enough and the other just became Ready.
+func TestStatusMinReadySeconds(t *testing.T) {
+	ctx, st := openStore(t)
+	addNode(t, ctx, st, "n1", nil)
+	addNode(t, ctx, st, "n2", nil)
+	startController(t, st)
+	if err := st.Create(ctx, newDS("agent", func(s *api.DaemonSetSpec) { s.MinReadySeconds = 600 })); err != nil {
+		t.Fatal(err)
+	}
+	pods := waitOnNodes(t, ctx, st, "agent", "n1", "n2")
+	for i, p := range pods {
+		since := time.Now().UTC()
+		if i == 0 {
+			since = since.Add(-time.Hour)
+		}
+		err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
+			obj, err := st.Get(ctx, podKind, p.Namespace, p.Name)
+			if err != nil {
+				return err
+			}
+			cur := obj.(*api.Pod)
+			cur.Status.Phase = api.PodRunning
+			cur.Status.SetCondition(api.PodCondition{Type: api.PodReady, Status: api.ConditionTrue, LastTransitionTime: since})
+			return st.Update(ctx, cur)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		s := getDS(t, ctx, st, "agent").Status
+		if s.DesiredNumberScheduled != 2 || s.NumberReady != 2 || s.NumberAvailable != 1 || s.NumberUnavailable != 1 || s.UpdatedNumberScheduled != 2 {
+			return fmt.Errorf("status %+v", s)
+		}
+		return nil
+	})
+}
