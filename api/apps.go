@@ -488,8 +488,9 @@ type DaemonSetUpdateStrategy struct {
 
 // RollingUpdateDaemonSet bounds a rolling update: at most maxUnavailable
 // nodes lack an available pod (default 1; a number or a percentage of the
-// desired nodes, rounded up), and maxSurge (default 0) nodes may run an
-// old and a new pod at once. One of them must be non-zero.
+// desired nodes, rounded up), or maxSurge (default 0) nodes may run an
+// old and a new pod at once, the old deleted once the new is available.
+// Exactly one of them must be non-zero.
 type RollingUpdateDaemonSet struct {
 	MaxUnavailable *IntOrString `json:"maxUnavailable,omitempty"`
 	MaxSurge       *IntOrString `json:"maxSurge,omitempty"`
@@ -569,10 +570,8 @@ func validateDaemonSet(e *errs, ds *DaemonSet) {
 			if (zs || ru.MaxSurge == nil) && zu {
 				e.add(rp.Child("maxUnavailable"), "may not be 0 when maxSurge is 0")
 			}
-			if !zs && ru.MaxSurge != nil {
-				// Surging (a new pod beside the old on a node) is not
-				// implemented: refuse it rather than ignore it.
-				e.add(rp.Child("maxSurge"), "only 0 is supported: pods are replaced node by node within maxUnavailable")
+			if !zs && ru.MaxSurge != nil && !zu && ru.MaxUnavailable != nil {
+				e.add(rp.Child("maxSurge"), "may not be set when maxUnavailable is non-zero")
 			}
 		}
 	case OnDeleteDaemonSetStrategyType:

@@ -43,8 +43,14 @@ func TestValidateDaemonSet(t *testing.T) {
 		{"maxUnavailable negative", ds(func(s *DaemonSetSpec) {
 			s.UpdateStrategy.RollingUpdate = &RollingUpdateDaemonSet{MaxUnavailable: ios(FromInt(-1))}
 		}), "spec.updateStrategy.rollingUpdate.maxUnavailable"},
-		{"maxSurge unsupported", ds(func(s *DaemonSetSpec) {
-			s.UpdateStrategy.RollingUpdate = &RollingUpdateDaemonSet{MaxSurge: ios(FromInt(1)), MaxUnavailable: ios(FromInt(0))}
+		{"valid surge", ds(func(s *DaemonSetSpec) {
+			s.UpdateStrategy.RollingUpdate = &RollingUpdateDaemonSet{MaxSurge: ios(FromString("10%")), MaxUnavailable: ios(FromInt(0))}
+		}), ""},
+		{"maxSurge with maxUnavailable", ds(func(s *DaemonSetSpec) {
+			s.UpdateStrategy.RollingUpdate = &RollingUpdateDaemonSet{MaxSurge: ios(FromInt(1)), MaxUnavailable: ios(FromInt(1))}
+		}), "spec.updateStrategy.rollingUpdate.maxSurge"},
+		{"maxSurge with a defaulted maxUnavailable", ds(func(s *DaemonSetSpec) {
+			s.UpdateStrategy.RollingUpdate = &RollingUpdateDaemonSet{MaxSurge: ios(FromInt(1))}
 		}), "spec.updateStrategy.rollingUpdate.maxSurge"},
 	}
 	for _, tc := range cases {

@@ -271,6 +271,26 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 		return ok
 	}
 	unavailable := 0
+	rolling := ds.Spec.UpdateStrategy.Type == api.RollingUpdateDaemonSetStrategyType
+	var maxSurge int32
+	if rolling {
+		total := int32(0)
+		for _, o := range c.nodes.List("", nil) {
+			if run, _ := NodeShouldRun(o.(*api.Node), &ds.Spec.Template.Spec); run {
+				total++
+			}
+		}
+		v, err := api.ScaledValue(ds.Spec.UpdateStrategy.RollingUpdate.MaxSurge, total, true)
+		if err != nil {
+			return framework.Result{}, framework.Terminal(fmt.Errorf("daemonset %s: maxSurge: %w", key, err))
+		}
+		maxSurge = v
+	}
+	// surging: a rolling update adds the new pod beside the old one
+	// (maxSurge > 0) instead of deleting the old one first.
+	surging := rolling && maxSurge > 0
+	surged := 0            // nodes running an old and a new pod not yet available
+	var surgeable []string // nodes whose available old pod may get a new one beside it
 	for _, o := range c.nodes.List("", nil) {
 		n := o.(*api.Node)
 		nodeSeen[n.Name] = true
@@ -299,7 +319,9 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 			continue
 		}
 		st.CurrentNumberScheduled++
-		// Keep one pod: the current template's, else the oldest.
+		// Keep one pod: the current template's, else the oldest; while a
+		// surge is in progress a node keeps its old pod beside the new one
+		// until the new one is available.
 		slices.SortStableFunc(pods, func(a, b *api.Pod) int {
 			ua, ub := a.Labels[api.LabelControllerRevisionHash] == hash, b.Labels[api.LabelControllerRevisionHash] == hash
 			if ua != ub {
@@ -311,28 +333,55 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 			return a.CreationTimestamp.Compare(b.CreationTimestamp)
 		})
 		keep := pods[0]
-		del = append(del, pods[1:]...)
+		var olds []*api.Pod
+		for _, p := range pods[1:] {
+			if p.Labels[api.LabelControllerRevisionHash] == hash {
+				del = append(del, p) // a second pod of the current template
+			} else {
+				olds = append(olds, p)
+			}
+		}
+		updated := keep.Labels[api.LabelControllerRevisionHash] == hash
+		avail := available(keep)
+		switch {
+		case updated && len(olds) > 0 && surging:
+			if avail {
+				del = append(del, olds...) // the new pod took over
+			} else {
+				surged++
+				avail = available(olds[0]) // the old one still serves
+				del = append(del, olds[1:]...)
+			}
+		case updated:
+			del = append(del, olds...)
+		default:
+			del = append(del, olds...) // only old pods: keep the oldest
+		}
 		if replicaset.IsPodReady(keep) {
 			st.NumberReady++
 		}
-		avail := available(keep)
 		if avail {
 			st.NumberAvailable++
 		} else {
 			unavailable++
 		}
-		if keep.Labels[api.LabelControllerRevisionHash] == hash {
+		if updated {
 			st.UpdatedNumberScheduled++
 			continue
 		}
-		if ds.Spec.UpdateStrategy.Type != api.RollingUpdateDaemonSetStrategyType {
+		if !rolling {
 			continue
 		}
-		if !avail {
+		switch {
+		case surging && !avail:
+			create = append(create, n.Name) // nothing served here anyway: a new pod at once
+		case surging:
+			surgeable = append(surgeable, n.Name)
+		case !avail:
 			del = append(del, keep) // already unavailable: replace at once
-			continue
+		default:
+			old = append(old, keep)
 		}
-		old = append(old, keep)
 	}
 	// Pods on nodes that no longer exist.
 	for name, pods := range byNode {
@@ -344,7 +393,13 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 	if st.NumberUnavailable < 0 {
 		st.NumberUnavailable = 0
 	}
-	if ds.Spec.UpdateStrategy.Type == api.RollingUpdateDaemonSetStrategyType && len(old) > 0 {
+	if surging {
+		slices.Sort(surgeable)
+		if n := int(maxSurge) - surged; n > 0 {
+			create = append(create, surgeable[:min(n, len(surgeable))]...)
+		}
+	}
+	if rolling && len(old) > 0 {
 		maxUnavail, err := api.ScaledValue(ds.Spec.UpdateStrategy.RollingUpdate.MaxUnavailable, st.DesiredNumberScheduled, true)
 		if err != nil {
 			return framework.Result{}, framework.Terminal(fmt.Errorf("daemonset %s: maxUnavailable: %w", key, err))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -73,7 +74,7 @@ func (r *recorder) find(reason string) string {
 func startController(t *testing.T, st *store.Store) *recorder {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.DiscardHandler)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	mgr := framework.NewManager(st, log)
 	rec := &recorder{}
 	mgr.Add("daemonset", daemonset.New(mgr, st, daemonset.Config{Recorder: rec}, log))
@@ -511,13 +512,20 @@ func TestAdoptAndRelease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var obj api.Object
+	testutil.Eventually(t, 10*time.Second, func() error {
+		var err error
+		if obj, err = st.Get(ctx, podKind, "default", "left-behind"); err != nil {
+			return err
+		}
+		if ref := api.ControllerOf(obj); ref != nil {
+			return fmt.Errorf("still controlled by %s", ref.Name)
+		}
+		return nil
+	})
 	pods = waitOnNodes(t, ctx, st, "agent", "n1", "n2")
 	if slices.ContainsFunc(pods, func(p *api.Pod) bool { return p.Name == "left-behind" }) {
 		t.Fatalf("the relabelled pod is still the daemon: %v", pods)
-	}
-	obj, err := st.Get(ctx, podKind, "default", "left-behind")
-	if err != nil {
-		t.Fatal(err)
 	}
 	if ref := api.ControllerOf(obj); ref != nil || obj.GetObjectMeta().DeletionTimestamp != nil {
 		t.Fatalf("released pod: owner %v, deletion %v", ref, obj.GetObjectMeta().DeletionTimestamp)
@@ -561,4 +569,86 @@ func TestStatusMinReadySeconds(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestRollingUpdateSurge rolls a DaemonSet with maxSurge 1, maxUnavailable
+// 0: a node gets its new pod beside the old one, the old goes once the new
+// is available, so no node is ever without an available pod.
+func TestRollingUpdateSurge(t *testing.T) {
+	ctx, st := openStore(t)
+	nodes := []string{"n1", "n2", "n3"}
+	for _, n := range nodes {
+		addNode(t, ctx, st, n, nil)
+	}
+	startController(t, st)
+	one, zero := api.FromInt(1), api.FromInt(0)
+	ds := newDS("agent", func(s *api.DaemonSetSpec) {
+		s.UpdateStrategy.RollingUpdate = &api.RollingUpdateDaemonSet{MaxSurge: &one, MaxUnavailable: &zero}
+	})
+	if err := st.Create(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range waitOnNodes(t, ctx, st, "agent", nodes...) {
+		setReady(t, ctx, st, p)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if s := getDS(t, ctx, st, "agent").Status; s.NumberAvailable != 3 {
+			return fmt.Errorf("status %+v", s)
+		}
+		return nil
+	})
+	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
+		cur := getDS(t, ctx, st, "agent")
+		cur.Spec.Template.Spec.Containers[0].Image = "file:///agent-v2.wasm"
+		return st.Update(ctx, cur)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	surged := false
+	testutil.Eventually(t, 15*time.Second, func() error {
+		pods := podsOf(t, ctx, st, "agent")
+		perNode, avail, pendingNew, updated := map[string]int{}, map[string]bool{}, 0, 0
+		for _, p := range pods {
+			perNode[p.Spec.NodeName]++
+			if c := p.Status.Condition(api.PodReady); c != nil && c.Status == api.ConditionTrue {
+				avail[p.Spec.NodeName] = true
+			}
+			if p.Spec.Containers[0].Image == "file:///agent-v2.wasm" {
+				updated++
+				if c := p.Status.Condition(api.PodReady); c == nil || c.Status != api.ConditionTrue {
+					pendingNew++
+				}
+			}
+		}
+		if pendingNew > 1 {
+			t.Fatalf("%d new pods not yet available at once, maxSurge 1", pendingNew)
+		}
+		for _, n := range nodes {
+			if !avail[n] {
+				t.Fatalf("node %s without an available pod during a surge rollout (maxUnavailable 0): %v", n, perNode)
+			}
+			if perNode[n] > 2 {
+				t.Fatalf("node %s has %d pods", n, perNode[n])
+			}
+			surged = surged || perNode[n] == 2
+		}
+		for _, p := range pods {
+			if p.Spec.Containers[0].Image == "file:///agent-v2.wasm" {
+				setReady(t, ctx, st, p) // the agent starts the new pod
+			}
+		}
+		s := getDS(t, ctx, st, "agent").Status
+		if updated != 3 || len(pods) != 3 || s.UpdatedNumberScheduled != 3 || s.NumberAvailable != 3 {
+			var desc []string
+			for _, p := range pods {
+				desc = append(desc, p.Spec.NodeName+":"+p.Spec.Containers[0].Image+":"+string(p.Status.Phase))
+			}
+			return fmt.Errorf("%d pods (%v), %d updated, status %+v", len(pods), desc, updated, s)
+		}
+		return nil
+	})
+	if !surged {
+		t.Fatal("no node ever ran an old and a new pod: the rollout did not surge")
+	}
 }

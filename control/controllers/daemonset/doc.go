@@ -18,8 +18,11 @@
 // each pod carries the label controller-revision-hash (a hash of the
 // template); an old pod that is not available is replaced at once, an
 // available one only while fewer than maxUnavailable nodes (rounded up from
-// a percentage of the desired nodes) lack an available daemon. OnDelete
-// replaces a pod only when someone else deletes it.
+// a percentage of the desired nodes) lack an available daemon. With
+// maxSurge (and maxUnavailable 0) a node gets its new pod beside the old
+// one, on at most maxSurge nodes at a time, and the old one is deleted once
+// the new one is available. OnDelete replaces a pod only when someone else
+// deletes it.
 //
 // Like the ReplicaSet controller it adopts orphan pods its selector
 // matches and releases owned pods whose labels stop matching.
