@@ -22,7 +22,9 @@ func TestDaemonSetThroughControlPlane(t *testing.T) {
 		t.Fatal(err)
 	}
 	admin := client.New(nc, client.WithTimeout(10*time.Second))
-	node := func(name string) []byte { return []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: " + name + "\n") }
+	node := func(name string) []byte {
+		return []byte("apiVersion: v1\nkind: Node\nmetadata:\n  name: " + name + "\n")
+	}
 	if _, err := admin.Apply(ctx, node("n1")); err != nil {
 		t.Fatal(err)
 	}
