@@ -652,3 +652,42 @@ func TestRollingUpdateSurge(t *testing.T) {
 		t.Fatal("no node ever ran an old and a new pod: the rollout did not surge")
 	}
 }
+
+// A daemon pod that failed is deleted and its node gets a new one.
+func TestFailedPodReplaced(t *testing.T) {
+	ctx, st := openStore(t)
+	addNode(t, ctx, st, "n1", nil)
+	startController(t, st)
+	if err := st.Create(ctx, newDS("agent", nil)); err != nil {
+		t.Fatal(err)
+	}
+	first := waitOnNodes(t, ctx, st, "agent", "n1")[0]
+	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
+		obj, err := st.Get(ctx, podKind, "default", first.Name)
+		if err != nil {
+			return err
+		}
+		p := obj.(*api.Pod)
+		p.Status.Phase = api.PodFailed
+		return st.Update(ctx, p)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		pods := podsOf(t, ctx, st, "agent")
+		live := 0
+		for _, p := range pods {
+			if p.Name == first.Name {
+				return fmt.Errorf("failed pod %s not deleted", p.Name)
+			}
+			if p.Status.Phase != api.PodFailed {
+				live++
+			}
+		}
+		if live != 1 {
+			return fmt.Errorf("%d replacement pods, want 1", live)
+		}
+		return nil
+	})
+}
