@@ -46,6 +46,10 @@ type Config struct {
 	// ExpectationsTTL is how long a create or delete the pod cache has not
 	// shown holds the DaemonSet back; default 5m, as Kubernetes'.
 	ExpectationsTTL time.Duration
+	// FailedPodBackoff is how long a node whose daemon pod failed waits
+	// before the next failure there is replaced, doubling to
+	// FailedPodBackoffMax; default 1s and 15m, as Kubernetes'.
+	FailedPodBackoff, FailedPodBackoffMax time.Duration
 	// Recorder records the controller's events; default none.
 	Recorder record.EventRecorder
 	// Now is the clock; default time.Now.
@@ -65,6 +69,7 @@ type Controller struct {
 	ctl   *framework.Controller
 	exp   *expectations
 	exist replicaset.NodeExists
+	fails *failBackoff
 }
 
 // New returns a DaemonSet controller over st that reads DaemonSets, pods,
@@ -79,6 +84,12 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 	if cfg.ExpectationsTTL <= 0 {
 		cfg.ExpectationsTTL = 5 * time.Minute
 	}
+	if cfg.FailedPodBackoff <= 0 {
+		cfg.FailedPodBackoff = time.Second
+	}
+	if cfg.FailedPodBackoffMax <= 0 {
+		cfg.FailedPodBackoffMax = 15 * time.Minute
+	}
 	if cfg.Recorder == nil {
 		cfg.Recorder = record.Nop{}
 	}
@@ -92,7 +103,8 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 	dsInf, podInf, nodeInf := mgr.Informer(dsKind), mgr.Informer(podKind), mgr.Informer(nodeKind)
 	c := &Controller{st: st, cfg: cfg, log: log, dsets: dsInf.Lister(), pods: podInf.Lister(),
 		nodes: nodeInf.Lister(), nss: mgr.Informer(api.KindOf(&api.Namespace{})).Lister(),
-		exp: newExpectations(cfg.ExpectationsTTL, cfg.Now), exist: replicaset.StoreNodeExists(st)}
+		exp: newExpectations(cfg.ExpectationsTTL, cfg.Now), exist: replicaset.StoreNodeExists(st),
+		fails: newFailBackoff(cfg.FailedPodBackoff, cfg.FailedPodBackoffMax)}
 	c.ctl = framework.NewController("daemonset", c, framework.Options{Workers: cfg.Workers, Logger: log})
 	c.ctl.Watch(dsInf, nil)
 	settle := func(p *api.Pod) {
@@ -257,7 +269,7 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 
 	var (
 		create   []string
-		del      = failed
+		del      []*api.Pod
 		st       = api.DaemonSetStatus{ObservedGeneration: ds.Generation}
 		after    time.Duration
 		old      []*api.Pod // available pods of an old template on nodes that want one
@@ -269,6 +281,23 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 			after = left
 		}
 		return ok
+	}
+	// A failed pod is deleted (and its node gets a new one) unless its node
+	// is in back-off from an earlier failure: then the node waits.
+	hold := map[string]bool{}
+	for _, p := range failed {
+		bk := string(ds.UID) + "/" + p.Spec.NodeName
+		if left := c.fails.left(bk, now); left > 0 {
+			hold[p.Spec.NodeName] = true
+			if after == 0 || left < after {
+				after = left
+			}
+			continue
+		}
+		if ds.DeletionTimestamp == nil && c.exp.satisfied(key) {
+			c.fails.next(bk, now)
+		}
+		del = append(del, p)
 	}
 	unavailable := 0
 	rolling := ds.Spec.UpdateStrategy.Type == api.RollingUpdateDaemonSetStrategyType
@@ -314,7 +343,9 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 			}
 			continue
 		case len(pods) == 0:
-			create = append(create, n.Name)
+			if !hold[n.Name] {
+				create = append(create, n.Name)
+			}
 			unavailable++
 			continue
 		}

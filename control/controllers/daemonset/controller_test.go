@@ -691,3 +691,72 @@ func TestFailedPodReplaced(t *testing.T) {
 		return nil
 	})
 }
+
+// A node whose daemon pod fails again within its back-off keeps the failed
+// pod and gets no new one until the back-off passes (no hot loop of
+// create, fail, delete).
+func TestFailedPodBackoff(t *testing.T) {
+	ctx, st := openStore(t)
+	addNode(t, ctx, st, "n1", nil)
+	var clockMu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { clockMu.Lock(); defer clockMu.Unlock(); return clock }
+	mctx, cancel := context.WithCancel(context.Background())
+	log := slog.New(slog.DiscardHandler)
+	mgr := framework.NewManager(st, log)
+	mgr.Add("daemonset", daemonset.New(mgr, st, daemonset.Config{Now: now, FailedPodBackoff: 200 * time.Millisecond}, log))
+	done := make(chan struct{})
+	go func() { defer close(done); _ = mgr.Run(mctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	if err := st.Create(ctx, newDS("agent", nil)); err != nil {
+		t.Fatal(err)
+	}
+	fail := func(name string) {
+		t.Helper()
+		err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
+			obj, err := st.Get(ctx, podKind, "default", name)
+			if err != nil {
+				return err
+			}
+			p := obj.(*api.Pod)
+			p.Status.Phase = api.PodFailed
+			return st.Update(ctx, p)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	replaced := func(old string) *api.Pod {
+		t.Helper()
+		var out *api.Pod
+		testutil.Eventually(t, 10*time.Second, func() error {
+			pods := podsOf(t, ctx, st, "agent")
+			if len(pods) != 1 || pods[0].Name == old {
+				return fmt.Errorf("%d live pods, want one new", len(pods))
+			}
+			out = pods[0]
+			return nil
+		})
+		return out
+	}
+	first := waitOnNodes(t, ctx, st, "agent", "n1")[0]
+	fail(first.Name)
+	second := replaced(first.Name) // the first failure is replaced at once
+	fail(second.Name)
+	// The reconcile that sees the second failure writes status (no pod
+	// scheduled) and, in back-off, neither deletes nor creates.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if s := getDS(t, ctx, st, "agent").Status; s.CurrentNumberScheduled != 0 {
+			return fmt.Errorf("status %+v", s)
+		}
+		return nil
+	})
+	pods := podsOf(t, ctx, st, "agent")
+	if len(pods) != 1 || pods[0].Name != second.Name || pods[0].Status.Phase != api.PodFailed {
+		t.Fatalf("in back-off the failed pod was replaced: %d pods", len(pods))
+	}
+	clockMu.Lock()
+	clock = clock.Add(time.Second)
+	clockMu.Unlock()
+	replaced(second.Name)
+}
