@@ -245,6 +245,11 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 		ds = api.DeepCopy(ds)
 		api.Default(ds)
 	}
+	// Expectations first, then the cache: a list read before the last
+	// reconcile's writes were all shown could act on them again (delete a
+	// pod already marked, which writes nothing, so its expectation would
+	// never settle; or create a second pod on a node).
+	canManage := ds.DeletionTimestamp == nil && c.exp.satisfied(key)
 	sel, err := ds.Spec.Selector.Selector()
 	if err != nil {
 		return framework.Result{}, framework.Terminal(fmt.Errorf("daemonset %s: selector: %w", key, err))
@@ -294,7 +299,7 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 			}
 			continue
 		}
-		if ds.DeletionTimestamp == nil && c.exp.satisfied(key) {
+		if canManage {
 			c.fails.next(bk, now)
 		}
 		del = append(del, p)
@@ -444,7 +449,7 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 	}
 
 	manageErr := claimErr
-	if claimErr == nil && ds.DeletionTimestamp == nil && c.exp.satisfied(key) {
+	if claimErr == nil && canManage {
 		manageErr = errors.Join(c.createPods(ctx, key, ds, hash, create), c.deletePods(ctx, key, ds, del))
 	}
 	if err := errors.Join(manageErr, c.updateStatus(ctx, ds, st)); err != nil {
