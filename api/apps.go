@@ -405,6 +405,8 @@ func validateWorkloadUpdate(e *errs, old, new Object) {
 		os, ns = o.Spec.Selector, new.(*ReplicaSet).Spec.Selector
 	case *Deployment:
 		os, ns = o.Spec.Selector, new.(*Deployment).Spec.Selector
+	case *DaemonSet:
+		os, ns = o.Spec.Selector, new.(*DaemonSet).Spec.Selector
 	default:
 		return
 	}
@@ -439,4 +441,182 @@ func NewControllerRef(owner Object) OwnerReference {
 	k := KindOf(owner)
 	m := owner.GetObjectMeta()
 	return OwnerReference{APIVersion: k.APIVersions[0], Kind: k.Name, Name: m.Name, UID: m.UID, Controller: &t, BlockOwnerDeletion: &t}
+}
+
+// LabelControllerRevisionHash is set by the DaemonSet controller on each
+// pod it creates to a hash of the DaemonSet's pod template, so that a
+// rolling update tells updated pods from old ones, as Kubernetes'
+// controller-revision-hash.
+const LabelControllerRevisionHash = "controller-revision-hash"
+
+// DaemonSet runs one pod of its template on every node that matches it
+// (the template's nodeSelector, its tolerations against the node's
+// taints), including nodes that join later: the way node-level add-ons run.
+type DaemonSet struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	Spec       DaemonSetSpec   `json:"spec"`
+	Status     DaemonSetStatus `json:"status,omitzero"`
+}
+
+// DaemonSetSpec is the desired state of a DaemonSet.
+type DaemonSetSpec struct {
+	Selector *LabelSelector  `json:"selector"`
+	Template PodTemplateSpec `json:"template"`
+	// UpdateStrategy says how pods of an old template are replaced.
+	UpdateStrategy DaemonSetUpdateStrategy `json:"updateStrategy,omitzero"`
+	// MinReadySeconds is how long a pod must be Ready before it counts as
+	// available.
+	MinReadySeconds int32 `json:"minReadySeconds,omitempty"`
+	// RevisionHistoryLimit is how many old revisions are kept; default 10.
+	RevisionHistoryLimit *int32 `json:"revisionHistoryLimit,omitempty"`
+}
+
+// DaemonSet update strategy types.
+const (
+	RollingUpdateDaemonSetStrategyType = "RollingUpdate"
+	OnDeleteDaemonSetStrategyType      = "OnDelete"
+)
+
+// DaemonSetUpdateStrategy says how a DaemonSet's pods are replaced when
+// its template changes: RollingUpdate (the default) node by node, or
+// OnDelete (only when a pod is deleted by someone else).
+type DaemonSetUpdateStrategy struct {
+	Type          string                  `json:"type,omitempty"`
+	RollingUpdate *RollingUpdateDaemonSet `json:"rollingUpdate,omitempty"`
+}
+
+// RollingUpdateDaemonSet bounds a rolling update: at most maxUnavailable
+// nodes lack an available pod (default 1; a number or a percentage of the
+// desired nodes, rounded up), or maxSurge (default 0) nodes may run an
+// old and a new pod at once, the old deleted once the new is available.
+// Exactly one of them must be non-zero.
+type RollingUpdateDaemonSet struct {
+	MaxUnavailable *IntOrString `json:"maxUnavailable,omitempty"`
+	MaxSurge       *IntOrString `json:"maxSurge,omitempty"`
+}
+
+// DaemonSetStatus is the observed state of a DaemonSet, written by its
+// controller.
+type DaemonSetStatus struct {
+	// DesiredNumberScheduled is how many nodes should run the pod.
+	DesiredNumberScheduled int32 `json:"desiredNumberScheduled"`
+	// CurrentNumberScheduled is how many nodes that should run it do.
+	CurrentNumberScheduled int32 `json:"currentNumberScheduled"`
+	// NumberMisscheduled is how many nodes run it that should not.
+	NumberMisscheduled int32 `json:"numberMisscheduled"`
+	// NumberReady is how many nodes that should run it have it Ready.
+	NumberReady int32 `json:"numberReady"`
+	// NumberAvailable is how many have it available (Ready minReadySeconds).
+	NumberAvailable int32 `json:"numberAvailable,omitempty"`
+	// NumberUnavailable is DesiredNumberScheduled - NumberAvailable.
+	NumberUnavailable int32 `json:"numberUnavailable,omitempty"`
+	// UpdatedNumberScheduled is how many nodes run the current template.
+	UpdatedNumberScheduled int32 `json:"updatedNumberScheduled,omitempty"`
+	ObservedGeneration     int64 `json:"observedGeneration,omitempty"`
+}
+
+// DefaultDaemonSetMaxUnavailable is the default maxUnavailable of a
+// DaemonSet's rolling update; maxSurge defaults to 0.
+var DefaultDaemonSetMaxUnavailable = FromInt(1)
+
+func defaultDaemonSet(ds *DaemonSet) {
+	s := &ds.Spec
+	// The daemon tolerations first, so that the pod defaults add no 300 s
+	// not-ready/unreachable toleration that would evict a daemon.
+	AddDaemonTolerations(&s.Template.Spec)
+	defaultTemplate(&s.Template)
+	if s.UpdateStrategy.Type == "" {
+		s.UpdateStrategy.Type = RollingUpdateDaemonSetStrategyType
+	}
+	if s.UpdateStrategy.Type == RollingUpdateDaemonSetStrategyType {
+		if s.UpdateStrategy.RollingUpdate == nil {
+			s.UpdateStrategy.RollingUpdate = &RollingUpdateDaemonSet{}
+		}
+		ru := s.UpdateStrategy.RollingUpdate
+		if ru.MaxUnavailable == nil {
+			v := DefaultDaemonSetMaxUnavailable
+			ru.MaxUnavailable = &v
+		}
+		if ru.MaxSurge == nil {
+			v := FromInt(0)
+			ru.MaxSurge = &v
+		}
+	}
+	if s.RevisionHistoryLimit == nil {
+		v := DefaultRevisionHistoryLimit
+		s.RevisionHistoryLimit = &v
+	}
+}
+
+func validateDaemonSet(e *errs, ds *DaemonSet) {
+	p := field.NewPath("spec")
+	s := &ds.Spec
+	if s.MinReadySeconds < 0 {
+		e.add(p.Child("minReadySeconds"), "must be greater than or equal to 0")
+	}
+	if s.RevisionHistoryLimit != nil && *s.RevisionHistoryLimit < 0 {
+		e.add(p.Child("revisionHistoryLimit"), "must be greater than or equal to 0")
+	}
+	validateSelectorTemplate(e, s.Selector, &s.Template, p)
+	sp := p.Child("updateStrategy")
+	switch s.UpdateStrategy.Type {
+	case "", RollingUpdateDaemonSetStrategyType:
+		if ru := s.UpdateStrategy.RollingUpdate; ru != nil {
+			rp := sp.Child("rollingUpdate")
+			zs := validateIntOrPercent(e, ru.MaxSurge, rp.Child("maxSurge"))
+			zu := validateIntOrPercent(e, ru.MaxUnavailable, rp.Child("maxUnavailable"))
+			// A nil maxUnavailable defaults to 1, a nil maxSurge to 0.
+			if (zs || ru.MaxSurge == nil) && zu {
+				e.add(rp.Child("maxUnavailable"), "may not be 0 when maxSurge is 0")
+			}
+			if !zs && ru.MaxSurge != nil && !zu && ru.MaxUnavailable != nil {
+				e.add(rp.Child("maxSurge"), "may not be set when maxUnavailable is non-zero")
+			}
+		}
+	case OnDeleteDaemonSetStrategyType:
+		if s.UpdateStrategy.RollingUpdate != nil {
+			e.add(sp.Child("rollingUpdate"), "may not be specified when strategy `type` is 'OnDelete'")
+		}
+	default:
+		e.unsupported(sp.Child("type"), s.UpdateStrategy.Type, RollingUpdateDaemonSetStrategyType, OnDeleteDaemonSetStrategyType)
+	}
+}
+
+// Taints a DaemonSet's pods tolerate besides not-ready and unreachable, as
+// Kubernetes' DaemonSet controller adds: a cordoned node and a node under
+// resource pressure still run its daemons.
+const (
+	TaintNodeUnschedulable  = "node.kubernetes.io/unschedulable"
+	TaintNodeMemoryPressure = "node.kubernetes.io/memory-pressure"
+	TaintNodeDiskPressure   = "node.kubernetes.io/disk-pressure"
+	TaintNodePIDPressure    = "node.kubernetes.io/pid-pressure"
+	TaintNodeNetworkUnavail = "node.kubernetes.io/network-unavailable"
+)
+
+// AddDaemonTolerations adds to s the tolerations Kubernetes' DaemonSet
+// controller gives every daemon pod, each only when s does not tolerate
+// that taint yet: not-ready and unreachable (Exists, NoExecute, with no
+// tolerationSeconds, so eviction never removes a daemon), and
+// unschedulable, memory-, disk- and pid-pressure (NoSchedule), plus
+// network-unavailable for a host-network pod.
+func AddDaemonTolerations(s *PodSpec) {
+	add := func(key string, effect TaintEffect) {
+		taint := Taint{Key: key, Effect: effect}
+		for i := range s.Tolerations {
+			if s.Tolerations[i].ToleratesTaint(&taint) {
+				return
+			}
+		}
+		s.Tolerations = append(s.Tolerations, Toleration{Key: key, Operator: TolerationOpExists, Effect: effect})
+	}
+	add(TaintNodeNotReady, TaintNoExecute)
+	add(TaintNodeUnreachable, TaintNoExecute)
+	add(TaintNodeDiskPressure, TaintNoSchedule)
+	add(TaintNodeMemoryPressure, TaintNoSchedule)
+	add(TaintNodePIDPressure, TaintNoSchedule)
+	add(TaintNodeUnschedulable, TaintNoSchedule)
+	if s.HostNetwork {
+		add(TaintNodeNetworkUnavail, TaintNoSchedule)
+	}
 }

@@ -74,6 +74,8 @@ func Default(obj Object) {
 		defaultReplicaSet(o)
 	case *Deployment:
 		defaultDeployment(o)
+	case *DaemonSet:
+		defaultDaemonSet(o)
 	}
 }
 

@@ -34,11 +34,13 @@ var kinds = []*Kind{
 	roleKind, clusterRoleKind, roleBindingKind, clusterRoleBindingKind, eventKind,
 	jobKind, cronJobKind,
 	replicaSetKind, deploymentKind,
+	daemonSetKind,
 }
 
 // The workload kinds (apps.go).
 var (
 	replicaSetKind = &Kind{Name: "ReplicaSet", Plural: "replicasets", Short: []string{"rs", "replicaset"}, Namespaced: true, APIVersions: []string{AppsVersion, "kyb/v1"}, New: func() Object { return &ReplicaSet{} }}
+	daemonSetKind  = &Kind{Name: "DaemonSet", Plural: "daemonsets", Short: []string{"ds", "daemonset"}, Namespaced: true, APIVersions: []string{AppsVersion, "kyb/v1"}, New: func() Object { return &DaemonSet{} }}
 	deploymentKind = &Kind{Name: "Deployment", Plural: "deployments", Short: []string{"deploy", "deployment"}, Namespaced: true, APIVersions: []string{AppsVersion, "kyb/v1"}, New: func() Object { return &Deployment{} }}
 )
 
@@ -116,6 +118,8 @@ func KindOf(o Object) *Kind {
 		return replicaSetKind
 	case *Deployment:
 		return deploymentKind
+	case *DaemonSet:
+		return daemonSetKind
 	}
 	panic(fmt.Sprintf("api: no kind for %T", o))
 }

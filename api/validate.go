@@ -40,6 +40,8 @@ func Validate(obj Object) error {
 		validateReplicaSet(&e, o)
 	case *Deployment:
 		validateDeployment(&e, o)
+	case *DaemonSet:
+		validateDaemonSet(&e, o)
 	case *Namespace:
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)

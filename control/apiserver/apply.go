@@ -300,6 +300,8 @@ func clearStatus(obj api.Object) {
 		o.Status = api.ReplicaSetStatus{}
 	case *api.Deployment:
 		o.Status = api.DeploymentStatus{}
+	case *api.DaemonSet:
+		o.Status = api.DaemonSetStatus{}
 	}
 }
 
@@ -378,6 +380,8 @@ func merge(existing, applied api.Object) api.Object {
 	case *api.Deployment:
 		a.Status = existing.(*api.Deployment).Status
 		keepControllerAnnotations(em, am)
+	case *api.DaemonSet:
+		a.Status = existing.(*api.DaemonSet).Status
 	}
 	return applied
 }
@@ -451,6 +455,8 @@ func specOf(o api.Object) any {
 	case *api.ReplicaSet:
 		spec = t.Spec
 	case *api.Deployment:
+		spec = t.Spec
+	case *api.DaemonSet:
 		spec = t.Spec
 	}
 	return struct {

@@ -25,6 +25,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/authn"
 	"github.com/kybernetes/kybernetes/control/controllers/cronjob"
+	"github.com/kybernetes/kybernetes/control/controllers/daemonset"
 	"github.com/kybernetes/kybernetes/control/controllers/deployment"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
 	"github.com/kybernetes/kybernetes/control/controllers/garbagecollector"
@@ -88,6 +89,9 @@ type Config struct {
 	ReplicaSet replicaset.Config
 	// Deployment configures the Deployment controller.
 	Deployment deployment.Config
+	// DaemonSet configures the DaemonSet controller (its default grace
+	// period is the apiserver's when unset).
+	DaemonSet daemonset.Config
 	// GarbageCollector configures the garbage collector (its default grace
 	// period is the apiserver's when unset).
 	GarbageCollector garbagecollector.Config
@@ -338,6 +342,12 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if cfg.Deployment.Recorder == nil {
 		cfg.Deployment.Recorder = api.Recorder("deployment-controller", ctlLog)
 	}
+	if cfg.DaemonSet.DefaultGracePeriod == 0 {
+		cfg.DaemonSet.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
+	}
+	if cfg.DaemonSet.Recorder == nil {
+		cfg.DaemonSet.Recorder = api.Recorder("daemonset-controller", ctlLog)
+	}
 	if cfg.GarbageCollector.DefaultGracePeriod == 0 {
 		cfg.GarbageCollector.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
 	}
@@ -353,6 +363,7 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		controllers.Add("cronjob", cronjob.New(controllers, st, cfg.CronJob, ctlLog))
 		controllers.Add("replicaset", replicaset.New(controllers, st, cfg.ReplicaSet, ctlLog))
 		controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
+		controllers.Add("daemonset", daemonset.New(controllers, st, cfg.DaemonSet, ctlLog))
 		controllers.Add("garbagecollector", garbagecollector.New(controllers, st, cfg.GarbageCollector, ctlLog))
 		return controllers
 	}

@@ -182,6 +182,10 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 	if err != nil {
 		return framework.Result{}, framework.Terminal(fmt.Errorf("replicaset %s: selector: %w", key, err))
 	}
+	// Whether this controller's own writes are all in the cache is checked
+	// before the cache is read: checked after, a write could be seen as
+	// done while the list read before it still lacks it, and be made twice.
+	settled := c.exp.satisfied(key)
 	owned, err := c.claimPods(ctx, rs, sel)
 	if err != nil {
 		return framework.Result{}, err
@@ -193,7 +197,7 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 		}
 	}
 	var manageErr error
-	if rs.DeletionTimestamp == nil && c.exp.satisfied(key) {
+	if rs.DeletionTimestamp == nil && settled {
 		manageErr = c.manage(ctx, key, rs, active)
 	}
 	after, err := c.updateStatus(ctx, rs, active)
@@ -335,16 +339,22 @@ func (c *Controller) createPods(ctx context.Context, key framework.Key, rs *api.
 	return nil
 }
 
-// admit checks a pod about to be created as the API would: its namespace
-// exists and is not terminating, and the pod meets the Pod Security level
-// the namespace enforces (its labels may have changed since the template
-// was applied).
+// admit checks a pod about to be created as the API would (AdmitPod).
 func (c *Controller) admit(ctx context.Context, pod *api.Pod) error {
+	return AdmitPod(ctx, c.st, c.nss, pod)
+}
+
+// AdmitPod checks a pod a controller is about to create as the API would:
+// its namespace (from nss, else st) exists and is not terminating, and the
+// pod meets the Pod Security level the namespace enforces (its labels may
+// have changed since the template was applied). Every workload controller
+// calls it before creating a pod.
+func AdmitPod(ctx context.Context, st *store.Store, nss framework.Lister, pod *api.Pod) error {
 	var ns *api.Namespace
-	if obj, ok := c.nss.Get("", pod.Namespace); ok {
+	if obj, ok := nss.Get("", pod.Namespace); ok {
 		ns = obj.(*api.Namespace)
 	} else {
-		obj, err := c.st.Get(ctx, api.KindOf(&api.Namespace{}), "", pod.Namespace)
+		obj, err := st.Get(ctx, api.KindOf(&api.Namespace{}), "", pod.Namespace)
 		if err != nil {
 			return fmt.Errorf("look up namespace %s: %w", pod.Namespace, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -76,16 +77,18 @@ func newCordonCmd(g *globals, name string, on bool) *cobra.Command {
 
 func newDrainCmd(g *globals) *cobra.Command {
 	var (
-		force   bool
-		grace   int64
-		timeout time.Duration
+		force    bool
+		ignoreDS bool
+		grace    int64
+		timeout  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "drain NODE",
 		Short: "Cordon a node, then delete its pods (each within its grace period) and wait until they are gone",
 		Long: `Cordon a node, then delete its pods, each within its grace period, and wait until they are gone.
 As kubectl does, drain refuses pods no controller manages (they would not come back elsewhere)
-unless --force.`,
+unless --force, and DaemonSet-managed pods (their controller would put them right back) unless
+--ignore-daemonsets, which leaves them running.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			node := args[0]
@@ -104,14 +107,24 @@ unless --force.`,
 			if err != nil {
 				return fmt.Errorf("drain %s: %w", node, err)
 			}
-			var bare []string
+			var bare, daemons []string
 			for _, p := range pods {
 				if len(p.OwnerReferences) == 0 {
 					bare = append(bare, p.Namespace+"/"+p.Name)
 				}
+				if isDaemonPod(p) {
+					daemons = append(daemons, p.Namespace+"/"+p.Name)
+				}
 			}
 			if len(bare) > 0 && !force {
 				return fmt.Errorf("drain %s: cannot delete pods that no controller manages (they would not run elsewhere; use --force): %s", node, strings.Join(bare, ", "))
+			}
+			if len(daemons) > 0 {
+				if !ignoreDS {
+					return fmt.Errorf("drain %s: cannot delete DaemonSet-managed pods (use --ignore-daemonsets to ignore): %s", node, strings.Join(daemons, ", "))
+				}
+				fmt.Fprintf(g.streams.Err, "Warning: ignoring DaemonSet-managed pods: %s\n", strings.Join(daemons, ", "))
+				pods = slices.DeleteFunc(pods, isDaemonPod)
 			}
 			for _, p := range pods {
 				r := api.DeleteRequest{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, Preconditions: client.IfMatches(p.UID, "")}
@@ -128,6 +141,7 @@ unless --force.`,
 				if err != nil {
 					return fmt.Errorf("drain %s: %w", node, err)
 				}
+				left = slices.DeleteFunc(left, isDaemonPod) // they stay, as kubectl's
 				if len(left) == 0 {
 					fmt.Fprintf(g.streams.Out, "node/%s drained\n", node)
 					return nil
@@ -145,9 +159,16 @@ unless --force.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&force, "force", false, "also delete pods no controller manages")
+	f.BoolVar(&ignoreDS, "ignore-daemonsets", false, "drain even with DaemonSet-managed pods there, leaving them running")
 	f.Int64Var(&grace, "grace-period", -1, "seconds each pod has to stop (-1: its own terminationGracePeriodSeconds)")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
 	return cmd
+}
+
+// isDaemonPod reports whether a DaemonSet controls p.
+func isDaemonPod(p *api.Pod) bool {
+	ref := api.ControllerOf(p)
+	return ref != nil && ref.Kind == "DaemonSet"
 }
 
 // podsOn lists the pods bound to node in every namespace.

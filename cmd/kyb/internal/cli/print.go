@@ -376,6 +376,12 @@ func columns(kind *api.Kind, wide bool) []string {
 			c = append(c, "CONTAINERS", "IMAGES", "SELECTOR")
 		}
 		return c
+	case "DaemonSet":
+		c := []string{"NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE", "NODE SELECTOR", "AGE"}
+		if wide {
+			c = append(c, "CONTAINERS", "IMAGES", "SELECTOR")
+		}
+		return c
 	case "RoleBinding", "ClusterRoleBinding":
 		c := []string{"NAME", "ROLE", "AGE"}
 		if wide {
@@ -536,6 +542,24 @@ func (p *printer) row(o api.Object) []string {
 		}
 		r := []string{v.Name, strconv.Itoa(int(want)), strconv.Itoa(int(v.Status.Replicas)),
 			strconv.Itoa(int(v.Status.ReadyReplicas)), p.age(v.CreationTimestamp)}
+		if p.format == "wide" {
+			r = append(r, templateWide(&v.Spec.Template, v.Spec.Selector)...)
+		}
+		return r
+	case *api.DaemonSet:
+		sel := "<none>"
+		if ns := v.Spec.Template.Spec.NodeSelector; len(ns) > 0 {
+			kv := make([]string, 0, len(ns))
+			for k, val := range ns {
+				kv = append(kv, k+"="+val)
+			}
+			sort.Strings(kv)
+			sel = strings.Join(kv, ",")
+		}
+		s := v.Status
+		r := []string{v.Name, strconv.Itoa(int(s.DesiredNumberScheduled)), strconv.Itoa(int(s.CurrentNumberScheduled)),
+			strconv.Itoa(int(s.NumberReady)), strconv.Itoa(int(s.UpdatedNumberScheduled)), strconv.Itoa(int(s.NumberAvailable)),
+			sel, p.age(v.CreationTimestamp)}
 		if p.format == "wide" {
 			r = append(r, templateWide(&v.Spec.Template, v.Spec.Selector)...)
 		}

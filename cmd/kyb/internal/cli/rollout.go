@@ -13,12 +13,14 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
+	"github.com/kybernetes/kybernetes/control/controllers/daemonset"
 	"github.com/kybernetes/kybernetes/control/controllers/deployment"
 )
 
 var (
 	deploymentKind = api.KindOf(&api.Deployment{})
 	replicaSetKind = api.KindOf(&api.ReplicaSet{})
+	daemonSetKind  = api.KindOf(&api.DaemonSet{})
 )
 
 // errUnchanged is returned by a mutation that has nothing to change.
@@ -91,7 +93,7 @@ func workloadRef(verb string, args []string, kinds ...*api.Kind) (objRef, error)
 // refName prints an object as kubectl does: deployment.apps/web.
 func refName(r objRef) string {
 	k := strings.ToLower(r.kind.Name)
-	if r.kind == deploymentKind || r.kind == replicaSetKind {
+	if r.kind == deploymentKind || r.kind == replicaSetKind || r.kind == daemonSetKind {
 		k += ".apps"
 	}
 	return k + "/" + r.name
@@ -231,11 +233,11 @@ func newRolloutCmd(g *globals) *cobra.Command {
 	var watch bool
 	var timeout time.Duration
 	status := &cobra.Command{
-		Use:   "status deployment/NAME",
+		Use:   "status deployment/NAME | daemonset/NAME",
 		Short: "Show the rollout's progress; wait until it completes (or fails its progress deadline)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := ref("status", args)
+			r, err := workloadRef("rollout status", args, deploymentKind, daemonSetKind)
 			if err != nil {
 				return err
 			}
@@ -250,25 +252,33 @@ func newRolloutCmd(g *globals) *cobra.Command {
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			ns := orDefault("", ns, deploymentKind)
+			ns := orDefault("", ns, r.kind)
 			sel := "metadata.name=" + r.name
 			rctx, cancel := g.reqCtx(ctx)
-			raws, rv, err := c.ListRaw(rctx, api.ListRequest{Kind: deploymentKind.Name, Namespace: ns, FieldSelector: sel, Limit: 1})
+			raws, rv, err := c.ListRaw(rctx, api.ListRequest{Kind: r.kind.Name, Namespace: ns, FieldSelector: sel, Limit: 1})
 			cancel()
 			if err != nil {
 				return fmt.Errorf("rollout status %s: %w", refName(r), err)
 			}
 			if len(raws) == 0 {
-				return fmt.Errorf("rollout status %s: %w", refName(r), api.NewNotFound(deploymentKind.Name, r.name))
+				return fmt.Errorf("rollout status %s: %w", refName(r), api.NewNotFound(r.kind.Name, r.name))
 			}
-			obj, err := client.Decode(deploymentKind.Name, raws[0])
+			obj, err := client.Decode(r.kind.Name, raws[0])
 			if err != nil {
 				return err
 			}
 			last := ""
-			// show prints the state of d and reports whether to stop.
-			show := func(d *api.Deployment) (bool, error) {
-				msg, done, err := deployment.Describe(d)
+			// show prints the state of the object and reports whether to stop.
+			show := func(obj api.Object) (bool, error) {
+				var msg string
+				var done bool
+				var err error
+				switch o := obj.(type) {
+				case *api.Deployment:
+					msg, done, err = deployment.Describe(o)
+				case *api.DaemonSet:
+					msg, done, err = daemonset.Describe(o)
+				}
 				if err != nil {
 					return true, fmt.Errorf("rollout status: %w", err)
 				}
@@ -278,21 +288,21 @@ func newRolloutCmd(g *globals) *cobra.Command {
 				}
 				return done || !watch, nil
 			}
-			if stop, err := show(obj.(*api.Deployment)); stop || err != nil {
+			if stop, err := show(obj); stop || err != nil {
 				return err
 			}
 			// Then every change, fed by a watch from the list's revision.
 			wctx, wcancel := context.WithCancel(ctx)
 			defer wcancel()
-			w, err := c.WatchFrom(wctx, api.WatchRequest{Kind: deploymentKind.Name, Namespace: ns, FieldSelector: sel, ResourceVersion: rv})
+			w, err := c.WatchFrom(wctx, api.WatchRequest{Kind: r.kind.Name, Namespace: ns, FieldSelector: sel, ResourceVersion: rv})
 			if err != nil {
 				return fmt.Errorf("rollout status %s: %w", refName(r), err)
 			}
 			for ev := range w.Events() {
 				if ev.Type == api.EventDeleted {
-					return fmt.Errorf("rollout status: deployment %q was deleted", r.name)
+					return fmt.Errorf("rollout status: %s %q was deleted", strings.ToLower(r.kind.Name), r.name)
 				}
-				if stop, err := show(ev.Object.(*api.Deployment)); stop || err != nil {
+				if stop, err := show(ev.Object); stop || err != nil {
 					return err
 				}
 			}
@@ -401,20 +411,22 @@ func newRolloutCmd(g *globals) *cobra.Command {
 	}
 	undo.Flags().Int64Var(&toRevision, "to-revision", 0, "the revision to roll back to (default: the previous one)")
 
-	simple := func(verb, short, done string, mutate func(d *api.Deployment) error) *cobra.Command {
+	simpleOf := func(verb, short, done string, kinds []*api.Kind, mutate func(obj api.Object) error) *cobra.Command {
+		use := make([]string, len(kinds))
+		for i, k := range kinds {
+			use[i] = strings.ToLower(k.Name) + "/NAME"
+		}
 		return &cobra.Command{
-			Use:   verb + " deployment/NAME",
+			Use:   verb + " " + strings.Join(use, " | "),
 			Short: short,
 			Args:  cobra.RangeArgs(1, 2),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				r, err := ref(verb, args)
+				r, err := workloadRef("rollout "+verb, args, kinds...)
 				if err != nil {
 					return err
 				}
 				return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-					changed, err := updateObject(ctx, c, deploymentKind, ns, r.name, func(obj api.Object) error {
-						return mutate(obj.(*api.Deployment))
-					})
+					changed, err := updateObject(ctx, c, r.kind, ns, r.name, mutate)
 					if err != nil {
 						return fmt.Errorf("rollout %s %s: %w", verb, refName(r), err)
 					}
@@ -427,6 +439,9 @@ func newRolloutCmd(g *globals) *cobra.Command {
 				})
 			},
 		}
+	}
+	simple := func(verb, short, done string, mutate func(d *api.Deployment) error) *cobra.Command {
+		return simpleOf(verb, short, done, []*api.Kind{deploymentKind}, func(obj api.Object) error { return mutate(obj.(*api.Deployment)) })
 	}
 	pause := simple("pause", "Stop rolling out template changes until resumed", "paused", func(d *api.Deployment) error {
 		if d.Spec.Paused {
@@ -442,16 +457,24 @@ func newRolloutCmd(g *globals) *cobra.Command {
 		d.Spec.Paused = false
 		return nil
 	})
-	restart := simple("restart", "Replace every pod through a rollout (sets the template's restartedAt annotation)", "restarted", func(d *api.Deployment) error {
-		if d.Spec.Paused {
-			return fmt.Errorf("can't restart paused deployment (run rollout resume first)")
-		}
-		if d.Spec.Template.Annotations == nil {
-			d.Spec.Template.Annotations = map[string]string{}
-		}
-		d.Spec.Template.Annotations[api.AnnotationRestartedAt] = time.Now().UTC().Format(time.RFC3339Nano)
-		return nil
-	})
+	restart := simpleOf("restart", "Replace every pod through a rollout (sets the template's restartedAt annotation)", "restarted",
+		[]*api.Kind{deploymentKind, daemonSetKind}, func(obj api.Object) error {
+			var t *api.PodTemplateSpec
+			switch o := obj.(type) {
+			case *api.Deployment:
+				if o.Spec.Paused {
+					return fmt.Errorf("can't restart paused deployment (run rollout resume first)")
+				}
+				t = &o.Spec.Template
+			case *api.DaemonSet:
+				t = &o.Spec.Template
+			}
+			if t.Annotations == nil {
+				t.Annotations = map[string]string{}
+			}
+			t.Annotations[api.AnnotationRestartedAt] = time.Now().UTC().Format(time.RFC3339Nano)
+			return nil
+		})
 	cmd.AddCommand(status, history, undo, pause, resume, restart)
 	return cmd
 }
