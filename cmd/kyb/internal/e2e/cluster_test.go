@@ -15,7 +15,7 @@ import (
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 )
 
-func fakeRuntime(t *testing.T, class, dir string) *fake.Runtime {
+func fakeRuntime(t testing.TB, class, dir string) *fake.Runtime {
 	t.Helper()
 	rt, err := fake.New(fake.Config{Name: class, StateDir: filepath.Join(dir, "fake-"+class)}, nil)
 	if err != nil {
