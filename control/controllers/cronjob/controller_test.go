@@ -187,13 +187,17 @@ func TestCronJobSchedulesRunsOnce(t *testing.T) {
 	c.ctl.Queue().Add(key)
 	third := JobName("nightly", t1.Add(10*time.Minute))
 	waitJobs(strings.Join(sortedStrings(second, third), ","))
-	obj, err := st.Get(ctx, cronJobKind, "default", "nightly")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := obj.(*api.CronJob).Status; s.LastSuccessfulTime == nil || !s.LastSuccessfulTime.Equal(t1.Add(6*time.Minute)) {
-		t.Errorf("lastSuccessfulTime %v, want %v", s.LastSuccessfulTime, t1.Add(6*time.Minute))
-	}
+	// The status is written after the Jobs: wait for it too.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		obj, err := st.Get(ctx, cronJobKind, "default", "nightly")
+		if err != nil {
+			return err
+		}
+		if s := obj.(*api.CronJob).Status; s.LastSuccessfulTime == nil || !s.LastSuccessfulTime.Equal(t1.Add(6*time.Minute)) {
+			return fmt.Errorf("lastSuccessfulTime %v, want %v", s.LastSuccessfulTime, t1.Add(6*time.Minute))
+		}
+		return nil
+	})
 }
 
 func sortedStrings(s ...string) []string { sort.Strings(s); return s }
