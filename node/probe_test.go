@@ -138,11 +138,17 @@ func TestLivenessFailureRestarts(t *testing.T) {
 	}
 	// Healthy now: it runs, ready, and is not restarted again.
 	h.dataFile(p.UID, "healthy", "ok")
+	// A probe already running when the file appeared may still fail once:
+	// count restarts only after a few probes have seen the file.
+	n0 := h.execs("/data/healthy")
 	var restarts int32
 	testutil.Eventually(t, 10*time.Second, func() error {
 		st, cs, err := containerStatus(t, h.cp, p.UID)
 		if err != nil {
 			return err
+		}
+		if h.execs("/data/healthy") < n0+3 {
+			return fmt.Errorf("waiting for probes that see the file")
 		}
 		if cs.State.Running == nil || !cs.Ready || condition(st, api.PodReady) != api.ConditionTrue {
 			return fmt.Errorf("state %+v ready %v, want running and ready", cs.State, cs.Ready)
