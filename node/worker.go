@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/retry"
 	"github.com/kybernetes/kybernetes/runtimes"
 )
 
@@ -73,18 +74,20 @@ type exitEvent struct {
 	res  runtimes.ExitResult
 }
 
-// backoff is an exponential delay with a not-before time.
+// backoff is the state of one exponential delay (the project's one
+// back-off type, retry.Backoff, decides the delays): how many failures,
+// the last delay and the time before which nothing is retried.
 type backoff struct {
+	n     int
 	delay time.Duration
 	until time.Time
 }
 
+// next records one more failure at now: the next try waits base doubling
+// up to maxd.
 func (b *backoff) next(base, maxd time.Duration, now time.Time) {
-	if b.delay == 0 {
-		b.delay = base
-	} else {
-		b.delay = min(b.delay*2, maxd)
-	}
+	b.delay = retry.Backoff{Initial: base, Max: maxd, Factor: 2}.Delay(b.n)
+	b.n++
 	b.until = now.Add(b.delay)
 }
 
