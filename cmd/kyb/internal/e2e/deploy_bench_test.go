@@ -33,7 +33,6 @@ spec:
         image: kyb://prog
         args: ["sleep", "forever"]
         env: [{name: VERSION, value: %[3]q}]
-        resources: {limits: {memory: 64Mi}}
 `, name, replicas, env)
 }
 
