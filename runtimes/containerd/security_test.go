@@ -31,7 +31,16 @@ func runOutput(t *testing.T, r *Runtime, sb *runtimes.Sandbox, cfg *runtimes.Con
 		out, _ := os.ReadFile(cfg.LogPath)
 		t.Fatalf("exit = %+v\n%s", res, out)
 	}
-	out, _ := os.ReadFile(cfg.LogPath)
+	// The log copier may still be writing the last output when the exit
+	// is seen: wait for the output (every caller's program prints).
+	var out []byte
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		out, _ = os.ReadFile(cfg.LogPath)
+		if len(out) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	return string(out)
 }
 
