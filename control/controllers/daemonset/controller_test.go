@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/controllers/daemonset"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/controllers/framework/frameworktest"
 	"github.com/kybernetes/kybernetes/control/store"
 	"github.com/kybernetes/kybernetes/internal/retry"
 	"github.com/kybernetes/kybernetes/internal/testutil"
@@ -27,27 +26,7 @@ var (
 	dsKind   = api.KindOf(&api.DaemonSet{})
 )
 
-func openStore(t *testing.T) (context.Context, *store.Store) {
-	t.Helper()
-	s := testutil.StartNATS(t)
-	nc := testutil.Connect(t, s)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	st, err := store.Open(ctx, js, store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &api.Namespace{ObjectMeta: api.ObjectMeta{Name: "default"}}
-	api.Default(ns)
-	if err := st.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	return ctx, st
-}
+func openStore(t *testing.T) (context.Context, *store.Store) { return frameworktest.OpenStore(t) }
 
 type recorder struct {
 	mu     sync.Mutex
@@ -73,17 +52,11 @@ func (r *recorder) find(reason string) string {
 
 func startController(t *testing.T, st *store.Store) *recorder {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	mgr := framework.NewManager(st, log)
 	rec := &recorder{}
-	mgr.Add("daemonset", daemonset.New(mgr, st, daemonset.Config{Recorder: rec}, log))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = mgr.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	frameworktest.Run(t, st, log, func(mgr *framework.Manager) {
+		mgr.Add("daemonset", daemonset.New(mgr, st, daemonset.Config{Recorder: rec}, log))
+	})
 	return rec
 }
 

@@ -4,15 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/controllers/deployment"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/controllers/framework/frameworktest"
 	"github.com/kybernetes/kybernetes/control/controllers/garbagecollector"
 	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
 	"github.com/kybernetes/kybernetes/control/store"
@@ -26,45 +24,20 @@ var (
 	deployKind = api.KindOf(&api.Deployment{})
 )
 
-func openStore(t *testing.T) (context.Context, *store.Store) {
-	t.Helper()
-	s := testutil.StartNATS(t)
-	nc := testutil.Connect(t, s)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	st, err := store.Open(ctx, js, store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &api.Namespace{ObjectMeta: api.ObjectMeta{Name: "default"}}
-	api.Default(ns)
-	if err := st.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	return ctx, st
-}
+func openStore(t *testing.T) (context.Context, *store.Store) { return frameworktest.OpenStore(t) }
 
 // start runs the collector, and the workload controllers when workloads
 // is set, until stop (or the test's end).
 func start(t *testing.T, st *store.Store, workloads bool) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	mgr := framework.NewManager(st, log)
-	if workloads {
-		mgr.Add("replicaset", replicaset.New(mgr, st, replicaset.Config{}, log))
-		mgr.Add("deployment", deployment.New(mgr, st, deployment.Config{}, log))
-	}
-	mgr.Add("garbagecollector", garbagecollector.New(mgr, st, garbagecollector.Config{}, log))
-	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Run(ctx) }()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return stop
+	return frameworktest.Run(t, st, log, func(mgr *framework.Manager) {
+		if workloads {
+			mgr.Add("replicaset", replicaset.New(mgr, st, replicaset.Config{}, log))
+			mgr.Add("deployment", deployment.New(mgr, st, deployment.Config{}, log))
+		}
+		mgr.Add("garbagecollector", garbagecollector.New(mgr, st, garbagecollector.Config{}, log))
+	})
 }
 
 func count(t *testing.T, ctx context.Context, st *store.Store, k *api.Kind) int {

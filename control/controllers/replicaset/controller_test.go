@@ -9,10 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/controllers/framework/frameworktest"
 	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
 	"github.com/kybernetes/kybernetes/control/store"
 	"github.com/kybernetes/kybernetes/internal/retry"
@@ -24,45 +23,15 @@ var (
 	rsKind  = api.KindOf(&api.ReplicaSet{})
 )
 
-func openStore(t *testing.T) (context.Context, *store.Store) {
-	t.Helper()
-	s := testutil.StartNATS(t)
-	nc := testutil.Connect(t, s)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	st, err := store.Open(ctx, js, store.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns := &api.Namespace{ObjectMeta: api.ObjectMeta{Name: "default"}}
-	api.Default(ns)
-	if err := st.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	return ctx, st
-}
+func openStore(t *testing.T) (context.Context, *store.Store) { return frameworktest.OpenStore(t) }
 
 // startController runs a manager with a ReplicaSet controller until the
 // returned stop is called (or the test ends).
 func startController(t *testing.T, st *store.Store) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.DiscardHandler)
-	mgr := framework.NewManager(st, log)
-	mgr.Add("replicaset", replicaset.New(mgr, st, replicaset.Config{}, log))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = mgr.Run(ctx)
-	}()
-	var once sync.Once
-	stop = func() { once.Do(func() { cancel(); <-done }) }
-	t.Cleanup(stop)
-	return stop
+	return frameworktest.Run(t, st, nil, func(mgr *framework.Manager) {
+		mgr.Add("replicaset", replicaset.New(mgr, st, replicaset.Config{}, slog.New(slog.DiscardHandler)))
+	})
 }
 
 func newRS(name string, replicas int32) *api.ReplicaSet {
