@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -282,26 +283,17 @@ func uidConflict(kind *api.Kind, m *api.ObjectMeta, cur api.Object) *api.Status 
 	return api.NewConflict(kind.Name, m.Name, fmt.Sprintf("metadata.uid %s given, stored %s: the object was deleted and created again", m.UID, cur.GetObjectMeta().UID))
 }
 
+// statusOf returns obj's Status field, settable; an invalid Value for a
+// kind without one. Every kind keeps what the cluster writes there.
+func statusOf(obj api.Object) reflect.Value {
+	return reflect.ValueOf(obj).Elem().FieldByName("Status")
+}
+
 // clearStatus drops a status given in a manifest: status is the cluster's
 // to write (agents, scheduler, controllers), never apply's.
 func clearStatus(obj api.Object) {
-	switch o := obj.(type) {
-	case *api.Pod:
-		o.Status = api.PodStatus{}
-	case *api.Node:
-		o.Status = api.NodeStatus{}
-	case *api.Namespace:
-		o.Status = api.NamespaceStatus{}
-	case *api.Job:
-		o.Status = api.JobStatus{}
-	case *api.CronJob:
-		o.Status = api.CronJobStatus{}
-	case *api.ReplicaSet:
-		o.Status = api.ReplicaSetStatus{}
-	case *api.Deployment:
-		o.Status = api.DeploymentStatus{}
-	case *api.DaemonSet:
-		o.Status = api.DaemonSetStatus{}
+	if f := statusOf(obj); f.IsValid() {
+		f.SetZero()
 	}
 }
 
@@ -352,13 +344,15 @@ func merge(existing, applied api.Object) api.Object {
 	if am.OwnerReferences == nil {
 		am.OwnerReferences = em.OwnerReferences
 	}
+	// The status stays the cluster's, whatever the kind.
+	if f := statusOf(applied); f.IsValid() {
+		f.Set(statusOf(existing))
+	}
 	switch a := applied.(type) {
 	case *api.Pod:
-		e := existing.(*api.Pod)
 		if a.Spec.NodeName == "" {
-			a.Spec.NodeName = e.Spec.NodeName
+			a.Spec.NodeName = existing.(*api.Pod).Spec.NodeName
 		}
-		a.Status = e.Status
 	case *api.Node:
 		e := existing.(*api.Node)
 		if a.Spec.PodCIDR == "" {
@@ -367,30 +361,18 @@ func merge(existing, applied api.Object) api.Object {
 		if a.Spec.PodCIDRs == nil {
 			a.Spec.PodCIDRs = e.Spec.PodCIDRs
 		}
-		a.Status = e.Status
-	case *api.Namespace:
-		a.Status = existing.(*api.Namespace).Status
 	case *api.Job:
 		mergeJob(existing.(*api.Job), a)
-	case *api.CronJob:
-		a.Status = existing.(*api.CronJob).Status
-	case *api.ReplicaSet:
-		a.Status = existing.(*api.ReplicaSet).Status
+	case *api.ReplicaSet, *api.Deployment:
 		keepControllerAnnotations(em, am)
-	case *api.Deployment:
-		a.Status = existing.(*api.Deployment).Status
-		keepControllerAnnotations(em, am)
-	case *api.DaemonSet:
-		a.Status = existing.(*api.DaemonSet).Status
 	}
 	return applied
 }
 
-// mergeJob keeps a Job's status, and the selector and pod labels its
-// controller generated, when an apply leaves them out (a manifest without
+// mergeJob keeps the selector and pod labels a Job's controller
+// generated when an apply leaves them out (a manifest without
 // manualSelector never names them).
 func mergeJob(e, a *api.Job) {
-	a.Status = e.Status
 	if a.Spec.Selector != nil || e.Spec.Selector == nil || (e.Spec.ManualSelector != nil && *e.Spec.ManualSelector) {
 		return
 	}
@@ -432,32 +414,16 @@ func keepControllerAnnotations(existing, applied *api.ObjectMeta) {
 // specOf returns what apply compares to decide "unchanged".
 func specOf(o api.Object) any {
 	m := o.GetObjectMeta()
-	var spec any
-	switch t := o.(type) {
-	case *api.Pod:
-		spec = t.Spec
-	case *api.Node:
-		spec = t.Spec
-	case *api.Namespace:
-		spec = t.Spec
-	case *api.Role:
-		spec = t.Rules
-	case *api.ClusterRole:
-		spec = t.Rules
-	case *api.RoleBinding:
-		spec = [2]any{t.Subjects, t.RoleRef}
-	case *api.ClusterRoleBinding:
-		spec = [2]any{t.Subjects, t.RoleRef}
-	case *api.Job:
-		spec = t.Spec
-	case *api.CronJob:
-		spec = t.Spec
-	case *api.ReplicaSet:
-		spec = t.Spec
-	case *api.Deployment:
-		spec = t.Spec
-	case *api.DaemonSet:
-		spec = t.Spec
+	// Every field but the type, the metadata and the status: spec, or
+	// rules, subjects and roleRef for RBAC kinds.
+	spec := map[string]any{}
+	v := reflect.ValueOf(o).Elem()
+	for i := range v.NumField() {
+		switch f := v.Type().Field(i); f.Name {
+		case "TypeMeta", "ObjectMeta", "Status":
+		default:
+			spec[f.Name] = v.Field(i).Interface()
+		}
 	}
 	return struct {
 		Labels      map[string]string `json:"l,omitempty"`
