@@ -8,16 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
 	"github.com/kybernetes/kybernetes/control/controllers/daemonset"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
-	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
 	"github.com/kybernetes/kybernetes/control/store"
-	"github.com/kybernetes/kybernetes/internal/retry"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
@@ -26,57 +21,9 @@ import (
 // new pod becomes Ready.
 func startDaemonSets(t *testing.T) {
 	t.Helper()
-	nc, err := nats.Connect(controlURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(ctx, js, store.Config{Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"ds-n1", "ds-n2"} {
-		n := &api.Node{ObjectMeta: api.ObjectMeta{Name: name}}
-		n.Status.SetCondition(api.NodeCondition{Type: api.NodeReady, Status: api.ConditionTrue})
-		if err := st.Create(ctx, n); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mgr := framework.NewManager(st, log)
-	mgr.Add("daemonset", daemonset.New(mgr, st, daemonset.Config{}, log))
-	done := make(chan struct{})
-	go func() { defer close(done); _ = mgr.Run(ctx) }()
-	ch, err := st.Watch(ctx, api.KindOf(&api.Pod{}), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	watched := make(chan struct{})
-	go func() {
-		defer close(watched)
-		for ev := range ch {
-			p, ok := ev.Object.(*api.Pod)
-			if !ok || ev.Type == store.Deleted || replicaset.IsPodReady(p) || p.DeletionTimestamp != nil {
-				continue
-			}
-			_ = retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
-				obj, err := st.Get(ctx, api.KindOf(&api.Pod{}), p.Namespace, p.Name)
-				if err != nil {
-					return err
-				}
-				cur := obj.(*api.Pod)
-				cur.Status.Phase = api.PodRunning
-				cur.Status.SetCondition(api.PodCondition{Type: api.PodReady, Status: api.ConditionTrue})
-				return st.Update(ctx, cur)
-			})
-		}
-	}()
-	t.Cleanup(func() { cancel(); <-done; <-watched })
+	runControllers(t, func(mgr *framework.Manager, st *store.Store, log *slog.Logger) {
+		mgr.Add("daemonset", daemonset.New(mgr, st, daemonset.Config{}, log))
+	}, "ds-n1", "ds-n2")
 }
 
 const daemonSetYAML = `apiVersion: apps/v1
