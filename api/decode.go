@@ -293,10 +293,70 @@ func decodeDocument(label string, js []byte, depth int) ([]Decoded, error) {
 		return nil, st
 	}
 	d := Decoded{Object: obj, Kind: kind}
+	var refused []StatusCause
 	for _, e := range strict {
+		if path, why, ok := refusedField(kind, e.Error()); ok {
+			refused = append(refused, StatusCause{Field: path, Message: why})
+			continue
+		}
 		d.Warnings = append(d.Warnings, e.Error())
 	}
+	if len(refused) > 0 {
+		name := objectName(m)
+		st := &Status{Code: 422, Reason: ReasonInvalid, Kind: kind.Name, Name: name, Causes: refused,
+			Message: fmt.Sprintf("decode %s: %s %q: %d field(s) kybernetes does not implement yet and would otherwise ignore", label, kind.Name, name, len(refused))}
+		return nil, st
+	}
 	return []Decoded{d}, nil
+}
+
+// Fields of a pod spec (also in a workload's template) and of a container
+// that change what a pod does. kybernetes does not implement them yet, so
+// a manifest naming one is refused (422) rather than run without it; other
+// unknown fields, which change nothing here (serviceAccountName: no
+// service account tokens exist; priorityClassName: no preemption; a
+// dnsPolicy other than the default has no cluster DNS to differ from yet),
+// stay warnings.
+var (
+	refusedPodFields = map[string]bool{
+		"affinity": true, "topologySpreadConstraints": true, "activeDeadlineSeconds": true,
+		"dnsConfig": true, "hostAliases": true, "imagePullSecrets": true, "ephemeralContainers": true,
+		"readinessGates": true, "schedulingGates": true, "resourceClaims": true, "overhead": true,
+		"setHostnameAsFQDN": true, "subdomain": true,
+	}
+	refusedContainerFields = map[string]bool{
+		"envFrom": true, "stdin": true, "stdinOnce": true, "tty": true, "volumeDevices": true,
+		"resizePolicy": true, "restartPolicy": true,
+	}
+	indexSuffix = regexp.MustCompile(`\[[0-9]+\]$`)
+)
+
+// refusedField reports whether the unknown-field error msg (from the
+// strict decoder: unknown field "a.b[0].c") names a field refusedPodFields
+// or refusedContainerFields hold, or an env var's valueFrom, and returns
+// its path and why it is refused.
+func refusedField(kind *Kind, msg string) (string, string, bool) {
+	path, ok := strings.CutPrefix(msg, `unknown field "`)
+	if !ok {
+		return "", "", false
+	}
+	path = strings.TrimSuffix(path, `"`)
+	segs := strings.Split(path, ".")
+	n := len(segs)
+	if n < 2 {
+		return "", "", false
+	}
+	field, parent := segs[n-1], indexSuffix.ReplaceAllString(segs[n-2], "")
+	const why = "not implemented by kybernetes yet: it would change what the pod does, so it is refused rather than ignored"
+	switch {
+	case parent == "env" && field == "valueFrom":
+		return path, why + " (set value instead)", true
+	case (parent == "containers" || parent == "initContainers") && refusedContainerFields[field]:
+		return path, why, true
+	case parent == "spec" && refusedPodFields[field] && (n == 2 && kind.Name == "Pod" || n >= 3 && segs[n-3] == "template"):
+		return path, why, true
+	}
+	return "", "", false
 }
 
 // withCause adds one field cause to a Status.
