@@ -35,6 +35,7 @@ var kinds = []*Kind{
 	jobKind, cronJobKind,
 	replicaSetKind, deploymentKind,
 	daemonSetKind,
+	serviceKind, endpointSliceKind,
 }
 
 // The workload kinds (apps.go).
@@ -120,6 +121,10 @@ func KindOf(o Object) *Kind {
 		return deploymentKind
 	case *DaemonSet:
 		return daemonSetKind
+	case *Service:
+		return serviceKind
+	case *EndpointSlice:
+		return endpointSliceKind
 	}
 	panic(fmt.Sprintf("api: no kind for %T", o))
 }
