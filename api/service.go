@@ -140,8 +140,9 @@ type EndpointSlice struct {
 }
 
 // Endpoint is one backend of a Service: a container pod by its pod IP, or
-// a wasm pod by the address of the node that serves it (its WAGI handler,
-// on the port the EndpointPort names).
+// a wasm pod (Runtime "wasm") by the address of the node that runs it, whose
+// proxy hands the connection to the pod's WAGI handler; the slice's ports
+// are the pods' container ports in both cases.
 type Endpoint struct {
 	Addresses  []string           `json:"addresses"`
 	Conditions EndpointConditions `json:"conditions,omitzero"`
@@ -154,10 +155,6 @@ type Endpoint struct {
 	// Runtime is "containerd" or "wasm" (a kybernetes extension): how the
 	// proxy reaches the endpoint.
 	Runtime string `json:"runtime,omitempty"`
-	// Ports, when set, override the slice's ports for this endpoint (a
-	// kybernetes extension: a wasm pod is reached on its node's WAGI port,
-	// which differs from a container's targetPort).
-	Ports []EndpointPort `json:"ports,omitempty"`
 }
 
 // EndpointConditions are an endpoint's readiness, as Kubernetes'.
