@@ -42,6 +42,10 @@ func Validate(obj Object) error {
 		validateDeployment(&e, o)
 	case *DaemonSet:
 		validateDaemonSet(&e, o)
+	case *Service:
+		validateService(&e, o)
+	case *EndpointSlice:
+		validateEndpointSlice(&e, o)
 	case *Namespace:
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)
@@ -96,6 +100,9 @@ func ValidateUpdate(old, new Object) error {
 		validateJobUpdate(&e, oj, new.(*Job))
 	}
 	validateWorkloadUpdate(&e, old, new)
+	if os, ok := old.(*Service); ok {
+		validateServiceUpdate(&e, os, new.(*Service))
+	}
 	return e.status(k.Name, nm.Name)
 }
 
@@ -280,6 +287,9 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	}
 	if len(s.Containers) == 0 {
 		e.add(p.Child("containers"), "required: a pod must have at least one container")
+	}
+	if s.Subdomain != "" {
+		e.addAll(p.Child("subdomain"), validation.IsDNS1123Label(s.Subdomain))
 	}
 	names := map[string]bool{}
 	for i := range s.InitContainers {
