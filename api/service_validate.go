@@ -22,13 +22,13 @@ const (
 
 // IP families and family policies; only IPv4 single-stack is served.
 const (
-	IPv4Protocol                 = "IPv4"
-	IPFamilyPolicySingleStack    = "SingleStack"
-	IPFamilyPolicyPreferDual     = "PreferDualStack"
-	IPFamilyPolicyRequireDual    = "RequireDualStack"
-	AddressTypeIPv4              = "IPv4"
-	AddressTypeFQDN              = "FQDN"
-	DefaultClientIPTimeout int32 = 10800
+	IPv4Protocol                    = "IPv4"
+	IPFamilyPolicySingleStack       = "SingleStack"
+	IPFamilyPolicyPreferDual        = "PreferDualStack"
+	IPFamilyPolicyRequireDual       = "RequireDualStack"
+	AddressTypeIPv4                 = "IPv4"
+	AddressTypeFQDN                 = "FQDN"
+	DefaultClientIPTimeout    int32 = 10800
 	// MaxClientIPTimeout is Kubernetes' bound on the ClientIP timeout (a day).
 	MaxClientIPTimeout int32 = 86400
 )
