@@ -215,8 +215,8 @@ type Server struct {
 	// alloc holds the Services' cluster IPs and NodePorts (services.go).
 	alloc  *store.Allocations
 	ranges serviceRanges
-	events  atomic.Pointer[events.Store] // set by Start
-	gone    *gonePods                    // pods deleted lately, for their last events
+	events atomic.Pointer[events.Store] // set by Start
+	gone   *gonePods                    // pods deleted lately, for their last events
 
 	sem     chan struct{} // user requests in flight
 	nodeSem chan struct{} // node requests in flight

@@ -61,7 +61,7 @@ func (r serviceRanges) dynamicIP(off uint32) bool {
 	return off != 0 && off != r.size-1 && off != 1 && off != 10
 }
 
-func ipKey(ip string) string    { return "ip." + ip }
+func ipKey(ip string) string     { return "ip." + ip }
 func nodePortKey(p int32) string { return "nodeport." + strconv.Itoa(int(p)) }
 func ownerOf(ns, name string) string {
 	return ns + "/" + name
