@@ -103,7 +103,8 @@ type Config struct {
 	NodePortRange string
 	// AllocRepairInterval is how often the allocations (cluster IPs,
 	// NodePorts) are checked against the Services; default 3m, as
-	// Kubernetes' repair controllers.
+	// Kubernetes' repair controllers; negative: never (RepairAllocations
+	// is then the caller's).
 	AllocRepairInterval time.Duration
 	// AllocRepairGrace is how old an unused allocation must be before the
 	// repair releases it (an apply allocates before it writes); default 1m.
@@ -307,11 +308,13 @@ func (s *Server) Start(ctx context.Context) error {
 		s.cancel()
 		return err
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.repairLoop(s.ctx)
-	}()
+	if s.cfg.AllocRepairInterval > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.repairLoop(s.ctx)
+		}()
+	}
 	svc, err := micro.AddService(s.nc, micro.Config{
 		Name:        api.ServiceName,
 		Version:     Version,

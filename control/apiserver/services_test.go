@@ -208,7 +208,7 @@ func TestConcurrentNodePortClaims(t *testing.T) {
 
 func TestRepairAllocations(t *testing.T) {
 	s := testutil.StartNATS(t)
-	e := newEnvOn(t, s, apiserver.Config{AllocRepairGrace: time.Nanosecond, AllocRepairInterval: time.Hour})
+	e := newEnvOn(t, s, apiserver.Config{AllocRepairGrace: time.Nanosecond, AllocRepairInterval: -1})
 	svc, err := e.applySvc(t, svcYAML("kept", "NodePort", "", 0))
 	if err != nil {
 		t.Fatal(err)
