@@ -79,6 +79,10 @@ func TestServiceVerbs(t *testing.T) {
 	run("IPv4 8080 10.42.0.9", "get", "endpointslices")
 	run("Endpoints: 10.42.0.9:8080", "describe", "svc", "web")
 	run("Selector: app=web", "describe", "svc/web")
+	out = run("IPv4", "get", "svc,endpointslices")
+	if !strings.Contains(out, "web") || !strings.Contains(out, "CLUSTER-IP") || !strings.Contains(out, "ADDRESSTYPE") {
+		t.Fatalf("get svc,endpointslices: %s", out)
+	}
 	if _, _, err := kybOut(url, "expose", "pod/web", "--name", "bad", "--port", "80", "--type", "Ingress"); err == nil || !strings.Contains(err.Error(), "spec.type") {
 		t.Fatalf("expose with a bad type: %v", err)
 	}
