@@ -243,3 +243,20 @@ func TestServiceEnv(t *testing.T) {
 		t.Fatalf("links off: %s", n)
 	}
 }
+
+func TestDecodeRefusesUnimplementedServiceFields(t *testing.T) {
+	for _, f := range []string{"loadBalancerSourceRanges: [10.0.0.0/8]", "loadBalancerIP: 1.2.3.4", "loadBalancerClass: metallb", "healthCheckNodePort: 30001"} {
+		m := "apiVersion: v1\nkind: Service\nmetadata:\n  name: lb\nspec:\n  type: LoadBalancer\n  ports:\n  - port: 80\n  " + f + "\n"
+		_, err := Decode([]byte(m))
+		st, ok := err.(*Status)
+		if !ok || st.Code != 422 || !strings.Contains(st.Causes[0].Field, strings.Split(f, ":")[0]) {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	// A plain Kubernetes Service manifest decodes.
+	m := "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  type: NodePort\n  selector:\n    app: web\n  ports:\n  - name: http\n    port: 80\n    targetPort: 8080\n    nodePort: 30080\n  sessionAffinity: ClientIP\n  sessionAffinityConfig:\n    clientIP:\n      timeoutSeconds: 600\n"
+	docs, err := Decode([]byte(m))
+	if err != nil || len(docs) != 1 || len(docs[0].Warnings) != 0 {
+		t.Fatalf("decode: %v %+v", err, docs)
+	}
+}
