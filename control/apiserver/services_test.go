@@ -274,6 +274,12 @@ func TestNodeServices(t *testing.T) {
 		}
 		return nil
 	})
+	// Another node (its own subject: NATS lets it publish only there)
+	// runs nothing in default.
+	e.registerNode(t, "n2", nil)
+	if _, err := ask("n2", "default"); api.ReasonOf(err) != api.ReasonForbidden {
+		t.Fatalf("n2, no pod in default: %v, want Forbidden", err)
+	}
 	if _, err := ask("n1", "kube-system"); api.ReasonOf(err) != api.ReasonForbidden {
 		t.Fatalf("another namespace: %v, want Forbidden", err)
 	}
