@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -27,6 +28,11 @@ func TestAllocations(t *testing.T) {
 			t.Fatal(err)
 		}
 		return holder, created
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if none, err := a.List(lctx, "ip."); err != nil || len(none) != 0 {
+		t.Fatalf("list of an empty bucket: %v %v", none, err)
 	}
 	if h, c := must(a.Claim(ctx, "ip.10.43.0.5", "ns/a")); h != "" || !c {
 		t.Fatalf("first claim: holder %q created %v", h, c)
