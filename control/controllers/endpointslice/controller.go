@@ -135,7 +135,7 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 		return framework.Result{}, nil
 	}
 	if err := c.syncLoadBalancer(ctx, svc); err != nil {
-		return framework.Result{}, err
+		return c.retry(key, err)
 	}
 	existing := c.slicesOf(svc)
 	var p plan
@@ -153,7 +153,21 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 		}
 		p = planSlices(svc, existing, desiredGroups(eps))
 	}
-	return framework.Result{}, c.write(ctx, p)
+	if err := c.write(ctx, p); err != nil {
+		return c.retry(key, err)
+	}
+	return framework.Result{}, nil
+}
+
+// retry turns a write that lost to the cache's lag (a conflict, a slice
+// created or deleted meanwhile) into a quiet requeue; other errors are the
+// framework's to log and retry.
+func (c *Controller) retry(key framework.Key, err error) (framework.Result, error) {
+	if api.IsConflict(err) || api.IsAlreadyExists(err) || api.IsNotFound(err) {
+		c.log.Debug("cache behind the store; again", "service", key.String(), "err", err)
+		return framework.Result{Requeue: true}, nil
+	}
+	return framework.Result{}, err
 }
 
 // slicesOf lists the cached slices the controller manages for svc.
