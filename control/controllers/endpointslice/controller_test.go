@@ -163,6 +163,9 @@ func TestReadinessFlip(t *testing.T) {
 		if a.Addresses[0] != "10.42.0.5" || a.Runtime != api.RuntimeContainerd || a.NodeName != "n1" {
 			return fmt.Errorf("endpoint a %+v", a)
 		}
+		if len(sls) != 1 {
+			return fmt.Errorf("%d slices", len(sls))
+		}
 		s := sls[0]
 		if *s.Ports[0].Port != 8080 || *s.Ports[0].Name != "http" || s.AddressType != "IPv4" || s.Labels[api.LabelManagedBy] != endpointslice.ManagedBy {
 			return fmt.Errorf("slice %+v", s)
@@ -222,6 +225,10 @@ func TestWasmPodByNodeAddress(t *testing.T) {
 	create(t, ctx, st, pod("c", "10.42.0.5", "n1", true))
 	create(t, ctx, st, pod("w", "", "n2", true, wasm))
 	create(t, ctx, st, pod("unbound", "", "", true, wasm))
+	// Addresses an agent made up are left out.
+	for i, bad := range []string{"127.0.0.1", "0.0.0.0", "224.0.0.1", "169.254.1.1", "fd00::1", "10.42.0.300", "not-an-ip"} {
+		create(t, ctx, st, pod(fmt.Sprintf("bad%d", i), bad, "n1", true))
+	}
 	waitFor(t, ctx, st, "web", func(eps map[string]api.Endpoint, sls []*api.EndpointSlice) error {
 		w, ok := eps["w"]
 		if !ok || len(eps) != 2 {

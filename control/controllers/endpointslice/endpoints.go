@@ -2,6 +2,7 @@ package endpointslice
 
 import (
 	"cmp"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +42,15 @@ func ingressAddress(n *api.Node) string {
 	return nodeAddress(n)
 }
 
+// usableAddress reports whether an address an agent reported (a pod IP, a
+// node address) can be an endpoint: a unicast IPv4 address, not loopback,
+// unspecified, multicast or link-local, so a proxy is never sent to itself
+// or to garbage.
+func usableAddress(a string) bool {
+	ip, err := netip.ParseAddr(a)
+	return err == nil && ip.Is4() && ip.IsGlobalUnicast() && !ip.IsLinkLocalUnicast()
+}
+
 // podReady reports whether the pod's Ready condition is True.
 func podReady(p *api.Pod) bool {
 	c := p.Status.Condition(api.PodReady)
@@ -67,13 +77,13 @@ func podEndpoint(svc *api.Service, pod *api.Pod, nodeOf func(string) *api.Node) 
 			return endpointOf{}, false
 		}
 		addr := nodeAddress(node)
-		if addr == "" {
+		if !usableAddress(addr) {
 			return endpointOf{}, false
 		}
 		ep.Addresses = []string{addr}
 		ep.Runtime = api.RuntimeWasm
 	} else {
-		if pod.Status.PodIP == "" {
+		if !usableAddress(pod.Status.PodIP) {
 			return endpointOf{}, false
 		}
 		ep.Addresses = []string{pod.Status.PodIP}
