@@ -300,7 +300,11 @@ func validateServicePorts(e *errs, s *ServiceSpec, pp *field.Path) {
 				names[p.Name] = i
 			}
 		}
-		switch Protocol(p.Protocol) {
+		proto := p.Protocol
+		if proto == "" {
+			proto = string(ProtocolTCP) // Default sets it
+		}
+		switch Protocol(proto) {
 		case ProtocolTCP, ProtocolUDP:
 		case ProtocolSCTP:
 			e.add(ip.Child("protocol"), "SCTP is not supported: the node proxy serves TCP and UDP")
@@ -322,9 +326,9 @@ func validateServicePorts(e *errs, s *ServiceSpec, pp *field.Path) {
 				e.add(ip.Child("appProtocol"), "invalid value %q: %s", clipValue(p.AppProtocol), m)
 			}
 		}
-		k := pk{p.Port, p.Protocol}
+		k := pk{p.Port, proto}
 		if j, dup := ports[k]; dup {
-			e.add(ip, "duplicate port %d/%s (also spec.ports[%d])", p.Port, p.Protocol, j)
+			e.add(ip, "duplicate port %d/%s (also spec.ports[%d])", p.Port, proto, j)
 		} else {
 			ports[k] = i
 		}
@@ -337,9 +341,9 @@ func validateServicePorts(e *errs, s *ServiceSpec, pp *field.Path) {
 			case s.Type == ServiceTypeLoadBalancer && !s.NeedsNodePorts():
 				e.add(ip.Child("nodePort"), "may not be used when allocateLoadBalancerNodePorts is false")
 			}
-			nk := pk{p.NodePort, p.Protocol}
+			nk := pk{p.NodePort, proto}
 			if j, dup := nodePorts[nk]; dup {
-				e.add(ip.Child("nodePort"), "duplicate nodePort %d/%s (also spec.ports[%d].nodePort)", p.NodePort, p.Protocol, j)
+				e.add(ip.Child("nodePort"), "duplicate nodePort %d/%s (also spec.ports[%d].nodePort)", p.NodePort, proto, j)
 			} else {
 				nodePorts[nk] = i
 			}
