@@ -120,6 +120,7 @@ func TestValidateService(t *testing.T) {
 		{"IPv6 family refused", func(s *Service) { s.Spec.IPFamilies = []string{"IPv6"} }, "spec.ipFamilies[0]", "only \"IPv4\""},
 		{"externalTrafficPolicy on ClusterIP", func(s *Service) { s.Spec.ExternalTrafficPolicy = "Local" }, "spec.externalTrafficPolicy", "may only be set"},
 		{"4 KB name", func(s *Service) { s.Name = strings.Repeat("a", 4096) }, "metadata.name", "must be no more than 63"},
+		{"name starting with a digit", func(s *Service) { s.Name = "1web" }, "metadata.name", "DNS-1035"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

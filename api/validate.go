@@ -195,12 +195,18 @@ func (e errs) status(kind, name string) error {
 var labelNamedKinds = map[string]bool{"Pod": true, "Node": true, "Namespace": true, "Service": true}
 
 // ValidateName returns what is wrong with name as the name of an object of
-// kind k (nothing when it is valid): a DNS-1123 label for pods, nodes,
-// namespaces and services, a DNS-1123 subdomain for other kinds (where the
-// RBAC kinds also accept ':', as in system:node).
+// kind k (nothing when it is valid): a DNS-1123 label for pods, nodes and
+// namespaces, a DNS-1035 label (a letter first) for services, a DNS-1123
+// subdomain for other kinds (where the RBAC kinds also accept ':', as in
+// system:node).
 func ValidateName(k *Kind, name string) []string {
 	if isRBACKind(k) {
 		return validateRBACName(name)
+	}
+	if k.Name == "Service" {
+		// As Kubernetes: a DNS-1035 label (a letter first), since the name
+		// becomes a DNS label and FOO_SERVICE_HOST variables.
+		return validation.IsDNS1035Label(name)
 	}
 	if labelNamedKinds[k.Name] {
 		return validation.IsDNS1123Label(name)
