@@ -294,6 +294,16 @@ type WatchRequest struct {
 	ResourceVersion string `json:"resourceVersion,omitempty"`
 }
 
+// DryRunHeader on an apply request asks the server to check, admit,
+// default and decide it as usual but store nothing (kubectl's
+// --dry-run=server); its only value is DryRunAll. The reply is the one a real
+// apply would give, with the objects as they would be stored (without uid
+// and resourceVersion for a create).
+const (
+	DryRunHeader = "Kyb-Dry-Run"
+	DryRunAll    = "All"
+)
+
 // LogAttemptHeader is the header of a log line naming the container
 // attempt (its restart count when it started) that wrote it.
 const LogAttemptHeader = "Kyb-Attempt"

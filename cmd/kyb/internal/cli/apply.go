@@ -14,18 +14,33 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/client"
 )
 
 func newApplyCmd(g *globals) *cobra.Command {
-	var files []string
+	var (
+		files            []string
+		dryRun, selector string
+		prune            bool
+	)
 	cmd := &cobra.Command{
-		Use: "apply -f FILE|DIR|-",
+		Use: "apply -f FILE|DIR|- [--dry-run=server] [--prune -l SELECTOR]",
 		Short: "Create or update objects from manifests (YAML or JSON, multi-document); " +
 			"every document of every file is checked before any is stored",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
 				return fmt.Errorf("apply: -f is required (a file, a directory or - for stdin)")
+			}
+			dry, err := parseDryRun(dryRun)
+			if err != nil {
+				return err
+			}
+			if prune && selector == "" {
+				return fmt.Errorf("apply: --prune needs -l SELECTOR: it deletes the objects the selector picks that the manifests no longer name")
+			}
+			if selector != "" && !prune {
+				return fmt.Errorf("apply: -l is only used with --prune")
 			}
 			docs, err := readManifests(files, g.streams.In)
 			if err != nil {
@@ -40,36 +55,82 @@ func newApplyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer nc.Close()
-			var requests [][]byte
-			if len(batch.body) <= api.MaxRequestBytes {
-				requests = [][]byte{batch.body} // all or nothing, in one request
-			} else {
-				fmt.Fprintf(g.streams.Err, "Warning: the manifests make %d bytes, more than one request may carry (%d): applying them file by file\n", len(batch.body), api.MaxRequestBytes)
-				for _, d := range docs {
-					requests = append(requests, d.data)
-				}
+			results, err := g.applyBatch(cmd, c, docs, batch, client.ApplyOptions{DryRun: dry})
+			if err != nil {
+				return err
 			}
-			offset := 0 // objects of the requests before this one
-			for _, body := range requests {
-				ctx, cancel := g.reqCtx(cmd.Context())
-				reply, err := c.Apply(ctx, body)
-				cancel()
-				if err != nil {
-					return fmt.Errorf("apply: %w", batch.locate(err, offset))
+			suffix := ""
+			if dry {
+				suffix = " (server dry run)"
+			}
+			for _, r := range results {
+				for _, w := range r.Warnings {
+					fmt.Fprintf(g.streams.Err, "Warning: %s/%s: %s\n", strings.ToLower(r.Kind), r.Name, w)
 				}
-				for _, r := range reply.Results {
-					for _, w := range r.Warnings {
-						fmt.Fprintf(g.streams.Err, "Warning: %s/%s: %s\n", strings.ToLower(r.Kind), r.Name, w)
-					}
-					fmt.Fprintf(g.streams.Out, "%s/%s %s\n", strings.ToLower(r.Kind), r.Name, r.Action)
-				}
-				offset += len(reply.Results)
+				fmt.Fprintf(g.streams.Out, "%s/%s %s%s\n", strings.ToLower(r.Kind), r.Name, r.Action, suffix)
+			}
+			if prune {
+				return g.prune(cmd, c, results, selector, dry)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "manifest file, directory of manifests, or - for stdin")
+	cmd.Flags().StringVar(&dryRun, "dry-run", "none", "server: check, admit and default every object and say what would change, storing nothing; none: apply")
+	cmd.Flags().BoolVar(&prune, "prune", false, "then delete the objects -l picks, of the kinds applied and in the namespaces applied to, that the manifests did not name (objects a controller owns are left to it)")
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "with --prune: the label selector of the objects this apply manages")
 	return cmd
+}
+
+// parseDryRun reads --dry-run: none, or server (client, which decides
+// without the server, is not offered: the server's answer is the only one
+// that knows what exists).
+func parseDryRun(v string) (bool, error) {
+	switch v {
+	case "", "none":
+		return false, nil
+	case "server":
+		return true, nil
+	case "client":
+		return false, fmt.Errorf("--dry-run=client is not supported: use --dry-run=server (checked by the server, nothing stored)")
+	}
+	return false, fmt.Errorf("--dry-run %q: want none or server", v)
+}
+
+// applyBatch sends the manifests in one request (all or nothing), or file
+// by file when they are too large for one, and returns every result.
+func (g *globals) applyBatch(cmd *cobra.Command, c *client.Client, docs []manifest, batch *manifestBatch, opts client.ApplyOptions) ([]api.ApplyResult, error) {
+	var requests [][]byte
+	if len(batch.body) <= api.MaxRequestBytes {
+		requests = [][]byte{batch.body} // all or nothing, in one request
+	} else {
+		fmt.Fprintf(g.streams.Err, "Warning: the manifests make %d bytes, more than one request may carry (%d): applying them file by file\n", len(batch.body), api.MaxRequestBytes)
+		for _, d := range docs {
+			requests = append(requests, d.data)
+		}
+	}
+	var results []api.ApplyResult
+	for _, body := range requests {
+		ctx, cancel := g.reqCtx(cmd.Context())
+		reply, err := c.ApplyWith(ctx, body, opts)
+		cancel()
+		if err != nil {
+			if len(results) > 0 {
+				g.printApplied(results)
+			}
+			return nil, fmt.Errorf("apply: %w", batch.locate(err, len(results)))
+		}
+		results = append(results, reply.Results...)
+	}
+	return results, nil
+}
+
+// printApplied prints what earlier requests applied before a later one
+// failed.
+func (g *globals) printApplied(results []api.ApplyResult) {
+	for _, r := range results {
+		fmt.Fprintf(g.streams.Out, "%s/%s %s\n", strings.ToLower(r.Kind), r.Name, r.Action)
+	}
 }
 
 // manifestBatch is every document of several manifests as one JSON stream,
