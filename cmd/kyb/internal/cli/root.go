@@ -52,7 +52,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 
 	root.AddCommand(
 		newUpCmd(g), newServerCmd(g), newAgentCmd(g),
-		newApplyCmd(g), newDiffCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
+		newApplyCmd(g), newDiffCmd(g), newExplainCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
 		newLogsCmd(g), newModuleCmd(g), newImageCmd(g), newAuthCmd(g), newVersionCmd(g),
 		newTokenCmd(g), newUserCmd(g), newNodeCmd(g),
 		newCordonCmd(g, "cordon", true), newCordonCmd(g, "uncordon", false), newDrainCmd(g),
