@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/kybernetes/kybernetes/internal/version"
+
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
@@ -21,8 +23,8 @@ type Streams struct {
 	Out, Err io.Writer
 }
 
-// Version is the kyb version, set at build time with -ldflags.
-var Version = "v0.1.0-dev"
+// Version is the kyb version (internal/version, stamped at build time).
+var Version = version.Version
 
 type globals struct {
 	server  string
