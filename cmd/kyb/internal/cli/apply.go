@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,6 +21,7 @@ import (
 func newApplyCmd(g *globals) *cobra.Command {
 	var (
 		files            []string
+		recursive        bool
 		dryRun, selector string
 		prune            bool
 	)
@@ -42,7 +44,7 @@ func newApplyCmd(g *globals) *cobra.Command {
 			if selector != "" && !prune {
 				return fmt.Errorf("apply: -l is only used with --prune")
 			}
-			docs, err := readManifests(files, g.streams.In)
+			docs, err := readManifests(files, g.streams.In, recursive)
 			if err != nil {
 				return err
 			}
@@ -76,6 +78,7 @@ func newApplyCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "manifest file, directory of manifests, or - for stdin")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read the manifests of -f directories' subdirectories too")
 	cmd.Flags().StringVar(&dryRun, "dry-run", "none", "server: check, admit and default every object and say what would change, storing nothing; none: apply")
 	cmd.Flags().BoolVar(&prune, "prune", false, "then delete the objects -l picks, of the kinds applied and in the namespaces applied to, that the manifests did not name (objects a controller owns are left to it)")
 	cmd.Flags().StringVarP(&selector, "selector", "l", "", "with --prune: the label selector of the objects this apply manages")
@@ -212,8 +215,9 @@ type manifest struct {
 }
 
 // readManifests reads each -f argument: a file, every .yaml/.yml/.json file of
-// a directory (sorted), or stdin for "-".
-func readManifests(args []string, stdin io.Reader) ([]manifest, error) {
+// a directory (sorted; with recursive, of its subdirectories too, as
+// kubectl's -R), or stdin for "-".
+func readManifests(args []string, stdin io.Reader, recursive bool) ([]manifest, error) {
 	var out []manifest
 	for _, a := range args {
 		if a == "-" {
@@ -236,21 +240,14 @@ func readManifests(args []string, stdin io.Reader) ([]manifest, error) {
 			out = append(out, manifest{a, b})
 			continue
 		}
-		entries, err := os.ReadDir(a)
+		names, subdirs, err := manifestFiles(a, recursive)
 		if err != nil {
-			return nil, fmt.Errorf("read manifests in %s: %w", a, err)
+			return nil, err
 		}
-		var names []string
-		for _, e := range entries {
-			switch strings.ToLower(filepath.Ext(e.Name())) {
-			case ".yaml", ".yml", ".json":
-				if !e.IsDir() {
-					names = append(names, filepath.Join(a, e.Name()))
-				}
-			}
-		}
-		sort.Strings(names)
 		if len(names) == 0 {
+			if subdirs && !recursive {
+				return nil, fmt.Errorf("read manifests: no .yaml, .yml or .json file in %s (its subdirectories are read with -R)", a)
+			}
 			return nil, fmt.Errorf("read manifests: no .yaml, .yml or .json file in %s", a)
 		}
 		for _, n := range names {
@@ -267,4 +264,33 @@ func readManifests(args []string, stdin io.Reader) ([]manifest, error) {
 		}
 	}
 	return out, nil
+}
+
+// manifestFiles lists the manifest files of dir, sorted (beneath it too
+// when recursive), and whether dir has subdirectories.
+func manifestFiles(dir string, recursive bool) (names []string, subdirs bool, err error) {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("read manifests in %s: %w", dir, err)
+		}
+		if d.IsDir() {
+			if path == dir {
+				return nil
+			}
+			subdirs = true
+			if !recursive {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(d.Name())) {
+		case ".yaml", ".yml", ".json":
+			if d.Type().IsRegular() {
+				names = append(names, path)
+			}
+		}
+		return nil
+	})
+	sort.Strings(names)
+	return names, subdirs, err
 }

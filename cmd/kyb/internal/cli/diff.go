@@ -17,7 +17,10 @@ import (
 )
 
 func newDiffCmd(g *globals) *cobra.Command {
-	var files []string
+	var (
+		files     []string
+		recursive bool
+	)
 	cmd := &cobra.Command{
 		Use: "diff -f FILE|DIR|-",
 		Short: "Show what `kyb apply -f` would change: the live objects against those the server would store " +
@@ -27,7 +30,7 @@ func newDiffCmd(g *globals) *cobra.Command {
 			if len(files) == 0 {
 				return fmt.Errorf("diff: -f is required (a file, a directory or - for stdin)")
 			}
-			docs, err := readManifests(files, g.streams.In)
+			docs, err := readManifests(files, g.streams.In, recursive)
 			if err != nil {
 				return err
 			}
@@ -82,6 +85,7 @@ func newDiffCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "manifest file, directory of manifests, or - for stdin")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read the manifests of -f directories' subdirectories too")
 	return cmd
 }
 
