@@ -524,10 +524,13 @@ func typeWord(t reflect.Type) string {
 	return t.String()
 }
 
-// jsonField is a struct field's JSON name and type.
+// jsonField is a struct field's JSON name and type, and its Go name and
+// the Go type declaring it (whose doc comments Explain shows).
 type jsonField struct {
-	name string
-	typ  reflect.Type
+	name   string
+	typ    reflect.Type
+	goName string
+	owner  string
 }
 
 // jsonFieldList lists the JSON names of a struct's fields and their types
@@ -560,7 +563,7 @@ func jsonFieldList(t reflect.Type) []jsonField {
 			name = f.Name
 		}
 		seen[name] = true
-		out = append(out, jsonField{name, f.Type})
+		out = append(out, jsonField{name: name, typ: f.Type, goName: f.Name, owner: t.Name()})
 	}
 	var flat []jsonField
 	for _, f := range out {

@@ -294,6 +294,20 @@ type WatchRequest struct {
 	ResourceVersion string `json:"resourceVersion,omitempty"`
 }
 
+// DryRunHeader on an apply request asks the server to check, admit,
+// default and decide it as usual but store nothing (kubectl's
+// --dry-run=server); its only value is DryRunAll. The reply is the one a real
+// apply would give, with the objects as they would be stored (without uid
+// and resourceVersion for a create).
+const (
+	DryRunHeader = "Kyb-Dry-Run"
+	DryRunAll    = "All"
+)
+
+// LogAttemptHeader is the header of a log line naming the container
+// attempt (its restart count when it started) that wrote it.
+const LogAttemptHeader = "Kyb-Attempt"
+
 // LogsRequest asks for a container's output from the logs stream. Each
 // line is one data message (the line as the container wrote it, with its
 // stream sequence in StreamSeqHeader).
@@ -310,6 +324,13 @@ type LogsRequest struct {
 	// SinceSeq starts at this stream sequence (a resume point); Tail is
 	// ignored when it is set.
 	SinceSeq uint64 `json:"sinceSeq,omitempty"`
+	// SinceTime sends only lines written at or after it (kubectl's
+	// --since and --since-time); ignored when SinceSeq is set.
+	SinceTime *time.Time `json:"sinceTime,omitempty"`
+	// Previous sends the output of the container's previous attempt (the
+	// one before its last restart) instead of every attempt's; a container
+	// that never restarted has none (400). It cannot be followed.
+	Previous bool `json:"previous,omitempty"`
 }
 
 // Module subjects: push opens an upload, whose chunks go to the returned

@@ -162,11 +162,27 @@ func (c *Client) call(ctx context.Context, subject string, req, reply any) error
 // larger than api.MaxRequestBytes (1 MiB) fails with 413 before it is sent,
 // as the server would refuse it.
 func (c *Client) Apply(ctx context.Context, manifest []byte) (*api.ApplyReply, error) {
+	return c.ApplyWith(ctx, manifest, ApplyOptions{})
+}
+
+// ApplyOptions change how an apply is made.
+type ApplyOptions struct {
+	// DryRun asks the server to decide the apply (validation, admission,
+	// defaults, created/configured/unchanged) and store nothing.
+	DryRun bool
+}
+
+// ApplyWith is Apply with options.
+func (c *Client) ApplyWith(ctx context.Context, manifest []byte, opts ApplyOptions) (*api.ApplyReply, error) {
 	if len(manifest) > api.MaxRequestBytes {
 		return nil, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
 			Message: fmt.Sprintf("manifest of %d bytes exceeds the limit of %d bytes (1 MiB)", len(manifest), api.MaxRequestBytes)}
 	}
-	b, err := c.Request(ctx, api.SubjectApply, manifest)
+	m := &nats.Msg{Subject: api.SubjectApply, Data: manifest}
+	if opts.DryRun {
+		m.Header = nats.Header{api.DryRunHeader: []string{api.DryRunAll}}
+	}
+	b, err := c.requestMsg(ctx, m)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kybernetes/kybernetes/internal/version"
+
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
 
@@ -14,8 +16,8 @@ import (
 )
 
 // Version is the agent version a node advertises as nodeInfo.kubeletVersion
-// unless Config.AgentVersion overrides it.
-const Version = "v0.1.0"
+// unless Config.AgentVersion overrides it: kyb's one version.
+var Version = version.Version
 
 // Config configures an Agent. The zero value of every field means its
 // default; New fills the defaults in and rejects bad values.

@@ -20,9 +20,9 @@ import (
 
 // Headers on every published log line.
 const (
-	HeaderLogStream  = "Kyb-Stream"  // stdout or stderr, when the log file says
-	HeaderLogAttempt = "Kyb-Attempt" // the container's restart attempt
-	HeaderLogTime    = "Kyb-Time"    // RFC 3339 time of the line, when the log file says
+	HeaderLogStream  = "Kyb-Stream"         // stdout or stderr, when the log file says
+	HeaderLogAttempt = api.LogAttemptHeader // the container's restart attempt
+	HeaderLogTime    = "Kyb-Time"           // RFC 3339 time of the line, when the log file says
 )
 
 // offsetSuffix names the file next to a log file that holds how many of its

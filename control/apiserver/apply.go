@@ -29,6 +29,9 @@ type applyDoc struct {
 	warnings []string
 	// alloc is what a Service's apply claimed (services.go), or nil.
 	alloc *svcAlloc
+	// dryRun: decide and answer as for a real apply, but store nothing
+	// (kubectl's --dry-run=server).
+	dryRun bool
 }
 
 // maxApplyAttempts bounds compare-and-set retries of one object.
@@ -39,10 +42,17 @@ const maxApplyAttempts = 20
 // one handler goroutine would cap the endpoint at one core.
 func (s *Server) handleApply(req micro.Request) {
 	data := req.Data()
+	dryRun := req.Headers().Get(api.DryRunHeader)
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+		if dryRun != "" && dryRun != api.DryRunAll {
+			return nil, api.NewBadRequest("header %s: %q: the only value is %q", api.DryRunHeader, dryRun, api.DryRunAll)
+		}
 		docs, err := s.prepareApply(ctx, data)
 		if err != nil {
 			return nil, err
+		}
+		for i := range docs {
+			docs[i].dryRun = dryRun != ""
 		}
 		if err := s.authorizeApply(req, docs); err != nil {
 			return nil, err
@@ -57,7 +67,7 @@ func (s *Server) handleApply(req micro.Request) {
 		for i, d := range docs {
 			d.alloc = allocs[i]
 			res, err := s.applyOne(ctx, d)
-			if a := allocs[i]; a != nil && err == nil {
+			if a := allocs[i]; a != nil && err == nil && !d.dryRun {
 				a.claimed = nil // the Service holds them now
 				s.releaseDropped(ctx, a)
 			}
@@ -79,6 +89,11 @@ func (s *Server) handleApply(req micro.Request) {
 			b.Write(res)
 		}
 		b.WriteString(`]}`)
+		if dryRun != "" {
+			// A dry run checked that the values could be had and shows
+			// them; it keeps none.
+			s.releaseClaims(allocs)
+		}
 		return b.Bytes(), nil
 	})
 }
@@ -486,6 +501,10 @@ func (s *Server) applyOne(ctx context.Context, d applyDoc) ([]byte, error) {
 				obj = api.DeepCopy(d.obj)
 				clearServerMeta(obj)
 			}
+			if d.dryRun {
+				out, err = s.result(d, obj, api.ActionCreated)
+				return err
+			}
 			err = s.st.Create(ctx, obj)
 			if api.IsAlreadyExists(err) {
 				return again(err)
@@ -506,6 +525,10 @@ func (s *Server) applyOne(ctx context.Context, d applyDoc) ([]byte, error) {
 			return err
 		}
 		if err := api.ValidateUpdate(existing, merged); err != nil {
+			return err
+		}
+		if d.dryRun {
+			out, err = s.result(d, merged, api.ActionConfigured)
 			return err
 		}
 		err = s.st.Update(ctx, merged)
@@ -544,6 +567,9 @@ func (s *Server) applyConditional(ctx context.Context, d applyDoc) ([]byte, erro
 	if err := api.ValidateUpdate(existing, merged); err != nil {
 		return nil, err
 	}
+	if d.dryRun {
+		return s.result(d, merged, api.ActionConfigured)
+	}
 	err = s.st.Update(ctx, merged)
 	if api.IsConflict(err) || api.IsNotFound(err) {
 		// Changed (or deleted) since read: name the version now stored.
@@ -579,11 +605,13 @@ func clearServerMeta(obj api.Object) {
 	m.CreationTimestamp = time.Time{}
 }
 
-// result records obj in the cache (when it was written) and returns the
-// JSON of its ApplyResult.
+// result records obj in the cache (when it was written, not in a dry run)
+// and returns the JSON of its ApplyResult.
 func (s *Server) result(d applyDoc, obj api.Object, action string) ([]byte, error) {
 	var raw []byte
-	if action == api.ActionUnchanged {
+	if d.dryRun {
+		// Nothing was written: encode below.
+	} else if action == api.ActionUnchanged {
 		if e := s.cache.get(d.kind, obj.GetObjectMeta().Namespace, obj.GetObjectMeta().Name); e != nil && e.obj == obj {
 			raw = e.raw
 		}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kybernetes/kybernetes/internal/version"
+
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
@@ -30,9 +32,10 @@ const (
 	LogsSubjects = api.LogsPrefix + ".>"
 	// ModulesBucket is the object store of wasm modules pushed into the cluster.
 	ModulesBucket = api.ModulesBucket
-	// Version is the micro service version.
-	Version = "0.1.0"
 )
+
+// Version is the micro service version: kyb's, as semver.
+var Version = version.Semver()
 
 // Config configures the apiserver. The zero value is usable.
 type Config struct {

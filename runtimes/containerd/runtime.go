@@ -39,6 +39,18 @@ const (
 	DefaultPidsLimit = 4096
 )
 
+// AddressEnv names the environment variable that overrides DefaultAddress
+// as the default of kyb's --containerd-address flags (and the tests' socket).
+const AddressEnv = "KYB_CONTAINERD_ADDRESS"
+
+// EnvAddress is $KYB_CONTAINERD_ADDRESS when set, else DefaultAddress.
+func EnvAddress() string {
+	if a := os.Getenv(AddressEnv); a != "" {
+		return a
+	}
+	return DefaultAddress
+}
+
 // DefaultCNIBinDirs are searched for CNI plugins when Config.CNIBinDirs is empty.
 var DefaultCNIBinDirs = []string{"/usr/lib/cni", "/opt/cni/bin"}
 

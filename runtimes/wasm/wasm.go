@@ -2,6 +2,7 @@ package wasm
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -263,11 +264,15 @@ func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPo
 	if err != nil {
 		return nil, err
 	}
-	r.mu.Lock()
-	known := r.refs[ref]
-	r.mu.Unlock()
+	known := r.knownDigest(ref)
 	var digest string
 	switch {
+	case policy == runtimes.PullNever && src.kind == srcFile:
+		// A file on the node is present: reading it is no pull (as an
+		// image already present is, for Kubernetes' Never).
+		if digest, err = r.fetch(ctx, src); err != nil {
+			return nil, err
+		}
 	case policy == runtimes.PullNever || (policy == runtimes.PullIfNotPresent && src.kind == srcOCI && known != ""):
 		if known == "" {
 			return nil, runtimes.WithReason(runtimes.ReasonErrImageNeverPull, false, runtimes.NotFoundf("module %s not present and pull policy is Never", ref))
@@ -282,10 +287,62 @@ func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPo
 	if err != nil {
 		return nil, err
 	}
+	r.remember(ref, digest)
+	return &runtimes.Image{Ref: ref, Digest: digest, Size: m.size}, nil
+}
+
+// knownDigest is the digest ref last resolved to on this node, from memory
+// or from the ref index under CacheDir (which outlives the process, so that
+// imagePullPolicy Never finds a module fetched before an agent restart),
+// "" when none or when its bytes are gone.
+func (r *Runtime) knownDigest(ref string) string {
 	r.mu.Lock()
+	d := r.refs[ref]
+	r.mu.Unlock()
+	if d != "" {
+		return d
+	}
+	b, err := os.ReadFile(r.refPath(ref))
+	if err != nil {
+		return ""
+	}
+	d = strings.TrimSpace(string(b))
+	if !strings.HasPrefix(d, "sha256:") {
+		return ""
+	}
+	if _, err := os.Stat(r.blobPath(d)); err != nil {
+		return ""
+	}
+	r.mu.Lock()
+	r.refs[ref] = d
+	r.mu.Unlock()
+	return d
+}
+
+// remember records what ref resolved to, in memory and in the ref index.
+func (r *Runtime) remember(ref, digest string) {
+	r.mu.Lock()
+	changed := r.refs[ref] != digest
 	r.refs[ref] = digest
 	r.mu.Unlock()
-	return &runtimes.Image{Ref: ref, Digest: digest, Size: m.size}, nil
+	if changed {
+		// Best effort: without the index, Never only finds what this
+		// process resolved.
+		p := r.refPath(ref)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+			tmp := p + ".tmp"
+			if os.WriteFile(tmp, []byte(digest+"\n"), 0o644) == nil {
+				_ = os.Rename(tmp, p)
+			}
+		}
+	}
+}
+
+// refPath is where the ref index keeps ref's digest: a file named by the
+// hash of the reference (a reference may be any length and hold any byte).
+func (r *Runtime) refPath(ref string) string {
+	sum := sha256.Sum256([]byte(ref))
+	return filepath.Join(r.cfg.CacheDir, "refs", hex.EncodeToString(sum[:]))
 }
 
 // ListImages implements runtimes.ImageLister: the modules resolved by this

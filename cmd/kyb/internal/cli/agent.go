@@ -44,7 +44,7 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 		fl.StringSliceVar(&f.moduleDirs, "module-dir", []string{wd}, "absolute directory whose .wasm files pods may run as file:// modules (development mode: the working directory by default)")
 	}
 	fl.StringVar(&f.containerdMode, "containerd", "auto", "auto: use containerd when its socket answers; managed: start a private containerd under the data dir (needs root and the containerd binary); off")
-	fl.StringVar(&f.containerdAddress, "containerd-address", containerd.DefaultAddress, "containerd socket (auto mode)")
+	fl.StringVar(&f.containerdAddress, "containerd-address", containerd.EnvAddress(), "containerd socket in auto mode ($KYB_CONTAINERD_ADDRESS sets the default)")
 	fl.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (loopback ones always are)")
 	fl.StringVar(&f.wasmHostIP, "wasm-host-ip", "0.0.0.0", "address wasm pods' hostPorts listen on")
 	fl.Int64Var(&f.maxPods, "max-pods", 110, "container pods this node takes")

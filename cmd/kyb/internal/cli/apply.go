@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,12 +15,18 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/client"
 )
 
 func newApplyCmd(g *globals) *cobra.Command {
-	var files []string
+	var (
+		files            []string
+		recursive        bool
+		dryRun, selector string
+		prune            bool
+	)
 	cmd := &cobra.Command{
-		Use: "apply -f FILE|DIR|-",
+		Use: "apply -f FILE|DIR|- [--dry-run=server] [--prune -l SELECTOR]",
 		Short: "Create or update objects from manifests (YAML or JSON, multi-document); " +
 			"every document of every file is checked before any is stored",
 		Args: cobra.NoArgs,
@@ -27,7 +34,17 @@ func newApplyCmd(g *globals) *cobra.Command {
 			if len(files) == 0 {
 				return fmt.Errorf("apply: -f is required (a file, a directory or - for stdin)")
 			}
-			docs, err := readManifests(files, g.streams.In)
+			dry, err := parseDryRun(dryRun)
+			if err != nil {
+				return err
+			}
+			if prune && selector == "" {
+				return fmt.Errorf("apply: --prune needs -l SELECTOR: it deletes the objects the selector picks that the manifests no longer name")
+			}
+			if selector != "" && !prune {
+				return fmt.Errorf("apply: -l is only used with --prune")
+			}
+			docs, err := readManifests(files, g.streams.In, recursive)
 			if err != nil {
 				return err
 			}
@@ -40,36 +57,83 @@ func newApplyCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer nc.Close()
-			var requests [][]byte
-			if len(batch.body) <= api.MaxRequestBytes {
-				requests = [][]byte{batch.body} // all or nothing, in one request
-			} else {
-				fmt.Fprintf(g.streams.Err, "Warning: the manifests make %d bytes, more than one request may carry (%d): applying them file by file\n", len(batch.body), api.MaxRequestBytes)
-				for _, d := range docs {
-					requests = append(requests, d.data)
-				}
+			results, err := g.applyBatch(cmd, c, docs, batch, client.ApplyOptions{DryRun: dry})
+			if err != nil {
+				return err
 			}
-			offset := 0 // objects of the requests before this one
-			for _, body := range requests {
-				ctx, cancel := g.reqCtx(cmd.Context())
-				reply, err := c.Apply(ctx, body)
-				cancel()
-				if err != nil {
-					return fmt.Errorf("apply: %w", batch.locate(err, offset))
+			suffix := ""
+			if dry {
+				suffix = " (server dry run)"
+			}
+			for _, r := range results {
+				for _, w := range r.Warnings {
+					fmt.Fprintf(g.streams.Err, "Warning: %s/%s: %s\n", strings.ToLower(r.Kind), r.Name, w)
 				}
-				for _, r := range reply.Results {
-					for _, w := range r.Warnings {
-						fmt.Fprintf(g.streams.Err, "Warning: %s/%s: %s\n", strings.ToLower(r.Kind), r.Name, w)
-					}
-					fmt.Fprintf(g.streams.Out, "%s/%s %s\n", strings.ToLower(r.Kind), r.Name, r.Action)
-				}
-				offset += len(reply.Results)
+				fmt.Fprintf(g.streams.Out, "%s/%s %s%s\n", strings.ToLower(r.Kind), r.Name, r.Action, suffix)
+			}
+			if prune {
+				return g.prune(cmd, c, results, selector, dry)
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringSliceVarP(&files, "filename", "f", nil, "manifest file, directory of manifests, or - for stdin")
+	cmd.Flags().BoolVarP(&recursive, "recursive", "R", false, "read the manifests of -f directories' subdirectories too")
+	cmd.Flags().StringVar(&dryRun, "dry-run", "none", "server: check, admit and default every object and say what would change, storing nothing; none: apply")
+	cmd.Flags().BoolVar(&prune, "prune", false, "then delete the objects -l picks, of the kinds applied and in the namespaces applied to, that the manifests did not name (objects a controller owns are left to it)")
+	cmd.Flags().StringVarP(&selector, "selector", "l", "", "with --prune: the label selector of the objects this apply manages")
 	return cmd
+}
+
+// parseDryRun reads --dry-run: none, or server (client, which decides
+// without the server, is not offered: the server's answer is the only one
+// that knows what exists).
+func parseDryRun(v string) (bool, error) {
+	switch v {
+	case "", "none":
+		return false, nil
+	case "server":
+		return true, nil
+	case "client":
+		return false, fmt.Errorf("--dry-run=client is not supported: use --dry-run=server (checked by the server, nothing stored)")
+	}
+	return false, fmt.Errorf("--dry-run %q: want none or server", v)
+}
+
+// applyBatch sends the manifests in one request (all or nothing), or file
+// by file when they are too large for one, and returns every result.
+func (g *globals) applyBatch(cmd *cobra.Command, c *client.Client, docs []manifest, batch *manifestBatch, opts client.ApplyOptions) ([]api.ApplyResult, error) {
+	var requests [][]byte
+	if len(batch.body) <= api.MaxRequestBytes {
+		requests = [][]byte{batch.body} // all or nothing, in one request
+	} else {
+		fmt.Fprintf(g.streams.Err, "Warning: the manifests make %d bytes, more than one request may carry (%d): applying them file by file\n", len(batch.body), api.MaxRequestBytes)
+		for _, d := range docs {
+			requests = append(requests, d.data)
+		}
+	}
+	var results []api.ApplyResult
+	for _, body := range requests {
+		ctx, cancel := g.reqCtx(cmd.Context())
+		reply, err := c.ApplyWith(ctx, body, opts)
+		cancel()
+		if err != nil {
+			if len(results) > 0 {
+				g.printApplied(results)
+			}
+			return nil, fmt.Errorf("apply: %w", batch.locate(err, len(results)))
+		}
+		results = append(results, reply.Results...)
+	}
+	return results, nil
+}
+
+// printApplied prints what earlier requests applied before a later one
+// failed.
+func (g *globals) printApplied(results []api.ApplyResult) {
+	for _, r := range results {
+		fmt.Fprintf(g.streams.Out, "%s/%s %s\n", strings.ToLower(r.Kind), r.Name, r.Action)
+	}
 }
 
 // manifestBatch is every document of several manifests as one JSON stream,
@@ -151,8 +215,9 @@ type manifest struct {
 }
 
 // readManifests reads each -f argument: a file, every .yaml/.yml/.json file of
-// a directory (sorted), or stdin for "-".
-func readManifests(args []string, stdin io.Reader) ([]manifest, error) {
+// a directory (sorted; with recursive, of its subdirectories too, as
+// kubectl's -R), or stdin for "-".
+func readManifests(args []string, stdin io.Reader, recursive bool) ([]manifest, error) {
 	var out []manifest
 	for _, a := range args {
 		if a == "-" {
@@ -175,21 +240,14 @@ func readManifests(args []string, stdin io.Reader) ([]manifest, error) {
 			out = append(out, manifest{a, b})
 			continue
 		}
-		entries, err := os.ReadDir(a)
+		names, subdirs, err := manifestFiles(a, recursive)
 		if err != nil {
-			return nil, fmt.Errorf("read manifests in %s: %w", a, err)
+			return nil, err
 		}
-		var names []string
-		for _, e := range entries {
-			switch strings.ToLower(filepath.Ext(e.Name())) {
-			case ".yaml", ".yml", ".json":
-				if !e.IsDir() {
-					names = append(names, filepath.Join(a, e.Name()))
-				}
-			}
-		}
-		sort.Strings(names)
 		if len(names) == 0 {
+			if subdirs && !recursive {
+				return nil, fmt.Errorf("read manifests: no .yaml, .yml or .json file in %s (its subdirectories are read with -R)", a)
+			}
 			return nil, fmt.Errorf("read manifests: no .yaml, .yml or .json file in %s", a)
 		}
 		for _, n := range names {
@@ -206,4 +264,33 @@ func readManifests(args []string, stdin io.Reader) ([]manifest, error) {
 		}
 	}
 	return out, nil
+}
+
+// manifestFiles lists the manifest files of dir, sorted (beneath it too
+// when recursive), and whether dir has subdirectories.
+func manifestFiles(dir string, recursive bool) (names []string, subdirs bool, err error) {
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("read manifests in %s: %w", dir, err)
+		}
+		if d.IsDir() {
+			if path == dir {
+				return nil
+			}
+			subdirs = true
+			if !recursive {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch strings.ToLower(filepath.Ext(d.Name())) {
+		case ".yaml", ".yml", ".json":
+			if d.Type().IsRegular() {
+				names = append(names, path)
+			}
+		}
+		return nil
+	})
+	sort.Strings(names)
+	return names, subdirs, err
 }

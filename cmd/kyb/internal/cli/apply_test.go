@@ -73,3 +73,63 @@ func TestApplyDirIsAllOrNothing(t *testing.T) {
 		}
 	})
 }
+
+// apply --dry-run=server answers as an apply would and stores nothing;
+// diff shows the change and exits 1 (0 when there is none); --prune -l
+// deletes what the selector picks that the manifests no longer name.
+func TestApplyDryRunDiffPrune(t *testing.T) {
+	url := startCluster(t)
+	web := podYAML("web", "app: shop")
+	dir := writeFiles(t, map[string]string{"shop.yaml": web + podYAML("cart", "app: shop")})
+	out, errOut, err := kybOut(url, "apply", "-f", dir, "--dry-run=server")
+	if err != nil || out != "pod/web created (server dry run)\npod/cart created (server dry run)\n" {
+		t.Fatalf("dry run printed %q (%v, %s)", out, err, errOut)
+	}
+	if _, err := getPod(t, url, "web"); !api.IsNotFound(err) {
+		t.Fatalf("a dry run stored pod web: %v", err)
+	}
+	for _, bad := range []string{"client", "maybe"} {
+		if _, _, err := kybOut(url, "apply", "-f", dir, "--dry-run="+bad); err == nil {
+			t.Errorf("--dry-run=%s accepted", bad)
+		}
+	}
+	// diff of objects not there yet: all new, exit 1.
+	out, _, err = kybOut(url, "diff", "-f", dir)
+	if exit, ok := err.(ExitError); !ok || exit.Code != 1 || !strings.Contains(out, "+  name: web") {
+		t.Fatalf("diff before apply: %q, %v", out, err)
+	}
+	if _, _, err := kybOut(url, "apply", "-f", dir); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := kybOut(url, "diff", "-f", dir); err != nil || out != "" {
+		t.Errorf("diff after apply: %q, %v; want no output, exit 0", out, err)
+	}
+	changed := writeFiles(t, map[string]string{"shop.yaml": strings.Replace(web, "app: shop", "app: shop, tier: front", 1)})
+	out, _, err = kybOut(url, "diff", "-f", changed)
+	if exit, ok := err.(ExitError); !ok || exit.Code != 1 || !strings.Contains(out, "+    tier: front") || strings.Contains(out, "resourceVersion") {
+		t.Errorf("diff of a label change: %q, %v", out, err)
+	}
+	// The manifests now name web only: prune (dry run first) removes cart,
+	// never a pod of another selector.
+	if _, _, err := kybOut(url, "apply", "-f", writeFiles(t, map[string]string{"other.yaml": podYAML("other", "app: other")})); err != nil {
+		t.Fatal(err)
+	}
+	only := writeFiles(t, map[string]string{"shop.yaml": web})
+	out, _, err = kybOut(url, "apply", "-f", only, "--prune", "-l", "app=shop", "--dry-run=server")
+	if err != nil || out != "pod/web unchanged (server dry run)\npod/cart pruned (server dry run)\n" {
+		t.Errorf("prune dry run printed %q (%v)", out, err)
+	}
+	if _, err := getPod(t, url, "cart"); err != nil {
+		t.Errorf("a prune dry run deleted cart: %v", err)
+	}
+	out, _, err = kybOut(url, "apply", "-f", only, "--prune", "-l", "app=shop")
+	if err != nil || out != "pod/web unchanged\npod/cart pruned\n" {
+		t.Errorf("prune printed %q (%v)", out, err)
+	}
+	if _, err := getPod(t, url, "other"); err != nil {
+		t.Errorf("prune deleted a pod of another selector: %v", err)
+	}
+	if _, _, err := kybOut(url, "apply", "-f", only, "--prune"); err == nil || !strings.Contains(err.Error(), "-l") {
+		t.Errorf("--prune without -l: %v", err)
+	}
+}

@@ -21,7 +21,7 @@ func TestReadManifests(t *testing.T) {
 	empty := filepath.Join(t.TempDir(), "empty.yaml")
 	os.WriteFile(empty, []byte("  \n"), 0o644)
 
-	got, err := readManifests([]string{dir, "-"}, strings.NewReader("kind: Namespace"))
+	got, err := readManifests([]string{dir, "-"}, strings.NewReader("kind: Namespace"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestReadManifests(t *testing.T) {
 		{"dir without manifests", t.TempDir(), "no .yaml, .yml or .json file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := readManifests([]string{tc.arg}, nil); err == nil || !strings.Contains(err.Error(), tc.want) {
+			if _, err := readManifests([]string{tc.arg}, nil, false); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})

@@ -351,6 +351,7 @@ func newDeleteCmd(g *globals) *cobra.Command {
 	var (
 		ns, selector string
 		files        []string
+		recursive    bool
 		grace        int64
 		cascade      string
 		all          bool
@@ -365,7 +366,7 @@ func newDeleteCmd(g *globals) *cobra.Command {
 			case len(files) > 0 && (len(args) > 0 || all || selector != ""):
 				return fmt.Errorf("delete: give either KIND NAME, --all, -l or -f, not several")
 			case len(files) > 0:
-				docs, err := readManifests(files, g.streams.In)
+				docs, err := readManifests(files, g.streams.In, recursive)
 				if err != nil {
 					return err
 				}
@@ -443,6 +444,7 @@ func newDeleteCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&ns, "namespace", "n", "", "namespace (default \"default\")")
 	f.StringSliceVarP(&files, "filename", "f", nil, "delete the objects named in these manifests")
+	f.BoolVarP(&recursive, "recursive", "R", false, "read the manifests of -f directories' subdirectories too")
 	f.Int64Var(&grace, "grace-period", 0, "seconds a pod gets to stop (overrides its terminationGracePeriodSeconds)")
 	f.StringVar(&cascade, "cascade", "background", "what happens to the objects it owns: background (deleted after it), foreground (deleted before it) or orphan (kept, no longer owned)")
 	f.BoolVar(&all, "all", false, "delete every object of the kind in the namespace")

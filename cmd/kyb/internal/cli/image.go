@@ -30,7 +30,7 @@ func newImageCmd(g *globals) *cobra.Command {
 		return r, nil
 	}
 	cmd := &cobra.Command{Use: "image", Short: "Manage the container images of this node's containerd (namespace kyb)"}
-	cmd.PersistentFlags().StringVar(&address, "containerd-address", containerd.DefaultAddress, "containerd socket")
+	cmd.PersistentFlags().StringVar(&address, "containerd-address", containerd.EnvAddress(), "containerd socket ($KYB_CONTAINERD_ADDRESS sets the default)")
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", defaultDataDir(), "the agent's data directory")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "import FILE.tar",

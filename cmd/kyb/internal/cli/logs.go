@@ -25,8 +25,10 @@ func newLogsCmd(g *globals) *cobra.Command {
 	var (
 		ns, container, selector string
 		follow, timestamps      bool
-		prefix                  bool
+		prefix, previous        bool
 		tail                    int
+		since                   time.Duration
+		sinceTime               string
 	)
 	cmd := &cobra.Command{
 		Use:   "logs (POD | pod/POD | -l SELECTOR)",
@@ -35,6 +37,25 @@ func newLogsCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if (len(args) == 1) == (selector != "") {
 				return fmt.Errorf("logs: give either a POD or -l SELECTOR")
+			}
+			var start *time.Time
+			switch {
+			case since != 0 && sinceTime != "":
+				return fmt.Errorf("logs: give --since or --since-time, not both")
+			case since < 0:
+				return fmt.Errorf("logs: --since %v: must be positive", since)
+			case since > 0:
+				t := time.Now().Add(-since)
+				start = &t
+			case sinceTime != "":
+				t, err := time.Parse(time.RFC3339, sinceTime)
+				if err != nil {
+					return fmt.Errorf("logs: --since-time %q: want an RFC 3339 time such as 2026-11-29T08:00:00Z", sinceTime)
+				}
+				start = &t
+			}
+			if previous && follow {
+				return fmt.Errorf("logs: --previous cannot be followed (-f): that attempt has ended")
 			}
 			c, nc, err := g.connect()
 			if err != nil {
@@ -79,7 +100,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 				grp.SetLimit(1) // one source after the other, in order
 			}
 			for _, src := range sources {
-				req := api.LogsRequest{Namespace: ns, Pod: src.pod, Container: src.container, Follow: follow}
+				req := api.LogsRequest{Namespace: ns, Pod: src.pod, Container: src.container, Follow: follow, SinceTime: start, Previous: previous}
 				if tail >= 0 {
 					req.Tail = &tail
 				}
@@ -108,7 +129,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if err := grp.Wait(); err != nil {
 				return err
 			}
-			if !follow && selector == "" && out.n == 0 {
+			if !follow && !previous && start == nil && selector == "" && out.n == 0 {
 				// Nothing printed: a container that has not started says
 				// so instead of printing nothing, as kubectl's does.
 				if why := g.notStarted(cmd.Context(), c, ns, sources[0]); why != "" {
@@ -126,6 +147,9 @@ func newLogsCmd(g *globals) *cobra.Command {
 	f.BoolVar(&timestamps, "timestamps", false, "begin each line with the RFC 3339 time it was written")
 	f.BoolVar(&prefix, "prefix", false, "begin each line with its source, [pod/NAME/CONTAINER]")
 	f.IntVar(&tail, "tail", -1, "print only the last N lines (-1: all)")
+	f.DurationVar(&since, "since", 0, "only lines newer than this, e.g. 5s, 2m, 3h")
+	f.StringVar(&sinceTime, "since-time", "", "only lines written at or after this RFC 3339 time")
+	f.BoolVarP(&previous, "previous", "p", false, "print the output of the container's previous attempt (before its last restart)")
 	return cmd
 }
 

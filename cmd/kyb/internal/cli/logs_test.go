@@ -2,9 +2,15 @@ package cli
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nats-io/nats.go"
 
@@ -87,4 +93,94 @@ func TestCompletion(t *testing.T) {
 			}
 		})
 	}
+}
+
+// logs --previous prints the attempt before the last restart, and
+// --since-time only what was written from then on.
+func TestLogsPreviousSince(t *testing.T) {
+	url := startCluster(t)
+	applyText(t, url, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: crashy\nspec:\n  nodeName: n1\n  containers:\n  - name: app\n    image: busybox\n")
+	js := jetstreamOf(t, controlURL)
+	publish := func(attempt, text string) {
+		t.Helper()
+		m := nats.NewMsg(api.LogSubject("n1", "default", "crashy", "app"))
+		m.Data = []byte(text)
+		m.Header.Set(api.LogAttemptHeader, attempt)
+		if _, err := js.PublishMsg(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := kybOut(url, "logs", "crashy", "--previous"); err == nil || !strings.Contains(err.Error(), `previous terminated container "app" in pod "crashy" not found`) {
+		t.Errorf("logs --previous of a container that never restarted: %v", err)
+	}
+	publish("0", "first run 1")
+	publish("0", "first run 2")
+	publish("0", "first run 3")
+	time.Sleep(20 * time.Millisecond) // stream timestamps are the server's clock: a gap to cut at
+	cut := time.Now()
+	time.Sleep(20 * time.Millisecond)
+	publish("1", "second run")
+	setRestartCount(t, "crashy", 1)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"logs", "crashy", "-p"}, "first run 1\nfirst run 2\nfirst run 3\n"},
+		{[]string{"logs", "crashy", "--previous", "--tail", "2"}, "first run 2\nfirst run 3\n"},
+		{[]string{"logs", "crashy", "--since-time", cut.UTC().Format(time.RFC3339Nano)}, "second run\n"},
+		{[]string{"logs", "crashy", "--since", "1h"}, "first run 1\nfirst run 2\nfirst run 3\nsecond run\n"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			out, errOut, err := kybOut(url, tc.args...)
+			if err != nil || out != tc.want {
+				t.Errorf("printed %q (%v, %s), want %q", out, err, errOut, tc.want)
+			}
+		})
+	}
+	for _, args := range [][]string{
+		{"logs", "crashy", "-p", "-f"},
+		{"logs", "crashy", "--since", "1h", "--since-time", "2026-11-29T08:00:00Z"},
+		{"logs", "crashy", "--since-time", "yesterday"},
+	} {
+		if _, _, err := kybOut(url, args...); err == nil {
+			t.Errorf("%v: no error", args)
+		}
+	}
+}
+
+// setRestartCount sets the restart count of pod's first container, as its
+// agent would, through the control plane's own connection.
+func setRestartCount(t *testing.T, pod string, n int32) {
+	t.Helper()
+	nc, err := nats.Connect(controlURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, js, store.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	podKind := api.KindOf(&api.Pod{})
+	obj, err := st.Get(ctx, podKind, "default", pod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := obj.(*api.Pod)
+	p.Status.ContainerStatuses = []api.ContainerStatus{{Name: p.Spec.Containers[0].Name, RestartCount: n}}
+	if err := st.Update(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		out, _, err := kybOut(strings.Replace(controlURL, "control:c", "user:u", 1), "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[0].restartCount}")
+		if out != fmt.Sprint(n) {
+			return fmt.Errorf("restart count %q (%v), want %d", out, err, n)
+		}
+		return nil
+	})
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/kybernetes/kybernetes/internal/version"
+
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
@@ -21,8 +23,8 @@ type Streams struct {
 	Out, Err io.Writer
 }
 
-// Version is the kyb version, set at build time with -ldflags.
-var Version = "v0.1.0-dev"
+// Version is the kyb version (internal/version, stamped at build time).
+var Version = version.Version
 
 type globals struct {
 	server  string
@@ -52,7 +54,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 
 	root.AddCommand(
 		newUpCmd(g), newServerCmd(g), newAgentCmd(g),
-		newApplyCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
+		newApplyCmd(g), newDiffCmd(g), newExplainCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
 		newLogsCmd(g), newModuleCmd(g), newImageCmd(g), newAuthCmd(g), newVersionCmd(g),
 		newTokenCmd(g), newUserCmd(g), newNodeCmd(g),
 		newCordonCmd(g, "cordon", true), newCordonCmd(g, "uncordon", false), newDrainCmd(g),

@@ -52,7 +52,7 @@ Next:
   export KYB_CONFIG=%s
   go run ./cmd/kyb get nodes
   go tool task example:hello      # a wasm pod; then: go run ./cmd/kyb logs hello-wasm
-  go run ./cmd/kyb apply -f examples/  (or any Kubernetes Pod manifest)
+  go tool task examples:push && go run ./cmd/kyb apply -R -f examples/   # every example
   nats --server %s --creds %s micro info kyb
 Stop with Ctrl-C.
 `, url, sf.dataDir, filepath.Join(sf.dataDir, "admin.creds"), sf.adminConfigPath(), strings.Join(af.moduleDirs, ", "), sf.adminConfigPath(), url, filepath.Join(sf.dataDir, "admin.creds"))

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -429,48 +431,82 @@ func newClusterInfoCmd(g *globals) *cobra.Command {
 	}
 }
 
+// versionInfo is `kyb version -o json|yaml`, in kubectl's shape.
+type versionInfo struct {
+	ClientVersion buildInfo  `json:"clientVersion"`
+	ServerVersion *buildInfo `json:"serverVersion,omitempty"`
+	// AgentVersions maps each agent version to the nodes running it.
+	AgentVersions map[string][]string `json:"agentVersions,omitempty"`
+}
+
+type buildInfo struct {
+	GitVersion string `json:"gitVersion"`
+	GoVersion  string `json:"goVersion,omitempty"`
+	Platform   string `json:"platform,omitempty"`
+}
+
 func newVersionCmd(g *globals) *cobra.Command {
-	var clientOnly bool
+	var (
+		clientOnly bool
+		output     string
+	)
 	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the client's version, the server's and its agents'",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(g.streams.Out, "Client Version: %s\n", Version)
-			if clientOnly {
-				return nil
+			if output != "" && output != "json" && output != "yaml" {
+				return fmt.Errorf("version: -o %q: want json or yaml", output)
 			}
-			return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
-				info, err := serverInfo(ctx, c)
-				if err != nil {
-					return err
+			v := versionInfo{ClientVersion: buildInfo{GitVersion: Version, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}}
+			err := func() error {
+				if clientOnly {
+					return nil
 				}
-				fmt.Fprintf(g.streams.Out, "Server Version: %s\n", info.Version)
-				nodes, _, err := c.List(ctx, api.ListRequest{Kind: "Node"})
-				if api.ReasonOf(err) == api.ReasonForbidden {
-					return nil // a user who may not read nodes sees no agents
-				}
-				if err != nil {
-					return err
-				}
-				byVersion := map[string][]string{}
-				var versions []string
-				for _, o := range nodes {
-					n := o.(*api.Node)
-					v := orNone(n.Status.NodeInfo.AgentVersion)
-					if _, ok := byVersion[v]; !ok {
-						versions = append(versions, v)
+				return g.withClient(cmd.Context(), func(ctx context.Context, c *client.Client) error {
+					info, err := serverInfo(ctx, c)
+					if err != nil {
+						return err
 					}
-					byVersion[v] = append(byVersion[v], n.Name)
+					v.ServerVersion = &buildInfo{GitVersion: "v" + info.Version}
+					nodes, _, err := c.List(ctx, api.ListRequest{Kind: "Node"})
+					if api.ReasonOf(err) == api.ReasonForbidden {
+						return nil // a user who may not read nodes sees no agents
+					}
+					if err != nil {
+						return err
+					}
+					v.AgentVersions = map[string][]string{}
+					for _, o := range nodes {
+						n := o.(*api.Node)
+						av := orNone(n.Status.NodeInfo.AgentVersion)
+						v.AgentVersions[av] = append(v.AgentVersions[av], n.Name)
+					}
+					return nil
+				})
+			}()
+			if output != "" {
+				p, perr := newPrinter(g.streams.Out, output, false)
+				if perr != nil {
+					return perr
 				}
-				slices.Sort(versions)
-				for _, v := range versions {
-					fmt.Fprintf(g.streams.Out, "Agent Version: %s (%s)\n", v, strings.Join(byVersion[v], ", "))
+				if perr := p.document(v); perr != nil {
+					return perr
 				}
-				return nil
-			})
+				return err
+			}
+			fmt.Fprintf(g.streams.Out, "Client Version: %s\n", v.ClientVersion.GitVersion)
+			if v.ServerVersion != nil {
+				fmt.Fprintf(g.streams.Out, "Server Version: %s\n", v.ServerVersion.GitVersion)
+			}
+			versions := slices.Sorted(maps.Keys(v.AgentVersions))
+			for _, av := range versions {
+				fmt.Fprintf(g.streams.Out, "Agent Version: %s (%s)\n", av, strings.Join(v.AgentVersions[av], ", "))
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&clientOnly, "client", false, "print the client's version only (no server needed)")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "json or yaml")
 	return cmd
 }

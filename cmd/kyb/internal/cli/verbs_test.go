@@ -2,12 +2,15 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kybernetes/kybernetes/control/apiserver"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
@@ -216,6 +219,19 @@ func TestWaitAndAPIResources(t *testing.T) {
 	t.Run("version --client", func(t *testing.T) {
 		if out, _, err := kybOut("nats://127.0.0.1:1", "version", "--client"); err != nil || out != "Client Version: "+Version+"\n" {
 			t.Errorf("version --client: %q %v", out, err)
+		}
+	})
+	t.Run("version", func(t *testing.T) {
+		// The test's user may not call $SRV.INFO (users of a real cluster may).
+		url := controlURL
+		out, _, err := kybOut(url, "version")
+		if err != nil || !strings.Contains(out, "Client Version: "+Version+"\nServer Version: v"+apiserver.Version+"\n") {
+			t.Errorf("version: %q %v", out, err)
+		}
+		out, _, err = kybOut(url, "version", "-o", "json")
+		var v versionInfo
+		if err != nil || json.Unmarshal([]byte(out), &v) != nil || v.ClientVersion.GitVersion != Version || v.ServerVersion == nil || v.ClientVersion.Platform == "" {
+			t.Errorf("version -o json: %q %v", out, err)
 		}
 	})
 }

@@ -27,8 +27,8 @@ func TestKubectlHabits(t *testing.T) {
 		t.Errorf("after wait: %v %v", p, err)
 	}
 	out := c.kyb("version")
-	want := "Client Version: " + cli.Version + "\nServer Version: " + apiserver.Version + "\nAgent Version: \\S+ \\(fake-1\\)\n"
-	if !regexp.MustCompile("^" + regexp.QuoteMeta("Client Version: "+cli.Version+"\nServer Version: "+apiserver.Version+"\n") + `Agent Version: \S+ \(fake-1\)\n$`).MatchString(out) {
+	want := "Client Version: " + cli.Version + "\nServer Version: v" + apiserver.Version + "\nAgent Version: \\S+ \\(fake-1\\)\n"
+	if !regexp.MustCompile("^" + regexp.QuoteMeta("Client Version: "+cli.Version+"\nServer Version: v"+apiserver.Version+"\n") + `Agent Version: \S+ \(fake-1\)\n$`).MatchString(out) {
 		t.Errorf("version printed %q, want %q", out, want)
 	}
 	out = c.kyb("cluster-info")
