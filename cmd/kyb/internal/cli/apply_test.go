@@ -133,3 +133,22 @@ func TestApplyDryRunDiffPrune(t *testing.T) {
 		t.Errorf("--prune without -l: %v", err)
 	}
 }
+
+// A dry run of a Service checks its NodePort can be had and keeps no claim
+// on it: a real apply of another Service then gets it.
+func TestApplyDryRunKeepsNoAllocation(t *testing.T) {
+	url := startCluster(t)
+	svc := func(name string) string {
+		return "apiVersion: v1\nkind: Service\nmetadata:\n  name: " + name + "\nspec:\n  type: NodePort\n  selector: {app: web}\n  ports:\n  - port: 80\n    nodePort: 30080\n"
+	}
+	out, errOut, err := kybOut(url, "apply", "-f", writeFiles(t, map[string]string{"a.yaml": svc("first")}), "--dry-run=server")
+	if err != nil || out != "service/first created (server dry run)\n" {
+		t.Fatalf("dry run: %q (%v, %s)", out, err, errOut)
+	}
+	if out, errOut, err := kybOut(url, "apply", "-f", writeFiles(t, map[string]string{"b.yaml": svc("second")})); err != nil {
+		t.Fatalf("nodePort 30080 still claimed after a dry run: %q (%v, %s)", out, err, errOut)
+	}
+	if _, _, err := kybOut(url, "apply", "-f", writeFiles(t, map[string]string{"a.yaml": svc("first")}), "--dry-run=server"); err == nil || !strings.Contains(err.Error(), "nodePort") {
+		t.Errorf("a dry run of a taken nodePort: %v", err)
+	}
+}
