@@ -23,6 +23,7 @@ type serverFlags struct {
 	tls                   string
 	tlsNames              []string
 	leaseDuration, renew  time.Duration
+	http                  string
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -34,6 +35,7 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringSliceVar(&f.tlsNames, "tls-san", nil, "extra host names or IPs for the server certificate")
 	cmd.Flags().DurationVar(&f.leaseDuration, "lease-duration", 15*time.Second, "how long the scheduler's and controllers' leases last unrenewed; another control plane takes over about this long after the holder dies")
 	cmd.Flags().DurationVar(&f.renew, "renew-interval", 5*time.Second, "how often the lease holder renews (under --lease-duration)")
+	cmd.Flags().StringVar(&f.http, "http", "127.0.0.1:8080", "HOST:PORT of the web dashboard (HTTPS unless loopback, as --tls says); empty for none")
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -102,7 +104,7 @@ func (f *serverFlags) config() (controlplane.Config, error) {
 		return controlplane.Config{}, fmt.Errorf("--lease-duration, --renew-interval: %w", err)
 	}
 	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames,
-		LeaseDuration: f.leaseDuration, RenewInterval: f.renew}
+		LeaseDuration: f.leaseDuration, RenewInterval: f.renew, HTTP: f.http}
 	if f.spread {
 		cfg.Scheduler.Strategy = scheduler.Spread
 	}
@@ -132,6 +134,9 @@ func newServerCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.streams.Out, "kyb server listening on %s (data in %s, sync %s)\nadmin config: %s\njoin a node: kyb token create, then kyb agent --server %s --token <token>\n",
 				cp.ClientURL(), sf.dataDir, sf.sync, sf.adminConfigPath(), cp.ClientURL())
+			if u := cp.DashboardURL(); u != "" {
+				fmt.Fprintf(g.streams.Out, "dashboard: %s (sign in with a user's .creds file: kyb user create NAME; the admin's is %s)\n", u, filepath.Join(sf.dataDir, "admin.creds"))
+			}
 			select {
 			case <-cmd.Context().Done():
 			case <-cp.Done():

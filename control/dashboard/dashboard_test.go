@@ -1,0 +1,381 @@
+package dashboard_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/testutil"
+)
+
+// forgedCreds is a well-formed .creds file for user name whose JWT is
+// signed by an account key the cluster never issued.
+func forgedCreds(t *testing.T, name string) []byte {
+	t.Helper()
+	acc, _ := nkeys.CreateAccount()
+	user, _ := nkeys.CreateUser()
+	pub, _ := user.PublicKey()
+	uc := jwt.NewUserClaims(pub)
+	uc.Name = name
+	tok, err := uc.Encode(acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := user.Seed()
+	b, err := jwt.FormatUserConfig(tok, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Without a session nothing is shown; a login needs credentials the NATS
+// server accepts.
+func TestLogin(t *testing.T) {
+	c := startCluster(t, false)
+	b := newBrowser(t, c.url)
+	if code, _ := b.get("/pods"); code != http.StatusSeeOther {
+		t.Fatalf("GET /pods without a session: %d, want a redirect to the login", code)
+	}
+	for _, path := range []string{"/live/pods", "/logs/default/web"} {
+		if code, _ := b.get(path); code != http.StatusUnauthorized {
+			t.Fatalf("GET %s without a session: %d, want 401", path, code)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		creds []byte
+		ns    string
+		code  int
+		want  string
+	}{
+		{"empty", nil, "", 400, "creds: required"},
+		{"not creds", []byte("hello"), "", 400, "not a NATS .creds file"},
+		{"forged admin", forgedCreds(t, "admin"), "", 401, "refused these credentials"},
+		{"bad namespace", adminCreds(t, c.cp), "No_Such", 400, "namespace:"},
+		{"4 KB namespace", adminCreds(t, c.cp), strings.Repeat("a", 4096), 400, "namespace:"},
+		{"4 KB garbage", []byte(strings.Repeat("x", 4096)), "", 400, "creds:"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := b.post("/login", url.Values{"creds": {string(tc.creds)}, "namespace": {tc.ns}}, nil)
+			body := readBody(resp)
+			if resp.StatusCode != tc.code || !strings.Contains(body, tc.want) {
+				t.Fatalf("login: %d %q, want %d with %q", resp.StatusCode, body, tc.code, tc.want)
+			}
+			if len(resp.Cookies()) != 0 {
+				t.Fatalf("a refused login set cookies: %v", resp.Cookies())
+			}
+		})
+	}
+	// A cross-site login form is refused before anything is checked.
+	resp := b.post("/login", url.Values{"creds": {string(adminCreds(t, c.cp))}}, http.Header{"Origin": {"https://evil.example"}})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("cross-origin login: %d, want 403", resp.StatusCode)
+	}
+	resp = b.post("/login", url.Values{"creds": {string(adminCreds(t, c.cp))}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin login: %d %s", resp.StatusCode, readBody(resp))
+	}
+	var ck *http.Cookie
+	for _, x := range resp.Cookies() {
+		if x.Name == "kyb_session" {
+			ck = x
+		}
+	}
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Secure || len(ck.Value) < 40 {
+		t.Fatalf("session cookie %+v: want HttpOnly, SameSite=Strict, not Secure over plain HTTP, 256 random bits", ck)
+	}
+	if code, body := b.get("/nodes"); code != 200 || !strings.Contains(body, ">admin<") {
+		t.Fatalf("GET /nodes signed in: %d", code)
+	}
+	// Signing out ends the session and its connection.
+	b.csrf = csrfRE.FindStringSubmatch(mustGet(t, b, "/nodes"))[1]
+	if resp := b.post("/logout", url.Values{"csrf": {b.csrf}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("logout: %d", resp.StatusCode)
+	}
+	if code, _ := b.get("/pods"); code != http.StatusSeeOther {
+		t.Fatalf("GET /pods after logout: %d, want a redirect", code)
+	}
+}
+
+func readBody(resp *http.Response) string {
+	var sb strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := resp.Body.Read(buf)
+		sb.Write(buf[:n])
+		if err != nil {
+			return sb.String()
+		}
+	}
+}
+
+func mustGet(t *testing.T, b *browser, path string) string {
+	t.Helper()
+	code, body := b.get(path)
+	if code != 200 {
+		t.Fatalf("GET %s: %d %s", path, code, body)
+	}
+	return body
+}
+
+// A user who may view namespace a sees nothing of namespace b: not in the
+// pod list (of b, or of all namespaces), the overview, a pod page, its
+// events or logs, nor in the live streams.
+func TestViewUserSeesOnlyItsNamespace(t *testing.T) {
+	c := startCluster(t, true)
+	c.apply(t, namespaceYAML("a")+"---\n"+namespaceYAML("b"))
+	c.apply(t, viewBinding("a", "viewer"))
+	c.apply(t, podYAML("a", "visible-pod", "fake://run"))
+	c.apply(t, podYAML("b", "secret-pod", "fake://run"))
+	testutil.Eventually(t, 10*time.Second, func() error {
+		obj, err := c.admin.Get(c.ctx, "Pod", "b", "secret-pod")
+		if err != nil {
+			return err
+		}
+		if p := obj.(*api.Pod); p.Status.Phase != api.PodRunning {
+			return fmt.Errorf("secret-pod is %q", p.Status.Phase)
+		}
+		return nil
+	})
+	b := newBrowser(t, c.url)
+	if code := b.login(userCreds(t, c.cp, "viewer"), "a"); code != http.StatusSeeOther {
+		t.Fatalf("viewer login: %d", code)
+	}
+	noSecret := func(where, body string) {
+		t.Helper()
+		if strings.Contains(body, "secret-pod") {
+			t.Fatalf("%s shows namespace b's pod to the viewer:\n%s", where, body)
+		}
+	}
+	for _, path := range []string{"/", "/?ns=b", "/pods", "/pods?ns=b", "/workloads?ns=b", "/services?ns=b", "/nodes"} {
+		code, body := b.get(path)
+		if code != 200 {
+			t.Fatalf("GET %s: %d", path, code)
+		}
+		noSecret(path, body)
+		if path == "/pods?ns=b" && !strings.Contains(body, "You may not read pods") {
+			t.Fatalf("GET %s: no forbidden notice:\n%s", path, body)
+		}
+		_, ev := b.firstEvent("/live"+path, "render")
+		noSecret("/live"+path, ev)
+	}
+	code, body := b.get("/pods/b/secret-pod")
+	if code != 200 || !strings.Contains(body, "You may not read pod") {
+		t.Fatalf("GET /pods/b/secret-pod: %d, want the forbidden notice:\n%s", code, body)
+	}
+	if strings.Contains(body, "fake: app started") || strings.Contains(body, "Started") {
+		t.Fatalf("the pod page shows b's pod's events:\n%s", body)
+	}
+	if _, data := b.firstEvent("/logs/b/secret-pod", "fail"); !strings.Contains(data, "forbidden") && !strings.Contains(data, "Forbidden") {
+		t.Fatalf("logs of b's pod: %q, want a forbidden refusal", data)
+	}
+	// Namespace a is there, without a delete button (view may not delete).
+	body = mustGet(t, b, "/pods?ns=a")
+	if !strings.Contains(body, `data-pod="a/visible-pod"`) {
+		t.Fatalf("the viewer does not see its own namespace's pod:\n%s", body)
+	}
+	if strings.Contains(body, `class="delete`) {
+		t.Fatalf("the viewer is offered a delete button:\n%s", body)
+	}
+}
+
+// Actions need the session's CSRF token and a same-origin request; with
+// both, RBAC still decides (a viewer's scale is refused by the API).
+func TestActionsCSRFAndRBAC(t *testing.T) {
+	c := startCluster(t, false)
+	c.apply(t, namespaceYAML("a"))
+	c.apply(t, viewBinding("a", "viewer"))
+	c.apply(t, podYAML("a", "victim", "fake://run"))
+	c.apply(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: a}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: app, image: "fake://run"}]}
+`)
+	admin := newBrowser(t, c.url)
+	if code := admin.login(adminCreds(t, c.cp), ""); code != http.StatusSeeOther || admin.csrf == "" {
+		t.Fatalf("admin login: %d (csrf %q)", code, admin.csrf)
+	}
+	del := url.Values{"kind": {"Pod"}, "namespace": {"a"}, "name": {"victim"}, "back": {"/pods"}}
+	stillThere := func() {
+		t.Helper()
+		if _, err := c.admin.Get(c.ctx, "Pod", "a", "victim"); err != nil {
+			t.Fatalf("the pod went: %v", err)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		csrf string
+		hdr  http.Header
+	}{
+		{"no token", "", nil},
+		{"wrong token", "AAAA" + admin.csrf[4:], nil},
+		{"cross-site origin", admin.csrf, http.Header{"Origin": {"http://evil.example"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := url.Values{}
+			for k, v := range del {
+				f[k] = v
+			}
+			if tc.csrf != "" {
+				f.Set("csrf", tc.csrf)
+			}
+			if resp := admin.post("/actions/delete", f, tc.hdr); resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("delete: %d, want 403", resp.StatusCode)
+			}
+			stillThere()
+		})
+	}
+
+	viewer := newBrowser(t, c.url)
+	if code := viewer.login(userCreds(t, c.cp, "viewer"), "a"); code != http.StatusSeeOther {
+		t.Fatalf("viewer login: %d", code)
+	}
+	// The viewer's own token, but RBAC says no.
+	resp := viewer.post("/actions/scale", url.Values{"csrf": {viewer.csrf}, "kind": {"Deployment"}, "namespace": {"a"}, "name": {"web"}, "replicas": {"5"}},
+		http.Header{"Accept": {"application/json"}})
+	if body := readBody(resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "viewer") {
+		t.Fatalf("viewer scale: %d %s, want 403 naming the viewer", resp.StatusCode, body)
+	}
+	// Another session's token is not this one's.
+	f := url.Values{"csrf": {viewer.csrf}}
+	for k, v := range del {
+		f[k] = v
+	}
+	if resp := admin.post("/actions/delete", f, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("admin delete with the viewer's token: %d, want 403", resp.StatusCode)
+	}
+	stillThere()
+	obj, err := c.admin.Get(c.ctx, "Deployment", "a", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := obj.(*api.Deployment).Spec.Replicas; r == nil || *r != 1 {
+		t.Fatalf("replicas changed to %v", r)
+	}
+	// With everything right, the admin's delete goes through.
+	f.Set("csrf", admin.csrf)
+	if resp := admin.post("/actions/delete", f, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("admin delete: %d %s", resp.StatusCode, readBody(resp))
+	}
+	if _, err := c.admin.Get(c.ctx, "Pod", "a", "victim"); !api.IsNotFound(err) {
+		t.Fatalf("after the delete: %v, want NotFound", err)
+	}
+}
+
+// Bad input gets a 4xx naming the parameter, and changes nothing.
+func TestBadInput(t *testing.T) {
+	c := startCluster(t, false)
+	c.apply(t, `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: app, image: "fake://run"}]}
+`)
+	b := newBrowser(t, c.url)
+	if code := b.login(adminCreds(t, c.cp), ""); code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	long := strings.Repeat("a", 4096)
+	for _, tc := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/pods?ns=" + long, 400, "ns:"},
+		{"/pods?ns=UPPER", 400, "ns:"},
+		{"/pods?phase=Sleeping", 400, "phase:"},
+		{"/pods?runtime=docker", 400, "runtime:"},
+		{"/pods?label=" + url.QueryEscape("a=(b"), 400, "label:"},
+		{"/pods?label=" + long, 400, "label:"},
+		{"/pods/default/" + long, 400, "name:"},
+		{"/pods/default/web?container=" + long, 400, "container:"},
+		{"/live/pods?ns=" + long, 400, "ns:"},
+		{"/logs/default/" + long, 400, "name:"},
+		{"/logs/x..y/web", 400, "namespace:"},
+	} {
+		t.Run(tc.path[:min(len(tc.path), 40)], func(t *testing.T) {
+			code, body := b.get(tc.path)
+			if code != tc.code || !strings.Contains(body, tc.want) {
+				t.Fatalf("GET: %d %q, want %d naming %q", code, truncate(body), tc.code, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		action string
+		form   url.Values
+		code   int
+		want   string
+	}{
+		{"negative replicas", "scale", url.Values{"kind": {"Deployment"}, "namespace": {"default"}, "name": {"web"}, "replicas": {"-1"}}, 400, "replicas:"},
+		{"replicas not a number", "scale", url.Values{"kind": {"Deployment"}, "namespace": {"default"}, "name": {"web"}, "replicas": {"3; drop"}}, 400, "replicas:"},
+		{"too many replicas", "scale", url.Values{"kind": {"Deployment"}, "namespace": {"default"}, "name": {"web"}, "replicas": {"99999999"}}, 400, "replicas:"},
+		{"scale a pod", "scale", url.Values{"kind": {"Pod"}, "namespace": {"default"}, "name": {"web"}, "replicas": {"3"}}, 422, "kind:"},
+		{"delete a secret kind", "delete", url.Values{"kind": {"ClusterRoleBinding"}, "namespace": {"default"}, "name": {"x"}}, 422, "kind:"},
+		{"4 KB name", "delete", url.Values{"kind": {"Deployment"}, "namespace": {"default"}, "name": {long}}, 400, "name:"},
+		{"path in namespace", "restart", url.Values{"kind": {"Deployment"}, "namespace": {"../kube-system"}, "name": {"web"}}, 400, "namespace:"},
+		{"missing", "delete", url.Values{"kind": {"Deployment"}, "namespace": {"default"}, "name": {"nope"}}, 404, "nope"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.form.Set("csrf", b.csrf)
+			resp := b.post("/actions/"+tc.action, tc.form, http.Header{"Accept": {"application/json"}})
+			body := readBody(resp)
+			if resp.StatusCode != tc.code || !strings.Contains(body, tc.want) {
+				t.Fatalf("%s: %d %q, want %d naming %q", tc.action, resp.StatusCode, truncate(body), tc.code, tc.want)
+			}
+		})
+	}
+	obj, err := c.admin.Get(c.ctx, "Deployment", "default", "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := obj.(*api.Deployment)
+	if *d.Spec.Replicas != 2 || d.Spec.Template.Annotations[api.AnnotationRestartedAt] != "" {
+		t.Fatalf("the deployment changed: replicas %d, annotations %v", *d.Spec.Replicas, d.Spec.Template.Annotations)
+	}
+}
+
+func truncate(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "..."
+	}
+	return s
+}
+
+// Revoking a user ends their dashboard session at once: the NATS server
+// closes the session's connection, and the next request must sign in.
+func TestRevokedUserLosesSession(t *testing.T) {
+	c := startCluster(t, false)
+	c.apply(t, viewBinding("default", "carol"))
+	b := newBrowser(t, c.url)
+	if code := b.login(c.apiUserCreds(t, "carol"), "default"); code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	mustGet(t, b, "/pods?ns=default")
+	if err := c.admin.Revoke(c.ctx, "user", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if code, _ := b.get("/pods?ns=default"); code != http.StatusSeeOther {
+			return fmt.Errorf("GET /pods after the revocation: %d, want a redirect to the login", code)
+		}
+		return nil
+	})
+}
