@@ -150,14 +150,14 @@ func (s *Server) Close() error {
 
 // securityHeaders sets the headers every response carries: a strict
 // content security policy (no inline script, nothing from elsewhere), no
-// framing, no sniffing, no referrer.
+// framing, no sniffing, no referrer beyond this server.
 func securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
 		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Referrer-Policy", "same-origin") // no-referrer would make the browser send "Origin: null" on our own forms
 		h.ServeHTTP(w, r)
 	})
 }

@@ -14,9 +14,11 @@
     toast.t = setTimeout(function () { toastEl.className = ''; }, bad ? 8000 : 3000);
   }
 
+  // The user is editing while a field, or any control of an action form,
+  // of the live region has the focus.
   function editing() {
     var a = document.activeElement;
-    return a && live.contains(a) && a.matches('input, select, textarea');
+    return !!a && !!live && live.contains(a) && (a.matches('input, select, textarea') || !!a.closest('form.action'));
   }
 
   // The live region is replaced by each render event, except while the
@@ -85,6 +87,10 @@
     }).then(function (r) {
       return r.json().catch(function () { return { message: r.status + ' ' + r.statusText }; })
         .then(function (j) { toast(j.message || (r.status + ''), !r.ok); });
-    }).catch(function (err) { toast(String(err), true); });
+    }).catch(function (err) { toast(String(err), true); }).then(function () {
+      // Done: let the live view show the newest render.
+      var a = document.activeElement;
+      if (a && live && live.contains(a)) a.blur();
+    });
   });
 })();
