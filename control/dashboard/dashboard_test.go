@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -375,6 +376,40 @@ func TestRevokedUserLosesSession(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if code, _ := b.get("/pods?ns=default"); code != http.StatusSeeOther {
 			return fmt.Errorf("GET /pods after the revocation: %d, want a redirect to the login", code)
+		}
+		return nil
+	})
+}
+
+// One session cannot open watches without bound: beyond MaxStreams (4
+// here) a live view is refused with 429 until one closes.
+func TestStreamsPerSessionBounded(t *testing.T) {
+	c := startCluster(t, false)
+	b := newBrowser(t, c.url)
+	if code := b.login(adminCreds(t, c.cp), ""); code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var open []*http.Response
+	for i := 0; i < 4; i++ {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/live/workloads", nil)
+		resp, err := b.hc.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("stream %d: %v %v", i, resp, err)
+		}
+		open = append(open, resp)
+	}
+	code, body := b.get("/live/pods")
+	if code != http.StatusTooManyRequests || !strings.Contains(body, "live views open") {
+		t.Fatalf("a fifth stream: %d %q, want 429", code, body)
+	}
+	cancel()
+	for _, r := range open {
+		r.Body.Close()
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if code, _ := b.firstEvent("/live/pods", "render"); code != 200 {
+			return fmt.Errorf("a stream after the others closed: %d", code)
 		}
 		return nil
 	})

@@ -48,7 +48,7 @@ func startCluster(t testing.TB, withAgent bool) *cluster {
 	ctx := context.Background()
 	cp, err := controlplane.Start(ctx, controlplane.Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", TLS: "off", Sync: "1s", HTTP: "127.0.0.1:0",
-		Dashboard: dashboard.Config{Debounce: 10 * time.Millisecond},
+		Dashboard: dashboard.Config{MaxStreams: 4},
 	}, testLogger(t))
 	if err != nil {
 		t.Fatalf("start control plane: %v", err)

@@ -214,6 +214,12 @@ func (s *Server) live(v *view) func(http.ResponseWriter, *http.Request, *session
 			writeStatus(w, err)
 			return
 		}
+		release, err := s.openStream(sess)
+		if err != nil {
+			writeStatus(w, err)
+			return
+		}
+		defer release()
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
 		go func() {

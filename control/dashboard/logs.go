@@ -45,6 +45,12 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, sess *session) {
 		}
 		since = n
 	}
+	release, err := s.openStream(sess)
+	if err != nil {
+		writeStatus(w, err)
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	go func() {

@@ -37,6 +37,10 @@ type Config struct {
 	// MaxSessions bounds the sessions open at once (each holds a NATS
 	// connection); a login beyond it is refused (503). Default 1000.
 	MaxSessions int
+	// MaxStreams bounds the live views and log tails one session has open
+	// at once (each holds watches on the user's connection); one more is
+	// refused with 429. Default 16.
+	MaxStreams int
 	// Debounce is how long a live view gathers changes before it renders
 	// again; default 20ms.
 	Debounce time.Duration
@@ -73,6 +77,9 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	if cfg.MaxSessions <= 0 {
 		cfg.MaxSessions = 1000
+	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 16
 	}
 	if cfg.Debounce <= 0 {
 		cfg.Debounce = 20 * time.Millisecond

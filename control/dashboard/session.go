@@ -43,6 +43,7 @@ type session struct {
 	closeOnce sync.Once
 
 	mu       sync.Mutex
+	streams  int // live views and log tails open
 	lastSeen time.Time
 	canI     map[api.AuthzRequest]canIEntry
 }
@@ -367,6 +368,23 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request, sess *session) {
 	http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", HttpOnly: true,
 		SameSite: http.SameSiteStrictMode, Secure: s.cfg.TLS != nil, MaxAge: -1})
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}
+
+// openStream counts one more stream of the session, or refuses it (429)
+// when MaxStreams are open; call the returned function when it ends.
+func (s *Server) openStream(sess *session) (func(), error) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.streams >= s.cfg.MaxStreams {
+		return nil, &api.Status{Code: http.StatusTooManyRequests, Reason: "TooManyRequests",
+			Message: fmt.Sprintf("this session has %d live views open already; close some tabs", sess.streams)}
+	}
+	sess.streams++
+	return func() {
+		sess.mu.Lock()
+		sess.streams--
+		sess.mu.Unlock()
+	}, nil
 }
 
 // canI asks the API whether the session's user may do verb on kind in
