@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -131,8 +132,25 @@ func podRestarts(p *api.Pod) int32 {
 // milli prints millicores as a CPU quantity (250m, 2).
 func milli(m int64) string { return resource.NewMilliQuantity(m, resource.DecimalSI).String() }
 
-// bytesText prints bytes as a memory quantity (64Mi).
-func bytesText(b int64) string { return resource.NewQuantity(b, resource.BinarySI).String() }
+// bytesText prints bytes as a short memory quantity: 64Mi, 23.3Gi.
+func bytesText(b int64) string {
+	const ki, mi, gi, ti = 1 << 10, 1 << 20, 1 << 30, 1 << 40
+	short := func(v float64, unit string) string {
+		s := strconv.FormatFloat(v, 'f', 1, 64)
+		return strings.TrimSuffix(s, ".0") + unit
+	}
+	switch {
+	case b >= ti:
+		return short(float64(b)/ti, "Ti")
+	case b >= gi:
+		return short(float64(b)/gi, "Gi")
+	case b >= mi:
+		return short(float64(b)/mi, "Mi")
+	case b >= ki:
+		return short(float64(b)/ki, "Ki")
+	}
+	return strconv.FormatInt(b, 10)
+}
 
 // percent is "n%" of used in total, "" when total is 0.
 func percent(used, total int64) string {

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -487,12 +488,19 @@ func podData(ctx context.Context, s *Server, q query, sess *session, snap snapsh
 	for _, c := range p.Status.Conditions {
 		d.Conditions = append(d.Conditions, c.Type+"="+conditionText(c.Status, c.Reason))
 	}
-	for _, obj := range snap["events"].items() {
-		ev := obj.(*api.Event)
-		last := ev.LastTimestamp
-		if last.IsZero() {
-			last = ev.CreationTimestamp
+	evs := snap["events"].items()
+	lastOf := func(o api.Object) time.Time {
+		ev := o.(*api.Event)
+		if ev.LastTimestamp.IsZero() {
+			return ev.CreationTimestamp
 		}
+		return ev.LastTimestamp
+	}
+	// Oldest first, as kubectl describe lists them.
+	slices.SortStableFunc(evs, func(a, b api.Object) int { return lastOf(a).Compare(lastOf(b)) })
+	for _, obj := range evs {
+		ev := obj.(*api.Event)
+		last := lastOf(obj)
 		d.Events = append(d.Events, eventRow{Type: ev.Type, Reason: ev.Reason, Message: ev.Message,
 			Source: strings.TrimSuffix(ev.Source.Component+", "+ev.Source.Host, ", "), Age: age(last), Count: ev.Count})
 	}
