@@ -2,6 +2,8 @@ package dashboard_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,6 +15,8 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/controlplane"
+	"github.com/kybernetes/kybernetes/control/dashboard"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
@@ -413,4 +417,39 @@ func TestStreamsPerSessionBounded(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// With TLS the dashboard speaks HTTPS with the cluster CA's certificate,
+// its cookie is Secure, and sessions reach the NATS server over TLS.
+func TestTLS(t *testing.T) {
+	cp, err := controlplane.Start(context.Background(), controlplane.Config{
+		DataDir: t.TempDir(), Listen: "127.0.0.1:0", TLS: "on", Sync: "1s", HTTP: "127.0.0.1:0",
+	}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Shutdown() })
+	if !strings.HasPrefix(cp.DashboardURL(), "https://") {
+		t.Fatalf("dashboard URL %s, want https", cp.DashboardURL())
+	}
+	b := newBrowser(t, cp.DashboardURL())
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(cp.Authority().CAPEM())
+	b.hc.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	resp := b.post("/login", url.Values{"creds": {string(adminCreds(t, cp))}}, nil)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login over TLS: %d %s", resp.StatusCode, readBody(resp))
+	}
+	for _, ck := range resp.Cookies() {
+		if ck.Name == dashboard.CookieName && !ck.Secure {
+			t.Fatalf("the session cookie is not Secure over TLS: %+v", ck)
+		}
+	}
+	if code, body := b.get("/nodes"); code != 200 || !strings.Contains(body, ">admin<") {
+		t.Fatalf("GET /nodes over TLS: %d", code)
+	}
+	// A client that does not trust the cluster CA is refused by TLS.
+	if _, err := http.Get(cp.DashboardURL() + "login"); err == nil {
+		t.Fatal("a client without the cluster CA reached the dashboard")
+	}
 }

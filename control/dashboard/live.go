@@ -3,6 +3,7 @@ package dashboard
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -101,28 +102,25 @@ type change struct {
 	reset *feed
 }
 
+// final reports whether a read failed for good (a 4xx: forbidden, bad
+// selector), rather than for now (no apiserver answering, a timeout).
+func final(err error) bool {
+	var st *api.Status
+	return errors.As(err, &st) && st.Code >= 400 && st.Code < 500
+}
+
 // follow keeps snap's feed name current: a list, then a watch from the
 // list's revision, listing again when a watch ends with an error (410 when
-// the server no longer holds the changes). Changes go to out.
+// the server no longer holds the changes) or a list failed for now (503).
+// Changes go to out.
 func follow(ctx context.Context, c *client.Client, name string, src source, first *feed, rv string, out chan<- change) {
 	timer := retry.NewTimer(retry.DefaultWatch)
 	for ctx.Err() == nil {
-		if first.err != nil {
+		if first.err != nil && final(first.err) {
 			return // forbidden or bad: shown as it is, not retried
 		}
-		w, err := c.WatchFrom(ctx, api.WatchRequest{Kind: src.Kind, Namespace: src.Namespace, AllNamespaces: src.All,
-			LabelSelector: src.Label, FieldSelector: src.Field, ResourceVersion: rv})
-		if err != nil {
-			return
-		}
-		for ev := range w.Events() {
-			timer.Reset()
-			if ev.ResourceVersion != "" {
-				rv = ev.ResourceVersion
-			}
-			select {
-			case out <- change{src: name, ev: ev}:
-			case <-ctx.Done():
+		if first.err == nil {
+			if !watch(ctx, c, name, src, &rv, timer, out) {
 				return
 			}
 		}
@@ -141,6 +139,28 @@ func follow(ctx context.Context, c *client.Client, name string, src source, firs
 			return
 		}
 	}
+}
+
+// watch sends the changes after *rv to out until the watch ends (moving
+// *rv along); it reports false when it could not start or ctx ended.
+func watch(ctx context.Context, c *client.Client, name string, src source, rv *string, timer *retry.Timer, out chan<- change) bool {
+	w, err := c.WatchFrom(ctx, api.WatchRequest{Kind: src.Kind, Namespace: src.Namespace, AllNamespaces: src.All,
+		LabelSelector: src.Label, FieldSelector: src.Field, ResourceVersion: *rv})
+	if err != nil {
+		return false
+	}
+	for ev := range w.Events() {
+		timer.Reset()
+		if ev.ResourceVersion != "" {
+			*rv = ev.ResourceVersion
+		}
+		select {
+		case out <- change{src: name, ev: ev}:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return ctx.Err() == nil
 }
 
 func (snap snapshot) apply(ch change) {
