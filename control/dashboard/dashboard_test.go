@@ -1,10 +1,12 @@
 package dashboard_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -385,7 +387,7 @@ func TestRevokedUserLosesSession(t *testing.T) {
 	})
 }
 
-// One session cannot open watches without bound: beyond MaxStreams (4
+// One session cannot open watches without bound: beyond MaxStreams (8
 // here) a live view is refused with 429 until one closes.
 func TestStreamsPerSessionBounded(t *testing.T) {
 	c := startCluster(t, false)
@@ -395,7 +397,7 @@ func TestStreamsPerSessionBounded(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var open []*http.Response
-	for i := 0; i < 4; i++ {
+	for i := 0; i < 8; i++ {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.base+"/live/workloads", nil)
 		resp, err := b.hc.Do(req)
 		if err != nil || resp.StatusCode != 200 {
@@ -405,7 +407,7 @@ func TestStreamsPerSessionBounded(t *testing.T) {
 	}
 	code, body := b.get("/live/pods")
 	if code != http.StatusTooManyRequests || !strings.Contains(body, "live views open") {
-		t.Fatalf("a fifth stream: %d %q, want 429", code, body)
+		t.Fatalf("a ninth stream: %d %q, want 429", code, body)
 	}
 	cancel()
 	for _, r := range open {
@@ -451,5 +453,89 @@ func TestTLS(t *testing.T) {
 	// A client that does not trust the cluster CA is refused by TLS.
 	if _, err := http.Get(cp.DashboardURL() + "login"); err == nil {
 		t.Fatal("a client without the cluster CA reached the dashboard")
+	}
+}
+
+// The login takes the .creds file as an upload too, and goes back only to
+// a page of its own (never to another site).
+func TestLoginUploadAndNext(t *testing.T) {
+	c := startCluster(t, false)
+	for _, tc := range []struct{ next, want string }{
+		{"/pods?ns=default", "/pods?ns=default"},
+		{"//evil.example/x", "/"},
+		{"https://evil.example/", "/"},
+		{"/\\evil.example", "/"},
+	} {
+		t.Run(tc.next, func(t *testing.T) {
+			var body bytes.Buffer
+			mw := multipart.NewWriter(&body)
+			fw, _ := mw.CreateFormFile("credsfile", "admin.creds")
+			fw.Write(adminCreds(t, c.cp))
+			mw.WriteField("next", tc.next)
+			mw.Close()
+			b := newBrowser(t, c.url)
+			req, _ := http.NewRequest(http.MethodPost, b.base+"/login", &body)
+			req.Header.Set("Content-Type", mw.FormDataContentType())
+			req.Header.Set("Origin", b.base)
+			resp, err := b.hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != tc.want {
+				t.Fatalf("upload login: %d to %q, want a redirect to %q", resp.StatusCode, resp.Header.Get("Location"), tc.want)
+			}
+		})
+	}
+}
+
+// A pod's log stream waits for the pod to be bound, then tails it; it
+// shows the first container of several unless told which; a browser that
+// reconnects with Last-Event-ID continues after its last line.
+func TestLogStream(t *testing.T) {
+	c := startCluster(t, false)
+	c.apply(t, podYAML("default", "late", "fake://prog", "out", "first", "sleep", "50ms", "out", "second", "sleep", "forever"))
+	c.apply(t, `apiVersion: v1
+kind: Pod
+metadata: {name: multi}
+spec:
+  containers:
+  - {name: a, image: "fake://prog", args: [out, from-a, sleep, forever]}
+  - {name: b, image: "fake://prog", args: [out, from-b, sleep, forever]}
+`)
+	b := newBrowser(t, c.url)
+	if code := b.login(adminCreds(t, c.cp), ""); code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	late := b.stream(ctx, "/logs/default/late", nil)
+	if ev := next(t, late); ev.name != "wait" {
+		t.Fatalf("log of an unbound pod: %+v, want a wait event", ev)
+	}
+	c.startAgent(t, "n1")
+	ev := next(t, late)
+	if ev.name != "line" || ev.data != "first" || ev.id == "" {
+		t.Fatalf("after binding: %+v, want the line \"first\" with an id", ev)
+	}
+	if ev2 := next(t, late); ev2.data != "second" {
+		t.Fatalf("then %+v, want \"second\"", ev2)
+	}
+	// Reconnecting after "first" continues with "second".
+	again := b.stream(ctx, "/logs/default/late", http.Header{"Last-Event-ID": {ev.id}})
+	if ev := next(t, again); ev.name != "line" || ev.data != "second" {
+		t.Fatalf("resumed after %s: %+v, want \"second\"", ev.id, ev)
+	}
+	for _, tc := range []struct{ path, want string }{
+		{"/logs/default/multi", "from-a"},
+		{"/logs/default/multi?container=b", "from-b"},
+	} {
+		if ev := next(t, b.stream(ctx, tc.path, nil)); ev.data != tc.want {
+			t.Fatalf("%s: %+v, want %q", tc.path, ev, tc.want)
+		}
+	}
+	// A container the pod does not have is refused, by name.
+	if ev := next(t, b.stream(ctx, "/logs/default/multi?container=c", nil)); ev.name != "fail" || !strings.Contains(ev.data, "container") {
+		t.Fatalf("an unknown container: %+v, want a fail event naming it", ev)
 	}
 }

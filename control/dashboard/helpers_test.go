@@ -48,7 +48,7 @@ func startCluster(t testing.TB, withAgent bool) *cluster {
 	ctx := context.Background()
 	cp, err := controlplane.Start(ctx, controlplane.Config{
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", TLS: "off", Sync: "1s", HTTP: "127.0.0.1:0",
-		Dashboard: dashboard.Config{MaxStreams: 4},
+		Dashboard: dashboard.Config{MaxStreams: 8},
 	}, testLogger(t))
 	if err != nil {
 		t.Fatalf("start control plane: %v", err)
@@ -279,4 +279,70 @@ func (b *browser) firstEvent(path, name string) (int, string) {
 	}
 	b.t.Fatalf("GET %s: no %q event (%v)", path, name, sc.Err())
 	return 0, ""
+}
+
+// sseEvent is one server-sent event.
+type sseEvent struct{ id, name, data string }
+
+// stream reads a server-sent event stream (with header hdr) until ctx
+// ends; the channel closes at its end.
+func (b *browser) stream(ctx context.Context, path string, hdr http.Header) <-chan sseEvent {
+	b.t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.base+path, nil)
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		b.t.Fatalf("GET %s: %v", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		b.t.Fatalf("GET %s: %d", path, resp.StatusCode)
+	}
+	ch := make(chan sseEvent, 64)
+	go func() {
+		defer close(ch)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		var ev sseEvent
+		var data []string
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.name != "" {
+					ev.data = strings.Join(data, "\n")
+					select {
+					case ch <- ev:
+					case <-ctx.Done():
+						return
+					}
+				}
+				ev, data = sseEvent{}, nil
+			case strings.HasPrefix(line, "id: "):
+				ev.id = strings.TrimPrefix(line, "id: ")
+			case strings.HasPrefix(line, "event: "):
+				ev.name = strings.TrimPrefix(line, "event: ")
+			case strings.HasPrefix(line, "data: "):
+				data = append(data, strings.TrimPrefix(line, "data: "))
+			}
+		}
+	}()
+	return ch
+}
+
+// next returns the next event of ch, failing the test after 10s.
+func next(t testing.TB, ch <-chan sseEvent) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		if !ok {
+			t.Fatal("the event stream ended")
+		}
+		return ev
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event within 10s")
+	}
+	return sseEvent{}
 }

@@ -61,12 +61,18 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, sess *session) {
 		}
 	}()
 	out := newSSE(w)
-	if err := s.waitBound(ctx, sess, ns, name, out); err != nil {
+	pod, err := s.waitBound(ctx, sess, ns, name, out)
+	if err != nil {
 		_ = out.send("fail", []byte(err.Error()))
 		return
 	}
 	if ctx.Err() != nil {
 		return
+	}
+	if container == "" && len(pod.Spec.Containers) > 1 {
+		// The page shows the first container's log unless told otherwise
+		// (kubectl would ask; its container links name the others).
+		container = pod.Spec.Containers[0].Name
 	}
 	req := api.LogsRequest{Namespace: ns, Pod: name, Container: container, Follow: true, SinceSeq: since}
 	if since == 0 {
@@ -136,35 +142,35 @@ func (s *Server) sendLine(out *sse, l client.LogLine) error {
 	return out.send("line", []byte(data))
 }
 
-// waitBound returns once the pod is bound to a node (the API serves its
-// output from that node only), sending "wait" events meanwhile. It
+// waitBound returns the pod once it is bound to a node (the API serves
+// its output from that node only), sending "wait" events meanwhile. It
 // returns the API's refusal (404, 403) as it is.
-func (s *Server) waitBound(ctx context.Context, sess *session, ns, name string, out *sse) error {
+func (s *Server) waitBound(ctx context.Context, sess *session, ns, name string, out *sse) (*api.Pod, error) {
 	gctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	obj, err := sess.c.Get(gctx, "Pod", ns, name)
 	cancel()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if obj.(*api.Pod).Spec.NodeName != "" {
-		return nil
+	if p := obj.(*api.Pod); p.Spec.NodeName != "" {
+		return p, nil
 	}
 	_ = out.send("wait", []byte("waiting for the pod to be scheduled"))
 	w, err := sess.c.WatchFrom(ctx, api.WatchRequest{Kind: "Pod", Namespace: ns, FieldSelector: "metadata.name=" + name,
 		ResourceVersion: obj.GetObjectMeta().ResourceVersion})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for ev := range w.Events() {
 		if ev.Type == api.EventDeleted {
-			return api.NewNotFound("Pod", name)
+			return nil, api.NewNotFound("Pod", name)
 		}
-		if ev.Object.(*api.Pod).Spec.NodeName != "" {
-			return nil
+		if p := ev.Object.(*api.Pod); p.Spec.NodeName != "" {
+			return p, nil
 		}
 	}
 	if err := w.Err(); err != nil {
-		return err
+		return nil, err
 	}
-	return ctx.Err()
+	return nil, ctx.Err()
 }
