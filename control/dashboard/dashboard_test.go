@@ -539,3 +539,37 @@ spec:
 		t.Fatalf("an unknown container: %+v, want a fail event naming it", ev)
 	}
 }
+
+// A session past its time ends, and so does the live view it had open
+// (the page is told to sign in again); an open view is not "unused".
+func TestSessionExpiryEndsLiveView(t *testing.T) {
+	cp, err := controlplane.Start(context.Background(), controlplane.Config{
+		DataDir: t.TempDir(), Listen: "127.0.0.1:0", TLS: "off", Sync: "1s", HTTP: "127.0.0.1:0",
+		Dashboard: dashboard.Config{MaxAge: 600 * time.Millisecond},
+	}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cp.Shutdown() })
+	b := newBrowser(t, cp.DashboardURL())
+	if code := b.login(adminCreds(t, cp), ""); code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	ch := b.stream(ctx, "/live/pods", nil)
+	if ev := next(t, ch); ev.name != "render" {
+		t.Fatalf("first event %+v, want render", ev)
+	}
+	ev := next(t, ch)
+	if ev.name != "logout" {
+		t.Fatalf("event %+v, want logout", ev)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("the session ended after %v, before its time", d)
+	}
+	if code, _ := b.get("/pods"); code != http.StatusSeeOther {
+		t.Fatalf("GET /pods after the session ended: %d, want a redirect to the login", code)
+	}
+}

@@ -298,6 +298,7 @@ func (s *Server) live(v *view) func(http.ResponseWriter, *http.Request, *session
 					return
 				}
 			case <-ping.C:
+				sess.touch()
 				if err := out.comment(); err != nil {
 					return
 				}

@@ -121,6 +121,7 @@ func (s *Server) logs(w http.ResponseWriter, r *http.Request, sess *session) {
 			}
 			return
 		case <-ping.C:
+			sess.touch()
 			if out.comment() != nil {
 				return
 			}

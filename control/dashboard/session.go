@@ -61,14 +61,65 @@ func (s *session) close() {
 }
 
 type sessions struct {
-	cfg Config
-	log *slog.Logger
-	mu  sync.Mutex
-	m   map[string]*session
+	cfg  Config
+	log  *slog.Logger
+	mu   sync.Mutex
+	m    map[string]*session
+	stop chan struct{}
+	once sync.Once
+}
+
+// reapInterval is how often sessions past their time are ended (their
+// live views then end too): every 30 s, or a quarter of the shorter
+// session limit when that is less.
+func reapInterval(cfg Config) time.Duration {
+	return max(10*time.Millisecond, min(30*time.Second, cfg.IdleTimeout/4, cfg.MaxAge/4))
 }
 
 func newSessions(cfg Config, log *slog.Logger) *sessions {
-	return &sessions{cfg: cfg, log: log, m: map[string]*session{}}
+	ss := &sessions{cfg: cfg, log: log, m: map[string]*session{}, stop: make(chan struct{})}
+	go ss.reap()
+	return ss
+}
+
+// stale reports whether s is past its time: unused for IdleTimeout, past
+// MaxAge or its credential's expiry, or its connection closed.
+func (ss *sessions) stale(s *session, now time.Time) bool {
+	s.mu.Lock()
+	idle := now.Sub(s.lastSeen) > ss.cfg.IdleTimeout
+	s.mu.Unlock()
+	return idle || now.After(s.expires) || s.nc.IsClosed()
+}
+
+func (ss *sessions) reap() {
+	t := time.NewTicker(reapInterval(ss.cfg))
+	defer t.Stop()
+	for {
+		select {
+		case <-ss.stop:
+			return
+		case now := <-t.C:
+			ss.mu.Lock()
+			var old []*session
+			for id, s := range ss.m {
+				if ss.stale(s, now) {
+					delete(ss.m, id)
+					old = append(old, s)
+				}
+			}
+			ss.mu.Unlock()
+			for _, s := range old {
+				s.close()
+			}
+		}
+	}
+}
+
+// touch marks s used now (an open live view is use).
+func (s *session) touch() {
+	s.mu.Lock()
+	s.lastSeen = time.Now()
+	s.mu.Unlock()
 }
 
 // get returns the live session of id, or nil; it ends an expired one.
@@ -79,23 +130,17 @@ func (ss *sessions) get(id string) *session {
 	if s == nil {
 		return nil
 	}
-	now := time.Now()
-	s.mu.Lock()
-	idle := now.Sub(s.lastSeen) > ss.cfg.IdleTimeout
-	if !idle {
-		s.lastSeen = now
-	}
-	s.mu.Unlock()
 	select {
 	case <-s.done:
 		ss.remove(s)
 		return nil
 	default:
 	}
-	if idle || now.After(s.expires) || s.nc.IsClosed() {
+	if ss.stale(s, time.Now()) {
 		ss.remove(s)
 		return nil
 	}
+	s.touch()
 	return s
 }
 
@@ -109,6 +154,7 @@ func (ss *sessions) remove(s *session) {
 }
 
 func (ss *sessions) closeAll() {
+	ss.once.Do(func() { close(ss.stop) })
 	ss.mu.Lock()
 	all := ss.m
 	ss.m = map[string]*session{}
@@ -126,10 +172,7 @@ func (ss *sessions) add(s *session) error {
 	defer ss.mu.Unlock()
 	if len(ss.m) >= ss.cfg.MaxSessions {
 		for id, o := range ss.m {
-			o.mu.Lock()
-			stale := now.Sub(o.lastSeen) > ss.cfg.IdleTimeout || now.After(o.expires) || o.nc.IsClosed()
-			o.mu.Unlock()
-			if stale {
+			if ss.stale(o, now) {
 				delete(ss.m, id)
 				o.close()
 			}
