@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -571,5 +572,54 @@ func TestSessionExpiryEndsLiveView(t *testing.T) {
 	}
 	if code, _ := b.get("/pods"); code != http.StatusSeeOther {
 		t.Fatalf("GET /pods after the session ended: %d, want a redirect to the login", code)
+	}
+}
+
+// The pods page filters by namespace, phase, runtime and label selector.
+func TestPodFilters(t *testing.T) {
+	c := startCluster(t, true)
+	c.apply(t, namespaceYAML("other"))
+	c.apply(t, podYAML("default", "web", "fake://run"))
+	c.apply(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: done}\nspec:\n  restartPolicy: Never\n  containers: [{name: app, image: \"fake://exit/0\"}]\n")
+	c.apply(t, "apiVersion: v1\nkind: Pod\nmetadata: {name: mod, labels: {app: mod}}\nspec:\n  runtimeClassName: wasm\n  restartPolicy: Never\n  containers: [{name: app, image: \"fake://run\"}]\n")
+	c.apply(t, podYAML("other", "elsewhere", "fake://run"))
+	testutil.Eventually(t, 10*time.Second, func() error {
+		obj, err := c.admin.Get(c.ctx, "Pod", "default", "done")
+		if err != nil {
+			return err
+		}
+		if p := obj.(*api.Pod); p.Status.Phase != api.PodSucceeded {
+			return fmt.Errorf("done is %q", p.Status.Phase)
+		}
+		return nil
+	})
+	b := newBrowser(t, c.url)
+	if code := b.login(adminCreds(t, c.cp), ""); code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	all := []string{"default/web", "default/done", "default/mod", "other/elsewhere"}
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"", all},
+		{"?ns=default", []string{"default/web", "default/done", "default/mod"}},
+		{"?ns=default&phase=Succeeded", []string{"default/done"}},
+		{"?runtime=wasm", []string{"default/mod"}},
+		{"?runtime=containerd&ns=other", []string{"other/elsewhere"}},
+		{"?label=" + url.QueryEscape("app in (web,mod)"), []string{"default/web", "default/mod"}},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			body := mustGet(t, b, "/pods"+tc.query)
+			_, live := b.firstEvent("/live/pods"+tc.query, "render")
+			for _, p := range all {
+				want := slices.Contains(tc.want, p)
+				for where, html := range map[string]string{"page": body, "live": live} {
+					if got := strings.Contains(html, `data-pod="`+p+`"`); got != want {
+						t.Errorf("%s of /pods%s: pod %s shown %v, want %v", where, tc.query, p, got, want)
+					}
+				}
+			}
+		})
 	}
 }
