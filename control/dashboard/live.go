@@ -201,9 +201,13 @@ func (e *sse) send(event string, data []byte) error {
 	if event != "" {
 		fmt.Fprintf(&b, "event: %s\n", event)
 	}
+	// A lone CR ends a line for the browser too: every line end becomes a
+	// data line of its own, so no text can start a field of the stream.
+	data = bytes.ReplaceAll(data, []byte("\r\n"), []byte("\n"))
+	data = bytes.ReplaceAll(data, []byte("\r"), []byte("\n"))
 	for _, line := range bytes.Split(data, []byte("\n")) {
 		b.WriteString("data: ")
-		b.Write(bytes.TrimRight(line, "\r"))
+		b.Write(line)
 		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')
@@ -277,6 +281,10 @@ func (s *Server) live(v *view) func(http.ResponseWriter, *http.Request, *session
 		ping := time.NewTicker(keepAlive)
 		defer ping.Stop()
 		var debounce <-chan time.Time
+		// A large page renders less often: the wait after a change is at
+		// least four times the last render's cost, so one busy view takes
+		// at most a fifth of a core.
+		wait := s.cfg.Debounce
 		for {
 			select {
 			case <-ctx.Done():
@@ -289,14 +297,16 @@ func (s *Server) live(v *view) func(http.ResponseWriter, *http.Request, *session
 			case ch := <-changes:
 				snap.apply(ch)
 				if debounce == nil {
-					debounce = time.After(s.cfg.Debounce)
+					debounce = time.After(wait)
 				}
 			case <-debounce:
 				debounce = nil
+				began := time.Now()
 				if err := render(); err != nil {
 					s.log.Debug("dashboard live view ended", "view", v.name, "err", err)
 					return
 				}
+				wait = max(s.cfg.Debounce, 4*time.Since(began))
 			case <-ping.C:
 				sess.touch()
 				if err := out.comment(); err != nil {

@@ -388,7 +388,13 @@ type podRow struct {
 type podList struct {
 	Rows    []podRow
 	Problem *problem
+	// Shown and Total count the rows when there are more than MaxRows.
+	Shown, Total int
 }
+
+// maxRows bounds a list page: beyond it the page says how many there
+// are and asks for a filter (Kubernetes' dashboard pages instead).
+const maxRows = 500
 
 func podRowOf(ctx context.Context, s *Server, sess *session, p *api.Pod) podRow {
 	return podRow{Namespace: p.Namespace, Name: p.Name, Ready: podReady(p), Status: podStatus(p), Runtime: p.Spec.RuntimeClass(),
@@ -403,7 +409,13 @@ func podsData(ctx context.Context, s *Server, q query, sess *session, snap snaps
 		if q.Runtime != "" && p.Spec.RuntimeClass() != q.Runtime {
 			continue
 		}
-		l.Rows = append(l.Rows, podRowOf(ctx, s, sess, p))
+		l.Total++
+		if len(l.Rows) < maxRows {
+			l.Rows = append(l.Rows, podRowOf(ctx, s, sess, p))
+		}
+	}
+	if l.Total > len(l.Rows) {
+		l.Shown = len(l.Rows)
 	}
 	return l
 }
