@@ -623,3 +623,51 @@ func TestPodFilters(t *testing.T) {
 		})
 	}
 }
+
+// Restart sets the template's restartedAt annotation (as `kyb rollout
+// restart`), through the API as the user; a paused Deployment is refused.
+func TestRestart(t *testing.T) {
+	c := startCluster(t, false)
+	dep := func(name string, paused bool) string {
+		return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %s}
+spec:
+  paused: %v
+  selector: {matchLabels: {app: %s}}
+  template:
+    metadata: {labels: {app: %s}}
+    spec: {containers: [{name: app, image: "fake://run"}]}
+`, name, paused, name, name)
+	}
+	c.apply(t, dep("web", false))
+	c.apply(t, dep("held", true))
+	b := newBrowser(t, c.url)
+	if code := b.login(adminCreds(t, c.cp), ""); code != http.StatusSeeOther {
+		t.Fatalf("login: %d", code)
+	}
+	restart := func(name string) (int, string) {
+		resp := b.post("/actions/restart", url.Values{"csrf": {b.csrf}, "kind": {"Deployment"}, "namespace": {"default"}, "name": {name}},
+			http.Header{"Accept": {"application/json"}})
+		return resp.StatusCode, readBody(resp)
+	}
+	annotation := func(name string) string {
+		obj, err := c.admin.Get(c.ctx, "Deployment", "default", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return obj.(*api.Deployment).Spec.Template.Annotations[api.AnnotationRestartedAt]
+	}
+	if code, body := restart("web"); code != 200 || !strings.Contains(body, "restarted") {
+		t.Fatalf("restart web: %d %s", code, body)
+	}
+	if annotation("web") == "" {
+		t.Fatal("no restartedAt annotation after the restart")
+	}
+	if code, body := restart("held"); code != 400 || !strings.Contains(body, "paused") {
+		t.Fatalf("restart a paused deployment: %d %s, want 400 naming the pause", code, body)
+	}
+	if annotation("held") != "" {
+		t.Fatal("the paused deployment was changed")
+	}
+}
