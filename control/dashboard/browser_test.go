@@ -132,7 +132,9 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("logs tail", func(t *testing.T) {
 		args := []string{}
-		for i := 1; i <= 40; i++ {
+		// 15 s of output, so a slow start still leaves lines to tail.
+		const ticks = 100
+		for i := 1; i <= ticks; i++ {
 			args = append(args, "out", fmt.Sprintf("tick-%d", i), "sleep", "150ms")
 		}
 		args = append(args, "sleep", "forever")
@@ -142,12 +144,12 @@ func TestBrowser(t *testing.T) {
 		waitJS(t, admin, "a first line", `document.getElementById('log').textContent.includes('tick-')`)
 		text := eval[string](t, admin, `document.getElementById('log').textContent`)
 		last := 0
-		for i := 1; i <= 40; i++ {
+		for i := 1; i <= ticks; i++ {
 			if strings.Contains(text, fmt.Sprintf("tick-%d\n", i)) || strings.HasSuffix(text, fmt.Sprintf("tick-%d", i)) {
 				last = i
 			}
 		}
-		if last > 36 {
+		if last > ticks-4 {
 			t.Fatalf("the log was complete when first seen (up to tick-%d): nothing left to tail", last)
 		}
 		next := fmt.Sprintf("tick-%d", last+3)
