@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -31,6 +32,9 @@ type LogLine struct {
 	Time time.Time
 	// Stream is stdout or stderr; "" when the agent did not say.
 	Stream string
+	// Seq is the line's position in the logs stream (a resume point for
+	// LogsRequest.SinceSeq: the next line is Seq+1); 0 when unknown.
+	Seq uint64
 }
 
 // Agent headers of a log line (node.HeaderLogTime and HeaderLogStream).
@@ -57,6 +61,7 @@ func (c *Client) LogLines(ctx context.Context, req api.LogsRequest, line func(Lo
 	}
 	err = Stream(ctx, c.nc, c.streamIdle, api.SubjectLogs, body, next, func(m *nats.Msg) error {
 		l := LogLine{Data: m.Data, Stream: m.Header.Get(headerLogStream)}
+		l.Seq, _ = strconv.ParseUint(m.Header.Get(api.StreamSeqHeader), 10, 64)
 		if t := m.Header.Get(headerLogTime); t != "" {
 			l.Time, _ = time.Parse(time.RFC3339Nano, t)
 		}

@@ -34,6 +34,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
+	"github.com/kybernetes/kybernetes/control/dashboard"
 	"github.com/kybernetes/kybernetes/control/scheduler"
 	"github.com/kybernetes/kybernetes/control/store"
 )
@@ -103,6 +104,14 @@ type Config struct {
 	TLS string
 	// TLSNames are extra host names and IPs the server certificate names.
 	TLSNames []string
+	// HTTP is the HOST:PORT the web dashboard listens on; "" serves none.
+	// It uses TLS (the cluster CA's server certificate, so the host must
+	// be among its names: the listen host or TLSNames) by the same rule as
+	// the NATS listener: TLS "auto" means TLS unless HTTP is a loopback
+	// address.
+	HTTP string
+	// Dashboard configures the dashboard (its Connect is set here).
+	Dashboard dashboard.Config
 }
 
 // ControlPlane is a running control plane.
@@ -118,6 +127,9 @@ type ControlPlane struct {
 	nc      *nats.Conn // the store's (and so the scheduler's and controllers')
 	api     *nats.Conn // the API service's requests and replies
 	log     *slog.Logger
+	dash    *dashboard.Server
+	dashURL string
+	dashErr chan error
 	done    chan struct{} // closed when every component has returned
 	err     error         // the first component failure, set before done closes
 	stop    context.CancelFunc
@@ -261,7 +273,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
 	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, authNC: authConn, callout: calloutConn, acc: accounts, auth: authority, tls: useTLS, log: log, done: make(chan struct{})}
-	if err := cp.startComponents(ctx, cfg); err != nil {
+	err = cp.startComponents(ctx, cfg)
+	if err == nil && cfg.HTTP != "" {
+		if err = cp.startDashboard(cfg); err != nil {
+			_ = cp.Shutdown()
+			return nil, err
+		}
+	}
+	if err != nil {
 		cp.nc.Close()
 		cp.api.Close()
 		cp.authNC.Close()
@@ -436,9 +455,70 @@ func (cp *ControlPlane) TLS() bool { return cp.tls }
 // Server returns the embedded NATS server, for in-process connections.
 func (cp *ControlPlane) Server() *natsserver.Server { return cp.ns }
 
+// startDashboard listens on cfg.HTTP and serves the web dashboard, whose
+// sessions connect in-process with their users' own credentials.
+func (cp *ControlPlane) startDashboard(cfg Config) error {
+	host, _, err := net.SplitHostPort(cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("start control plane: http %q: %w", cfg.HTTP, err)
+	}
+	useTLS, err := tlsMode(cfg.TLS, host)
+	if err != nil {
+		return fmt.Errorf("start control plane: http: %w", err)
+	}
+	dcfg := cfg.Dashboard
+	// Sessions connect as any client does (an in-process pipe loses the
+	// server's authorization error when it refuses a credential).
+	var caOpt nats.Option
+	if cp.tls {
+		caOpt = nats.Secure(cp.auth.ClientTLS())
+	}
+	dcfg.Connect = func(opts ...nats.Option) (*nats.Conn, error) {
+		if caOpt != nil {
+			opts = append(opts, caOpt)
+		}
+		return nats.Connect(cp.ClientURL(), opts...)
+	}
+	if useTLS {
+		dcfg.TLS = cp.auth.ServerTLS()
+	}
+	dash, err := dashboard.New(dcfg, cp.log.With("component", "dashboard"))
+	if err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP)
+	if err != nil {
+		return fmt.Errorf("start control plane: dashboard: %w", err)
+	}
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
+	addr := ln.Addr().String()
+	if h, p, err := net.SplitHostPort(addr); err == nil {
+		if ip := net.ParseIP(h); ip != nil && ip.IsUnspecified() {
+			addr = net.JoinHostPort("127.0.0.1", p)
+		}
+	}
+	cp.dash, cp.dashURL, cp.dashErr = dash, scheme+"://"+addr+"/", make(chan error, 1)
+	go func() { cp.dashErr <- dash.Serve(context.Background(), ln) }()
+	return nil
+}
+
+// DashboardURL is the web dashboard's URL ("" when Config.HTTP is empty);
+// a wildcard listen address becomes 127.0.0.1.
+func (cp *ControlPlane) DashboardURL() string { return cp.dashURL }
+
 // Shutdown stops every component and the NATS server, waits, and returns
 // the error of a component that failed, if one did.
 func (cp *ControlPlane) Shutdown() error {
+	if cp.dash != nil {
+		_ = cp.dash.Close()
+		if err := <-cp.dashErr; err != nil {
+			cp.log.Warn("dashboard stopped", "err", err)
+		}
+		cp.dash = nil
+	}
 	if cp.stop != nil {
 		cp.stop()
 	}

@@ -24,40 +24,15 @@ var (
 )
 
 // errUnchanged is returned by a mutation that has nothing to change.
-var errUnchanged = errors.New("unchanged")
+var errUnchanged = client.ErrUnchanged
 
 // updateObject reads one object, lets mutate change it, and writes it
 // back with a compare-and-set apply on the resourceVersion read, reading
-// again when someone wrote in between (409). mutate returning errUnchanged
-// writes nothing; updateObject then reports false.
+// again when someone wrote in between (409): client.Update, which the
+// dashboard's actions use too. mutate returning errUnchanged writes
+// nothing; updateObject then reports false.
 func updateObject(ctx context.Context, c *client.Client, kind *api.Kind, ns, name string, mutate func(api.Object) error) (bool, error) {
-	for attempt := 0; ; attempt++ {
-		obj, err := c.Get(ctx, kind.Name, ns, name)
-		if err != nil {
-			return false, err
-		}
-		if err := mutate(obj); errors.Is(err, errUnchanged) {
-			return false, nil
-		} else if err != nil {
-			return false, err
-		}
-		b, err := json.Marshal(obj) // carries the resourceVersion read
-		if err != nil {
-			return false, fmt.Errorf("encode %s %s: %w", strings.ToLower(kind.Name), name, err)
-		}
-		_, err = c.Apply(ctx, b)
-		if err == nil {
-			return true, nil
-		}
-		if !api.IsConflict(err) || attempt >= 10 {
-			return false, err
-		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(time.Duration(attempt+1) * 20 * time.Millisecond):
-		}
-	}
+	return c.Update(ctx, kind.Name, ns, name, mutate)
 }
 
 // workloadRef parses TYPE/NAME or TYPE NAME of the kinds a verb takes.

@@ -25,6 +25,7 @@ type serverFlags struct {
 	tlsNames               []string
 	leaseDuration, renew   time.Duration
 	serviceCIDR, nodePorts string
+	http                   string
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -38,6 +39,7 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().DurationVar(&f.renew, "renew-interval", 5*time.Second, "how often the lease holder renews (under --lease-duration)")
 	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", api.DefaultServiceCIDR, "IPv4 range Service cluster IPs are allocated from (its .1 and .10 only on request: the kubernetes Service, the cluster DNS)")
 	cmd.Flags().StringVar(&f.nodePorts, "service-node-port-range", api.DefaultNodePortRange, "range NodePorts are allocated from, LOW-HIGH")
+	cmd.Flags().StringVar(&f.http, "http", "127.0.0.1:8080", "HOST:PORT of the web dashboard (HTTPS unless loopback, as --tls says); empty for none")
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -106,7 +108,7 @@ func (f *serverFlags) config() (controlplane.Config, error) {
 		return controlplane.Config{}, fmt.Errorf("--lease-duration, --renew-interval: %w", err)
 	}
 	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames,
-		LeaseDuration: f.leaseDuration, RenewInterval: f.renew}
+		LeaseDuration: f.leaseDuration, RenewInterval: f.renew, HTTP: f.http}
 	if _, err := api.ClusterDNSIP(f.serviceCIDR); err != nil {
 		return controlplane.Config{}, fmt.Errorf("--service-cidr: %w", err)
 	}
@@ -140,6 +142,9 @@ func newServerCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintf(g.streams.Out, "kyb server listening on %s (data in %s, sync %s)\nadmin config: %s\njoin a node: kyb token create, then kyb agent --server %s --token <token>\n",
 				cp.ClientURL(), sf.dataDir, sf.sync, sf.adminConfigPath(), cp.ClientURL())
+			if u := cp.DashboardURL(); u != "" {
+				fmt.Fprintf(g.streams.Out, "dashboard: %s (sign in with a user's .creds file: kyb user create NAME; the admin's is %s)\n", u, filepath.Join(sf.dataDir, "admin.creds"))
+			}
 			select {
 			case <-cmd.Context().Done():
 			case <-cp.Done():

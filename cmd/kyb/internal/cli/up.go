@@ -44,7 +44,12 @@ func newUpCmd(g *globals) *cobra.Command {
 			go func() { agentErr <- runAgent(ctx, &af, nc, g.log) }()
 
 			url := cp.ClientURL()
+			dash := "off (--http)"
+			if u := cp.DashboardURL(); u != "" {
+				dash = u + " (sign in by pasting " + filepath.Join(sf.dataDir, "admin.creds") + ")"
+			}
 			fmt.Fprintf(g.streams.Out, `kybernetes is up: %s (data in %s)
+Dashboard: %s
 Admin credentials: %s (kyb config %s)
 Development mode: pods may run file:// modules from %s
 
@@ -55,7 +60,7 @@ Next:
   go tool task examples:push && go run ./cmd/kyb apply -R -f examples/   # every example
   nats --server %s --creds %s micro info kyb
 Stop with Ctrl-C.
-`, url, sf.dataDir, filepath.Join(sf.dataDir, "admin.creds"), sf.adminConfigPath(), strings.Join(af.moduleDirs, ", "), sf.adminConfigPath(), url, filepath.Join(sf.dataDir, "admin.creds"))
+`, url, sf.dataDir, dash, filepath.Join(sf.dataDir, "admin.creds"), sf.adminConfigPath(), strings.Join(af.moduleDirs, ", "), sf.adminConfigPath(), url, filepath.Join(sf.dataDir, "admin.creds"))
 			var runErr error
 			select {
 			case <-ctx.Done():
