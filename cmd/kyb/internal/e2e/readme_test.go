@@ -60,7 +60,7 @@ func TestReadmeFirstSession(t *testing.T) {
 	// leaves the machine's containerd alone).
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	up := exec.CommandContext(ctx, kyb, "up", "--data-dir", filepath.Join(home, "data"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--containerd", "off")
+	up := exec.CommandContext(ctx, kyb, "up", "--data-dir", filepath.Join(home, "data"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--http", "127.0.0.1:0", "--containerd", "off")
 	up.Dir, up.Env = root, env
 	var upOut bytes.Buffer
 	up.Stdout, up.Stderr = &upOut, &upOut
