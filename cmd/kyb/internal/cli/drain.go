@@ -136,25 +136,14 @@ unless --force, and DaemonSet-managed pods (their controller would put them righ
 				}
 				fmt.Fprintf(g.streams.Out, "pod/%s evicted\n", p.Name)
 			}
-			for {
-				left, err := podsOn(ctx, c, node)
-				if err != nil {
-					return fmt.Errorf("drain %s: %w", node, err)
+			if err := waitDrained(ctx, c, node); err != nil {
+				if errors.Is(err, context.DeadlineExceeded) {
+					return fmt.Errorf("drain %s: pods still there after %v", node, timeout)
 				}
-				left = slices.DeleteFunc(left, isDaemonPod) // they stay, as kubectl's
-				if len(left) == 0 {
-					fmt.Fprintf(g.streams.Out, "node/%s drained\n", node)
-					return nil
-				}
-				select {
-				case <-ctx.Done():
-					if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-						return fmt.Errorf("drain %s: %d pods still there after %v", node, len(left), timeout)
-					}
-					return ctx.Err()
-				case <-time.After(200 * time.Millisecond):
-				}
+				return fmt.Errorf("drain %s: %w", node, err)
 			}
+			fmt.Fprintf(g.streams.Out, "node/%s drained\n", node)
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -163,6 +152,55 @@ unless --force, and DaemonSet-managed pods (their controller would put them righ
 	f.Int64Var(&grace, "grace-period", -1, "seconds each pod has to stop (-1: its own terminationGracePeriodSeconds)")
 	f.DurationVar(&timeout, "timeout", 5*time.Minute, "give up after this long")
 	return cmd
+}
+
+// waitDrained returns once no pod but DaemonSet pods is bound to node (they
+// stay, as kubectl's): it lists them with the cluster's revision, then
+// follows a watch from there, so no deletion is missed and nothing polls.
+func waitDrained(ctx context.Context, c *client.Client, node string) error {
+	sel := "spec.nodeName=" + node
+	raws, rv, err := c.ListRaw(ctx, api.ListRequest{Kind: "Pod", AllNamespaces: true, FieldSelector: sel})
+	if err != nil {
+		return fmt.Errorf("list pods of node %s: %w", node, err)
+	}
+	left := map[string]bool{}
+	for _, raw := range raws {
+		obj, err := client.Decode("Pod", raw)
+		if err != nil {
+			return err
+		}
+		if p := obj.(*api.Pod); !isDaemonPod(p) {
+			left[p.Namespace+"/"+p.Name] = true
+		}
+	}
+	if len(left) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := c.WatchFrom(ctx, api.WatchRequest{Kind: "Pod", AllNamespaces: true, FieldSelector: sel, ResourceVersion: rv})
+	if err != nil {
+		return fmt.Errorf("watch pods of node %s: %w", node, err)
+	}
+	for ev := range w.Events() {
+		p, ok := ev.Object.(*api.Pod)
+		if !ok || isDaemonPod(p) {
+			continue
+		}
+		key := p.Namespace + "/" + p.Name
+		if ev.Type == api.EventDeleted {
+			delete(left, key)
+		} else {
+			left[key] = true // bound meanwhile (it is cordoned: rare)
+		}
+		if len(left) == 0 {
+			return nil
+		}
+	}
+	if err := w.Err(); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 // isDaemonPod reports whether a DaemonSet controls p.
