@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -44,23 +45,11 @@ func newApplyCmd(g *globals) *cobra.Command {
 			if selector != "" && !prune {
 				return fmt.Errorf("apply: -l is only used with --prune")
 			}
-			docs, err := readManifests(files, g.streams.In, recursive)
-			if err != nil {
-				return err
-			}
-			batch, err := batchManifests(docs)
-			if err != nil {
-				return err
-			}
-			c, nc, err := g.connect()
+			results, c, nc, err := g.applyManifests(cmd, files, recursive, client.ApplyOptions{DryRun: dry})
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			results, err := g.applyBatch(cmd, c, docs, batch, client.ApplyOptions{DryRun: dry})
-			if err != nil {
-				return err
-			}
 			suffix := ""
 			if dry {
 				suffix = " (server dry run)"
@@ -98,6 +87,30 @@ func parseDryRun(v string) (bool, error) {
 		return false, fmt.Errorf("--dry-run=client is not supported: use --dry-run=server (checked by the server, nothing stored)")
 	}
 	return false, fmt.Errorf("--dry-run %q: want none or server", v)
+}
+
+// applyManifests reads and checks the manifests of -f and applies them (or
+// dry-runs them) through a new connection, which it leaves open, with its
+// client, for what the command does next; the caller closes it.
+func (g *globals) applyManifests(cmd *cobra.Command, files []string, recursive bool, opts client.ApplyOptions) ([]api.ApplyResult, *client.Client, *nats.Conn, error) {
+	docs, err := readManifests(files, g.streams.In, recursive)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	batch, err := batchManifests(docs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	c, nc, err := g.connect()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	results, err := g.applyBatch(cmd, c, docs, batch, opts)
+	if err != nil {
+		nc.Close()
+		return nil, nil, nil, err
+	}
+	return results, c, nc, nil
 }
 
 // applyBatch sends the manifests in one request (all or nothing), or file

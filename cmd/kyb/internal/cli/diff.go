@@ -30,23 +30,11 @@ func newDiffCmd(g *globals) *cobra.Command {
 			if len(files) == 0 {
 				return fmt.Errorf("diff: -f is required (a file, a directory or - for stdin)")
 			}
-			docs, err := readManifests(files, g.streams.In, recursive)
-			if err != nil {
-				return err
-			}
-			batch, err := batchManifests(docs)
-			if err != nil {
-				return err
-			}
-			c, nc, err := g.connect()
+			results, c, nc, err := g.applyManifests(cmd, files, recursive, client.ApplyOptions{DryRun: true})
 			if err != nil {
 				return err
 			}
 			defer nc.Close()
-			results, err := g.applyBatch(cmd, c, docs, batch, client.ApplyOptions{DryRun: true})
-			if err != nil {
-				return err
-			}
 			dir, err := os.MkdirTemp("", "kyb-diff-")
 			if err != nil {
 				return fmt.Errorf("diff: %w", err)
