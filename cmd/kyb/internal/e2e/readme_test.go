@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -62,7 +61,7 @@ func TestReadmeFirstSession(t *testing.T) {
 	defer cancel()
 	up := exec.CommandContext(ctx, kyb, "up", "--data-dir", filepath.Join(home, "data"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--http", "127.0.0.1:0", "--containerd", "off")
 	up.Dir, up.Env = root, env
-	var upOut bytes.Buffer
+	var upOut syncBuffer
 	up.Stdout, up.Stderr = &upOut, &upOut
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
