@@ -311,13 +311,13 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	// control planes on one JetStream never act at once (docs/RATIONALE.md,
 	// "Leases").
 	schedLog := cp.log.With("component", "scheduler")
-	schedLease, err := hb.Lease("scheduler", cfg.Identity, cfg.LeaseDuration, cfg.RenewInterval, schedLog)
+	schedLease, err := st.Lease("scheduler", cfg.Identity, cfg.LeaseDuration, cfg.RenewInterval, schedLog)
 	if err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
 	// The controllers share one informer per kind (control/controllers/framework).
 	ctlLog := cp.log.With("component", "controllers")
-	ctlLease, err := hb.Lease("controller-manager", cfg.Identity, cfg.LeaseDuration, cfg.RenewInterval, ctlLog)
+	ctlLease, err := st.Lease("controller-manager", cfg.Identity, cfg.LeaseDuration, cfg.RenewInterval, ctlLog)
 	if err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
@@ -354,7 +354,12 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	// A manager (like a scheduler) runs once: one that lost its lease is
 	// rebuilt and campaigns again, as Kubernetes restarts a controller
 	// manager that lost leadership.
+	// Every write of the scheduler and the controllers is fenced by its
+	// lease: a deposed holder's write fails, even one already in flight
+	// (store.Fence). Reads and watches share the unfenced store's caches.
+	schedStore, ctlStore := st.WithFence(schedLease.Fence()), st.WithFence(ctlLease.Fence())
 	newControllers := func() *framework.Manager {
+		st := ctlStore
 		controllers := framework.NewManager(st, ctlLog)
 		controllers.SetElector(ctlLease)
 		controllers.Add("nodelifecycle", nodelifecycle.New(controllers, st, hb, cfg.NodeLifecycle, ctlLog))
@@ -391,7 +396,7 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	run("apiserver", func(ctx context.Context) error { <-ctx.Done(); return api.Stop() })
 	run("scheduler", func(ctx context.Context) error {
 		return whileLeader(ctx, func(ctx context.Context) error {
-			return scheduler.New(cfg.Scheduler, st, schedLog).RunWithLease(ctx, schedLease)
+			return scheduler.New(cfg.Scheduler, schedStore, schedLog).RunWithLease(ctx, schedLease)
 		})
 	})
 	run("controllers", func(ctx context.Context) error {

@@ -35,15 +35,11 @@ func startLeased(t *testing.T, srv *testutil.Server, identity string) *leasedSch
 	if err != nil {
 		t.Fatal(err)
 	}
-	hb, err := store.OpenHeartbeats(t.Context(), js, 2*time.Second)
+	l, err := st.Lease("scheduler", identity, time.Second, 200*time.Millisecond, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := hb.Lease("scheduler", identity, time.Second, 200*time.Millisecond, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ls := &leasedScheduler{nc: nc, s: New(Config{}, st, testLogger(t)), lease: l, done: make(chan error, 1)}
+	ls := &leasedScheduler{nc: nc, s: New(Config{}, st.WithFence(l.Fence()), testLogger(t)), lease: l, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	ls.cancel = cancel
 	go func() { ls.done <- ls.s.RunWithLease(ctx, l) }()

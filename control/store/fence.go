@@ -1,0 +1,237 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// JetStream headers of an atomic batch (nats-server 2.12+) and of the
+// expected-last-subject-sequence check on another subject (2.11+).
+const (
+	hdrBatchID        = "Nats-Batch-Id"
+	hdrBatchSeq       = "Nats-Batch-Sequence"
+	hdrBatchCommit    = "Nats-Batch-Commit"
+	hdrExpectSubjSeq  = "Nats-Expected-Last-Subject-Sequence"
+	hdrExpectSubjSubj = "Nats-Expected-Last-Subject-Sequence-Subject"
+)
+
+// isLeaseKey reports whether a key of the objects bucket belongs to a lease
+// (the lease, its epoch, the checks of fenced writes), not to an object.
+func isLeaseKey(key string) bool {
+	return strings.HasPrefix(key, leaseKeyPrefix) || strings.HasPrefix(key, epochKeyPrefix) ||
+		strings.HasPrefix(key, checkKeyPrefix)
+}
+
+// JetStream error codes a fenced write retries on.
+const (
+	errCodeBatchTooManyInflight = 10210 // JSAtomicPublishTooManyInflight
+	errCodeBatchIncomplete      = 10176 // JSAtomicPublishIncompleteBatchErr
+)
+
+// maxFencedInflight bounds the fenced writes one UpdateAll keeps in flight:
+// JetStream allows 50 atomic batches in flight per stream.
+const maxFencedInflight = 16
+
+// Fence is the fencing token of a Lease: the revision of the lease's epoch
+// key, which the holder writes once per acquisition (checked against the
+// lease key's revision, so only the holder can write it) before it acts.
+// A Store made with WithFence writes every object change as a JetStream
+// atomic batch of two messages: the first carries the check "the epoch key
+// is still at my epoch", the second is the object write with its own
+// compare-and-set. A successor's acquisition moves the epoch, so every
+// batch of a deposed holder fails as a whole, even one already in flight
+// when the lease changed hands: the stream applies the batch's checks and
+// its writes at one point of its order. Renewals do not move the epoch, so
+// they never fail a write in flight. Safe for concurrent use.
+type Fence struct {
+	lease     string
+	leaseSubj string // the lease key
+	epochSubj string // the epoch key, checked by every fenced write
+	checkSubj string // the first message of every fenced write
+
+	mu    sync.Mutex
+	epoch uint64        // 0 while not held
+	lost  chan struct{} // closed when a write finds the epoch moved on
+}
+
+func newFence(lease, leaseSubj, epochSubj, checkSubj string) *Fence {
+	return &Fence{lease: lease, leaseSubj: leaseSubj, epochSubj: epochSubj, checkSubj: checkSubj,
+		lost: make(chan struct{})}
+}
+
+// Lease is the name of the lease whose holder the fence admits.
+func (f *Fence) Lease() string { return f.lease }
+
+// Epoch returns the epoch fenced writes are checked against, and false
+// while the lease is not held by this process.
+func (f *Fence) Epoch() (uint64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.epoch, f.epoch != 0
+}
+
+// Lost is closed when a fenced write found that another process took the
+// lease (its epoch moved on); the holder then stops at once.
+func (f *Fence) Lost() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lost
+}
+
+// set starts a holding at epoch.
+func (f *Fence) set(epoch uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.epoch = epoch
+	f.lost = make(chan struct{})
+}
+
+// drop ends the holding: later fenced writes fail before they are sent.
+func (f *Fence) drop() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.epoch = 0
+}
+
+// deposed records that the stored epoch is no longer epoch.
+func (f *Fence) deposed(epoch uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.epoch == epoch && epoch != 0 {
+		f.epoch = 0
+		close(f.lost)
+	}
+}
+
+// errNotHeld is the error of a fenced write by a process that does not hold
+// (or no longer holds) the lease.
+func (f *Fence) errNotHeld(op string) error {
+	return fmt.Errorf("%s: fenced by lease %s, which this process does not hold: %w", op, f.lease, ErrLeaseLost)
+}
+
+// WithFence returns a Store that shares s's bucket and caches and makes
+// every write (Create, Update, UpdateAll, Delete) fenced by f: it fails,
+// wrapping ErrLeaseLost, when this process does not hold f's lease, or no
+// longer does when the write reaches the server. Reads are not fenced. The
+// scheduler and the controllers write through such a Store.
+func (s *Store) WithFence(f *Fence) *Store {
+	c := *s
+	c.fence = f
+	return &c
+}
+
+// Fence returns the fence of the Store (nil when its writes are not fenced).
+func (s *Store) Fence() *Fence { return s.fence }
+
+// pubResponse is JetStream's reply to a publish.
+type pubResponse struct {
+	Error    *jetstream.APIError `json:"error,omitempty"`
+	Sequence uint64              `json:"seq"`
+}
+
+// publish writes msg with compare-and-set (the subject's last revision must
+// be expect; 0: none) and returns its revision: one publish, or, through a
+// fenced Store, an atomic batch fenced by the lease's epoch. Errors are as
+// JetStream's (isWrongLastSeq tells a failed compare-and-set), except a
+// fenced write whose lease moved on, which wraps ErrLeaseLost.
+func (s *Store) publish(ctx context.Context, op string, msg *nats.Msg, expect uint64) (uint64, error) {
+	if s.fence == nil {
+		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(expect))
+		if err != nil {
+			return 0, err
+		}
+		return ack.Sequence, nil
+	}
+	return s.publishFenced(ctx, op, msg, expect)
+}
+
+// publishFenced writes msg as the second message of an atomic batch whose
+// first checks the fence's epoch.
+func (s *Store) publishFenced(ctx context.Context, op string, msg *nats.Msg, expect uint64) (uint64, error) {
+	f := s.fence
+	nc := s.js.Conn()
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second) // JetStream's default publish timeout
+		defer cancel()
+	}
+	for attempt := 0; ; attempt++ {
+		epoch, ok := f.Epoch()
+		if !ok {
+			return 0, f.errNotHeld(op)
+		}
+		id := newUID()
+		check := &nats.Msg{Subject: f.checkSubj, Header: nats.Header{
+			hdrBatchID:        []string{id},
+			hdrBatchSeq:       []string{"1"},
+			hdrExpectSubjSeq:  []string{strconv.FormatUint(epoch, 10)},
+			hdrExpectSubjSubj: []string{f.epochSubj},
+		}}
+		write := &nats.Msg{Subject: msg.Subject, Data: msg.Data, Header: make(nats.Header, len(msg.Header)+4)}
+		for k, v := range msg.Header {
+			write.Header[k] = v
+		}
+		write.Header[hdrBatchID] = []string{id}
+		write.Header[hdrBatchSeq] = []string{"2"}
+		write.Header[hdrBatchCommit] = []string{"1"}
+		write.Header[hdrExpectSubjSeq] = []string{strconv.FormatUint(expect, 10)}
+		// One round trip: the check is published without a reply and the
+		// commit is a request (a connection keeps its messages in order).
+		if err := nc.PublishMsg(check); err != nil {
+			return 0, err
+		}
+		reply, err := nc.RequestMsgWithContext(ctx, write)
+		if err != nil {
+			if errors.Is(err, nats.ErrNoResponders) {
+				return 0, jetstream.ErrNoStreamResponse
+			}
+			return 0, err
+		}
+		var resp pubResponse
+		if err := json.Unmarshal(reply.Data, &resp); err != nil {
+			return 0, fmt.Errorf("decode publish reply: %w", err)
+		}
+		if resp.Error == nil {
+			return resp.Sequence, nil
+		}
+		apiErr := resp.Error
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
+			// The epoch check or the object's compare-and-set failed (or, on
+			// a replicated stream, could not be made while another write of
+			// the same key was being replicated): find which.
+			last, err := s.stream.GetLastMsgForSubject(ctx, f.epochSubj)
+			if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
+				return 0, err
+			}
+			if last == nil || last.Sequence != epoch {
+				f.deposed(epoch)
+				return 0, fmt.Errorf("%s: fenced by lease %s: another process took it (epoch %d is gone): %w",
+					op, f.lease, epoch, ErrLeaseLost)
+			}
+			if apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || attempt >= 8 {
+				return 0, apiErr
+			}
+		case errCodeBatchTooManyInflight, errCodeBatchIncomplete:
+			if attempt >= 8 {
+				return 0, apiErr
+			}
+		default:
+			return 0, apiErr
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(time.Duration(1<<attempt) * time.Millisecond):
+		}
+	}
+}
