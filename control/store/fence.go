@@ -41,6 +41,10 @@ const (
 // JetStream allows 50 atomic batches in flight per stream.
 const maxFencedInflight = 16
 
+// maxFencedGroup is the most objects UpdateAll writes in one fenced batch
+// (JetStream's limit is 1,000 messages a batch).
+const maxFencedGroup = 500
+
 // Fence is the fencing token of a Lease: the revision of the lease's epoch
 // key, which the holder writes once per acquisition (checked against the
 // lease key's revision, so only the holder can write it) before it acts.
@@ -157,6 +161,17 @@ func (s *Store) publish(ctx context.Context, op string, msg *nats.Msg, expect ui
 // publishFenced writes msg as the second message of an atomic batch whose
 // first checks the fence's epoch.
 func (s *Store) publishFenced(ctx context.Context, op string, msg *nats.Msg, expect uint64) (uint64, error) {
+	seqs, err := s.publishFencedGroup(ctx, op, []*nats.Msg{msg}, []uint64{expect})
+	if err != nil {
+		return 0, err
+	}
+	return seqs[0], nil
+}
+
+// publishFencedGroup writes msgs (each with compare-and-set on expect[i])
+// as one atomic batch behind a check of the fence's epoch, and returns
+// their revisions. Every message lands, or none.
+func (s *Store) publishFencedGroup(ctx context.Context, op string, msgs []*nats.Msg, expect []uint64) ([]uint64, error) {
 	f := s.fence
 	nc := s.js.Conn()
 	if _, ok := ctx.Deadline(); !ok {
@@ -167,7 +182,7 @@ func (s *Store) publishFenced(ctx context.Context, op string, msg *nats.Msg, exp
 	for attempt := 0; ; attempt++ {
 		epoch, ok := f.Epoch()
 		if !ok {
-			return 0, f.errNotHeld(op)
+			return nil, f.errNotHeld(op)
 		}
 		id := newUID()
 		check := &nats.Msg{Subject: f.checkSubj, Header: nats.Header{
@@ -176,61 +191,75 @@ func (s *Store) publishFenced(ctx context.Context, op string, msg *nats.Msg, exp
 			hdrExpectSubjSeq:  []string{strconv.FormatUint(epoch, 10)},
 			hdrExpectSubjSubj: []string{f.epochSubj},
 		}}
-		write := &nats.Msg{Subject: msg.Subject, Data: msg.Data, Header: make(nats.Header, len(msg.Header)+4)}
-		for k, v := range msg.Header {
-			write.Header[k] = v
-		}
-		write.Header[hdrBatchID] = []string{id}
-		write.Header[hdrBatchSeq] = []string{"2"}
-		write.Header[hdrBatchCommit] = []string{"1"}
-		write.Header[hdrExpectSubjSeq] = []string{strconv.FormatUint(expect, 10)}
-		// One round trip: the check is published without a reply and the
-		// commit is a request (a connection keeps its messages in order).
+		// One round trip: every message but the commit is published
+		// without a reply (a connection keeps its messages in order).
 		if err := nc.PublishMsg(check); err != nil {
-			return 0, err
+			return nil, err
 		}
-		reply, err := nc.RequestMsgWithContext(ctx, write)
-		if err != nil {
-			if errors.Is(err, nats.ErrNoResponders) {
-				return 0, jetstream.ErrNoStreamResponse
+		var reply *nats.Msg
+		for j, msg := range msgs {
+			write := &nats.Msg{Subject: msg.Subject, Data: msg.Data, Header: make(nats.Header, len(msg.Header)+4)}
+			for k, v := range msg.Header {
+				write.Header[k] = v
 			}
-			return 0, err
+			write.Header[hdrBatchID] = []string{id}
+			write.Header[hdrBatchSeq] = []string{strconv.Itoa(j + 2)}
+			write.Header[hdrExpectSubjSeq] = []string{strconv.FormatUint(expect[j], 10)}
+			if j < len(msgs)-1 {
+				if err := nc.PublishMsg(write); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			write.Header[hdrBatchCommit] = []string{"1"}
+			var err error
+			if reply, err = nc.RequestMsgWithContext(ctx, write); err != nil {
+				if errors.Is(err, nats.ErrNoResponders) {
+					return nil, jetstream.ErrNoStreamResponse
+				}
+				return nil, err
+			}
 		}
 		var resp pubResponse
 		if err := json.Unmarshal(reply.Data, &resp); err != nil {
-			return 0, fmt.Errorf("decode publish reply: %w", err)
+			return nil, fmt.Errorf("decode publish reply: %w", err)
 		}
 		if resp.Error == nil {
-			return resp.Sequence, nil
+			// A batch is stored in order, at consecutive revisions.
+			seqs := make([]uint64, len(msgs))
+			for j := range msgs {
+				seqs[j] = resp.Sequence - uint64(len(msgs)-1-j)
+			}
+			return seqs, nil
 		}
 		apiErr := resp.Error
 		switch apiErr.ErrorCode {
 		case jetstream.JSErrCodeStreamWrongLastSequence, jetstream.JSErrCodeStreamWrongLastSequenceConstant:
-			// The epoch check or the object's compare-and-set failed (or, on
-			// a replicated stream, could not be made while another write of
+			// The epoch check or a compare-and-set failed (or, on a
+			// replicated stream, could not be made while another write of
 			// the same key was being replicated): find which.
 			last, err := s.stream.GetLastMsgForSubject(ctx, f.epochSubj)
 			if err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-				return 0, err
+				return nil, err
 			}
 			if last == nil || last.Sequence != epoch {
 				f.deposed(epoch)
-				return 0, fmt.Errorf("%s: fenced by lease %s: another process took it (epoch %d is gone): %w",
+				return nil, fmt.Errorf("%s: fenced by lease %s: another process took it (epoch %d is gone): %w",
 					op, f.lease, epoch, ErrLeaseLost)
 			}
 			if apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence || attempt >= 8 {
-				return 0, apiErr
+				return nil, apiErr
 			}
 		case errCodeBatchTooManyInflight, errCodeBatchIncomplete:
 			if attempt >= 8 {
-				return 0, apiErr
+				return nil, apiErr
 			}
 		default:
-			return 0, apiErr
+			return nil, apiErr
 		}
 		select {
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(time.Duration(1<<attempt) * time.Millisecond):
 		}
 	}
