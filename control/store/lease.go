@@ -278,3 +278,16 @@ func (l *Lease) Revoke(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Break removes the lease whoever holds it, so that another process can
+// acquire it at once, while the holder still believes it leads until its
+// next renewal fails: the overlap that fencing exists for. From the moment
+// the new holder has claimed the lease, none of the old holder's fenced
+// writes lands, and its first refused write makes it step down. Tests use it
+// to force two leaders; an operator's failover is Revoke, which waits.
+func (l *Lease) Break(ctx context.Context) error {
+	if err := l.s.kv.Purge(ctx, l.key); err != nil {
+		return storeErr("break lease "+l.name, err)
+	}
+	return nil
+}
