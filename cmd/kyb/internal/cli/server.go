@@ -32,8 +32,8 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().BoolVar(&f.spread, "spread", false, "schedule pods onto the least allocated nodes instead of bin-packing")
 	cmd.Flags().StringVar(&f.tls, "tls", "auto", "auto: TLS unless --listen is a loopback address; on; off (loopback only)")
 	cmd.Flags().StringSliceVar(&f.tlsNames, "tls-san", nil, "extra host names or IPs for the server certificate")
-	cmd.Flags().DurationVar(&f.leaseDuration, "lease-duration", 15*time.Second, "how long the scheduler's and controllers' leases last unrenewed; another control plane takes over about this long after the holder dies")
-	cmd.Flags().DurationVar(&f.renew, "renew-interval", 5*time.Second, "how often the lease holder renews (under --lease-duration)")
+	cmd.Flags().DurationVar(&f.leaseDuration, "lease-duration", controlplane.DefaultLeaseDuration, "how long the scheduler's and controllers' leases last unrenewed; another control plane takes over about this long after the holder dies")
+	cmd.Flags().DurationVar(&f.renew, "renew-interval", controlplane.DefaultRenewInterval, "how often the lease holder renews (under --lease-duration)")
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
