@@ -67,6 +67,11 @@ type Config struct {
 	// in any case (store.Fence). Default DefaultRenewInterval (a third of
 	// LeaseDuration when that is shorter).
 	RenewInterval time.Duration
+	// Restore, when set, is a backup file (kyb backup) restored into the
+	// store before anything opens it; a store that already holds any of
+	// its streams is refused unless RestoreForce (then they are replaced).
+	Restore      string
+	RestoreForce bool
 	// Identity names this control plane in its leases; default the host
 	// name and a random suffix, made once and kept in DataDir, so a control
 	// plane restarted before its leases expired takes them back at once.
@@ -275,6 +280,11 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	js, err := jetstream.New(cp.nc)
 	if err != nil {
 		return fmt.Errorf("start control plane: jetstream: %w", err)
+	}
+	if cfg.Restore != "" {
+		if err := cp.restore(ctx, cfg.Restore, cfg.RestoreForce); err != nil {
+			return fmt.Errorf("start control plane: %w", err)
+		}
 	}
 	st, err := store.Open(ctx, js, store.Config{Logger: cp.log})
 	if err != nil {

@@ -23,6 +23,8 @@ type serverFlags struct {
 	tls                   string
 	tlsNames              []string
 	leaseDuration, renew  time.Duration
+	restore               string
+	restoreForce          bool
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -34,6 +36,8 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringSliceVar(&f.tlsNames, "tls-san", nil, "extra host names or IPs for the server certificate")
 	cmd.Flags().DurationVar(&f.leaseDuration, "lease-duration", controlplane.DefaultLeaseDuration, "how long the scheduler's and controllers' leases last unrenewed; another control plane takes over about this long after the holder dies")
 	cmd.Flags().DurationVar(&f.renew, "renew-interval", controlplane.DefaultRenewInterval, "how often the lease holder renews (under --lease-duration)")
+	cmd.Flags().StringVar(&f.restore, "restore", "", "restore a backup file (kyb backup) into the data directory before starting; refused over existing data unless --restore-force")
+	cmd.Flags().BoolVar(&f.restoreForce, "restore-force", false, "with --restore: replace the data already in the data directory")
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -102,7 +106,10 @@ func (f *serverFlags) config() (controlplane.Config, error) {
 		return controlplane.Config{}, fmt.Errorf("--lease-duration, --renew-interval: %w", err)
 	}
 	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames,
-		LeaseDuration: f.leaseDuration, RenewInterval: f.renew}
+		LeaseDuration: f.leaseDuration, RenewInterval: f.renew, Restore: f.restore, RestoreForce: f.restoreForce}
+	if f.restoreForce && f.restore == "" {
+		return controlplane.Config{}, errors.New("--restore-force: only with --restore FILE")
+	}
 	if f.spread {
 		cfg.Scheduler.Strategy = scheduler.Spread
 	}
