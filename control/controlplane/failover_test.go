@@ -32,7 +32,7 @@ func failoverOnce(t testing.TB, srv *testutil.Server, run int) time.Duration {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := store.Open(context.Background(), js, store.Config{Logger: quiet})
+		st, err := store.Open(context.Background(), js, store.Config{Logger: quiet, Fence: store.FenceBatch})
 		if err != nil {
 			t.Fatal(err)
 		}

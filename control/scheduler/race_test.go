@@ -90,7 +90,7 @@ func TestSchedulersRacingBindEveryPodOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := store.Open(ctx, js, store.Config{Logger: testLogger(t)})
+		s, err := store.Open(ctx, js, store.Config{Logger: testLogger(t), Fence: store.FenceBatch})
 		if err != nil {
 			t.Fatal(err)
 		}

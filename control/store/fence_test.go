@@ -210,7 +210,7 @@ func TestOpenAllowsAtomicPublish(t *testing.T) {
 	if _, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: DefaultBucket, History: 1}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := Open(ctx, js, Config{})
+	st, err := Open(ctx, js, Config{Fence: FenceBatch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,6 +268,85 @@ func TestFencedUpdateAllGroup(t *testing.T) {
 	}
 }
 
+// Concurrent writes through one fenced Store are committed together; a
+// stale one among them fails alone (Conflict), a create of a taken name
+// alone (AlreadyExists), and the others land.
+func TestFencedConcurrentWritesGroup(t *testing.T) {
+	st := openLeases(t)
+	ctx := context.Background()
+	l, _ := st.Lease("ctl", "a", time.Second, 200*time.Millisecond, nil)
+	acquire(t, l)
+	fs := st.WithFence(l.Fence())
+	stale := newPod("default", "stale", nil)
+	if err := st.Create(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	staleCopy := api.DeepCopy(stale)
+	stale.Labels = map[string]string{"moved": "on"}
+	if err := st.Update(ctx, stale); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 5 {
+		var wg sync.WaitGroup
+		errs := make([]error, 40)
+		for i := range errs {
+			wg.Go(func() {
+				switch i {
+				case 0:
+					errs[i] = fs.Update(ctx, api.DeepCopy(staleCopy))
+				case 1:
+					errs[i] = fs.Create(ctx, newPod("default", "stale", nil))
+				default:
+					errs[i] = fs.Create(ctx, newPod("default", fmt.Sprintf("r%d-%d", round, i), nil))
+				}
+			})
+		}
+		wg.Wait()
+		if !api.IsConflict(errs[0]) {
+			t.Fatalf("stale update in a group: %v; want Conflict", errs[0])
+		}
+		if !api.IsAlreadyExists(errs[1]) {
+			t.Fatalf("create of a taken name in a group: %v; want AlreadyExists", errs[1])
+		}
+		for i, err := range errs[2:] {
+			if err != nil {
+				t.Fatalf("write %d: %v", i+2, err)
+			}
+		}
+	}
+	items, _, err := st.List(ctx, podKind, ListOptions{})
+	if err != nil || len(items) != 1+5*38 {
+		t.Fatalf("%d pods stored (%v); want %d", len(items), err, 1+5*38)
+	}
+}
+
+// On a JetStream that is not clustered (embedded in its only control
+// plane) FenceAuto checks the lease locally: no batch, and a write by a
+// process that does not hold the lease still fails.
+func TestFenceAutoIsLocalOnOneServer(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	l, _ := st.Lease("ctl", "a", time.Second, 200*time.Millisecond, nil)
+	fs := st.WithFence(l.Fence())
+	if fs.BatchFenced() {
+		t.Fatal("auto fencing on a server without a cluster uses batches")
+	}
+	if err := fs.Create(ctx, newPod("default", "early", nil)); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("create without the lease: %v; want ErrLeaseLost", err)
+	}
+	if errs := fs.UpdateAll(ctx, []api.Object{newPod("default", "x", nil)}); !errors.Is(errs[0], ErrLeaseLost) {
+		t.Fatalf("UpdateAll without the lease: %v; want ErrLeaseLost", errs[0])
+	}
+	acquire(t, l)
+	if err := fs.Create(ctx, newPod("default", "held", nil)); err != nil {
+		t.Fatalf("create with the lease: %v", err)
+	}
+	l.fence.drop()
+	if _, err := fs.Delete(ctx, podKind, "default", "held", ""); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("delete after the lease ended: %v; want ErrLeaseLost", err)
+	}
+}
+
 // BenchmarkFencedWrite measures one write through a fenced Store (an atomic
 // batch: epoch check + compare-and-set) against the same write unfenced, in
 // one run, serial and with 16 writers, on a durable server in both sync
@@ -283,10 +362,12 @@ func BenchmarkFencedWrite(b *testing.B) {
 			ctx := context.Background()
 			l, _ := st.Lease("bench", "a", 10*time.Second, time.Second, nil)
 			acquire(b, l)
+			batch, local := st.WithFence(l.Fence()), st.WithFence(l.Fence())
+			batch.batchFence, local.batchFence = true, false
 			stores := []struct {
 				name string
 				s    *Store
-			}{{"unfenced", st}, {"fenced", st.WithFence(l.Fence())}}
+			}{{"unfenced", st}, {"local", local}, {"batch", batch}}
 			var n atomic.Int64
 			for _, sc := range stores {
 				b.Run("update/"+sc.name, func(b *testing.B) {

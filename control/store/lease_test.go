@@ -20,7 +20,7 @@ func openLeases(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(context.Background(), js, Config{})
+	s, err := Open(context.Background(), js, Config{Fence: FenceBatch})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,6 +53,9 @@ type Config struct {
 	Replicas int
 	// Logger receives the store's logs; default slog.Default().
 	Logger *slog.Logger
+	// Fence is how stores made by WithFence fence their writes; default
+	// FenceAuto.
+	Fence FenceMode
 }
 
 // Store is a typed store of API objects over one JetStream KV bucket. It is
@@ -67,7 +70,10 @@ type Store struct {
 	log        *slog.Logger
 	kinds      map[string]*api.Kind // key token -> kind
 	heads      *heads
-	fence      *Fence // nil: writes are not fenced
+	fence      *Fence     // nil: writes are not fenced
+	fenceMode  FenceMode  // from Config
+	batchFence bool       // fenced writes are atomic batches (else checked locally)
+	commits    *committer // groups fenced writes
 }
 
 // Open creates (or opens) the bucket and returns a Store over it. An
@@ -118,6 +124,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		log:        cfg.Logger.With("component", "store", "bucket", cfg.Bucket),
 		kinds:      make(map[string]*api.Kind),
 		heads:      newHeads(),
+		fenceMode:  cfg.Fence,
 	}
 	for _, k := range api.Kinds() {
 		s.kinds[kindToken(k)] = k

@@ -38,11 +38,19 @@ import (
 // revision needs no read.
 func (s *Store) UpdateAll(ctx context.Context, objs []api.Object) []error {
 	errs := make([]error, len(objs))
+	if s.fence != nil && !s.batchFence {
+		if _, ok := s.fence.Epoch(); !ok {
+			for i := range errs {
+				errs[i] = s.fence.errNotHeld("update")
+			}
+			return errs
+		}
+	}
 	pubs := make([]pendingUpdate, len(objs))
 	for i, obj := range objs {
 		pubs[i], errs[i] = s.publishUpdate(obj)
 	}
-	if s.fence != nil {
+	if s.BatchFenced() {
 		s.updateAllFenced(ctx, objs, pubs, errs)
 		return errs
 	}
@@ -182,7 +190,7 @@ func (s *Store) publishUpdate(obj api.Object) (pendingUpdate, error) {
 		return pendingUpdate{}, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
 			Message: fmt.Sprintf("%s: object larger than %d bytes", op, MaxObjectSize)}
 	}
-	if s.fence != nil {
+	if s.BatchFenced() {
 		p.msg, p.rev = updateMsg(s.prefix+key, p.createdRev, data), rev
 		return p, nil
 	}

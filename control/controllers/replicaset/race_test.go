@@ -55,7 +55,7 @@ func TestReplicaSetControllersRacingCreateOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := store.Open(ctx, js, store.Config{})
+		st, err := store.Open(ctx, js, store.Config{Fence: store.FenceBatch})
 		if err != nil {
 			t.Fatal(err)
 		}
