@@ -175,12 +175,16 @@ func TestSchedulersRacingBindEveryPodOnce(t *testing.T) {
 		switch {
 		case byA[name] && byB[name]:
 			t.Errorf("pod %s: both schedulers' binding writes succeeded", name)
+		case bs[0].rev > epochB && !byB[name]:
+			t.Errorf("pod %s: bound at revision %d, after b's epoch %d, by a write b did not make", name, bs[0].rev, epochB)
 		case byA[name] && bs[0].rev > epochB:
 			t.Errorf("pod %s: deposed a's binding landed at revision %d, after b's epoch %d", name, bs[0].rev, epochB)
 		case byB[name] && bs[0].rev < epochB:
 			t.Errorf("pod %s: b bound it at %d, before its epoch %d", name, bs[0].rev, epochB)
 		case !byA[name] && !byB[name]:
-			t.Errorf("pod %s bound by no scheduler's successful write", name)
+			// a's write landed before the takeover but a, stepping down,
+			// never saw its reply (its context ended first).
+			t.Logf("pod %s: bound at %d (before b's epoch %d) by a, which did not see the reply", name, bs[0].rev, epochB)
 		}
 	}
 	t.Logf("a bound %d pods before the takeover, b %d after", len(byA), len(byB))

@@ -37,10 +37,6 @@ const (
 	errCodeBatchIncomplete      = 10176 // JSAtomicPublishIncompleteBatchErr
 )
 
-// maxFencedInflight bounds the fenced writes one UpdateAll keeps in flight:
-// JetStream allows 50 atomic batches in flight per stream.
-const maxFencedInflight = 16
-
 // maxFencedGroup is the most objects UpdateAll writes in one fenced batch
 // (JetStream's limit is 1,000 messages a batch).
 const maxFencedGroup = 500
@@ -205,8 +201,11 @@ func (s *Store) publish(ctx context.Context, op string, msg *nats.Msg, expect ui
 }
 
 // maxFencedBatches is how many group batches one fenced Store keeps in
-// flight: one being committed, one gathering.
-const maxFencedBatches = 2
+// flight: one, while the next gathers. (On a replicated stream, two batches
+// checking one epoch key at once would refuse each other: JetStream checks
+// a key's last revision only when no other write checking it is being
+// replicated.)
+const maxFencedBatches = 1
 
 // committer groups the concurrent fenced writes of one Store into atomic
 // batches (group commit).
@@ -264,48 +263,49 @@ func (c *committer) run() {
 	}
 }
 
-// commit writes a group as one batch; when a compare-and-set fails in it,
-// each write is sent alone for its own outcome.
+// commit writes a group as one batch. When a compare-and-set fails in it
+// (the batch does not say which), it writes each half again, down to the
+// single writes that fail: k failures among n writes cost about k·log2(n)
+// batches, and every write gets its own outcome.
 func (c *committer) commit(group []*fencedWrite) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	c.commitGroup(ctx, group)
+}
+
+func (c *committer) commitGroup(ctx context.Context, group []*fencedWrite) {
 	finish := func(w *fencedWrite, seq uint64, err error) {
 		w.seq, w.err = seq, err
 		close(w.done)
 	}
+	op := group[0].op
 	if len(group) > 1 {
-		msgs := make([]*nats.Msg, len(group))
-		expect := make([]uint64, len(group))
+		op = "write a group of objects"
+	}
+	msgs := make([]*nats.Msg, len(group))
+	expect := make([]uint64, len(group))
+	for i, w := range group {
+		msgs[i], expect[i] = w.msg, w.expect
+	}
+	seqs, err := c.s.publishFencedGroup(ctx, op, msgs, expect)
+	switch {
+	case err == nil:
 		for i, w := range group {
-			msgs[i], expect[i] = w.msg, w.expect
+			finish(w, seqs[i], nil)
 		}
-		seqs, err := c.s.publishFencedGroup(ctx, "write a group of objects", msgs, expect)
-		switch {
-		case err == nil:
-			for i, w := range group {
-				finish(w, seqs[i], nil)
-			}
-			return
-		case errors.Is(err, ErrLeaseLost):
-			for _, w := range group {
+	case len(group) > 1 && !errors.Is(err, ErrLeaseLost) && (isWrongLastSeq(err) || isBatchErr(err)):
+		half := len(group) / 2
+		c.commitGroup(ctx, group[:half])
+		c.commitGroup(ctx, group[half:])
+	default:
+		for _, w := range group {
+			if len(group) > 1 && errors.Is(err, ErrLeaseLost) {
 				finish(w, 0, fmt.Errorf("%s: %w", w.op, err))
-			}
-			return
-		case !isWrongLastSeq(err) && !isBatchErr(err):
-			for _, w := range group {
+			} else {
 				finish(w, 0, err)
 			}
-			return
 		}
 	}
-	var wg sync.WaitGroup
-	for _, w := range group {
-		wg.Go(func() {
-			seq, err := c.s.publishFenced(ctx, w.op, w.msg, w.expect)
-			finish(w, seq, err)
-		})
-	}
-	wg.Wait()
 }
 
 // isBatchErr reports whether err is JetStream refusing a batch as a whole

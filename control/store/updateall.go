@@ -71,49 +71,19 @@ func (s *Store) UpdateAll(ctx context.Context, objs []api.Object) []error {
 	return errs
 }
 
-// updateAllFenced sends the fenced writes of UpdateAll as atomic batches
-// of up to maxFencedGroup objects behind one epoch check, so a group costs
-// one batch, not one per object. A group that fails on a compare-and-set
-// (the batch does not say which) is written again one object at a time,
-// at most maxFencedInflight at once, so each object gets its own outcome.
+// updateAllFenced sends the fenced writes of UpdateAll through the Store's
+// group commit: they go together in atomic batches behind one epoch check
+// each, and a stale object fails alone.
 func (s *Store) updateAllFenced(ctx context.Context, objs []api.Object, pubs []pendingUpdate, errs []error) {
-	var idx []int
-	for i := range pubs {
-		if pubs[i].msg != nil {
-			idx = append(idx, i)
-		}
-	}
-	var retry []int
-	for len(idx) > 0 {
-		group := idx[:min(len(idx), maxFencedGroup)]
-		idx = idx[len(group):]
-		msgs := make([]*nats.Msg, len(group))
-		expect := make([]uint64, len(group))
-		for j, i := range group {
-			msgs[j], expect[j] = pubs[i].msg, pubs[i].rev
-		}
-		seqs, err := s.publishFencedGroup(ctx, "update a group of objects", msgs, expect)
-		switch {
-		case err == nil:
-			for j, i := range group {
-				s.updated(objs[i], &pubs[i], seqs[j])
-			}
-		case isWrongLastSeq(err) && !errors.Is(err, ErrLeaseLost):
-			retry = append(retry, group...)
-		default:
-			for _, i := range group {
-				errs[i] = s.updateErr(objs[i], err)
-			}
-		}
-	}
-	sem := make(chan struct{}, maxFencedInflight)
 	var wg sync.WaitGroup
-	for _, i := range retry {
+	for i := range pubs {
 		p := &pubs[i]
-		sem <- struct{}{}
+		if p.msg == nil {
+			continue
+		}
 		wg.Go(func() {
-			defer func() { <-sem }()
-			seq, err := s.publishFenced(ctx, "update", p.msg, p.rev)
+			meta := objs[i].GetObjectMeta()
+			seq, err := s.commits.write(ctx, opName("update", api.KindOf(objs[i]), meta.Namespace, meta.Name), p.msg, p.rev)
 			if err != nil {
 				errs[i] = s.updateErr(objs[i], err)
 				return
