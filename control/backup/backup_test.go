@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -165,4 +167,49 @@ func TestRestoreRefusesBadFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkBackupRestore backs up and restores a store of 10,000 pods and
+// reports each time.
+func BenchmarkBackupRestore(b *testing.B) {
+	ctx := context.Background()
+	nc := testutil.Connect(b, testutil.StartNATS(b))
+	js, _ := jetstream.New(nc)
+	st, err := store.Open(ctx, js, store.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const n = 10_000
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for i := w; i < n; i += 16 {
+				if err := st.Create(ctx, pod(fmt.Sprintf("p-%05d", i))); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var backupTime, restoreTime time.Duration
+	var size int
+	for b.Loop() {
+		var buf bytes.Buffer
+		start := time.Now()
+		if _, err := backup.Write(ctx, nc, &buf); err != nil {
+			b.Fatal(err)
+		}
+		backupTime += time.Since(start)
+		size = buf.Len()
+		dst := testutil.Connect(b, testutil.StartNATS(b))
+		start = time.Now()
+		if _, err := backup.Restore(ctx, dst, &buf, backup.Options{}); err != nil {
+			b.Fatal(err)
+		}
+		restoreTime += time.Since(start)
+	}
+	b.ReportMetric(float64(backupTime.Milliseconds())/float64(b.N), "backup-ms")
+	b.ReportMetric(float64(restoreTime.Milliseconds())/float64(b.N), "restore-ms")
+	b.ReportMetric(float64(size), "bytes")
 }
