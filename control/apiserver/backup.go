@@ -109,7 +109,7 @@ func (s *Server) handleBackup(req micro.Request) {
 		}
 		f := s.backups.get(id)
 		switch {
-		case i <= 0 || err != nil || off < 0:
+		case i <= 0 || i > 16 || err != nil || off < 0 || strings.Trim(id, "0123456789abcdefghijklmnopqrstuvwxyz") != "":
 			syncErr(req, api.NewBadRequest("resume: %.64q is not a backup resume point", r.Resume))
 			return
 		case f == nil:

@@ -3,6 +3,8 @@ package controlplane_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
+	"github.com/kybernetes/kybernetes/control/apiserver"
 	"github.com/kybernetes/kybernetes/control/controlplane"
 )
 
@@ -54,7 +57,9 @@ func TestBackupRestoreIntoAFreshServer(t *testing.T) {
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(testWriter(t), nil))
 	srcDir := t.TempDir()
-	src, err := controlplane.Start(ctx, controlplane.Config{DataDir: srcDir, Listen: "127.0.0.1:0", TLS: "on", Sync: "1s"}, log)
+	// Small stream windows, so the download is resumed several times.
+	src, err := controlplane.Start(ctx, controlplane.Config{DataDir: srcDir, Listen: "127.0.0.1:0", TLS: "on", Sync: "1s",
+		APIServer: apiserver.Config{StreamMaxBytes: 64 << 10}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +87,9 @@ spec: {containers: [{name: c, image: busybox}]}
 `)); err != nil {
 		t.Fatal(err)
 	}
-	module := append([]byte("\x00asm\x01\x00\x00\x00"), bytes.Repeat([]byte{7}, 300_000)...)
+	noise := make([]byte, 300_000) // incompressible: the backup spans several windows
+	_, _ = rand.Read(noise)
+	module := append([]byte("\x00asm\x01\x00\x00\x00"), noise...)
 	if _, err := ac.PushModule(ctx, "hello", module); err != nil {
 		t.Fatal(err)
 	}
@@ -119,6 +126,20 @@ spec: {containers: [{name: c, image: busybox}]}
 		t.Fatalf("viewer's backup: %v; want 403", err)
 	}
 
+	// Hostile resume points: refused with a clear 4xx, nothing sent.
+	for _, tc := range []struct {
+		resume string
+		code   int
+	}{{"garbage", 400}, {"nosuch:0", 410}, {strings.Repeat("x", 4096) + ":1", 400}, {"ab/c:1", 400}, {":5", 400}, {"x:-1", 400}} {
+		body, _ := json.Marshal(api.BackupRequest{Resume: tc.resume})
+		err := client.Stream(ctx, admin, 0, api.SubjectBackup, body, nil, func(*nats.Msg) error {
+			return errors.New("data sent for a bad resume point")
+		})
+		if !errors.As(err, &st) || st.Code != tc.code || len(st.Message) > 300 {
+			t.Fatalf("resume %.20q: %v; want a short %d", tc.resume, err, tc.code)
+		}
+	}
+
 	file := filepath.Join(t.TempDir(), "cluster.kyb")
 	f, err := os.Create(file)
 	if err != nil {
@@ -129,6 +150,9 @@ spec: {containers: [{name: c, image: busybox}]}
 		t.Fatal(err)
 	}
 	f.Close()
+	if n < 4*(64<<10) {
+		t.Fatalf("backup of %d bytes: want one spanning several 64 KiB windows", n)
+	}
 	t.Logf("backup: %d bytes", n)
 	src.Shutdown()
 
