@@ -296,3 +296,26 @@ func (l *Lease) Break(ctx context.Context) error {
 	}
 	return nil
 }
+
+// LeaseHolder returns the identity holding the lease called name, and false
+// when none does (never taken, released, revoked or expired): for status
+// displays such as `kyb get servers`.
+func (s *Store) LeaseHolder(ctx context.Context, name string) (string, bool, error) {
+	if err := checkToken("lease name", name, MaxNameLen); err != nil {
+		return "", false, err
+	}
+	m, err := s.stream.GetLastMsgForSubject(ctx, s.prefix+leaseKeyPrefix+escapeToken(name))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return "", false, nil
+		}
+		return "", false, storeErr("lease holder "+name, err)
+	}
+	if isMarker(m.Header) || len(m.Data) == 0 {
+		return "", false, nil
+	}
+	if ttl, err := time.ParseDuration(m.Header.Get(jetstream.MsgTTLHeader)); err == nil && time.Since(m.Time) > ttl {
+		return "", false, nil // expired, not yet removed
+	}
+	return string(m.Data), true, nil
+}

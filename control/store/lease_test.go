@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -221,5 +222,32 @@ func TestObjectWatchSkipsLeases(t *testing.T) {
 	items, _, err := st.List(ctx, podKind, ListOptions{})
 	if err != nil || len(items) != 1 {
 		t.Fatalf("List = %d items, %v; want 1", len(items), err)
+	}
+}
+
+// LeaseHolder names the holder while it holds, and no one before, after a
+// release, or for a name that is not a lease; a 4 KB name is refused.
+func TestLeaseHolder(t *testing.T) {
+	st := openLeases(t)
+	ctx := context.Background()
+	l, _ := st.Lease("scheduler", "a", time.Second, 200*time.Millisecond, nil)
+	if h, ok, err := st.LeaseHolder(ctx, "scheduler"); ok || err != nil {
+		t.Fatalf("before acquire: %q, %v, %v", h, ok, err)
+	}
+	rev, ok, err := l.Acquire(ctx)
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if h, ok, err := st.LeaseHolder(ctx, "scheduler"); h != "a" || !ok || err != nil {
+		t.Fatalf("held: %q, %v, %v; want a", h, ok, err)
+	}
+	if err := l.Release(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok, err := st.LeaseHolder(ctx, "scheduler"); ok || err != nil {
+		t.Fatalf("released: %q, %v, %v", h, ok, err)
+	}
+	if _, _, err := st.LeaseHolder(ctx, strings.Repeat("x", 4096)); err == nil {
+		t.Fatal("a 4 KB lease name was accepted")
 	}
 }
