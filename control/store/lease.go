@@ -171,12 +171,14 @@ func (l *Lease) Holder(ctx context.Context) (string, bool, error) {
 func (l *Lease) retry() time.Duration { return min(l.renew/4, 250*time.Millisecond) }
 
 // Hold campaigns for the lease (trying again every quarter of the renew
-// interval, at most every 250 ms) and,
-// once held, runs fn with a context that is cancelled as soon as the lease
-// is lost: a renewal that fails with ErrLeaseLost, or no successful renewal
-// before the local deadline (the start of the last successful renewal plus
-// the duration, less one renew interval so this process stops before the
-// server lets another take over). Hold returns when ctx ends (nil, after
+// interval, at most every 250 ms) and, once held and claimed (its epoch
+// written: the lease's Fence now admits writes), runs fn with a context
+// that is cancelled as soon as the lease is lost: a renewal that fails with
+// ErrLeaseLost, a fenced write that found another holder's epoch, or no
+// successful renewal before the local deadline (the start of the last
+// successful renewal plus the duration, less one renew interval so this
+// process stops before the server lets another take over). The Fence
+// refuses writes from the moment the lease is lost. Hold returns when ctx ends (nil, after
 // fn returned and the lease was released), when fn returns (its error; the
 // lease is released), or when the lease is lost (ErrLeaseLost, after fn
 // returned): a component that lost leadership is rebuilt, never resumed,
