@@ -147,10 +147,9 @@ const (
 //
 // Concurrent writes through the returned Store are committed together: while
 // a batch is in flight the next writes gather, and go as one atomic batch
-// behind one epoch check (a batch costs about what one write does, so the
-// throughput of many writers stays close to that of unfenced writes). A
-// group that fails on one write's compare-and-set is sent again one write
-// at a time, so every write gets its own outcome.
+// behind one epoch check, so many writers pay for few batches. A group that
+// fails on a write's compare-and-set is sent again in halves, down to the
+// writes that fail, so every write gets its own outcome.
 func (s *Store) WithFence(f *Fence) *Store {
 	c := *s
 	c.fence = f
@@ -217,6 +216,7 @@ type committer struct {
 }
 
 type fencedWrite struct {
+	ctx    context.Context // the caller's: a write it gave up on is not sent
 	op     string
 	msg    *nats.Msg
 	expect uint64
@@ -231,7 +231,7 @@ func (c *committer) write(ctx context.Context, op string, msg *nats.Msg, expect 
 	if _, ok := c.s.fence.Epoch(); !ok {
 		return 0, c.s.fence.errNotHeld(op)
 	}
-	w := &fencedWrite{op: op, msg: msg, expect: expect, done: make(chan struct{})}
+	w := &fencedWrite{ctx: ctx, op: op, msg: msg, expect: expect, done: make(chan struct{})}
 	c.mu.Lock()
 	c.queue = append(c.queue, w)
 	if c.inflight < maxFencedBatches {
@@ -256,10 +256,25 @@ func (c *committer) run() {
 			c.mu.Unlock()
 			return
 		}
-		group := c.queue[:min(len(c.queue), maxFencedGroup)]
-		c.queue = c.queue[len(group):]
+		var group []*fencedWrite
+		n := 0
+		for _, w := range c.queue {
+			if n == maxFencedGroup {
+				break
+			}
+			n++
+			if err := w.ctx.Err(); err != nil {
+				w.err = err
+				close(w.done)
+				continue
+			}
+			group = append(group, w)
+		}
+		c.queue = c.queue[n:]
 		c.mu.Unlock()
-		c.commit(group)
+		if len(group) > 0 {
+			c.commit(group)
+		}
 	}
 }
 
