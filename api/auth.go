@@ -99,6 +99,7 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectModulesUpload + ".*"},
 	{Subject: SubjectModulesList},
 	{Subject: SubjectModulesGet},
+	{Subject: SubjectBackup, Stream: true},
 }
 
 // NodeVerbs lists every subject a node may publish to on the apiserver

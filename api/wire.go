@@ -429,3 +429,18 @@ func NewExpired(rv, oldest uint64) *Status {
 
 // IsExpired reports whether err is an Expired (410) Status.
 func IsExpired(err error) bool { return ReasonOf(err) == ReasonExpired }
+
+// SubjectBackup streams a backup of the whole store (kyb backup): the bytes
+// of a backup file in order, each data message's StreamSeqHeader its byte
+// offset. Allowed to whoever may "get" the cluster-scoped resource
+// ResourceBackups (cluster-admin by default: a backup holds every secret).
+const SubjectBackup = SubjectPrefix + ".backup"
+
+// ResourceBackups is the RBAC resource of SubjectBackup.
+const ResourceBackups = "backups"
+
+// BackupRequest asks for a backup (empty) or for the rest of one from the
+// resume point its last window ended with.
+type BackupRequest struct {
+	Resume string `json:"resume,omitempty"`
+}

@@ -212,6 +212,7 @@ type Server struct {
 	// users' watches cannot keep nodes from their modules.
 	nodeStreams chan struct{}
 	uploads     *uploads
+	backups     *backups
 	// closing is set by Stop under closeMu: after it, no goroutine joins wg.
 	closeMu sync.Mutex
 	closing bool
@@ -259,6 +260,7 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		streams:     make(chan struct{}, cfg.MaxStreams),
 		nodeStreams: make(chan struct{}, cfg.MaxNodeStreams),
 		uploads:     newUploads(),
+		backups:     newBackups(),
 		gone:        newGonePods(),
 		sem:         make(chan struct{}, cfg.MaxInFlight),
 		nodeSem:     make(chan struct{}, cfg.NodeMaxInFlight),
@@ -367,6 +369,7 @@ func (s *Server) Stop() error {
 			s.cancel()
 		}
 		s.wg.Wait()
+		s.backups.removeAll()
 	})
 	if err != nil {
 		return fmt.Errorf("apiserver: stop service: %w", err)
@@ -394,6 +397,7 @@ func (s *Server) endpoints() []endpoint {
 		{"modules-upload", api.SubjectModulesUpload + ".*", s.handleModuleChunk, "chunk bytes (Kyb-Seq: offset) -> ModuleUploadAck, the last ModuleInfo"},
 		{"modules-list", api.SubjectModulesList, s.handleModuleList, "empty -> ModuleList"},
 		{"modules-get", api.SubjectModulesGet, s.handleModuleGet, "ModuleRequest -> ModuleInfo"},
+		{"backup", api.SubjectBackup, s.handleBackup, "BackupRequest -> stream of backup bytes (cluster-admin)"},
 		{"node-register", node(api.NodeVerbRegister), s.nodeOnly(s.handleRegister), "Node -> Node"},
 		{"node-heartbeat", node(api.NodeVerbHeartbeat), s.nodeOnly(s.handleHeartbeat), "Heartbeat -> Ack"},
 		{"node-status", node(api.NodeVerbStatus), s.nodeOnly(s.handleNodeStatus), "NodeStatus -> Ack"},

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,22 +13,23 @@ import (
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
-func openLeases(t *testing.T) *Heartbeats {
+// openLeases opens the object store, where leases live.
+func openLeases(t *testing.T) *Store {
 	t.Helper()
 	srv := testutil.StartNATS(t)
 	js, err := jetstream.New(testutil.Connect(t, srv))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hb, err := OpenHeartbeats(context.Background(), js, 2*time.Second)
+	s, err := Open(context.Background(), js, Config{Fence: FenceBatch})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return hb
+	return s
 }
 
 func TestLeaseBadSettings(t *testing.T) {
-	hb := openLeases(t)
+	st := openLeases(t)
 	for _, tc := range []struct {
 		name            string
 		lease, identity string
@@ -39,7 +41,7 @@ func TestLeaseBadSettings(t *testing.T) {
 		{"renew not under duration", "x", "a", time.Second, time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := hb.Lease(tc.lease, tc.identity, tc.dur, tc.renew, nil); err == nil {
+			if _, err := st.Lease(tc.lease, tc.identity, tc.dur, tc.renew, nil); err == nil {
 				t.Fatal("accepted")
 			}
 		})
@@ -49,10 +51,10 @@ func TestLeaseBadSettings(t *testing.T) {
 // Only one process holds a lease; renewal at an old revision (a deposed
 // holder) fails with ErrLeaseLost; release frees it at once.
 func TestLeaseAcquireRenewRelease(t *testing.T) {
-	hb := openLeases(t)
+	st := openLeases(t)
 	ctx := context.Background()
-	a, _ := hb.Lease("ctl", "a", time.Second, 200*time.Millisecond, nil)
-	b, _ := hb.Lease("ctl", "b", time.Second, 200*time.Millisecond, nil)
+	a, _ := st.Lease("ctl", "a", time.Second, 200*time.Millisecond, nil)
+	b, _ := st.Lease("ctl", "b", time.Second, 200*time.Millisecond, nil)
 	rev, ok, err := a.Acquire(ctx)
 	if !ok || err != nil {
 		t.Fatalf("a.Acquire = %v, %v", ok, err)
@@ -71,7 +73,7 @@ func TestLeaseAcquireRenewRelease(t *testing.T) {
 		t.Fatalf("Holder = %q, %v; want a", h, ok)
 	}
 	// The same identity (a restarted process) takes its lease back.
-	again, _ := hb.Lease("ctl", "a", time.Second, 200*time.Millisecond, nil)
+	again, _ := st.Lease("ctl", "a", time.Second, 200*time.Millisecond, nil)
 	rev3, ok, err := again.Acquire(ctx)
 	if !ok || err != nil || rev3 <= rev2 {
 		t.Fatalf("re-acquire by the same identity = %d, %v, %v", rev3, ok, err)
@@ -95,10 +97,10 @@ func TestLeaseAcquireRenewRelease(t *testing.T) {
 // A holder that stops renewing loses the lease when the server expires the
 // key, and another process acquires it.
 func TestLeaseExpires(t *testing.T) {
-	hb := openLeases(t)
+	st := openLeases(t)
 	ctx := context.Background()
-	a, _ := hb.Lease("ctl", "a", time.Second, 200*time.Millisecond, nil)
-	b, _ := hb.Lease("ctl", "b", time.Second, 200*time.Millisecond, nil)
+	a, _ := st.Lease("ctl", "a", time.Second, 200*time.Millisecond, nil)
+	b, _ := st.Lease("ctl", "b", time.Second, 200*time.Millisecond, nil)
 	rev, ok, err := a.Acquire(ctx)
 	if !ok || err != nil {
 		t.Fatalf("a.Acquire = %v, %v", ok, err)
@@ -119,9 +121,9 @@ func TestLeaseExpires(t *testing.T) {
 // Hold runs fn only while holding; the second holder runs after the first
 // ends; a deposed holder's fn is cancelled and Hold returns ErrLeaseLost.
 func TestLeaseHold(t *testing.T) {
-	hb := openLeases(t)
-	a, _ := hb.Lease("ctl", "a", time.Second, 100*time.Millisecond, nil)
-	b, _ := hb.Lease("ctl", "b", time.Second, 100*time.Millisecond, nil)
+	st := openLeases(t)
+	a, _ := st.Lease("ctl", "a", time.Second, 100*time.Millisecond, nil)
+	b, _ := st.Lease("ctl", "b", time.Second, 100*time.Millisecond, nil)
 	var running atomic.Int32
 	var maxRunning atomic.Int32
 	body := func(ctx context.Context) error {
@@ -184,29 +186,68 @@ func holds(f func() bool) func() error {
 	}
 }
 
-// Lease keys share the heartbeat bucket but are never reported as nodes.
-func TestHeartbeatWatchSkipsLeases(t *testing.T) {
-	hb := openLeases(t)
+// Lease keys share the objects bucket but are never listed or watched as
+// objects.
+func TestObjectWatchSkipsLeases(t *testing.T) {
+	st := openLeases(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	l, _ := hb.Lease("scheduler", "a", time.Second, 200*time.Millisecond, nil)
-	if _, ok, err := l.Acquire(ctx); !ok || err != nil {
-		t.Fatalf("Acquire = %v, %v", ok, err)
-	}
-	if err := hb.Beat(ctx, "node-1", time.Now()); err != nil {
-		t.Fatal(err)
-	}
-	events, err := hb.Watch(ctx)
+	l, _ := st.Lease("scheduler", "a", time.Second, 200*time.Millisecond, nil)
+	go func() {
+		_ = l.Hold(ctx, func(ctx context.Context) error {
+			fst := st.WithFence(l.Fence())
+			_ = fst.Create(ctx, newPod("default", "p1", nil))
+			<-ctx.Done()
+			return nil
+		})
+	}()
+	testutil.Eventually(t, 3*time.Second, func() error {
+		_, err := st.Get(ctx, podKind, "default", "p1")
+		return err
+	})
+	events, err := st.Watch(ctx, nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ev := <-events; ev.Node != "node-1" {
-		t.Fatalf("first event names %q; want node-1 only", ev.Node)
+	var seen []string
+	for ev := range events {
+		if ev.Type == Synced {
+			break
+		}
+		seen = append(seen, ev.Object.GetObjectMeta().Name)
 	}
-	if err := hb.Beat(ctx, "node-2", time.Now()); err != nil {
+	if len(seen) != 1 || seen[0] != "p1" {
+		t.Fatalf("a watch of every kind saw %q; want [p1] (no lease keys)", seen)
+	}
+	items, _, err := st.List(ctx, podKind, ListOptions{})
+	if err != nil || len(items) != 1 {
+		t.Fatalf("List = %d items, %v; want 1", len(items), err)
+	}
+}
+
+// LeaseHolder names the holder while it holds, and no one before, after a
+// release, or for a name that is not a lease; a 4 KB name is refused.
+func TestLeaseHolder(t *testing.T) {
+	st := openLeases(t)
+	ctx := context.Background()
+	l, _ := st.Lease("scheduler", "a", time.Second, 200*time.Millisecond, nil)
+	if h, ok, err := st.LeaseHolder(ctx, "scheduler"); ok || err != nil {
+		t.Fatalf("before acquire: %q, %v, %v", h, ok, err)
+	}
+	rev, ok, err := l.Acquire(ctx)
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if h, ok, err := st.LeaseHolder(ctx, "scheduler"); h != "a" || !ok || err != nil {
+		t.Fatalf("held: %q, %v, %v; want a", h, ok, err)
+	}
+	if err := l.Release(ctx, rev); err != nil {
 		t.Fatal(err)
 	}
-	if ev := <-events; ev.Node != "node-2" {
-		t.Fatalf("second event names %q; want node-2", ev.Node)
+	if h, ok, err := st.LeaseHolder(ctx, "scheduler"); ok || err != nil {
+		t.Fatalf("released: %q, %v, %v", h, ok, err)
+	}
+	if _, _, err := st.LeaseHolder(ctx, strings.Repeat("x", 4096)); err == nil {
+		t.Fatal("a 4 KB lease name was accepted")
 	}
 }

@@ -24,6 +24,10 @@ import (
 // DefaultBucket is the KV bucket of API objects when Config.Bucket is empty.
 const DefaultBucket = "kyb-objects"
 
+// leaseMarkerTTL is how long the server keeps the marker of an expired
+// lease key in the objects bucket.
+const leaseMarkerTTL = time.Minute
+
 // MaxObjectSize is the largest stored object (its JSON), like etcd's
 // default request limit of about 1.5 MiB.
 const MaxObjectSize = 1 << 20
@@ -49,6 +53,9 @@ type Config struct {
 	Replicas int
 	// Logger receives the store's logs; default slog.Default().
 	Logger *slog.Logger
+	// Fence is how stores made by WithFence fence their writes; default
+	// FenceAuto.
+	Fence FenceMode
 }
 
 // Store is a typed store of API objects over one JetStream KV bucket. It is
@@ -63,6 +70,10 @@ type Store struct {
 	log        *slog.Logger
 	kinds      map[string]*api.Kind // key token -> kind
 	heads      *heads
+	fence      *Fence     // nil: writes are not fenced
+	fenceMode  FenceMode  // from Config
+	batchFence bool       // fenced writes are atomic batches (else checked locally)
+	commits    *committer // groups fenced writes
 }
 
 // Open creates (or opens) the bucket and returns a Store over it. An
@@ -84,6 +95,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		Storage:      jetstream.FileStorage,
 		Replicas:     cfg.Replicas,
 		MaxValueSize: MaxObjectSize,
+		// Leases live here, beside what they fence, with per-message TTLs.
+		LimitMarkerTTL: leaseMarkerTTL,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open store bucket %s: %w", cfg.Bucket, err)
@@ -92,6 +105,14 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 	stream, err := js.Stream(ctx, streamName)
 	if err != nil {
 		return nil, fmt.Errorf("open store bucket %s: stream: %w", cfg.Bucket, err)
+	}
+	// Fenced writes are atomic batches (WithFence); a KV configuration
+	// cannot say so, the stream's can.
+	if sc := stream.CachedInfo().Config; !sc.AllowAtomicPublish {
+		sc.AllowAtomicPublish = true
+		if stream, err = js.UpdateStream(ctx, sc); err != nil {
+			return nil, fmt.Errorf("open store bucket %s: allow atomic publish: %w", cfg.Bucket, err)
+		}
 	}
 	s := &Store{
 		js:         js,
@@ -103,6 +124,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		log:        cfg.Logger.With("component", "store", "bucket", cfg.Bucket),
 		kinds:      make(map[string]*api.Kind),
 		heads:      newHeads(),
+		fenceMode:  cfg.Fence,
 	}
 	for _, k := range api.Kinds() {
 		s.kinds[kindToken(k)] = k
@@ -304,9 +326,12 @@ func (s *Store) create(ctx context.Context, kind *api.Kind, meta *api.ObjectMeta
 	var expect uint64
 	for attempt := 0; ; attempt++ {
 		msg := &nats.Msg{Subject: subject, Header: nats.Header{hdrOp: []string{opCreate}}, Data: data}
-		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(expect))
+		seq, err := s.publish(ctx, op, msg, expect)
 		if err == nil {
-			return ack.Sequence, nil
+			return seq, nil
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			return 0, err
 		}
 		if !isWrongLastSeq(err) || attempt > 3 {
 			return 0, storeErr(op, err)
@@ -442,18 +467,20 @@ func (s *Store) Update(ctx context.Context, obj api.Object) error {
 		*meta, *tm = saved, savedTM
 		return fmt.Errorf("%s: encode: %w", op, err)
 	}
-	ack, err := s.js.PublishMsg(ctx, updateMsg(subject, old.createdRev, data),
-		jetstream.WithExpectLastSequencePerSubject(rev))
+	seq, err := s.publish(ctx, op, updateMsg(subject, old.createdRev, data), rev)
 	if err != nil {
 		*meta, *tm = saved, savedTM
+		if errors.Is(err, ErrLeaseLost) {
+			return err
+		}
 		if isWrongLastSeq(err) {
 			return errModified(kind, meta.Name)
 		}
 		return storeErr(op, err)
 	}
-	s.heads.put(key, head{rev: ack.Sequence, uid: meta.UID, created: meta.CreationTimestamp,
+	s.heads.put(key, head{rev: seq, uid: meta.UID, created: meta.CreationTimestamp,
 		generation: meta.Generation, spec: newSpec, createdRev: old.createdRev})
-	meta.ResourceVersion = strconv.FormatUint(ack.Sequence, 10)
+	meta.ResourceVersion = strconv.FormatUint(seq, 10)
 	return nil
 }
 
@@ -538,11 +565,14 @@ func (s *Store) Delete(ctx context.Context, kind *api.Kind, namespace, name, res
 			return nil, fmt.Errorf("%s: %w", op, err)
 		}
 		msg := &nats.Msg{Subject: subject, Header: nats.Header{hdrKVOperation: []string{hdrKVDelete}}, Data: e.Value()}
-		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(e.Revision()))
+		seq, err := s.publish(ctx, op, msg, e.Revision())
 		if err == nil {
 			s.heads.forget(key)
-			obj.GetObjectMeta().ResourceVersion = strconv.FormatUint(ack.Sequence, 10)
+			obj.GetObjectMeta().ResourceVersion = strconv.FormatUint(seq, 10)
 			return obj, nil
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			return nil, err
 		}
 		if !isWrongLastSeq(err) {
 			return nil, storeErr(op, err)

@@ -6,9 +6,12 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -35,39 +38,90 @@ import (
 // revision needs no read.
 func (s *Store) UpdateAll(ctx context.Context, objs []api.Object) []error {
 	errs := make([]error, len(objs))
+	if s.fence != nil && !s.batchFence {
+		if _, ok := s.fence.Epoch(); !ok {
+			for i := range errs {
+				errs[i] = s.fence.errNotHeld("update")
+			}
+			return errs
+		}
+	}
 	pubs := make([]pendingUpdate, len(objs))
 	for i, obj := range objs {
 		pubs[i], errs[i] = s.publishUpdate(obj)
+	}
+	if s.BatchFenced() {
+		s.updateAllFenced(ctx, objs, pubs, errs)
+		return errs
 	}
 	for i, p := range pubs {
 		f := p.fut
 		if f == nil {
 			continue
 		}
-		kind, meta := api.KindOf(objs[i]), objs[i].GetObjectMeta()
 		select {
 		case ack := <-f.Ok():
-			meta.ResourceVersion = strconv.FormatUint(ack.Sequence, 10)
-			if p.specOK {
-				s.heads.put(p.key, head{rev: ack.Sequence, uid: meta.UID, created: meta.CreationTimestamp,
-					generation: meta.Generation, spec: p.spec, createdRev: p.createdRev})
-			}
+			s.updated(objs[i], &p, ack.Sequence)
 		case err := <-f.Err():
-			if isWrongLastSeq(err) {
-				errs[i] = errModified(kind, meta.Name)
-			} else {
-				errs[i] = storeErr(opName("update", kind, meta.Namespace, meta.Name), err)
-			}
+			errs[i] = s.updateErr(objs[i], err)
 		case <-ctx.Done():
-			errs[i] = storeErr(opName("update", kind, meta.Namespace, meta.Name), ctx.Err())
+			errs[i] = s.updateErr(objs[i], ctx.Err())
 		}
 	}
 	return errs
 }
 
+// updateAllFenced sends the fenced writes of UpdateAll through the Store's
+// group commit: they go together in atomic batches behind one epoch check
+// each, and a stale object fails alone.
+func (s *Store) updateAllFenced(ctx context.Context, objs []api.Object, pubs []pendingUpdate, errs []error) {
+	var wg sync.WaitGroup
+	for i := range pubs {
+		p := &pubs[i]
+		if p.msg == nil {
+			continue
+		}
+		wg.Go(func() {
+			meta := objs[i].GetObjectMeta()
+			seq, err := s.commits.write(ctx, opName("update", api.KindOf(objs[i]), meta.Namespace, meta.Name), p.msg, p.rev)
+			if err != nil {
+				errs[i] = s.updateErr(objs[i], err)
+				return
+			}
+			s.updated(objs[i], p, seq)
+		})
+	}
+	wg.Wait()
+}
+
+// updated records the new revision seq of obj written by UpdateAll.
+func (s *Store) updated(obj api.Object, p *pendingUpdate, seq uint64) {
+	meta := obj.GetObjectMeta()
+	meta.ResourceVersion = strconv.FormatUint(seq, 10)
+	if p.specOK {
+		s.heads.put(p.key, head{rev: seq, uid: meta.UID, created: meta.CreationTimestamp,
+			generation: meta.Generation, spec: p.spec, createdRev: p.createdRev})
+	}
+}
+
+// updateErr is the error of UpdateAll for obj whose write failed with err.
+func (s *Store) updateErr(obj api.Object, err error) error {
+	kind, meta := api.KindOf(obj), obj.GetObjectMeta()
+	switch {
+	case errors.Is(err, ErrLeaseLost):
+		return err
+	case isWrongLastSeq(err):
+		return errModified(kind, meta.Name)
+	default:
+		return storeErr(opName("update", kind, meta.Namespace, meta.Name), err)
+	}
+}
+
 // pendingUpdate is one write of UpdateAll in flight.
 type pendingUpdate struct {
 	fut        jetstream.PubAckFuture
+	msg        *nats.Msg // the write, when fenced (sent by updateAllFenced)
+	rev        uint64    // the revision it replaces
 	key        string
 	spec       uint64
 	specOK     bool
@@ -105,6 +159,10 @@ func (s *Store) publishUpdate(obj api.Object) (pendingUpdate, error) {
 		*tm = savedTM
 		return pendingUpdate{}, &api.Status{Code: 413, Reason: api.ReasonTooLarge,
 			Message: fmt.Sprintf("%s: object larger than %d bytes", op, MaxObjectSize)}
+	}
+	if s.BatchFenced() {
+		p.msg, p.rev = updateMsg(s.prefix+key, p.createdRev, data), rev
+		return p, nil
 	}
 	if p.fut, err = s.js.PublishMsgAsync(updateMsg(s.prefix+key, p.createdRev, data), jetstream.WithExpectLastSequencePerSubject(rev)); err != nil {
 		*tm = savedTM

@@ -268,7 +268,9 @@ func (w *watcher) handle(msg jetstream.Msg) {
 	j := &watchJob{seq: md.Sequence.Stream, pending: md.NumPending, key: subject[len(w.s.prefix):], kind: w.kind}
 	kindTok, _, _, ok := splitKey(j.key)
 	if !ok {
-		w.s.log.Warn("watch: skipping malformed key", "key", j.key)
+		if !isLeaseKey(j.key) {
+			w.s.log.Warn("watch: skipping malformed key", "key", j.key)
+		}
 		j.key = "" // still counts for Synced
 	} else if j.kind == nil {
 		if j.kind = w.s.kindByToken(kindTok); j.kind == nil {

@@ -73,11 +73,7 @@ func (e *leaseEnv) start(t *testing.T, identity string) *member {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hb, err := store.OpenHeartbeats(ctx, js, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := hb.Lease("controller-manager", identity, time.Second, 200*time.Millisecond, quiet)
+	l, err := st.Lease("controller-manager", identity, time.Second, 200*time.Millisecond, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,8 @@ type serverFlags struct {
 	leaseDuration, renew   time.Duration
 	serviceCIDR, nodePorts string
 	http                   string
+	restore                string
+	restoreForce           bool
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -35,11 +37,13 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().BoolVar(&f.spread, "spread", false, "schedule pods onto the least allocated nodes instead of bin-packing")
 	cmd.Flags().StringVar(&f.tls, "tls", "auto", "auto: TLS unless --listen is a loopback address; on; off (loopback only)")
 	cmd.Flags().StringSliceVar(&f.tlsNames, "tls-san", nil, "extra host names or IPs for the server certificate")
-	cmd.Flags().DurationVar(&f.leaseDuration, "lease-duration", 15*time.Second, "how long the scheduler's and controllers' leases last unrenewed; another control plane takes over about this long after the holder dies")
-	cmd.Flags().DurationVar(&f.renew, "renew-interval", 5*time.Second, "how often the lease holder renews (under --lease-duration)")
+	cmd.Flags().DurationVar(&f.leaseDuration, "lease-duration", controlplane.DefaultLeaseDuration, "how long the scheduler's and controllers' leases last unrenewed; another control plane takes over about this long after the holder dies")
+	cmd.Flags().DurationVar(&f.renew, "renew-interval", controlplane.DefaultRenewInterval, "how often the lease holder renews (under --lease-duration)")
 	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", api.DefaultServiceCIDR, "IPv4 range Service cluster IPs are allocated from (its .1 and .10 only on request: the kubernetes Service, the cluster DNS)")
 	cmd.Flags().StringVar(&f.nodePorts, "service-node-port-range", api.DefaultNodePortRange, "range NodePorts are allocated from, LOW-HIGH")
 	cmd.Flags().StringVar(&f.http, "http", "127.0.0.1:8080", "HOST:PORT of the web dashboard (HTTPS unless loopback, as --tls says); empty for none")
+	cmd.Flags().StringVar(&f.restore, "restore", "", "restore a backup file (kyb backup) into the data directory before starting; refused over existing data unless --restore-force")
+	cmd.Flags().BoolVar(&f.restoreForce, "restore-force", false, "with --restore: replace the data already in the data directory")
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -108,7 +112,10 @@ func (f *serverFlags) config() (controlplane.Config, error) {
 		return controlplane.Config{}, fmt.Errorf("--lease-duration, --renew-interval: %w", err)
 	}
 	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames,
-		LeaseDuration: f.leaseDuration, RenewInterval: f.renew, HTTP: f.http}
+		LeaseDuration: f.leaseDuration, RenewInterval: f.renew, HTTP: f.http, Restore: f.restore, RestoreForce: f.restoreForce}
+	if f.restoreForce && f.restore == "" {
+		return controlplane.Config{}, errors.New("--restore-force: only with --restore FILE")
+	}
 	if _, err := api.ClusterDNSIP(f.serviceCIDR); err != nil {
 		return controlplane.Config{}, fmt.Errorf("--service-cidr: %w", err)
 	}
