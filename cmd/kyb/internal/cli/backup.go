@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/controlplane"
 )
 
@@ -70,6 +71,7 @@ kyb server --restore FILE does the same and goes on serving.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sf := serverFlags{dataDir: dataDir, listen: "127.0.0.1:0", sync: "always", tls: "auto",
 				leaseDuration: controlplane.DefaultLeaseDuration, renew: controlplane.DefaultRenewInterval,
+				serviceCIDR: api.DefaultServiceCIDR, nodePorts: api.DefaultNodePortRange,
 				restore: args[0], restoreForce: force}
 			cfg, err := sf.config()
 			if err != nil {
