@@ -76,6 +76,8 @@ func Default(obj Object) {
 		defaultDeployment(o)
 	case *DaemonSet:
 		defaultDaemonSet(o)
+	case *Secret:
+		defaultSecret(o)
 	}
 }
 
@@ -99,6 +101,7 @@ func defaultPod(p *Pod) {
 		defaultContainer(&s.Containers[i], wasm, s.HostNetwork)
 	}
 	defaultTolerations(s)
+	defaultPodConfig(s)
 	if p.Status.Phase == "" {
 		p.Status.Phase = PodPending
 	}
