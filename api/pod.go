@@ -93,19 +93,19 @@ func (s *PodSpec) RuntimeClass() string {
 
 // Container is one container (or wasm module) of a pod.
 type Container struct {
-	Name            string               `json:"name"`
-	Image           string               `json:"image"`
-	ImagePullPolicy PullPolicy           `json:"imagePullPolicy,omitempty"`
-	Command         []string             `json:"command,omitempty"`
-	Args            []string             `json:"args,omitempty"`
-	WorkingDir      string               `json:"workingDir,omitempty"`
-	Env             []EnvVar             `json:"env,omitempty"`
+	Name            string     `json:"name"`
+	Image           string     `json:"image"`
+	ImagePullPolicy PullPolicy `json:"imagePullPolicy,omitempty"`
+	Command         []string   `json:"command,omitempty"`
+	Args            []string   `json:"args,omitempty"`
+	WorkingDir      string     `json:"workingDir,omitempty"`
+	Env             []EnvVar   `json:"env,omitempty"`
 	// EnvFrom fills the environment from every key of ConfigMaps and
 	// Secrets; Env wins over it.
-	EnvFrom []EnvFromSource `json:"envFrom,omitempty"`
-	Ports           []ContainerPort      `json:"ports,omitempty"`
-	Resources       ResourceRequirements `json:"resources,omitzero"`
-	VolumeMounts    []VolumeMount        `json:"volumeMounts,omitempty"`
+	EnvFrom      []EnvFromSource      `json:"envFrom,omitempty"`
+	Ports        []ContainerPort      `json:"ports,omitempty"`
+	Resources    ResourceRequirements `json:"resources,omitzero"`
+	VolumeMounts []VolumeMount        `json:"volumeMounts,omitempty"`
 	// SecurityContext holds the container's security attributes; where a
 	// field is also in the pod's SecurityContext, this one wins.
 	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
