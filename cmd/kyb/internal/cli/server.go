@@ -23,6 +23,7 @@ type serverFlags struct {
 	tls                   string
 	tlsNames              []string
 	leaseDuration, renew  time.Duration
+	rotateSecretsKey      bool
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -34,6 +35,7 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringSliceVar(&f.tlsNames, "tls-san", nil, "extra host names or IPs for the server certificate")
 	cmd.Flags().DurationVar(&f.leaseDuration, "lease-duration", 15*time.Second, "how long the scheduler's and controllers' leases last unrenewed; another control plane takes over about this long after the holder dies")
 	cmd.Flags().DurationVar(&f.renew, "renew-interval", 5*time.Second, "how often the lease holder renews (under --lease-duration)")
+	cmd.Flags().BoolVar(&f.rotateSecretsKey, "rotate-secrets-key", false, "on start, make a new key for the encryption of Secrets at rest, re-encrypt every Secret with it and retire the old key")
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -102,7 +104,7 @@ func (f *serverFlags) config() (controlplane.Config, error) {
 		return controlplane.Config{}, fmt.Errorf("--lease-duration, --renew-interval: %w", err)
 	}
 	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames,
-		LeaseDuration: f.leaseDuration, RenewInterval: f.renew}
+		LeaseDuration: f.leaseDuration, RenewInterval: f.renew, RotateSecretsKey: f.rotateSecretsKey}
 	if f.spread {
 		cfg.Scheduler.Strategy = scheduler.Spread
 	}
