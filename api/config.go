@@ -224,3 +224,35 @@ func validateConfigUpdate(e *errs, old, new Object) {
 
 // SecretKeys returns a Secret's keys, sorted.
 func (s *Secret) SecretKeys() []string { return slices.Sorted(maps.Keys(s.Data)) }
+
+// The node verb and agent subject of ConfigMaps and Secrets.
+const (
+	// NodeVerbConfig: body ConfigRequest; reply the ConfigMap or Secret.
+	// Answered (403 otherwise) only when a pod bound to the node, in the
+	// object's namespace, references it (env, envFrom, a volume, a
+	// projected source or imagePullSecrets), as Kubernetes' node
+	// authorizer does.
+	NodeVerbConfig = "config"
+	// AgentVerbConfig: published ConfigNotice whenever a ConfigMap or
+	// Secret that a pod bound to the node references changes. It carries
+	// no values: the agent fetches the object through NodeVerbConfig.
+	AgentVerbConfig = "config"
+)
+
+// ConfigRequest names the ConfigMap or Secret a node asks for.
+type ConfigRequest struct {
+	// Kind is "ConfigMap" or "Secret".
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+// ConfigNotice tells an agent that a ConfigMap or Secret its pods use
+// changed (Type ADDED, MODIFIED or DELETED).
+type ConfigNotice struct {
+	Type            string `json:"type"`
+	Kind            string `json:"kind"`
+	Namespace       string `json:"namespace"`
+	Name            string `json:"name"`
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+}

@@ -358,6 +358,7 @@ func (s *Server) endpoints() []endpoint {
 		{"node-events", node(api.NodeVerbEvents), s.nodeOnly(s.handleNodeEvents), "Event (about a pod bound to the node) -> Event as stored"},
 		{"node-module", node(api.NodeVerbModule), s.nodeOnly(s.handleNodeModule), "ModuleRequest -> stream of module chunks"},
 		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.nodeOnly(s.handleNodeModuleInfo), "ModuleRequest -> ModuleInfo"},
+		{"node-config", node(api.NodeVerbConfig), s.nodeOnly(s.handleNodeConfig), "ConfigRequest (a ConfigMap or Secret a pod bound to the node references) -> object"},
 	}
 }
 

@@ -7,17 +7,23 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
+	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/controlplane"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
 // grepDir fails when any file under dir holds one of needles.
@@ -134,4 +140,95 @@ func TestSecretsEncryptedAtRest(t *testing.T) {
 	}
 	// The retired key is gone: the Secret reads back with key2 only.
 	run(false, false)
+}
+
+// A node reads a Secret or ConfigMap only when a pod bound to it (in the
+// object's namespace) references it: another node's secret, a secret no
+// pod references and one of another namespace are 403; a forged node name
+// in the subject is a permissions violation; a 4 KB name is a 400.
+func TestNodeReadsOnlyItsPodsSecrets(t *testing.T) {
+	cp := startCP(t, "on")
+	ctx := context.Background()
+	nc, err := connectAs(t, cp, adminCreds(t, cp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := client.New(nc, client.WithTimeout(10*time.Second))
+	for _, m := range []string{
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: s1}\nstringData: {k: one}\n",
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: s2}\nstringData: {k: two}\n",
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: lonely}\nstringData: {k: three}\n",
+		"apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n",
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: s1, namespace: other}\nstringData: {k: four}\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {k: five}\n",
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: p1}\nspec:\n  nodeName: n1\n  containers: [{name: c, image: i, env: [{name: A, valueFrom: {secretKeyRef: {name: s1, key: k}}}]}]\n  volumes: [{name: v, projected: {sources: [{configMap: {name: cm}}]}}]\n",
+		"apiVersion: v1\nkind: Pod\nmetadata: {name: p2}\nspec:\n  nodeName: n2\n  containers: [{name: c, image: i}]\n  volumes: [{name: v, secret: {secretName: s2}}]\n",
+	} {
+		if _, err := admin.Apply(ctx, []byte(m)); err != nil {
+			t.Fatalf("apply %q: %v", m, err)
+		}
+	}
+	errOpt, errs := permErrs(t)
+	n1, err := connectAs(t, cp, join(t, cp, "n1"), errOpt, nats.CustomInboxPrefix(auth.InboxPrefix("n1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := client.New(n1, client.WithTimeout(5*time.Second))
+	ask := func(kind, ns, name string) (api.Object, error) {
+		b, _ := json.Marshal(api.ConfigRequest{Kind: kind, Namespace: ns, Name: name})
+		out, err := node.Request(ctx, api.NodeSubject("n1", api.NodeVerbConfig), b)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := api.Decode(out)
+		if err != nil {
+			return nil, err
+		}
+		return ds[0].Object, nil
+	}
+	// The cache follows the store's watch: wait for the pods.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		_, err := ask("Secret", "default", "s1")
+		return err
+	})
+	obj, err := ask("Secret", "default", "s1")
+	if err != nil || string(obj.(*api.Secret).Data["k"]) != "one" {
+		t.Fatalf("own pod's secret: %v, %v", obj, err)
+	}
+	if obj, err := ask("ConfigMap", "default", "cm"); err != nil || obj.(*api.ConfigMap).Data["k"] != "five" {
+		t.Fatalf("own pod's configmap (projected): %v, %v", obj, err)
+	}
+	for _, tc := range []struct{ kind, ns, name string }{
+		{"Secret", "default", "s2"},     // another node's pod's
+		{"Secret", "default", "lonely"}, // nobody's
+		{"Secret", "other", "s1"},       // the same name in another namespace
+		{"ConfigMap", "default", "s1"},  // the right name, the wrong kind
+	} {
+		if _, err := ask(tc.kind, tc.ns, tc.name); !isStatus(err, 403) {
+			t.Errorf("%s %s/%s: %v, want 403", tc.kind, tc.ns, tc.name, err)
+		}
+	}
+	if _, err := ask("Secret", "default", strings.Repeat("a", 4096)); !isStatus(err, 400) {
+		t.Errorf("4 KB name: %v, want 400", err)
+	}
+	if _, err := ask("Pod", "default", "p1"); !isStatus(err, 400) {
+		t.Errorf("kind Pod: %v, want 400", err)
+	}
+	// Speaking for n2 is refused by NATS itself.
+	b, _ := json.Marshal(api.ConfigRequest{Kind: "Secret", Namespace: "default", Name: "s2"})
+	if err := n1.Publish(api.NodeSubject("n2", api.NodeVerbConfig), b); err != nil {
+		t.Fatal(err)
+	}
+	wantPermViolation(t, errs, api.NodeSubject("n2", api.NodeVerbConfig))
+	// And a user cannot use the node verb.
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	if _, err := admin.Request(short, api.NodeSubject("n1", api.NodeVerbConfig), b); err == nil {
+		t.Fatal("admin on a node verb: want an error")
+	}
+}
+
+func isStatus(err error, code int) bool {
+	var st *api.Status
+	return errors.As(err, &st) && st.Code == code
 }
