@@ -66,6 +66,8 @@ type Agent struct {
 	// events records the pods' events (events.go), sent through
 	// kyb.node.<name>.events.
 	events *record.Recorder
+	// configs fetches the ConfigMaps and Secrets the pods use (configs.go).
+	configs *configs
 }
 
 // New checks cfg, fills its defaults and returns an agent that speaks on nc
@@ -120,6 +122,7 @@ func New(cfg Config, nc *nats.Conn, rts map[string]runtimes.Runtime, log *slog.L
 	a.reporter = newReporter(a)
 	a.logs = &logPublisher{a: a}
 	a.events = newEventRecorder(a)
+	a.configs = newConfigs(a)
 	return a, nil
 }
 
@@ -154,6 +157,7 @@ func (a *Agent) Run(parent context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { a.reporter.run(ctx) })
 	bg.Go(func() { a.beatLoop(ctx) })
+	bg.Go(func() { a.configs.run(ctx, a.cfg.ConfigResync) })
 
 	// connect: register, (flush), sync, reconcile; retried until it works.
 	retry := time.NewTimer(0)

@@ -81,6 +81,15 @@ type Config struct {
 
 	// AgentVersion overrides Version in nodeInfo.
 	AgentVersion string
+
+	// ServiceEnv, when set, gives the cluster-provided variables of a
+	// pod's containers (the services' FOO_SERVICE_HOST, ...), added as
+	// kubelet adds them (envvars.go). Nil adds none.
+	ServiceEnv ServiceEnvFunc
+	// ConfigResync is how often every ConfigMap and Secret the pods use is
+	// fetched again, a backstop for change notices missed while
+	// disconnected (a reconnect also refetches). Default 1m.
+	ConfigResync time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -115,6 +124,7 @@ func (c *Config) setDefaults() error {
 	def(&c.BackoffReset, 10*time.Minute)
 	def(&c.LogPollInterval, 150*time.Millisecond)
 	def(&c.ProbeSecond, time.Second)
+	def(&c.ConfigResync, time.Minute)
 	if c.StatusBatchMax == 0 {
 		c.StatusBatchMax = 500
 	}
