@@ -612,7 +612,7 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 	if c.pullErrs == 0 {
 		w.event(api.EventTypeNormal, api.ReasonPulling, c.spec.Name, "Pulling image %q", c.spec.Image)
 	}
-	img, err := w.rt.EnsureImage(octx, c.spec.Image, pullPolicy(c.spec.ImagePullPolicy), w.pullProgress(c.spec.Name, c.spec.Image))
+	img, err := w.ensureImage(octx, c, w.pullProgress(c.spec.Name, c.spec.Image))
 	done()
 	if err != nil {
 		if ctx.Err() != nil {
