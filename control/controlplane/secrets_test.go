@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -231,4 +232,55 @@ func TestNodeReadsOnlyItsPodsSecrets(t *testing.T) {
 func isStatus(err error, code int) bool {
 	var st *api.Status
 	return errors.As(err, &st) && st.Code == code
+}
+
+// Bad input through the API changes nothing: a change of an immutable
+// Secret is a 422 naming the field, a Secret of more than 1 MiB a 413, a
+// bad key a 422 naming it, a dockerconfigjson Secret without its key a 422.
+func TestSecretBadInput(t *testing.T) {
+	cp := startCP(t, "off")
+	ctx := context.Background()
+	nc, err := connectAs(t, cp, adminCreds(t, cp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := client.New(nc, client.WithTimeout(10*time.Second))
+	if _, err := admin.Apply(ctx, []byte("apiVersion: v1\nkind: Secret\nmetadata: {name: fixed}\nimmutable: true\nstringData: {k: v1}\n")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, manifest string
+		code           int
+		want           string
+	}{
+		{"immutable", "apiVersion: v1\nkind: Secret\nmetadata: {name: fixed}\nimmutable: true\nstringData: {k: v2}\n", 422, "data: field is immutable"},
+		{"too big", "apiVersion: v1\nkind: Secret\nmetadata: {name: big}\nstringData: {k: " + strings.Repeat("x", 1<<20) + "}\n", 413, "exceeds the limit"},
+		{"bad key", "apiVersion: v1\nkind: Secret\nmetadata: {name: k}\nstringData: {'a b': v}\n", 422, "data[a b]"},
+		{"docker config", "apiVersion: v1\nkind: Secret\nmetadata: {name: d}\ntype: kubernetes.io/dockerconfigjson\nstringData: {k: v}\n", 422, "data[.dockerconfigjson]: required"},
+		{"configmap key", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {'../x': v}\n", 422, "data[../x]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := admin.Apply(ctx, []byte(tc.manifest))
+			var st *api.Status
+			if !errors.As(err, &st) || st.Code != tc.code || !strings.Contains(err.Error()+fmt.Sprint(st.Causes), tc.want) {
+				t.Fatalf("apply: %v (causes %v), want %d with %q", err, causesOf(st), tc.code, tc.want)
+			}
+		})
+	}
+	obj, err := admin.Get(ctx, "Secret", "default", "fixed")
+	if err != nil || string(obj.(*api.Secret).Data["k"]) != "v1" {
+		t.Fatalf("the immutable secret: %v %v", obj, err)
+	}
+	for _, name := range []string{"big", "k", "d"} {
+		if _, err := admin.Get(ctx, "Secret", "default", name); !api.IsNotFound(err) {
+			t.Errorf("secret %s: %v, want NotFound (nothing stored)", name, err)
+		}
+	}
+}
+
+func causesOf(st *api.Status) []api.StatusCause {
+	if st == nil {
+		return nil
+	}
+	return st.Causes
 }

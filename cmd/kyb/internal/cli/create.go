@@ -205,6 +205,13 @@ func createObject(cmd *cobra.Command, g *globals, f *createFlags, obj api.Object
 	kind := api.KindOf(obj)
 	m := obj.GetObjectMeta()
 	m.Namespace = orDefault("", f.ns, kind)
+	// The apiserver's checks, here first: an object over 1 MiB would
+	// otherwise meet the request limit (413), which cannot name it.
+	check := api.DeepCopy(obj)
+	api.Default(check)
+	if err := api.Validate(check); err != nil {
+		return err
+	}
 	switch f.dryRun {
 	case "client":
 		format := f.output

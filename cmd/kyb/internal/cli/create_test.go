@@ -89,7 +89,8 @@ func TestCreateSecretAndConfigMap(t *testing.T) {
 		{[]string{"create", "secret", "generic", "Bad_Name"}, "RFC 1123 subdomain"},
 		{[]string{"create", "secret", "generic", "t", "--type", "kubernetes.io/tls", "--from-literal", "tls.crt=x"}, "data[tls.key]: required"},
 		{[]string{"create", "secret", "docker-registry", "r2", "--docker-username", "u"}, "--docker-password"},
-		{[]string{"create", "configmap", "big", "--from-literal", "k=" + strings.Repeat("x", 1<<20)}, ""},
+		{[]string{"create", "configmap", "big", "--from-literal", "k=" + strings.Repeat("x", 1<<20)}, `ConfigMap "big" has 1048577 bytes of keys and values; must have at most 1048576 bytes`},
+		{[]string{"create", "secret", "generic", "big", "--from-literal", "k=" + strings.Repeat("x", 1<<20)}, `Secret "big" has 1048577 bytes`},
 	} {
 		_, errOut, err := kybOut(url, tc.args...)
 		if err == nil {
