@@ -215,6 +215,37 @@ func TestNodeReadsOnlyItsPodsSecrets(t *testing.T) {
 	if _, err := ask("Pod", "default", "p1"); !isStatus(err, 400) {
 		t.Errorf("kind Pod: %v, want 400", err)
 	}
+	// A change of an object its pods use is announced to n1 (without the
+	// values); one of n2's is not.
+	notices, err := n1.SubscribeSync(api.AgentSubject("n1", api.AgentVerbConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n1.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: s2}\nstringData: {k: two-changed}\n",
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\ndata: {k: six}\n",
+	} {
+		if _, err := admin.Apply(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg, err := notices.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatalf("no config notice: %v", err)
+	}
+	var notice api.ConfigNotice
+	if err := json.Unmarshal(msg.Data, &notice); err != nil || notice.Kind != "ConfigMap" || notice.Name != "cm" || notice.Namespace != "default" || notice.Type != api.EventModified {
+		t.Fatalf("notice %s: %v", msg.Data, err)
+	}
+	if strings.Contains(string(msg.Data), "six") {
+		t.Fatalf("the notice carries values: %s", msg.Data)
+	}
+	if m, err := notices.NextMsg(50 * time.Millisecond); err == nil { // s2 came first: its notice would have been the first
+		t.Fatalf("n1 was told of %s", m.Data)
+	}
 	// Speaking for n2 is refused by NATS itself.
 	b, _ := json.Marshal(api.ConfigRequest{Kind: "Secret", Namespace: "default", Name: "s2"})
 	if err := n1.Publish(api.NodeSubject("n2", api.NodeVerbConfig), b); err != nil {
