@@ -38,7 +38,7 @@ func configPod(name string) *api.Pod {
 // checkConfigPod runs configPod on h and checks what it printed, then
 // that a ConfigMap update reaches its mounted files without a restart.
 func checkConfigPod(t *testing.T, h *harness, pod *api.Pod) {
-	srv := serveConfigs(t, h.cp)
+	srv := serveConfigs(t, h)
 	srv.put(&api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: "web-config"}, Data: map[string]string{"greeting": "hello-from-cm"}})
 	srv.put(&api.Secret{ObjectMeta: api.ObjectMeta{Name: "web-secret"}, Data: map[string][]byte{"password": []byte("s3cr3t-pw")}})
 	p := h.cp.assign(pod)

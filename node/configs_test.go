@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"golang.org/x/sys/unix"
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -34,7 +35,11 @@ type configServer struct {
 	asks int
 }
 
-func serveConfigs(t *testing.T, cp *fakeCP) *configServer {
+func serveConfigs(t *testing.T, h *harness) *configServer {
+	cp := h.cp
+	// A pod left running holds the tmpfs of its secret volumes: unmount
+	// them before the data dir is removed.
+	t.Cleanup(func() { _ = unmountBeneath(h.cfg.DataDir) })
 	s := &configServer{t: t, nc: cp.nc, node: cp.node, objs: map[configKey]api.Object{}}
 	sub, err := cp.nc.Subscribe(api.NodeSubject(cp.node, api.NodeVerbConfig), func(m *nats.Msg) {
 		var r api.ConfigRequest
@@ -115,7 +120,7 @@ func envMap(env []runtimes.EnvVar) map[string]string {
 func TestConfigEnvAndVolumes(t *testing.T) {
 	h := newHarness(t)
 	configs := captureConfigs(h.fake)
-	srv := serveConfigs(t, h.cp)
+	srv := serveConfigs(t, h)
 	srv.put(&api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: "cm"}, Data: map[string]string{"k": "v1", "1bad": "x", "other": "o"}})
 	srv.put(&api.Secret{ObjectMeta: api.ObjectMeta{Name: "s"}, Data: map[string][]byte{"pw": []byte("hunter2")}})
 	h.start()
@@ -223,6 +228,47 @@ func TestConfigEnvAndVolumes(t *testing.T) {
 	if n := len(configs()); n != 1 {
 		t.Errorf("%d containers created, want 1: an update must not restart", n)
 	}
+	// A label change reaches the downwardAPI file.
+	p.Labels = map[string]string{"app": "api"}
+	p = h.cp.store(p)
+	h.cp.push(api.EventModified, p)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if v, _ := read("info/labels"); v != "app=\"api\"\n" {
+			return fmt.Errorf("info/labels = %q", v)
+		}
+		return nil
+	})
+
+	// The secret volume is a tmpfs (never the node's disk), unmounted with
+	// the pod; the configMap volume is not.
+	podDir := h.podDir(p.UID)
+	if os.Geteuid() == 0 {
+		if !isTmpfs(t, mounts["/etc/sec"].HostPath) || isTmpfs(t, mounts["/etc/conf"].HostPath) {
+			t.Errorf("want the secret volume (only) on a tmpfs")
+		}
+	}
+	h.cp.markDeleted(p.UID, ptr(int64(0)))
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if u := h.cp.last(p.UID); u == nil || !u.Finalized {
+			return fmt.Errorf("pod not finalized yet")
+		}
+		return nil
+	})
+	if b, _ := os.ReadFile("/proc/self/mountinfo"); strings.Contains(string(b), podDir) {
+		t.Errorf("a mount beneath the deleted pod's directory remains")
+	}
+	if _, err := os.Stat(podDir); !os.IsNotExist(err) {
+		t.Errorf("pod dir: %v, want it removed", err)
+	}
+}
+
+func isTmpfs(t *testing.T, dir string) bool {
+	t.Helper()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Type == unix.TMPFS_MAGIC
 }
 
 // A missing ConfigMap key holds the container in CreateContainerConfigError
@@ -231,7 +277,7 @@ func TestConfigEnvAndVolumes(t *testing.T) {
 func TestMissingConfigKeyWaits(t *testing.T) {
 	h := newHarness(t)
 	h.cfg.BackoffBase, h.cfg.BackoffMax = time.Hour, time.Hour
-	srv := serveConfigs(t, h.cp)
+	srv := serveConfigs(t, h)
 	srv.put(&api.ConfigMap{ObjectMeta: api.ObjectMeta{Name: "app-config"}, Data: map[string]string{"other": "x"}})
 	h.start()
 	p := mkpod("wait", api.RestartPolicyAlways, "fake://run")

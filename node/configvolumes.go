@@ -29,6 +29,22 @@ func isConfigVolume(v *api.Volume) bool {
 	return v.ConfigMap != nil || v.Secret != nil || v.DownwardAPI != nil || v.Projected != nil
 }
 
+// holdsSecrets reports whether v holds a Secret's values: those volumes
+// are backed by a tmpfs, as the kubelet's.
+func holdsSecrets(v *api.Volume) bool {
+	if v.Secret != nil {
+		return true
+	}
+	if v.Projected != nil {
+		for _, s := range v.Projected.Sources {
+			if s.Secret != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func hasDownwardVolume(p *api.Pod) bool {
 	for i := range p.Spec.Volumes {
 		if v := &p.Spec.Volumes[i]; v.DownwardAPI != nil || v.Projected != nil {
@@ -147,6 +163,15 @@ func (w *podWorker) configVolumeMount(ctx context.Context, pod *api.Pod, v *api.
 	files, err := w.volumePayload(ctx, pod, v)
 	if err != nil {
 		return runtimes.Mount{}, err
+	}
+	if holdsSecrets(v) {
+		ok, err := mountSecretTmpfs(dir)
+		if err != nil {
+			return runtimes.Mount{}, fmt.Errorf("volume %q: %w", v.Name, err)
+		}
+		if !ok {
+			w.log.Warn("no tmpfs for a secret volume (the agent may not mount): its files are on the node's disk", "volume", v.Name)
+		}
 	}
 	if _, err := writeAtomic(dir, files); err != nil {
 		return runtimes.Mount{}, fmt.Errorf("volume %q: %w", v.Name, err)

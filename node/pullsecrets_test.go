@@ -66,7 +66,7 @@ func TestImagePullSecretsWasm(t *testing.T) {
 	}
 	t.Cleanup(func() { rt.Close() })
 	h.rts[api.RuntimeWasm] = rt
-	srv := serveConfigs(t, h.cp)
+	srv := serveConfigs(t, h)
 	h.start()
 
 	p := mkpod("private", api.RestartPolicyAlways, host+"/team/app:v1")

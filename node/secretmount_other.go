@@ -1,0 +1,10 @@
+//go:build !linux
+
+package node
+
+// mountSecretTmpfs is Linux's only: elsewhere secret volumes are written
+// to the node's disk.
+func mountSecretTmpfs(dir string) (bool, error) { return false, nil }
+
+// unmountBeneath has nothing to do where mountSecretTmpfs mounts nothing.
+func unmountBeneath(dir string) error { return nil }
