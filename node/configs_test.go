@@ -27,7 +27,7 @@ import (
 // apiserver does for the objects a node's pods reference, and sends
 // notices as the apiserver does on a change.
 type configServer struct {
-	t    *testing.T
+	t    testing.TB
 	nc   *nats.Conn
 	node string
 	mu   sync.Mutex
@@ -35,7 +35,7 @@ type configServer struct {
 	asks int
 }
 
-func serveConfigs(t *testing.T, h *harness) *configServer {
+func serveConfigs(t testing.TB, h *harness) *configServer {
 	cp := h.cp
 	// A pod left running holds the tmpfs of its secret volumes: unmount
 	// them before the data dir is removed.
