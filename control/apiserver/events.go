@@ -153,7 +153,7 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 	}
 	switch obj.(type) {
 	case *api.ConfigMap, *api.Secret:
-		s.publishConfigNotice(obj, typ)
+		s.publishConfigNotice(obj, prev, typ)
 	}
 }
 

@@ -1,7 +1,9 @@
 package apiserver
 
 import (
+	"bytes"
 	"context"
+	"maps"
 	"encoding/json"
 	"slices"
 
@@ -91,8 +93,12 @@ func (s *Server) handleNodeConfig(req micro.Request) {
 // publishConfigNotice tells every node with a pod that references the
 // changed ConfigMap or Secret (a notice without values; the agent fetches
 // the object through its node verb), so that its files are updated and a
-// container waiting for it starts.
-func (s *Server) publishConfigNotice(obj api.Object, typ string) {
+// container waiting for it starts. A rewrite that changed no value (a
+// label, or the re-encryption of a key rotation) is not announced.
+func (s *Server) publishConfigNotice(obj, prev api.Object, typ string) {
+	if typ == api.EventModified && prev != nil && sameConfig(obj, prev) {
+		return
+	}
 	kind := api.KindOf(obj).Name
 	m := obj.GetObjectMeta()
 	nodes := s.cache.nodesReferencing(kind, m.Namespace, m.Name)
@@ -129,4 +135,18 @@ func (c *cache) nodesReferencing(kind, ns, name string) []string {
 		}
 	}
 	return out
+}
+
+// sameConfig reports whether two versions of a ConfigMap or Secret hold the
+// same values (what a pod sees of it).
+func sameConfig(a, b api.Object) bool {
+	switch x := a.(type) {
+	case *api.ConfigMap:
+		y, ok := b.(*api.ConfigMap)
+		return ok && maps.Equal(x.Data, y.Data) && maps.EqualFunc(x.BinaryData, y.BinaryData, bytes.Equal)
+	case *api.Secret:
+		y, ok := b.(*api.Secret)
+		return ok && x.Type == y.Type && maps.EqualFunc(x.Data, y.Data, bytes.Equal)
+	}
+	return false
 }

@@ -246,6 +246,19 @@ func TestNodeReadsOnlyItsPodsSecrets(t *testing.T) {
 	if m, err := notices.NextMsg(50 * time.Millisecond); err == nil { // s2 came first: its notice would have been the first
 		t.Fatalf("n1 was told of %s", m.Data)
 	}
+	// A change that leaves the values as they were (a label) is not
+	// announced: the next notice is s1's.
+	for _, m := range []string{
+		"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm, labels: {a: b}}\ndata: {k: six}\n",
+		"apiVersion: v1\nkind: Secret\nmetadata: {name: s1}\nstringData: {k: one-changed}\n",
+	} {
+		if _, err := admin.Apply(ctx, []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msg, err = notices.NextMsg(5 * time.Second); err != nil || !strings.Contains(string(msg.Data), `"name":"s1"`) {
+		t.Fatalf("notice after a label change: %v %v, want s1's", msg, err)
+	}
 	// Speaking for n2 is refused by NATS itself.
 	b, _ := json.Marshal(api.ConfigRequest{Kind: "Secret", Namespace: "default", Name: "s2"})
 	if err := n1.Publish(api.NodeSubject("n2", api.NodeVerbConfig), b); err != nil {
