@@ -3,8 +3,8 @@ package apiserver
 import (
 	"bytes"
 	"context"
-	"maps"
 	"encoding/json"
+	"maps"
 	"slices"
 
 	"github.com/nats-io/nats.go/micro"
