@@ -127,6 +127,7 @@ func TestConfigEnvAndVolumes(t *testing.T) {
 
 	p := mkpod("cfg", api.RestartPolicyAlways, "fake://run")
 	p.Labels = map[string]string{"app": "web"}
+	p.Spec.SecurityContext = &api.PodSecurityContext{FSGroup: ptr(int64(2000))}
 	c := &p.Spec.Containers[0]
 	c.Resources.Limits = api.ResourceList{api.ResourceMemory: resource.MustParse("64Mi")}
 	c.Env = []api.EnvVar{
@@ -195,10 +196,14 @@ func TestConfigEnvAndVolumes(t *testing.T) {
 			t.Fatalf("read %s: %v", rel, err)
 		}
 		fi, _ := os.Stat(path)
+		if os.Geteuid() == 0 && !ownedBy(fi, 2000) {
+			t.Errorf("%s: not owned by the fsGroup 2000", rel)
+		}
 		return string(b), fi.Mode().Perm()
 	}
-	if v, mode := read("conf/sub/file"); v != "v1" || mode != 0o400 {
-		t.Errorf("conf/sub/file = %q %v, want v1 0400", v, mode)
+	// Mode 0400, made group-readable for the fsGroup.
+	if v, mode := read("conf/sub/file"); v != "v1" || mode != 0o440 {
+		t.Errorf("conf/sub/file = %q %v, want v1 0440", v, mode)
 	}
 	if v, mode := read("sec/pw"); v != "hunter2" || mode != 0o440 {
 		t.Errorf("sec/pw = %q %v, want hunter2 0440", v, mode)

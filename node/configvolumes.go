@@ -22,6 +22,8 @@ import (
 type volumeFile struct {
 	data []byte
 	mode fs.FileMode
+	// gid, when set (the pod's fsGroup), owns the file.
+	gid *int64
 }
 
 // isConfigVolume reports whether v is written by the agent from the API.
@@ -148,6 +150,16 @@ func (w *podWorker) volumePayload(ctx context.Context, pod *api.Pod, v *api.Volu
 	}
 	if err != nil {
 		return nil, fmt.Errorf("volume %q: %w", v.Name, err)
+	}
+	// As the kubelet's SetVolumeOwnership: with an fsGroup the files are
+	// the group's and group-readable, so a non-root container can read
+	// them whatever their mode.
+	if sc := pod.Spec.SecurityContext; sc != nil && sc.FSGroup != nil {
+		for p, f := range files {
+			f.mode |= 0o440
+			f.gid = sc.FSGroup
+			files[p] = f
+		}
 	}
 	return files, nil
 }
@@ -305,6 +317,11 @@ func writeAtomic(dir string, files map[string]volumeFile) (bool, error) {
 		if err := root.Chmod(fp, f.mode); err != nil { // beyond the umask
 			return false, err
 		}
+		if f.gid != nil {
+			if err := root.Lchown(fp, -1, int(*f.gid)); err != nil {
+				return false, err
+			}
+		}
 	}
 	_ = root.Remove(dataDirName + "_tmp")
 	if err := root.Symlink(ts, dataDirName+"_tmp"); err != nil {
@@ -360,7 +377,7 @@ func sameFiles(root *os.Root, old string, files map[string]volumeFile) bool {
 			return fs.ErrNotExist
 		}
 		info, err := d.Info()
-		if err != nil || info.Mode().Perm() != f.mode {
+		if err != nil || info.Mode().Perm() != f.mode || (f.gid != nil && !ownedBy(info, *f.gid)) {
 			return fs.ErrInvalid
 		}
 		b, err := root.ReadFile(p)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -94,4 +95,10 @@ func unescapeMountPath(s string) string {
 		b.WriteByte(s[i])
 	}
 	return b.String()
+}
+
+// ownedBy reports whether the file's group is gid.
+func ownedBy(info os.FileInfo, gid int64) bool {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return ok && int64(st.Gid) == gid
 }
