@@ -162,3 +162,13 @@ spec:
 		t.Fatalf("ConfigRefs = %q, want %q", got, want)
 	}
 }
+
+// subPath is refused, not dropped: without it a configMap volume would be
+// mounted whole where the manifest expects one file.
+func TestSubPathRefused(t *testing.T) {
+	_, err := Decode([]byte("kind: Pod\napiVersion: v1\nmetadata: {name: p}\nspec:\n  volumes: [{name: v, configMap: {name: cm}}]\n  containers: [{name: c, image: i, volumeMounts: [{name: v, mountPath: /etc/nginx/nginx.conf, subPath: nginx.conf}]}]\n"))
+	var st *Status
+	if !errors.As(err, &st) || st.Code != 422 || len(st.Causes) != 1 || st.Causes[0].Field != "spec.containers[0].volumeMounts[0].subPath" {
+		t.Fatalf("subPath: %v, want a 422 naming it", err)
+	}
+}

@@ -351,6 +351,10 @@ func refusedField(kind *Kind, msg string) (string, string, bool) {
 	switch {
 	case (parent == "containers" || parent == "initContainers") && refusedContainerFields[field]:
 		return path, why, true
+	case parent == "volumeMounts" && (field == "subPath" || field == "subPathExpr"):
+		// subPath would otherwise mount the whole volume where the
+		// manifest expects one file of it (a ConfigMap's nginx.conf).
+		return path, why, true
 	case parent == "spec" && refusedPodFields[field] && (n == 2 && kind.Name == "Pod" || n >= 3 && segs[n-3] == "template"):
 		return path, why, true
 	}
