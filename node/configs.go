@@ -45,6 +45,9 @@ type configs struct {
 	timeout time.Duration
 	mu      sync.Mutex
 	m       map[configKey]*configEntry
+	// epoch grows with every notice and resync: a fetch that began before
+	// one may have read the old object, so its result is not kept.
+	epoch uint64
 }
 
 func newConfigs(a *Agent) *configs {
@@ -59,7 +62,7 @@ var errConfigNotFound = errors.New("not found")
 func (c *configs) get(ctx context.Context, kind, ns, name string) (api.Object, error) {
 	k := configKey{kind, ns, name}
 	c.mu.Lock()
-	e := c.m[k]
+	e, epoch := c.m[k], c.epoch
 	c.mu.Unlock()
 	if e != nil {
 		return e.obj, e.err
@@ -67,7 +70,9 @@ func (c *configs) get(ctx context.Context, kind, ns, name string) (api.Object, e
 	obj, err := c.fetch(ctx, k)
 	if err == nil || errors.Is(err, errConfigNotFound) {
 		c.mu.Lock()
-		c.m[k] = &configEntry{obj: obj, err: err, at: time.Now()}
+		if c.epoch == epoch {
+			c.m[k] = &configEntry{obj: obj, err: err, at: time.Now()}
+		}
 		c.mu.Unlock()
 	}
 	return obj, err
@@ -154,6 +159,7 @@ func (c *configs) onNotice(m *nats.Msg) {
 	k := configKey{n.Kind, n.Namespace, n.Name}
 	c.mu.Lock()
 	delete(c.m, k)
+	c.epoch++
 	c.mu.Unlock()
 	c.wake(func(p *api.Pod) bool {
 		return p.Namespace == k.ns && refersTo(p, k)
@@ -174,6 +180,7 @@ func refersTo(p *api.Pod, k configKey) bool {
 func (c *configs) resync() {
 	c.mu.Lock()
 	clear(c.m)
+	c.epoch++
 	c.mu.Unlock()
 	c.wake(func(p *api.Pod) bool { return len(api.ConfigRefs(&p.Spec)) > 0 || hasDownwardVolume(p) })
 }

@@ -226,10 +226,12 @@ func TestConfigEnvAndVolumes(t *testing.T) {
 		}
 		return nil
 	})
-	entries, _ := os.ReadDir(mounts["/etc/conf"].HostPath)
-	if len(entries) != 3 { // ..data, one payload dir, sub
-		t.Errorf("volume dir holds %d entries, want 3 (old payload removed)", len(entries))
-	}
+	testutil.Eventually(t, 5*time.Second, func() error { // the old payload goes right after the swap
+		if entries, _ := os.ReadDir(mounts["/etc/conf"].HostPath); len(entries) != 3 { // ..data, one payload dir, sub
+			return fmt.Errorf("volume dir holds %d entries, want 3 (old payload removed)", len(entries))
+		}
+		return nil
+	})
 	if n := len(configs()); n != 1 {
 		t.Errorf("%d containers created, want 1: an update must not restart", n)
 	}

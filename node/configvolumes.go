@@ -235,8 +235,9 @@ func (w *podWorker) configChanged() {
 
 // applyConfigChanges runs on the worker's goroutine at each sync: after a
 // config change, or a new revision of the pod (labels and annotations of
-// downwardAPI files), its volumes are refreshed and a container that
-// waits for a missing ConfigMap, Secret or key is tried again at once.
+// downwardAPI files), its volumes are refreshed; after a config change, a
+// container that waits for a missing ConfigMap, Secret or key, or whose
+// pull failed while the pod has pull secrets, is tried again at once.
 func (w *podWorker) applyConfigChanges(ctx context.Context, pod *api.Pod) {
 	w.mu.Lock()
 	dirty := w.cfgDirty
@@ -254,6 +255,10 @@ func (w *podWorker) applyConfigChanges(ctx context.Context, pod *api.Pod) {
 	for _, c := range w.all() {
 		if !c.running && c.waitR == runtimes.ReasonCreateContainerConfigError {
 			c.crash = backoff{}
+		}
+		// A pull that failed may have lacked a pull secret that now exists.
+		if !c.imageOK && len(pod.Spec.ImagePullSecrets) > 0 {
+			c.pull = backoff{}
 		}
 	}
 }

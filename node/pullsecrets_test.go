@@ -59,7 +59,7 @@ func TestImagePullSecretsWasm(t *testing.T) {
 	host := strings.TrimPrefix(private.URL, "http://")
 
 	h := newHarness(t)
-	h.cfg.BackoffBase, h.cfg.BackoffMax = 20*time.Millisecond, 40*time.Millisecond
+	h.cfg.BackoffBase, h.cfg.BackoffMax = time.Hour, time.Hour // the notice, not the back-off, retries the pull
 	rt, err := wasm.New(wasm.Config{StateDir: t.TempDir(), CacheDir: wasmCacheDir}, nil)
 	if err != nil {
 		t.Fatal(err)
