@@ -234,20 +234,23 @@ func (w *podWorker) configChanged() {
 }
 
 // applyConfigChanges runs on the worker's goroutine at each sync: after a
-// config change, or a new revision of the pod (labels and annotations of
-// downwardAPI files), its volumes are refreshed; after a config change, a
-// container that waits for a missing ConfigMap, Secret or key, or whose
+// config change, or a change of the pod's labels or annotations when it
+// has downwardAPI files, its volumes are refreshed; after a config change,
+// a container that waits for a missing ConfigMap, Secret or key, or whose
 // pull failed while the pod has pull secrets, is tried again at once.
 func (w *podWorker) applyConfigChanges(ctx context.Context, pod *api.Pod) {
 	w.mu.Lock()
 	dirty := w.cfgDirty
 	w.cfgDirty = false
-	rv := w.rv
 	w.mu.Unlock()
-	if !dirty && rv == w.cfgRV {
+	meta := ""
+	if hasDownwardVolume(pod) {
+		meta = formatMap(pod.Labels) + "\x00" + formatMap(pod.Annotations)
+	}
+	if !dirty && meta == w.cfgMeta {
 		return
 	}
-	w.cfgRV = rv
+	w.cfgMeta = meta
 	w.refreshConfigVolumes(ctx, pod)
 	if !dirty {
 		return

@@ -67,10 +67,10 @@ type podWorker struct {
 	failMsg    string
 	initFailed bool
 	// cfgDirty (under mu) says a ConfigMap or Secret the pod references
-	// changed; cfgRV is the pod revision its config volumes were last
-	// refreshed for (configvolumes.go).
+	// changed; cfgMeta is the labels and annotations its downwardAPI files
+	// were last written with (configvolumes.go).
 	cfgDirty bool
-	cfgRV    uint64
+	cfgMeta  string
 }
 
 type exitEvent struct {
