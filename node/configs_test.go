@@ -146,8 +146,13 @@ func TestConfigEnvAndVolumes(t *testing.T) {
 		{Name: "conf", ConfigMap: &api.ConfigMapVolumeSource{Name: "cm", Items: []api.KeyToPath{{Key: "k", Path: "sub/file", Mode: ptr(int32(0o400))}}}},
 		{Name: "sec", Secret: &api.SecretVolumeSource{SecretName: "s", DefaultMode: ptr(int32(0o440))}},
 		{Name: "info", DownwardAPI: &api.DownwardAPIVolumeSource{Items: []api.DownwardAPIVolumeFile{{Path: "labels", FieldRef: &api.ObjectFieldSelector{FieldPath: "metadata.labels"}}}}},
+		{Name: "all", Projected: &api.ProjectedVolumeSource{DefaultMode: ptr(int32(0o400)), Sources: []api.VolumeProjection{
+			{ConfigMap: &api.ConfigMapProjection{Name: "cm", Items: []api.KeyToPath{{Key: "k", Path: "cm/k"}}}},
+			{Secret: &api.SecretProjection{Name: "s", Items: []api.KeyToPath{{Key: "pw", Path: "sec/pw"}}}},
+			{DownwardAPI: &api.DownwardAPIProjection{Items: []api.DownwardAPIVolumeFile{{Path: "name", FieldRef: &api.ObjectFieldSelector{FieldPath: "metadata.name"}}}}},
+		}}},
 	}
-	c.VolumeMounts = []api.VolumeMount{{Name: "conf", MountPath: "/etc/conf"}, {Name: "sec", MountPath: "/etc/sec"}, {Name: "info", MountPath: "/etc/info"}}
+	c.VolumeMounts = []api.VolumeMount{{Name: "conf", MountPath: "/etc/conf"}, {Name: "sec", MountPath: "/etc/sec"}, {Name: "info", MountPath: "/etc/info"}, {Name: "all", MountPath: "/etc/all"}}
 	p = h.cp.assign(p)
 	h.cp.waitPhase(t, p.UID, api.PodRunning)
 
@@ -183,7 +188,7 @@ func TestConfigEnvAndVolumes(t *testing.T) {
 	for _, m := range got[0].Mounts {
 		mounts[m.ContainerPath] = m
 	}
-	for _, p := range []string{"/etc/conf", "/etc/sec", "/etc/info"} {
+	for _, p := range []string{"/etc/conf", "/etc/sec", "/etc/info", "/etc/all"} {
 		if m, ok := mounts[p]; !ok || !m.ReadOnly {
 			t.Errorf("mount %s = %+v, want a read-only mount", p, m)
 		}
@@ -210,6 +215,11 @@ func TestConfigEnvAndVolumes(t *testing.T) {
 	}
 	if v, _ := read("info/labels"); v != "app=\"web\"\n" {
 		t.Errorf("info/labels = %q", v)
+	}
+	for rel, want := range map[string]string{"all/cm/k": "v1", "all/sec/pw": "hunter2", "all/name": "cfg"} {
+		if v, mode := read(rel); v != want || mode != 0o440 {
+			t.Errorf("projected %s = %q %v, want %q 0440 (0400 and the fsGroup's read)", rel, v, mode, want)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(mounts["/etc/conf"].HostPath, "other")); err == nil {
 		t.Errorf("conf/other written: only items are")
@@ -250,8 +260,8 @@ func TestConfigEnvAndVolumes(t *testing.T) {
 	// the pod; the configMap volume is not.
 	podDir := h.podDir(p.UID)
 	if os.Geteuid() == 0 {
-		if !isTmpfs(t, mounts["/etc/sec"].HostPath) || isTmpfs(t, mounts["/etc/conf"].HostPath) {
-			t.Errorf("want the secret volume (only) on a tmpfs")
+		if !isTmpfs(t, mounts["/etc/sec"].HostPath) || !isTmpfs(t, mounts["/etc/all"].HostPath) || isTmpfs(t, mounts["/etc/conf"].HostPath) {
+			t.Errorf("want the secret and projected volumes (only) on a tmpfs")
 		}
 	}
 	h.cp.markDeleted(p.UID, ptr(int64(0)))
