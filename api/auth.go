@@ -115,6 +115,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbModuleInfo)},
 	{Subject: NodeSubject("*", NodeVerbServices)},
 	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
+	{Subject: NodeSubject("*", NodeVerbConfig)},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.

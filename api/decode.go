@@ -320,7 +320,7 @@ func decodeDocument(label string, js []byte, depth int) ([]Decoded, error) {
 var (
 	refusedPodFields = map[string]bool{
 		"affinity": true, "topologySpreadConstraints": true, "activeDeadlineSeconds": true,
-		"dnsConfig": true, "hostAliases": true, "imagePullSecrets": true, "ephemeralContainers": true,
+		"dnsConfig": true, "hostAliases": true, "ephemeralContainers": true,
 		"readinessGates": true, "schedulingGates": true, "resourceClaims": true, "overhead": true,
 		"setHostnameAsFQDN": true,
 	}
@@ -332,7 +332,7 @@ var (
 		"healthCheckNodePort": true,
 	}
 	refusedContainerFields = map[string]bool{
-		"envFrom": true, "stdin": true, "stdinOnce": true, "tty": true, "volumeDevices": true,
+		"stdin": true, "stdinOnce": true, "tty": true, "volumeDevices": true,
 		"resizePolicy": true, "restartPolicy": true,
 	}
 	indexSuffix = regexp.MustCompile(`\[[0-9]+\]$`)
@@ -340,7 +340,7 @@ var (
 
 // refusedField reports whether the unknown-field error msg (from the
 // strict decoder: unknown field "a.b[0].c") names a field refusedPodFields
-// or refusedContainerFields hold, or an env var's valueFrom, and returns
+// or refusedContainerFields hold, and returns
 // its path and why it is refused.
 func refusedField(kind *Kind, msg string) (string, string, bool) {
 	path, ok := strings.CutPrefix(msg, `unknown field "`)
@@ -356,9 +356,11 @@ func refusedField(kind *Kind, msg string) (string, string, bool) {
 	field, parent := segs[n-1], indexSuffix.ReplaceAllString(segs[n-2], "")
 	const why = "not implemented by kybernetes yet: it would change what the pod does, so it is refused rather than ignored"
 	switch {
-	case parent == "env" && field == "valueFrom":
-		return path, why + " (set value instead)", true
 	case (parent == "containers" || parent == "initContainers") && refusedContainerFields[field]:
+		return path, why, true
+	case parent == "volumeMounts" && (field == "subPath" || field == "subPathExpr"):
+		// subPath would otherwise mount the whole volume where the
+		// manifest expects one file of it (a ConfigMap's nginx.conf).
 		return path, why, true
 	case parent == "spec" && refusedPodFields[field] && (n == 2 && kind.Name == "Pod" || n >= 3 && segs[n-3] == "template"):
 		return path, why, true

@@ -79,6 +79,8 @@ func Default(obj Object) {
 		defaultDaemonSet(o)
 	case *Service:
 		defaultService(o)
+	case *Secret:
+		defaultSecret(o)
 	}
 }
 
@@ -102,6 +104,7 @@ func defaultPod(p *Pod) {
 		defaultContainer(&s.Containers[i], wasm, s.HostNetwork)
 	}
 	defaultTolerations(s)
+	defaultPodConfig(s)
 	if p.Status.Phase == "" {
 		p.Status.Phase = PodPending
 	}

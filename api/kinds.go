@@ -36,6 +36,7 @@ var kinds = []*Kind{
 	replicaSetKind, deploymentKind,
 	daemonSetKind,
 	serviceKind, endpointSliceKind,
+	configMapKind, secretKind,
 }
 
 // The workload kinds (apps.go).
@@ -125,6 +126,10 @@ func KindOf(o Object) *Kind {
 		return serviceKind
 	case *EndpointSlice:
 		return endpointSliceKind
+	case *ConfigMap:
+		return configMapKind
+	case *Secret:
+		return secretKind
 	}
 	panic(fmt.Sprintf("api: no kind for %T", o))
 }

@@ -84,6 +84,12 @@ type PodSpec struct {
 	// them would run the pod with other isolation than it asked for.
 	HostUsers             *bool `json:"hostUsers,omitempty"`
 	ShareProcessNamespace *bool `json:"shareProcessNamespace,omitempty"`
+	// ImagePullSecrets name kubernetes.io/dockerconfigjson Secrets of the
+	// pod's namespace whose credentials authenticate its image pulls.
+	ImagePullSecrets []LocalObjectReference `json:"imagePullSecrets,omitempty"`
+	// ServiceAccountName is shown to the pod (fieldRef
+	// spec.serviceAccountName); no service account tokens exist yet.
+	ServiceAccountName string `json:"serviceAccountName,omitempty"`
 }
 
 // RuntimeClass returns the pod's runtime: "containerd" when unset.
@@ -96,16 +102,19 @@ func (s *PodSpec) RuntimeClass() string {
 
 // Container is one container (or wasm module) of a pod.
 type Container struct {
-	Name            string               `json:"name"`
-	Image           string               `json:"image"`
-	ImagePullPolicy PullPolicy           `json:"imagePullPolicy,omitempty"`
-	Command         []string             `json:"command,omitempty"`
-	Args            []string             `json:"args,omitempty"`
-	WorkingDir      string               `json:"workingDir,omitempty"`
-	Env             []EnvVar             `json:"env,omitempty"`
-	Ports           []ContainerPort      `json:"ports,omitempty"`
-	Resources       ResourceRequirements `json:"resources,omitzero"`
-	VolumeMounts    []VolumeMount        `json:"volumeMounts,omitempty"`
+	Name            string     `json:"name"`
+	Image           string     `json:"image"`
+	ImagePullPolicy PullPolicy `json:"imagePullPolicy,omitempty"`
+	Command         []string   `json:"command,omitempty"`
+	Args            []string   `json:"args,omitempty"`
+	WorkingDir      string     `json:"workingDir,omitempty"`
+	Env             []EnvVar   `json:"env,omitempty"`
+	// EnvFrom fills the environment from every key of ConfigMaps and
+	// Secrets; Env wins over it.
+	EnvFrom      []EnvFromSource      `json:"envFrom,omitempty"`
+	Ports        []ContainerPort      `json:"ports,omitempty"`
+	Resources    ResourceRequirements `json:"resources,omitzero"`
+	VolumeMounts []VolumeMount        `json:"volumeMounts,omitempty"`
 	// SecurityContext holds the container's security attributes; where a
 	// field is also in the pod's SecurityContext, this one wins.
 	SecurityContext *SecurityContext `json:"securityContext,omitempty"`
@@ -267,10 +276,12 @@ const (
 	PullNever        PullPolicy = "Never"
 )
 
-// EnvVar is one environment variable. Only literal values are supported so far.
+// EnvVar is one environment variable: a literal Value (which may refer
+// to earlier variables as $(NAME)) or a ValueFrom source (podconfig.go).
 type EnvVar struct {
-	Name  string `json:"name"`
-	Value string `json:"value,omitempty"`
+	Name      string        `json:"name"`
+	Value     string        `json:"value,omitempty"`
+	ValueFrom *EnvVarSource `json:"valueFrom,omitempty"`
 }
 
 // Protocol is a network protocol.
@@ -303,6 +314,12 @@ type Volume struct {
 	Name     string                `json:"name"`
 	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
 	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
+	// ConfigMap, Secret, DownwardAPI and Projected are files the agent
+	// writes (podconfig.go), mounted read-only.
+	ConfigMap   *ConfigMapVolumeSource   `json:"configMap,omitempty"`
+	Secret      *SecretVolumeSource      `json:"secret,omitempty"`
+	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
+	Projected   *ProjectedVolumeSource   `json:"projected,omitempty"`
 }
 
 // StorageMediumMemory is the emptyDir medium backed by memory (tmpfs).

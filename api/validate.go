@@ -46,6 +46,10 @@ func Validate(obj Object) error {
 		validateService(&e, o)
 	case *EndpointSlice:
 		validateEndpointSlice(&e, o)
+	case *ConfigMap:
+		validateConfigMap(&e, o)
+	case *Secret:
+		validateSecret(&e, o)
 	case *Namespace:
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)
@@ -103,6 +107,7 @@ func ValidateUpdate(old, new Object) error {
 	if os, ok := old.(*Service); ok {
 		validateServiceUpdate(&e, os, new.(*Service))
 	}
+	validateConfigUpdate(&e, old, new)
 	return e.status(k.Name, nm.Name)
 }
 
@@ -285,12 +290,19 @@ var runtimeClasses = []string{"", RuntimeContainerd, RuntimeWasm}
 
 func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	wasm := s.RuntimeClass() == RuntimeWasm
+	containers := map[string]bool{}
+	for _, cs := range [][]Container{s.InitContainers, s.Containers} {
+		for _, c := range cs {
+			containers[c.Name] = true
+		}
+	}
 	volumes := map[string]bool{}
 	for i, v := range s.Volumes {
 		vp := p.Child("volumes").Index(i)
 		validateUniqueName(e, v.Name, vp.Child("name"), volumes)
-		validateVolumeSource(e, &v, vp, wasm)
+		validateVolumeSource(e, &v, vp, wasm, containers)
 	}
+	validateImagePullSecrets(e, s, p)
 	if len(s.Containers) == 0 {
 		e.add(p.Child("containers"), "required: a pod must have at least one container")
 	}
@@ -302,6 +314,7 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 		ip := p.Child("initContainers").Index(i)
 		c := &s.InitContainers[i]
 		validateContainer(e, c, ip, names, volumes)
+		validateEnvSources(e, c, ip, containers)
 		// As Kubernetes: an init container runs to completion; probes
 		// have nothing to watch (sidecars, restartPolicy Always, are not
 		// implemented).
@@ -321,6 +334,7 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 		cp := p.Child("containers").Index(i)
 		c := &s.Containers[i]
 		validateContainer(e, c, cp, names, volumes)
+		validateEnvSources(e, c, cp, containers)
 		validateProbe(e, c.LivenessProbe, c, cp.Child("livenessProbe"), true)
 		validateProbe(e, c.ReadinessProbe, c, cp.Child("readinessProbe"), false)
 		validateProbe(e, c.StartupProbe, c, cp.Child("startupProbe"), true)
@@ -364,8 +378,8 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 
 var hostPathTypes = []string{"", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice", "BlockDevice"}
 
-func validateVolumeSource(e *errs, v *Volume, p *field.Path, wasm bool) {
-	n := 0
+func validateVolumeSource(e *errs, v *Volume, p *field.Path, wasm bool, containers map[string]bool) {
+	n := validateConfigVolume(e, v, p, containers)
 	if v.EmptyDir != nil {
 		n++
 		ep := p.Child("emptyDir")
@@ -402,7 +416,7 @@ func validateVolumeSource(e *errs, v *Volume, p *field.Path, wasm bool) {
 	}
 	switch n {
 	case 0:
-		e.add(p, "must specify exactly one volume source (supported: emptyDir, hostPath)")
+		e.add(p, "must specify exactly one volume source (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)")
 	case 1:
 	default:
 		e.add(p, "may not specify more than one volume source")

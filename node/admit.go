@@ -310,6 +310,10 @@ func (a *Agent) removePodDir(uid string) error {
 	if err := checkPathElem(uid); err != nil {
 		return fmt.Errorf("remove pod dir: %w", err)
 	}
+	// The tmpfs of its secret volumes first (secretmount_linux.go).
+	if err := unmountBeneath(filepath.Join(a.podsDir(), uid)); err != nil {
+		return fmt.Errorf("remove pod dir: %w", err)
+	}
 	root, err := os.OpenRoot(a.podsDir())
 	if errors.Is(err, os.ErrNotExist) {
 		return nil

@@ -55,8 +55,11 @@ type Agent struct {
 	ctx context.Context // Run's context; workers run under it
 	wg  sync.WaitGroup  // workers and tailers
 
-	nodeMu   sync.Mutex
-	node     api.Node // as last sent
+	nodeMu sync.Mutex
+
+	svcMu    sync.Mutex
+	svcLast  map[string][]*api.Service // per namespace, the Services last fetched (ServiceEnv)
+	node     api.Node                  // as last sent
 	nodeSent time.Time
 
 	mu         sync.Mutex
@@ -66,6 +69,8 @@ type Agent struct {
 	// events records the pods' events (events.go), sent through
 	// kyb.node.<name>.events.
 	events *record.Recorder
+	// configs fetches the ConfigMaps and Secrets the pods use (configs.go).
+	configs *configs
 }
 
 // New checks cfg, fills its defaults and returns an agent that speaks on nc
@@ -107,6 +112,9 @@ func New(cfg Config, nc *nats.Conn, rts map[string]runtimes.Runtime, log *slog.L
 		workers:    map[string]*podWorker{},
 		tombstones: map[string]tombstone{},
 	}
+	if a.cfg.ServiceEnv == nil {
+		a.cfg.ServiceEnv = a.ServiceEnv
+	}
 	a.hostname, _ = os.Hostname()
 	a.sysInfo = api.NodeSystemInfo{
 		MachineID:       machineID(),
@@ -120,6 +128,7 @@ func New(cfg Config, nc *nats.Conn, rts map[string]runtimes.Runtime, log *slog.L
 	a.reporter = newReporter(a)
 	a.logs = &logPublisher{a: a}
 	a.events = newEventRecorder(a)
+	a.configs = newConfigs(a)
 	return a, nil
 }
 
@@ -154,6 +163,7 @@ func (a *Agent) Run(parent context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { a.reporter.run(ctx) })
 	bg.Go(func() { a.beatLoop(ctx) })
+	bg.Go(func() { a.configs.run(ctx, a.cfg.ConfigResync) })
 
 	// connect: register, (flush), sync, reconcile; retried until it works.
 	retry := time.NewTimer(0)

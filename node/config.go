@@ -83,6 +83,16 @@ type Config struct {
 
 	// AgentVersion overrides Version in nodeInfo.
 	AgentVersion string
+
+	// ServiceEnv gives the cluster-provided variables of a pod's
+	// containers (the services' FOO_SERVICE_HOST, ...), added as kubelet
+	// adds them (envvars.go). Nil means the agent's own: the Services the
+	// control plane hands the node (Agent.ServiceEnv).
+	ServiceEnv ServiceEnvFunc
+	// ConfigResync is how often every ConfigMap and Secret the pods use is
+	// fetched again, a backstop for change notices missed while
+	// disconnected (a reconnect also refetches). Default 1m.
+	ConfigResync time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -117,6 +127,7 @@ func (c *Config) setDefaults() error {
 	def(&c.BackoffReset, 10*time.Minute)
 	def(&c.LogPollInterval, 150*time.Millisecond)
 	def(&c.ProbeSecond, time.Second)
+	def(&c.ConfigResync, time.Minute)
 	if c.StatusBatchMax == 0 {
 		c.StatusBatchMax = 500
 	}

@@ -66,6 +66,11 @@ type podWorker struct {
 	failReason string    // pod-level failure
 	failMsg    string
 	initFailed bool
+	// cfgDirty (under mu) says a ConfigMap or Secret the pod references
+	// changed; cfgMeta is the labels and annotations its downwardAPI files
+	// were last written with (configvolumes.go).
+	cfgDirty bool
+	cfgMeta  string
 }
 
 type exitEvent struct {
@@ -334,6 +339,7 @@ func (w *podWorker) sync(ctx context.Context) bool {
 		return false
 	}
 	w.applySpecChanges(ctx, pod)
+	w.applyConfigChanges(ctx, pod)
 	now := time.Now()
 	w.syncedAt = now
 	if w.startTime == nil {
@@ -606,7 +612,7 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 	if c.pullErrs == 0 {
 		w.event(api.EventTypeNormal, api.ReasonPulling, c.spec.Name, "Pulling image %q", c.spec.Image)
 	}
-	img, err := w.rt.EnsureImage(octx, c.spec.Image, pullPolicy(c.spec.ImagePullPolicy), w.pullProgress(c.spec.Name, c.spec.Image))
+	img, err := w.ensureImage(octx, c, w.pullProgress(c.spec.Name, c.spec.Image))
 	done()
 	if err != nil {
 		if ctx.Err() != nil {
@@ -639,7 +645,7 @@ func (w *podWorker) logPath(name string, attempt int32) (string, error) {
 }
 
 // containerConfig maps a container of the pod to the runtime's config.
-func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerConfig, error) {
+func (w *podWorker) containerConfig(ctx context.Context, pod *api.Pod, c *ctr) (*runtimes.ContainerConfig, error) {
 	logPath, err := w.logPath(c.spec.Name, c.attempt)
 	if err != nil {
 		return nil, fmt.Errorf("log file: %w", err)
@@ -654,9 +660,10 @@ func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerCo
 		Labels:     map[string]string{LabelPodUID: pod.UID, LabelPodNamespace: pod.Namespace, LabelPodName: pod.Name, LabelContainer: c.spec.Name},
 		LogPath:    logPath,
 	}
-	for _, e := range c.spec.Env {
-		cfg.Env = append(cfg.Env, runtimes.EnvVar{Name: e.Name, Value: e.Value})
+	if cfg.Env, err = w.containerEnv(ctx, pod, &c.spec); err != nil {
+		return nil, err
 	}
+	cfg.Command, cfg.Args = expandArgs(c.spec.Command, cfg.Env), expandArgs(c.spec.Args, cfg.Env)
 	for _, p := range c.spec.Ports {
 		if p.HostPort != 0 {
 			cfg.Ports = append(cfg.Ports, portMapping(p))
@@ -702,8 +709,14 @@ func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerCo
 				ed.SizeLimitBytes = vol.EmptyDir.SizeLimit.Value()
 			}
 			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: dir, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly, Volume: vol.Name, EmptyDir: ed})
+		case isConfigVolume(vol):
+			mount, err := w.configVolumeMount(ctx, pod, vol, m)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Mounts = append(cfg.Mounts, mount)
 		default:
-			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath)", vol.Name)
+			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath, configMap, secret, downwardAPI, projected)", vol.Name)
 		}
 	}
 	if err := w.terminationMount(pod, c, cfg); err != nil {
@@ -785,7 +798,7 @@ func (w *podWorker) start(ctx context.Context, pod *api.Pod, c *ctr) {
 		c.attempt++
 		c.restarts++
 	}
-	cfg, err := w.containerConfig(pod, c)
+	cfg, err := w.containerConfig(ctx, pod, c)
 	if err != nil {
 		fail(runtimes.ReasonCreateContainerConfigError, err)
 		return

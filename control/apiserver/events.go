@@ -154,6 +154,10 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 	if isPod {
 		s.publishAssignment(pod, typ, raw, oldNode)
 	}
+	switch obj.(type) {
+	case *api.ConfigMap, *api.Secret:
+		s.publishConfigNotice(obj, prev, typ)
+	}
 }
 
 // envelope returns {"type":typ,"<field>":raw} without re-encoding raw.

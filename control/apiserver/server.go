@@ -407,6 +407,7 @@ func (s *Server) endpoints() []endpoint {
 		{"node-module", node(api.NodeVerbModule), s.nodeOnly(s.handleNodeModule), "ModuleRequest -> stream of module chunks"},
 		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.nodeOnly(s.handleNodeModuleInfo), "ModuleRequest -> ModuleInfo"},
 		{"node-services", node(api.NodeVerbServices), s.nodeOnly(s.handleNodeServices), "ServicesRequest -> ServiceList (a namespace the node runs pods in)"},
+		{"node-config", node(api.NodeVerbConfig), s.nodeOnly(s.handleNodeConfig), "ConfigRequest (a ConfigMap or Secret a pod bound to the node references) -> object"},
 	}
 }
 

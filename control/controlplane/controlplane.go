@@ -119,6 +119,10 @@ type Config struct {
 	HTTP string
 	// Dashboard configures the dashboard (its Connect is set here).
 	Dashboard dashboard.Config
+	// RotateSecretsKey makes a new key for the encryption of Secrets at
+	// rest on start, re-encrypts every Secret with it and retires the old
+	// key (<DataDir>/pki/encryption-config.json, see control/store).
+	RotateSecretsKey bool
 }
 
 // ControlPlane is a running control plane.
@@ -308,9 +312,24 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("start control plane: %w", err)
 		}
 	}
-	st, err := store.Open(ctx, js, store.Config{Logger: cp.log})
+	// Secrets are encrypted at rest with the keys kept beside the other
+	// pki keys (a 3-server control plane shares them the same way).
+	keys, err := store.LoadOrCreateKeyring(filepath.Join(cfg.DataDir, "pki", store.EncryptionConfigFile))
+	if err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
+	st, err := store.Open(ctx, js, store.Config{Logger: cp.log, Keys: keys})
 	if err != nil {
 		return fmt.Errorf("start control plane: open store: %w", err)
+	}
+	if cfg.RotateSecretsKey {
+		if _, _, err := st.RotateKey(ctx); err != nil {
+			return fmt.Errorf("start control plane: %w", err)
+		}
+	} else if n, err := st.FinishKeyRotation(ctx); err != nil {
+		return fmt.Errorf("start control plane: finish the rotation of the secrets key: %w", err)
+	} else if n > 0 {
+		cp.log.Info("finished an interrupted rotation of the secrets key", "secrets", n)
 	}
 	hb, err := store.OpenHeartbeats(ctx, js, cfg.HeartbeatTTL)
 	if err != nil {

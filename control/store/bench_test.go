@@ -66,7 +66,7 @@ func BenchmarkDecodePod(b *testing.B) {
 	b.ReportAllocs()
 	defer measureCPU(b)()
 	for b.Loop() {
-		if _, err := decode(podKind, data, 5); err != nil {
+		if _, err := (&Store{}).decode(podKind, data, 5); err != nil {
 			b.Fatal(err)
 		}
 	}

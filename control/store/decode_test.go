@@ -58,7 +58,7 @@ func TestDecodeMatchesEncodingJSON(t *testing.T) {
 				t.Fatal(err)
 			}
 			want.GetObjectMeta().ResourceVersion = "7"
-			got, err := decode(tc.kind, []byte(tc.data), 7)
+			got, err := (&Store{}).decode(tc.kind, []byte(tc.data), 7)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -120,7 +120,7 @@ func (s *Store) List(ctx context.Context, kind *api.Kind, opts ListOptions) ([]a
 						continue
 					}
 				}
-				obj, err := decode(kind, r.data, r.seq)
+				obj, err := s.decode(kind, r.data, r.seq)
 				if err != nil {
 					if errs[w] == nil {
 						errs[w] = err

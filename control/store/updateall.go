@@ -5,7 +5,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -149,7 +148,7 @@ func (s *Store) publishUpdate(obj api.Object) (pendingUpdate, error) {
 	savedTM, savedRV := *tm, meta.ResourceVersion
 	kind.FillTypeMeta(tm)
 	meta.ResourceVersion = ""
-	data, err := json.Marshal(obj)
+	data, err := s.marshal(obj)
 	meta.ResourceVersion = savedRV
 	if err != nil {
 		*tm = savedTM

@@ -209,7 +209,7 @@ func (w *watcher) shutdown() {
 
 func (w *watcher) decodeLoop() {
 	for j := range w.work {
-		j.obj, j.err = decode(j.kind, j.data, j.seq)
+		j.obj, j.err = w.s.decode(j.kind, j.data, j.seq)
 		close(j.done)
 	}
 }

@@ -46,10 +46,19 @@ func (r *Runtime) plainHTTP(host string) (bool, error) {
 	return false, nil
 }
 
-func (r *Runtime) resolver() remotes.Resolver {
-	return docker.NewResolver(docker.ResolverOptions{
-		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(r.plainHTTP)),
-	})
+// resolver resolves and fetches from registries, authenticating with the
+// login among auth for each registry host (none when auth has none).
+func (r *Runtime) resolver(auth []runtimes.RegistryAuth) remotes.Resolver {
+	opts := []docker.RegistryOpt{docker.WithPlainHTTP(r.plainHTTP)}
+	if len(auth) > 0 {
+		opts = append(opts, docker.WithAuthorizer(docker.NewDockerAuthorizer(docker.WithAuthCreds(func(host string) (string, string, error) {
+			if a, ok := runtimes.AuthFor(auth, host); ok {
+				return a.Username, a.Password, nil
+			}
+			return "", "", nil
+		}))))
+	}
+	return docker.NewResolver(docker.ResolverOptions{Hosts: docker.ConfigureDefaultRegistries(opts...)})
 }
 
 func toImage(ctx context.Context, ref string, img cclient.Image) *runtimes.Image {
@@ -67,6 +76,13 @@ func toImage(ctx context.Context, ref string, img cclient.Image) *runtimes.Image
 // with ErrImageNeverPull wrapping runtimes.ErrNotFound. progress, if not
 // nil, is called from the pulling goroutine and a ticker while it runs.
 func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy runtimes.PullPolicy, progress func(runtimes.PullProgress)) (*runtimes.Image, error) {
+	return r.EnsureImageWithAuth(ctx, ref, policy, nil, progress)
+}
+
+// EnsureImageWithAuth implements runtimes.AuthPuller: EnsureImage, with a
+// pull that logs in to the image's registry with the matching login of
+// auth (a pod's imagePullSecrets).
+func (r *Runtime) EnsureImageWithAuth(ctx context.Context, ref string, policy runtimes.PullPolicy, auth []runtimes.RegistryAuth, progress func(runtimes.PullProgress)) (*runtimes.Image, error) {
 	ctx = r.ns(ctx)
 	name, err := normalizeRef(ref)
 	if err != nil {
@@ -91,7 +107,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy runtimes.P
 				runtimes.NotFoundf("image %s is not present and the pull policy is Never", ref))
 		}
 	}
-	img, err := r.pull(ctx, name, snap, progress)
+	img, err := r.pull(ctx, name, snap, auth, progress)
 	if err != nil {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, fmt.Errorf("pull image %s: %w", ref, err)
@@ -175,11 +191,11 @@ func (t *pullTracker) report(ctx context.Context, r *Runtime, final bool) {
 	t.fn(p)
 }
 
-func (r *Runtime) pull(ctx context.Context, name, snap string, progress func(runtimes.PullProgress)) (cclient.Image, error) {
+func (r *Runtime) pull(ctx context.Context, name, snap string, auth []runtimes.RegistryAuth, progress func(runtimes.PullProgress)) (cclient.Image, error) {
 	opts := []cclient.RemoteOpt{
 		cclient.WithPullUnpack,
 		cclient.WithPullSnapshotter(snap),
-		cclient.WithResolver(r.resolver()),
+		cclient.WithResolver(r.resolver(auth)),
 	}
 	var stop func()
 	var tracker *pullTracker

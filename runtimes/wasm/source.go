@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -56,6 +57,8 @@ type source struct {
 	path string         // srcFile
 	obj  string         // srcObject
 	oci  name.Reference // srcOCI
+	// auth are the logins of the pod's imagePullSecrets (srcOCI).
+	auth []runtimes.RegistryAuth
 }
 
 func invalidRef(ref string, err error) error {
@@ -364,6 +367,9 @@ func (r *Runtime) fetchOCI(ctx context.Context, src *source) ([]byte, error) {
 		}
 	}
 	opts := []remote.Option{remote.WithContext(ctx), remote.WithTransport(http.DefaultTransport)}
+	if a, ok := runtimes.AuthFor(src.auth, ref.Context().RegistryStr()); ok {
+		opts = append(opts, remote.WithAuth(&authn.Basic{Username: a.Username, Password: a.Password}))
+	}
 	desc, err := remote.Get(ref, opts...)
 	if err != nil {
 		return nil, pullError(src.ref, err)

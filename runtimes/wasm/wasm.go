@@ -223,7 +223,14 @@ func (r *Runtime) Info(ctx context.Context) (runtimes.Info, error) {
 // to policy, stores it by digest and compiles it, so that a module that is
 // not valid fails here with InvalidModule.
 func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy runtimes.PullPolicy, progress func(runtimes.PullProgress)) (*runtimes.Image, error) {
-	img, err := r.ensure(ctx, ref, policy)
+	return r.EnsureImageWithAuth(ctx, ref, policy, nil, progress)
+}
+
+// EnsureImageWithAuth implements runtimes.AuthPuller: EnsureImage, where
+// the pull of an OCI artifact logs in to its registry with the matching
+// login of auth (a pod's imagePullSecrets).
+func (r *Runtime) EnsureImageWithAuth(ctx context.Context, ref string, policy runtimes.PullPolicy, auth []runtimes.RegistryAuth, progress func(runtimes.PullProgress)) (*runtimes.Image, error) {
+	img, err := r.ensure(ctx, ref, policy, auth)
 	if err != nil {
 		return nil, fmt.Errorf("ensure module %s: %w", ref, err)
 	}
@@ -233,7 +240,7 @@ func (r *Runtime) EnsureImage(ctx context.Context, ref string, policy runtimes.P
 	return img, nil
 }
 
-func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPolicy) (*runtimes.Image, error) {
+func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPolicy, auth []runtimes.RegistryAuth) (*runtimes.Image, error) {
 	base, pinned := splitPinned(ref)
 	if pinned != "" && !isOCI(base) {
 		// Even a module the node holds is not used through a file
@@ -246,7 +253,7 @@ func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPo
 		// file://...@sha256:X and kyb://NAME@sha256:X name one module's
 		// bytes: use them when present, else fetch and check.
 		if _, err := os.Stat(r.blobPath(pinned)); err != nil {
-			img, err := r.ensure(ctx, base, policy)
+			img, err := r.ensure(ctx, base, policy, auth)
 			if err != nil {
 				return nil, err
 			}
@@ -261,6 +268,9 @@ func (r *Runtime) ensure(ctx context.Context, ref string, policy runtimes.PullPo
 		return &runtimes.Image{Ref: ref, Digest: pinned, Size: m.size}, nil
 	}
 	src, err := parseRef(ref)
+	if src != nil {
+		src.auth = auth
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -371,7 +381,7 @@ func (r *Runtime) prepare(ctx context.Context, sb *runtimes.SandboxConfig, cfg *
 			return "", fmt.Errorf("mount %q -> %q: both paths must be absolute", m.HostPath, m.ContainerPath)
 		}
 	}
-	img, err := r.ensure(ctx, cfg.Image, runtimes.PullIfNotPresent)
+	img, err := r.ensure(ctx, cfg.Image, runtimes.PullIfNotPresent, nil)
 	if err != nil {
 		return "", err
 	}

@@ -71,6 +71,8 @@ func newDescribeCmd(g *globals) *cobra.Command {
 				describeBinding(w, &o.ObjectMeta, o.RoleRef, o.Subjects)
 			case *api.ClusterRoleBinding:
 				describeBinding(w, &o.ObjectMeta, o.RoleRef, o.Subjects)
+			case *api.Secret:
+				describeSecret(w, o)
 			default:
 				if err := describeAny(w, obj); err != nil {
 					return err

@@ -354,6 +354,10 @@ func columns(kind *api.Kind, wide bool) []string {
 		return c
 	case "Role", "ClusterRole":
 		return []string{"NAME", "CREATED AT"}
+	case "ConfigMap":
+		return configMapColumns
+	case "Secret":
+		return secretColumns
 	case "Event":
 		c := []string{"LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"}
 		if wide {
@@ -440,6 +444,9 @@ func orNone(s string) string {
 }
 
 func (p *printer) row(o api.Object) []string {
+	if r := p.configRow(o); r != nil {
+		return r
+	}
 	switch v := o.(type) {
 	case *api.Pod:
 		ready, restarts := 0, int32(0)

@@ -28,6 +28,7 @@ type serverFlags struct {
 	http                   string
 	restore                string
 	restoreForce           bool
+	rotateSecretsKey       bool
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -44,6 +45,7 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringVar(&f.http, "http", "127.0.0.1:8080", "HOST:PORT of the web dashboard (HTTPS unless loopback, as --tls says); empty for none")
 	cmd.Flags().StringVar(&f.restore, "restore", "", "restore a backup file (kyb backup) into the data directory before starting; refused over existing data unless --restore-force")
 	cmd.Flags().BoolVar(&f.restoreForce, "restore-force", false, "with --restore: replace the data already in the data directory")
+	cmd.Flags().BoolVar(&f.rotateSecretsKey, "rotate-secrets-key", false, "on start, make a new key for the encryption of Secrets at rest, re-encrypt every Secret with it and retire the old key")
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -112,7 +114,8 @@ func (f *serverFlags) config() (controlplane.Config, error) {
 		return controlplane.Config{}, fmt.Errorf("--lease-duration, --renew-interval: %w", err)
 	}
 	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames,
-		LeaseDuration: f.leaseDuration, RenewInterval: f.renew, HTTP: f.http, Restore: f.restore, RestoreForce: f.restoreForce}
+		LeaseDuration: f.leaseDuration, RenewInterval: f.renew, HTTP: f.http, Restore: f.restore, RestoreForce: f.restoreForce,
+		RotateSecretsKey: f.rotateSecretsKey}
 	if f.restoreForce && f.restore == "" {
 		return controlplane.Config{}, errors.New("--restore-force: only with --restore FILE")
 	}
