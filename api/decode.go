@@ -322,7 +322,7 @@ var (
 		"affinity": true, "topologySpreadConstraints": true, "activeDeadlineSeconds": true,
 		"dnsConfig": true, "hostAliases": true, "imagePullSecrets": true, "ephemeralContainers": true,
 		"readinessGates": true, "schedulingGates": true, "resourceClaims": true, "overhead": true,
-		"setHostnameAsFQDN": true, "subdomain": true,
+		"setHostnameAsFQDN": true,
 	}
 	refusedContainerFields = map[string]bool{
 		"envFrom": true, "stdin": true, "stdinOnce": true, "tty": true, "volumeDevices": true,

@@ -42,6 +42,8 @@ const (
 //   - RoleBinding, ClusterRoleBinding: roleRef.apiGroup and the apiGroup of
 //     User and Group subjects rbac.authorization.k8s.io; a ServiceAccount
 //     subject of a RoleBinding gets the binding's namespace when it has none;
+//   - StatefulSet, StorageClass, PersistentVolume, PersistentVolumeClaim:
+//     see defaultStatefulSet (statefulset.go) and storage.go;
 //   - Job, CronJob: see defaultJob (batch.go), defaultCronJob (cronjob.go).
 //
 // Default panics on an object of no known kind. It is not safe for
@@ -76,6 +78,14 @@ func Default(obj Object) {
 		defaultDeployment(o)
 	case *DaemonSet:
 		defaultDaemonSet(o)
+	case *StatefulSet:
+		defaultStatefulSet(o)
+	case *StorageClass:
+		defaultStorageClass(o)
+	case *PersistentVolume:
+		defaultPV(o)
+	case *PersistentVolumeClaim:
+		defaultPVC(o)
 	}
 }
 

@@ -36,6 +36,8 @@ var kinds = []*Kind{
 	replicaSetKind, deploymentKind,
 	daemonSetKind,
 	serviceKind, endpointSliceKind,
+	statefulSetKind,
+	storageClassKind, pvKind, pvcKind,
 }
 
 // The workload kinds (apps.go).
@@ -125,6 +127,14 @@ func KindOf(o Object) *Kind {
 		return serviceKind
 	case *EndpointSlice:
 		return endpointSliceKind
+	case *StatefulSet:
+		return statefulSetKind
+	case *StorageClass:
+		return storageClassKind
+	case *PersistentVolume:
+		return pvKind
+	case *PersistentVolumeClaim:
+		return pvcKind
 	}
 	panic(fmt.Sprintf("api: no kind for %T", o))
 }

@@ -62,6 +62,10 @@ type PodSpec struct {
 	RuntimeClassName              *string           `json:"runtimeClassName,omitempty"`
 	SchedulerName                 string            `json:"schedulerName,omitempty"`
 	Hostname                      string            `json:"hostname,omitempty"`
+	// Subdomain, with Hostname, gives the pod the DNS name
+	// <hostname>.<subdomain>.<namespace>.svc.cluster.local when a headless
+	// Service of that name selects it (a StatefulSet sets both).
+	Subdomain string `json:"subdomain,omitempty"`
 	// SecurityContext holds the pod-level security attributes; a
 	// container's own SecurityContext overrides the fields both have.
 	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`
@@ -294,6 +298,9 @@ type Volume struct {
 	Name     string                `json:"name"`
 	EmptyDir *EmptyDirVolumeSource `json:"emptyDir,omitempty"`
 	HostPath *HostPathVolumeSource `json:"hostPath,omitempty"`
+	// PersistentVolumeClaim is the volume bound to a claim of the pod's
+	// namespace (storage.go).
+	PersistentVolumeClaim *PersistentVolumeClaimVolumeSource `json:"persistentVolumeClaim,omitempty"`
 }
 
 // StorageMediumMemory is the emptyDir medium backed by memory (tmpfs).

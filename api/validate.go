@@ -42,6 +42,14 @@ func Validate(obj Object) error {
 		validateDeployment(&e, o)
 	case *DaemonSet:
 		validateDaemonSet(&e, o)
+	case *StatefulSet:
+		validateStatefulSet(&e, o)
+	case *StorageClass:
+		validateStorageClass(&e, o)
+	case *PersistentVolume:
+		validatePV(&e, o)
+	case *PersistentVolumeClaim:
+		validatePVC(&e, o)
 	case *Namespace:
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)
@@ -96,6 +104,10 @@ func ValidateUpdate(old, new Object) error {
 		validateJobUpdate(&e, oj, new.(*Job))
 	}
 	validateWorkloadUpdate(&e, old, new)
+	validateStorageUpdate(&e, old, new)
+	if os, ok := old.(*StatefulSet); ok {
+		validateStatefulSetUpdate(&e, os, new.(*StatefulSet))
+	}
 	return e.status(k.Name, nm.Name)
 }
 
@@ -185,7 +197,7 @@ func (e errs) status(kind, name string) error {
 
 // labelNamedKinds are the kinds whose names are DNS-1123 labels (no dots);
 // every other kind's name is a DNS-1123 subdomain, as in Kubernetes.
-var labelNamedKinds = map[string]bool{"Pod": true, "Node": true, "Namespace": true, "Service": true}
+var labelNamedKinds = map[string]bool{"Pod": true, "Node": true, "Namespace": true, "Service": true, "StatefulSet": true}
 
 // ValidateName returns what is wrong with name as the name of an object of
 // kind k (nothing when it is valid): a DNS-1123 label for pods, nodes,
@@ -337,6 +349,9 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	if s.Hostname != "" {
 		e.addAll(p.Child("hostname"), validation.IsDNS1123Label(s.Hostname))
 	}
+	if s.Subdomain != "" {
+		e.addAll(p.Child("subdomain"), validation.IsDNS1123Label(s.Subdomain))
+	}
 	if s.SchedulerName != "" {
 		e.addAll(p.Child("schedulerName"), validation.IsDNS1123Subdomain(s.SchedulerName))
 	}
@@ -384,9 +399,13 @@ func validateVolumeSource(e *errs, v *Volume, p *field.Path, wasm bool) {
 			e.unsupported(hp.Child("type"), v.HostPath.Type, hostPathTypes...)
 		}
 	}
+	if v.PersistentVolumeClaim != nil {
+		n++
+		validatePVCVolumeSource(e, v.PersistentVolumeClaim, p)
+	}
 	switch n {
 	case 0:
-		e.add(p, "must specify exactly one volume source (supported: emptyDir, hostPath)")
+		e.add(p, "must specify exactly one volume source (supported: emptyDir, hostPath, persistentVolumeClaim)")
 	case 1:
 	default:
 		e.add(p, "may not specify more than one volume source")
