@@ -1,0 +1,166 @@
+package volume
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/controllers/framework"
+	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/record"
+)
+
+// Event reasons the controller records, as Kubernetes'.
+const (
+	ReasonProvisioningSucceeded = "ProvisioningSucceeded"
+	ReasonProvisioningFailed    = "ProvisioningFailed"
+	ReasonWaitForFirstConsumer  = "WaitForFirstConsumer"
+	ReasonFailedBinding         = "FailedBinding"
+	ReasonVolumeFailedDelete    = "VolumeFailedDelete"
+	ReasonVolumeDeleted         = "VolumeDeleted"
+	ReasonClaimLost             = "ClaimLost"
+)
+
+// AnnotationVolumesDir is set on a Node by its agent: the directory its
+// provisioned local volumes live in (<agent data dir>/volumes).
+const AnnotationVolumesDir = "kyb.dev/volumes-dir"
+
+// DefaultVolumesDir is the volumes directory of a node that does not say
+// (the agent's default data dir).
+const DefaultVolumesDir = "/var/lib/kyb/agent/volumes"
+
+// Deleter removes the directory of a provisioned local volume on its node.
+// It returns nil when the directory is gone (or never was), and an error
+// when the node cannot be asked or fails; the controller retries.
+type Deleter interface {
+	DeleteVolume(ctx context.Context, node string, pv *api.PersistentVolume) error
+}
+
+// Config configures the controller. The zero value is usable, but a
+// volume of reclaim policy Delete waits for a Deleter.
+type Config struct {
+	// Workers is how many keys are reconciled at once; default 2.
+	Workers int
+	// Deleter removes provisioned directories; nil: Delete waits.
+	Deleter Deleter
+	// Recorder records the controller's events; default none.
+	Recorder record.EventRecorder
+}
+
+var (
+	pvKind    = api.KindOf(&api.PersistentVolume{})
+	pvcKind   = api.KindOf(&api.PersistentVolumeClaim{})
+	classKind = api.KindOf(&api.StorageClass{})
+	podKind   = api.KindOf(&api.Pod{})
+	nodeKind  = api.KindOf(&api.Node{})
+)
+
+// Controller binds claims and reclaims volumes. Create it with New and
+// add it to its Manager. Safe for concurrent use.
+type Controller struct {
+	st      *store.Store
+	cfg     Config
+	log     *slog.Logger
+	pvs     framework.Lister
+	pvcs    framework.Lister
+	classes framework.Lister
+	pods    framework.Lister
+	nodes   framework.Lister
+	ctl     *framework.Controller
+}
+
+// New returns the controller over st, reading from mgr's shared informers.
+func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) *Controller {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 2
+	}
+	if cfg.Recorder == nil {
+		cfg.Recorder = record.Nop{}
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("controller", "persistentvolume")
+	pvInf, pvcInf, scInf := mgr.Informer(pvKind), mgr.Informer(pvcKind), mgr.Informer(classKind)
+	podInf, nodeInf := mgr.Informer(podKind), mgr.Informer(nodeKind)
+	c := &Controller{st: st, cfg: cfg, log: log, pvs: pvInf.Lister(), pvcs: pvcInf.Lister(),
+		classes: scInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister()}
+	c.ctl = framework.NewController("persistentvolume", c, framework.Options{Workers: cfg.Workers, Logger: log})
+	// A claim: itself and the volume it names. A volume: itself and the
+	// claim it names, and, when free, every pending claim (one may fit).
+	c.ctl.Watch(pvcInf, func(obj api.Object) []framework.Key {
+		pvc := obj.(*api.PersistentVolumeClaim)
+		keys := []framework.Key{framework.KeyOf(pvc)}
+		if pvc.Spec.VolumeName != "" {
+			keys = append(keys, framework.Key{Name: pvc.Spec.VolumeName})
+		}
+		for _, o := range c.pvs.List("", nil) {
+			if r := o.(*api.PersistentVolume).Spec.ClaimRef; r != nil && r.Namespace == pvc.Namespace && r.Name == pvc.Name {
+				keys = append(keys, framework.KeyOf(o))
+			}
+		}
+		return keys
+	})
+	c.ctl.Watch(pvInf, func(obj api.Object) []framework.Key {
+		pv := obj.(*api.PersistentVolume)
+		keys := []framework.Key{{Name: pv.Name}}
+		if r := pv.Spec.ClaimRef; r != nil {
+			return append(keys, framework.Key{Namespace: r.Namespace, Name: r.Name})
+		}
+		return append(keys, c.pendingClaims()...)
+	})
+	// A new or changed class (a default appearing): every pending claim.
+	c.ctl.Watch(scInf, func(api.Object) []framework.Key { return c.pendingClaims() })
+	// A pod that ends or goes may let a released volume be deleted.
+	c.ctl.Watch(podInf, func(obj api.Object) []framework.Key {
+		p := obj.(*api.Pod)
+		var keys []framework.Key
+		for _, v := range p.Spec.Volumes {
+			if v.PersistentVolumeClaim == nil {
+				continue
+			}
+			for _, o := range c.pvs.List("", nil) {
+				if r := o.(*api.PersistentVolume).Spec.ClaimRef; r != nil && r.Namespace == p.Namespace && r.Name == v.PersistentVolumeClaim.ClaimName {
+					keys = append(keys, framework.KeyOf(o))
+				}
+			}
+		}
+		return keys
+	})
+	c.ctl.Watch(nodeInf, func(api.Object) []framework.Key { return nil })
+	return c
+}
+
+// pendingClaims returns the keys of every claim not bound yet.
+func (c *Controller) pendingClaims() []framework.Key {
+	var keys []framework.Key
+	for _, o := range c.pvcs.List("", nil) {
+		if pvc := o.(*api.PersistentVolumeClaim); pvc.Status.Phase != api.ClaimBound {
+			keys = append(keys, framework.KeyOf(pvc))
+		}
+	}
+	return keys
+}
+
+// Run reconciles until ctx ends and returns nil then.
+func (c *Controller) Run(ctx context.Context) error { return c.ctl.Run(ctx) }
+
+// Reconcile syncs a volume (key without namespace) or a claim.
+func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framework.Result, error) {
+	if key.Namespace == "" {
+		return c.syncVolume(ctx, key.Name)
+	}
+	return c.syncClaim(ctx, key)
+}
+
+// podDone reports whether a pod no longer runs (finished, or gone from
+// the cache: OnDelete hands the last state, which this also covers when
+// its deletion was marked).
+func podDone(p *api.Pod) bool {
+	return p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed || p.DeletionTimestamp != nil
+}
+
+// requeueSoon is how long a volume waiting on something without an event
+// (a node's answer) waits before it is looked at again.
+const requeueSoon = 5 * time.Second
