@@ -113,6 +113,8 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbEvents)},
 	{Subject: NodeSubject("*", NodeVerbModuleInfo)},
 	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
+	{Subject: NodeSubject("*", NodeVerbVolume)},
+	{Subject: NodeSubject("*", NodeVerbVolumeDeleted)},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.

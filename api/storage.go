@@ -47,10 +47,9 @@ const (
 	AnnotationBoundByController = "pv.kubernetes.io/bound-by-controller"
 	// LabelHostname is the node label a local volume's nodeAffinity names.
 	LabelHostname = "kubernetes.io/hostname"
-	// FinalizerPVProtection keeps a volume object until the binder has
-	// reclaimed it (its directory deleted), as Kubernetes'
-	// kubernetes.io/pv-protection.
-	FinalizerPVProtection = "kubernetes.io/pv-protection"
+	// AnnotationVolumesDir is set on a Node by its agent: the directory
+	// its provisioned local volumes live in (<agent data dir>/volumes).
+	AnnotationVolumesDir = "kyb.dev/volumes-dir"
 )
 
 // The built-in storage class.
@@ -773,4 +772,34 @@ func (pv *PersistentVolume) MatchesClaim(c *PersistentVolumeClaim) (bool, string
 		}
 	}
 	return true, ""
+}
+
+// Node and agent verbs of persistent volumes.
+const (
+	// NodeVerbVolume: body VolumeRequest; reply the PersistentVolume bound
+	// to the claim. 403 unless the pod is bound to the node and names the
+	// claim; 409 while the claim is not bound yet.
+	NodeVerbVolume = "volume"
+	// NodeVerbVolumeDeleted: body VolumeDeleted; reply Ack. The agent
+	// removed the directory of a released volume of policy Delete that the
+	// local provisioner made for it; the apiserver removes the volume.
+	NodeVerbVolumeDeleted = "volumedeleted"
+	// AgentVerbVolumeDelete: published PersistentVolume (one the local
+	// provisioner made for the node, released, policy Delete); the agent
+	// removes its directory and answers with NodeVerbVolumeDeleted.
+	AgentVerbVolumeDelete = "volumedelete"
+)
+
+// VolumeDeleted says a volume's directory is gone from the node.
+type VolumeDeleted struct {
+	Name string `json:"name"`
+	UID  string `json:"uid"`
+}
+
+// VolumeRequest asks for the volume of a pod's claim.
+type VolumeRequest struct {
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod"`
+	UID       string `json:"uid"`
+	Claim     string `json:"claim"`
 }

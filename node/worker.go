@@ -702,8 +702,14 @@ func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerCo
 				ed.SizeLimitBytes = vol.EmptyDir.SizeLimit.Value()
 			}
 			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: dir, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly, Volume: vol.Name, EmptyDir: ed})
+		case vol.PersistentVolumeClaim != nil:
+			mnt, err := w.pvcMount(pod, vol, m)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Mounts = append(cfg.Mounts, mnt)
 		default:
-			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath)", vol.Name)
+			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath, persistentVolumeClaim)", vol.Name)
 		}
 	}
 	if err := w.terminationMount(pod, c, cfg); err != nil {

@@ -358,6 +358,8 @@ func (s *Server) endpoints() []endpoint {
 		{"node-events", node(api.NodeVerbEvents), s.nodeOnly(s.handleNodeEvents), "Event (about a pod bound to the node) -> Event as stored"},
 		{"node-module", node(api.NodeVerbModule), s.nodeOnly(s.handleNodeModule), "ModuleRequest -> stream of module chunks"},
 		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.nodeOnly(s.handleNodeModuleInfo), "ModuleRequest -> ModuleInfo"},
+		{"node-volume", node(api.NodeVerbVolume), s.nodeOnly(s.handleNodeVolume), "VolumeRequest -> PersistentVolume (of a claim of a pod bound to the node)"},
+		{"node-volumedeleted", node(api.NodeVerbVolumeDeleted), s.nodeOnly(s.handleNodeVolumeDeleted), "VolumeDeleted -> Ack (the volume is removed)"},
 	}
 }
 

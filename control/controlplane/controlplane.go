@@ -33,6 +33,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
+	"github.com/kybernetes/kybernetes/control/controllers/volume"
 	"github.com/kybernetes/kybernetes/control/scheduler"
 	"github.com/kybernetes/kybernetes/control/store"
 )
@@ -95,6 +96,9 @@ type Config struct {
 	// GarbageCollector configures the garbage collector (its default grace
 	// period is the apiserver's when unset).
 	GarbageCollector garbagecollector.Config
+	// Volume configures the persistent volume controller (its Deleter is
+	// the agents' volumedelete verb when unset).
+	Volume volume.Config
 	// TLS is "auto" (the default: TLS unless Listen is a loopback address),
 	// "on" or "off" ("off" is refused beyond loopback).
 	TLS string
@@ -278,6 +282,9 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("start control plane: open store: %w", err)
 	}
+	if err := ensureStorageClass(ctx, st); err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
 	hb, err := store.OpenHeartbeats(ctx, js, cfg.HeartbeatTTL)
 	if err != nil {
 		return fmt.Errorf("start control plane: open heartbeats: %w", err)
@@ -348,6 +355,12 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if cfg.DaemonSet.Recorder == nil {
 		cfg.DaemonSet.Recorder = api.Recorder("daemonset-controller", ctlLog)
 	}
+	if cfg.Volume.Deleter == nil {
+		cfg.Volume.Deleter = agentVolumeDeleter{nc: cp.nc}
+	}
+	if cfg.Volume.Recorder == nil {
+		cfg.Volume.Recorder = api.Recorder("persistentvolume-controller", ctlLog)
+	}
 	if cfg.GarbageCollector.DefaultGracePeriod == 0 {
 		cfg.GarbageCollector.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
 	}
@@ -364,6 +377,7 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		controllers.Add("replicaset", replicaset.New(controllers, st, cfg.ReplicaSet, ctlLog))
 		controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
 		controllers.Add("daemonset", daemonset.New(controllers, st, cfg.DaemonSet, ctlLog))
+		controllers.Add("persistentvolume", volume.New(controllers, st, cfg.Volume, ctlLog))
 		controllers.Add("garbagecollector", garbagecollector.New(controllers, st, cfg.GarbageCollector, ctlLog))
 		return controllers
 	}

@@ -202,7 +202,7 @@ func (c *Controller) provision(ctx context.Context, pvc *api.PersistentVolumeCla
 	}
 	dir := DefaultVolumesDir
 	if o, ok := c.nodes.Get("", node); ok {
-		if d := o.(*api.Node).Annotations[AnnotationVolumesDir]; d != "" {
+		if d := o.(*api.Node).Annotations[api.AnnotationVolumesDir]; d != "" {
 			dir = d
 		}
 	}

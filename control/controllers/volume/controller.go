@@ -22,17 +22,15 @@ const (
 	ReasonClaimLost             = "ClaimLost"
 )
 
-// AnnotationVolumesDir is set on a Node by its agent: the directory its
-// provisioned local volumes live in (<agent data dir>/volumes).
-const AnnotationVolumesDir = "kyb.dev/volumes-dir"
-
 // DefaultVolumesDir is the volumes directory of a node that does not say
 // (the agent's default data dir).
 const DefaultVolumesDir = "/var/lib/kyb/agent/volumes"
 
-// Deleter removes the directory of a provisioned local volume on its node.
-// It returns nil when the directory is gone (or never was), and an error
-// when the node cannot be asked or fails; the controller retries.
+// Deleter asks the node of a provisioned local volume to remove its
+// directory. It returns nil once asked; the node confirms (the node verb
+// volumedeleted), and the apiserver then removes the volume object, which
+// ends the reclaim. The controller asks again after ResendAfter, and when
+// the node changes (comes back), while the volume is still there.
 type Deleter interface {
 	DeleteVolume(ctx context.Context, node string, pv *api.PersistentVolume) error
 }
@@ -44,6 +42,9 @@ type Config struct {
 	Workers int
 	// Deleter removes provisioned directories; nil: Delete waits.
 	Deleter Deleter
+	// ResendAfter is how long a volume being deleted waits for its node
+	// before the node is asked again; default 30s.
+	ResendAfter time.Duration
 	// Recorder records the controller's events; default none.
 	Recorder record.EventRecorder
 }
@@ -77,6 +78,9 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 	}
 	if cfg.Recorder == nil {
 		cfg.Recorder = record.Nop{}
+	}
+	if cfg.ResendAfter <= 0 {
+		cfg.ResendAfter = 30 * time.Second
 	}
 	if log == nil {
 		log = slog.Default()
@@ -128,7 +132,17 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 		}
 		return keys
 	})
-	c.ctl.Watch(nodeInf, func(api.Object) []framework.Key { return nil })
+	// A node (back): the volumes being deleted there are asked for again.
+	c.ctl.Watch(nodeInf, func(obj api.Object) []framework.Key {
+		var keys []framework.Key
+		for _, o := range c.pvs.List("", nil) {
+			pv := o.(*api.PersistentVolume)
+			if pv.Status.Phase == api.VolumeReleased && pv.NodeName() == obj.GetObjectMeta().Name {
+				keys = append(keys, framework.KeyOf(pv))
+			}
+		}
+		return keys
+	})
 	return c
 }
 
@@ -160,7 +174,3 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 func podDone(p *api.Pod) bool {
 	return p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed || p.DeletionTimestamp != nil
 }
-
-// requeueSoon is how long a volume waiting on something without an event
-// (a node's answer) waits before it is looked at again.
-const requeueSoon = 5 * time.Second

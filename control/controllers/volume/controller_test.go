@@ -27,19 +27,23 @@ var (
 // fakeDeleter records the directories it was asked to delete; it fails
 // while fail is set (a node away).
 type fakeDeleter struct {
+	st      *store.Store
 	mu      sync.Mutex
 	deleted []string
 	fail    bool
 }
 
-func (d *fakeDeleter) DeleteVolume(_ context.Context, node string, pv *api.PersistentVolume) error {
+// DeleteVolume does what the node and the apiserver do: the directory
+// goes, then the volume object.
+func (d *fakeDeleter) DeleteVolume(ctx context.Context, node string, pv *api.PersistentVolume) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.fail {
 		return fmt.Errorf("node %s unreachable", node)
 	}
 	d.deleted = append(d.deleted, node+":"+pv.Spec.Local.Path)
-	return nil
+	_, err := d.st.Delete(ctx, pvKind, "", pv.Name, "")
+	return err
 }
 
 func (d *fakeDeleter) calls() []string {
@@ -51,7 +55,7 @@ func (d *fakeDeleter) calls() []string {
 func start(t *testing.T) (context.Context, *store.Store, *fakeDeleter) {
 	t.Helper()
 	ctx, st := frameworktest.OpenStore(t)
-	d := &fakeDeleter{}
+	d := &fakeDeleter{st: st}
 	frameworktest.Run(t, st, nil, func(mgr *framework.Manager) {
 		mgr.Add("persistentvolume", volume.New(mgr, st, volume.Config{Deleter: d}, slog.New(slog.DiscardHandler)))
 	})
@@ -172,7 +176,7 @@ func TestPreBoundVolume(t *testing.T) {
 func TestWaitForFirstConsumerProvisionsOnSelectedNode(t *testing.T) {
 	ctx, st, d := start(t)
 	create(t, ctx, st, api.LocalStorageClass())
-	create(t, ctx, st, &api.Node{ObjectMeta: api.ObjectMeta{Name: "n1", Annotations: map[string]string{volume.AnnotationVolumesDir: "/data/kyb/volumes"}}})
+	create(t, ctx, st, &api.Node{ObjectMeta: api.ObjectMeta{Name: "n1", Annotations: map[string]string{api.AnnotationVolumesDir: "/data/kyb/volumes"}}})
 	create(t, ctx, st, claim("data", "-", "1Gi")) // no class: the default (local) is given
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if c := getClaim(t, ctx, st, "data"); c.ClassName() != api.LocalStorageClassName {

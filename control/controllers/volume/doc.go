@@ -20,7 +20,8 @@
 //     and nodeAffinity to the node).
 //   - When its claim goes, a volume is Released: Retain keeps it and its
 //     data; Delete (volumes the local provisioner made) asks the node to
-//     remove the directory, once no pod of the claim's namespace that is
-//     still running names the claim, then deletes the volume. A Delete
-//     volume not made by kyb.dev/local is marked Failed.
+//     remove the directory (Deleter), once no pod of the claim's namespace
+//     that is still running names the claim; the node confirms and the
+//     apiserver removes the volume. A Delete volume not made by
+//     kyb.dev/local is marked Failed.
 package volume

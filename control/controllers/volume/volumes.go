@@ -93,15 +93,12 @@ func (c *Controller) reclaimDelete(ctx context.Context, pv *api.PersistentVolume
 		return framework.Result{}, fmt.Errorf("delete volume %s: no deleter configured", pv.Name)
 	}
 	if err := c.cfg.Deleter.DeleteVolume(ctx, node, pv); err != nil {
-		c.cfg.Recorder.Eventf(api.RefTo(pv), api.EventTypeWarning, ReasonVolumeFailedDelete, "delete the directory on node %s: %v", node, err)
-		return framework.Result{RequeueAfter: requeueSoon}, nil
-	}
-	if _, err := c.st.Delete(ctx, pvKind, "", pv.Name, pv.ResourceVersion); err != nil && !api.IsNotFound(err) {
+		c.cfg.Recorder.Eventf(api.RefTo(pv), api.EventTypeWarning, ReasonVolumeFailedDelete, "ask node %s to delete the directory: %v", node, err)
 		return framework.Result{}, fmt.Errorf("delete volume %s: %w", pv.Name, err)
 	}
-	c.cfg.Recorder.Eventf(api.RefTo(pv), api.EventTypeNormal, ReasonVolumeDeleted, "Deleted volume %s and its directory on node %s", pv.Name, node)
-	c.log.Info("deleted volume", "volume", pv.Name, "node", node)
-	return framework.Result{}, nil
+	c.log.Info("asked the node to delete the volume's directory", "volume", pv.Name, "node", node)
+	// The node's confirmation removes the volume; ask again if it does not.
+	return framework.Result{RequeueAfter: c.cfg.ResendAfter}, nil
 }
 
 // podUsing returns the name of a pod of r's namespace that still runs and
