@@ -33,6 +33,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
+	"github.com/kybernetes/kybernetes/control/controllers/statefulset"
 	"github.com/kybernetes/kybernetes/control/controllers/volume"
 	"github.com/kybernetes/kybernetes/control/scheduler"
 	"github.com/kybernetes/kybernetes/control/store"
@@ -96,6 +97,9 @@ type Config struct {
 	// GarbageCollector configures the garbage collector (its default grace
 	// period is the apiserver's when unset).
 	GarbageCollector garbagecollector.Config
+	// StatefulSet configures the StatefulSet controller (its default grace
+	// period is the apiserver's when unset).
+	StatefulSet statefulset.Config
 	// Volume configures the persistent volume controller (its Deleter is
 	// the agents' volumedelete verb when unset).
 	Volume volume.Config
@@ -355,6 +359,12 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if cfg.DaemonSet.Recorder == nil {
 		cfg.DaemonSet.Recorder = api.Recorder("daemonset-controller", ctlLog)
 	}
+	if cfg.StatefulSet.DefaultGracePeriod == 0 {
+		cfg.StatefulSet.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
+	}
+	if cfg.StatefulSet.Recorder == nil {
+		cfg.StatefulSet.Recorder = api.Recorder("statefulset-controller", ctlLog)
+	}
 	if cfg.Volume.Deleter == nil {
 		cfg.Volume.Deleter = agentVolumeDeleter{nc: cp.nc}
 	}
@@ -377,6 +387,7 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		controllers.Add("replicaset", replicaset.New(controllers, st, cfg.ReplicaSet, ctlLog))
 		controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
 		controllers.Add("daemonset", daemonset.New(controllers, st, cfg.DaemonSet, ctlLog))
+		controllers.Add("statefulset", statefulset.New(controllers, st, cfg.StatefulSet, ctlLog))
 		controllers.Add("persistentvolume", volume.New(controllers, st, cfg.Volume, ctlLog))
 		controllers.Add("garbagecollector", garbagecollector.New(controllers, st, cfg.GarbageCollector, ctlLog))
 		return controllers
