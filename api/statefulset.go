@@ -260,7 +260,16 @@ func validateStatefulSet(e *errs, s *StatefulSet) {
 			e.unsupported(pp.Child("whenScaled"), rp.WhenScaled, retentionPolicies...)
 		}
 	}
-	validateSelectorTemplate(e, sp.Selector, &sp.Template, p)
+	// The template is checked as its pods will be: with a volume per claim
+	// template (which its containers may mount).
+	t := sp.Template
+	t.Spec.Volumes = slices.Clone(t.Spec.Volumes)
+	for _, ct := range sp.VolumeClaimTemplates {
+		if ct.Name != "" && !slices.ContainsFunc(t.Spec.Volumes, func(v Volume) bool { return v.Name == ct.Name }) {
+			t.Spec.Volumes = append(t.Spec.Volumes, Volume{Name: ct.Name, PersistentVolumeClaim: &PersistentVolumeClaimVolumeSource{ClaimName: ct.Name}})
+		}
+	}
+	validateSelectorTemplate(e, sp.Selector, &t, p)
 	// Claim templates: each a valid claim spec, named as a volume (the
 	// template's volumes may not use the name), its claims' names valid.
 	names := map[string]bool{}

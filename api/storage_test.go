@@ -299,6 +299,12 @@ func TestValidateStatefulSet(t *testing.T) {
 		field string
 	}{
 		{"valid", ss(func(*StatefulSet) {}), ""},
+		{"valid mount of a claim template", ss(func(s *StatefulSet) {
+			s.Spec.Template.Spec.Containers[0].VolumeMounts = []VolumeMount{{Name: "data", MountPath: "/var/lib/db"}}
+		}), ""},
+		{"mount of neither a volume nor a claim template", ss(func(s *StatefulSet) {
+			s.Spec.Template.Spec.Containers[0].VolumeMounts = []VolumeMount{{Name: "logs", MountPath: "/logs"}}
+		}), "spec.template.spec.containers[0].volumeMounts[0].name"},
 		{"valid Parallel OnDelete", ss(func(s *StatefulSet) {
 			s.Spec.PodManagementPolicy = ParallelPodManagement
 			s.Spec.UpdateStrategy.Type = OnDeleteStatefulSetStrategyType
