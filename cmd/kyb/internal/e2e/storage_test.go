@@ -43,6 +43,9 @@ func TestPVCDataSurvivesPodAndIsReclaimed(t *testing.T) {
 		}
 		return nil
 	})
+	if out := c.kyb("describe", "pvc", "data"); !strings.Contains(out, "WaitForFirstConsumer") || !strings.Contains(out, "Pending") {
+		t.Fatalf("kyb describe pvc data (no consumer yet):\n%s", out)
+	}
 	c.apply(claimPodManifest("writer", "write", "/data/greeting", "hello from the last pod"))
 	c.waitPod("writer", 60*time.Second, phaseIs(api.PodSucceeded))
 	cl := claim()
@@ -50,6 +53,9 @@ func TestPVCDataSurvivesPodAndIsReclaimed(t *testing.T) {
 		t.Fatalf("claim %+v %v", cl.Status, cl.Annotations)
 	}
 	dir := filepath.Join(a.dir, "volumes", cl.Spec.VolumeName)
+	if out := c.kyb("describe", "pv", cl.Spec.VolumeName); !strings.Contains(out, "default/data") || !strings.Contains(out, dir) || !strings.Contains(out, api.LabelHostname+" in ["+a.name+"]") {
+		t.Fatalf("kyb describe pv:\n%s", out)
+	}
 	if b, err := os.ReadFile(filepath.Join(dir, "greeting")); err != nil || string(b) != "hello from the last pod" {
 		t.Fatalf("volume directory: %q %v", b, err)
 	}
