@@ -430,6 +430,11 @@ func validateStorageClass(e *errs, sc *StorageClass) {
 		for _, k := range sortedKeys(sc.Parameters) {
 			e.add(field.NewPath("parameters").Key(k), "unknown parameter: %s takes none", LocalProvisioner)
 		}
+		// A local volume is made on the node of its first pod: there is no
+		// node to make it on before.
+		if sc.VolumeBindingMode == nil || *sc.VolumeBindingMode != VolumeBindingWaitForFirstConsumer {
+			e.add(field.NewPath("volumeBindingMode"), "must be %s with provisioner %s (a local volume is made on the node of the claim's first pod)", VolumeBindingWaitForFirstConsumer, LocalProvisioner)
+		}
 	}
 	if sc.ReclaimPolicy != nil && !slices.Contains(reclaimPolicies, *sc.ReclaimPolicy) {
 		e.unsupported(field.NewPath("reclaimPolicy"), *sc.ReclaimPolicy, reclaimPolicies...)

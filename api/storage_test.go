@@ -35,7 +35,7 @@ func TestValidateStorageClass(t *testing.T) {
 	str := func(s string) *string { return &s }
 	yes := true
 	sc := func(f func(*StorageClass)) *StorageClass {
-		s := &StorageClass{ObjectMeta: ObjectMeta{Name: "fast"}, Provisioner: LocalProvisioner}
+		s := &StorageClass{ObjectMeta: ObjectMeta{Name: "fast"}, Provisioner: LocalProvisioner, VolumeBindingMode: str(VolumeBindingWaitForFirstConsumer)}
 		f(s)
 		return s
 	}
@@ -49,6 +49,9 @@ func TestValidateStorageClass(t *testing.T) {
 		{"no provisioner", sc(func(s *StorageClass) { s.Provisioner = "" }), "provisioner"},
 		{"bad reclaimPolicy", sc(func(s *StorageClass) { s.ReclaimPolicy = str("Recycle") }), "reclaimPolicy"},
 		{"bad binding mode", sc(func(s *StorageClass) { s.VolumeBindingMode = str("Later") }), "volumeBindingMode"},
+		{"local with Immediate binding", sc(func(s *StorageClass) { s.VolumeBindingMode = str(VolumeBindingImmediate) }), "volumeBindingMode"},
+		{"local with binding unset (Immediate)", sc(func(s *StorageClass) { s.VolumeBindingMode = nil }), "volumeBindingMode"},
+		{"static class Immediate", sc(func(s *StorageClass) { s.Provisioner, s.VolumeBindingMode = NoProvisioner, nil }), ""},
 		{"expansion refused", sc(func(s *StorageClass) { s.AllowVolumeExpansion = &yes }), "allowVolumeExpansion"},
 		{"mountOptions refused", sc(func(s *StorageClass) { s.MountOptions = []string{"noatime"} }), "mountOptions"},
 		{"local takes no parameters", sc(func(s *StorageClass) { s.Parameters = map[string]string{"type": "ssd"} }), "parameters[type]"},
@@ -59,7 +62,7 @@ func TestValidateStorageClass(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) { wantField(t, tc.obj, tc.field) })
 	}
-	d := sc(func(*StorageClass) {})
+	d := sc(func(s *StorageClass) { s.Provisioner, s.VolumeBindingMode = NoProvisioner, nil })
 	Default(d)
 	if d.Reclaim() != ReclaimDelete || d.BindingMode() != VolumeBindingImmediate {
 		t.Fatalf("defaults: %s %s", d.Reclaim(), d.BindingMode())

@@ -365,6 +365,8 @@ func merge(existing, applied api.Object) api.Object {
 		mergeJob(existing.(*api.Job), a)
 	case *api.ReplicaSet, *api.Deployment:
 		keepControllerAnnotations(em, am)
+	case *api.PersistentVolumeClaim, *api.PersistentVolume:
+		mergeStorage(existing, applied)
 	}
 	return applied
 }

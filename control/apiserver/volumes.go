@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/nats-io/nats.go/micro"
 
@@ -116,4 +117,40 @@ func (s *Server) handleNodeVolumeDeleted(req micro.Request) {
 		}
 		return ackOK, nil
 	})
+}
+
+// mergeStorage keeps, on a re-applied claim or volume, what the binder and
+// the scheduler filled in when the manifest leaves it out: a claim's
+// volumeName, its (default) storageClassName and the binding annotations
+// (volume.kubernetes.io/, pv.kubernetes.io/); a volume's claimRef and
+// those annotations. Re-applying the manifest a claim was made from is so
+// "unchanged", not a change of an immutable field.
+func mergeStorage(existing, applied api.Object) {
+	em, am := existing.GetObjectMeta(), applied.GetObjectMeta()
+	for k, v := range em.Annotations {
+		if !strings.HasPrefix(k, "volume.kubernetes.io/") && !strings.HasPrefix(k, "pv.kubernetes.io/") {
+			continue
+		}
+		if _, ok := am.Annotations[k]; ok {
+			continue
+		}
+		if am.Annotations == nil {
+			am.Annotations = map[string]string{}
+		}
+		am.Annotations[k] = v
+	}
+	switch a := applied.(type) {
+	case *api.PersistentVolumeClaim:
+		e := existing.(*api.PersistentVolumeClaim)
+		if a.Spec.VolumeName == "" {
+			a.Spec.VolumeName = e.Spec.VolumeName
+		}
+		if a.Spec.StorageClassName == nil {
+			a.Spec.StorageClassName = e.Spec.StorageClassName
+		}
+	case *api.PersistentVolume:
+		if e := existing.(*api.PersistentVolume); a.Spec.ClaimRef == nil {
+			a.Spec.ClaimRef = e.Spec.ClaimRef
+		}
+	}
 }

@@ -52,6 +52,10 @@ func TestPVCDataSurvivesPodAndIsReclaimed(t *testing.T) {
 	if cl.Status.Phase != api.ClaimBound || cl.Annotations[api.AnnotationSelectedNode] != a.name {
 		t.Fatalf("claim %+v %v", cl.Status, cl.Annotations)
 	}
+	// Re-applying the claim's manifest keeps what the binder filled in.
+	if out := c.kyb("apply", "-f", writeFile(t, "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data}\nspec:\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n")); !strings.Contains(out, "unchanged") {
+		t.Fatalf("re-apply of a bound claim printed %q, want unchanged", out)
+	}
 	dir := filepath.Join(a.dir, "volumes", cl.Spec.VolumeName)
 	if out := c.kyb("describe", "pv", cl.Spec.VolumeName); !strings.Contains(out, "default/data") || !strings.Contains(out, dir) || !strings.Contains(out, api.LabelHostname+" in ["+a.name+"]") {
 		t.Fatalf("kyb describe pv:\n%s", out)
