@@ -462,12 +462,14 @@ func validateAccessModes(e *errs, modes []string, p *field.Path) {
 		e.required(p)
 	}
 	for i, m := range modes {
-		if !slices.Contains(accessModes, m) {
-			e.unsupported(p.Index(i), m, accessModes...)
+		switch {
+		case m == ReadWriteOncePod:
+			// It would hold every other pod of the claim back: not
+			// implemented, so refused rather than ignored.
+			e.add(p.Index(i), "unsupported value %q: not implemented by kybernetes; supported values: %q, %q, %q", m, ReadWriteOnce, ReadOnlyMany, ReadWriteMany)
+		case !slices.Contains(accessModes, m):
+			e.unsupported(p.Index(i), m, accessModes[:3]...)
 		}
-	}
-	if slices.Contains(modes, ReadWriteOncePod) && len(modes) > 1 {
-		e.add(p, "may not use ReadWriteOncePod with other access modes")
 	}
 }
 

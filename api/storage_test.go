@@ -99,6 +99,7 @@ func TestValidatePersistentVolume(t *testing.T) {
 		{"other capacity", pv(func(s *PersistentVolumeSpec) { s.Capacity[ResourceCPU] = resource.MustParse("1") }), "spec.capacity[cpu]"},
 		{"no access modes", pv(func(s *PersistentVolumeSpec) { s.AccessModes = nil }), "spec.accessModes"},
 		{"bad access mode", pv(func(s *PersistentVolumeSpec) { s.AccessModes = []string{"WriteSometimes"} }), "spec.accessModes[0]"},
+		{"ReadWriteOncePod refused", pv(func(s *PersistentVolumeSpec) { s.AccessModes = []string{ReadWriteOncePod} }), "spec.accessModes[0]"},
 		{"Recycle refused", pv(func(s *PersistentVolumeSpec) { s.PersistentVolumeReclaimPolicy = "Recycle" }), "spec.persistentVolumeReclaimPolicy"},
 		{"no source", pv(func(s *PersistentVolumeSpec) { s.Local = nil }), "spec"},
 		{"two sources", pv(func(s *PersistentVolumeSpec) { s.HostPath = &HostPathVolumeSource{Path: "/x"} }), "spec"},
