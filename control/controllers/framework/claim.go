@@ -20,7 +20,7 @@ var claimPodKind = api.KindOf(&api.Pod{})
 // changed), as Kubernetes' ControllerRefManager. An owner being deleted
 // adopts and releases nothing. Every adoption and release is a
 // compare-and-set on a fresh read of the pod from st, made only while it
-// still applies. Workload controllers (DaemonSet, StatefulSet) call it at
+// still applies. Workload controllers (ReplicaSet, DaemonSet, StatefulSet) call it at
 // the start of a reconcile.
 func ClaimPods(ctx context.Context, st *store.Store, pods Lister, owner api.Object, sel labels.Selector) ([]*api.Pod, error) {
 	m := owner.GetObjectMeta()
