@@ -52,6 +52,9 @@ func (c *Controller) syncClaim(ctx context.Context, key framework.Key) (framewor
 			}
 			return framework.Result{}, c.bind(ctx, pv, pvc)
 		case r.Namespace == pvc.Namespace && r.Name == pvc.Name && (r.UID == "" || r.UID == pvc.UID):
+			if r.UID == pvc.UID && pvc.Status.Phase == api.ClaimBound && pv.Status.Phase == api.VolumeBound {
+				return framework.Result{}, nil // bound both ways: nothing to write
+			}
 			return framework.Result{}, c.bind(ctx, pv, pvc)
 		default:
 			c.cfg.Recorder.Eventf(api.RefTo(pvc), api.EventTypeWarning, ReasonFailedBinding, "volume %q is already bound to claim %s/%s", pv.Name, r.Namespace, r.Name)
