@@ -169,6 +169,7 @@ type job struct {
 	// claims are the pod's claims to mark with the node before the bind
 	// (WaitForFirstConsumer; volumes.go).
 	claims []string
+	rv     string // of the pod a status write was sent with
 }
 
 // core is the scheduling loop. All of its state is owned by the goroutine
@@ -823,7 +824,7 @@ func (c *core) scheduleOne(ctx context.Context, pi *podInfo) {
 		c.parked[pi.key] = pi
 		if msg != pi.writingMsg && !hasUnschedulable(pi.pod, msg) {
 			pi.writingMsg = msg
-			c.dispatch(job{kind: jobStatus, key: pi.key, uid: pi.uid, pod: pi.pod, msg: msg})
+			c.dispatch(job{kind: jobStatus, key: pi.key, uid: pi.uid, pod: pi.pod, msg: msg, rv: pi.pod.ResourceVersion})
 		}
 		c.log.Debug("pod unschedulable", "pod", pi.key, "reason", msg)
 	}
@@ -885,6 +886,13 @@ func (c *core) handleResult(ctx context.Context, r job) {
 		case r.err == nil:
 			c.stats.statusWrites.Add(1)
 		case api.IsConflict(r.err):
+			if pi.pod.ResourceVersion != r.rv && pi.state == stateParked {
+				// The newer pod came already (another write of ours, in
+				// flight with this one): look again now.
+				delete(c.parked, pi.key)
+				c.enqueue(pi)
+				break
+			}
 			pi.statusStale = true // the watch brings the newer pod; look again then
 		case api.IsNotFound(r.err):
 		default:

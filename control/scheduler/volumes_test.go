@@ -131,4 +131,28 @@ func TestVolumeFilter(t *testing.T) {
 		create(withClaim(name, "wffc"))
 		waitNode(name, node)
 	}
+
+	// WaitForFirstConsumer with no provisioner: only a node with a free
+	// volume that serves the claim will do.
+	mode := api.VolumeBindingWaitForFirstConsumer
+	create(&api.StorageClass{ObjectMeta: api.ObjectMeta{Name: "static"}, Provisioner: api.NoProvisioner, VolumeBindingMode: &mode})
+	create(claim("handmade", "static"))
+	create(withClaim("picky", "handmade"))
+	waitMessage("picky", "0/3 nodes are available: 3 "+ReasonVolumeBindConflict+".")
+	small := &api.PersistentVolume{ObjectMeta: api.ObjectMeta{Name: "pv-n1-small"}, Spec: api.PersistentVolumeSpec{
+		Capacity: api.ResourceList{api.ResourceStorage: resource.MustParse("100Mi")}, AccessModes: []string{api.ReadWriteOnce},
+		StorageClassName: "static", Local: &api.LocalVolumeSource{Path: "/srv/s"}, NodeAffinity: api.HostNodeAffinity("n1"),
+	}}
+	fits := &api.PersistentVolume{ObjectMeta: api.ObjectMeta{Name: "pv-n3"}, Spec: api.PersistentVolumeSpec{
+		Capacity: api.ResourceList{api.ResourceStorage: resource.MustParse("5Gi")}, AccessModes: []string{api.ReadWriteOnce},
+		StorageClassName: "static", Local: &api.LocalVolumeSource{Path: "/srv/b"}, NodeAffinity: api.HostNodeAffinity("n3"),
+	}}
+	for _, pv := range []*api.PersistentVolume{small, fits} {
+		api.Default(pv)
+		pv.Status.Phase = api.VolumeAvailable // as the binder marks a free volume
+		if err := st.Create(ctx, pv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitNode("picky", "n3")
 }
