@@ -11,6 +11,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 )
 
 // claimPodManifest is a wasm pod of the test program with claim "data"
@@ -129,4 +130,43 @@ spec:
 	if out := c.kyb("get", "statefulset"); !strings.Contains(out, "db") || !strings.Contains(out, "2/2") {
 		t.Fatalf("kyb get statefulset:\n%s", out)
 	}
+}
+
+// TestStatefulSetCounterExample runs examples/counter-wasm: each pod of
+// the StatefulSet counts its starts in its own claim's volume, so a
+// deleted pod's replacement (same name, same claim) counts on.
+func TestStatefulSetCounterExample(t *testing.T) {
+	c, _ := wasmCluster(t)
+	mod := precompiled(t, runtimetest.BuildGo(t, "./examples/counter-wasm", "wasip1", "wasm"))
+	c.kyb("module", "push", "counter", mod)
+	c.kyb("apply", "-f", "../../../../examples/counter-wasm/statefulset.yaml")
+	logsOf := func(pod, want string) {
+		t.Helper()
+		testutil.Eventually(t, 60*time.Second, func() error {
+			out, _, err := c.kybErr("logs", pod)
+			if err != nil || !strings.Contains(out, want) {
+				return fmt.Errorf("logs of %s: %q %v, want %q", pod, out, err, want)
+			}
+			return nil
+		})
+	}
+	for _, p := range []string{"counter-0", "counter-1"} {
+		c.waitPod(p, 60*time.Second, phaseIs(api.PodRunning))
+		logsOf(p, "started 1 time(s)")
+	}
+	old, err := c.pod("counter-0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.kyb("delete", "pod", "counter-0")
+	c.waitPod("counter-0", 60*time.Second, func(p *api.Pod) error {
+		if p.UID == old.UID || p.Status.Phase != api.PodRunning {
+			return fmt.Errorf("counter-0 not replaced and running yet (%s)", statusText(p))
+		}
+		if p.Spec.Hostname != "counter-0" || p.Spec.Subdomain != "counter" {
+			return fmt.Errorf("hostname %q subdomain %q", p.Spec.Hostname, p.Spec.Subdomain)
+		}
+		return nil
+	})
+	logsOf("counter-0", "started 2 time(s)")
 }
