@@ -101,12 +101,14 @@ func (c *Controller) reclaimDelete(ctx context.Context, pv *api.PersistentVolume
 	return framework.Result{RequeueAfter: c.cfg.ResendAfter}, nil
 }
 
-// podUsing returns the name of a pod of r's namespace that still runs and
-// names the claim r in its volumes, or "".
+// podUsing returns the name of a pod of r's namespace, scheduled and not
+// finished, that names the claim r in its volumes, or "".
 func (c *Controller) podUsing(r *api.ObjectReference) string {
 	for _, o := range c.pods.List(r.Namespace, nil) {
 		p := o.(*api.Pod)
-		if p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
+		// As Kubernetes' pvc-protection: a pod not scheduled uses nothing
+		// yet, and a finished one no more.
+		if p.Spec.NodeName == "" || p.Status.Phase == api.PodSucceeded || p.Status.Phase == api.PodFailed {
 			continue
 		}
 		for _, v := range p.Spec.Volumes {
