@@ -268,6 +268,30 @@ func TestRetainKeepsReleasedVolume(t *testing.T) {
 	}
 }
 
+// A Delete volume of a node that is gone cannot be deleted: Failed, and
+// nothing asked.
+func TestDeleteOnGoneNodeFails(t *testing.T) {
+	ctx, st, d := start(t)
+	create(t, ctx, st, api.LocalStorageClass())
+	c := claim("data", api.LocalStorageClassName, "1Gi")
+	c.Annotations = map[string]string{api.AnnotationSelectedNode: "gone"}
+	create(t, ctx, st, c)
+	_, pv := waitBound(t, ctx, st, "data")
+	if _, err := st.Delete(ctx, pvcKind, "default", "data", ""); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		v, err := getVolume(ctx, st, pv.Name)
+		if err != nil || v.Status.Phase != api.VolumeFailed || v.Status.Message == "" {
+			return fmt.Errorf("volume: %v %+v", err, v)
+		}
+		return nil
+	})
+	if len(d.calls()) != 0 {
+		t.Fatalf("asked a node that does not exist: %v", d.calls())
+	}
+}
+
 func TestDeleteOfHandMadeVolumeFails(t *testing.T) {
 	ctx, st, d := start(t)
 	create(t, ctx, st, hostVolume("manual", "1Gi", api.ReclaimDelete))

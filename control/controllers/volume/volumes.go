@@ -89,6 +89,13 @@ func (c *Controller) reclaimDelete(ctx context.Context, pv *api.PersistentVolume
 		return framework.Result{}, nil // the pod's end queues the volume
 	}
 	node := pv.NodeName()
+	if _, ok := c.nodes.Get("", node); !ok {
+		if _, err := c.st.Get(ctx, nodeKind, "", node); api.IsNotFound(err) {
+			msg := "the volume's node " + node + " no longer exists: nothing can delete its directory; delete the volume by hand"
+			c.cfg.Recorder.Eventf(api.RefTo(pv), api.EventTypeWarning, ReasonVolumeFailedDelete, "%s", msg)
+			return framework.Result{}, c.setVolumePhase(ctx, pv, api.VolumeFailed, msg)
+		}
+	}
 	if c.cfg.Deleter == nil {
 		return framework.Result{}, fmt.Errorf("delete volume %s: no deleter configured", pv.Name)
 	}
