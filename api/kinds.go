@@ -36,7 +36,7 @@ var kinds = []*Kind{
 	replicaSetKind, deploymentKind,
 	daemonSetKind,
 	serviceKind, endpointSliceKind,
-	statefulSetKind,
+	statefulSetKind, controllerRevisionKind,
 	storageClassKind, pvKind, pvcKind,
 }
 
@@ -129,6 +129,8 @@ func KindOf(o Object) *Kind {
 		return endpointSliceKind
 	case *StatefulSet:
 		return statefulSetKind
+	case *ControllerRevision:
+		return controllerRevisionKind
 	case *StorageClass:
 		return storageClassKind
 	case *PersistentVolume:

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"encoding/json"
 	"slices"
 	"strconv"
 
@@ -308,5 +310,37 @@ func validateStatefulSetUpdate(e *errs, old, new *StatefulSet) {
 	o.Ordinals, o.RevisionHistoryLimit, o.PersistentVolumeClaimRetentionPolicy = n.Ordinals, n.RevisionHistoryLimit, n.PersistentVolumeClaimRetentionPolicy
 	if !jsonEqual(o, n) {
 		e.add(field.NewPath("spec"), "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")
+	}
+}
+
+var controllerRevisionKind = &Kind{Name: "ControllerRevision", Plural: "controllerrevisions", Short: []string{"controllerrevision"}, Namespaced: true, APIVersions: []string{AppsVersion, "kyb/v1"}, New: func() Object { return &ControllerRevision{} }}
+
+// ControllerRevision is an immutable snapshot of a workload's pod template
+// at one revision, as Kubernetes' apps/v1 ControllerRevision: the
+// StatefulSet controller keeps one per revision of a set's template (named
+// as the revision, owned by the set), so a pod of the current revision can
+// be made again while a rollout holds below a partition.
+type ControllerRevision struct {
+	TypeMeta   `json:",inline"`
+	ObjectMeta `json:"metadata"`
+	// Data is the snapshot: for a StatefulSet, {"spec":{"template":...}}.
+	Data json.RawMessage `json:"data,omitempty"`
+	// Revision is the revision number, 1 for the first.
+	Revision int64 `json:"revision"`
+}
+
+func validateControllerRevision(e *errs, r *ControllerRevision) {
+	if r.Revision < 0 {
+		e.add(field.NewPath("revision"), "must be greater than or equal to 0")
+	}
+	if len(r.Data) > 0 && !json.Valid(r.Data) {
+		e.add(field.NewPath("data"), "must be a JSON document")
+	}
+}
+
+// validateControllerRevisionUpdate: data is immutable, as Kubernetes'.
+func validateControllerRevisionUpdate(e *errs, old, new *ControllerRevision) {
+	if !bytes.Equal(old.Data, new.Data) {
+		e.add(field.NewPath("data"), "field is immutable")
 	}
 }

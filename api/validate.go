@@ -44,6 +44,8 @@ func Validate(obj Object) error {
 		validateDaemonSet(&e, o)
 	case *StatefulSet:
 		validateStatefulSet(&e, o)
+	case *ControllerRevision:
+		validateControllerRevision(&e, o)
 	case *StorageClass:
 		validateStorageClass(&e, o)
 	case *PersistentVolume:
@@ -107,6 +109,9 @@ func ValidateUpdate(old, new Object) error {
 	validateStorageUpdate(&e, old, new)
 	if os, ok := old.(*StatefulSet); ok {
 		validateStatefulSetUpdate(&e, os, new.(*StatefulSet))
+	}
+	if or, ok := old.(*ControllerRevision); ok {
+		validateControllerRevisionUpdate(&e, or, new.(*ControllerRevision))
 	}
 	return e.status(k.Name, nm.Name)
 }

@@ -38,7 +38,7 @@ var (
 // namespaces, as Kubernetes' view role may).
 var (
 	viewCore = []string{"pods", "pods/log", "pods/status", "services", "endpoints", "configmaps", "events", "serviceaccounts", "namespaces", "persistentvolumeclaims", "persistentvolumeclaims/status"}
-	viewApps = []string{"deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "daemonsets"}
+	viewApps = []string{"deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "daemonsets", "controllerrevisions"}
 	batch    = []string{"jobs", "cronjobs"}
 	// What edit may also write: workloads, pods, configmaps, secrets, services, claims.
 	editCore = []string{"pods", "services", "endpoints", "configmaps", "secrets", "serviceaccounts", "persistentvolumeclaims"}

@@ -30,9 +30,10 @@ const (
 )
 
 var (
-	podKind = api.KindOf(&api.Pod{})
-	pvcKind = api.KindOf(&api.PersistentVolumeClaim{})
-	setKind = api.KindOf(&api.StatefulSet{})
+	podKind      = api.KindOf(&api.Pod{})
+	pvcKind      = api.KindOf(&api.PersistentVolumeClaim{})
+	setKind      = api.KindOf(&api.StatefulSet{})
+	revisionKind = api.KindOf(&api.ControllerRevision{})
 )
 
 // Config configures the controller. The zero value is usable.
@@ -57,6 +58,7 @@ type Controller struct {
 	sets  framework.Lister
 	pods  framework.Lister
 	pvcs  framework.Lister
+	revs  framework.Lister
 	nss   framework.Lister
 	ctl   *framework.Controller
 	exist replicaset.NodeExists
@@ -81,8 +83,8 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 		log = slog.Default()
 	}
 	log = log.With("controller", "statefulset")
-	setInf, podInf, pvcInf := mgr.Informer(setKind), mgr.Informer(podKind), mgr.Informer(pvcKind)
-	c := &Controller{st: st, cfg: cfg, log: log, sets: setInf.Lister(), pods: podInf.Lister(), pvcs: pvcInf.Lister(),
+	setInf, podInf, pvcInf, revInf := mgr.Informer(setKind), mgr.Informer(podKind), mgr.Informer(pvcKind), mgr.Informer(revisionKind)
+	c := &Controller{st: st, cfg: cfg, log: log, sets: setInf.Lister(), pods: podInf.Lister(), pvcs: pvcInf.Lister(), revs: revInf.Lister(),
 		nss: mgr.Informer(api.KindOf(&api.Namespace{})).Lister(), exist: replicaset.StoreNodeExists(st)}
 	c.ctl = framework.NewController("statefulset", c, framework.Options{Workers: cfg.Workers, Logger: log})
 	c.ctl.Watch(setInf, nil)
@@ -101,6 +103,7 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 		}
 		return keys
 	})
+	c.ctl.Watch(revInf, framework.OwnerKey(setKind.Name))
 	// A claim (deleted by hand, say) queues the sets of its namespace.
 	c.ctl.Watch(pvcInf, func(obj api.Object) []framework.Key {
 		var keys []framework.Key
@@ -164,7 +167,10 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 	}
 	var syncErr error
 	if set.DeletionTimestamp == nil {
-		syncErr = c.sync(ctx, set, owned)
+		var current *api.PodTemplateSpec
+		if current, syncErr = c.syncRevisions(ctx, set, owned); syncErr == nil {
+			syncErr = c.sync(ctx, set, owned, current)
+		}
 	}
 	after, err := c.updateStatus(ctx, set, owned)
 	if err := errors.Join(syncErr, err); err != nil {
@@ -174,7 +180,10 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 }
 
 // sync creates, replaces and deletes pods (and makes claims) toward spec.
-func (c *Controller) sync(ctx context.Context, set *api.StatefulSet, owned []*api.Pod) error {
+// current is the template of the set's current revision while a rolling
+// update is under way (nil otherwise): a pod below the partition that is
+// made again gets it, as in Kubernetes.
+func (c *Controller) sync(ctx context.Context, set *api.StatefulSet, owned []*api.Pod, current *api.PodTemplateSpec) error {
 	start, replicas := set.StartOrdinal(), *set.Spec.Replicas
 	end := start + replicas
 	ordered := set.Spec.PodManagementPolicy != api.ParallelPodManagement
@@ -196,7 +205,11 @@ func (c *Controller) sync(ctx context.Context, set *api.StatefulSet, owned []*ap
 		p := byOrdinal[n]
 		switch {
 		case p == nil:
-			if err := c.createPod(ctx, set, n, update); err != nil {
+			tmpl, rev := &set.Spec.Template, update
+			if current != nil && set.Spec.UpdateStrategy.Type == api.RollingUpdateStatefulSetStrategyType && n < start+set.Partition() {
+				tmpl, rev = current, set.Status.CurrentRevision
+			}
+			if err := c.createPod(ctx, set, n, tmpl, rev); err != nil {
 				return err
 			}
 			allReady = false
@@ -266,9 +279,10 @@ func (c *Controller) sync(ctx context.Context, set *api.StatefulSet, owned []*ap
 	return nil
 }
 
-// newPod returns the pod of ordinal n of set, of revision rev.
-func newPod(set *api.StatefulSet, n int32, rev string) *api.Pod {
-	t := api.DeepCopy(&api.StatefulSet{Spec: set.Spec}).Spec.Template
+// newPod returns the pod of ordinal n of set, of template tmpl (the set's
+// own, or its current revision's), of revision rev.
+func newPod(set *api.StatefulSet, n int32, tmpl *api.PodTemplateSpec, rev string) *api.Pod {
+	t := api.DeepCopy(&api.StatefulSet{Spec: api.StatefulSetSpec{Template: *tmpl}}).Spec.Template
 	name := set.PodName(n)
 	lbls := maps.Clone(t.Labels)
 	if lbls == nil {
@@ -294,12 +308,12 @@ func newPod(set *api.StatefulSet, n int32, rev string) *api.Pod {
 }
 
 // createPod makes the claims of ordinal n, then its pod.
-func (c *Controller) createPod(ctx context.Context, set *api.StatefulSet, n int32, rev string) error {
+func (c *Controller) createPod(ctx context.Context, set *api.StatefulSet, n int32, tmpl *api.PodTemplateSpec, rev string) error {
 	if err := c.createClaims(ctx, set, n); err != nil {
 		c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeWarning, ReasonFailedCreate, "create Claim for Pod %s: %v", set.PodName(n), err)
 		return fmt.Errorf("statefulset %s/%s: %w", set.Namespace, set.Name, err)
 	}
-	pod := newPod(set, n, rev)
+	pod := newPod(set, n, tmpl, rev)
 	err := replicaset.AdmitPod(ctx, c.st, c.nss, pod)
 	if err == nil {
 		err = c.st.Create(ctx, pod)

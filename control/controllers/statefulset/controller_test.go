@@ -354,4 +354,59 @@ func TestRollingUpdateReverseWithPartition(t *testing.T) {
 	if p := pods(t, ctx, st)["web-0"]; p.UID != before["web-0"].UID || p.Spec.Containers[0].Image != "postgres:16" {
 		t.Fatal("web-0, below the partition, was updated")
 	}
+	// Both revisions are stored, numbered in order.
+	objs, _, err := st.List(ctx, api.KindOf(&api.ControllerRevision{}), store.ListOptions{Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revs := map[string]int64{}
+	for _, o := range objs {
+		r := o.(*api.ControllerRevision)
+		revs[r.Name] = r.Revision
+	}
+	oldRev := before["web-0"].Labels[api.LabelControllerRevisionHash]
+	if len(revs) != 2 || revs[oldRev] != 1 || revs[newRev] != 2 {
+		t.Fatalf("revisions %v, want %s=1 and %s=2", revs, oldRev, newRev)
+	}
+	// web-0, below the partition, made again keeps the current revision's
+	// template, as in Kubernetes.
+	if _, err := st.Delete(ctx, podKind, "default", "web-0", ""); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		p := pods(t, ctx, st)["web-0"]
+		if p == nil || p.UID == before["web-0"].UID {
+			return fmt.Errorf("web-0 not made again")
+		}
+		if p.Spec.Containers[0].Image != "postgres:16" || p.Labels[api.LabelControllerRevisionHash] != oldRev {
+			return fmt.Errorf("web-0 made again with %s at revision %s, want postgres:16 at %s", p.Spec.Containers[0].Image, p.Labels[api.LabelControllerRevisionHash], oldRev)
+		}
+		return nil
+	})
+	// Partition 0: the rollout ends, the update revision becomes current.
+	err = retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
+		o, err := st.Get(ctx, setKind, "default", "web")
+		if err != nil {
+			return err
+		}
+		s := o.(*api.StatefulSet)
+		zero := int32(0)
+		s.Spec.UpdateStrategy.RollingUpdate.Partition = &zero
+		s.Generation++
+		return st.Update(ctx, s)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		o, err := st.Get(ctx, setKind, "default", "web")
+		if err != nil {
+			return err
+		}
+		s := o.(*api.StatefulSet).Status
+		if s.CurrentRevision != newRev || s.UpdatedReplicas != 3 || s.ReadyReplicas != 3 {
+			return fmt.Errorf("status %+v", s)
+		}
+		return nil
+	})
 }

@@ -29,14 +29,17 @@ func storageColumns(kind string, wide bool) []string {
 		if wide {
 			c = append(c, "VOLUMEMODE")
 		}
+	case "ControllerRevision":
+		c = []string{"NAME", "CONTROLLER", "REVISION", "AGE"}
 	}
 	return c
 }
 
-// isStorageKind reports whether storageColumns and storageRow serve kind.
+// isStorageKind reports whether storageColumns and storageRow serve kind
+// (the storage kinds, StatefulSets and their ControllerRevisions).
 func isStorageKind(kind string) bool {
 	switch kind {
-	case "StatefulSet", "StorageClass", "PersistentVolume", "PersistentVolumeClaim":
+	case "StatefulSet", "StorageClass", "PersistentVolume", "PersistentVolumeClaim", "ControllerRevision":
 		return true
 	}
 	return false
@@ -103,6 +106,12 @@ func (p *printer) storageRow(o api.Object) []string {
 			r = append(r, volumeModeText(v.Spec.VolumeMode))
 		}
 		return r
+	case *api.ControllerRevision:
+		ctl := "<none>"
+		if ref := api.ControllerOf(v); ref != nil {
+			ctl = strings.ToLower(ref.Kind) + ".apps/" + ref.Name
+		}
+		return []string{v.Name, ctl, fmt.Sprint(v.Revision), p.age(v.CreationTimestamp)}
 	case *api.PersistentVolumeClaim:
 		capacity := ""
 		if q, ok := v.Status.Capacity[api.ResourceStorage]; ok {

@@ -99,4 +99,9 @@ func TestRolloutAndScaleStatefulSet(t *testing.T) {
 	})
 	run("statefulset.apps/web image updated", "set", "image", "statefulset/web", "a=busybox:2")
 	run("statefulset rolling update complete 3 pods at revision", "rollout", "status", "statefulset/web", "--timeout", "20s")
+	// Three templates, three revisions, each owned by the set.
+	out = run("statefulset.apps/web", "get", "controllerrevisions")
+	if n := strings.Count(out, "statefulset.apps/web"); n != 3 || !strings.Contains(out, "REVISION") {
+		t.Fatalf("get controllerrevisions (%d owned by web):\n%s", n, out)
+	}
 }
