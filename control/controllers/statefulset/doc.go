@@ -18,8 +18,12 @@
 //     while the others are Running and Ready. Parallel: all at once.
 //   - RollingUpdate: once every pod is Running and Ready, the highest
 //     ordinal not below partition whose revision is old is deleted (and
-//     made again from the new template), one at a time. OnDelete: a pod
-//     gets the new template only when someone deletes it.
+//     made again from the new template), one at a time; a pod below the
+//     partition that is made again gets the current revision's template.
+//     OnDelete: a pod gets the new template only when someone deletes it.
+//   - Each revision of the template is a ControllerRevision <set>-<hash>
+//     owned by the set (the pods' controller-revision-hash); unused ones
+//     beyond revisionHistoryLimit are deleted.
 //   - A failed pod is deleted and made again. Orphans the selector matches
 //     are adopted (framework.ClaimPods).
 //
