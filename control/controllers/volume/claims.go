@@ -62,7 +62,11 @@ func (c *Controller) syncClaim(ctx context.Context, key framework.Key) (framewor
 		}
 	}
 	// A volume pre-bound to the claim by its claimRef.
-	for _, o := range c.pvs.List("", nil) {
+	for _, name := range c.byClaim.volumes(key) {
+		o, ok := c.pvs.Get("", name)
+		if !ok {
+			continue
+		}
 		pv := o.(*api.PersistentVolume)
 		if r := pv.Spec.ClaimRef; r != nil && r.Namespace == pvc.Namespace && r.Name == pvc.Name && (r.UID == "" || r.UID == pvc.UID) && pv.DeletionTimestamp == nil {
 			if ok, _ := pv.MatchesClaim(pvc); ok {

@@ -69,6 +69,7 @@ type Controller struct {
 	pods    framework.Lister
 	nodes   framework.Lister
 	ctl     *framework.Controller
+	byClaim *claimIndex // volumes by the claim their claimRef names
 }
 
 // New returns the controller over st, reading from mgr's shared informers.
@@ -89,7 +90,8 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 	pvInf, pvcInf, scInf := mgr.Informer(pvKind), mgr.Informer(pvcKind), mgr.Informer(classKind)
 	podInf, nodeInf := mgr.Informer(podKind), mgr.Informer(nodeKind)
 	c := &Controller{st: st, cfg: cfg, log: log, pvs: pvInf.Lister(), pvcs: pvcInf.Lister(),
-		classes: scInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister()}
+		classes: scInf.Lister(), pods: podInf.Lister(), nodes: nodeInf.Lister(), byClaim: newClaimIndex()}
+	pvInf.AddHandler(c.byClaim.handler())
 	c.ctl = framework.NewController("persistentvolume", c, framework.Options{Workers: cfg.Workers, Logger: log})
 	// A claim: itself and the volume it names. A volume: itself and the
 	// claim it names, and, when free, every pending claim (one may fit).
@@ -99,10 +101,8 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 		if pvc.Spec.VolumeName != "" {
 			keys = append(keys, framework.Key{Name: pvc.Spec.VolumeName})
 		}
-		for _, o := range c.pvs.List("", nil) {
-			if r := o.(*api.PersistentVolume).Spec.ClaimRef; r != nil && r.Namespace == pvc.Namespace && r.Name == pvc.Name {
-				keys = append(keys, framework.KeyOf(o))
-			}
+		for _, name := range c.byClaim.volumes(framework.KeyOf(pvc)) {
+			keys = append(keys, framework.Key{Name: name})
 		}
 		return keys
 	})
@@ -124,10 +124,8 @@ func New(mgr *framework.Manager, st *store.Store, cfg Config, log *slog.Logger) 
 			if v.PersistentVolumeClaim == nil {
 				continue
 			}
-			for _, o := range c.pvs.List("", nil) {
-				if r := o.(*api.PersistentVolume).Spec.ClaimRef; r != nil && r.Namespace == p.Namespace && r.Name == v.PersistentVolumeClaim.ClaimName {
-					keys = append(keys, framework.KeyOf(o))
-				}
+			for _, name := range c.byClaim.volumes(framework.Key{Namespace: p.Namespace, Name: v.PersistentVolumeClaim.ClaimName}) {
+				keys = append(keys, framework.Key{Name: name})
 			}
 		}
 		return keys

@@ -44,9 +44,12 @@ func TestPVCDataSurvivesPodAndIsReclaimed(t *testing.T) {
 		}
 		return nil
 	})
-	if out := c.kyb("describe", "pvc", "data"); !strings.Contains(out, "WaitForFirstConsumer") || !strings.Contains(out, "Pending") {
-		t.Fatalf("kyb describe pvc data (no consumer yet):\n%s", out)
-	}
+	testutil.Eventually(t, 10*time.Second, func() error { // the event is recorded asynchronously
+		if out := c.kyb("describe", "pvc", "data"); !strings.Contains(out, "WaitForFirstConsumer") || !strings.Contains(out, "Pending") {
+			return fmt.Errorf("kyb describe pvc data (no consumer yet):\n%s", out)
+		}
+		return nil
+	})
 	c.apply(claimPodManifest("writer", "write", "/data/greeting", "hello from the last pod"))
 	c.waitPod("writer", 60*time.Second, phaseIs(api.PodSucceeded))
 	cl := claim()
@@ -127,9 +130,12 @@ spec:
 			return err
 		})
 	}
-	if out := c.kyb("get", "statefulset"); !strings.Contains(out, "db") || !strings.Contains(out, "2/2") {
-		t.Fatalf("kyb get statefulset:\n%s", out)
-	}
+	testutil.Eventually(t, 10*time.Second, func() error { // the status follows the pods
+		if out := c.kyb("get", "statefulset"); !strings.Contains(out, "db") || !strings.Contains(out, "2/2") {
+			return fmt.Errorf("kyb get statefulset:\n%s", out)
+		}
+		return nil
+	})
 }
 
 // TestStatefulSetCounterExample runs examples/counter-wasm: each pod of
