@@ -116,6 +116,8 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbServices)},
 	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
 	{Subject: NodeSubject("*", NodeVerbConfig)},
+	{Subject: NodeSubject("*", NodeVerbVolume)},
+	{Subject: NodeSubject("*", NodeVerbVolumeDeleted)},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.

@@ -42,6 +42,8 @@ const (
 //   - RoleBinding, ClusterRoleBinding: roleRef.apiGroup and the apiGroup of
 //     User and Group subjects rbac.authorization.k8s.io; a ServiceAccount
 //     subject of a RoleBinding gets the binding's namespace when it has none;
+//   - StatefulSet, StorageClass, PersistentVolume, PersistentVolumeClaim:
+//     see defaultStatefulSet (statefulset.go) and storage.go;
 //   - Job, CronJob: see defaultJob (batch.go), defaultCronJob (cronjob.go);
 //   - Service: see defaultService (service_validate.go).
 //
@@ -81,6 +83,14 @@ func Default(obj Object) {
 		defaultService(o)
 	case *Secret:
 		defaultSecret(o)
+	case *StatefulSet:
+		defaultStatefulSet(o)
+	case *StorageClass:
+		defaultStorageClass(o)
+	case *PersistentVolume:
+		defaultPV(o)
+	case *PersistentVolumeClaim:
+		defaultPVC(o)
 	}
 }
 

@@ -37,6 +37,8 @@ var kinds = []*Kind{
 	daemonSetKind,
 	serviceKind, endpointSliceKind,
 	configMapKind, secretKind,
+	statefulSetKind, controllerRevisionKind,
+	storageClassKind, pvKind, pvcKind,
 }
 
 // The workload kinds (apps.go).
@@ -130,6 +132,16 @@ func KindOf(o Object) *Kind {
 		return configMapKind
 	case *Secret:
 		return secretKind
+	case *StatefulSet:
+		return statefulSetKind
+	case *ControllerRevision:
+		return controllerRevisionKind
+	case *StorageClass:
+		return storageClassKind
+	case *PersistentVolume:
+		return pvKind
+	case *PersistentVolumeClaim:
+		return pvcKind
 	}
 	panic(fmt.Sprintf("api: no kind for %T", o))
 }

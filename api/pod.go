@@ -320,6 +320,9 @@ type Volume struct {
 	Secret      *SecretVolumeSource      `json:"secret,omitempty"`
 	DownwardAPI *DownwardAPIVolumeSource `json:"downwardAPI,omitempty"`
 	Projected   *ProjectedVolumeSource   `json:"projected,omitempty"`
+	// PersistentVolumeClaim is the volume bound to a claim of the pod's
+	// namespace (storage.go).
+	PersistentVolumeClaim *PersistentVolumeClaimVolumeSource `json:"persistentVolumeClaim,omitempty"`
 }
 
 // StorageMediumMemory is the emptyDir medium backed by memory (tmpfs).

@@ -50,6 +50,16 @@ func Validate(obj Object) error {
 		validateConfigMap(&e, o)
 	case *Secret:
 		validateSecret(&e, o)
+	case *StatefulSet:
+		validateStatefulSet(&e, o)
+	case *ControllerRevision:
+		validateControllerRevision(&e, o)
+	case *StorageClass:
+		validateStorageClass(&e, o)
+	case *PersistentVolume:
+		validatePV(&e, o)
+	case *PersistentVolumeClaim:
+		validatePVC(&e, o)
 	case *Namespace:
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)
@@ -108,6 +118,13 @@ func ValidateUpdate(old, new Object) error {
 		validateServiceUpdate(&e, os, new.(*Service))
 	}
 	validateConfigUpdate(&e, old, new)
+	validateStorageUpdate(&e, old, new)
+	if os, ok := old.(*StatefulSet); ok {
+		validateStatefulSetUpdate(&e, os, new.(*StatefulSet))
+	}
+	if or, ok := old.(*ControllerRevision); ok {
+		validateControllerRevisionUpdate(&e, or, new.(*ControllerRevision))
+	}
 	return e.status(k.Name, nm.Name)
 }
 
@@ -197,7 +214,7 @@ func (e errs) status(kind, name string) error {
 
 // labelNamedKinds are the kinds whose names are DNS-1123 labels (no dots);
 // every other kind's name is a DNS-1123 subdomain, as in Kubernetes.
-var labelNamedKinds = map[string]bool{"Pod": true, "Node": true, "Namespace": true, "Service": true}
+var labelNamedKinds = map[string]bool{"Pod": true, "Node": true, "Namespace": true, "Service": true, "StatefulSet": true}
 
 // ValidateName returns what is wrong with name as the name of an object of
 // kind k (nothing when it is valid): a DNS-1123 label for pods, nodes and
@@ -367,6 +384,9 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	if s.Hostname != "" {
 		e.addAll(p.Child("hostname"), validation.IsDNS1123Label(s.Hostname))
 	}
+	if s.Subdomain != "" {
+		e.addAll(p.Child("subdomain"), validation.IsDNS1123Label(s.Subdomain))
+	}
 	if s.SchedulerName != "" {
 		e.addAll(p.Child("schedulerName"), validation.IsDNS1123Subdomain(s.SchedulerName))
 	}
@@ -414,9 +434,13 @@ func validateVolumeSource(e *errs, v *Volume, p *field.Path, wasm bool, containe
 			e.unsupported(hp.Child("type"), v.HostPath.Type, hostPathTypes...)
 		}
 	}
+	if v.PersistentVolumeClaim != nil {
+		n++
+		validatePVCVolumeSource(e, v.PersistentVolumeClaim, p)
+	}
 	switch n {
 	case 0:
-		e.add(p, "must specify exactly one volume source (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected)")
+		e.add(p, "must specify exactly one volume source (supported: emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim)")
 	case 1:
 	default:
 		e.add(p, "may not specify more than one volume source")

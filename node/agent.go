@@ -157,6 +157,11 @@ func (a *Agent) Run(parent context.Context) error {
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	_ = sub.SetPendingLimits(-1, -1)
+	volSub, err := a.subscribeVolumeDelete()
+	if err != nil {
+		return fmt.Errorf("run node agent %s: %w", a.cfg.Name, err)
+	}
+	defer func() { _ = volSub.Unsubscribe() }()
 
 	a.refreshNode(ctx)
 
@@ -310,6 +315,7 @@ func (a *Agent) refreshNode(ctx context.Context) bool {
 		"kubernetes.io/arch":     runtime.GOARCH,
 	}
 	maps.Copy(n.Labels, a.cfg.Labels)
+	n.Annotations = map[string]string{api.AnnotationVolumesDir: a.volumesDir()}
 	n.Spec.Taints = a.cfg.Taints
 	n.Spec.PodCIDR = a.cfg.PodCIDR
 	cpu := int64(runtime.NumCPU()) * 1000

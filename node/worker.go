@@ -715,8 +715,14 @@ func (w *podWorker) containerConfig(ctx context.Context, pod *api.Pod, c *ctr) (
 				return nil, err
 			}
 			cfg.Mounts = append(cfg.Mounts, mount)
+		case vol.PersistentVolumeClaim != nil:
+			mnt, err := w.pvcMount(pod, vol, m)
+			if err != nil {
+				return nil, err
+			}
+			cfg.Mounts = append(cfg.Mounts, mnt)
 		default:
-			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath, configMap, secret, downwardAPI, projected)", vol.Name)
+			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim)", vol.Name)
 		}
 	}
 	if err := w.terminationMount(pod, c, cfg); err != nil {

@@ -395,6 +395,8 @@ func merge(existing, applied api.Object) api.Object {
 		keepControllerAnnotations(em, am)
 	case *api.Service:
 		mergeService(existing.(*api.Service), a)
+	case *api.PersistentVolumeClaim, *api.PersistentVolume:
+		mergeStorage(existing, applied)
 	}
 	return applied
 }

@@ -147,6 +147,13 @@ func (s *Server) registerNode(ctx context.Context, in *api.Node) (*api.Node, err
 			for k, v := range in.Labels {
 				n.Labels[k] = v
 			}
+			// Where its local volumes live may move with its data dir.
+			if v := in.Annotations[api.AnnotationVolumesDir]; v != "" {
+				if n.Annotations == nil {
+					n.Annotations = map[string]string{}
+				}
+				n.Annotations[api.AnnotationVolumesDir] = v
+			}
 		}
 		n.Status = in.Status
 		if n.Spec.PodCIDR == "" {

@@ -86,6 +86,8 @@ func podOf(obj api.Object) (*api.Pod, string, string) {
 		t, m = &o.Spec.Template, &o.ObjectMeta
 	case *api.DaemonSet:
 		t, m = &o.Spec.Template, &o.ObjectMeta
+	case *api.StatefulSet:
+		t, m = &o.Spec.Template, &o.ObjectMeta
 	default:
 		return nil, "", ""
 	}

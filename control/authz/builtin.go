@@ -37,11 +37,11 @@ var (
 // What view may read: every namespaced resource but secrets and RBAC (and
 // namespaces, as Kubernetes' view role may).
 var (
-	viewCore = []string{"pods", "pods/log", "pods/status", "services", "services/status", "endpoints", "configmaps", "events", "serviceaccounts", "namespaces"}
-	viewApps = []string{"deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "daemonsets"}
+	viewCore = []string{"pods", "pods/log", "pods/status", "services", "services/status", "endpoints", "configmaps", "events", "serviceaccounts", "namespaces", "persistentvolumeclaims", "persistentvolumeclaims/status"}
+	viewApps = []string{"deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "daemonsets", "controllerrevisions"}
 	batch    = []string{"jobs", "cronjobs"}
-	// What edit may also write: workloads, pods, configmaps, secrets, services.
-	editCore = []string{"pods", "services", "endpoints", "configmaps", "secrets", "serviceaccounts"}
+	// What edit may also write: workloads, pods, configmaps, secrets, services, claims.
+	editCore = []string{"pods", "services", "endpoints", "configmaps", "secrets", "serviceaccounts", "persistentvolumeclaims"}
 	editApps = []string{"deployments", "deployments/scale", "replicasets", "replicasets/scale", "statefulsets", "daemonsets"}
 )
 

@@ -34,6 +34,8 @@ import (
 	"github.com/kybernetes/kybernetes/control/controllers/namespace"
 	"github.com/kybernetes/kybernetes/control/controllers/nodelifecycle"
 	"github.com/kybernetes/kybernetes/control/controllers/replicaset"
+	"github.com/kybernetes/kybernetes/control/controllers/statefulset"
+	"github.com/kybernetes/kybernetes/control/controllers/volume"
 	"github.com/kybernetes/kybernetes/control/dashboard"
 	"github.com/kybernetes/kybernetes/control/scheduler"
 	"github.com/kybernetes/kybernetes/control/store"
@@ -106,6 +108,12 @@ type Config struct {
 	GarbageCollector garbagecollector.Config
 	// EndpointSlice configures the EndpointSlice controller.
 	EndpointSlice endpointslice.Config
+	// StatefulSet configures the StatefulSet controller (its default grace
+	// period is the apiserver's when unset).
+	StatefulSet statefulset.Config
+	// Volume configures the persistent volume controller (its Deleter is
+	// the agents' volumedelete verb when unset).
+	Volume volume.Config
 	// TLS is "auto" (the default: TLS unless Listen is a loopback address),
 	// "on" or "off" ("off" is refused beyond loopback).
 	TLS string
@@ -331,6 +339,9 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	} else if n > 0 {
 		cp.log.Info("finished an interrupted rotation of the secrets key", "secrets", n)
 	}
+	if err := ensureStorageClass(ctx, st); err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
 	hb, err := store.OpenHeartbeats(ctx, js, cfg.HeartbeatTTL)
 	if err != nil {
 		return fmt.Errorf("start control plane: open heartbeats: %w", err)
@@ -401,6 +412,18 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if cfg.DaemonSet.Recorder == nil {
 		cfg.DaemonSet.Recorder = api.Recorder("daemonset-controller", ctlLog)
 	}
+	if cfg.StatefulSet.DefaultGracePeriod == 0 {
+		cfg.StatefulSet.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
+	}
+	if cfg.StatefulSet.Recorder == nil {
+		cfg.StatefulSet.Recorder = api.Recorder("statefulset-controller", ctlLog)
+	}
+	if cfg.Volume.Deleter == nil {
+		cfg.Volume.Deleter = agentVolumeDeleter{nc: cp.nc}
+	}
+	if cfg.Volume.Recorder == nil {
+		cfg.Volume.Recorder = api.Recorder("persistentvolume-controller", ctlLog)
+	}
 	if cfg.GarbageCollector.DefaultGracePeriod == 0 {
 		cfg.GarbageCollector.DefaultGracePeriod = cfg.APIServer.DefaultGracePeriod
 	}
@@ -422,6 +445,8 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		controllers.Add("replicaset", replicaset.New(controllers, st, cfg.ReplicaSet, ctlLog))
 		controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
 		controllers.Add("daemonset", daemonset.New(controllers, st, cfg.DaemonSet, ctlLog))
+		controllers.Add("statefulset", statefulset.New(controllers, st, cfg.StatefulSet, ctlLog))
+		controllers.Add("persistentvolume", volume.New(controllers, st, cfg.Volume, ctlLog))
 		controllers.Add("garbagecollector", garbagecollector.New(controllers, st, cfg.GarbageCollector, ctlLog))
 		controllers.Add("endpointslice", endpointslice.New(controllers, st, cfg.EndpointSlice, ctlLog))
 		return controllers

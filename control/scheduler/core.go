@@ -96,10 +96,11 @@ type podInfo struct {
 	countedOn  string
 	countedReq Resources
 
-	bindRV      string // resourceVersion the in-flight bind was sent with
-	writingMsg  string // Unschedulable message being written
-	statusStale bool   // a status write lost its CAS: re-evaluate on the next change
-	bindErrors  int    // failed binds in a row, for the retry back-off
+	bindRV      string   // resourceVersion the in-flight bind was sent with
+	writingMsg  string   // Unschedulable message being written
+	statusStale bool     // a status write lost its CAS: re-evaluate on the next change
+	bindErrors  int      // failed binds in a row, for the retry back-off
+	claims      []string // the persistentVolumeClaims of its volumes (volumes.go)
 }
 
 // nodeInfo is the scheduler's view of one node, with what is used on it.
@@ -165,6 +166,10 @@ type job struct {
 	node string
 	msg  string
 	err  error
+	// claims are the pod's claims to mark with the node before the bind
+	// (WaitForFirstConsumer; volumes.go).
+	claims []string
+	rv     string // of the pod a status write was sent with
 }
 
 // core is the scheduling loop. All of its state is owned by the goroutine
@@ -206,6 +211,7 @@ type core struct {
 	counts     map[string]int    // scratch for diagnosis
 	failCounts map[failKey]int   // scratch for diagnosis
 	scratch    []string
+	vols       *volumes // claims, volumes and classes (volumes.go)
 
 	visited       uint64 // nodes looked at by decisions, for benchmarks
 	recordLatency bool
@@ -231,8 +237,9 @@ func newCore(cfg Config, b Binder, w StatusWriter, log *slog.Logger) (*core, err
 		log = slog.Default()
 	}
 	maxIn := cfg.BindWorkers * 2
+	vols := newVolumes()
 	return &core{
-		cfg: cfg, binder: b, status: w, log: log, chain: filterChain(),
+		cfg: cfg, binder: b, status: w, log: log, chain: filterChain(vols), vols: vols,
 		pods: map[string]*podInfo{}, nodes: map[string]*nodeInfo{}, parked: map[string]*podInfo{},
 		byRuntime: map[uint64][]int32{}, next: map[uint64]int{},
 		ready: make(chan struct{}), maxIn: maxIn,
@@ -313,7 +320,9 @@ func (c *core) worker(ctx context.Context) {
 	for j := range c.jobs {
 		switch j.kind {
 		case jobBind:
-			j.err = c.binder.Bind(ctx, j.pod, j.node)
+			if j.err = selectClaims(ctx, c.binder, &j); j.err == nil {
+				j.err = c.binder.Bind(ctx, j.pod, j.node)
+			}
 		case jobStatus:
 			j.err = c.status.SetUnschedulable(ctx, j.pod, j.msg)
 		}
@@ -336,6 +345,9 @@ func (c *core) handleEvent(ev store.Event) {
 		c.handlePod(ev.Type, o)
 	case *api.Node:
 		c.handleNode(ev.Type, o)
+	case *api.PersistentVolumeClaim, *api.PersistentVolume, *api.StorageClass:
+		c.vols.handle(ev.Type, o)
+		c.requeueVolumeWaiters()
 	case nil:
 		if ev.Type == store.Synced && !c.synced {
 			c.synced = true
@@ -427,6 +439,7 @@ func (c *core) setPod(pi *podInfo, p *api.Pod) {
 	pi.rtBit = c.runtimeBit(pi.runtime)
 	pi.toleratesUnschedulable = tolerates(p.Spec.Tolerations, &api.Taint{Key: taintUnschedulable, Effect: api.TaintNoSchedule})
 	pi.toleratesNotReady = tolerates(p.Spec.Tolerations, &api.Taint{Key: taintNotReady, Effect: api.TaintNoSchedule})
+	pi.claims = podClaims(p)
 }
 
 func (c *core) handleNode(typ store.EventType, n *api.Node) {
@@ -672,6 +685,11 @@ func (c *core) decide(pi *podInfo) (*nodeInfo, string) {
 	if c.listDirty {
 		c.rebuildList()
 	}
+	if len(pi.claims) > 0 {
+		if msg := c.vols.preFilter(pi); msg != "" {
+			return nil, unschedulableMessage(len(c.hot), map[string]int{msg: len(c.hot)})
+		}
+	}
 	cands := c.byRuntime[pi.rtBit]
 	if n := len(cands); n > 0 {
 		want := numFeasibleNodesToFind(c.cfg.PercentageOfNodesToScore, len(c.list))
@@ -737,6 +755,11 @@ func (c *core) hotCheck(pi *podInfo, h *nodeHot) failure {
 			return f
 		}
 	}
+	if len(pi.claims) > 0 {
+		if code := c.vols.check(pi, h.ni); code != 0 {
+			return failure{code: code}
+		}
+	}
 	return failure{code: fitFailure(&pi.req, &h.used, &h.alloc)}
 }
 
@@ -793,7 +816,7 @@ func (c *core) scheduleOne(ctx context.Context, pi *podInfo) {
 		c.setCounted(pi, ni.name) // assumed: the next decisions see it at once
 		pi.state = stateBinding
 		pi.bindRV = pi.pod.ResourceVersion
-		c.dispatch(job{kind: jobBind, key: pi.key, uid: pi.uid, pod: pi.pod, node: ni.name})
+		c.dispatch(job{kind: jobBind, key: pi.key, uid: pi.uid, pod: pi.pod, node: ni.name, claims: c.vols.toSelect(pi, ni.name)})
 	} else {
 		c.stats.unschedulable.Add(1)
 		c.cfg.Recorder.Eventf(api.RefTo(pi.pod), api.EventTypeWarning, api.ReasonFailedScheduling, "%s", msg)
@@ -801,7 +824,7 @@ func (c *core) scheduleOne(ctx context.Context, pi *podInfo) {
 		c.parked[pi.key] = pi
 		if msg != pi.writingMsg && !hasUnschedulable(pi.pod, msg) {
 			pi.writingMsg = msg
-			c.dispatch(job{kind: jobStatus, key: pi.key, uid: pi.uid, pod: pi.pod, msg: msg})
+			c.dispatch(job{kind: jobStatus, key: pi.key, uid: pi.uid, pod: pi.pod, msg: msg, rv: pi.pod.ResourceVersion})
 		}
 		c.log.Debug("pod unschedulable", "pod", pi.key, "reason", msg)
 	}
@@ -863,6 +886,13 @@ func (c *core) handleResult(ctx context.Context, r job) {
 		case r.err == nil:
 			c.stats.statusWrites.Add(1)
 		case api.IsConflict(r.err):
+			if pi.pod.ResourceVersion != r.rv && pi.state == stateParked {
+				// The newer pod came already (another write of ours, in
+				// flight with this one): look again now.
+				delete(c.parked, pi.key)
+				c.enqueue(pi)
+				break
+			}
 			pi.statusStale = true // the watch brings the newer pod; look again then
 		case api.IsNotFound(r.err):
 		default:

@@ -87,6 +87,12 @@ func (f failure) reasons(p *podInfo, dst []string) []string {
 	if f.code&failMemory != 0 {
 		dst = append(dst, ReasonInsufficientMemory)
 	}
+	if f.code&failVolumeAffinity != 0 {
+		dst = append(dst, ReasonVolumeNodeAffinityConflict)
+	}
+	if f.code&failVolumeBind != 0 {
+		dst = append(dst, ReasonVolumeBindConflict)
+	}
 	return dst
 }
 
@@ -99,13 +105,14 @@ type checker interface {
 // filterChain returns the checks in the order they run: the cheap, coarse
 // ones (node state, runtime) first, resource fit last, like Kubernetes'
 // filter plugins. A node is reported under the first check that rejects it.
-func filterChain() []checker {
+func filterChain(vols *volumes) []checker {
 	return []checker{
-		schedulableCheck{}, // node Ready and not cordoned
-		runtimeCheck{},     // the pod's runtime class is offered by the node
-		selectorCheck{},    // spec.nodeSelector matches the node's labels
-		taintCheck{},       // every NoSchedule/NoExecute taint is tolerated
-		fitCheck{},         // cpu, memory and pod slots fit in allocatable minus used
+		schedulableCheck{},   // node Ready and not cordoned
+		runtimeCheck{},       // the pod's runtime class is offered by the node
+		selectorCheck{},      // spec.nodeSelector matches the node's labels
+		taintCheck{},         // every NoSchedule/NoExecute taint is tolerated
+		volumeCheck{v: vols}, // the pod's claims can be used from the node (volumes.go)
+		fitCheck{},           // cpu, memory and pod slots fit in allocatable minus used
 	}
 }
 

@@ -74,7 +74,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	events := make(chan store.Event, 4096)
-	kinds := []*api.Kind{api.KindOf(&api.Pod{}), api.KindOf(&api.Node{})}
+	kinds := []*api.Kind{api.KindOf(&api.Pod{}), api.KindOf(&api.Node{}),
+		api.KindOf(&api.PersistentVolumeClaim{}), api.KindOf(&api.PersistentVolume{}), api.KindOf(&api.StorageClass{})}
 	synced := make(chan struct{}, len(kinds))
 	for _, k := range kinds {
 		ch, err := s.st.Watch(ctx, k, 0)

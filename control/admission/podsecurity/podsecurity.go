@@ -195,10 +195,10 @@ func (c *checker) restricted(pod *api.Pod) {
 	spec := field.NewPath("spec")
 	for i, v := range s.Volumes {
 		// Restricted allows only volume types that expose nothing of the
-		// node; of kybernetes' sources that is emptyDir (hostPath is
-		// refused by baseline already).
-		if v.EmptyDir == nil && v.HostPath == nil {
-			c.add(spec.Child("volumes").Index(i), "volume %q has a type that is not allowed (allowed: emptyDir)", v.Name)
+		// node; of kybernetes' sources that is emptyDir and
+		// persistentVolumeClaim (hostPath is refused by baseline already).
+		if v.EmptyDir == nil && v.HostPath == nil && v.PersistentVolumeClaim == nil {
+			c.add(spec.Child("volumes").Index(i), "volume %q has a type that is not allowed (allowed: emptyDir, persistentVolumeClaim)", v.Name)
 		}
 	}
 	psc := s.SecurityContext

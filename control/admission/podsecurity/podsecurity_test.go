@@ -185,3 +185,12 @@ func BenchmarkCheckRestricted(b *testing.B) {
 		}
 	}
 }
+
+// A claim is a volume type restricted allows, as in Kubernetes.
+func TestRestrictedAllowsClaims(t *testing.T) {
+	p := restrictedPod()
+	p.Spec.Volumes = append(p.Spec.Volumes, api.Volume{Name: "data", PersistentVolumeClaim: &api.PersistentVolumeClaimVolumeSource{ClaimName: "data"}})
+	if causes := Check(Restricted, p); len(causes) != 0 {
+		t.Fatalf("a pod with a claim refused by restricted: %+v", causes)
+	}
+}

@@ -254,7 +254,7 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 	if err != nil {
 		return framework.Result{}, framework.Terminal(fmt.Errorf("daemonset %s: selector: %w", key, err))
 	}
-	owned, claimErr := c.claim(ctx, ds, sel)
+	owned, claimErr := framework.ClaimPods(ctx, c.st, c.pods, ds, sel)
 	hash := TemplateHash(&ds.Spec.Template)
 	now := c.cfg.Now()
 

@@ -186,7 +186,7 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 	// before the cache is read: checked after, a write could be seen as
 	// done while the list read before it still lacks it, and be made twice.
 	settled := c.exp.satisfied(key)
-	owned, err := c.claimPods(ctx, rs, sel)
+	owned, err := framework.ClaimPods(ctx, c.st, c.pods, rs, sel)
 	if err != nil {
 		return framework.Result{}, err
 	}
@@ -205,94 +205,6 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 		return framework.Result{}, err
 	}
 	return framework.Result{RequeueAfter: after}, nil
-}
-
-// claimPods returns the pods rs controls after adopting the orphans it
-// selects and releasing those it controls but no longer selects.
-func (c *Controller) claimPods(ctx context.Context, rs *api.ReplicaSet, sel labels.Selector) ([]*api.Pod, error) {
-	var owned []*api.Pod
-	var errs []error
-	for _, obj := range c.pods.List(rs.Namespace, nil) {
-		p := obj.(*api.Pod)
-		ref := api.ControllerOf(p)
-		matches := sel.Matches(labels.Set(p.Labels))
-		switch {
-		case ref != nil && ref.UID == rs.UID:
-			if !matches && rs.DeletionTimestamp == nil {
-				if err := c.release(ctx, rs, p); err != nil {
-					errs = append(errs, err)
-				}
-				continue
-			}
-			owned = append(owned, p)
-		case ref == nil && matches && p.DeletionTimestamp == nil && rs.DeletionTimestamp == nil:
-			adopted, err := c.adopt(ctx, rs, sel, p)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			if adopted != nil {
-				owned = append(owned, adopted)
-			}
-		}
-	}
-	return owned, errors.Join(errs...)
-}
-
-// adopt makes rs the controller of the orphan pod, when it still is one
-// and still matches; it returns the pod as stored after, or nil.
-func (c *Controller) adopt(ctx context.Context, rs *api.ReplicaSet, sel labels.Selector, cached *api.Pod) (*api.Pod, error) {
-	var out *api.Pod
-	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
-		obj, err := c.st.Get(ctx, podKind, cached.Namespace, cached.Name)
-		if err != nil {
-			return err
-		}
-		p := obj.(*api.Pod)
-		if api.ControllerOf(p) != nil || p.DeletionTimestamp != nil || !sel.Matches(labels.Set(p.Labels)) {
-			return nil
-		}
-		p.OwnerReferences = append(p.OwnerReferences, api.NewControllerRef(rs))
-		if err := c.st.Update(ctx, p); err != nil {
-			return err
-		}
-		out = p
-		return nil
-	})
-	if api.IsNotFound(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("replicaset %s/%s: adopt pod %s: %w", rs.Namespace, rs.Name, cached.Name, err)
-	}
-	if out != nil {
-		c.log.Info("adopted pod", "replicaset", rs.Name, "namespace", rs.Namespace, "pod", out.Name)
-	}
-	return out, nil
-}
-
-// release removes rs's controller reference from a pod it no longer selects.
-func (c *Controller) release(ctx context.Context, rs *api.ReplicaSet, cached *api.Pod) error {
-	err := retry.RetryOnConflict(ctx, retry.DefaultRetry, func() error {
-		obj, err := c.st.Get(ctx, podKind, cached.Namespace, cached.Name)
-		if err != nil {
-			return err
-		}
-		p := obj.(*api.Pod)
-		refs := slices.DeleteFunc(slices.Clone(p.OwnerReferences), func(r api.OwnerReference) bool { return r.UID == rs.UID })
-		if len(refs) == len(p.OwnerReferences) {
-			return nil
-		}
-		p.OwnerReferences = refs
-		if len(refs) == 0 {
-			p.OwnerReferences = nil
-		}
-		return c.st.Update(ctx, p)
-	})
-	if err != nil && !api.IsNotFound(err) {
-		return fmt.Errorf("replicaset %s/%s: release pod %s: %w", rs.Namespace, rs.Name, cached.Name, err)
-	}
-	return nil
 }
 
 // manage creates or deletes pods so that rs has spec.replicas active ones.

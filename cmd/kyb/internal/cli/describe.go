@@ -73,6 +73,14 @@ func newDescribeCmd(g *globals) *cobra.Command {
 				describeBinding(w, &o.ObjectMeta, o.RoleRef, o.Subjects)
 			case *api.Secret:
 				describeSecret(w, o)
+			case *api.PersistentVolumeClaim, *api.PersistentVolume:
+				describeStorage(w, o)
+				describeEventsOf(ctx, w, c, o)
+			case *api.StatefulSet, *api.StorageClass:
+				if err := describeAny(w, obj); err != nil {
+					return err
+				}
+				describeEventsOf(ctx, w, c, o)
 			default:
 				if err := describeAny(w, obj); err != nil {
 					return err

@@ -339,6 +339,9 @@ func (p *printer) writeRows(rows [][]string) error {
 }
 
 func columns(kind *api.Kind, wide bool) []string {
+	if isStorageKind(kind.Name) {
+		return storageColumns(kind.Name, wide)
+	}
 	switch kind.Name {
 	case "Pod":
 		c := []string{"NAME", "READY", "STATUS", "RESTARTS", "AGE"}
@@ -446,6 +449,9 @@ func orNone(s string) string {
 func (p *printer) row(o api.Object) []string {
 	if r := p.configRow(o); r != nil {
 		return r
+	}
+	if isStorageKind(api.KindOf(o).Name) {
+		return p.storageRow(o)
 	}
 	switch v := o.(type) {
 	case *api.Pod:

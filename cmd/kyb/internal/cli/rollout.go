@@ -15,12 +15,14 @@ import (
 	"github.com/kybernetes/kybernetes/client"
 	"github.com/kybernetes/kybernetes/control/controllers/daemonset"
 	"github.com/kybernetes/kybernetes/control/controllers/deployment"
+	"github.com/kybernetes/kybernetes/control/controllers/statefulset"
 )
 
 var (
 	deploymentKind = api.KindOf(&api.Deployment{})
 	replicaSetKind = api.KindOf(&api.ReplicaSet{})
 	daemonSetKind  = api.KindOf(&api.DaemonSet{})
+	statefulKind   = api.KindOf(&api.StatefulSet{})
 )
 
 // errUnchanged is returned by a mutation that has nothing to change.
@@ -68,7 +70,7 @@ func workloadRef(verb string, args []string, kinds ...*api.Kind) (objRef, error)
 // refName prints an object as kubectl does: deployment.apps/web.
 func refName(r objRef) string {
 	k := strings.ToLower(r.kind.Name)
-	if r.kind == deploymentKind || r.kind == replicaSetKind || r.kind == daemonSetKind {
+	if r.kind == deploymentKind || r.kind == replicaSetKind || r.kind == daemonSetKind || r.kind == statefulKind {
 		k += ".apps"
 	}
 	return k + "/" + r.name
@@ -79,10 +81,10 @@ func newScaleCmd(g *globals) *cobra.Command {
 	replicas := int32(-1)
 	cmd := &cobra.Command{
 		Use:   "scale (TYPE/NAME | TYPE NAME) --replicas=N",
-		Short: "Set the number of replicas of a deployment or replicaset",
+		Short: "Set the number of replicas of a deployment, replicaset or statefulset",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := workloadRef("scale", args, deploymentKind, replicaSetKind)
+			r, err := workloadRef("scale", args, deploymentKind, replicaSetKind, statefulKind)
 			if err != nil {
 				return err
 			}
@@ -96,6 +98,8 @@ func newScaleCmd(g *globals) *cobra.Command {
 					case *api.Deployment:
 						cur = &o.Spec.Replicas
 					case *api.ReplicaSet:
+						cur = &o.Spec.Replicas
+					case *api.StatefulSet:
 						cur = &o.Spec.Replicas
 					}
 					if *cur != nil && **cur == replicas {
@@ -123,7 +127,7 @@ func newSetCmd(g *globals) *cobra.Command {
 	var ns string
 	image := &cobra.Command{
 		Use:   "image (TYPE/NAME | TYPE NAME) CONTAINER=IMAGE...",
-		Short: "Change the image of containers of a deployment's or replicaset's pod template ('*' for every container)",
+		Short: "Change the image of containers of a deployment's, replicaset's or statefulset's pod template ('*' for every container)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			n := 1
@@ -133,7 +137,7 @@ func newSetCmd(g *globals) *cobra.Command {
 			if len(args) <= n {
 				return errors.New("set image: at least one CONTAINER=IMAGE is required")
 			}
-			r, err := workloadRef("set image", args[:n], deploymentKind, replicaSetKind)
+			r, err := workloadRef("set image", args[:n], deploymentKind, replicaSetKind, statefulKind)
 			if err != nil {
 				return err
 			}
@@ -152,6 +156,8 @@ func newSetCmd(g *globals) *cobra.Command {
 					case *api.Deployment:
 						spec = &o.Spec.Template.Spec
 					case *api.ReplicaSet:
+						spec = &o.Spec.Template.Spec
+					case *api.StatefulSet:
 						spec = &o.Spec.Template.Spec
 					}
 					return setImages(spec, images)
@@ -208,11 +214,11 @@ func newRolloutCmd(g *globals) *cobra.Command {
 	var watch bool
 	var timeout time.Duration
 	status := &cobra.Command{
-		Use:   "status deployment/NAME | daemonset/NAME",
+		Use:   "status deployment/NAME | daemonset/NAME | statefulset/NAME",
 		Short: "Show the rollout's progress; wait until it completes (or fails its progress deadline)",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := workloadRef("rollout status", args, deploymentKind, daemonSetKind)
+			r, err := workloadRef("rollout status", args, deploymentKind, daemonSetKind, statefulKind)
 			if err != nil {
 				return err
 			}
@@ -253,6 +259,8 @@ func newRolloutCmd(g *globals) *cobra.Command {
 					msg, done, err = deployment.Describe(o)
 				case *api.DaemonSet:
 					msg, done, err = daemonset.Describe(o)
+				case *api.StatefulSet:
+					msg, done, err = statefulset.Describe(o)
 				}
 				if err != nil {
 					return true, fmt.Errorf("rollout status: %w", err)
@@ -433,7 +441,7 @@ func newRolloutCmd(g *globals) *cobra.Command {
 		return nil
 	})
 	restart := simpleOf("restart", "Replace every pod through a rollout (sets the template's restartedAt annotation)", "restarted",
-		[]*api.Kind{deploymentKind, daemonSetKind}, func(obj api.Object) error {
+		[]*api.Kind{deploymentKind, daemonSetKind, statefulKind}, func(obj api.Object) error {
 			var t *api.PodTemplateSpec
 			switch o := obj.(type) {
 			case *api.Deployment:
@@ -442,6 +450,8 @@ func newRolloutCmd(g *globals) *cobra.Command {
 				}
 				t = &o.Spec.Template
 			case *api.DaemonSet:
+				t = &o.Spec.Template
+			case *api.StatefulSet:
 				t = &o.Spec.Template
 			}
 			if t.Annotations == nil {
