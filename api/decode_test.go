@@ -60,7 +60,6 @@ func TestDecodeKubernetesPodManifest(t *testing.T) {
 	}
 	wantWarnings := []string{
 		`unknown field "spec.automountServiceAccountToken"`,
-		`unknown field "spec.dnsPolicy"`,
 		`unknown field "spec.priorityClassName"`,
 		`unknown field "spec.serviceAccountName"`,
 	}

@@ -340,6 +340,7 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	if s.SchedulerName != "" {
 		e.addAll(p.Child("schedulerName"), validation.IsDNS1123Subdomain(s.SchedulerName))
 	}
+	validatePodDNS(e, s, p)
 	validateLabels(e, s.NodeSelector, p.Child("nodeSelector"))
 	for i := range s.Tolerations {
 		validateToleration(e, &s.Tolerations[i], p.Child("tolerations").Index(i))

@@ -181,6 +181,8 @@ type SandboxConfig struct {
 	// HostNetwork puts the pod in the node's network namespace: no pod IP
 	// of its own, and its ports are the node's.
 	HostNetwork bool
+	// DNS is the pod's resolv.conf; nil copies the node's /etc/resolv.conf.
+	DNS *DNSConfig
 }
 
 // SandboxState is the state of a sandbox; zero means unknown.
