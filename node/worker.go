@@ -395,6 +395,7 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *api.Pod) {
 	if cfg.Hostname == "" {
 		cfg.Hostname = pod.Name
 	}
+	cfg.DNS = podDNS(pod, w.a.cfg.ClusterDNS, w.a.cfg.ClusterDomain, readHostResolv(w.a.cfg.ResolvConf))
 	cfg.PodCIDR = *w.a.podCIDR.Load()
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {
