@@ -28,6 +28,7 @@ func Validate(obj Object) error {
 	switch o := obj.(type) {
 	case *Pod:
 		validatePodSpec(&e, &o.Spec, field.NewPath("spec"))
+		validatePodAnnotations(&e, o.Annotations, &o.Spec, field.NewPath("metadata", "annotations"))
 	case *Node:
 		validateNode(&e, o)
 	case *Role, *ClusterRole, *RoleBinding, *ClusterRoleBinding:

@@ -396,6 +396,7 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *api.Pod) {
 		cfg.Hostname = pod.Name
 	}
 	cfg.DNS = podDNS(pod, w.a.cfg.ClusterDNS, w.a.cfg.ClusterDomain, readHostResolv(w.a.cfg.ResolvConf))
+	cfg.WAGIMaxConcurrency = api.WAGIMaxConcurrency(pod.Annotations)
 	cfg.PodCIDR = *w.a.podCIDR.Load()
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {

@@ -183,6 +183,10 @@ type SandboxConfig struct {
 	HostNetwork bool
 	// DNS is the pod's resolv.conf; nil copies the node's /etc/resolv.conf.
 	DNS *DNSConfig
+	// WAGIMaxConcurrency caps the requests a runtime serving the pod's HTTP
+	// in process (the wasm runtime's WAGI handler) runs at once; 0 is the
+	// runtime's default (the pod's kyb.dev/wagi-max-concurrency).
+	WAGIMaxConcurrency int `json:",omitempty"`
 }
 
 // SandboxState is the state of a sandbox; zero means unknown.

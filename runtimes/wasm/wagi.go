@@ -30,7 +30,7 @@ type wagiProc struct {
 	servers []*http.Server
 	// handlers serve in process what each containerPort serves (probes).
 	handlers map[int32]http.Handler
-	pod      slots // the pod's request slots (HTTPConfig.MaxConcurrent)
+	pod      *slots // the pod's request slots (HTTPConfig.MaxConcurrent or the pod's own)
 	reqs     inflight
 
 	ctx    context.Context // cancelled on Kill: ends requests in flight
@@ -144,7 +144,7 @@ func (p *wagiProc) handler(rc *runConfig, pm runtimes.PortMapping) http.Handler 
 		// (always in that order), rather than failing at once.
 		cfg := p.r.cfg.HTTP
 		if !p.pod.acquire(req.Context(), cfg.QueueTimeout) {
-			unavailable(w, fmt.Sprintf("too many requests in flight for this pod (%d)", cfg.MaxConcurrent))
+			unavailable(w, fmt.Sprintf("too many requests in flight for this pod (%d)", p.pod.size()))
 			return
 		}
 		if !p.r.node.acquire(req.Context(), cfg.QueueTimeout) {

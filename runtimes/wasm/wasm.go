@@ -73,6 +73,11 @@ type HTTPConfig struct {
 	// (or until its client goes away) before it is answered 503 with
 	// Retry-After; 1s when zero.
 	QueueTimeout time.Duration
+	// QueueFactor bounds the queue of each cap: at most QueueFactor times
+	// the cap's requests wait for a slot; more are answered 503 at once,
+	// so that a flood holds a bounded number of connections and goroutines.
+	// 4 when zero.
+	QueueFactor int
 	// BodyReadTimeout bounds the time to receive a request's whole body,
 	// from when its headers were read: a client that trickles its body is
 	// cut off with 408; 30s when zero.
@@ -109,7 +114,7 @@ type Runtime struct {
 	files   map[string]fileSeen
 	usage   map[string]*atomic.Int64 // linear memory in use, by container
 	pods    map[string]*podSlots     // WAGI request slots, by pod
-	node    slots                    // WAGI request slots of the node
+	node    *slots                   // WAGI request slots of the node
 	closeFn func()
 }
 
@@ -157,6 +162,9 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	if cfg.HTTP.MaxConcurrentPerNode <= 0 {
 		cfg.HTTP.MaxConcurrentPerNode = max(32, 8*runtime.GOMAXPROCS(0))
 	}
+	if cfg.HTTP.QueueFactor <= 0 {
+		cfg.HTTP.QueueFactor = 4
+	}
 	if cfg.HTTP.QueueTimeout <= 0 {
 		cfg.HTTP.QueueTimeout = time.Second
 	}
@@ -186,7 +194,7 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	r := &Runtime{
 		cfg: cfg, log: log, wz: wz, cache: cache,
 		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{}, files: map[string]fileSeen{}, usage: map[string]*atomic.Int64{},
-		pods: map[string]*podSlots{}, node: make(slots, cfg.HTTP.MaxConcurrentPerNode),
+		pods: map[string]*podSlots{}, node: newSlots(cfg.HTTP.MaxConcurrentPerNode, cfg.HTTP.MaxConcurrentPerNode*cfg.HTTP.QueueFactor),
 	}
 	if wm := wz.Module(wasi_snapshot_preview1.ModuleName); wm != nil {
 		for name := range wm.ExportedFunctionDefinitions() {

@@ -30,6 +30,7 @@ type agentFlags struct {
 	moduleDirs         []string
 	wasmHostIP         string
 	maxPods, maxWasm   int64
+	wagiMax, wagiNode  int
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
@@ -49,6 +50,8 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.StringVar(&f.wasmHostIP, "wasm-host-ip", "0.0.0.0", "address wasm pods' hostPorts listen on")
 	fl.Int64Var(&f.maxPods, "max-pods", 110, "container pods this node takes")
 	fl.Int64Var(&f.maxWasm, "max-wasm-pods", 2000, "wasm pods this node takes")
+	fl.IntVar(&f.wagiMax, "wagi-max-concurrency", 0, "requests a wasm pod's WAGI handler runs at once unless its kyb.dev/wagi-max-concurrency annotation says otherwise (0: max(8, 2×CPUs)); more wait briefly in a bounded queue, then get 503")
+	fl.IntVar(&f.wagiNode, "wagi-max-concurrency-node", 0, "requests all wasm pods of this node run at once (0: max(32, 8×CPUs))")
 }
 
 // agentRuntime builds the node's runtimes and runs the agent until ctx ends.
@@ -57,6 +60,9 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 	case "auto", "off", "managed":
 	default:
 		return fmt.Errorf("--containerd %q: want auto, managed or off", f.containerdMode)
+	}
+	if f.wagiMax < 0 || f.wagiMax > api.MaxWAGIConcurrency || f.wagiNode < 0 {
+		return fmt.Errorf("--wagi-max-concurrency %d / --wagi-max-concurrency-node %d: want 0 (default) to %d, and a node cap not below 0", f.wagiMax, f.wagiNode, api.MaxWAGIConcurrency)
 	}
 	dir := filepath.Join(f.dataDir, "agent")
 	rts := map[string]runtimes.Runtime{}
@@ -68,7 +74,7 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 		Modules:            node.NewModules(nc, f.name, 0),
 		ModuleDirs:         f.moduleDirs,
 		InsecureRegistries: f.insecureRegistries,
-		HTTP:               wasm.HTTPConfig{DefaultHostIP: f.wasmHostIP},
+		HTTP:               wasm.HTTPConfig{DefaultHostIP: f.wasmHostIP, MaxConcurrent: f.wagiMax, MaxConcurrentPerNode: f.wagiNode},
 	}, log.With("runtime", "wasm"))
 	if err != nil {
 		return fmt.Errorf("agent: wasm runtime: %w", err)
