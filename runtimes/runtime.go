@@ -396,3 +396,15 @@ type Execer interface {
 type HTTPProber interface {
 	ProbeHTTP(ctx context.Context, id string, port int32, req *http.Request) (int, error)
 }
+
+// HTTPServer is implemented by runtimes that serve a container's HTTP
+// themselves (the wasm runtime's WAGI handler), so that the node's proxy can
+// hand a Service's request to the container without a listener of its own:
+// ServeContainerHTTP serves req as the container serves requests to its
+// containerPort port and writes the response to w. A container that does
+// not run or serves no such port is an error wrapping ErrNotFound, returned
+// before anything is written to w. Safe for concurrent use; a runtime in
+// another process implements it by relaying the request.
+type HTTPServer interface {
+	ServeContainerHTTP(id string, port int32, w http.ResponseWriter, req *http.Request) error
+}

@@ -128,7 +128,7 @@
 //	HTTP.MaxConcurrent         max(8, 2×GOMAXPROCS) per pod
 //	HTTP.MaxConcurrentPerNode  max(32, 8×GOMAXPROCS) per node
 //	HTTP.QueueTimeout          1s
-//	HTTP.QueueFactor           4         waiters per slot, per cap
+//	HTTP.QueueFactor           16        waiters per slot, per cap
 //	HTTP.BodyReadTimeout       30s
 //	HTTP.RequestTimeout        30s
 //	HTTP.MaxBodyBytes          64 MiB    a chunked request body, a response

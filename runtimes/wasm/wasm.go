@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,7 +77,7 @@ type HTTPConfig struct {
 	// QueueFactor bounds the queue of each cap: at most QueueFactor times
 	// the cap's requests wait for a slot; more are answered 503 at once,
 	// so that a flood holds a bounded number of connections and goroutines.
-	// 4 when zero.
+	// 16 when zero.
 	QueueFactor int
 	// BodyReadTimeout bounds the time to receive a request's whole body,
 	// from when its headers were read: a client that trickles its body is
@@ -163,7 +164,7 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 		cfg.HTTP.MaxConcurrentPerNode = max(32, 8*runtime.GOMAXPROCS(0))
 	}
 	if cfg.HTTP.QueueFactor <= 0 {
-		cfg.HTTP.QueueFactor = 4
+		cfg.HTTP.QueueFactor = 16
 	}
 	if cfg.HTTP.QueueTimeout <= 0 {
 		cfg.HTTP.QueueTimeout = time.Second
@@ -422,9 +423,11 @@ func isOCI(ref string) bool {
 	return !strings.Contains(ref, "://") && !strings.HasPrefix(ref, "/")
 }
 
-// servedPorts are the TCP host ports a container serves: its own mappings
-// with a HostPort, and the sandbox's mappings (as CRI passes them) whose
-// ContainerPort the container declares.
+// servedPorts are the TCP ports a container serves: its own mappings with
+// a HostPort, the sandbox's mappings (as CRI passes them) whose
+// ContainerPort the container declares, and its other declared TCP ports
+// with no HostPort (served in process only, for Services and probes:
+// ServeContainerHTTP, ProbeHTTP).
 func servedPorts(c *inproc.Container) []runtimes.PortMapping {
 	tcp := func(p runtimes.PortMapping) bool { return p.Protocol == "" || strings.EqualFold(p.Protocol, "TCP") }
 	var ports []runtimes.PortMapping
@@ -446,6 +449,13 @@ func servedPorts(c *inproc.Container) []runtimes.PortMapping {
 				break
 			}
 		}
+	}
+	for _, p := range c.Config.Ports {
+		if p.ContainerPort <= 0 || !tcp(p) || slices.ContainsFunc(ports, func(q runtimes.PortMapping) bool { return q.ContainerPort == p.ContainerPort }) {
+			continue
+		}
+		p.HostPort, p.HostIP = 0, ""
+		ports = append(ports, p)
 	}
 	return ports
 }
