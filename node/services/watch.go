@@ -119,17 +119,17 @@ func (c *Cache) Apply(typ string, obj api.Object) {
 	c.changed()
 }
 
-// beginList starts a new full list: what it does not name is dropped at
-// endList.
-func (c *Cache) beginList() {
+// BeginList starts a new full list: what it does not name is dropped at
+// EndList. Run calls both; a cache fed by hand (tests) may too.
+func (c *Cache) BeginList() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.listing = map[string]bool{}
 }
 
-// endList drops what the list just ended did not hold and marks the cache
+// EndList drops what the list just ended did not hold and marks the cache
 // synced.
-func (c *Cache) endList() {
+func (c *Cache) EndList() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.listing != nil {
@@ -158,7 +158,7 @@ func (c *Cache) Run(ctx context.Context, nc *nats.Conn, node string, idle time.D
 	fails := 0
 	for ctx.Err() == nil {
 		got := false
-		c.beginList()
+		c.BeginList()
 		next := func(resume string) ([]byte, error) {
 			return json.Marshal(api.ServicesWatchRequest{ResourceVersion: resume})
 		}
@@ -187,7 +187,7 @@ func (c *Cache) handle(data []byte) error {
 		return fmt.Errorf("services watch: decode event: %w", err)
 	}
 	if we.Type == api.EventSynced {
-		c.endList()
+		c.EndList()
 		return nil
 	}
 	var tm api.TypeMeta
