@@ -92,6 +92,9 @@ type Config struct {
 	// ResolvConf is the node's resolver file, for pods with dnsPolicy
 	// Default and for forwarded queries. Default /etc/resolv.conf.
 	ResolvConf string
+	// ServiceProxy runs the service proxy (node/proxy): nftables rules in
+	// the table ip kyb and the wasm gateway on the node's address.
+	ServiceProxy bool
 }
 
 func (c *Config) setDefaults() error {
