@@ -95,6 +95,9 @@ type Config struct {
 	// ServiceProxy runs the service proxy (node/proxy): nftables rules in
 	// the table ip kyb and the wasm gateway on the node's address.
 	ServiceProxy bool
+	// ProxyTable names the proxy's nftables table; "kyb" when empty (tests
+	// use one of their own).
+	ProxyTable string
 }
 
 func (c *Config) setDefaults() error {

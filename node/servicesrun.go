@@ -44,7 +44,7 @@ func (a *Agent) runServices(ctx context.Context) {
 	if a.cfg.ServiceProxy && os.Geteuid() != 0 {
 		log.Warn("the service proxy needs root (nftables); Services are not proxied on this node")
 	} else if a.cfg.ServiceProxy {
-		cfg := proxy.Config{NodeName: a.cfg.Name, Locator: &wasmLocator{a: a}, SkipIPs: skip}
+		cfg := proxy.Config{NodeName: a.cfg.Name, Locator: &wasmLocator{a: a}, SkipIPs: skip, Table: a.cfg.ProxyTable}
 		if ip, err := netip.ParseAddr(a.nodeIP); err == nil {
 			cfg.NodeIP = ip
 		}
@@ -61,7 +61,7 @@ func (a *Agent) runServices(ctx context.Context) {
 // startDNS binds the cluster DNS IP to the node (DNSInterface) and serves
 // it, forwarding other names to the node's resolvers.
 func (a *Agent) startDNS(ctx context.Context, ip netip.Addr, cache *services.Cache) error {
-	if err := bindDNSAddress(ip); err != nil {
+	if err := bindDNSAddress(DNSInterface, ip); err != nil {
 		return err
 	}
 	var ups []string
@@ -78,20 +78,24 @@ func (a *Agent) startDNS(ctx context.Context, ip netip.Addr, cache *services.Cac
 	return srv.Start(ctx)
 }
 
-// bindDNSAddress puts ip/32 on DNSInterface (a dummy link), making it if
-// needed; idempotent.
-func bindDNSAddress(ip netip.Addr) error {
-	if err := exec.Command("ip", "link", "show", DNSInterface).Run(); err != nil {
-		if out, err := exec.Command("ip", "link", "add", DNSInterface, "type", "dummy").CombinedOutput(); err != nil {
-			return errors.New("add link " + DNSInterface + ": " + strings.TrimSpace(string(out)))
+// bindDNSAddress puts ip/32 on the dummy link ifname, making it if needed,
+// or on the loopback link where the kernel has no dummy links ("lo" names
+// the loopback link at once); idempotent.
+func bindDNSAddress(ifname string, ip netip.Addr) error {
+	if ifname != "lo" && exec.Command("ip", "link", "show", ifname).Run() != nil {
+		if out, err := exec.Command("ip", "link", "add", ifname, "type", "dummy").CombinedOutput(); err != nil {
+			if !strings.Contains(string(out), "Unknown device type") {
+				return errors.New("add link " + ifname + ": " + strings.TrimSpace(string(out)))
+			}
+			ifname = "lo"
 		}
 	}
-	if out, err := exec.Command("ip", "link", "set", DNSInterface, "up").CombinedOutput(); err != nil {
-		return errors.New("set " + DNSInterface + " up: " + strings.TrimSpace(string(out)))
+	if out, err := exec.Command("ip", "link", "set", ifname, "up").CombinedOutput(); err != nil {
+		return errors.New("set " + ifname + " up: " + strings.TrimSpace(string(out)))
 	}
-	out, err := exec.Command("ip", "addr", "replace", ip.String()+"/32", "dev", DNSInterface).CombinedOutput()
+	out, err := exec.Command("ip", "addr", "replace", ip.String()+"/32", "dev", ifname).CombinedOutput()
 	if err != nil {
-		return errors.New("add " + ip.String() + " to " + DNSInterface + ": " + strings.TrimSpace(string(out)))
+		return errors.New("add " + ip.String() + " to " + ifname + ": " + strings.TrimSpace(string(out)))
 	}
 	return nil
 }

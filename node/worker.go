@@ -660,7 +660,9 @@ func (w *podWorker) containerConfig(pod *api.Pod, c *ctr) (*runtimes.ContainerCo
 		cfg.Env = append(cfg.Env, runtimes.EnvVar{Name: e.Name, Value: e.Value})
 	}
 	for _, p := range c.spec.Ports {
-		if p.HostPort != 0 {
+		// A wasm container serves each declared port in process (WAGI,
+		// for Services and probes), with a listener only for a hostPort.
+		if p.HostPort != 0 || w.rtName == api.RuntimeWasm {
 			cfg.Ports = append(cfg.Ports, portMapping(p))
 		}
 	}

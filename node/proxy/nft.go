@@ -21,7 +21,8 @@ const masqMark = 0x4000
 
 // nftWriter writes plans to one network namespace's nftables.
 type nftWriter struct {
-	netnsFd int // -1: the agent's own namespace
+	netnsFd int    // -1: the agent's own namespace
+	table   string // the table's name
 }
 
 func (nw *nftWriter) conn() (*nftables.Conn, error) {
@@ -43,11 +44,11 @@ func (nw *nftWriter) cleanup() error {
 		return err
 	}
 	defer c.CloseLasting()
-	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: nw.table}
 	c.AddTable(t) // so that the delete cannot fail on a missing table
 	c.DelTable(t)
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: delete table %s: %w", TableName, err)
+		return fmt.Errorf("nftables: delete table %s: %w", nw.table, err)
 	}
 	return nil
 }
@@ -60,7 +61,7 @@ func (nw *nftWriter) write(p *plan) error {
 		return err
 	}
 	defer c.CloseLasting()
-	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: TableName}
+	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: nw.table}
 	c.AddTable(t)
 	c.DelTable(t)
 	c.AddTable(t)
@@ -120,7 +121,7 @@ func (nw *nftWriter) write(p *plan) error {
 		c.AddRule(&nftables.Rule{Table: t, Chain: services, Exprs: ex})
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: write table %s: %w", TableName, err)
+		return fmt.Errorf("nftables: write table %s: %w", nw.table, err)
 	}
 	return nil
 }

@@ -29,6 +29,9 @@ type Config struct {
 	// NetNS is the path of the network namespace whose nftables the proxy
 	// writes ("" for the agent's own); tests use one of their own.
 	NetNS string
+	// Table is the nftables table (family ip) of the rules; TableName when
+	// empty (tests use one of their own).
+	Table string
 	// Listen opens the gateway's listeners; net.Listen when nil.
 	Listen func(network, addr string) (net.Listener, error)
 }
@@ -45,7 +48,10 @@ type Proxy struct {
 
 // New returns a proxy of cfg fed by cache.
 func New(cfg Config, cache *services.Cache, log *slog.Logger) *Proxy {
-	p := &Proxy{cfg: cfg, cache: cache, log: log, nft: &nftWriter{netnsFd: -1}}
+	if cfg.Table == "" {
+		cfg.Table = TableName
+	}
+	p := &Proxy{cfg: cfg, cache: cache, log: log, nft: &nftWriter{netnsFd: -1, table: cfg.Table}}
 	if cfg.Locator != nil && cfg.NodeIP.IsValid() {
 		p.gw = NewGateway(cfg.NodeName, cfg.NodeIP, cfg.Locator, log)
 		if cfg.Listen != nil {
@@ -115,10 +121,13 @@ func (p *Proxy) sync(st *services.State) error {
 	return nil
 }
 
-// Cleanup removes the proxy's rules from the network namespace at netns
-// ("" for the caller's own).
-func Cleanup(netns string) error {
-	nw := &nftWriter{netnsFd: -1}
+// Cleanup removes the proxy's rules (table, "" for TableName) from the
+// network namespace at netns ("" for the caller's own).
+func Cleanup(netns, table string) error {
+	if table == "" {
+		table = TableName
+	}
+	nw := &nftWriter{netnsFd: -1, table: table}
 	if netns != "" {
 		f, err := os.Open(netns)
 		if err != nil {

@@ -208,7 +208,7 @@ func TestProxyRestart(t *testing.T) {
 	if s, err := client.get("10.43.0.30:80"); err == nil {
 		t.Fatalf("the deleted Service still answers (%q): stale rules\n%s", s, nftList(t, tp))
 	}
-	if err := Cleanup(tp.node); err != nil {
+	if err := Cleanup(tp.node, ""); err != nil {
 		t.Fatal(err)
 	}
 	if out := nftList(t, tp); !strings.Contains(out, "No such file") && strings.Contains(out, "table ip kyb") {
