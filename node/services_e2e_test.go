@@ -73,7 +73,7 @@ func TestServiceAcrossRuntimes(t *testing.T) {
 		Spec:       api.ServiceSpec{ClusterIP: clusterIP.String(), Ports: []api.ServicePort{{Port: 80, Protocol: "TCP"}}}})
 	slice := func(name string, port int32, e api.Endpoint) *api.EndpointSlice {
 		return &api.EndpointSlice{TypeMeta: api.TypeMeta{APIVersion: api.DiscoveryVersion, Kind: "EndpointSlice"},
-			ObjectMeta: api.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{api.LabelServiceName: "web"}},
+			ObjectMeta:  api.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{api.LabelServiceName: "web"}},
 			AddressType: "IPv4", Endpoints: []api.Endpoint{e},
 			Ports: []api.EndpointPort{{Name: ptr(""), Port: ptr(port), Protocol: ptr("TCP")}}}
 	}
