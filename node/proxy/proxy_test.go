@@ -261,3 +261,5 @@ func TestProxyWasm(t *testing.T) {
 		return nil
 	})
 }
+
+func slog0() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,256 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/node/services"
+	"github.com/kybernetes/kybernetes/runtimes"
+	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
+	"github.com/kybernetes/kybernetes/runtimes/wasm"
+)
+
+// relay is the alternative to rules: a proxy in the agent that accepts on
+// addr and copies each connection to the backends in turn.
+func relay(t testing.TB, ns, addr string, backends []string) {
+	ln, err := listener(t, ns)("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var next atomic.Uint64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b := backends[next.Add(1)%uint64(len(backends))]
+				var up net.Conn
+				var err error
+				in(t, ns, func() { up, err = net.Dial("tcp", b) })
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, up)
+			}()
+		}
+	}()
+}
+
+// load runs b.N requests to addr from 8 clients in the client namespace,
+// on a new connection each (newConn) or on kept-alive ones, and reports
+// requests/s and p99.
+func load(b *testing.B, d dialer, addr string, newConn bool) (float64, time.Duration) {
+	const clients = 8
+	tr := &http.Transport{DisableKeepAlives: newConn, MaxIdleConnsPerHost: clients,
+		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) { return d.dial(network, a) }}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	do := func() error {
+		resp, err := hc.Get("http://" + addr + "/")
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	}
+	for range clients {
+		if err := do(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lat := make([]time.Duration, b.N)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	start := time.Now()
+	for range clients {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				t0 := time.Now()
+				if err := do(); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				lat[i] = time.Since(t0)
+			}
+		})
+	}
+	wg.Wait()
+	el := time.Since(start)
+	if err, _ := firstErr.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	return float64(b.N) / el.Seconds(), lat[len(lat)*99/100]
+}
+
+// BenchmarkProxyContainer compares, in one run, requests straight to a pod
+// IP, through a ClusterIP (the nftables rules), and through a userspace
+// relay (the alternative: a proxy in the agent), each with a new
+// connection per request and with kept-alive connections.
+func BenchmarkProxyContainer(b *testing.B) {
+	tp := newTopo(b, 1)
+	serveName(b, tp.pods[0], podIP(0)+":8080", "a")
+	cache := services.NewCache()
+	cache.BeginList()
+	cache.Apply(api.EventAdded, service("web", "10.43.0.20", api.ServiceTypeClusterIP, api.ServicePort{Port: 80, Protocol: "TCP"}))
+	cache.Apply(api.EventAdded, endpoints("web", 8080, "TCP", ep{ip: podIP(0), ready: true}))
+	cache.EndList()
+	p := New(Config{NodeName: "n1", NetNS: tp.node}, cache, slog0())
+	runProxy(b, p)
+	relay(b, tp.node, nodeIP+":9999", []string{podIP(0) + ":8080"})
+	client := dialer{b, tp.client}
+	waitFor(b, func() error { _, err := client.get("10.43.0.20:80"); return err })
+	for _, conn := range []string{"new-conn", "keepalive"} {
+		for _, path := range []struct{ name, addr string }{{"direct", podIP(0) + ":8080"}, {"clusterip-nftables", "10.43.0.20:80"}, {"userspace-relay", nodeIP + ":9999"}} {
+			b.Run(conn+"/"+path.name, func(b *testing.B) {
+				rps, p99 := load(b, client, path.addr, conn == "new-conn")
+				b.ReportMetric(rps, "req/s")
+				b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+			})
+		}
+	}
+}
+
+// BenchmarkProxyWasm compares a wasm pod's hostPort (its own WAGI
+// listener) with a ClusterIP whose endpoint is the pod on this node
+// (DNAT to the node's gateway, then the runtime's WAGI handler).
+func BenchmarkProxyWasm(b *testing.B) {
+	tp := newTopo(b, 0)
+	rt, err := wasm.New(wasm.Config{StateDir: b.TempDir(), CacheDir: filepath.Join(b.TempDir(), "cache"), ModuleDirs: []string{"/"}}, slog0())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rt.Close()
+	mod := "file://" + runtimetest.BuildGo(b, "./runtimes/wasm/testdata/cgi", "wasip1", "wasm")
+	ctx := context.Background()
+	sb, err := rt.CreateSandbox(ctx, &runtimes.SandboxConfig{Namespace: "default", Name: "w", UID: "w-uid"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := rt.EnsureImage(ctx, mod, runtimes.PullIfNotPresent, nil); err != nil {
+		b.Fatal(err)
+	}
+	id, err := rt.CreateContainer(ctx, sb.ID, &runtimes.ContainerConfig{Name: "web", Image: mod, LogPath: filepath.Join(b.TempDir(), "log"),
+		Ports: []runtimes.PortMapping{{ContainerPort: 8080, HostPort: 18080, HostIP: nodeIP}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in(b, tp.node, func() { err = rt.StartContainer(ctx, id) }) // the hostPort listener in the node's namespace
+	if err != nil {
+		b.Fatal(err)
+	}
+	cache := services.NewCache()
+	cache.BeginList()
+	cache.Apply(api.EventAdded, service("web", "10.43.0.50", api.ServiceTypeClusterIP, api.ServicePort{Port: 80, Protocol: "TCP"}))
+	cache.Apply(api.EventAdded, endpoints("web", 8080, "TCP", ep{ip: nodeIP, ready: true, wasm: true, pod: "w"}))
+	cache.EndList()
+	p := New(Config{NodeName: "n1", NodeIP: netip.MustParseAddr(nodeIP), NetNS: tp.node, Listen: listener(b, tp.node),
+		Locator: oneWasm{id: id, srv: rt}}, cache, slog0())
+	runProxy(b, p)
+	client := dialer{b, tp.client}
+	waitFor(b, func() error { _, err := client.get("10.43.0.50:80"); return err })
+	for _, path := range []struct{ name, addr string }{{"hostport", nodeIP + ":18080"}, {"clusterip-gateway", "10.43.0.50:80"}} {
+		b.Run(path.name, func(b *testing.B) {
+			rps, p99 := load(b, client, path.addr, false)
+			b.ReportMetric(rps, "req/s")
+			b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+		})
+	}
+}
+
+type oneWasm struct {
+	id  string
+	srv runtimes.HTTPServer
+}
+
+func (o oneWasm) WasmContainer(ns, name, uid string, port int32) (string, runtimes.HTTPServer, bool) {
+	return o.id, o.srv, true
+}
+
+// BenchmarkEndpointShift measures, per iteration, the time from an
+// endpoint becoming not ready in the node's state to the point where new
+// connections no longer reach it (20 in a row go to the other endpoint).
+func BenchmarkEndpointShift(b *testing.B) {
+	tp := newTopo(b, 2)
+	serveName(b, tp.pods[0], podIP(0)+":8080", "a")
+	serveName(b, tp.pods[1], podIP(1)+":8080", "b")
+	cache := services.NewCache()
+	cache.BeginList()
+	cache.Apply(api.EventAdded, service("web", "10.43.0.20", api.ServiceTypeClusterIP, api.ServicePort{Port: 80, Protocol: "TCP"}))
+	cache.Apply(api.EventAdded, endpoints("web", 8080, "TCP", ep{ip: podIP(0), ready: true}, ep{ip: podIP(1), ready: true}))
+	cache.EndList()
+	p := New(Config{NodeName: "n1", NetNS: tp.node}, cache, slog0())
+	runProxy(b, p)
+	client := dialer{b, tp.client}
+	waitFor(b, func() error { _, err := client.get("10.43.0.20:80"); return err })
+	var worst, total time.Duration
+	for i := range b.N {
+		gone := i%2 == 0 // b leaves, then comes back
+		cache.Apply(api.EventModified, endpoints("web", 8080, "TCP", ep{ip: podIP(0), ready: true}, ep{ip: podIP(1), ready: !gone}))
+		t0 := time.Now()
+		streak := 0
+		for streak < 20 {
+			s, err := client.get("10.43.0.20:80")
+			switch {
+			case err != nil:
+				b.Fatal(err)
+			case gone && s == "a", !gone && s == "b":
+				streak++ // with b back, seeing b once is the shift
+				if !gone {
+					streak = 20
+				}
+			default:
+				streak = 0
+			}
+			if time.Since(t0) > 10*time.Second {
+				b.Fatal("no shift within 10 s")
+			}
+		}
+		d := time.Since(t0)
+		total += d
+		worst = max(worst, d)
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "shift-ms")
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-shift-ms")
+}
+
+func waitFor(b testing.TB, f func() error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
