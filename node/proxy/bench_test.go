@@ -253,4 +253,3 @@ func waitFor(b testing.TB, f func() error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
