@@ -77,9 +77,11 @@
 //
 // # HTTP (WAGI)
 //
-// A container with a port mapping that has a HostPort (its own, or the
-// sandbox's for a ContainerPort the container declares) is served the CGI
-// way on HostIP:HostPort (Config.HTTP.DefaultHostIP, by default 0.0.0.0,
+// A container that declares a TCP containerPort is served the CGI way in
+// process (runtimes.HTTPServer.ServeContainerHTTP: the node's proxy hands
+// it a Service's requests; ProbeHTTP), and a port mapping that has a
+// HostPort (its own, or the sandbox's for a ContainerPort the container
+// declares) is also served on HostIP:HostPort (Config.HTTP.DefaultHostIP, by default 0.0.0.0,
 // when HostIP is empty): one instantiation per request, the request in the
 // CGI environment (REQUEST_METHOD, PATH_INFO, QUERY_STRING, CONTENT_TYPE,
 // CONTENT_LENGTH, HTTP_*, SERVER_*, REMOTE_ADDR, ...) and on stdin, the
