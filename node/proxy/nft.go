@@ -23,6 +23,8 @@ const masqMark = 0x4000
 type nftWriter struct {
 	netnsFd int    // -1: the agent's own namespace
 	table   string // the table's name
+	// sets are the affinity sets of the write in progress, by name.
+	sets map[string]*nftables.Set
 }
 
 func (nw *nftWriter) conn() (*nftables.Conn, error) {
@@ -65,6 +67,7 @@ func (nw *nftWriter) write(p *plan) error {
 	c.AddTable(t)
 	c.DelTable(t)
 	c.AddTable(t)
+	nw.sets = map[string]*nftables.Set{}
 	services := c.AddChain(&nftables.Chain{Name: "services", Table: t})
 	accept := nftables.ChainPolicyAccept
 	for _, h := range []struct {
@@ -96,7 +99,14 @@ func (nw *nftWriter) write(p *plan) error {
 			continue
 		}
 		svcChain := c.AddChain(&nftables.Chain{Name: sp.chain(), Table: t})
+		var localChain *nftables.Chain
+		if sp.externalLocal || sp.internalLocal {
+			// Only this node's endpoints; none: the traffic is dropped,
+			// as Kubernetes does.
+			localChain = c.AddChain(&nftables.Chain{Name: sp.localChain(), Table: t})
+		}
 		for _, f := range sp.frontends {
+			external := f.kind != frontClusterIP
 			var ex []expr.Any
 			if f.kind == frontClusterIP || f.kind == frontExternalIP {
 				ex = append(ex, matchDaddr(f.ip)...)
@@ -105,17 +115,30 @@ func (nw *nftWriter) write(p *plan) error {
 			}
 			ex = append(ex, matchProto(sp.proto)...)
 			ex = append(ex, matchDport(f.port)...)
-			if f.kind != frontClusterIP {
+			target := svcChain
+			switch {
+			case external && sp.externalLocal:
+				target = localChain // the client's address is kept: no mark
+			case external:
 				ex = append(ex, setMark()...)
+			case sp.internalLocal:
+				target = localChain
 			}
-			ex = append(ex, &expr.Verdict{Kind: expr.VerdictGoto, Chain: svcChain.Name})
+			ex = append(ex, &expr.Verdict{Kind: expr.VerdictGoto, Chain: target.Name})
 			if f.kind == frontClusterIP || f.kind == frontExternalIP {
 				c.AddRule(&nftables.Rule{Table: t, Chain: services, Exprs: ex})
 			} else {
 				local = append(local, ex)
 			}
 		}
-		nw.writeServicePort(c, t, svcChain, sp)
+		nw.writeServicePort(c, t, svcChain, sp, sp.backends, true)
+		if localChain != nil {
+			if lb := sp.local(); len(lb) > 0 {
+				nw.writeServicePort(c, t, localChain, sp, lb, false)
+			} else {
+				c.AddRule(&nftables.Rule{Table: t, Chain: localChain, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictDrop}}})
+			}
+		}
 	}
 	for _, ex := range local {
 		c.AddRule(&nftables.Rule{Table: t, Chain: services, Exprs: ex})
@@ -127,20 +150,29 @@ func (nw *nftWriter) write(p *plan) error {
 }
 
 // writeServicePort writes a port's chain (affinity, then an even spread
-// over its backends) and its endpoints' chains.
-func (nw *nftWriter) writeServicePort(c *nftables.Conn, t *nftables.Table, svcChain *nftables.Chain, sp *servicePort) {
-	sets := make([]*nftables.Set, len(sp.backends))
+// over backends) and, with endpoints, the endpoints' chains and affinity
+// sets (once per port: a local chain reuses them).
+func (nw *nftWriter) writeServicePort(c *nftables.Conn, t *nftables.Table, svcChain *nftables.Chain, sp *servicePort, backends []backend, endpoints bool) {
+	sets := make([]*nftables.Set, len(backends))
 	if sp.affinity > 0 {
-		for i, b := range sp.backends {
+		for i, b := range backends {
+			if !endpoints {
+				sets[i] = nw.sets["aff-"+hash(sp.epChain(b))]
+				continue
+			}
 			s := &nftables.Set{Table: t, Name: "aff-" + hash(sp.epChain(b)), KeyType: nftables.TypeIPAddr,
 				HasTimeout: true, Timeout: sp.affinity, Dynamic: true}
 			if err := c.AddSet(s, nil); err == nil {
 				sets[i] = s
+				nw.sets[s.Name] = s
 			}
 		}
 	}
 	// The endpoints' chains first: rules may only name chains that exist.
-	for i, b := range sp.backends {
+	for i, b := range backends {
+		if !endpoints {
+			break
+		}
 		ep := c.AddChain(&nftables.Chain{Name: sp.epChain(b), Table: t})
 		// Hairpin: a pod reaching itself through the Service is
 		// masqueraded, or its reply would not pass the NAT back.
@@ -160,7 +192,7 @@ func (nw *nftWriter) writeServicePort(c *nftables.Conn, t *nftables.Table, svcCh
 		}})
 	}
 	// A client with affinity goes back to its endpoint.
-	for i, b := range sp.backends {
+	for i, b := range backends {
 		if sets[i] == nil {
 			continue
 		}
@@ -172,8 +204,8 @@ func (nw *nftWriter) writeServicePort(c *nftables.Conn, t *nftables.Table, svcCh
 	}
 	// Rule i of n takes a connection with probability 1/(n-i): each
 	// backend gets 1/n in all.
-	n := len(sp.backends)
-	for i, b := range sp.backends {
+	n := len(backends)
+	for i, b := range backends {
 		var ex []expr.Any
 		if left := n - i; left > 1 {
 			ex = append(ex,

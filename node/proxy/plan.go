@@ -30,9 +30,10 @@ type frontend struct {
 
 // backend is one endpoint of a service port.
 type backend struct {
-	ip   netip.Addr
-	port uint16
-	wasm bool
+	ip    netip.Addr
+	port  uint16
+	wasm  bool
+	local bool // on this node
 }
 
 // servicePort is one port of one Service as the rules serve it.
@@ -42,6 +43,25 @@ type servicePort struct {
 	frontends []frontend
 	backends  []backend
 	affinity  time.Duration // ClientIP affinity's timeout; 0 for none
+	// externalLocal and internalLocal are the traffic policies Local:
+	// traffic from outside (NodePort, LoadBalancer, external IPs), or to
+	// the ClusterIP, goes to this node's endpoints only (and is dropped
+	// when there are none); outside traffic then keeps its source address.
+	externalLocal, internalLocal bool
+}
+
+// localChain is the name of the chain spreading over local backends.
+func (sp *servicePort) localChain() string { return "svl-" + hash(sp.name) }
+
+// local returns the backends on this node.
+func (sp *servicePort) local() []backend {
+	var out []backend
+	for _, b := range sp.backends {
+		if b.local {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // chain is the name of the port's chain (hashed: names of any length).
@@ -68,6 +88,8 @@ type planOptions struct {
 	// Skip lists service IPs the node serves otherwise (its cluster DNS,
 	// bound to the node): no rules are made for them.
 	Skip []netip.Addr
+	// Node is this node's name, for the traffic policies Local.
+	Node string
 }
 
 // DefaultAffinityTimeout is Kubernetes' ClientIP affinity timeout (3 h).
@@ -103,7 +125,8 @@ func makePlan(st *services.State, opt planOptions) *plan {
 			if proto != "tcp" && proto != "udp" || spec.Port <= 0 || spec.Port > 65535 {
 				continue
 			}
-			sp := &servicePort{name: fmt.Sprintf("%s:%d/%s", k, spec.Port, proto), proto: proto, affinity: affinity}
+			sp := &servicePort{name: fmt.Sprintf("%s:%d/%s", k, spec.Port, proto), proto: proto, affinity: affinity,
+				externalLocal: svc.Spec.ExternalTrafficPolicy == "Local", internalLocal: svc.Spec.InternalTrafficPolicy == "Local"}
 			if clusterIP {
 				sp.frontends = append(sp.frontends, frontend{kind: frontClusterIP, ip: cip, port: uint16(spec.Port)})
 				for _, e := range svc.Spec.ExternalIPs {
@@ -132,7 +155,8 @@ func makePlan(st *services.State, opt planOptions) *plan {
 				if ep.Wasm && proto != "tcp" {
 					continue // WAGI serves HTTP over TCP only
 				}
-				sp.backends = append(sp.backends, backend{ip: ip, port: uint16(ep.Port), wasm: ep.Wasm})
+				sp.backends = append(sp.backends, backend{ip: ip, port: uint16(ep.Port), wasm: ep.Wasm,
+					local: opt.Node != "" && ep.NodeName == opt.Node})
 			}
 			p.ports = append(p.ports, sp)
 		}

@@ -109,7 +109,7 @@ func (p *Proxy) Run(ctx context.Context) error {
 
 func (p *Proxy) sync(st *services.State) error {
 	t0 := time.Now()
-	pl := makePlan(st, planOptions{Skip: p.cfg.SkipIPs})
+	pl := makePlan(st, planOptions{Skip: p.cfg.SkipIPs, Node: p.cfg.NodeName})
 	if err := p.nft.write(pl); err != nil {
 		return err
 	}

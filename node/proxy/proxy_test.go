@@ -34,6 +34,7 @@ type ep struct {
 	ready bool
 	wasm  bool
 	pod   string
+	node  string
 }
 
 func service(name, clusterIP string, typ api.ServiceType, ports ...api.ServicePort) *api.Service {
@@ -46,7 +47,7 @@ func endpoints(svc string, port int32, proto string, eps ...ep) *api.EndpointSli
 		Labels: map[string]string{api.LabelServiceName: svc}}, AddressType: "IPv4",
 		Ports: []api.EndpointPort{{Name: ptr(""), Port: ptr(port), Protocol: ptr(proto)}}}
 	for _, e := range eps {
-		x := api.Endpoint{Addresses: []string{e.ip}, Conditions: api.EndpointConditions{Ready: ptr(e.ready)}}
+		x := api.Endpoint{Addresses: []string{e.ip}, Conditions: api.EndpointConditions{Ready: ptr(e.ready)}, NodeName: e.node}
 		if e.wasm {
 			x.Runtime = api.RuntimeWasm
 			x.NodeName = "n1"
@@ -161,6 +162,56 @@ func TestProxy(t *testing.T) {
 			t.Fatalf("with ClientIP affinity one client saw %v, want one endpoint", got)
 		}
 	})
+}
+
+// TestProxyTrafficPolicyLocal: with externalTrafficPolicy Local, traffic
+// from outside goes to this node's endpoints only (and is dropped when it
+// has none), while the ClusterIP still spreads over all; with
+// internalTrafficPolicy Local the ClusterIP takes only local endpoints.
+func TestProxyTrafficPolicyLocal(t *testing.T) {
+	tp := newTopo(t, 2)
+	serveName(t, tp.pods[0], podIP(0)+":8080", "a")
+	serveName(t, tp.pods[1], podIP(1)+":8080", "b")
+	cache := services.NewCache()
+	ext := service("ext", "10.43.0.60", api.ServiceTypeNodePort, api.ServicePort{Port: 80, NodePort: 30060, Protocol: "TCP"})
+	ext.Spec.ExternalTrafficPolicy = "Local"
+	in := service("in", "10.43.0.61", api.ServiceTypeClusterIP, api.ServicePort{Port: 80, Protocol: "TCP"})
+	in.Spec.InternalTrafficPolicy = "Local"
+	none := service("none", "10.43.0.62", api.ServiceTypeNodePort, api.ServicePort{Port: 80, NodePort: 30062, Protocol: "TCP"})
+	none.Spec.ExternalTrafficPolicy = "Local"
+	for _, s := range []*api.Service{ext, in, none} {
+		cache.Apply(api.EventAdded, s)
+	}
+	both := []ep{{ip: podIP(0), ready: true, node: "n1"}, {ip: podIP(1), ready: true, node: "n2"}}
+	cache.Apply(api.EventAdded, endpoints("ext", 8080, "TCP", both...))
+	cache.Apply(api.EventAdded, endpoints("in", 8080, "TCP", both...))
+	cache.Apply(api.EventAdded, endpoints("none", 8080, "TCP", ep{ip: podIP(1), ready: true, node: "n2"}))
+	markSynced(cache)
+	p := New(Config{NodeName: "n1", NetNS: tp.node}, cache, testLog(t))
+	runProxy(t, p)
+	client := dialer{t, tp.client}
+	testutil.Eventually(t, 5*time.Second, func() error { _, err := client.get("10.43.0.60:80"); return err })
+	for _, tc := range []struct {
+		name, addr, want string
+	}{
+		{"external Local: NodePort to the local endpoint only", nodeIP + ":30060", "a"},
+		{"external Local: the ClusterIP spreads over all", "10.43.0.60:80", "a+b"},
+		{"internal Local: the ClusterIP to the local endpoint only", "10.43.0.61:80", "a"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := seen(t, 30, func() (string, error) { return client.get(tc.addr) })
+			ok := got["a"] == 30
+			if tc.want == "a+b" {
+				ok = got["a"] > 0 && got["b"] > 0 && got["a"]+got["b"] == 30
+			}
+			if !ok {
+				t.Fatalf("answers %v, want %s\n%s", got, tc.want, nftList(t, tp))
+			}
+		})
+	}
+	if s, err := client.get(nodeIP + ":30062"); err == nil {
+		t.Fatalf("external Local without a local endpoint answered %q, want dropped", s)
+	}
 }
 
 // markSynced marks a hand-fed cache as holding a full list (of what it
