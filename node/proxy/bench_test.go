@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -252,4 +253,55 @@ func waitFor(b testing.TB, f func() error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// BenchmarkWriteRules measures one write of the whole table (what every
+// change costs) with 1,000 Services of 2 ports and 3 endpoints each.
+func BenchmarkWriteRules(b *testing.B) {
+	tp := newTopo(b, 0)
+	cache := services.NewCache()
+	for i := range 1000 {
+		name := fmt.Sprintf("s%d", i)
+		ip := fmt.Sprintf("10.43.%d.%d", i/250+1, i%250+1)
+		cache.Apply(api.EventAdded, service(name, ip, api.ServiceTypeNodePort,
+			api.ServicePort{Name: "", Port: 80, NodePort: int32(30000 + i), Protocol: "TCP"}))
+		cache.Apply(api.EventAdded, endpoints(name, 8080, "TCP", ep{ip: "10.244.0.1", ready: true}, ep{ip: "10.244.0.2", ready: true}, ep{ip: "10.244.0.3", ready: true}))
+	}
+	pl := makePlan(cache.State(), planOptions{})
+	f, err := os.Open(tp.node)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	b.Run("full", func(b *testing.B) {
+		nw := &nftWriter{netnsFd: int(f.Fd()), table: TableName}
+		for range b.N {
+			if err := nw.full(pl); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(pl.ports)), "service-ports")
+	})
+	// One endpoint of one Service turns not ready and back, in turn: what
+	// a readiness change costs.
+	b.Run("one-endpoint-change", func(b *testing.B) {
+		nw := &nftWriter{netnsFd: int(f.Fd()), table: TableName}
+		if err := nw.write(pl); err != nil {
+			b.Fatal(err)
+		}
+		all := pl.ports[500].backends
+		for i := range b.N {
+			if i%2 == 0 {
+				pl.ports[500].backends = all[:2]
+			} else {
+				pl.ports[500].backends = all
+			}
+			if err := nw.write(pl); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if nw.updates.Load() != int64(b.N) {
+			b.Fatalf("%d updates of %d writes", nw.updates.Load(), b.N)
+		}
+	})
 }

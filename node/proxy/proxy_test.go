@@ -139,6 +139,9 @@ func TestProxy(t *testing.T) {
 			t.Fatalf("rules written %v after the change, want <= 1s", took)
 		}
 		t.Logf("endpoint change to rules written: %v", took)
+		if p.nft.updates.Load() == 0 {
+			t.Errorf("a readiness change rewrote the whole table (%d full writes), want an update of its service's chains", p.nft.fulls.Load())
+		}
 		if got := seen(t, 30, func() (string, error) { return client.get("10.43.0.20:80") }); got["a"] != 30 {
 			t.Fatalf("after b stopped being ready: %v, want a only", got)
 		}
@@ -303,6 +306,11 @@ func TestProxyWasm(t *testing.T) {
 		}
 		return nil
 	})
+	// Another node's rules DNAT to this node's address and the pod's port:
+	// the gateway answers there.
+	if s, err := client.get(nodeIP + ":8080"); err != nil || s != "wasm-w" {
+		t.Fatalf("from another node (the node's address and the pod's port): %q %v", s, err)
+	}
 	// The wasm pod stops being ready: the gateway stops listening.
 	cache.Apply(api.EventModified, endpoints("web", 8080, "TCP", ep{ip: podIP(0), ready: true}, ep{ip: nodeIP, ready: false, wasm: true, pod: "w"}))
 	testutil.Eventually(t, time.Second, func() error {
