@@ -2,10 +2,10 @@ package proxy
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync/atomic"
-	"net/netip"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
