@@ -110,8 +110,17 @@ func (p *Proxy) Run(ctx context.Context) error {
 func (p *Proxy) sync(st *services.State) error {
 	t0 := time.Now()
 	pl := makePlan(st, planOptions{Skip: p.cfg.SkipIPs, Node: p.cfg.NodeName})
+	prev := p.nft.lastBackends
 	if err := p.nft.write(pl); err != nil {
 		return err
+	}
+	if gone := goneUDP(prev, pl); len(gone) > 0 {
+		n, err := flushUDP(p.nft.netnsFd, gone)
+		if err != nil {
+			p.log.Warn("proxy: flush the UDP flows of removed endpoints", "err", err)
+		} else {
+			p.log.Debug("proxy: UDP flows of removed endpoints flushed", "endpoints", len(gone), "flows", n)
+		}
 	}
 	if p.gw != nil {
 		p.gw.update(st)

@@ -217,6 +217,54 @@ func TestProxyTrafficPolicyLocal(t *testing.T) {
 	}
 }
 
+// TestProxyUDPEndpointGone: a UDP flow (one client socket) stays on its
+// endpoint while it is ready, and moves to another once it is removed:
+// the flow's conntrack entry is flushed (UDP has no connection to end).
+func TestProxyUDPEndpointGone(t *testing.T) {
+	tp := newTopo(t, 2)
+	serveName(t, tp.pods[0], podIP(0)+":5353", "a")
+	serveName(t, tp.pods[1], podIP(1)+":5353", "b")
+	cache := services.NewCache()
+	cache.Apply(api.EventAdded, service("u", "10.43.0.70", api.ServiceTypeClusterIP, api.ServicePort{Port: 53, Protocol: "UDP"}))
+	cache.Apply(api.EventAdded, endpoints("u", 5353, "UDP", ep{ip: podIP(0), ready: true}, ep{ip: podIP(1), ready: true}))
+	markSynced(cache)
+	p := New(Config{NodeName: "n1", NetNS: tp.node}, cache, testLog(t))
+	runProxy(t, p)
+	conn, err := dialer{t, tp.client}.dial("udp", "10.43.0.70:53")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ask := func() (string, error) {
+		conn.SetDeadline(time.Now().Add(time.Second))
+		if _, err := conn.Write([]byte("who")); err != nil {
+			return "", err
+		}
+		buf := make([]byte, 64)
+		n, err := conn.Read(buf)
+		return string(buf[:n]), err
+	}
+	var first string
+	testutil.Eventually(t, 5*time.Second, func() error { var err error; first, err = ask(); return err })
+	for range 5 {
+		if s, err := ask(); err != nil || s != first {
+			t.Fatalf("the flow moved while its endpoint is ready: %q %v, was %q", s, err, first)
+		}
+	}
+	other, gone := "b", ep{ip: podIP(0), ready: false}
+	keep := ep{ip: podIP(1), ready: true}
+	if first == "b" {
+		other, gone, keep = "a", ep{ip: podIP(1), ready: false}, ep{ip: podIP(0), ready: true}
+	}
+	cache.Apply(api.EventModified, endpoints("u", 5353, "UDP", gone, keep))
+	testutil.Eventually(t, 2*time.Second, func() error {
+		if s, err := ask(); err != nil || s != other {
+			return fmt.Errorf("the flow answers %q %v, want %q", s, err, other)
+		}
+		return nil
+	})
+}
+
 // markSynced marks a hand-fed cache as holding a full list (of what it
 // holds).
 func markSynced(c *services.Cache) {
