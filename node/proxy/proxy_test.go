@@ -90,6 +90,7 @@ func TestProxy(t *testing.T) {
 	cache := services.NewCache()
 	web := service("web", "10.43.0.20", api.ServiceTypeLoadBalancer,
 		api.ServicePort{Port: 80, NodePort: 30080, Protocol: "TCP"})
+	web.Spec.ExternalIPs = []string{"198.51.100.7"}
 	dnsSvc := service("udp", "10.43.0.21", api.ServiceTypeClusterIP, api.ServicePort{Port: 53, Protocol: "UDP"})
 	cache.Apply(api.EventAdded, web)
 	cache.Apply(api.EventAdded, dnsSvc)
@@ -114,6 +115,7 @@ func TestProxy(t *testing.T) {
 		{"NodePort from a client", func() (string, error) { return client.get(nodeIP + ":30080") }},
 		{"NodePort from the node", func() (string, error) { return node.get(nodeIP + ":30080") }},
 		{"LoadBalancer on the node's address", func() (string, error) { return client.get(nodeIP + ":80") }},
+		{"external IP routed to the node", func() (string, error) { return client.get("198.51.100.7:80") }},
 		{"UDP ClusterIP", func() (string, error) { return client.udp("10.43.0.21:53") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
