@@ -304,4 +304,25 @@ func BenchmarkWriteRules(b *testing.B) {
 			b.Fatalf("%d updates of %d writes", nw.updates.Load(), b.N)
 		}
 	})
+	// One Service is deleted and created again, in turn.
+	b.Run("one-service-change", func(b *testing.B) {
+		nw := &nftWriter{netnsFd: int(f.Fd()), table: TableName}
+		if err := nw.write(pl); err != nil {
+			b.Fatal(err)
+		}
+		all := pl.ports
+		without := append(append([]*servicePort{}, all[:700]...), all[701:]...)
+		for i := range b.N {
+			q := &plan{ports: all}
+			if i%2 == 0 {
+				q.ports = without
+			}
+			if err := nw.write(q); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if nw.updates.Load() != int64(b.N) {
+			b.Fatalf("%d updates of %d writes", nw.updates.Load(), b.N)
+		}
+	})
 }

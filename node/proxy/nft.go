@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync/atomic"
 
 	"github.com/google/nftables"
@@ -14,8 +13,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TableName is the nftables table (family ip) the proxy owns; it is
-// replaced whole on every change and deleted by Cleanup.
+// TableName is the nftables table (family ip) the proxy owns; the first
+// write of an agent replaces it whole, Cleanup deletes it.
 const TableName = "kyb"
 
 // masqMark is the packet mark bit of connections to masquerade (from
@@ -27,10 +26,10 @@ const masqMark = 0x4000
 type nftWriter struct {
 	netnsFd int    // -1: the agent's own namespace
 	table   string // the table's name
-	// lastFront and lastBackends are what the last successful write
-	// wrote: the frontends' signature ("" for none, or after a failure)
-	// and each service port's backends.
-	lastFront    string
+	// last is what the last successful write wrote, by port name (nil
+	// before the first and after a failure); lastBackends the ports'
+	// backends.
+	last         map[string]*servicePort
 	lastBackends map[string][]backend
 	// fulls and updates count the writes of each kind.
 	fulls, updates atomic.Int64
@@ -89,46 +88,86 @@ func (nw *nftWriter) cleanup() error {
 	return nil
 }
 
-// write brings the table to p. When only endpoints changed since the last
-// write of this writer (the hot path: readiness), it changes just the
-// chains of the service ports whose endpoints changed, in one transaction;
-// otherwise (first write, Services or their frontends changed, or a failed
-// update) it replaces the whole table in one transaction, so nothing in
-// between is ever seen and stale rules of an earlier run go.
+// Names of the table's maps and fixed chains.
+const (
+	mapServiceIPs   = "service-ips"       // daddr . l4proto . dport : goto a port's chain
+	mapServiceLocal = "service-nodeports" // l4proto . dport on the node's addresses : goto
+	chainServices   = "services"
+)
+
+// write brings the table to p. The first write of a writer (and any
+// write after a failure) replaces the whole table in one transaction, so
+// that stale rules of an earlier run go; every later write changes only
+// what differs from the last one — map elements of frontends that came or
+// went, the chains of service ports that changed, endpoints that came or
+// went — also in one transaction: nothing in between is ever seen.
 func (nw *nftWriter) write(p *plan) error {
-	front := frontSignature(p)
-	if nw.lastFront != "" && front == nw.lastFront {
+	if nw.last != nil {
 		if err := nw.update(p); err == nil {
 			nw.updates.Add(1)
-			nw.remember(p, front)
+			nw.remember(p)
 			return nil
 		}
 	}
-	nw.lastFront = ""
+	nw.last = nil
 	if err := nw.full(p); err != nil {
 		return err
 	}
 	nw.fulls.Add(1)
-	nw.remember(p, front)
+	nw.remember(p)
 	return nil
 }
 
 // remember records what was written.
-func (nw *nftWriter) remember(p *plan, front string) {
-	nw.lastFront = front
+func (nw *nftWriter) remember(p *plan) {
+	nw.last = map[string]*servicePort{}
 	nw.lastBackends = map[string][]backend{}
 	for _, sp := range p.ports {
+		nw.last[sp.name] = sp
 		nw.lastBackends[sp.name] = sp.backends
 	}
 }
 
-// frontSignature is everything of p but the backends.
-func frontSignature(p *plan) string {
-	var b strings.Builder
-	for _, sp := range p.ports {
-		fmt.Fprintf(&b, "%s|%s|%v|%v|%v|%v;", sp.name, sp.proto, sp.frontends, sp.affinity, sp.externalLocal, sp.internalLocal)
+// The chains of a service port: svc- spreads over all its endpoints,
+// svl- over this node's (Local traffic policies), sve- takes traffic from
+// outside (NodePort, LoadBalancer, external IPs).
+func (sp *servicePort) extChain() string { return "sve-" + hash(sp.name) }
+
+// mapKeys are a port's frontends as keys of the two maps, with the chain
+// each goes to.
+func (sp *servicePort) mapKeys() (ips, local []nftables.SetElement) {
+	proto := []byte{unix.IPPROTO_TCP, 0, 0, 0}
+	if sp.proto == "udp" {
+		proto[0] = unix.IPPROTO_UDP
 	}
-	return b.String()
+	port := func(p uint16) []byte { return append(binaryutil.BigEndian.PutUint16(p), 0, 0) }
+	for _, f := range sp.frontends {
+		target := sp.chain()
+		switch {
+		case f.kind != frontClusterIP:
+			target = sp.extChain()
+		case sp.internalLocal:
+			target = sp.localChain()
+		}
+		v := &expr.Verdict{Kind: expr.VerdictGoto, Chain: target}
+		if f.kind == frontClusterIP || f.kind == frontExternalIP {
+			key := append(append(append([]byte{}, f.ip.AsSlice()...), proto...), port(f.port)...)
+			ips = append(ips, nftables.SetElement{Key: key, VerdictData: v})
+		} else {
+			key := append(append([]byte{}, proto...), port(f.port)...)
+			local = append(local, nftables.SetElement{Key: key, VerdictData: v})
+		}
+	}
+	return ips, local
+}
+
+// maps returns the table's two maps (for use in a transaction).
+func (nw *nftWriter) maps(t *nftables.Table) (ips, local *nftables.Set) {
+	ips = &nftables.Set{Table: t, Name: mapServiceIPs, IsMap: true, Concatenation: true,
+		KeyType: nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetProto, nftables.TypeInetService), DataType: nftables.TypeVerdict}
+	local = &nftables.Set{Table: t, Name: mapServiceLocal, IsMap: true, Concatenation: true,
+		KeyType: nftables.MustConcatSetType(nftables.TypeInetProto, nftables.TypeInetService), DataType: nftables.TypeVerdict}
+	return ips, local
 }
 
 // full replaces the whole table with p's rules.
@@ -142,7 +181,42 @@ func (nw *nftWriter) full(p *plan) error {
 	c.AddTable(t)
 	c.DelTable(t)
 	c.AddTable(t)
-	services := c.AddChain(&nftables.Chain{Name: "services", Table: t})
+	ips, local := nw.maps(t)
+	if err := c.AddSet(ips, nil); err != nil {
+		return fmt.Errorf("nftables: map %s: %w", ips.Name, err)
+	}
+	if err := c.AddSet(local, nil); err != nil {
+		return fmt.Errorf("nftables: map %s: %w", local.Name, err)
+	}
+	// The ports' chains first: map elements and rules may only name
+	// chains that exist.
+	sets := map[string]*nftables.Set{}
+	var ipElems, localElems []nftables.SetElement
+	seen := map[string]bool{}
+	for _, sp := range p.ports {
+		addPortChains(c, t, sp, sp.backends, sets)
+		pi, pl := sp.mapKeys()
+		ipElems = append(ipElems, uniqueKeys(pi, seen, "ip")...)
+		localElems = append(localElems, uniqueKeys(pl, seen, "local")...)
+	}
+	if err := inChunks(c.SetAddElements, ips, ipElems); err != nil {
+		return fmt.Errorf("nftables: map %s: %w", ips.Name, err)
+	}
+	if err := inChunks(c.SetAddElements, local, localElems); err != nil {
+		return fmt.Errorf("nftables: map %s: %w", local.Name, err)
+	}
+	services := c.AddChain(&nftables.Chain{Name: chainServices, Table: t})
+	c.AddRule(&nftables.Rule{Table: t, Chain: services, Exprs: []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 9},
+		&expr.Payload{DestRegister: 10, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: ips.Name, SetID: ips.ID, DestRegister: 0, IsDestRegSet: true},
+	}})
+	c.AddRule(&nftables.Rule{Table: t, Chain: services, Exprs: append(matchLocalDaddr(),
+		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+		&expr.Lookup{SourceRegister: 1, SetName: local.Name, SetID: local.ID, DestRegister: 0, IsDestRegSet: true},
+	)})
 	accept := nftables.ChainPolicyAccept
 	for _, h := range []struct {
 		name string
@@ -163,65 +237,69 @@ func (nw *nftWriter) full(p *plan) error {
 		&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: binaryutil.NativeEndian.PutUint32(0)},
 		&expr.Masq{},
 	}})
-
-	// Frontends: ClusterIPs and external IPs first, then the ports of the
-	// node's addresses. A port with no backends has an empty chain: its
-	// traffic is not steered.
-	var local [][]expr.Any
-	sets := map[string]*nftables.Set{}
-	for _, sp := range p.ports {
-		svcChain := c.AddChain(&nftables.Chain{Name: sp.chain(), Table: t})
-		var localChain *nftables.Chain
-		if sp.externalLocal || sp.internalLocal {
-			localChain = c.AddChain(&nftables.Chain{Name: sp.localChain(), Table: t})
-		}
-		for _, f := range sp.frontends {
-			external := f.kind != frontClusterIP
-			var ex []expr.Any
-			if f.kind == frontClusterIP || f.kind == frontExternalIP {
-				ex = append(ex, matchDaddr(f.ip)...)
-			} else {
-				ex = append(ex, matchLocalDaddr()...)
-			}
-			ex = append(ex, matchProto(sp.proto)...)
-			ex = append(ex, matchDport(f.port)...)
-			target := svcChain
-			switch {
-			case external && sp.externalLocal:
-				target = localChain // the client's address is kept: no mark
-			case external:
-				ex = append(ex, setMark()...)
-			case sp.internalLocal:
-				target = localChain
-			}
-			ex = append(ex, &expr.Verdict{Kind: expr.VerdictGoto, Chain: target.Name})
-			if f.kind == frontClusterIP || f.kind == frontExternalIP {
-				c.AddRule(&nftables.Rule{Table: t, Chain: services, Exprs: ex})
-			} else {
-				local = append(local, ex)
-			}
-		}
-		for _, b := range sp.backends {
-			addEndpoint(c, t, sp, b, sets)
-		}
-		addSpread(c, t, svcChain, sp, sp.backends, sets)
-		if localChain != nil {
-			addLocalSpread(c, t, localChain, sp, sets)
-		}
-	}
-	for _, ex := range local {
-		c.AddRule(&nftables.Rule{Table: t, Chain: services, Exprs: ex})
-	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: write table %s: %w", nw.table, err)
 	}
 	return nil
 }
 
-// update rewrites the chains of the service ports whose backends changed
-// since the last write: their spreading chains are flushed and written
-// again, the chains (and affinity sets) of endpoints that left are
-// deleted, those of new endpoints added. Frontends are unchanged.
+// elemChunk is how many map elements go in one netlink message: a
+// message's element list is one attribute, whose length is 16 bits.
+const elemChunk = 256
+
+// inChunks calls op with elems elemChunk at a time (none: no call).
+func inChunks(op func(*nftables.Set, []nftables.SetElement) error, s *nftables.Set, elems []nftables.SetElement) error {
+	for len(elems) > 0 {
+		n := min(len(elems), elemChunk)
+		if err := op(s, elems[:n]); err != nil {
+			return err
+		}
+		elems = elems[n:]
+	}
+	return nil
+}
+
+// uniqueKeys drops the elements whose key an earlier port took (two
+// Services on one NodePort or LoadBalancer port: the first, in name order,
+// keeps it).
+func uniqueKeys(elems []nftables.SetElement, seen map[string]bool, m string) []nftables.SetElement {
+	out := elems[:0]
+	for _, e := range elems {
+		k := m + string(e.Key)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// addPortChains adds a port's chains: its endpoints' (and their affinity
+// sets, recorded in sets), then svc-, svl- and sve-.
+func addPortChains(c *nftables.Conn, t *nftables.Table, sp *servicePort, newEps []backend, sets map[string]*nftables.Set) {
+	for _, b := range newEps {
+		addEndpoint(c, t, sp, b, sets)
+	}
+	svc := c.AddChain(&nftables.Chain{Name: sp.chain(), Table: t})
+	svl := c.AddChain(&nftables.Chain{Name: sp.localChain(), Table: t})
+	sve := c.AddChain(&nftables.Chain{Name: sp.extChain(), Table: t})
+	writePortRules(c, t, sp, svc, svl, sve, sets)
+}
+
+// writePortRules writes the rules of a port's svc-, svl- and sve- chains
+// (which exist and are empty).
+func writePortRules(c *nftables.Conn, t *nftables.Table, sp *servicePort, svc, svl, sve *nftables.Chain, sets map[string]*nftables.Set) {
+	addSpread(c, t, svc, sp, sp.backends, sets)
+	addLocalSpread(c, t, svl, sp, sets)
+	if sp.externalLocal {
+		// The client's address is kept: no mark.
+		c.AddRule(&nftables.Rule{Table: t, Chain: sve, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictGoto, Chain: svl.Name}}})
+	} else {
+		c.AddRule(&nftables.Rule{Table: t, Chain: sve, Exprs: append(setMark(), &expr.Verdict{Kind: expr.VerdictGoto, Chain: svc.Name})})
+	}
+}
+
+// update changes the table from the last write to p, in one transaction.
 func (nw *nftWriter) update(p *plan) error {
 	c, err := nw.conn()
 	if err != nil {
@@ -229,54 +307,116 @@ func (nw *nftWriter) update(p *plan) error {
 	}
 	defer c.CloseLasting()
 	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: nw.table}
-	changed := 0
+	ips, local := nw.maps(t)
+	next := map[string]*servicePort{}
 	for _, sp := range p.ports {
-		old := nw.lastBackends[sp.name]
-		if slices.Equal(old, sp.backends) {
-			continue
-		}
-		changed++
-		svcChain := &nftables.Chain{Name: sp.chain(), Table: t}
-		c.FlushChain(svcChain)
-		var localChain *nftables.Chain
-		if sp.externalLocal || sp.internalLocal {
-			localChain = &nftables.Chain{Name: sp.localChain(), Table: t}
-			c.FlushChain(localChain)
-		}
-		key := func(b backend) string { return sp.epChain(b) }
-		now := map[string]bool{}
-		for _, b := range sp.backends {
-			now[key(b)] = true
-		}
-		was := map[string]bool{}
-		for _, b := range old {
-			was[key(b)] = true
-			if now[key(b)] {
-				continue
-			}
-			ep := &nftables.Chain{Name: sp.epChain(b), Table: t}
-			c.FlushChain(ep)
-			c.DelChain(ep)
-			if sp.affinity > 0 {
-				c.DelSet(&nftables.Set{Table: t, Name: affSet(sp, b)})
-			}
-		}
-		sets := map[string]*nftables.Set{}
-		for _, b := range sp.backends {
-			if was[key(b)] {
-				if sp.affinity > 0 {
-					sets[affSet(sp, b)] = &nftables.Set{Table: t, Name: affSet(sp, b)} // committed: found by name
-				}
-				continue
-			}
-			addEndpoint(c, t, sp, b, sets)
-		}
-		addSpread(c, t, svcChain, sp, sp.backends, sets)
-		if localChain != nil {
-			addLocalSpread(c, t, localChain, sp, sets)
+		next[sp.name] = sp
+	}
+	changes := 0
+	// Frontends: the elements of the ports that went or changed go first,
+	// then those of the ports that came or changed (in name order, the
+	// first of two ports with one key keeps it).
+	var delIPs, delLocal []nftables.SetElement
+	for name, old := range nw.last {
+		if sp := next[name]; sp == nil || !sameFront(old, sp) {
+			oi, ol := old.mapKeys()
+			delIPs, delLocal = append(delIPs, oi...), append(delLocal, ol...)
 		}
 	}
-	if changed == 0 {
+	if len(delIPs)+len(delLocal) > 0 {
+		changes++
+		seen := map[string]bool{}
+		if err := inChunks(c.SetDeleteElements, ips, uniqueKeys(delIPs, seen, "ip")); err != nil {
+			return err
+		}
+		if err := inChunks(c.SetDeleteElements, local, uniqueKeys(delLocal, seen, "local")); err != nil {
+			return err
+		}
+	}
+	// Ports that went: their chains and sets.
+	for name, old := range nw.last {
+		if next[name] != nil {
+			continue
+		}
+		changes++
+		for _, ch := range []string{old.chain(), old.localChain(), old.extChain()} {
+			c.FlushChain(&nftables.Chain{Name: ch, Table: t})
+		}
+		for _, b := range old.backends {
+			dropEndpoint(c, t, old, b)
+		}
+		for _, ch := range []string{old.chain(), old.localChain(), old.extChain()} {
+			c.DelChain(&nftables.Chain{Name: ch, Table: t})
+		}
+	}
+	var addIPs, addLocal []nftables.SetElement
+	for _, sp := range p.ports {
+		old := nw.last[sp.name]
+		sets := map[string]*nftables.Set{}
+		switch {
+		case old == nil:
+			changes++
+			addPortChains(c, t, sp, sp.backends, sets)
+		case !sameFront(old, sp) || !slices.Equal(old.backends, sp.backends):
+			changes++
+			svc := &nftables.Chain{Name: sp.chain(), Table: t}
+			svl := &nftables.Chain{Name: sp.localChain(), Table: t}
+			sve := &nftables.Chain{Name: sp.extChain(), Table: t}
+			for _, ch := range []*nftables.Chain{svc, svl, sve} {
+				c.FlushChain(ch)
+			}
+			// Endpoints: those that went are dropped, those that came
+			// added; with another affinity every endpoint is made anew
+			// (its set's name holds the timeout).
+			keep := map[backend]bool{}
+			if old.affinity == sp.affinity {
+				for _, b := range old.backends {
+					keep[b] = true
+				}
+			}
+			now := map[backend]bool{}
+			for _, b := range sp.backends {
+				now[b] = true
+			}
+			for _, b := range old.backends {
+				if !now[b] || !keep[b] {
+					dropEndpoint(c, t, old, b)
+				}
+			}
+			for _, b := range sp.backends {
+				if keep[b] {
+					if sp.affinity > 0 {
+						sets[affSet(sp, b)] = &nftables.Set{Table: t, Name: affSet(sp, b)} // committed: found by name
+					}
+					continue
+				}
+				addEndpoint(c, t, sp, b, sets)
+			}
+			writePortRules(c, t, sp, svc, svl, sve, sets)
+		}
+		if old == nil || !sameFront(old, sp) {
+			pi, pl := sp.mapKeys()
+			addIPs, addLocal = append(addIPs, pi...), append(addLocal, pl...)
+		}
+	}
+	if len(addIPs)+len(addLocal) > 0 {
+		// Keys still held by unchanged ports stay theirs.
+		seen := map[string]bool{}
+		for name, old := range nw.last {
+			if sp := next[name]; sp != nil && sameFront(old, sp) {
+				oi, ol := old.mapKeys()
+				uniqueKeys(oi, seen, "ip")
+				uniqueKeys(ol, seen, "local")
+			}
+		}
+		if err := inChunks(c.SetAddElements, ips, uniqueKeys(addIPs, seen, "ip")); err != nil {
+			return err
+		}
+		if err := inChunks(c.SetAddElements, local, uniqueKeys(addLocal, seen, "local")); err != nil {
+			return err
+		}
+	}
+	if changes == 0 {
 		return nil
 	}
 	if err := c.Flush(); err != nil {
@@ -285,8 +425,28 @@ func (nw *nftWriter) update(p *plan) error {
 	return nil
 }
 
-// affSet is the name of an endpoint's affinity set.
-func affSet(sp *servicePort, b backend) string { return "aff-" + hash(sp.epChain(b)) }
+// sameFront reports whether two versions of a port have the same
+// frontends, protocol, affinity and traffic policies.
+func sameFront(a, b *servicePort) bool {
+	return a.proto == b.proto && slices.Equal(a.frontends, b.frontends) && a.affinity == b.affinity &&
+		a.externalLocal == b.externalLocal && a.internalLocal == b.internalLocal
+}
+
+// dropEndpoint deletes an endpoint's chain and affinity set.
+func dropEndpoint(c *nftables.Conn, t *nftables.Table, sp *servicePort, b backend) {
+	ep := &nftables.Chain{Name: sp.epChain(b), Table: t}
+	c.FlushChain(ep)
+	c.DelChain(ep)
+	if sp.affinity > 0 {
+		c.DelSet(&nftables.Set{Table: t, Name: affSet(sp, b)})
+	}
+}
+
+// affSet is the name of an endpoint's affinity set (with the timeout: a
+// new timeout is a new set).
+func affSet(sp *servicePort, b backend) string {
+	return "aff-" + hash(fmt.Sprintf("%s/%v", sp.epChain(b), sp.affinity))
+}
 
 // addEndpoint adds an endpoint's chain (hairpin mark, affinity update,
 // DNAT) and, with affinity, its set (recorded in sets).
@@ -323,7 +483,7 @@ func addEndpoint(c *nftables.Conn, t *nftables.Table, sp *servicePort, b backend
 // addSpread writes a spreading chain over backends (whose endpoint chains
 // exist): a client with affinity back to its endpoint, then rule i of n
 // taking a connection with probability 1/(n-i), which gives each backend
-// 1/n in all.
+// 1/n in all. No backends: no rules (the traffic is not steered).
 func addSpread(c *nftables.Conn, t *nftables.Table, ch *nftables.Chain, sp *servicePort, backends []backend, sets map[string]*nftables.Set) {
 	if sp.affinity > 0 {
 		for _, b := range backends {

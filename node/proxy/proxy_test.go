@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -149,6 +150,45 @@ func TestProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("Services come and go without rewriting the table", func(t *testing.T) {
+		fulls := p.nft.fulls.Load()
+		// A relist without the udp Service (deleted meanwhile) and with a
+		// new one. (A SYN that met no rule keeps its untranslated
+		// conntrack entry through its retransmissions: the first dial
+		// may time out.)
+		before := p.Applied()
+		cache.BeginList()
+		cache.Apply(api.EventAdded, web)
+		cache.Apply(api.EventAdded, endpoints("web", 8080, "TCP", ep{ip: podIP(0), ready: true}, ep{ip: podIP(1), ready: false}))
+		cache.Apply(api.EventAdded, service("new", "10.43.0.22", api.ServiceTypeNodePort, api.ServicePort{Port: 81, NodePort: 30081, Protocol: "TCP"}))
+		cache.Apply(api.EventAdded, endpoints("new", 8080, "TCP", ep{ip: podIP(1), ready: true}))
+		cache.EndList() // the udp Service and its slice are gone
+		testutil.Eventually(t, 2*time.Second, func() error {
+			if p.Applied() == before {
+				return fmt.Errorf("not written")
+			}
+			return nil
+		})
+		testutil.Eventually(t, 5*time.Second, func() error {
+			for _, addr := range []string{"10.43.0.22:81", nodeIP + ":30081"} {
+				if s, err := client.get(addr); err != nil || s != "b" {
+					return fmt.Errorf("%s: %q %v\n%s", addr, s, err, nftList(t, tp))
+				}
+			}
+			return nil
+		})
+		if s, err := client.udp("10.43.0.21:53"); err == nil {
+			t.Errorf("the deleted Service still answers: %q", s)
+		}
+		if got := seen(t, 20, func() (string, error) { return client.get("10.43.0.20:80") }); got["a"] != 20 {
+			t.Errorf("the unchanged Service: %v", got)
+		}
+		if n := p.nft.fulls.Load(); n != fulls {
+			t.Errorf("%d full writes for a Service added and one deleted, want updates only", n-fulls)
+		}
+		t.Logf("table:\n%s", nftList(t, tp))
+	})
+
 	t.Run("session affinity ClientIP", func(t *testing.T) {
 		aff := service("web", "10.43.0.20", api.ServiceTypeClusterIP, api.ServicePort{Port: 80, Protocol: "TCP"})
 		aff.Spec.SessionAffinity = api.SessionAffinityClientIP
@@ -232,6 +272,14 @@ func TestProxyUDPEndpointGone(t *testing.T) {
 	markSynced(cache)
 	p := New(Config{NodeName: "n1", NetNS: tp.node}, cache, testLog(t))
 	runProxy(t, p)
+	// The flow's first datagram must meet the rules: one that met none
+	// would pin the flow untranslated.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if p.Applied() == 0 {
+			return fmt.Errorf("no rules written")
+		}
+		return nil
+	})
 	conn, err := dialer{t, tp.client}.dial("udp", "10.43.0.70:53")
 	if err != nil {
 		t.Fatal(err)
@@ -372,3 +420,36 @@ func TestProxyWasm(t *testing.T) {
 }
 
 func slog0() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestWriteManyServices: 1,000 Services' frontends all reach the maps (a
+// netlink attribute holds at most 64 KiB: elements go in chunks), and a
+// Service among them can be deleted by an update.
+func TestWriteManyServices(t *testing.T) {
+	tp := newTopo(t, 0)
+	cache := services.NewCache()
+	for i := range 1000 {
+		name := fmt.Sprintf("s%d", i)
+		cache.Apply(api.EventAdded, service(name, fmt.Sprintf("10.43.%d.%d", i/250+1, i%250+1), api.ServiceTypeNodePort,
+			api.ServicePort{Port: 80, NodePort: int32(30000 + i), Protocol: "TCP"}))
+		cache.Apply(api.EventAdded, endpoints(name, 8080, "TCP", ep{ip: "10.244.0.1", ready: true}))
+	}
+	pl := makePlan(cache.State(), planOptions{})
+	f, err := os.Open(tp.node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	nw := &nftWriter{netnsFd: int(f.Fd()), table: TableName}
+	if err := nw.write(pl); err != nil {
+		t.Fatal(err)
+	}
+	out := nftList(t, tp)
+	for _, want := range []string{"10.43.4.250 . tcp . 80 : goto", "10.43.1.1 . tcp . 80 : goto", "tcp . 30999 : goto"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the table lacks %q", want)
+		}
+	}
+	if err := nw.write(&plan{ports: append(append([]*servicePort{}, pl.ports[:700]...), pl.ports[701:]...)}); err != nil || nw.updates.Load() != 1 {
+		t.Fatalf("delete one Service by an update: %v (%d updates)", err, nw.updates.Load())
+	}
+}
