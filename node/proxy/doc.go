@@ -2,9 +2,13 @@
 // from the node's copy of the Services and EndpointSlices (node/services).
 //
 // Connections are steered by nftables rules in a table of the proxy's own
-// (ip kyb), replaced whole and atomically (one netlink transaction) on every
-// change, so that a new connection meets the current endpoints and an open
-// one keeps its endpoint (its conntrack entry) whatever changes. Frontends:
+// (ip kyb): written whole by an agent's first write (dropping what an
+// earlier run left), then changed by difference — map elements, the chains
+// of changed service ports — each change one netlink transaction, so that
+// a new connection meets the current endpoints and an open one keeps its
+// endpoint (its conntrack entry) whatever changes. Frontends live in two
+// verdict maps (daddr . proto . dport; proto . dport on the node's own
+// addresses). Frontends:
 // ClusterIP:port, NodePort on the node's addresses, LoadBalancer (the
 // service port on the node's addresses, as k3s' ServiceLB) and externalIPs,
 // TCP and UDP. A service port's chain spreads new connections evenly over
