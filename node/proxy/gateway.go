@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -105,10 +106,7 @@ func (g *Gateway) update(st *services.State) {
 	}
 	for port, targets := range want {
 		slices.SortFunc(targets, func(a, b wasmTarget) int {
-			if a.namespace+"/"+a.name < b.namespace+"/"+b.name {
-				return -1
-			}
-			return 1
+			return strings.Compare(a.namespace+"/"+a.name, b.namespace+"/"+b.name)
 		})
 		gp := g.ports[port]
 		if gp == nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,15 +63,7 @@ func (c *Cache) State() *State {
 		st.Slices[k] = append(st.Slices[k], sl)
 	}
 	for _, ss := range st.Slices {
-		slices.SortFunc(ss, func(a, b *api.EndpointSlice) int {
-			if a.Name < b.Name {
-				return -1
-			}
-			if a.Name > b.Name {
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(ss, func(a, b *api.EndpointSlice) int { return strings.Compare(a.Name, b.Name) })
 	}
 	c.snap = st
 	return st
