@@ -113,7 +113,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbEvents)},
 	{Subject: NodeSubject("*", NodeVerbModuleInfo)},
 	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
-	{Subject: NodeSubject("*", NodeVerbServices), Stream: true},
+	{Subject: NodeSubject("*", NodeVerbServiceWatch), Stream: true},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.

@@ -129,7 +129,7 @@ const (
 	EventModified = "MODIFIED"
 	EventDeleted  = "DELETED"
 	// EventSynced (object null) follows the initial list of a node's
-	// services watch (NodeVerbServices): what came before it is the whole
+	// services watch (NodeVerbServiceWatch): what came before it is the whole
 	// state, so the agent may drop what it held from an earlier watch.
 	EventSynced = "SYNCED"
 )
@@ -158,12 +158,12 @@ const (
 	NodeVerbPodStatus = "podstatus"
 	// NodeVerbSync: empty body; reply PodSync with every pod bound to the node.
 	NodeVerbSync = "sync"
-	// NodeVerbServices: body ServicesWatchRequest; reply a stream of
+	// NodeVerbServiceWatch: body ServicesWatchRequest; reply a stream of
 	// WatchEvent of every Service and EndpointSlice (all namespaces, as a
 	// Kubernetes node may read them), the current ones first then SYNCED
 	// when ResourceVersion is empty, then every change. The agent's proxy
 	// and DNS are built from it.
-	NodeVerbServices = "services"
+	NodeVerbServiceWatch = "servicewatch"
 )
 
 // Agent verbs (control plane -> agent).

@@ -64,7 +64,7 @@ func newFakeCP(t testing.TB, srv *testutil.Server, node string) *fakeCP {
 // every putService (no heartbeats: tests are shorter than a stream's idle
 // limit).
 func (cp *fakeCP) serveServices() {
-	sub, err := cp.nc.Subscribe(api.NodeSubject(cp.node, api.NodeVerbServices), func(m *nats.Msg) {
+	sub, err := cp.nc.Subscribe(api.NodeSubject(cp.node, api.NodeVerbServiceWatch), func(m *nats.Msg) {
 		cp.mu.Lock()
 		defer cp.mu.Unlock()
 		cp.svcWatches = append(cp.svcWatches, m.Reply)

@@ -367,7 +367,7 @@ func (s *Server) endpoints() []endpoint {
 		{"node-events", node(api.NodeVerbEvents), s.nodeOnly(s.handleNodeEvents), "Event (about a pod bound to the node) -> Event as stored"},
 		{"node-module", node(api.NodeVerbModule), s.nodeOnly(s.handleNodeModule), "ModuleRequest -> stream of module chunks"},
 		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.nodeOnly(s.handleNodeModuleInfo), "ModuleRequest -> ModuleInfo"},
-		{"node-services", node(api.NodeVerbServices), s.nodeOnly(s.handleNodeServices), "ServicesWatchRequest -> stream of WatchEvent (Services, EndpointSlices)"},
+		{"node-servicewatch", node(api.NodeVerbServiceWatch), s.nodeOnly(s.handleNodeServiceWatch), "ServicesWatchRequest -> stream of WatchEvent (Services, EndpointSlices)"},
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package services keeps a node's copy of the cluster's Services and
 // EndpointSlices, fed by the agent's services watch
-// (kyb.node.<name>.services), for the node's proxy (node/proxy) and DNS
+// (kyb.node.<name>.servicewatch), for the node's proxy (node/proxy) and DNS
 // server (node/dns) to build from. It knows nothing of either: it hands out
 // immutable snapshots and wakes subscribers when the state changes.
 //

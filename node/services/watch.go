@@ -143,11 +143,11 @@ func (c *Cache) EndList() {
 }
 
 // Run keeps the cache up to date from the node's services watch on nc
-// (kyb.node.<node>.services) until ctx ends: a broken watch is listed
+// (kyb.node.<node>.servicewatch) until ctx ends: a broken watch is listed
 // again after a back-off. idle is the stream's silence limit (0: the
 // client's default).
 func (c *Cache) Run(ctx context.Context, nc *nats.Conn, node string, idle time.Duration, log *slog.Logger) {
-	subject := api.NodeSubject(node, api.NodeVerbServices)
+	subject := api.NodeSubject(node, api.NodeVerbServiceWatch)
 	fails := 0
 	for ctx.Err() == nil {
 		got := false

@@ -24,7 +24,7 @@ func sliceYAML(svc, ip string) string {
 // TestNodeServicesWatch: an agent's services watch lists every Service and
 // EndpointSlice then follows changes, and a cache that lists again after
 // a broken watch drops what was deleted meanwhile (an agent restart).
-func TestNodeServicesWatch(t *testing.T) {
+func TestNodeServiceWatch(t *testing.T) {
 	e := newEnv(t)
 	e.apply(t, serviceYAML("web"))
 	e.apply(t, serviceYAML("api"))
@@ -67,10 +67,10 @@ func TestNodeServicesWatch(t *testing.T) {
 }
 
 // TestNodeServicesBadRequest: a bad resume point is a 400, not a watch.
-func TestNodeServicesBadRequest(t *testing.T) {
+func TestNodeServiceWatchBadRequest(t *testing.T) {
 	e := newEnv(t)
 	body, _ := json.Marshal(api.ServicesWatchRequest{ResourceVersion: "not-a-number"})
-	m, err := e.nc.Request(api.NodeSubject("n1", api.NodeVerbServices), body, 5*time.Second)
+	m, err := e.nc.Request(api.NodeSubject("n1", api.NodeVerbServiceWatch), body, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

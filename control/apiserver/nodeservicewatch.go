@@ -9,12 +9,12 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 )
 
-// handleNodeServices answers kyb.node.<name>.services: a watch of every
+// handleNodeServiceWatch answers kyb.node.<name>.servicewatch: a watch of every
 // Service and EndpointSlice in every namespace, which a node may read as a
 // Kubernetes node reads them (kube-proxy and the cluster DNS of every node
 // need them all). The current objects come first, then SYNCED, then every
 // change; a resumed watch (ResourceVersion set) gets only the changes.
-func (s *Server) handleNodeServices(req micro.Request) {
+func (s *Server) handleNodeServiceWatch(req micro.Request) {
 	var r api.ServicesWatchRequest
 	if len(req.Data()) > 0 {
 		if err := decodeBody(req.Data(), &r, "ServicesWatchRequest"); err != nil {
