@@ -112,6 +112,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbSync)},
 	{Subject: NodeSubject("*", NodeVerbEvents)},
 	{Subject: NodeSubject("*", NodeVerbModuleInfo)},
+	{Subject: NodeSubject("*", NodeVerbServices)},
 	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
 	{Subject: NodeSubject("*", NodeVerbServiceWatch), Stream: true},
 }

@@ -321,7 +321,14 @@ var (
 		"affinity": true, "topologySpreadConstraints": true, "activeDeadlineSeconds": true,
 		"hostAliases": true, "imagePullSecrets": true, "ephemeralContainers": true,
 		"readinessGates": true, "schedulingGates": true, "resourceClaims": true, "overhead": true,
-		"setHostnameAsFQDN": true, "subdomain": true,
+		"setHostnameAsFQDN": true,
+	}
+	// Service fields kybernetes does not implement and that would change
+	// who may reach a Service or who serves it (the hints
+	// trafficDistribution and externalName on other types are not here).
+	refusedServiceFields = map[string]bool{
+		"loadBalancerSourceRanges": true, "loadBalancerIP": true, "loadBalancerClass": true,
+		"healthCheckNodePort": true,
 	}
 	refusedContainerFields = map[string]bool{
 		"envFrom": true, "stdin": true, "stdinOnce": true, "tty": true, "volumeDevices": true,
@@ -354,6 +361,8 @@ func refusedField(kind *Kind, msg string) (string, string, bool) {
 		return path, why, true
 	case parent == "spec" && refusedPodFields[field] && (n == 2 && kind.Name == "Pod" || n >= 3 && segs[n-3] == "template"):
 		return path, why, true
+	case parent == "spec" && n == 2 && kind.Name == "Service" && refusedServiceFields[field]:
+		return path, "not implemented by kybernetes yet: it would change who may reach the Service or who serves it, so it is refused rather than ignored", true
 	}
 	return "", "", false
 }

@@ -42,7 +42,8 @@ const (
 //   - RoleBinding, ClusterRoleBinding: roleRef.apiGroup and the apiGroup of
 //     User and Group subjects rbac.authorization.k8s.io; a ServiceAccount
 //     subject of a RoleBinding gets the binding's namespace when it has none;
-//   - Job, CronJob: see defaultJob (batch.go), defaultCronJob (cronjob.go).
+//   - Job, CronJob: see defaultJob (batch.go), defaultCronJob (cronjob.go);
+//   - Service: see defaultService (service_validate.go).
 //
 // Default panics on an object of no known kind. It is not safe for
 // concurrent use on the same object.
@@ -76,6 +77,8 @@ func Default(obj Object) {
 		defaultDeployment(o)
 	case *DaemonSet:
 		defaultDaemonSet(o)
+	case *Service:
+		defaultService(o)
 	}
 }
 

@@ -62,6 +62,15 @@ type PodSpec struct {
 	RuntimeClassName              *string           `json:"runtimeClassName,omitempty"`
 	SchedulerName                 string            `json:"schedulerName,omitempty"`
 	Hostname                      string            `json:"hostname,omitempty"`
+	// Subdomain, with Hostname, gives the pod the DNS name
+	// <hostname>.<subdomain>.<namespace>.svc.cluster.local when a headless
+	// Service of that name selects it (its EndpointSlice endpoint carries
+	// the hostname), as Kubernetes; StatefulSets set both.
+	Subdomain string `json:"subdomain,omitempty"`
+	// EnableServiceLinks (default true) puts the Kubernetes service
+	// environment variables of the pod's namespace (FOO_SERVICE_HOST, ...)
+	// into its containers' environment (api.PodServiceEnv).
+	EnableServiceLinks *bool `json:"enableServiceLinks,omitempty"`
 	// SecurityContext holds the pod-level security attributes; a
 	// container's own SecurityContext overrides the fields both have.
 	SecurityContext *PodSecurityContext `json:"securityContext,omitempty"`

@@ -6,6 +6,9 @@ import "time"
 // discovery.k8s.io/v1.
 const DiscoveryVersion = "discovery.k8s.io/v1"
 
+// DiscoveryGroup is the API group of EndpointSlice.
+const DiscoveryGroup = "discovery.k8s.io"
+
 // The service kinds.
 var (
 	serviceKind       = &Kind{Name: "Service", Plural: "services", Short: []string{"svc", "service"}, Namespaced: true, APIVersions: []string{"v1", "kyb/v1"}, New: func() Object { return &Service{} }}

@@ -43,6 +43,10 @@ func Validate(obj Object) error {
 		validateDeployment(&e, o)
 	case *DaemonSet:
 		validateDaemonSet(&e, o)
+	case *Service:
+		validateService(&e, o)
+	case *EndpointSlice:
+		validateEndpointSlice(&e, o)
 	case *Namespace:
 		if v, ok := o.Labels[LabelPodSecurityEnforce]; ok && !slices.Contains(PodSecurityLevels, v) {
 			e.unsupported(field.NewPath("metadata", "labels").Key(LabelPodSecurityEnforce), v, PodSecurityLevels...)
@@ -97,6 +101,9 @@ func ValidateUpdate(old, new Object) error {
 		validateJobUpdate(&e, oj, new.(*Job))
 	}
 	validateWorkloadUpdate(&e, old, new)
+	if os, ok := old.(*Service); ok {
+		validateServiceUpdate(&e, os, new.(*Service))
+	}
 	return e.status(k.Name, nm.Name)
 }
 
@@ -189,12 +196,18 @@ func (e errs) status(kind, name string) error {
 var labelNamedKinds = map[string]bool{"Pod": true, "Node": true, "Namespace": true, "Service": true}
 
 // ValidateName returns what is wrong with name as the name of an object of
-// kind k (nothing when it is valid): a DNS-1123 label for pods, nodes,
-// namespaces and services, a DNS-1123 subdomain for other kinds (where the
-// RBAC kinds also accept ':', as in system:node).
+// kind k (nothing when it is valid): a DNS-1123 label for pods, nodes and
+// namespaces, a DNS-1035 label (a letter first) for services, a DNS-1123
+// subdomain for other kinds (where the RBAC kinds also accept ':', as in
+// system:node).
 func ValidateName(k *Kind, name string) []string {
 	if isRBACKind(k) {
 		return validateRBACName(name)
+	}
+	if k.Name == "Service" {
+		// As Kubernetes: a DNS-1035 label (a letter first), since the name
+		// becomes a DNS label and FOO_SERVICE_HOST variables.
+		return validation.IsDNS1035Label(name)
 	}
 	if labelNamedKinds[k.Name] {
 		return validation.IsDNS1123Label(name)
@@ -281,6 +294,9 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	}
 	if len(s.Containers) == 0 {
 		e.add(p.Child("containers"), "required: a pod must have at least one container")
+	}
+	if s.Subdomain != "" {
+		e.addAll(p.Child("subdomain"), validation.IsDNS1123Label(s.Subdomain))
 	}
 	names := map[string]bool{}
 	for i := range s.InitContainers {

@@ -27,6 +27,8 @@ type applyDoc struct {
 	kind     *api.Kind
 	obj      api.Object
 	warnings []string
+	// alloc is what a Service's apply claimed (services.go), or nil.
+	alloc *svcAlloc
 }
 
 // maxApplyAttempts bounds compare-and-set retries of one object.
@@ -45,11 +47,22 @@ func (s *Server) handleApply(req micro.Request) {
 		if err := s.authorizeApply(req, docs); err != nil {
 			return nil, err
 		}
+		// Services get their IPs and NodePorts before anything is written.
+		allocs, err := s.allocateServices(ctx, docs)
+		if err != nil {
+			return nil, err
+		}
 		var b bytes.Buffer
 		b.WriteString(`{"results":[`)
 		for i, d := range docs {
+			d.alloc = allocs[i]
 			res, err := s.applyOne(ctx, d)
+			if a := allocs[i]; a != nil && err == nil {
+				a.claimed = nil // the Service holds them now
+				s.releaseDropped(ctx, a)
+			}
 			if err != nil {
+				s.releaseClaims(allocs)
 				m := d.obj.GetObjectMeta()
 				if len(docs) > 1 && i > 0 {
 					// Earlier documents are applied: say so.
@@ -365,6 +378,8 @@ func merge(existing, applied api.Object) api.Object {
 		mergeJob(existing.(*api.Job), a)
 	case *api.ReplicaSet, *api.Deployment:
 		keepControllerAnnotations(em, am)
+	case *api.Service:
+		mergeService(existing.(*api.Service), a)
 	}
 	return applied
 }
@@ -481,7 +496,11 @@ func (s *Server) applyOne(ctx context.Context, d applyDoc) ([]byte, error) {
 			out, err = s.result(d, obj, api.ActionCreated)
 			return err
 		}
-		merged := merge(existing, api.DeepCopy(d.obj))
+		applied := api.DeepCopy(d.obj)
+		if d.alloc != nil {
+			d.alloc.adoptStored(existing.(*api.Service), applied.(*api.Service))
+		}
+		merged := merge(existing, applied)
 		if sameSpec(existing, merged) {
 			out, err = s.result(d, existing, api.ActionUnchanged)
 			return err

@@ -109,6 +109,9 @@ func (s *Server) apply(ctx context.Context, ev store.Event, live bool) {
 	case store.Deleted:
 		typ = api.EventDeleted
 		s.cache.remove(kind, m.Namespace, m.Name, ev.Revision)
+		if svc, ok := obj.(*api.Service); ok && live {
+			s.serviceGone(svc)
+		}
 	case store.Added, store.Modified:
 		typ = api.EventModified
 		if ev.Type == store.Added {

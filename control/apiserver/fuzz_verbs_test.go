@@ -21,6 +21,7 @@ var fuzzVerbs = []string{
 	api.SubjectModulesPush, api.SubjectModulesGet, api.SubjectModulesList,
 	api.SubjectModulesUpload + ".0123456789abcdef0123456789abcdef",
 	api.NodeSubject("n1", api.NodeVerbModule), api.NodeSubject("n1", api.NodeVerbModuleInfo),
+	api.NodeSubject("n1", api.NodeVerbServices),
 }
 
 // FuzzUserVerbs sends arbitrary bodies to every streaming, module and
@@ -35,6 +36,7 @@ func FuzzUserVerbs(f *testing.F) {
 			`{"pod":"p","tail":-5,"sinceSeq":18446744073709551615}`, `{"pod":"` + strings.Repeat("p", 4100) + `"}`,
 			`{"name":"m","size":9,"digest":"sha256:00"}`, `{"name":"../x","offset":-1}`,
 			`{"verb":"get","kind":"pods","namespace":"` + strings.Repeat("n", 300) + `"}`, `[`, ``, `null`,
+			`{"namespace":"default"}`, `{"namespace":"a.b"}`,
 		} {
 			f.Add(uint8(i), []byte(b))
 		}

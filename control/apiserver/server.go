@@ -97,6 +97,21 @@ type Config struct {
 	UploadIdleTimeout time.Duration
 	// MaxUploads bounds the module uploads open at once; default 16.
 	MaxUploads int
+	// ServiceCIDR is the range Service cluster IPs come from; default
+	// 10.43.0.0/16 (api.DefaultServiceCIDR). Its .1 and .10 are handed out
+	// only when asked for (the kubernetes Service, the cluster DNS).
+	ServiceCIDR string
+	// NodePortRange is the range NodePorts come from, "LOW-HIGH"; default
+	// 30000-32767.
+	NodePortRange string
+	// AllocRepairInterval is how often the allocations (cluster IPs,
+	// NodePorts) are checked against the Services; default 3m, as
+	// Kubernetes' repair controllers; negative: never (RepairAllocations
+	// is then the caller's).
+	AllocRepairInterval time.Duration
+	// AllocRepairGrace is how old an unused allocation must be before the
+	// repair releases it (an apply allocates before it writes); default 1m.
+	AllocRepairGrace time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -151,6 +166,21 @@ func (c *Config) defaults() error {
 	if c.MaxUploads == 0 {
 		c.MaxUploads = 16
 	}
+	if c.ServiceCIDR == "" {
+		c.ServiceCIDR = api.DefaultServiceCIDR
+	}
+	if c.NodePortRange == "" {
+		c.NodePortRange = api.DefaultNodePortRange
+	}
+	if c.AllocRepairInterval == 0 {
+		c.AllocRepairInterval = 3 * time.Minute
+	}
+	if c.AllocRepairGrace == 0 {
+		c.AllocRepairGrace = time.Minute
+	}
+	if _, err := parseServiceRanges(c.ServiceCIDR, c.NodePortRange); err != nil {
+		return err
+	}
 	p, err := netip.ParsePrefix(c.ClusterCIDR)
 	if err != nil {
 		return fmt.Errorf("cluster CIDR %q: %w", c.ClusterCIDR, err)
@@ -191,8 +221,11 @@ type Server struct {
 	closeMu sync.Mutex
 	closing bool
 	modules jetstream.ObjectStore
-	events  atomic.Pointer[events.Store] // set by Start
-	gone    *gonePods                    // pods deleted lately, for their last events
+	// alloc holds the Services' cluster IPs and NodePorts (services.go).
+	alloc  *store.Allocations
+	ranges serviceRanges
+	events atomic.Pointer[events.Store] // set by Start
+	gone   *gonePods                    // pods deleted lately, for their last events
 
 	sem     chan struct{} // user requests in flight
 	nodeSem chan struct{} // node requests in flight
@@ -219,8 +252,9 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 	if err != nil {
 		return nil, fmt.Errorf("apiserver: jetstream: %w", err)
 	}
+	ranges, _ := parseServiceRanges(cfg.ServiceCIDR, cfg.NodePortRange) // checked by defaults
 	return &Server{
-		nc: nc, js: js, st: st, hb: hb, cfg: cfg, log: log,
+		nc: nc, js: js, st: st, hb: hb, cfg: cfg, log: log, ranges: ranges,
 		cidr:        netip.MustParsePrefix(cfg.ClusterCIDR).Masked(),
 		cache:       newCache(),
 		authz:       authz.New(),
@@ -282,6 +316,13 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.ensureRBAC(ctx); err != nil {
 		s.cancel()
 		return err
+	}
+	if s.cfg.AllocRepairInterval > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.repairLoop(s.ctx)
+		}()
 	}
 	svc, err := micro.AddService(s.nc, micro.Config{
 		Name:        api.ServiceName,
@@ -368,6 +409,7 @@ func (s *Server) endpoints() []endpoint {
 		{"node-module", node(api.NodeVerbModule), s.nodeOnly(s.handleNodeModule), "ModuleRequest -> stream of module chunks"},
 		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.nodeOnly(s.handleNodeModuleInfo), "ModuleRequest -> ModuleInfo"},
 		{"node-servicewatch", node(api.NodeVerbServiceWatch), s.nodeOnly(s.handleNodeServiceWatch), "ServicesWatchRequest -> stream of WatchEvent (Services, EndpointSlices)"},
+		{"node-services", node(api.NodeVerbServices), s.nodeOnly(s.handleNodeServices), "ServicesRequest -> ServiceList (a namespace the node runs pods in)"},
 	}
 }
 
@@ -412,6 +454,9 @@ func (s *Server) ensureAssets(ctx context.Context) error {
 	})
 	if err != nil {
 		return fmt.Errorf("apiserver: create object store %s: %w", ModulesBucket, err)
+	}
+	if s.alloc, err = store.OpenAllocations(ctx, s.js, s.cfg.Replicas); err != nil {
+		return fmt.Errorf("apiserver: %w", err)
 	}
 	return nil
 }

@@ -103,6 +103,11 @@ func TestAuthorize(t *testing.T) {
 		{"view in a does not get namespace b", authz.Attributes{User: user("bob"), Verb: "get", Resource: "namespaces", Name: "b"}, false},
 		{"view in a does not list namespaces", authz.Attributes{User: user("bob"), Verb: "list", Resource: "namespaces"}, false},
 		{"admin in a may not delete namespace a", authz.Attributes{User: user("erin"), Verb: "delete", Resource: "namespaces", Name: "a"}, false},
+		{"view: list services", authz.Attributes{User: user("bob"), Verb: "list", Resource: "services", Namespace: "a"}, true},
+		{"view: list endpointslices", authz.Attributes{User: user("bob"), Verb: "list", Resource: "endpointslices", Namespace: "a"}, true},
+		{"edit: create services", authz.Attributes{User: user("carol"), Verb: "create", Resource: "services", Namespace: "b"}, true},
+		{"edit: no endpointslice writes (CVE-2021-25740)", authz.Attributes{User: user("carol"), Verb: "create", Resource: "endpointslices", Namespace: "b"}, false},
+		{"admin role: no endpointslice writes", authz.Attributes{User: user("erin"), Verb: "update", Resource: "endpointslices", Namespace: "a", Name: "x"}, false},
 		{"node principal gets no API rights", authz.Attributes{User: authn.NodeUser("n1"), Verb: "get", Resource: "pods", Namespace: "a", Name: "web"}, false},
 	}
 	for _, tt := range tests {

@@ -37,7 +37,7 @@ var (
 // What view may read: every namespaced resource but secrets and RBAC (and
 // namespaces, as Kubernetes' view role may).
 var (
-	viewCore = []string{"pods", "pods/log", "pods/status", "services", "endpoints", "configmaps", "events", "serviceaccounts", "namespaces"}
+	viewCore = []string{"pods", "pods/log", "pods/status", "services", "services/status", "endpoints", "configmaps", "events", "serviceaccounts", "namespaces"}
 	viewApps = []string{"deployments", "deployments/scale", "deployments/status", "replicasets", "replicasets/scale", "replicasets/status", "statefulsets", "daemonsets"}
 	batch    = []string{"jobs", "cronjobs"}
 	// What edit may also write: workloads, pods, configmaps, secrets, services.
@@ -50,6 +50,10 @@ func viewRules() []api.PolicyRule {
 		{APIGroups: []string{""}, Resources: viewCore, Verbs: readVerbs},
 		{APIGroups: []string{"apps"}, Resources: viewApps, Verbs: readVerbs},
 		{APIGroups: []string{"batch"}, Resources: batch, Verbs: readVerbs},
+		// As Kubernetes: every role reads EndpointSlices; none but
+		// cluster-admin writes them (the controller does; a writable slice
+		// could send a Service's traffic anywhere, CVE-2021-25740).
+		{APIGroups: []string{api.DiscoveryGroup}, Resources: []string{"endpointslices"}, Verbs: readVerbs},
 		{APIGroups: []string{KybGroup}, Resources: []string{ResourceModules}, Verbs: readVerbs},
 	}
 }

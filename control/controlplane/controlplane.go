@@ -27,6 +27,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/controllers/cronjob"
 	"github.com/kybernetes/kybernetes/control/controllers/daemonset"
 	"github.com/kybernetes/kybernetes/control/controllers/deployment"
+	"github.com/kybernetes/kybernetes/control/controllers/endpointslice"
 	"github.com/kybernetes/kybernetes/control/controllers/framework"
 	"github.com/kybernetes/kybernetes/control/controllers/garbagecollector"
 	"github.com/kybernetes/kybernetes/control/controllers/job"
@@ -95,6 +96,8 @@ type Config struct {
 	// GarbageCollector configures the garbage collector (its default grace
 	// period is the apiserver's when unset).
 	GarbageCollector garbagecollector.Config
+	// EndpointSlice configures the EndpointSlice controller.
+	EndpointSlice endpointslice.Config
 	// TLS is "auto" (the default: TLS unless Listen is a loopback address),
 	// "on" or "off" ("off" is refused beyond loopback).
 	TLS string
@@ -365,6 +368,7 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		controllers.Add("deployment", deployment.New(controllers, st, cfg.Deployment, ctlLog))
 		controllers.Add("daemonset", daemonset.New(controllers, st, cfg.DaemonSet, ctlLog))
 		controllers.Add("garbagecollector", garbagecollector.New(controllers, st, cfg.GarbageCollector, ctlLog))
+		controllers.Add("endpointslice", endpointslice.New(controllers, st, cfg.EndpointSlice, ctlLog))
 		return controllers
 	}
 

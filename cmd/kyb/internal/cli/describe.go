@@ -19,7 +19,7 @@ import (
 func newDescribeCmd(g *globals) *cobra.Command {
 	var ns string
 	cmd := &cobra.Command{
-		Use:   "describe (pod|node|role|clusterrole|rolebinding|clusterrolebinding) NAME | TYPE/NAME",
+		Use:   "describe (pod|node|service|role|clusterrole|rolebinding|clusterrolebinding) NAME | TYPE/NAME",
 		Short: "Show an object in detail: for a pod its containers, conditions and why it is pending; for a node its capacity, allocations and pods",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -55,6 +55,13 @@ func newDescribeCmd(g *globals) *cobra.Command {
 					return fmt.Errorf("list pods of node %s: %w", o.Name, err)
 				}
 				describeNode(w, o, objs)
+				describeEventsOf(ctx, w, c, o)
+			case *api.Service:
+				sl, _, err := c.List(ctx, api.ListRequest{Kind: "EndpointSlice", Namespace: o.Namespace, LabelSelector: api.LabelServiceName + "=" + o.Name})
+				if err != nil {
+					return fmt.Errorf("list endpointslices of service %s: %w", o.Name, err)
+				}
+				describeService(w, o, sl)
 				describeEventsOf(ctx, w, c, o)
 			case *api.Role:
 				describeRole(w, &o.ObjectMeta, o.Rules)

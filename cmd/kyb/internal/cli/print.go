@@ -382,6 +382,10 @@ func columns(kind *api.Kind, wide bool) []string {
 			c = append(c, "CONTAINERS", "IMAGES", "SELECTOR")
 		}
 		return c
+	case "Service":
+		return serviceColumns(wide)
+	case "EndpointSlice":
+		return endpointSliceColumns()
 	case "RoleBinding", "ClusterRoleBinding":
 		c := []string{"NAME", "ROLE", "AGE"}
 		if wide {
@@ -522,6 +526,10 @@ func (p *printer) row(o api.Object) []string {
 		return p.bindingRow(&v.ObjectMeta, v.RoleRef, v.Subjects)
 	case *api.Job:
 		return p.jobRow(v)
+	case *api.Service:
+		return p.serviceRow(v)
+	case *api.EndpointSlice:
+		return p.endpointSliceRow(v)
 	case *api.CronJob:
 		return p.cronJobRow(v)
 	case *api.Deployment:

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/client"
 	"github.com/kybernetes/kybernetes/control/controlplane"
 	"github.com/kybernetes/kybernetes/control/scheduler"
@@ -18,11 +19,12 @@ import (
 
 // serverFlags are the control plane flags shared by `kyb server` and `kyb up`.
 type serverFlags struct {
-	dataDir, listen, sync string
-	spread                bool
-	tls                   string
-	tlsNames              []string
-	leaseDuration, renew  time.Duration
+	dataDir, listen, sync  string
+	spread                 bool
+	tls                    string
+	tlsNames               []string
+	leaseDuration, renew   time.Duration
+	serviceCIDR, nodePorts string
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -34,6 +36,8 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringSliceVar(&f.tlsNames, "tls-san", nil, "extra host names or IPs for the server certificate")
 	cmd.Flags().DurationVar(&f.leaseDuration, "lease-duration", 15*time.Second, "how long the scheduler's and controllers' leases last unrenewed; another control plane takes over about this long after the holder dies")
 	cmd.Flags().DurationVar(&f.renew, "renew-interval", 5*time.Second, "how often the lease holder renews (under --lease-duration)")
+	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", api.DefaultServiceCIDR, "IPv4 range Service cluster IPs are allocated from (its .1 and .10 only on request: the kubernetes Service, the cluster DNS)")
+	cmd.Flags().StringVar(&f.nodePorts, "service-node-port-range", api.DefaultNodePortRange, "range NodePorts are allocated from, LOW-HIGH")
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -103,6 +107,10 @@ func (f *serverFlags) config() (controlplane.Config, error) {
 	}
 	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames,
 		LeaseDuration: f.leaseDuration, RenewInterval: f.renew}
+	if _, err := api.ClusterDNSIP(f.serviceCIDR); err != nil {
+		return controlplane.Config{}, fmt.Errorf("--service-cidr: %w", err)
+	}
+	cfg.APIServer.ServiceCIDR, cfg.APIServer.NodePortRange = f.serviceCIDR, f.nodePorts
 	if f.spread {
 		cfg.Scheduler.Strategy = scheduler.Spread
 	}
