@@ -14,7 +14,7 @@ import (
 )
 
 func serviceYAML(name string) string {
-	return fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  clusterIP: 10.43.0.%d\n  selector:\n    app: %s\n  ports:\n  - port: 80\n", name, len(name)+20, name)
+	return fmt.Sprintf("apiVersion: v1\nkind: Service\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  selector:\n    app: %s\n  ports:\n  - port: 80\n", name, name)
 }
 
 func sliceYAML(svc, ip string) string {
