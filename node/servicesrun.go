@@ -101,9 +101,18 @@ func bindDNSAddress(ifname string, ip netip.Addr) error {
 }
 
 // wasmLocator finds the running container of one of the agent's wasm pods
-// that declares a port, for the proxy's wasm gateway.
+// that declares a port, for the proxy's wasm gateway. It remembers what it
+// found (checking that it still runs: a cheap status call) so that a
+// request does not list every container.
 type wasmLocator struct {
 	a *Agent
+
+	mu    sync.Mutex
+	found map[wasmKey]string // container ID
+}
+
+type wasmKey struct {
+	uid, ctr string
 }
 
 // WasmContainer implements proxy.WasmLocator.
@@ -139,12 +148,27 @@ func (l *wasmLocator) WasmContainer(namespace, name, uid string, port int32) (st
 	if ctrName == "" {
 		return "", nil, false
 	}
+	key := wasmKey{uid, ctrName}
+	l.mu.Lock()
+	id := l.found[key]
+	l.mu.Unlock()
+	if id != "" {
+		if st, err := rt.ContainerStatus(a.ctx, id); err == nil && st.State == runtimes.ContainerRunning {
+			return id, srv, true
+		}
+	}
 	cs, err := rt.ListContainers(a.ctx, "")
 	if err != nil {
 		return "", nil, false
 	}
 	for _, c := range cs {
 		if c.Labels[LabelPodUID] == uid && c.Labels[LabelContainer] == ctrName && c.State == runtimes.ContainerRunning {
+			l.mu.Lock()
+			if l.found == nil || len(l.found) > 4096 {
+				l.found = map[wasmKey]string{} // forget pods long gone
+			}
+			l.found[key] = c.ID
+			l.mu.Unlock()
 			return c.ID, srv, true
 		}
 	}
