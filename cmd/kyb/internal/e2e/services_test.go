@@ -44,12 +44,21 @@ func TestServiceAcrossRuntimes(t *testing.T) {
 	}, func(cfg *node.Config) {
 		cfg.ClusterDNS, cfg.ServiceProxy, cfg.ProxyTable = dnsIP, true, table
 	})
-	ln, err := net.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
+	// Free on the node, below the ephemeral range that other tests of this
+	// machine take ports from: the wasm pod's port is served on the node's
+	// address.
+	port := 0
+	for i := range 2000 {
+		p := 30000 - 1 - (os.Getpid()*7+i*13)%10000
+		if ln, err := net.Listen("tcp", fmt.Sprintf(":%d", p)); err == nil {
+			ln.Close()
+			port = p
+			break
+		}
 	}
-	port := ln.Addr().(*net.TCPAddr).Port // free on the node: the wasm pod's port is served on its address
-	ln.Close()
+	if port == 0 {
+		t.Fatal("no free port in 20000-29999")
+	}
 
 	c.apply(fmt.Sprintf(`apiVersion: v1
 kind: Service
