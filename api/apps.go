@@ -311,6 +311,7 @@ func validateSelectorTemplate(e *errs, sel *LabelSelector, t *PodTemplateSpec, p
 	tp := p.Child("template")
 	validateLabels(e, t.Labels, tp.Child("metadata", "labels"))
 	validatePodSpec(e, &t.Spec, tp.Child("spec"))
+	validatePodAnnotations(e, t.Annotations, &t.Spec, tp.Child("metadata", "annotations"))
 	if t.Spec.RestartPolicy != "" && t.Spec.RestartPolicy != RestartPolicyAlways {
 		e.unsupported(tp.Child("spec", "restartPolicy"), string(t.Spec.RestartPolicy), string(RestartPolicyAlways))
 	}

@@ -118,6 +118,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbConfig)},
 	{Subject: NodeSubject("*", NodeVerbVolume)},
 	{Subject: NodeSubject("*", NodeVerbVolumeDeleted)},
+	{Subject: NodeSubject("*", NodeVerbServiceWatch), Stream: true},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.

@@ -268,6 +268,7 @@ func validateJobSpec(e *errs, s *JobSpec, sp *field.Path) {
 		e.unsupported(tp.Child("spec", "restartPolicy"), string(s.Template.Spec.RestartPolicy), string(RestartPolicyOnFailure), string(RestartPolicyNever))
 	}
 	validatePodSpec(e, &s.Template.Spec, tp.Child("spec"))
+	validatePodAnnotations(e, s.Template.Annotations, &s.Template.Spec, tp.Child("metadata", "annotations"))
 }
 
 // validateJobSelector checks a Job's selector: valid requirements, not

@@ -314,13 +314,12 @@ func decodeDocument(label string, js []byte, depth int) ([]Decoded, error) {
 // that change what a pod does. kybernetes does not implement them yet, so
 // a manifest naming one is refused (422) rather than run without it; other
 // unknown fields, which change nothing here (serviceAccountName: no
-// service account tokens exist; priorityClassName: no preemption; a
-// dnsPolicy other than the default has no cluster DNS to differ from yet),
+// service account tokens exist; priorityClassName: no preemption),
 // stay warnings.
 var (
 	refusedPodFields = map[string]bool{
 		"affinity": true, "topologySpreadConstraints": true, "activeDeadlineSeconds": true,
-		"dnsConfig": true, "hostAliases": true, "ephemeralContainers": true,
+		"hostAliases": true, "ephemeralContainers": true,
 		"readinessGates": true, "schedulingGates": true, "resourceClaims": true, "overhead": true,
 		"setHostnameAsFQDN": true,
 	}

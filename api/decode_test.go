@@ -61,7 +61,6 @@ func TestDecodeKubernetesPodManifest(t *testing.T) {
 	}
 	wantWarnings := []string{
 		`unknown field "spec.automountServiceAccountToken"`,
-		`unknown field "spec.dnsPolicy"`,
 		`unknown field "spec.priorityClassName"`,
 	}
 	warnings := slices.Sorted(slices.Values(d.Warnings))

@@ -90,6 +90,41 @@ type PodSpec struct {
 	// ServiceAccountName is shown to the pod (fieldRef
 	// spec.serviceAccountName); no service account tokens exist yet.
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+	// DNSPolicy is how the pod's resolv.conf is made: ClusterFirst (the
+	// default: the cluster DNS, with the namespace's search path),
+	// ClusterFirstWithHostNet (the same for a hostNetwork pod), Default
+	// (the node's resolv.conf) or None (only DNSConfig).
+	DNSPolicy DNSPolicy `json:"dnsPolicy,omitempty"`
+	// DNSConfig adds nameservers, search domains and options to what the
+	// policy gives, as Kubernetes' PodDNSConfig.
+	DNSConfig *PodDNSConfig `json:"dnsConfig,omitempty"`
+}
+
+// DNSPolicy is a pod's DNS policy, as Kubernetes'.
+type DNSPolicy string
+
+// DNS policies.
+const (
+	DNSClusterFirst            DNSPolicy = "ClusterFirst"
+	DNSClusterFirstWithHostNet DNSPolicy = "ClusterFirstWithHostNet"
+	DNSDefault                 DNSPolicy = "Default"
+	DNSNone                    DNSPolicy = "None"
+)
+
+// PodDNSConfig is what a pod adds to its resolv.conf.
+type PodDNSConfig struct {
+	// Nameservers are IP addresses; with the policy's, at most 3 are kept.
+	Nameservers []string `json:"nameservers,omitempty"`
+	// Searches are search domains, appended to the policy's.
+	Searches []string `json:"searches,omitempty"`
+	// Options override the policy's options of the same name.
+	Options []PodDNSConfigOption `json:"options,omitempty"`
+}
+
+// PodDNSConfigOption is one resolver option (e.g. ndots with value "2").
+type PodDNSConfigOption struct {
+	Name  string  `json:"name,omitempty"`
+	Value *string `json:"value,omitempty"`
 }
 
 // RuntimeClass returns the pod's runtime: "containerd" when unset.

@@ -28,6 +28,7 @@ func Validate(obj Object) error {
 	switch o := obj.(type) {
 	case *Pod:
 		validatePodSpec(&e, &o.Spec, field.NewPath("spec"))
+		validatePodAnnotations(&e, o.Annotations, &o.Spec, field.NewPath("metadata", "annotations"))
 	case *Node:
 		validateNode(&e, o)
 	case *Role, *ClusterRole, *RoleBinding, *ClusterRoleBinding:
@@ -390,6 +391,7 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	if s.SchedulerName != "" {
 		e.addAll(p.Child("schedulerName"), validation.IsDNS1123Subdomain(s.SchedulerName))
 	}
+	validatePodDNS(e, s, p)
 	validateLabels(e, s.NodeSelector, p.Child("nodeSelector"))
 	for i := range s.Tolerations {
 		validateToleration(e, &s.Tolerations[i], p.Child("tolerations").Index(i))

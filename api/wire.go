@@ -128,6 +128,10 @@ const (
 	EventAdded    = "ADDED"
 	EventModified = "MODIFIED"
 	EventDeleted  = "DELETED"
+	// EventSynced (object null) follows the initial list of a node's
+	// services watch (NodeVerbServiceWatch): what came before it is the whole
+	// state, so the agent may drop what it held from an earlier watch.
+	EventSynced = "SYNCED"
 )
 
 // WatchEvent is one committed change. Kind is the lower-case kind in the
@@ -154,6 +158,12 @@ const (
 	NodeVerbPodStatus = "podstatus"
 	// NodeVerbSync: empty body; reply PodSync with every pod bound to the node.
 	NodeVerbSync = "sync"
+	// NodeVerbServiceWatch: body ServicesWatchRequest; reply a stream of
+	// WatchEvent of every Service and EndpointSlice (all namespaces, as a
+	// Kubernetes node may read them), the current ones first then SYNCED
+	// when ResourceVersion is empty, then every change. The agent's proxy
+	// and DNS are built from it.
+	NodeVerbServiceWatch = "servicewatch"
 )
 
 // Agent verbs (control plane -> agent).
@@ -167,6 +177,12 @@ func NodeSubject(node, verb string) string { return NodeSubjects + "." + node + 
 
 // AgentSubject returns kyb.agent.<node>.<verb>.
 func AgentSubject(node, verb string) string { return AgentSubjects + "." + node + "." + verb }
+
+// ServicesWatchRequest asks for the Services and EndpointSlices changed
+// after ResourceVersion ("" for the current ones first).
+type ServicesWatchRequest struct {
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+}
 
 // Heartbeat is an agent's liveness beat.
 type Heartbeat struct {

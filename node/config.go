@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,6 +94,21 @@ type Config struct {
 	// fetched again, a backstop for change notices missed while
 	// disconnected (a reconnect also refetches). Default 1m.
 	ConfigResync time.Duration
+	// ClusterDNS is the cluster DNS service IP written as the nameserver of
+	// pods with dnsPolicy ClusterFirst (kubelet's --cluster-dns); "" gives
+	// every pod the node's resolv.conf. The agent's DNS server answers on
+	// it (node/dns). ClusterDomain defaults to cluster.local.
+	ClusterDNS    string
+	ClusterDomain string
+	// ResolvConf is the node's resolver file, for pods with dnsPolicy
+	// Default and for forwarded queries. Default /etc/resolv.conf.
+	ResolvConf string
+	// ServiceProxy runs the service proxy (node/proxy): nftables rules in
+	// the table ip kyb and the wasm gateway on the node's address.
+	ServiceProxy bool
+	// ProxyTable names the proxy's nftables table; "kyb" when empty (tests
+	// use one of their own).
+	ProxyTable string
 }
 
 func (c *Config) setDefaults() error {
@@ -145,6 +161,20 @@ func (c *Config) setDefaults() error {
 	}
 	if c.AgentVersion == "" {
 		c.AgentVersion = Version
+	}
+	if c.ClusterDomain == "" {
+		c.ClusterDomain = "cluster.local"
+	}
+	if c.ResolvConf == "" {
+		c.ResolvConf = "/etc/resolv.conf"
+	}
+	if c.ClusterDNS != "" {
+		if ip := net.ParseIP(c.ClusterDNS); ip == nil || ip.To4() == nil {
+			return fmt.Errorf("ClusterDNS %q: not an IPv4 address", c.ClusterDNS)
+		}
+	}
+	if errs := validation.IsDNS1123Subdomain(c.ClusterDomain); len(errs) > 0 {
+		return fmt.Errorf("ClusterDomain %q: %s", c.ClusterDomain, strings.Join(errs, "; "))
 	}
 	for name, d := range map[string]time.Duration{
 		"HeartbeatInterval": c.HeartbeatInterval, "StatusInterval": c.StatusInterval,

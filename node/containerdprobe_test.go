@@ -33,6 +33,12 @@ import (
 // image of the conformance test program (/testprog) in an in-process
 // registry.
 func containerdProbeHarness(t *testing.T) (*harness, string) {
+	return containerdHarness(t, nil)
+}
+
+// containerdHarness is containerdProbeHarness with setup run on the harness
+// before its agent starts.
+func containerdHarness(t *testing.T, setup func(*harness)) (*harness, string) {
 	addr := os.Getenv("KYB_CONTAINERD_ADDRESS")
 	if addr == "" {
 		addr = containerd.DefaultAddress
@@ -77,6 +83,9 @@ func containerdProbeHarness(t *testing.T) (*harness, string) {
 	})
 	h.rts[api.RuntimeContainerd] = rt
 	ref := pushTestProg(t)
+	if setup != nil {
+		setup(h)
+	}
 	h.start()
 	return h, ref
 }
@@ -85,14 +94,21 @@ func containerdProbeHarness(t *testing.T) (*harness, string) {
 // one-layer image and pushes it to an in-process registry.
 func pushTestProg(t *testing.T) string {
 	t.Helper()
-	bin := runtimetest.BuildTestProg(t, "linux", runtime.GOARCH)
+	return pushProg(t, runtimetest.BuildTestProg(t, "linux", runtime.GOARCH), "testprog")
+}
+
+// pushProg packs the static binary bin as /<file>, the image's entrypoint,
+// in a one-layer image, pushes it to an in-process registry and returns
+// its reference.
+func pushProg(t *testing.T, bin, file string) string {
+	t.Helper()
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)
 	}
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
 		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(writeTar(pw, "testprog", data)) }()
+		go func() { pw.CloseWithError(writeTar(pw, file, data)) }()
 		return pr, nil
 	})
 	if err != nil {
@@ -108,14 +124,14 @@ func pushTestProg(t *testing.T) string {
 	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Entrypoint = []string{"/testprog"}
+	cf.Config.Entrypoint = []string{"/" + file}
 	cf.Config.Env = []string{"PATH=/"}
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
 	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	t.Cleanup(reg.Close)
-	ref := strings.TrimPrefix(reg.URL, "http://") + "/kyb/testprog:v1"
+	ref := strings.TrimPrefix(reg.URL, "http://") + "/kyb/" + file + ":v1"
 	r, err := name.ParseReference(ref)
 	if err != nil {
 		t.Fatal(err)

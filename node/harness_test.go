@@ -45,14 +45,65 @@ type fakeCP struct {
 	autoDelete bool        // remove finalized pods and push DELETED, as the apiserver does
 	forgotten  bool        // the Node was deleted: heartbeats get NotFound until a register
 	events     []api.Event // recorded through kyb.node.<node>.events, in arrival order
+	// svcObjs are the Services and EndpointSlices the services watch
+	// streams (by kind/namespace/name); svcWatches its open streams' inboxes.
+	svcObjs    map[string]api.Object
+	svcWatches []string
 }
 
 func newFakeCP(t testing.TB, srv *testutil.Server, node string) *fakeCP {
 	nc := testutil.Connect(t, srv, nats.MaxReconnects(-1), nats.ReconnectWait(20*time.Millisecond))
 	cp := &fakeCP{t: t, nc: nc, node: node, pods: map[string]*api.Pod{},
-		updates: map[string][]api.PodStatusUpdate{}, autoDelete: true}
+		updates: map[string][]api.PodStatusUpdate{}, autoDelete: true, svcObjs: map[string]api.Object{}}
 	cp.serve()
+	cp.serveServices()
 	return cp
+}
+
+// serveServices answers the services watch: the objects, SYNCED, then
+// every putService (no heartbeats: tests are shorter than a stream's idle
+// limit).
+func (cp *fakeCP) serveServices() {
+	sub, err := cp.nc.Subscribe(api.NodeSubject(cp.node, api.NodeVerbServiceWatch), func(m *nats.Msg) {
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		cp.svcWatches = append(cp.svcWatches, m.Reply)
+		for _, o := range cp.svcObjs {
+			cp.sendService(m.Reply, api.EventAdded, o)
+		}
+		cp.sendService(m.Reply, api.EventSynced, nil)
+	})
+	if err != nil {
+		cp.t.Fatalf("fake control plane: subscribe: %v", err)
+	}
+	cp.subs = append(cp.subs, sub)
+}
+
+// sendService sends one watch event; cp.mu is held.
+func (cp *fakeCP) sendService(reply, typ string, o api.Object) {
+	raw, _ := json.Marshal(o)
+	b, _ := json.Marshal(api.WatchEvent{Type: typ, Object: raw})
+	msg := nats.NewMsg(reply)
+	msg.Header.Set(api.StreamHeader, api.StreamData)
+	msg.Data = b
+	_ = cp.nc.PublishMsg(msg)
+}
+
+// putService stores (or with DELETED removes) a Service or EndpointSlice
+// and streams the change to the open watches.
+func (cp *fakeCP) putService(typ string, o api.Object) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	m := o.GetObjectMeta()
+	key := api.KindOf(o).Name + "/" + m.Namespace + "/" + m.Name
+	if typ == api.EventDeleted {
+		delete(cp.svcObjs, key)
+	} else {
+		cp.svcObjs[key] = o
+	}
+	for _, r := range cp.svcWatches {
+		cp.sendService(r, typ, o)
+	}
 }
 
 func (cp *fakeCP) serve() {

@@ -401,6 +401,8 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *api.Pod) {
 	if cfg.Hostname == "" {
 		cfg.Hostname = pod.Name
 	}
+	cfg.DNS = podDNS(pod, w.a.cfg.ClusterDNS, w.a.cfg.ClusterDomain, readHostResolv(w.a.cfg.ResolvConf))
+	cfg.WAGIMaxConcurrency = api.WAGIMaxConcurrency(pod.Annotations)
 	cfg.PodCIDR = *w.a.podCIDR.Load()
 	for _, c := range pod.Spec.Containers {
 		for _, p := range c.Ports {
@@ -665,7 +667,9 @@ func (w *podWorker) containerConfig(ctx context.Context, pod *api.Pod, c *ctr) (
 	}
 	cfg.Command, cfg.Args = expandArgs(c.spec.Command, cfg.Env), expandArgs(c.spec.Args, cfg.Env)
 	for _, p := range c.spec.Ports {
-		if p.HostPort != 0 {
+		// A wasm container serves each declared port in process (WAGI,
+		// for Services and probes), with a listener only for a hostPort.
+		if p.HostPort != 0 || w.rtName == api.RuntimeWasm {
 			cfg.Ports = append(cfg.Ports, portMapping(p))
 		}
 	}

@@ -181,6 +181,12 @@ type SandboxConfig struct {
 	// HostNetwork puts the pod in the node's network namespace: no pod IP
 	// of its own, and its ports are the node's.
 	HostNetwork bool
+	// DNS is the pod's resolv.conf; nil copies the node's /etc/resolv.conf.
+	DNS *DNSConfig
+	// WAGIMaxConcurrency caps the requests a runtime serving the pod's HTTP
+	// in process (the wasm runtime's WAGI handler) runs at once; 0 is the
+	// runtime's default (the pod's kyb.dev/wagi-max-concurrency).
+	WAGIMaxConcurrency int `json:",omitempty"`
 }
 
 // SandboxState is the state of a sandbox; zero means unknown.
@@ -389,4 +395,16 @@ type Execer interface {
 // concurrent use.
 type HTTPProber interface {
 	ProbeHTTP(ctx context.Context, id string, port int32, req *http.Request) (int, error)
+}
+
+// HTTPServer is implemented by runtimes that serve a container's HTTP
+// themselves (the wasm runtime's WAGI handler), so that the node's proxy can
+// hand a Service's request to the container without a listener of its own:
+// ServeContainerHTTP serves req as the container serves requests to its
+// containerPort port and writes the response to w. A container that does
+// not run or serves no such port is an error wrapping ErrNotFound, returned
+// before anything is written to w. Safe for concurrent use; a runtime in
+// another process implements it by relaying the request.
+type HTTPServer interface {
+	ServeContainerHTTP(id string, port int32, w http.ResponseWriter, req *http.Request) error
 }

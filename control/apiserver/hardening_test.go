@@ -102,7 +102,7 @@ func TestLongNamesEveryVerb(t *testing.T) {
 func TestNodeVerbsLongNames(t *testing.T) {
 	e := newEnv(t)
 	long := strings.Repeat("n", 4000)
-	for i, verb := range []string{api.NodeVerbRegister, api.NodeVerbHeartbeat, api.NodeVerbStatus, api.NodeVerbPodStatus, api.NodeVerbSync} {
+	for i, verb := range []string{api.NodeVerbRegister, api.NodeVerbHeartbeat, api.NodeVerbStatus, api.NodeVerbPodStatus, api.NodeVerbSync, api.NodeVerbServiceWatch} {
 		t.Run(verb, func(t *testing.T) {
 			body := []byte(`{}`)
 			if verb == api.NodeVerbPodStatus {

@@ -233,6 +233,8 @@ func TestNodeVerbsOnlyForTheirNode(t *testing.T) {
 		{"another node reports n2's status", nodeP("n1"), api.NodeVerbStatus, api.NodeStatus{}, 403},
 		{"another node reports pod status", nodeP("n1"), api.NodeVerbPodStatus, api.PodStatusBatch{}, 403},
 		{"another node reads n2's pods", nodeP("n1"), api.NodeVerbSync, struct{}{}, 403},
+		{"another node watches services as n2", nodeP("n1"), api.NodeVerbServiceWatch, struct{}{}, 403},
+		{"a user watches services as a node", userP("admin"), api.NodeVerbServiceWatch, struct{}{}, 403},
 		{"a user, even admin, is no node", userP("admin"), api.NodeVerbRegister, node, 403},
 		{"a user named like a node is no node", principal{acc: authn.AccountUsers, user: "n2"}, api.NodeVerbSync, struct{}{}, 403},
 		{"a node account with a bad name", principal{acc: authn.AccountNodes, user: "n2"}, api.NodeVerbSync, struct{}{}, 401},

@@ -82,6 +82,9 @@ type Config struct {
 	// MaxNodeStreams bounds the nodes' streams (module downloads) open at
 	// once, apart from users'; default 256.
 	MaxNodeStreams int
+	// MaxNodeWatches bounds the nodes' services watches (one per agent,
+	// held open) apart from downloads. Default 4096.
+	MaxNodeWatches int
 	// WatchHistory is how many committed changes the server keeps for
 	// watches to resume from; an older resourceVersion is 410 Gone; default
 	// 10000.
@@ -154,6 +157,9 @@ func (c *Config) defaults() error {
 	if c.MaxNodeStreams == 0 {
 		c.MaxNodeStreams = 256
 	}
+	if c.MaxNodeWatches == 0 {
+		c.MaxNodeWatches = 4096
+	}
 	if c.WatchHistory == 0 {
 		c.WatchHistory = 10000
 	}
@@ -211,6 +217,8 @@ type Server struct {
 	// nodeStreams bounds the streams of nodes apart from users', so that
 	// users' watches cannot keep nodes from their modules.
 	nodeStreams chan struct{}
+	// nodeWatches bounds the agents' services watches.
+	nodeWatches chan struct{}
 	uploads     *uploads
 	backups     *backups
 	// closing is set by Stop under closeMu: after it, no goroutine joins wg.
@@ -259,6 +267,7 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		hist:        newHistory(cfg.WatchHistory),
 		streams:     make(chan struct{}, cfg.MaxStreams),
 		nodeStreams: make(chan struct{}, cfg.MaxNodeStreams),
+		nodeWatches: make(chan struct{}, cfg.MaxNodeWatches),
 		uploads:     newUploads(),
 		backups:     newBackups(),
 		gone:        newGonePods(),
@@ -406,6 +415,7 @@ func (s *Server) endpoints() []endpoint {
 		{"node-events", node(api.NodeVerbEvents), s.nodeOnly(s.handleNodeEvents), "Event (about a pod bound to the node) -> Event as stored"},
 		{"node-module", node(api.NodeVerbModule), s.nodeOnly(s.handleNodeModule), "ModuleRequest -> stream of module chunks"},
 		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.nodeOnly(s.handleNodeModuleInfo), "ModuleRequest -> ModuleInfo"},
+		{"node-servicewatch", node(api.NodeVerbServiceWatch), s.nodeOnly(s.handleNodeServiceWatch), "ServicesWatchRequest -> stream of WatchEvent (Services, EndpointSlices)"},
 		{"node-services", node(api.NodeVerbServices), s.nodeOnly(s.handleNodeServices), "ServicesRequest -> ServiceList (a namespace the node runs pods in)"},
 		{"node-config", node(api.NodeVerbConfig), s.nodeOnly(s.handleNodeConfig), "ConfigRequest (a ConfigMap or Secret a pod bound to the node references) -> object"},
 		{"node-volume", node(api.NodeVerbVolume), s.nodeOnly(s.handleNodeVolume), "VolumeRequest -> PersistentVolume (of a claim of a pod bound to the node)"},

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
@@ -15,12 +16,14 @@ import (
 // watchBatch is how many changes a watch takes from the history at once.
 const watchBatch = 256
 
-// watchFilter decides what one watch sees: a kind, a namespace ("" for
-// all) and selectors (nil for all).
+// watchFilter decides what one watch sees: its kinds (one for a user's
+// watch), a namespace ("" for all) and selectors (nil for all). synced
+// sends a SYNCED event after the initial list.
 type watchFilter struct {
-	kind *api.Kind
-	ns   string
-	sel  *store.ListOptions
+	kinds  []*api.Kind
+	ns     string
+	sel    *store.ListOptions
+	synced bool
 }
 
 func (f *watchFilter) matches(obj api.Object) bool {
@@ -38,7 +41,7 @@ func (f *watchFilter) matches(obj api.Object) bool {
 // stops matching is DELETED (with its last matching state). ok is false
 // when the watch sees nothing of it.
 func (f *watchFilter) event(c *change) (typ string, raw []byte, ok bool) {
-	if c.kind != f.kind {
+	if !slices.Contains(f.kinds, c.kind) {
 		return "", nil, false
 	}
 	cur := f.matches(c.obj)
@@ -100,7 +103,7 @@ func (s *Server) handleWatch(req micro.Request) {
 		// objects first.
 		initial = from == 0 && s.hist.floorRev() > 0
 	}
-	f := &watchFilter{kind: k, ns: ns, sel: sel}
+	f := &watchFilter{kinds: []*api.Kind{k}, ns: ns, sel: sel}
 	s.serveStream(req, s.streams, "watch", func(ctx context.Context, st *stream) (string, error) {
 		return s.runWatch(ctx, st, f, from, initial)
 	})
@@ -118,24 +121,33 @@ func (s *Server) runWatch(ctx context.Context, st *stream, f *watchFilter, from 
 	if initial {
 		cursor = s.hist.lastRev()
 		var objs [][]byte
-		s.cache.scan(f.kind, f.ns, "", func(key string, e *entry) bool {
-			if f.sel != nil && !f.sel.Matches(e.obj) {
-				return true
-			}
-			if e.rev > cursor {
-				if skip == nil {
-					skip = map[string]uint64{}
+		for _, k := range f.kinds {
+			s.cache.scan(k, f.ns, "", func(key string, e *entry) bool {
+				if f.sel != nil && !f.sel.Matches(e.obj) {
+					return true
 				}
-				skip[key] = e.rev
-			}
-			objs = append(objs, e.raw)
-			return true
-		})
+				if e.rev > cursor {
+					if skip == nil {
+						skip = map[string]uint64{}
+					}
+					skip[k.Name+"/"+key] = e.rev
+				}
+				objs = append(objs, e.raw)
+				return true
+			})
+		}
+		if f.synced {
+			objs = append(objs, nil)
+		}
 		// The initial list goes whole (it has no revision to resume
 		// from inside it); the window counts it.
 		full := false
 		for _, raw := range objs {
-			err := st.send(nil, envelope(api.EventAdded, "object", raw))
+			msg := envelope(api.EventAdded, "object", raw)
+			if raw == nil {
+				msg = envelope(api.EventSynced, "object", []byte("null"))
+			}
+			err := st.send(nil, msg)
 			if errors.Is(err, errWindow) {
 				full = true
 			} else if err != nil {
@@ -156,7 +168,7 @@ func (s *Server) runWatch(ctx context.Context, st *stream, f *watchFilter, from 
 			typ, raw, ok := f.event(c)
 			if ok && skip != nil {
 				m := c.obj.GetObjectMeta()
-				if r, seen := skip[cacheKey(m.Namespace, m.Name)]; seen && c.rev <= r {
+				if r, seen := skip[c.kind.Name+"/"+cacheKey(m.Namespace, m.Name)]; seen && c.rev <= r {
 					ok = false
 				}
 			}

@@ -40,6 +40,8 @@ type sandboxRecord struct {
 	// HostNetwork: the pod uses the node's network and UTS namespaces; it
 	// has no namespace, IP or CNI attachment of its own.
 	HostNetwork bool `json:"hostNetwork,omitempty"`
+	// DNS is the pod's resolver configuration; nil copies the node's.
+	DNS *runtimes.DNSConfig `json:"dns,omitempty"`
 	// EmptyDirs are the emptyDir volumes the runtime backs (tmpfs) or
 	// measures (disk with a size limit).
 	EmptyDirs []emptyDirRecord `json:"emptyDirs,omitempty"`
@@ -129,6 +131,7 @@ func (r *Runtime) CreateSandbox(ctx context.Context, cfg *runtimes.SandboxConfig
 		Labels:    cfg.Labels,
 		Ports:     cfg.Ports,
 		CIDR:      cfg.PodCIDR,
+		DNS:       cfg.DNS,
 		CreatedAt: time.Now().UTC(),
 	}
 	dir := r.sandboxDir(sb.ID)
@@ -195,14 +198,10 @@ func (n *network) currentCIDR() string {
 func (r *Runtime) writePodFiles(sb *sandboxRecord) error {
 	dir := r.sandboxDir(sb.ID)
 	hosts := fmt.Sprintf("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n", sb.IP, sb.Hostname)
-	resolv, err := os.ReadFile("/etc/resolv.conf")
-	if err != nil {
-		resolv = nil
-	}
 	files := map[string][]byte{
 		"hostname":    []byte(sb.Hostname + "\n"),
 		"hosts":       []byte(hosts),
-		"resolv.conf": resolv,
+		"resolv.conf": sb.resolvConf(),
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
@@ -210,6 +209,19 @@ func (r *Runtime) writePodFiles(sb *sandboxRecord) error {
 		}
 	}
 	return nil
+}
+
+// resolvConf is the pod's resolv.conf: its DNS configuration, or the
+// node's file when it has none.
+func (sb *sandboxRecord) resolvConf() []byte {
+	if sb.DNS != nil {
+		return sb.DNS.ResolvConf()
+	}
+	b, err := os.ReadFile("/etc/resolv.conf")
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 func (sb *sandboxRecord) public(state runtimes.SandboxState) *runtimes.Sandbox {
@@ -402,8 +414,7 @@ func (r *Runtime) createHostNetworkSandbox(sb *sandboxRecord, what string) (*run
 	if err != nil {
 		hosts = []byte("127.0.0.1\tlocalhost\n")
 	}
-	resolv, _ := os.ReadFile("/etc/resolv.conf")
-	for name, b := range map[string][]byte{"hostname": []byte(sb.Hostname + "\n"), "hosts": hosts, "resolv.conf": resolv} {
+	for name, b := range map[string][]byte{"hostname": []byte(sb.Hostname + "\n"), "hosts": hosts, "resolv.conf": sb.resolvConf()} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			return nil, fmt.Errorf("%s: write %s: %w", what, name, err)
 		}

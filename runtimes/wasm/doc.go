@@ -77,9 +77,11 @@
 //
 // # HTTP (WAGI)
 //
-// A container with a port mapping that has a HostPort (its own, or the
-// sandbox's for a ContainerPort the container declares) is served the CGI
-// way on HostIP:HostPort (Config.HTTP.DefaultHostIP, by default 0.0.0.0,
+// A container that declares a TCP containerPort is served the CGI way in
+// process (runtimes.HTTPServer.ServeContainerHTTP: the node's proxy hands
+// it a Service's requests; ProbeHTTP), and a port mapping that has a
+// HostPort (its own, or the sandbox's for a ContainerPort the container
+// declares) is also served on HostIP:HostPort (Config.HTTP.DefaultHostIP, by default 0.0.0.0,
 // when HostIP is empty): one instantiation per request, the request in the
 // CGI environment (REQUEST_METHOD, PATH_INFO, QUERY_STRING, CONTENT_TYPE,
 // CONTENT_LENGTH, HTTP_*, SERVER_*, REMOTE_ADDR, ...) and on stdin, the
@@ -87,9 +89,12 @@
 // "Location:", others passed on) then the body; stderr goes to the log. A
 // Go module serves with net/http/cgi.Serve. Each request has a timeout
 // (504 when it passes). Requests in flight are capped per pod
-// (HTTPConfig.MaxConcurrent) and per node (MaxConcurrentPerNode); a request
-// over a cap waits up to QueueTimeout (or until its client leaves) for a
-// slot, then gets 503 with Retry-After. A request's whole body must arrive
+// (HTTPConfig.MaxConcurrent, or the pod's own kyb.dev/wagi-max-concurrency
+// passed as SandboxConfig.WAGIMaxConcurrency) and per node
+// (MaxConcurrentPerNode); a request over a cap waits up to QueueTimeout (or
+// until its client leaves) for a slot, then gets 503 with Retry-After; the
+// queue of each cap holds QueueFactor times its size, and a request beyond
+// it gets 503 at once. A request's whole body must arrive
 // within BodyReadTimeout of its headers, else 408. A body of at most 64 KiB
 // is read before the request takes a slot, so a client that trickles it
 // holds no module instance; a larger one is streamed to the module (a
@@ -125,6 +130,7 @@
 //	HTTP.MaxConcurrent         max(8, 2×GOMAXPROCS) per pod
 //	HTTP.MaxConcurrentPerNode  max(32, 8×GOMAXPROCS) per node
 //	HTTP.QueueTimeout          1s
+//	HTTP.QueueFactor           16        waiters per slot, per cap
 //	HTTP.BodyReadTimeout       30s
 //	HTTP.RequestTimeout        30s
 //	HTTP.MaxBodyBytes          64 MiB    a chunked request body, a response

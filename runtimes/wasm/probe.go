@@ -13,7 +13,28 @@ import (
 var (
 	_ runtimes.Execer     = (*Runtime)(nil)
 	_ runtimes.HTTPProber = (*Runtime)(nil)
+	_ runtimes.HTTPServer = (*Runtime)(nil)
 )
+
+// ServeContainerHTTP implements runtimes.HTTPServer: req is served by the
+// WAGI handler of the container's containerPort port, in process, with the
+// same request slots, queue and limits as a request from its hostPort.
+func (r *Runtime) ServeContainerHTTP(id string, port int32, w http.ResponseWriter, req *http.Request) error {
+	_, proc, err := r.Running(id)
+	if err != nil {
+		return fmt.Errorf("serve %s: %w", id, err)
+	}
+	wp, _ := proc.(*wagiProc)
+	var h http.Handler
+	if wp != nil {
+		h = wp.handlers[port]
+	}
+	if h == nil {
+		return fmt.Errorf("serve %s: %w", id, runtimes.NotFoundf("HTTP on port %d (the container does not declare it)", port))
+	}
+	h.ServeHTTP(w, req)
+	return nil
+}
 
 // ExecSync implements runtimes.Execer: it runs a new instance of the
 // running container's module with argv = the container's name followed by

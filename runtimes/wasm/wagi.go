@@ -30,7 +30,7 @@ type wagiProc struct {
 	servers []*http.Server
 	// handlers serve in process what each containerPort serves (probes).
 	handlers map[int32]http.Handler
-	pod      slots // the pod's request slots (HTTPConfig.MaxConcurrent)
+	pod      *slots // the pod's request slots (HTTPConfig.MaxConcurrent or the pod's own)
 	reqs     inflight
 
 	ctx    context.Context // cancelled on Kill: ends requests in flight
@@ -39,6 +39,10 @@ type wagiProc struct {
 	done     chan struct{}
 	termOnce sync.Once
 	wg       sync.WaitGroup
+	// stop ends serving in process (ports with no listener): closed by
+	// Term or Kill.
+	stop     chan struct{}
+	stopOnce sync.Once
 }
 
 func (p *wagiProc) Done() <-chan struct{} { return p.done }
@@ -51,6 +55,7 @@ func (p *wagiProc) Term() {
 			go s.Shutdown(context.Background())
 		}
 	})
+	p.stopOnce.Do(func() { close(p.stop) })
 }
 
 // Kill stops listening and ends requests in flight.
@@ -59,6 +64,7 @@ func (p *wagiProc) Kill() {
 	for _, s := range p.servers {
 		s.Close()
 	}
+	p.stopOnce.Do(func() { close(p.stop) })
 }
 
 func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []runtimes.PortMapping) (*wagiProc, error) {
@@ -71,10 +77,17 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 	p := &wagiProc{
 		r: r, c: c, m: m, log: logf, stderr: &lockedWriter{w: logf},
 		pod: pod, handlers: map[int32]http.Handler{},
-		ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		ctx: ctx, cancel: cancel, done: make(chan struct{}), stop: make(chan struct{}),
 	}
 	var lns []net.Listener
 	for _, pm := range ports {
+		if pm.HostPort == 0 {
+			// Served in process only (ServeContainerHTTP, ProbeHTTP).
+			if _, ok := p.handlers[pm.ContainerPort]; !ok {
+				p.handlers[pm.ContainerPort] = p.handler(rc, pm)
+			}
+			continue
+		}
 		ip := pm.HostIP
 		if ip == "" {
 			ip = r.cfg.HTTP.DefaultHostIP
@@ -103,6 +116,8 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 		}
 		p.servers = append(p.servers, srv)
 	}
+	p.wg.Add(1)
+	go func() { defer p.wg.Done(); <-p.stop }()
 	for i, srv := range p.servers {
 		p.wg.Add(1)
 		go func() {
@@ -144,7 +159,7 @@ func (p *wagiProc) handler(rc *runConfig, pm runtimes.PortMapping) http.Handler 
 		// (always in that order), rather than failing at once.
 		cfg := p.r.cfg.HTTP
 		if !p.pod.acquire(req.Context(), cfg.QueueTimeout) {
-			unavailable(w, fmt.Sprintf("too many requests in flight for this pod (%d)", cfg.MaxConcurrent))
+			unavailable(w, fmt.Sprintf("too many requests in flight for this pod (%d)", p.pod.size()))
 			return
 		}
 		if !p.r.node.acquire(req.Context(), cfg.QueueTimeout) {

@@ -3,26 +3,42 @@ package wasm
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kybernetes/kybernetes/runtimes"
 )
 
-// slots is a counting semaphore whose waiters give up after a while.
-type slots chan struct{}
+// slots is a counting semaphore with a bounded queue: at most maxWait
+// callers wait for a slot, each for a while; more are refused at once.
+type slots struct {
+	ch      chan struct{}
+	waiting atomic.Int64
+	maxWait int64
+}
+
+// newSlots makes n slots with a queue of queue waiters.
+func newSlots(n, queue int) *slots {
+	return &slots{ch: make(chan struct{}, n), maxWait: int64(queue)}
+}
 
 // acquire takes a slot, waiting up to wait (or until ctx ends) when none
-// is free, and reports whether it got one.
-func (s slots) acquire(ctx context.Context, wait time.Duration) bool {
+// is free and the queue has room, and reports whether it got one.
+func (s *slots) acquire(ctx context.Context, wait time.Duration) bool {
 	select {
-	case s <- struct{}{}:
+	case s.ch <- struct{}{}:
 		return true
 	default:
 	}
+	if s.waiting.Add(1) > s.maxWait {
+		s.waiting.Add(-1)
+		return false
+	}
+	defer s.waiting.Add(-1)
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case s <- struct{}{}:
+	case s.ch <- struct{}{}:
 		return true
 	case <-t.C:
 	case <-ctx.Done():
@@ -30,12 +46,15 @@ func (s slots) acquire(ctx context.Context, wait time.Duration) bool {
 	return false
 }
 
-func (s slots) release() { <-s }
+func (s *slots) release() { <-s.ch }
+
+// size is the number of slots.
+func (s *slots) size() int { return cap(s.ch) }
 
 // podSlots are the request slots of one pod, shared by its serving
 // containers, counted so that the last one to stop drops them.
 type podSlots struct {
-	slots slots
+	slots *slots
 	users int
 }
 
@@ -47,15 +66,21 @@ func podKey(sb *runtimes.SandboxConfig) string {
 	return sb.Namespace + "/" + sb.Name
 }
 
-// podSlotsOf returns the request slots of a pod, making them; call the
-// returned func when the container stops serving.
-func (r *Runtime) podSlotsOf(sb *runtimes.SandboxConfig) (slots, func()) {
+// podSlotsOf returns the request slots of a pod, making them: the pod's
+// own cap (sb.WAGIMaxConcurrency) or the runtime's, with a queue of
+// QueueFactor times as many; call the returned func when the container
+// stops serving.
+func (r *Runtime) podSlotsOf(sb *runtimes.SandboxConfig) (*slots, func()) {
 	key := podKey(sb)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ps := r.pods[key]
 	if ps == nil {
-		ps = &podSlots{slots: make(slots, r.cfg.HTTP.MaxConcurrent)}
+		n := r.cfg.HTTP.MaxConcurrent
+		if sb.WAGIMaxConcurrency > 0 {
+			n = sb.WAGIMaxConcurrency
+		}
+		ps = &podSlots{slots: newSlots(n, n*r.cfg.HTTP.QueueFactor)}
 		r.pods[key] = ps
 	}
 	ps.users++

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,6 +75,11 @@ type HTTPConfig struct {
 	// (or until its client goes away) before it is answered 503 with
 	// Retry-After; 1s when zero.
 	QueueTimeout time.Duration
+	// QueueFactor bounds the queue of each cap: at most QueueFactor times
+	// the cap's requests wait for a slot; more are answered 503 at once,
+	// so that a flood holds a bounded number of connections and goroutines.
+	// 16 when zero.
+	QueueFactor int
 	// BodyReadTimeout bounds the time to receive a request's whole body,
 	// from when its headers were read: a client that trickles its body is
 	// cut off with 408; 30s when zero.
@@ -110,7 +116,7 @@ type Runtime struct {
 	files   map[string]fileSeen
 	usage   map[string]*atomic.Int64 // linear memory in use, by container
 	pods    map[string]*podSlots     // WAGI request slots, by pod
-	node    slots                    // WAGI request slots of the node
+	node    *slots                   // WAGI request slots of the node
 	closeFn func()
 }
 
@@ -158,6 +164,9 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	if cfg.HTTP.MaxConcurrentPerNode <= 0 {
 		cfg.HTTP.MaxConcurrentPerNode = max(32, 8*runtime.GOMAXPROCS(0))
 	}
+	if cfg.HTTP.QueueFactor <= 0 {
+		cfg.HTTP.QueueFactor = 16
+	}
 	if cfg.HTTP.QueueTimeout <= 0 {
 		cfg.HTTP.QueueTimeout = time.Second
 	}
@@ -187,7 +196,7 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	r := &Runtime{
 		cfg: cfg, log: log, wz: wz, cache: cache,
 		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{}, files: map[string]fileSeen{}, usage: map[string]*atomic.Int64{},
-		pods: map[string]*podSlots{}, node: make(slots, cfg.HTTP.MaxConcurrentPerNode),
+		pods: map[string]*podSlots{}, node: newSlots(cfg.HTTP.MaxConcurrentPerNode, cfg.HTTP.MaxConcurrentPerNode*cfg.HTTP.QueueFactor),
 	}
 	if wm := wz.Module(wasi_snapshot_preview1.ModuleName); wm != nil {
 		for name := range wm.ExportedFunctionDefinitions() {
@@ -481,9 +490,11 @@ func isOCI(ref string) bool {
 	return !strings.Contains(ref, "://") && !strings.HasPrefix(ref, "/")
 }
 
-// servedPorts are the TCP host ports a container serves: its own mappings
-// with a HostPort, and the sandbox's mappings (as CRI passes them) whose
-// ContainerPort the container declares.
+// servedPorts are the TCP ports a container serves: its own mappings with
+// a HostPort, the sandbox's mappings (as CRI passes them) whose
+// ContainerPort the container declares, and its other declared TCP ports
+// with no HostPort (served in process only, for Services and probes:
+// ServeContainerHTTP, ProbeHTTP).
 func servedPorts(c *inproc.Container) []runtimes.PortMapping {
 	tcp := func(p runtimes.PortMapping) bool { return p.Protocol == "" || strings.EqualFold(p.Protocol, "TCP") }
 	var ports []runtimes.PortMapping
@@ -505,6 +516,13 @@ func servedPorts(c *inproc.Container) []runtimes.PortMapping {
 				break
 			}
 		}
+	}
+	for _, p := range c.Config.Ports {
+		if p.ContainerPort <= 0 || !tcp(p) || slices.ContainsFunc(ports, func(q runtimes.PortMapping) bool { return q.ContainerPort == p.ContainerPort }) {
+			continue
+		}
+		p.HostPort, p.HostIP = 0, ""
+		ports = append(ports, p)
 	}
 	return ports
 }

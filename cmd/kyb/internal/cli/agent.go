@@ -30,6 +30,10 @@ type agentFlags struct {
 	moduleDirs         []string
 	wasmHostIP         string
 	maxPods, maxWasm   int64
+	wagiMax, wagiNode  int
+	clusterDNS         string
+	clusterDomain      string
+	serviceProxy       bool
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
@@ -49,6 +53,11 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.StringVar(&f.wasmHostIP, "wasm-host-ip", "0.0.0.0", "address wasm pods' hostPorts listen on")
 	fl.Int64Var(&f.maxPods, "max-pods", 110, "container pods this node takes")
 	fl.Int64Var(&f.maxWasm, "max-wasm-pods", 2000, "wasm pods this node takes")
+	fl.IntVar(&f.wagiMax, "wagi-max-concurrency", 0, "requests a wasm pod's WAGI handler runs at once unless its kyb.dev/wagi-max-concurrency annotation says otherwise (0: max(8, 2×CPUs)); more wait briefly in a bounded queue, then get 503")
+	fl.StringVar(&f.clusterDNS, "cluster-dns", "10.43.0.10", "the cluster DNS service IP: the node serves DNS on it (bound to the kyb-dns interface) and pods with dnsPolicy ClusterFirst use it; \"\" gives pods the node's resolv.conf and serves no DNS")
+	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
+	fl.BoolVar(&f.serviceProxy, "service-proxy", true, "run the service proxy (nftables table ip kyb, wasm gateway); needs root")
+	fl.IntVar(&f.wagiNode, "wagi-max-concurrency-node", 0, "requests all wasm pods of this node run at once (0: max(32, 8×CPUs))")
 }
 
 // agentRuntime builds the node's runtimes and runs the agent until ctx ends.
@@ -57,6 +66,9 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 	case "auto", "off", "managed":
 	default:
 		return fmt.Errorf("--containerd %q: want auto, managed or off", f.containerdMode)
+	}
+	if f.wagiMax < 0 || f.wagiMax > api.MaxWAGIConcurrency || f.wagiNode < 0 {
+		return fmt.Errorf("--wagi-max-concurrency %d / --wagi-max-concurrency-node %d: want 0 (default) to %d, and a node cap not below 0", f.wagiMax, f.wagiNode, api.MaxWAGIConcurrency)
 	}
 	dir := filepath.Join(f.dataDir, "agent")
 	rts := map[string]runtimes.Runtime{}
@@ -68,7 +80,7 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 		Modules:            node.NewModules(nc, f.name, 0),
 		ModuleDirs:         f.moduleDirs,
 		InsecureRegistries: f.insecureRegistries,
-		HTTP:               wasm.HTTPConfig{DefaultHostIP: f.wasmHostIP},
+		HTTP:               wasm.HTTPConfig{DefaultHostIP: f.wasmHostIP, MaxConcurrent: f.wagiMax, MaxConcurrentPerNode: f.wagiNode},
 	}, log.With("runtime", "wasm"))
 	if err != nil {
 		return fmt.Errorf("agent: wasm runtime: %w", err)
@@ -110,10 +122,13 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 	}
 
 	a, err := node.New(node.Config{
-		Name:        f.name,
-		DataDir:     dir,
-		MaxPods:     f.maxPods,
-		MaxWasmPods: f.maxWasm,
+		Name:          f.name,
+		DataDir:       dir,
+		MaxPods:       f.maxPods,
+		MaxWasmPods:   f.maxWasm,
+		ClusterDNS:    f.clusterDNS,
+		ClusterDomain: f.clusterDomain,
+		ServiceProxy:  f.serviceProxy,
 	}, nc, rts, log.With("component", "agent"))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)

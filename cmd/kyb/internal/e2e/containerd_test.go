@@ -85,7 +85,14 @@ func containerdRuntime(t testing.TB, dir string) *containerd.Runtime {
 // as /prog in an image from an in-process registry, and returns its reference.
 func progImage(t testing.TB) string {
 	t.Helper()
-	bin, err := os.ReadFile(runtimetest.BuildTestProg(t, "linux", runtime.GOARCH))
+	return binImage(t, runtimetest.BuildTestProg(t, "linux", runtime.GOARCH))
+}
+
+// binImage serves the static binary at path as /prog, the entrypoint of an
+// image from an in-process registry, and returns its reference.
+func binImage(t testing.TB, path string) string {
+	t.Helper()
+	bin, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,6 +155,12 @@ var testAgentConfig = node.Config{
 // startAgent runs an agent named name with the given runtimes; dir is its
 // data dir ("" for a new one), so a test can restart an agent on the same state.
 func (c *cluster) startAgent(name, dir string, labels map[string]string, rts map[string]runtimes.Runtime) *agent {
+	c.t.Helper()
+	return c.startAgentWith(name, dir, labels, rts, nil)
+}
+
+// startAgentWith is startAgent with tune applied to the agent's config.
+func (c *cluster) startAgentWith(name, dir string, labels map[string]string, rts map[string]runtimes.Runtime, tune func(*node.Config)) *agent {
 	t := c.t
 	t.Helper()
 	if dir == "" {
@@ -165,6 +171,9 @@ func (c *cluster) startAgent(name, dir string, labels map[string]string, rts map
 	cfg.Name = name
 	cfg.DataDir = dir
 	cfg.Labels = labels
+	if tune != nil {
+		tune(&cfg)
+	}
 	a, err := node.New(cfg, nc, rts, testLog(t).With("node", name))
 	if err != nil {
 		t.Fatalf("new agent %s: %v", name, err)
