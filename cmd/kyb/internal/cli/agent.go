@@ -17,7 +17,6 @@ import (
 	"github.com/kybernetes/kybernetes/node"
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/containerd"
-	"github.com/kybernetes/kybernetes/runtimes/wasm"
 )
 
 // agentFlags are the node agent flags shared by `kyb agent` and `kyb up`.
@@ -29,6 +28,7 @@ type agentFlags struct {
 	token              string
 	moduleDirs         []string
 	wasmHostIP         string
+	wasmHost           string // process or inproc
 	maxPods, maxWasm   int64
 }
 
@@ -47,6 +47,11 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.StringVar(&f.containerdAddress, "containerd-address", containerd.DefaultAddress, "containerd socket (auto mode)")
 	fl.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (loopback ones always are)")
 	fl.StringVar(&f.wasmHostIP, "wasm-host-ip", "0.0.0.0", "address wasm pods' hostPorts listen on")
+	if withDataDir {
+		fl.StringVar(&f.wasmHost, "wasm-host", wasmHostProcess, "where wasm pods run: process (a host process that outlives the agent, which adopts it on restart) or inproc (in the agent: an agent restart restarts them)")
+	} else {
+		fl.StringVar(&f.wasmHost, "wasm-host", wasmHostInproc, "where wasm pods run: inproc (in this process: all in one) or process (a host process that outlives kyb up)")
+	}
 	fl.Int64Var(&f.maxPods, "max-pods", 110, "container pods this node takes")
 	fl.Int64Var(&f.maxWasm, "max-wasm-pods", 2000, "wasm pods this node takes")
 }
@@ -63,17 +68,11 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 
 	// Nodes reach no raw JetStream: kyb:// modules come through the node
 	// API, which serves only modules this node's pods reference.
-	wr, err := wasm.New(wasm.Config{
-		StateDir:           filepath.Join(dir, "wasm"),
-		Modules:            node.NewModules(nc, f.name, 0),
-		ModuleDirs:         f.moduleDirs,
-		InsecureRegistries: f.insecureRegistries,
-		HTTP:               wasm.HTTPConfig{DefaultHostIP: f.wasmHostIP},
-	}, log.With("runtime", "wasm"))
+	wr, closeWasm, err := wasmRuntime(ctx, f, dir, node.NewModules(nc, f.name, 0), log.With("runtime", "wasm"))
 	if err != nil {
 		return fmt.Errorf("agent: wasm runtime: %w", err)
 	}
-	defer wr.Close()
+	defer closeWasm()
 	rts[api.RuntimeWasm] = wr
 
 	if f.containerdMode != "off" {
