@@ -111,6 +111,19 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Client, error) 
 	return c, nil
 }
 
+// Connect returns a client of the host of dir that starts nothing and
+// serves no module store: for tools and tests that look at what a host
+// holds. Calls fail with ErrUnavailable while no host answers.
+func Connect(ctx context.Context, dir string) (*Client, error) {
+	c := &Client{opts: Options{Host: HostConfig{Dir: dir}, StartTimeout: 15 * time.Second, WaitPoll: DefaultWaitPoll}, log: slog.New(slog.DiscardHandler)}
+	rc, hr, err := c.dial()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", err, runtimes.ErrUnavailable)
+	}
+	c.rc, c.hello, c.gen = rc, hr, 1
+	return c, nil
+}
+
 // Close closes the connection to the host, which keeps running what it
 // runs.
 func (c *Client) Close() error {
@@ -363,6 +376,14 @@ func (c *Client) conn(ctx context.Context) (*rpc.Client, uint64, error) {
 	defer c.mu.Unlock()
 	if c.closed {
 		return nil, 0, fmt.Errorf("wasm host client closed: %w", runtimes.ErrUnavailable)
+	}
+	if c.rc == nil && len(c.opts.Command) == 0 {
+		rc, hr, err := c.dial()
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", err, runtimes.ErrUnavailable)
+		}
+		c.rc, c.hello = rc, hr
+		c.gen++
 	}
 	if c.rc == nil {
 		if err := c.connectLocked(ctx, false); err != nil {

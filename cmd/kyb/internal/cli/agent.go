@@ -24,6 +24,7 @@ type agentFlags struct {
 	name, dataDir      string
 	containerdMode     string // auto, off, managed
 	containerdAddress  string
+	containerdNS       string
 	insecureRegistries []string
 	token              string
 	moduleDirs         []string
@@ -45,6 +46,7 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	}
 	fl.StringVar(&f.containerdMode, "containerd", "auto", "auto: use containerd when its socket answers; managed: start a private containerd under the data dir (needs root and the containerd binary); off")
 	fl.StringVar(&f.containerdAddress, "containerd-address", containerd.DefaultAddress, "containerd socket (auto mode)")
+	fl.StringVar(&f.containerdNS, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of this agent's containers and images")
 	fl.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (loopback ones always are)")
 	fl.StringVar(&f.wasmHostIP, "wasm-host-ip", "0.0.0.0", "address wasm pods' hostPorts listen on")
 	if withDataDir {
@@ -87,6 +89,7 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 		}
 		cr, err := containerd.New(ctx, containerd.Config{
 			Address:            addr,
+			Namespace:          f.containerdNS,
 			StateDir:           filepath.Join(dir, "containerd"),
 			InsecureRegistries: f.insecureRegistries,
 		}, log.With("runtime", "containerd"))
