@@ -430,7 +430,8 @@ func startProc(t *testing.T, bin, logPath string, args ...string) *exec.Cmd {
 	defer logf.Close()
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "KYB_CONFIG=/nonexistent")
+	// The server writes ~/.kyb/config when there is none: not this user's.
+	cmd.Env = append(os.Environ(), "HOME="+filepath.Dir(logPath), "KYB_CONFIG="+filepath.Join(filepath.Dir(logPath), "no-config"))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
