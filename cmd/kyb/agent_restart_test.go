@@ -177,6 +177,9 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 				t.Logf("cleanup: %v", err)
 			}
 		}
+		if host != nil {
+			host.Close()
+		}
 	}()
 
 	// A WAGI client throughout.
@@ -222,7 +225,6 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect to the wasm host: %v", err)
 	}
-	defer host.Close()
 	hostPID := host.HostPID()
 	checkInstances(t, ctx, host, cc, base, ctrPods)
 
@@ -262,6 +264,41 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 	t.Logf("WAGI across %d agent kills: %d answered, %d failed, longest failure %v", restartCycles, okN.Load(), failN.Load(), maxGap)
 	if failN.Load() > 0 {
 		t.Errorf("the WAGI hostPort failed %d times across agent restarts (longest %v), want never", failN.Load(), maxGap)
+	}
+
+	// The host itself dies: the agent starts a new one and every wasm pod
+	// restarts once, with the reason saying so; container pods do not.
+	killed := time.Now()
+	if err := syscall.Kill(hostPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		now, err := podStates(ctx, c, total)
+		if err != nil {
+			return err
+		}
+		for name, st := range now {
+			want := int32(0)
+			if strings.HasPrefix(name, "w") {
+				want = 1
+			}
+			if st.Restarts != want {
+				return fmt.Errorf("pod %s: %d restarts, want %d", name, st.Restarts, want)
+			}
+		}
+		return nil
+	})
+	t.Logf("the host's death: every wasm pod running again (restart count 1) after %v", time.Since(killed).Round(time.Millisecond))
+	checkInstances(t, ctx, host, cc, base, ctrPods) // reconnects to the new host
+	if pid := host.HostPID(); pid == hostPID || countHosts(hostDir) != 1 {
+		t.Fatalf("after the host's death: pid %d (old %d), %d host processes; want one new host", pid, hostPID, countHosts(hostDir))
+	}
+	p, err := c.Get(ctx, "Pod", "default", "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := p.(*api.Pod).Status.ContainerStatuses[0].LastState.Terminated; last == nil || last.Reason != runtimes.ReasonAgentRestarted || !strings.Contains(last.Message, "wasm host") {
+		t.Fatalf("w1's last state after the host died: %+v, want reason %s naming the wasm host", last, runtimes.ReasonAgentRestarted)
 	}
 
 	// Delete everything: nothing stays in the host or containerd.
