@@ -103,6 +103,7 @@ func BenchmarkPodStart(b *testing.B) {
 			time.Sleep(200 * time.Millisecond) // let the modules reach their sleep
 			after := rss()
 			percentiles(b, took, "ms")
+			b.ReportMetric(float64(before)/(1<<20), "rss-before-MiB")
 			b.ReportMetric(float64(after)/(1<<20), "rss-MiB")
 			b.ReportMetric(float64(after-before)/float64(b.N)/(1<<10), "rss-KiB/pod")
 			for _, id := range sbs {
