@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -158,14 +159,28 @@ func StopHost(ctx context.Context, dir string) error {
 	}
 	rc := rpc.NewClient(conn)
 	defer rc.Close()
-	if err := rc.Call(serviceName+".Shutdown", Call{}, &Empty{}); err != nil && !connError(err) {
+	call := rc.Go(serviceName+".Shutdown", Call{}, &Empty{}, make(chan *rpc.Call, 1))
+	select {
+	case <-call.Done:
+	case <-ctx.Done():
+		return fmt.Errorf("stop wasm host: no answer: %w", ctx.Err())
+	}
+	if err := call.Error; err != nil && !connError(err) {
 		return fmt.Errorf("stop wasm host: %w", err)
 	}
 	return waitUnlocked(ctx, dir, 15*time.Second)
 }
 
 func (c *Client) shutdownLocked(ctx context.Context) error {
-	if err := c.rc.Call(serviceName+".Shutdown", Call{}, &Empty{}); err != nil && !connError(err) {
+	call := c.rc.Go(serviceName+".Shutdown", Call{}, &Empty{}, make(chan *rpc.Call, 1))
+	select {
+	case <-call.Done:
+	case <-ctx.Done():
+		return fmt.Errorf("wasm host: shutdown: no answer: %w", ctx.Err())
+	case <-time.After(c.opts.StartTimeout):
+		return fmt.Errorf("wasm host: shutdown: no answer within %v", c.opts.StartTimeout)
+	}
+	if err := call.Error; err != nil && !connError(err) {
 		return fmt.Errorf("wasm host: shutdown: %w", err)
 	}
 	c.dropLocked()
@@ -192,6 +207,37 @@ func (c *Client) dropLocked() {
 		c.modConn.Close()
 		c.modConn = nil
 	}
+}
+
+// lockHeld says whether a process holds dir's host lock.
+func lockHeld(dir string) bool {
+	f, err := os.OpenFile(filepath.Join(dir, LockName), os.O_RDWR, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close() // releases the lock if we got it
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil
+}
+
+// killHung kills the host that holds the lock but does not answer (the pid
+// of host.pid, if its command line is a wasm host of this directory) and
+// waits until the lock is free.
+func (c *Client) killHung(ctx context.Context) error {
+	dir := c.opts.Host.Dir
+	if !lockHeld(dir) {
+		return nil
+	}
+	pid := ReadPID(dir)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	args := strings.Split(string(b), "\x00")
+	if pid <= 0 || err != nil || !slices.Contains(args, "wasm-host") || !slices.Contains(args, dir) {
+		return fmt.Errorf("wasm host: %s is locked by a process that does not answer, and %s names no wasm host of it (pid %d)", filepath.Join(dir, LockName), filepath.Join(dir, PIDName), pid)
+	}
+	c.log.Warn("killing a wasm host that holds its directory but does not answer; its pods restart", "pid", pid, "dir", dir)
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("wasm host: kill hung host %d: %w", pid, err)
+	}
+	return waitUnlocked(ctx, dir, c.opts.StartTimeout)
 }
 
 // waitUnlocked waits until no process holds dir's host lock.
@@ -223,6 +269,20 @@ func waitUnlocked(ctx context.Context, dir string, timeout time.Duration) error 
 // from what this agent would start is replaced then, if it holds no pods.
 func (c *Client) connectLocked(ctx context.Context, first bool) error {
 	rc, hr, err := c.dial()
+	if err != nil && lockHeld(c.opts.Host.Dir) {
+		// A host holds the directory but does not answer: it may be
+		// starting; else it is hung, and is killed (its pods restart).
+		deadline := time.Now().Add(c.opts.StartTimeout)
+		for err != nil && lockHeld(c.opts.Host.Dir) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+			rc, hr, err = c.dial()
+		}
+		if err != nil {
+			if kerr := c.killHung(ctx); kerr != nil {
+				return kerr
+			}
+		}
+	}
 	if err != nil {
 		c.log.Info("no wasm host answers; starting one", "dir", c.opts.Host.Dir, "err", err)
 		if rc, hr, err = c.spawn(ctx); err != nil {
@@ -305,6 +365,13 @@ func (c *Client) serveModulesLocked() error {
 		conn.Close()
 		return fmt.Errorf("wasm host: module connection: %w", err)
 	}
+	var ack [1]byte
+	_ = conn.SetReadDeadline(time.Now().Add(c.opts.StartTimeout))
+	if _, err := io.ReadFull(conn, ack[:]); err != nil || ack[0] != connAck {
+		conn.Close()
+		return fmt.Errorf("wasm host: module connection: no acknowledgement (%v)", err)
+	}
+	_ = conn.SetReadDeadline(time.Time{})
 	c.modConn = conn
 	go c.mods.ServeConn(conn)
 	return nil

@@ -13,7 +13,7 @@
 // (mode 0600 in a 0700 directory; a peer of another uid is refused). The
 // first byte of a connection says what it is: 'C', the agent calls the
 // host (service "Host", one method per runtime method, plus Hello, Wait —
-// a long poll — and Shutdown); 'M', the roles reverse and the host calls
+// a long poll — and Shutdown); 'M', the host answers 'A' and the roles reverse: it calls
 // the agent's module store (service "Modules"), for kyb:// modules, which
 // only the agent's NATS identity may fetch. Every reply carries its error
 // as a WireError, so that errors.Is (ErrNotFound, ErrUnavailable,

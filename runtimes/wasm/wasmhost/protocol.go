@@ -22,6 +22,7 @@ const MinProtocol = 1
 const (
 	connControl = 'C' // the agent calls the host (net/rpc client on the agent)
 	connModules = 'M' // the host calls the agent's module store (roles reversed)
+	connAck     = 'A' // the host's answer to connModules, once it uses the connection
 )
 
 // serviceName is the net/rpc service of the host; moduleService that of the

@@ -178,8 +178,14 @@ func (h *host) serveConn(srv *rpc.Server, conn net.Conn) {
 		srv.ServeConn(conn)
 	case connModules:
 		nc := &notifyConn{Conn: conn, done: make(chan struct{})}
-		c := rpc.NewClient(nc)
+		// The ack tells the agent that calls from now on may fetch
+		// through it; it is written under mu, before any request can be.
 		h.mu.Lock()
+		if _, err := conn.Write([]byte{connAck}); err != nil {
+			h.mu.Unlock()
+			return
+		}
+		c := rpc.NewClient(nc)
 		old := h.modules
 		h.modules = c
 		h.mu.Unlock()
