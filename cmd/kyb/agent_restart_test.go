@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -185,7 +187,7 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 	// A WAGI client throughout.
 	var okN, failN atomic.Int64
 	var gapMu sync.Mutex
-	var maxGap time.Duration
+	var maxGap, slowest time.Duration
 	stopHTTP := make(chan struct{})
 	httpDone := make(chan struct{})
 	go func() {
@@ -198,7 +200,11 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
+			t0 := time.Now()
 			resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/status/200", httpPort))
+			gapMu.Lock()
+			slowest = max(slowest, time.Since(t0))
+			gapMu.Unlock()
 			if err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
@@ -226,8 +232,9 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 		t.Fatalf("connect to the wasm host: %v", err)
 	}
 	hostPID := host.HostPID()
-	checkInstances(t, ctx, host, cc, base, ctrPods)
+	baseIDs := checkInstances(t, ctx, host, cc, base, ctrPods)
 
+	cyclesStart := time.Now()
 	for cycle = 1; cycle <= restartCycles; cycle++ {
 		if err := agent.Process.Kill(); err != nil {
 			t.Fatal(err)
@@ -245,7 +252,9 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 		if pid := host.HostPID(); pid != hostPID {
 			t.Fatalf("cycle %d: wasm host pid %d, want the same host %d", cycle, pid, hostPID)
 		}
-		checkInstances(t, ctx, host, cc, base, ctrPods)
+		if ids := checkInstances(t, ctx, host, cc, base, ctrPods); !maps.Equal(ids, baseIDs) {
+			t.Fatalf("cycle %d: the runtimes run containers %v, want the same as before the kills, %v", cycle, slices.Sorted(maps.Keys(ids)), slices.Sorted(maps.Keys(baseIDs)))
+		}
 		now, err := podStates(ctx, c, total)
 		if err != nil {
 			t.Fatalf("cycle %d: %v", cycle, err)
@@ -261,9 +270,18 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 	}
 	close(stopHTTP)
 	<-httpDone
-	t.Logf("WAGI across %d agent kills: %d answered, %d failed, longest failure %v", restartCycles, okN.Load(), failN.Load(), maxGap)
+	t.Logf("%d kill -9 and restart cycles of the agent took %v", restartCycles, time.Since(cyclesStart).Round(time.Millisecond))
+	t.Logf("WAGI across %d agent kills: %d answered, %d failed, longest failure %v, slowest request %v", restartCycles, okN.Load(), failN.Load(), maxGap, slowest)
 	if failN.Load() > 0 {
 		t.Errorf("the WAGI hostPort failed %d times across agent restarts (longest %v), want never", failN.Load(), maxGap)
+	}
+
+	// Still the same instances and states, a while after the last restart.
+	if ids := checkInstances(t, ctx, host, cc, base, ctrPods); !maps.Equal(ids, baseIDs) {
+		t.Fatalf("after the kills: the runtimes run containers %v, want %v", slices.Sorted(maps.Keys(ids)), slices.Sorted(maps.Keys(baseIDs)))
+	}
+	if now, err := podStates(ctx, c, total); err != nil || !maps.Equal(now, base) {
+		t.Fatalf("after the kills: pods %v (%v), want %v", now, err, base)
 	}
 
 	// The host itself dies: the agent starts a new one and every wasm pod
@@ -379,8 +397,9 @@ func podStates(ctx context.Context, c *client.Client, total int) (map[string]pod
 
 // checkInstances counts what the runtimes hold: exactly one running
 // container per pod, in the wasm host and in containerd.
-func checkInstances(t *testing.T, ctx context.Context, host *wasmhost.Client, cc *cclient.Client, pods map[string]podState, ctrPods int) {
+func checkInstances(t *testing.T, ctx context.Context, host *wasmhost.Client, cc *cclient.Client, pods map[string]podState, ctrPods int) map[string]bool {
 	t.Helper()
+	ids := map[string]bool{}
 	sbs, err := host.ListSandboxes(ctx)
 	if err != nil {
 		t.Fatalf("wasm host: %v", err)
@@ -393,6 +412,7 @@ func checkInstances(t *testing.T, ctx context.Context, host *wasmhost.Client, cc
 	for _, c := range ctrs {
 		if c.State == runtimes.ContainerRunning {
 			running[c.SandboxID]++
+			ids[c.ID] = true
 		}
 	}
 	if len(sbs) != restartWasmPods {
@@ -404,16 +424,27 @@ func checkInstances(t *testing.T, ctx context.Context, host *wasmhost.Client, cc
 		}
 	}
 	if cc == nil {
-		return
+		return ids
 	}
-	if n, err := ctrdContainers(ctx, cc, pods); err != nil || n != ctrPods {
-		t.Fatalf("containerd runs %d containers of the pods (%v), want %d", n, err, ctrPods)
+	running2, err := ctrdRunning(ctx, cc, pods)
+	if err != nil || len(running2) != ctrPods {
+		t.Fatalf("containerd runs %d containers of the pods (%v), want %d", len(running2), err, ctrPods)
 	}
+	for _, id := range running2 {
+		ids[id] = true
+	}
+	return ids
 }
 
-// ctrdContainers counts the running tasks of the pods' containers in
-// containerd.
+// ctrdContainers counts the containers containerd holds of the pods.
 func ctrdContainers(ctx context.Context, cc *cclient.Client, pods map[string]podState) (int, error) {
+	ids, err := ctrdRunning(ctx, cc, pods)
+	return len(ids), err
+}
+
+// ctrdRunning returns the IDs of the containers containerd holds of the
+// pods (running, or without a task).
+func ctrdRunning(ctx context.Context, cc *cclient.Client, pods map[string]podState) ([]string, error) {
 	ctx = namespaces.WithNamespace(ctx, restartNamespace)
 	uids := map[string]bool{}
 	for _, p := range pods {
@@ -421,9 +452,9 @@ func ctrdContainers(ctx context.Context, cc *cclient.Client, pods map[string]pod
 	}
 	list, err := cc.Containers(ctx)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var ids []string
 	for _, c := range list {
 		labels, err := c.Labels(ctx)
 		if err != nil || !uids[labels["kyb.dev/pod-uid"]] || labels["kyb.dev/container-name"] == "" {
@@ -431,14 +462,14 @@ func ctrdContainers(ctx context.Context, cc *cclient.Client, pods map[string]pod
 		}
 		task, err := c.Task(ctx, nil)
 		if err != nil {
-			n++ // a container without a task is still held
+			ids = append(ids, c.ID()) // a container without a task is still held
 			continue
 		}
 		if st, err := task.Status(ctx); err == nil && st.Status == cclient.Running {
-			n++
+			ids = append(ids, c.ID())
 		}
 	}
-	return n, nil
+	return ids, nil
 }
 
 // countHosts counts the wasm host processes serving dir.

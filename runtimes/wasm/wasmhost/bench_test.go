@@ -60,7 +60,9 @@ func percentiles(b *testing.B, d []time.Duration, unit string) {
 	if len(d) == 0 {
 		return
 	}
-	p := func(q float64) float64 { return float64(d[min(len(d)-1, int(q*float64(len(d))))].Microseconds()) / 1000 }
+	p := func(q float64) float64 {
+		return float64(d[min(len(d)-1, int(q*float64(len(d))))].Microseconds()) / 1000
+	}
 	b.ReportMetric(p(0.50), "p50-"+unit)
 	b.ReportMetric(p(0.99), "p99-"+unit)
 }
