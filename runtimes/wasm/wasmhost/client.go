@@ -112,6 +112,9 @@ func Open(ctx context.Context, opts Options, log *slog.Logger) (*Client, error) 
 	return c, nil
 }
 
+// errClosed is the error of a call on a closed client.
+var errClosed = fmt.Errorf("wasm host client closed: %w", runtimes.ErrUnavailable)
+
 // Connect returns a client of the host of dir that starts nothing and
 // serves no module store: for tools and tests that look at what a host
 // holds. Calls fail with ErrUnavailable while no host answers.
@@ -442,7 +445,7 @@ func (c *Client) conn(ctx context.Context) (*rpc.Client, uint64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, 0, fmt.Errorf("wasm host client closed: %w", runtimes.ErrUnavailable)
+		return nil, 0, errClosed
 	}
 	if c.rc == nil && len(c.opts.Command) == 0 {
 		rc, hr, err := c.dial()
@@ -585,6 +588,9 @@ func (c *Client) WaitContainer(ctx context.Context, id string) (<-chan runtimes.
 			switch {
 			case ctx.Err() != nil:
 				ch <- runtimes.ExitResult{Err: fmt.Errorf("wait container %s: %w", id, ctx.Err())}
+				return
+			case errors.Is(err, errClosed):
+				ch <- runtimes.ExitResult{Err: fmt.Errorf("wait container %s: %w", id, err)}
 				return
 			case err == nil && r.Done:
 				ch <- runtimes.ExitResult{ExitCode: r.ExitCode, Reason: r.Reason, Message: r.Message, FinishedAt: r.FinishedAt}

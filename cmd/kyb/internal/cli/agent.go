@@ -58,12 +58,25 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.Int64Var(&f.maxWasm, "max-wasm-pods", 2000, "wasm pods this node takes")
 }
 
-// agentRuntime builds the node's runtimes and runs the agent until ctx ends.
-func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logger) error {
+// check refuses flag values that name no mode, before anything starts.
+func (f *agentFlags) check() error {
 	switch f.containerdMode {
 	case "auto", "off", "managed":
 	default:
 		return fmt.Errorf("--containerd %q: want auto, managed or off", f.containerdMode)
+	}
+	switch f.wasmHost {
+	case wasmHostProcess, wasmHostInproc:
+	default:
+		return fmt.Errorf("--wasm-host %q: want process or inproc", f.wasmHost)
+	}
+	return nil
+}
+
+// agentRuntime builds the node's runtimes and runs the agent until ctx ends.
+func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logger) error {
+	if err := f.check(); err != nil {
+		return err
 	}
 	dir := filepath.Join(f.dataDir, "agent")
 	rts := map[string]runtimes.Runtime{}
@@ -194,6 +207,9 @@ func newAgentCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if g.server == "" {
 				return errors.New("agent: --server (or KYB_SERVER) is required: the control plane's URL")
+			}
+			if err := af.check(); err != nil {
+				return err
 			}
 			nc, err := connectNode(cmd.Context(), &af, g.server, func() (string, error) { return af.token, nil })
 			if err != nil {
