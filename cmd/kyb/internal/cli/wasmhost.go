@@ -25,7 +25,10 @@ const (
 // newWasmHostCmd is the hidden `kyb wasm-host`, which the agent starts
 // detached to run its wasm pods in a process that outlives it.
 func newWasmHostCmd(g *globals) *cobra.Command {
-	var dir string
+	var (
+		dir  string
+		stop bool
+	)
 	cmd := &cobra.Command{
 		Use:    "wasm-host",
 		Short:  "Run a node's wasm modules for its agent (started by `kyb agent`, not by hand)",
@@ -35,6 +38,10 @@ func newWasmHostCmd(g *globals) *cobra.Command {
 			if dir == "" || !filepath.IsAbs(dir) {
 				return errors.New("wasm-host: --dir must be an absolute directory")
 			}
+			if stop {
+				// Every module of the node ends with it.
+				return wasmhost.StopHost(cmd.Context(), dir)
+			}
 			cfg, err := wasmhost.ReadConfig(dir)
 			if err != nil {
 				return err
@@ -42,7 +49,8 @@ func newWasmHostCmd(g *globals) *cobra.Command {
 			return wasmhost.Serve(cmd.Context(), cfg, Version, g.log.With("component", "wasm-host"))
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "the host's directory (socket, pid, lock, config)")
+	cmd.Flags().StringVar(&dir, "dir", "", "the host's directory (socket, pid, lock, config): <data-dir>/agent/wasm-host")
+	cmd.Flags().BoolVar(&stop, "stop", false, "stop the host of --dir, if one runs, and every module it runs")
 	return cmd
 }
 
