@@ -76,6 +76,13 @@ func wasmRuntime(ctx context.Context, f *agentFlags, dir string, modules wasm.Mo
 	default:
 		return nil, nil, fmt.Errorf("--wasm-host %q: want process or inproc", f.wasmHost)
 	}
+	// The host runs in /: every path it is given is absolute.
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("wasm host: %w", err)
+	}
+	dir = abs
+	cfg.StateDir = filepath.Join(dir, "wasm")
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, nil, fmt.Errorf("find this binary to start the wasm host: %w", err)
