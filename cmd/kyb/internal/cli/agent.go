@@ -58,8 +58,17 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.Int64Var(&f.maxWasm, "max-wasm-pods", 2000, "wasm pods this node takes")
 }
 
-// check refuses flag values that name no mode, before anything starts.
+// check refuses flag values that name no mode, before anything starts,
+// and makes --data-dir absolute: the wasm host, which runs in /, is given
+// paths beneath it (log files, volumes).
 func (f *agentFlags) check() error {
+	if f.dataDir != "" {
+		abs, err := filepath.Abs(f.dataDir)
+		if err != nil {
+			return fmt.Errorf("--data-dir %q: %w", f.dataDir, err)
+		}
+		f.dataDir = abs
+	}
 	switch f.containerdMode {
 	case "auto", "off", "managed":
 	default:
