@@ -47,6 +47,7 @@ const (
 	restartCtrPods   = 5
 	restartCycles    = 10
 	restartNamespace = "kyb-restart-test" // containerd namespace of the agent under test
+	restartTicks     = 15                 // lines a wasm pod prints, 400 ms apart
 )
 
 // TestAgentKill9KeepsPods runs a control plane and an agent as processes
@@ -117,10 +118,10 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 		t.Logf("no containerd at %s (or not root): wasm pods only", ctrd)
 	}
 
-	// The agent.
+	// The agent, with a relative --data-dir (its working directory is dir).
 	adir := filepath.Join(dir, "agent")
 	agentArgs := []string{"agent", "--server", fmt.Sprintf("nats://127.0.0.1:%d", natsPort), "--token", token, "--name", "n1",
-		"--data-dir", adir, "--module-dir", filepath.Dir(prog), "--module-dir", filepath.Dir(cgi), "--wasm-host-ip", "127.0.0.1",
+		"--data-dir", "agent", "--module-dir", filepath.Dir(prog), "--module-dir", filepath.Dir(cgi), "--wasm-host-ip", "127.0.0.1",
 		"--containerd-address", ctrd, "--containerd-namespace", restartNamespace}
 	if ctrPods == 0 {
 		agentArgs = append(agentArgs, "--containerd", "off")
@@ -142,7 +143,13 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 	var manifests []string
 	httpPort := freePort(t)
 	for i := range restartWasmPods {
-		ctr := fmt.Sprintf("{name: main, image: 'file://%s', args: [sleep, forever]}", prog)
+		// It prints a line every 400 ms for 6 s (while the agent is
+		// killed and restarted), then sleeps.
+		var ticks []string
+		for j := range restartTicks {
+			ticks = append(ticks, "out", fmt.Sprintf("tick-%d", j), "sleep", "400ms")
+		}
+		ctr := fmt.Sprintf("{name: main, image: 'file://%s', args: [%s, sleep, forever]}", prog, strings.Join(ticks, ", "))
 		if i == 0 {
 			ctr = fmt.Sprintf("{name: web, image: 'file://%s', ports: [{containerPort: 8080, hostPort: %d}]}", cgi, httpPort)
 		}
@@ -275,6 +282,23 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 	if failN.Load() > 0 {
 		t.Errorf("the WAGI hostPort failed %d times across agent restarts (longest %v), want never", failN.Load(), maxGap)
 	}
+
+	// The host wrote the module's output to the log file the agents tail,
+	// before, during and after the kills: every line reaches the logs.
+	testutil.Eventually(t, 20*time.Second, func() error {
+		var lines []string
+		err := c.Logs(ctx, api.LogsRequest{Namespace: "default", Pod: "w1"}, func(b []byte) error {
+			lines = append(lines, string(b))
+			return nil
+		})
+		all := strings.Join(lines, "\n")
+		for j := range restartTicks {
+			if err != nil || !strings.Contains(all, fmt.Sprintf("tick-%d", j)) {
+				return fmt.Errorf("logs of w1: %q %v, want tick-0 to tick-%d", all, err, restartTicks-1)
+			}
+		}
+		return nil
+	})
 
 	// Still the same instances and states, a while after the last restart.
 	if ids := checkInstances(t, ctx, host, cc, base, ctrPods); !maps.Equal(ids, baseIDs) {
@@ -497,6 +521,7 @@ func startProc(t *testing.T, bin, logPath string, args ...string) *exec.Cmd {
 	}
 	defer logf.Close()
 	cmd := exec.Command(bin, args...)
+	cmd.Dir = filepath.Dir(logPath)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// The server writes ~/.kyb/config when there is none: not this user's.
 	cmd.Env = append(os.Environ(), "HOME="+filepath.Dir(logPath), "KYB_CONFIG="+filepath.Join(filepath.Dir(logPath), "no-config"))
