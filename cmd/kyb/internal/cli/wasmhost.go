@@ -67,6 +67,11 @@ func wasmRuntime(ctx context.Context, f *agentFlags, dir string, modules wasm.Mo
 	}
 	switch f.wasmHost {
 	case wasmHostInproc:
+		// A host left by an agent of --wasm-host=process would run its
+		// modules on the same state: it is stopped (its pods restart here).
+		if err := wasmhost.StopHost(ctx, filepath.Join(dir, "wasm-host")); err != nil {
+			return nil, nil, err
+		}
 		wr, err := wasm.New(cfg, log)
 		if err != nil {
 			return nil, nil, err
