@@ -409,14 +409,25 @@ func (c *Client) spawn(ctx context.Context) (*rpc.Client, HelloReply, error) {
 		rc, hr, err := c.dial()
 		if err == nil {
 			if hr.PID != cmd.Process.Pid {
-				c.log.Warn("another wasm host answered than the one started", "started", cmd.Process.Pid, "answered", hr.PID)
+				// Another agent's host took the directory first; ours
+				// must not take it over later, when that one ends.
+				c.log.Warn("another wasm host answered than the one started; stopping ours", "started", cmd.Process.Pid, "answered", hr.PID)
+				_ = cmd.Process.Kill()
+				if exited != nil {
+					<-exited
+				}
 			}
 			c.log.Info("started the wasm host", "pid", hr.PID, "log", logPath)
 			return rc, hr, nil
 		}
 		select {
 		case werr := <-exited:
-			return nil, HelloReply{}, fmt.Errorf("start wasm host: it exited (%v): %s", werr, tail(logPath))
+			if !lockHeld(h.Dir) {
+				return nil, HelloReply{}, fmt.Errorf("start wasm host: it exited (%v): %s", werr, tail(logPath))
+			}
+			// Another host took the directory first (another agent
+			// started it at the same moment): talk to that one.
+			exited = nil
 		case <-ctx.Done():
 			return nil, HelloReply{}, fmt.Errorf("start wasm host: %w", ctx.Err())
 		case <-time.After(10 * time.Millisecond):

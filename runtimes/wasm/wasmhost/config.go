@@ -64,11 +64,19 @@ func (c *HostConfig) write() error {
 	if err != nil {
 		return fmt.Errorf("encode wasm host config: %w", err)
 	}
-	p := filepath.Join(c.Dir, ConfigName)
-	if err := os.WriteFile(p+".tmp", b, 0o600); err != nil {
+	tmp, err := os.CreateTemp(c.Dir, ConfigName+".tmp*") // mode 0600
+	if err != nil {
 		return fmt.Errorf("write wasm host config: %w", err)
 	}
-	if err := os.Rename(p+".tmp", p); err != nil {
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(c.Dir, ConfigName))
+	}
+	if err != nil {
 		return fmt.Errorf("write wasm host config: %w", err)
 	}
 	return nil

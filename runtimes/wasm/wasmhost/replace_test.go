@@ -1,16 +1,20 @@
 package wasmhost_test
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"net/rpc"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kybernetes/kybernetes/internal/testutil"
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/wasm/wasmhost"
 )
@@ -27,6 +31,14 @@ func TestHungHostIsReplaced(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) }) // if the test fails before it is replaced
+	testutil.Eventually(t, 5*time.Second, func() error {     // the stop is delivered asynchronously
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if f := strings.Fields(string(b)); err != nil || len(f) < 3 || f[2] != "T" {
+			return fmt.Errorf("host %d not stopped yet: %q %v", pid, b, err)
+		}
+		return nil
+	})
 	opts := options(t, dir, "test", nil)
 	opts.StartTimeout = 3 * time.Second
 	c = openWith(t, opts)
@@ -109,5 +121,38 @@ func TestOtherProtocolIsReplaced(t *testing.T) {
 	}
 	if _, err := c.ListSandboxes(ctxT(t)); err != nil {
 		t.Fatalf("the new host: %v", err)
+	}
+}
+
+// TestConcurrentStartsMakeOneHost: two agents starting at once on one
+// directory end up on the same host; the second host started exits (the
+// lock), and no module runs twice.
+func TestConcurrentStartsMakeOneHost(t *testing.T) {
+	dir := t.TempDir()
+	opts := options(t, dir, "test", nil)
+	pids := make(chan int, 2)
+	for range 2 {
+		go func() {
+			c, err := wasmhost.Open(ctxT(t), opts, nil)
+			if err != nil {
+				t.Errorf("Open: %v", err)
+				pids <- 0
+				return
+			}
+			t.Cleanup(func() { c.Close() })
+			pids <- c.HostPID()
+		}()
+	}
+	a, b := <-pids, <-pids
+	t.Cleanup(func() {
+		if err := wasmhost.StopHost(context.Background(), opts.Host.Dir); err != nil {
+			t.Error(err)
+		}
+	})
+	if a == 0 || a != b {
+		t.Fatalf("two agents on one directory talk to hosts %d and %d, want one", a, b)
+	}
+	if got := wasmhost.ReadPID(opts.Host.Dir); got != a {
+		t.Fatalf("host.pid says %d, the host is %d", got, a)
 	}
 }
