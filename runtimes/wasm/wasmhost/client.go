@@ -2,6 +2,7 @@ package wasmhost
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -548,8 +549,12 @@ func (c *Client) CreateSandbox(ctx context.Context, cfg *runtimes.SandboxConfig)
 	if cfg == nil {
 		return nil, errors.New("create sandbox: no config")
 	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("create sandbox: %w", err)
+	}
 	var r SandboxReply
-	if err := c.call(ctx, "CreateSandbox", CreateSandboxArgs{Call: callOf(ctx), Config: cfg}, &r, false); err != nil {
+	if err := c.call(ctx, "CreateSandbox", CreateSandboxArgs{Call: callOf(ctx), Config: b}, &r, false); err != nil {
 		return nil, err
 	}
 	return r.Sandbox, nil
@@ -572,8 +577,12 @@ func (c *Client) CreateContainer(ctx context.Context, sandboxID string, cfg *run
 	if cfg == nil {
 		return "", errors.New("create container: no config")
 	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return "", fmt.Errorf("create container %s: %w", cfg.Name, err)
+	}
 	var r StringReply
-	err := c.call(ctx, "CreateContainer", CreateContainerArgs{Call: callOf(ctx), SandboxID: sandboxID, Config: cfg}, &r, false)
+	err = c.call(ctx, "CreateContainer", CreateContainerArgs{Call: callOf(ctx), SandboxID: sandboxID, Config: b}, &r, false)
 	return r.Value, err
 }
 

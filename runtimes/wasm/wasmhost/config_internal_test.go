@@ -1,9 +1,14 @@
 package wasmhost
 
 import (
+	"bytes"
+	"encoding/gob"
+	"encoding/json"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/wasm"
 )
 
@@ -31,5 +36,32 @@ func TestConfigHashSurvivesTheFile(t *testing.T) {
 		if other.Hash() == c.Hash() {
 			t.Errorf("two configs, one hash")
 		}
+	}
+}
+
+// TestConfigsKeepPointersToZero: runAsUser: 0 and fsGroup: 0 are not "unset"
+// after crossing the socket (gob alone would drop them).
+func TestConfigsKeepPointersToZero(t *testing.T) {
+	zero := int64(0)
+	want := runtimes.ContainerConfig{Name: "c", Security: runtimes.Security{RunAsUser: &zero, RunAsGroup: &zero},
+		Mounts: []runtimes.Mount{{HostPath: "/h", ContainerPath: "/c", EmptyDir: &runtimes.EmptyDir{GID: &zero}}}}
+	b, err := json.Marshal(&want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(CreateContainerArgs{SandboxID: "s", Config: b}); err != nil {
+		t.Fatal(err)
+	}
+	var args CreateContainerArgs
+	if err := gob.NewDecoder(&buf).Decode(&args); err != nil {
+		t.Fatal(err)
+	}
+	var got runtimes.ContainerConfig
+	if err := json.Unmarshal(args.Config, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("config after the socket: %+v, want %+v", got, want)
 	}
 }

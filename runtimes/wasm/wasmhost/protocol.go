@@ -174,10 +174,12 @@ type ImageReply struct {
 	Image *runtimes.Image
 }
 
-// CreateSandboxArgs asks for a sandbox.
+// CreateSandboxArgs asks for a sandbox. The configs travel as JSON:
+// gob drops a pointer to a zero value (runAsUser: 0, fsGroup: 0), which
+// means something else than no pointer.
 type CreateSandboxArgs struct {
 	Call
-	Config *runtimes.SandboxConfig
+	Config []byte // JSON of runtimes.SandboxConfig
 }
 
 // SandboxReply answers CreateSandbox.
@@ -196,7 +198,7 @@ type SandboxesReply struct {
 type CreateContainerArgs struct {
 	Call
 	SandboxID string
-	Config    *runtimes.ContainerConfig
+	Config    []byte // JSON of runtimes.ContainerConfig
 }
 
 // StringReply answers CreateContainer with the container's ID.

@@ -3,6 +3,7 @@ package wasmhost
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -305,7 +306,12 @@ func (s *service) EnsureImage(a EnsureImageArgs, r *ImageReply) error {
 func (s *service) CreateSandbox(a CreateSandboxArgs, r *SandboxReply) error {
 	ctx, cancel := a.context()
 	defer cancel()
-	sb, err := s.h.rt.CreateSandbox(ctx, a.Config)
+	var cfg runtimes.SandboxConfig
+	if err := json.Unmarshal(a.Config, &cfg); err != nil {
+		r.Err = toWire(fmt.Errorf("create sandbox: decode config: %w", err))
+		return nil
+	}
+	sb, err := s.h.rt.CreateSandbox(ctx, &cfg)
 	r.Sandbox, r.Err = sb, toWire(err)
 	return nil
 }
@@ -331,7 +337,12 @@ func (s *service) ListSandboxes(a Call, r *SandboxesReply) error {
 func (s *service) CreateContainer(a CreateContainerArgs, r *StringReply) error {
 	ctx, cancel := a.context()
 	defer cancel()
-	id, err := s.h.rt.CreateContainer(ctx, a.SandboxID, a.Config)
+	var cfg runtimes.ContainerConfig
+	if err := json.Unmarshal(a.Config, &cfg); err != nil {
+		r.Err = toWire(fmt.Errorf("create container: decode config: %w", err))
+		return nil
+	}
+	id, err := s.h.rt.CreateContainer(ctx, a.SandboxID, &cfg)
 	r.Value, r.Err = id, toWire(err)
 	return nil
 }
