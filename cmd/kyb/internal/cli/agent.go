@@ -46,7 +46,6 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	}
 	fl.StringVar(&f.containerdMode, "containerd", "auto", "auto: use containerd when its socket answers; managed: start a private containerd under the data dir (needs root and the containerd binary); off")
 	fl.StringVar(&f.containerdAddress, "containerd-address", containerd.DefaultAddress, "containerd socket (auto mode)")
-	fl.StringVar(&f.containerdNS, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of this agent's containers and images")
 	fl.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (loopback ones always are)")
 	fl.StringVar(&f.wasmHostIP, "wasm-host-ip", "0.0.0.0", "address wasm pods' hostPorts listen on")
 	if withDataDir {
@@ -55,6 +54,7 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 		fl.StringVar(&f.wasmHost, "wasm-host", wasmHostInproc, "where wasm pods run: inproc (in this process: all in one) or process (a host process that outlives kyb up)")
 	}
 	fl.Int64Var(&f.maxPods, "max-pods", 110, "container pods this node takes")
+	fl.StringVar(&f.containerdNS, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of this agent's containers and images")
 	fl.Int64Var(&f.maxWasm, "max-wasm-pods", 2000, "wasm pods this node takes")
 }
 

@@ -58,9 +58,10 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newCordonCmd(g, "cordon", true), newCordonCmd(g, "uncordon", false), newDrainCmd(g),
 		newMetaCmd(g, "label"), newMetaCmd(g, "annotate"), newWaitCmd(g),
 		newAPIResourcesCmd(g), newClusterInfoCmd(g), newEditCmd(g),
-		newScaleCmd(g), newRolloutCmd(g), newSetCmd(g), newWasmHostCmd(g),
+		newScaleCmd(g), newRolloutCmd(g), newSetCmd(g),
 	)
 	g.addCompletions(root)
+	root.AddCommand(newWasmHostCmd(g)) // hidden: what an agent starts
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
