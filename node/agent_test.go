@@ -809,8 +809,10 @@ func TestLogsWithoutStream(t *testing.T) {
 	p.Spec.Containers[0].Command = []string{"out", "one", "out", "two"}
 	p = h.cp.assign(p)
 	h.cp.waitPhase(t, p.UID, api.PodSucceeded)
+	// Without the stream a line whose publish went unacknowledged (a busy
+	// machine) is sent again: at least once, in order.
 	var got []string
-	for len(got) < 2 {
+	for !slices.Contains(got, "two") {
 		m, err := sub.NextMsg(10 * time.Second)
 		if err != nil {
 			t.Fatalf("log lines so far %q: %v", got, err)
@@ -820,7 +822,7 @@ func TestLogsWithoutStream(t *testing.T) {
 			t.Errorf("attempt header %q, want 0", m.Header.Get(HeaderLogAttempt))
 		}
 	}
-	if !slices.Equal(got, []string{"one", "two"}) {
+	if !slices.Equal(slices.Compact(got), []string{"one", "two"}) {
 		t.Errorf("lines %q, want one, two", got)
 	}
 }

@@ -39,6 +39,10 @@ type Config struct {
 	// Modules serves kyb://NAME modules; nil makes them unsupported.
 	// On an agent it is node.Modules, which fetches through the node API.
 	Modules ModuleStore
+	// LostMessage is the message of a container that was running when the
+	// process that ran it ended, as the next instance reports it (reason
+	// AgentRestarted); the engine's default names the agent.
+	LostMessage string
 	// ModuleDirs are the absolute host directories file:// modules may be
 	// read from (the agent's --module-dir). A file:// module is resolved
 	// beneath the directory that holds it (a symlink may not lead out of
@@ -203,7 +207,7 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 			r.wasi[name] = true
 		}
 	}
-	r.Engine, err = inproc.New(inproc.Config{StateDir: cfg.StateDir, Prepare: r.prepare, Start: r.start, Log: log})
+	r.Engine, err = inproc.New(inproc.Config{StateDir: cfg.StateDir, Prepare: r.prepare, Start: r.start, Log: log, LostMessage: cfg.LostMessage})
 	if err != nil {
 		wz.Close(ctx)
 		return nil, fmt.Errorf("wasm runtime: %w", err)

@@ -60,6 +60,11 @@ type Config struct {
 	Start func(ctx context.Context, c *Container) (Proc, error)
 	// Log receives state changes at debug level; nil discards.
 	Log *slog.Logger
+	// LostMessage is the message of a container found running in the state
+	// files, which ended with the process that ran it (reason
+	// AgentRestarted); "the agent process ended while the container ran in
+	// it" when empty.
+	LostMessage string
 }
 
 type sandbox struct {
@@ -131,7 +136,10 @@ func New(cfg Config) (*Engine, error) {
 			c.Status.State = runtimes.ContainerExited
 			c.Status.ExitCode = runtimes.ExitCodeAgentRestarted
 			c.Status.Reason = runtimes.ReasonAgentRestarted
-			c.Status.Message = "the agent process ended while the container ran in it"
+			c.Status.Message = cfg.LostMessage
+			if c.Status.Message == "" {
+				c.Status.Message = "the agent process ended while the container ran in it"
+			}
 			c.Status.FinishedAt = now
 			changed = append(changed, c.Status.ID)
 		}

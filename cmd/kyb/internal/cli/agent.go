@@ -17,7 +17,6 @@ import (
 	"github.com/kybernetes/kybernetes/node"
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/containerd"
-	"github.com/kybernetes/kybernetes/runtimes/wasm"
 )
 
 // agentFlags are the node agent flags shared by `kyb agent` and `kyb up`.
@@ -25,10 +24,12 @@ type agentFlags struct {
 	name, dataDir      string
 	containerdMode     string // auto, off, managed
 	containerdAddress  string
+	containerdNS       string
 	insecureRegistries []string
 	token              string
 	moduleDirs         []string
 	wasmHostIP         string
+	wasmHost           string // process or inproc
 	maxPods, maxWasm   int64
 	wagiMax, wagiNode  int
 	clusterDNS         string
@@ -51,7 +52,13 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.StringVar(&f.containerdAddress, "containerd-address", containerd.EnvAddress(), "containerd socket in auto mode ($KYB_CONTAINERD_ADDRESS sets the default)")
 	fl.StringSliceVar(&f.insecureRegistries, "insecure-registry", nil, "registry host[:port] to reach over plain HTTP (loopback ones always are)")
 	fl.StringVar(&f.wasmHostIP, "wasm-host-ip", "0.0.0.0", "address wasm pods' hostPorts listen on")
+	if withDataDir {
+		fl.StringVar(&f.wasmHost, "wasm-host", wasmHostProcess, "where wasm pods run: process (a host process that outlives the agent, which adopts it on restart) or inproc (in the agent: an agent restart restarts them)")
+	} else {
+		fl.StringVar(&f.wasmHost, "wasm-host", wasmHostInproc, "where wasm pods run: inproc (in this process: all in one) or process (a host process that outlives kyb up)")
+	}
 	fl.Int64Var(&f.maxPods, "max-pods", 110, "container pods this node takes")
+	fl.StringVar(&f.containerdNS, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of this agent's containers and images")
 	fl.Int64Var(&f.maxWasm, "max-wasm-pods", 2000, "wasm pods this node takes")
 	fl.IntVar(&f.wagiMax, "wagi-max-concurrency", 0, "requests a wasm pod's WAGI handler runs at once unless its kyb.dev/wagi-max-concurrency annotation says otherwise (0: max(8, 2×CPUs)); more wait briefly in a bounded queue, then get 503")
 	fl.StringVar(&f.clusterDNS, "cluster-dns", "10.43.0.10", "the cluster DNS service IP: the node serves DNS on it (bound to the kyb-dns interface) and pods with dnsPolicy ClusterFirst use it; \"\" gives pods the node's resolv.conf and serves no DNS")
@@ -60,8 +67,17 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.IntVar(&f.wagiNode, "wagi-max-concurrency-node", 0, "requests all wasm pods of this node run at once (0: max(32, 8×CPUs))")
 }
 
-// agentRuntime builds the node's runtimes and runs the agent until ctx ends.
-func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logger) error {
+// check refuses flag values that name no mode, before anything starts,
+// and makes --data-dir absolute: the wasm host, which runs in /, is given
+// paths beneath it (log files, volumes).
+func (f *agentFlags) check() error {
+	if f.dataDir != "" {
+		abs, err := filepath.Abs(f.dataDir)
+		if err != nil {
+			return fmt.Errorf("--data-dir %q: %w", f.dataDir, err)
+		}
+		f.dataDir = abs
+	}
 	switch f.containerdMode {
 	case "auto", "off", "managed":
 	default:
@@ -70,22 +86,29 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 	if f.wagiMax < 0 || f.wagiMax > api.MaxWAGIConcurrency || f.wagiNode < 0 {
 		return fmt.Errorf("--wagi-max-concurrency %d / --wagi-max-concurrency-node %d: want 0 (default) to %d, and a node cap not below 0", f.wagiMax, f.wagiNode, api.MaxWAGIConcurrency)
 	}
+	switch f.wasmHost {
+	case wasmHostProcess, wasmHostInproc:
+	default:
+		return fmt.Errorf("--wasm-host %q: want process or inproc", f.wasmHost)
+	}
+	return nil
+}
+
+// agentRuntime builds the node's runtimes and runs the agent until ctx ends.
+func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logger) error {
+	if err := f.check(); err != nil {
+		return err
+	}
 	dir := filepath.Join(f.dataDir, "agent")
 	rts := map[string]runtimes.Runtime{}
 
 	// Nodes reach no raw JetStream: kyb:// modules come through the node
 	// API, which serves only modules this node's pods reference.
-	wr, err := wasm.New(wasm.Config{
-		StateDir:           filepath.Join(dir, "wasm"),
-		Modules:            node.NewModules(nc, f.name, 0),
-		ModuleDirs:         f.moduleDirs,
-		InsecureRegistries: f.insecureRegistries,
-		HTTP:               wasm.HTTPConfig{DefaultHostIP: f.wasmHostIP, MaxConcurrent: f.wagiMax, MaxConcurrentPerNode: f.wagiNode},
-	}, log.With("runtime", "wasm"))
+	wr, closeWasm, err := wasmRuntime(ctx, f, dir, node.NewModules(nc, f.name, 0), log.With("runtime", "wasm"))
 	if err != nil {
 		return fmt.Errorf("agent: wasm runtime: %w", err)
 	}
-	defer wr.Close()
+	defer closeWasm()
 	rts[api.RuntimeWasm] = wr
 
 	if f.containerdMode != "off" {
@@ -100,6 +123,7 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 		}
 		cr, err := containerd.New(ctx, containerd.Config{
 			Address:            addr,
+			Namespace:          f.containerdNS,
 			StateDir:           filepath.Join(dir, "containerd"),
 			InsecureRegistries: f.insecureRegistries,
 		}, log.With("runtime", "containerd"))
@@ -207,6 +231,9 @@ func newAgentCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if g.server == "" {
 				return errors.New("agent: --server (or KYB_SERVER) is required: the control plane's URL")
+			}
+			if err := af.check(); err != nil {
+				return err
 			}
 			nc, err := connectNode(cmd.Context(), &af, g.server, func() (string, error) { return af.token, nil })
 			if err != nil {

@@ -130,6 +130,9 @@ func TestBadInvocations(t *testing.T) {
 		{[]string{"delete", "pod"}, "want KIND NAME"},
 		{[]string{"server", "--sync", "sometimes"}, "--sync"},
 		{[]string{"module", "push", "m", "/etc/hostname"}, "not a WebAssembly module"},
+		{[]string{"agent", "--wasm-host", "sometimes"}, "--wasm-host"},
+		{[]string{"wasm-host", "--dir", "relative/dir"}, "--dir must be an absolute"},
+		{[]string{"wasm-host", "--dir", "/nonexistent-kyb-wasm-host"}, "read wasm host config"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var out, errOut bytes.Buffer

@@ -64,6 +64,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newBackupCmd(g), newRestoreCmd(g),
 	)
 	g.addCompletions(root)
+	root.AddCommand(newWasmHostCmd(g)) // hidden: what an agent starts
 	err := root.ExecuteContext(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
