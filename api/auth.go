@@ -99,6 +99,10 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectModulesUpload + ".*"},
 	{Subject: SubjectModulesList},
 	{Subject: SubjectModulesGet},
+	{Subject: SubjectExec, Stream: true},
+	{Subject: SubjectAttach, Stream: true},
+	{Subject: SubjectPortForward, Stream: true},
+	{Subject: SubjectExecInput},
 }
 
 // NodeVerbs lists every subject a node may publish to on the apiserver
@@ -114,6 +118,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbModuleInfo)},
 	{Subject: NodeSubject("*", NodeVerbServices)},
 	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
+	{Subject: NodeSubject("*", NodeVerbExec)},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.

@@ -148,6 +148,11 @@ func (a *Agent) Run(parent context.Context) error {
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	_ = sub.SetPendingLimits(-1, -1)
+	stopExec, err := a.serveExec(ctx)
+	if err != nil {
+		return fmt.Errorf("run node agent %s: %w", a.cfg.Name, err)
+	}
+	defer stopExec()
 
 	a.refreshNode(ctx)
 

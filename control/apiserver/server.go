@@ -73,6 +73,10 @@ type Config struct {
 	// client asks again at once), so that a slow client never holds more;
 	// default 8 MiB.
 	StreamMaxBytes int64
+	// ExecPing is how often the hops of an exec or port-forward session
+	// ping; a side silent for api.ExecIdlePings of them ends the session.
+	// Default DefaultExecPing.
+	ExecPing time.Duration
 	// MaxStreams bounds the users' streams open at once (503 beyond);
 	// default 1024.
 	MaxStreams int
@@ -218,6 +222,7 @@ type Server struct {
 	ranges serviceRanges
 	events atomic.Pointer[events.Store] // set by Start
 	gone   *gonePods                    // pods deleted lately, for their last events
+	execs  *execRelay                   // exec sessions relayed (exec.go)
 
 	sem     chan struct{} // user requests in flight
 	nodeSem chan struct{} // node requests in flight
@@ -254,6 +259,7 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		seen:        map[string]api.Object{},
 		hist:        newHistory(cfg.WatchHistory),
 		streams:     make(chan struct{}, cfg.MaxStreams),
+		execs:       &execRelay{m: map[string]*relaySession{}},
 		nodeStreams: make(chan struct{}, cfg.MaxNodeStreams),
 		uploads:     newUploads(),
 		gone:        newGonePods(),
@@ -400,6 +406,11 @@ func (s *Server) endpoints() []endpoint {
 		{"node-module", node(api.NodeVerbModule), s.nodeOnly(s.handleNodeModule), "ModuleRequest -> stream of module chunks"},
 		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.nodeOnly(s.handleNodeModuleInfo), "ModuleRequest -> ModuleInfo"},
 		{"node-services", node(api.NodeVerbServices), s.nodeOnly(s.handleNodeServices), "ServicesRequest -> ServiceList (a namespace the node runs pods in)"},
+		{"exec", api.SubjectExec, s.handleSession(api.SessionExec), "ExecRequest -> stream of exec frames (api/exec.go)"},
+		{"attach", api.SubjectAttach, s.handleSession(api.SessionAttach), "ExecRequest -> stream of exec frames"},
+		{"portforward", api.SubjectPortForward, s.handleSession(api.SessionPortForward), "ExecRequest with port -> stream of exec frames"},
+		{"exec-input", api.SubjectExecInput, s.handleExecInput, "a client's exec frame (no reply needed)"},
+		{"node-exec", node(api.NodeVerbExec), s.nodeOnly(s.handleNodeExec), "a node's exec frame (no reply)"},
 	}
 }
 

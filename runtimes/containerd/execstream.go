@@ -1,0 +1,116 @@
+package containerd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"syscall"
+
+	cclient "github.com/containerd/containerd/v2/client"
+	"github.com/containerd/containerd/v2/pkg/cio"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/kybernetes/kybernetes/runtimes"
+)
+
+var _ runtimes.StreamExecer = (*Runtime)(nil)
+
+// Exec implements runtimes.StreamExecer with containerd's task Exec: the
+// command runs as a new process in the running container's namespaces and
+// cgroup with the container's process spec (user, env, working directory,
+// capabilities, seccomp), on a terminal when opts.TTY. When ctx ends first
+// the process is killed (SIGKILL) and deleted before Exec returns.
+func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions) (int32, error) {
+	if len(opts.Cmd) == 0 {
+		return -1, fmt.Errorf("exec in %s: empty command", id)
+	}
+	nctx := r.ns(ctx)
+	c, err := r.load(nctx, id)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	task, err := c.Task(nctx, nil)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", id, runtimes.NotFoundf("running container: %v", mapErr(err)))
+	}
+	st, err := task.Status(nctx)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: task status: %w", id, mapErr(err))
+	}
+	if st.Status != cclient.Running {
+		return -1, fmt.Errorf("exec in %s: %w", id, runtimes.NotFoundf("running container (it is %s)", st.Status))
+	}
+	spec, err := c.Spec(nctx)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: read spec: %w", id, mapErr(err))
+	}
+	if spec.Process == nil {
+		return -1, fmt.Errorf("exec in %s: the container's spec has no process", id)
+	}
+	pspec := *spec.Process
+	pspec.Args = append([]string(nil), opts.Cmd...)
+	pspec.Terminal = opts.TTY
+	pspec.ConsoleSize = nil
+	if opts.TTY && opts.Size != nil {
+		pspec.ConsoleSize = &specs.Box{Width: uint(opts.Size.Width), Height: uint(opts.Size.Height)}
+	}
+	stdout, stderr := opts.Stdout, opts.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil || opts.TTY {
+		stderr = io.Discard
+	}
+	copts := []cio.Opt{cio.WithStreams(opts.Stdin, stdout, stderr)}
+	if opts.TTY {
+		copts = append(copts, cio.WithTerminal)
+	}
+	execID := "exec-" + newID()[:16]
+	proc, err := task.Exec(nctx, execID, &pspec, cio.NewCreator(copts...))
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", id, mapErr(err))
+	}
+	bg := context.WithoutCancel(nctx)
+	defer func() {
+		dctx, cancel := context.WithTimeout(bg, mutateTimeout)
+		defer cancel()
+		_, _ = proc.Delete(dctx, cclient.WithProcessKill)
+	}()
+	statusC, err := proc.Wait(bg)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: wait: %w", id, mapErr(err))
+	}
+	if err := proc.Start(nctx); err != nil {
+		return -1, fmt.Errorf("exec in %s: start %q: %w", id, opts.Cmd[0], mapErr(err))
+	}
+	for {
+		select {
+		case sz := <-opts.Resize:
+			if opts.TTY {
+				_ = proc.Resize(nctx, uint32(sz.Width), uint32(sz.Height))
+			}
+		case es := <-statusC:
+			code, _, err := es.Result()
+			if err != nil {
+				return -1, fmt.Errorf("exec in %s: %w", id, mapErr(err))
+			}
+			if pio := proc.IO(); pio != nil {
+				pio.Wait()
+			}
+			return int32(code), nil
+		case <-ctx.Done():
+			kctx, cancel := context.WithTimeout(bg, mutateTimeout)
+			_ = proc.Kill(kctx, syscall.SIGKILL)
+			select {
+			case <-statusC:
+			case <-kctx.Done():
+			}
+			cancel()
+			if pio := proc.IO(); pio != nil {
+				pio.Cancel()
+				pio.Close()
+			}
+			return -1, fmt.Errorf("exec in %s: %q: %w", id, opts.Cmd[0], ctx.Err())
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package wasm
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/kybernetes/kybernetes/runtimes"
+)
+
+var (
+	_ runtimes.StreamExecer = (*Runtime)(nil)
+	_ runtimes.PortHandler  = (*Runtime)(nil)
+)
+
+// Exec implements runtimes.StreamExecer: a fresh instance of the running
+// container's module with argv = the container's name followed by
+// opts.Cmd, the container's env, working directory, mounts and memory
+// limit, and opts' stdin, stdout and stderr. A module has no terminal:
+// TTY only merges stderr into stdout. The instance is ended when ctx ends.
+func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions) (int32, error) {
+	if len(opts.Cmd) == 0 {
+		return -1, fmt.Errorf("exec in %s: empty command", id)
+	}
+	c, _, err := r.Running(id)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	_, digest := splitPinned(c.ImageRef)
+	m, err := r.module(ctx, digest)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	c.Config.Command, c.Config.Args = opts.Cmd, nil
+	rc, closeMounts, err := moduleConfig(c)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	defer closeMounts()
+	var stdout, stderr io.Writer = io.Discard, io.Discard
+	if opts.Stdout != nil {
+		stdout = opts.Stdout
+	}
+	if opts.Stderr != nil {
+		stderr = opts.Stderr
+	}
+	if opts.TTY {
+		stderr = stdout
+	}
+	var stdin io.Reader = eofReader{}
+	if opts.Stdin != nil {
+		stdin = opts.Stdin
+	}
+	mc := rc.build().WithStdout(&lockedWriter{w: stdout}).WithStderr(&lockedWriter{w: stderr}).WithStdin(stdin)
+	var usage atomic.Int64
+	x := r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, &usage, func() bool { return false })
+	if err := ctx.Err(); err != nil && x.Code == runtimes.ExitCodeKilled {
+		return -1, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	if x.Reason == runtimes.ReasonOOMKilled || x.Code == ExitCodeTrap {
+		fmt.Fprintf(stderr, "[kyb wasm] %s: %s\n", x.Reason, x.Message)
+	}
+	return x.Code, nil
+}
+
+// HTTPHandler implements runtimes.PortHandler: the WAGI handler of the
+// running container's containerPort port (the one its hostPort serves,
+// with the same request slots and limits).
+func (r *Runtime) HTTPHandler(id string, port int32) (http.Handler, error) {
+	_, proc, err := r.Running(id)
+	if err != nil {
+		return nil, fmt.Errorf("port %d of %s: %w", port, id, err)
+	}
+	wp, _ := proc.(*wagiProc)
+	var h http.Handler
+	if wp != nil {
+		h = wp.handlers[port]
+	}
+	if h == nil {
+		return nil, fmt.Errorf("port %d of %s: %w", port, id, runtimes.NotFoundf("a listener on port %d (a wasm container serves the ports it declares)", port))
+	}
+	return h, nil
+}
