@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 	"syscall"
 
 	cclient "github.com/containerd/containerd/v2/client"
@@ -61,7 +62,14 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions
 	if stderr == nil || opts.TTY {
 		stderr = io.Discard
 	}
-	copts := []cio.Opt{cio.WithStreams(opts.Stdin, stdout, stderr)}
+	// When stdin ends the shim must close the process's stdin too
+	// (CloseIO), or a command reading it never sees its end.
+	var stdin io.Reader
+	stdinDone := make(chan struct{})
+	if opts.Stdin != nil {
+		stdin = &eofNotifier{r: opts.Stdin, done: stdinDone}
+	}
+	copts := []cio.Opt{cio.WithStreams(stdin, stdout, stderr)}
 	if opts.TTY {
 		copts = append(copts, cio.WithTerminal)
 	}
@@ -82,6 +90,15 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions
 	}
 	if err := proc.Start(nctx); err != nil {
 		return -1, fmt.Errorf("exec in %s: start %q: %w", id, opts.Cmd[0], mapErr(err))
+	}
+	if stdin != nil {
+		go func() {
+			select {
+			case <-stdinDone:
+				_ = proc.CloseIO(nctx, cclient.WithStdinCloser)
+			case <-nctx.Done():
+			}
+		}()
 	}
 	for {
 		select {
@@ -113,4 +130,19 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions
 			return -1, fmt.Errorf("exec in %s: %q: %w", id, opts.Cmd[0], ctx.Err())
 		}
 	}
+}
+
+// eofNotifier closes done when r ends (with io.EOF or an error).
+type eofNotifier struct {
+	r    io.Reader
+	done chan struct{}
+	once sync.Once
+}
+
+func (e *eofNotifier) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.once.Do(func() { close(e.done) })
+	}
+	return n, err
 }

@@ -1,0 +1,96 @@
+// Command execsh stands in for /bin/sh in the exec tests' container image
+// (no busybox offline): `sh -c SCRIPT` runs SCRIPT, commands separated by
+// ";", words split on blanks after $VAR expansion ($HOSTNAME is the UTS
+// host name when unset, as bash sets it). Commands: echo WORDS, exit N,
+// true, false, cat (stdin to stdout), sleep SECONDS, procs (the number of
+// processes in /proc), serve PORT (an HTTP server: / answers
+// "hello from HOST", /bytes?n=N answers N bytes).
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	args := os.Args[1:]
+	script := strings.Join(args, " ")
+	if len(args) >= 2 && args[0] == "-c" {
+		script = args[1]
+	}
+	host, _ := os.Hostname()
+	expand := func(k string) string {
+		if v, ok := os.LookupEnv(k); ok {
+			return v
+		}
+		if k == "HOSTNAME" {
+			return host
+		}
+		return ""
+	}
+	code := 0
+	for _, cmd := range strings.Split(script, ";") {
+		w := strings.Fields(os.Expand(cmd, expand))
+		if len(w) == 0 {
+			continue
+		}
+		switch w[0] {
+		case "echo":
+			fmt.Println(strings.Join(w[1:], " "))
+			code = 0
+		case "exit":
+			n := 0
+			if len(w) > 1 {
+				n, _ = strconv.Atoi(w[1])
+			}
+			os.Exit(n)
+		case "true":
+			code = 0
+		case "false":
+			code = 1
+		case "cat":
+			if _, err := io.Copy(os.Stdout, os.Stdin); err != nil {
+				fmt.Fprintln(os.Stderr, "cat:", err)
+				code = 1
+			}
+		case "sleep":
+			s, _ := strconv.ParseFloat(w[len(w)-1], 64)
+			time.Sleep(time.Duration(s * float64(time.Second)))
+		case "procs":
+			es, _ := os.ReadDir("/proc")
+			n := 0
+			for _, e := range es {
+				if _, err := strconv.Atoi(e.Name()); err == nil {
+					n++
+				}
+			}
+			fmt.Println(n)
+		case "serve":
+			http.HandleFunc("/bytes", func(rw http.ResponseWriter, r *http.Request) {
+				n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+				buf := make([]byte, 64<<10)
+				for n > 0 {
+					k := min(n, len(buf))
+					if _, err := rw.Write(buf[:k]); err != nil {
+						return
+					}
+					n -= k
+				}
+			})
+			http.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
+				fmt.Fprintf(rw, "hello from %s\n", host)
+			})
+			fmt.Fprintln(os.Stderr, http.ListenAndServe(":"+w[len(w)-1], nil))
+			os.Exit(1)
+		default:
+			fmt.Fprintf(os.Stderr, "sh: %s: not found\n", w[0])
+			code = 127
+		}
+	}
+	os.Exit(code)
+}
