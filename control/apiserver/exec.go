@@ -277,7 +277,9 @@ func (s *Server) watchSession(rs *relaySession, ping time.Duration) {
 			s.endSession(rs.id, api.NewUnavailable("node %s stopped answering for session %s", rs.node, rs.id))
 			return
 		case now.Sub(time.Unix(0, rs.heardClient.Load())) > idle:
-			s.endSession(rs.id, nil)
+			// The client is likely gone; if it is not, it learns why.
+			s.endSession(rs.id, &api.Status{Code: 408, Reason: "Timeout",
+				Message: fmt.Sprintf("session %s: the client went silent for %s", rs.id, idle)})
 			return
 		}
 	}
