@@ -1,29 +1,17 @@
 package node
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log"
-	"net/http/httptest"
-	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/nats-io/nats.go"
 
 	"github.com/kybernetes/kybernetes/api"
@@ -167,64 +155,6 @@ func chunks(b []byte) func(func([]byte) bool) {
 	}
 }
 
-// shImage packs the execsh test program (testdata/execsh) as /bin/sh in a
-// one-layer image, pushed to an in-process registry.
-func shImage(t *testing.T) string {
-	t.Helper()
-	data, err := os.ReadFile(runtimetest.BuildGo(t, "./node/testdata/execsh", "linux", runtime.GOARCH))
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		pr, pw := io.Pipe()
-		go func() {
-			tw := tar.NewWriter(pw)
-			for _, d := range []string{"bin/", "tmp/"} {
-				if err := tw.WriteHeader(&tar.Header{Name: d, Typeflag: tar.TypeDir, Mode: 0o1777, ModTime: time.Unix(0, 0)}); err != nil {
-					pw.CloseWithError(err)
-					return
-				}
-			}
-			if err := tw.WriteHeader(&tar.Header{Name: "bin/sh", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-			_, _ = tw.Write(data)
-			pw.CloseWithError(tw.Close())
-		}()
-		return pr, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Entrypoint = []string{"/bin/sh", "-c"}
-	cf.Config.Env = []string{"PATH=/bin"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(reg.Close)
-	ref := strings.TrimPrefix(reg.URL, "http://") + "/kyb/execsh:v1"
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	return ref
-}
-
 // waitRunning waits until the pod's first container runs.
 func waitRunning(t *testing.T, h *harness, uid string) {
 	t.Helper()
@@ -251,7 +181,7 @@ func startOf(p *api.Pod, kind string, cmd ...string) api.ExecStart {
 // goes silent mid-exec leaves no process behind in the container.
 func TestContainerdExec(t *testing.T) {
 	h, _ := containerdProbeHarness(t)
-	ref := shImage(t)
+	ref := runtimetest.ShellImage(t)
 	pod := mkpod("ctr-exec", api.RestartPolicyAlways, ref)
 	pod.Spec.Containers[0].ImagePullPolicy = api.PullIfNotPresent
 	pod.Spec.Containers[0].Command = []string{"/bin/sh", "-c", "serve 8080"}

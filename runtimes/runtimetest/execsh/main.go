@@ -1,7 +1,8 @@
 // Command execsh stands in for /bin/sh in the exec tests' container image
 // (no busybox offline): `sh -c SCRIPT` runs SCRIPT, commands separated by
 // ";", words split on blanks after $VAR expansion ($HOSTNAME is the UTS
-// host name when unset, as bash sets it). Commands: echo WORDS, exit N,
+// host name when unset, as bash sets it). Called by another name (the
+// image links true, false, echo, cat, sleep to it) it runs that command. Commands: echo WORDS, exit N,
 // true, false, cat (stdin to stdout), sleep SECONDS, procs (the number of
 // processes in /proc), serve PORT (an HTTP server: / answers
 // "hello from HOST", /bytes?n=N answers N bytes).
@@ -12,6 +13,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +24,9 @@ func main() {
 	script := strings.Join(args, " ")
 	if len(args) >= 2 && args[0] == "-c" {
 		script = args[1]
+	}
+	if base := filepath.Base(os.Args[0]); base != "sh" {
+		script = strings.Join(append([]string{base}, args...), " ") // true, cat, echo, ... (links to sh)
 	}
 	host, _ := os.Hostname()
 	expand := func(k string) string {
