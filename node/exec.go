@@ -249,10 +249,13 @@ func (s *execSession) exec() (int32, error) {
 	if st.Size != nil {
 		size = &runtimes.TermSize{Width: st.Size.Width, Height: st.Size.Height}
 	}
-	s.started()
+	var stdin io.Reader
+	if st.Stdin {
+		stdin = s.stdin
+	}
 	return ex.Exec(s.ctx, t.id, runtimes.ExecOptions{
-		Cmd: st.Command, Stdin: s.stdin, Stdout: s.sender(api.FrameStdout), Stderr: s.sender(api.FrameStderr),
-		TTY: st.TTY, Size: size, Resize: s.resize,
+		Cmd: st.Command, Stdin: stdin, Stdout: s.sender(api.FrameStdout), Stderr: s.sender(api.FrameStderr),
+		TTY: st.TTY, Size: size, Resize: s.resize, OnStart: s.started,
 	})
 }
 

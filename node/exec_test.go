@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/execwire"
 	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/kybernetes/kybernetes/runtimes/containerd"
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 )
 
@@ -155,6 +157,48 @@ func chunks(b []byte) func(func([]byte) bool) {
 	}
 }
 
+// execContainerdHarness is a harness whose agent runs containers on the
+// containerd at $KYB_CONTAINERD_ADDRESS (skipped without one, failed with
+// CI=true) in a namespace, bridge and pod CIDR of this test's own: test
+// processes of other packages running beside it on the shared bridges
+// reconfigure them.
+func execContainerdHarness(t *testing.T) *harness {
+	addr := os.Getenv("KYB_CONTAINERD_ADDRESS")
+	if addr == "" {
+		addr = containerd.DefaultAddress
+	}
+	h := newHarness(t)
+	h.cfg.PodCIDR = "10.128.0.0/24"
+	rt, err := containerd.New(context.Background(), containerd.Config{
+		Address: addr, Namespace: fmt.Sprintf("kyb-node-exec-test-%d", os.Getpid()), StateDir: t.TempDir(), IPAMDir: t.TempDir(),
+		NetworkName: "kybnodeexec", BridgeName: "kybnexec0", PodCIDR: h.cfg.PodCIDR, LogDriver: "file",
+	}, testLogger(t))
+	if err == nil && os.Geteuid() != 0 {
+		err = fmt.Errorf("the containerd tests need root")
+	}
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_, err = rt.Info(ctx)
+		cancel()
+	}
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("containerd at %s: %v", addr, err)
+		}
+		t.Skipf("containerd at %s does not answer (set KYB_CONTAINERD_ADDRESS): %v", addr, err)
+	}
+	t.Cleanup(func() {
+		sbs, _ := rt.ListSandboxes(context.Background())
+		for _, sb := range sbs {
+			_ = rt.RemoveSandbox(context.Background(), sb.ID)
+		}
+		rt.Close()
+	})
+	h.rts[api.RuntimeContainerd] = rt
+	h.start()
+	return h
+}
+
 // waitRunning waits until the pod's first container runs.
 func waitRunning(t *testing.T, h *harness, uid string) {
 	t.Helper()
@@ -180,7 +224,7 @@ func startOf(p *api.Pod, kind string, cmd ...string) api.ExecStart {
 // a container that is not there are quick, clear errors; a client that
 // goes silent mid-exec leaves no process behind in the container.
 func TestContainerdExec(t *testing.T) {
-	h, _ := containerdProbeHarness(t)
+	h := execContainerdHarness(t)
 	ref := runtimetest.ShellImage(t)
 	pod := mkpod("ctr-exec", api.RestartPolicyAlways, ref)
 	pod.Spec.Containers[0].ImagePullPolicy = api.PullIfNotPresent
@@ -219,6 +263,14 @@ func TestContainerdExec(t *testing.T) {
 		r := peer.run(st, sessionOpts{stdin: make([]byte, 2*api.ExecWindow), ignoreCredit: true})
 		if r.exit.Error == nil || !strings.Contains(r.exit.Error.Message, "credit window") {
 			t.Errorf("a flood of stdin: %v; want the session ended for overrunning the window", r)
+		}
+	})
+	t.Run("tty", func(t *testing.T) {
+		st := startOf(p, api.SessionExec, "sh", "-c", "echo on a terminal")
+		st.TTY, st.Size = true, &api.TermSize{Width: 100, Height: 30}
+		r := peer.run(st, sessionOpts{})
+		if r.exit.Error != nil || r.exit.ExitCode != 0 || r.stdout != "on a terminal\r\n" {
+			t.Errorf("exec -t: %v; want the line with the terminal's CRLF", r)
 		}
 	})
 	t.Run("not found command", func(t *testing.T) {

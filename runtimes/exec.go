@@ -23,6 +23,9 @@ type ExecOptions struct {
 	Size *TermSize
 	// Resize delivers later terminal sizes (TTY only); may be nil.
 	Resize <-chan TermSize
+	// OnStart, when set, is called once the command runs (not when it
+	// could not be started).
+	OnStart func()
 }
 
 // StreamExecer is implemented by runtimes that run an interactive command

@@ -63,10 +63,14 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions
 		stderr = io.Discard
 	}
 	// When stdin ends the shim must close the process's stdin too
-	// (CloseIO), or a command reading it never sees its end.
+	// (CloseIO), or a command reading it never sees its end. Not on a
+	// terminal: closing it hangs the terminal up (SIGHUP); there the
+	// user's ^D is the end.
 	var stdin io.Reader
 	stdinDone := make(chan struct{})
-	if opts.Stdin != nil {
+	if opts.Stdin != nil && opts.TTY {
+		stdin = opts.Stdin
+	} else if opts.Stdin != nil {
 		stdin = &eofNotifier{r: opts.Stdin, done: stdinDone}
 	}
 	copts := []cio.Opt{cio.WithStreams(stdin, stdout, stderr)}
@@ -79,10 +83,20 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions
 		return -1, fmt.Errorf("exec in %s: %w", id, mapErr(err))
 	}
 	bg := context.WithoutCancel(nctx)
+	exited := false
 	defer func() {
-		dctx, cancel := context.WithTimeout(bg, mutateTimeout)
-		defer cancel()
-		_, _ = proc.Delete(dctx, cclient.WithProcessKill)
+		del := func() {
+			dctx, cancel := context.WithTimeout(bg, mutateTimeout)
+			defer cancel()
+			_, _ = proc.Delete(dctx, cclient.WithProcessKill)
+		}
+		if exited {
+			// It has exited: reaping its record need not hold up the exit
+			// code (a round trip of containerd's).
+			go del()
+			return
+		}
+		del()
 	}()
 	statusC, err := proc.Wait(bg)
 	if err != nil {
@@ -91,7 +105,10 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions
 	if err := proc.Start(nctx); err != nil {
 		return -1, fmt.Errorf("exec in %s: start %q: %w", id, opts.Cmd[0], mapErr(err))
 	}
-	if stdin != nil {
+	if opts.OnStart != nil {
+		opts.OnStart()
+	}
+	if stdin != nil && !opts.TTY {
 		go func() {
 			select {
 			case <-stdinDone:
@@ -114,6 +131,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions
 			if pio := proc.IO(); pio != nil {
 				pio.Wait()
 			}
+			exited = true
 			return int32(code), nil
 		case <-ctx.Done():
 			kctx, cancel := context.WithTimeout(bg, mutateTimeout)

@@ -54,6 +54,9 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions
 		stdin = opts.Stdin
 	}
 	mc := rc.build().WithStdout(&lockedWriter{w: stdout}).WithStderr(&lockedWriter{w: stderr}).WithStdin(stdin)
+	if opts.OnStart != nil {
+		opts.OnStart()
+	}
 	var usage atomic.Int64
 	x := r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, &usage, func() bool { return false })
 	if err := ctx.Err(); err != nil && x.Code == runtimes.ExitCodeKilled {
