@@ -84,6 +84,7 @@ func (c *Client) Exec(ctx context.Context, kind string, req api.ExecRequest, sio
 	idle := startTimeout
 	timer := time.NewTimer(idle)
 	defer timer.Stop()
+	owed := 0 // output consumed and not yet credited
 	var ping *time.Ticker
 	var pingC <-chan time.Time
 	stdout, stderr := sio.Stdout, sio.Stderr
@@ -153,7 +154,12 @@ func (c *Client) Exec(ctx context.Context, kind string, req api.ExecRequest, sio
 				if _, err := w.Write(m.Data); err != nil {
 					return -1, fmt.Errorf("%s: write output: %w", kind, err)
 				}
-				_ = nc.PublishMsg(execwire.CreditMsg(api.SubjectExecInput, sess, len(m.Data)))
+				// Credit in batches of a quarter window: the sender keeps
+				// at least three quarters, so it never waits on a batch.
+				if owed += len(m.Data); owed >= api.ExecWindow/4 || len(frames) == 0 {
+					_ = nc.PublishMsg(execwire.CreditMsg(api.SubjectExecInput, sess, owed))
+					owed = 0
+				}
 			case api.FrameCredit:
 				window.Give(execwire.Credit(m))
 			case api.FramePing:
