@@ -278,6 +278,22 @@ func TestExecSessionIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCode(t, "eve closes admin's session", client.ReplyError(reply), 404)
+	// Frames a client may not send, and ids that are no session.
+	for _, tc := range []struct {
+		name, id, frame string
+		code            int
+	}{
+		{"a start frame", id, api.FrameStart, 400},
+		{"an exit frame", id, api.FrameExit, 400},
+		{"a 4 KB session id", strings.Repeat("f", 4096), api.FramePing, 404},
+		{"no session id", "", api.FramePing, 404},
+	} {
+		reply, err := admin.RequestMsg(execwire.Msg(api.SubjectExecInput, tc.id, tc.frame, nil), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantCode(t, tc.name, client.ReplyError(reply), tc.code)
+	}
 	// n2 claims to end n1's session, on its own subject and on n1's.
 	n2 := e.users2("system:node:n2", "n2", t)
 	exit, _ := json.Marshal(api.ExecExit{ExitCode: 99})
