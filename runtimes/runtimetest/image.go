@@ -20,7 +20,7 @@ import (
 )
 
 // ShellImage packs the execsh test program (./execsh, a stand-in for a
-// shell; true, false, echo, cat and sleep link to it) as /bin/sh in a one-layer image with entrypoint [/bin/sh -c],
+// shell; true, false, echo, cat, sleep and tar link to it) as /bin/sh in a one-layer image with entrypoint [/bin/sh -c],
 // pushes it to an in-process registry (closed at cleanup) and returns its
 // reference.
 func ShellImage(t testing.TB) string {
@@ -44,7 +44,7 @@ func ShellImage(t testing.TB) string {
 				return
 			}
 			_, _ = tw.Write(data)
-			for _, l := range []string{"true", "false", "echo", "cat", "sleep"} {
+			for _, l := range []string{"true", "false", "echo", "cat", "sleep", "tar"} {
 				if err := tw.WriteHeader(&tar.Header{Name: "bin/" + l, Typeflag: tar.TypeSymlink, Linkname: "sh", Mode: 0o777, ModTime: time.Unix(0, 0)}); err != nil {
 					pw.CloseWithError(err)
 					return

@@ -5,10 +5,12 @@
 // image links true, false, echo, cat, sleep to it) it runs that command. Commands: echo WORDS, exit N,
 // true, false, cat (stdin to stdout), sleep SECONDS, procs (the number of
 // processes in /proc), serve PORT (an HTTP server: / answers
-// "hello from HOST", /bytes?n=N answers N bytes).
+// "hello from HOST", /bytes?n=N answers N bytes), tar cf - PATH and
+// tar xf - -C DIR (what kyb cp runs).
 package main
 
 import (
+	"archive/tar"
 	"fmt"
 	"io"
 	"net/http"
@@ -75,6 +77,11 @@ func main() {
 				}
 			}
 			fmt.Println(n)
+		case "tar": // tar cf - PATH | tar xf - -C DIR
+			if err := tarCmd(w[1:]); err != nil {
+				fmt.Fprintln(os.Stderr, "tar:", err)
+				os.Exit(2)
+			}
 		case "serve":
 			http.HandleFunc("/bytes", func(rw http.ResponseWriter, r *http.Request) {
 				n, _ := strconv.Atoi(r.URL.Query().Get("n"))
@@ -98,4 +105,76 @@ func main() {
 		}
 	}
 	os.Exit(code)
+}
+
+func tarCmd(args []string) error {
+	switch {
+	case len(args) == 3 && args[0] == "cf" && args[1] == "-":
+		tw := tar.NewWriter(os.Stdout)
+		root := filepath.Clean(args[2])
+		base := filepath.Dir(root)
+		err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(base, p)
+			h, err := tar.FileInfoHeader(fi, "")
+			if err != nil {
+				return err
+			}
+			h.Name = rel
+			if fi.IsDir() {
+				h.Name += "/"
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				return err
+			}
+			if fi.Mode().IsRegular() {
+				f, err := os.Open(p)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				_, err = io.Copy(tw, f)
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tw.Close()
+	case len(args) == 4 && args[0] == "xf" && args[1] == "-" && args[2] == "-C":
+		tr := tar.NewReader(os.Stdin)
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			p := filepath.Join(args[3], filepath.Clean("/"+h.Name))
+			switch h.Typeflag {
+			case tar.TypeDir:
+				if err := os.MkdirAll(p, 0o755); err != nil {
+					return err
+				}
+			case tar.TypeReg:
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					return err
+				}
+				f, err := os.OpenFile(p, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, os.FileMode(h.Mode)&0o777)
+				if err != nil {
+					return err
+				}
+				_, err = io.Copy(f, tr)
+				f.Close()
+				if err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return fmt.Errorf("usage: tar cf - PATH | tar xf - -C DIR")
 }

@@ -59,7 +59,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newMetaCmd(g, "label"), newMetaCmd(g, "annotate"), newWaitCmd(g),
 		newAPIResourcesCmd(g), newClusterInfoCmd(g), newEditCmd(g),
 		newScaleCmd(g), newRolloutCmd(g), newSetCmd(g), newExposeCmd(g),
-		newExecCmd(g), newAttachCmd(g), newPortForwardCmd(g),
+		newExecCmd(g), newAttachCmd(g), newPortForwardCmd(g), newCpCmd(g),
 	)
 	g.addCompletions(root)
 	err := root.ExecuteContext(ctx)
