@@ -52,7 +52,9 @@ func (c *Client) Exec(ctx context.Context, kind string, req api.ExecRequest, sio
 	}
 	nc := c.nc
 	inbox := nc.NewRespInbox()
-	frames := make(chan *nats.Msg, 2*api.ExecWindow/api.ExecChunk+64)
+	// Room for every data frame a window allows, and then some for pings,
+	// credits and the exit: a chan subscription drops what does not fit.
+	frames := make(chan *nats.Msg, 2*api.ExecWindow/execwire.MinFrameCost+64)
 	sub, err := nc.ChanSubscribe(inbox, frames)
 	if err != nil {
 		return -1, fmt.Errorf("%s: subscribe: %w", kind, err)
@@ -156,7 +158,7 @@ func (c *Client) Exec(ctx context.Context, kind string, req api.ExecRequest, sio
 				}
 				// Credit in batches of a quarter window: the sender keeps
 				// at least three quarters, so it never waits on a batch.
-				if owed += len(m.Data); owed >= api.ExecWindow/4 || len(frames) == 0 {
+				if owed += execwire.Cost(len(m.Data)); owed >= api.ExecWindow/4 || len(frames) == 0 {
 					_ = nc.PublishMsg(execwire.CreditMsg(api.SubjectExecInput, sess, owed))
 					owed = 0
 				}

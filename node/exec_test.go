@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/execwire"
@@ -73,7 +74,7 @@ func (p *execPeer) run(st api.ExecStart, o sessionOpts) execResult {
 	if st.PingMillis == 0 {
 		st.PingMillis = 50
 	}
-	frames := make(chan *nats.Msg, 256)
+	frames := make(chan *nats.Msg, 4096)
 	sub, err := p.nc.ChanSubscribe(api.NodeSubject(p.node, api.NodeVerbExec), frames)
 	if err != nil {
 		p.t.Fatal(err)
@@ -133,7 +134,7 @@ func (p *execPeer) run(st api.ExecStart, o sessionOpts) execResult {
 				} else {
 					errOut.Write(m.Data)
 				}
-				_ = p.nc.PublishMsg(execwire.CreditMsg(to, st.Session, len(m.Data)))
+				_ = p.nc.PublishMsg(execwire.CreditMsg(to, st.Session, execwire.Cost(len(m.Data))))
 			case api.FrameExit:
 				r := execResult{stdout: out.String(), stderr: errOut.String()}
 				if err := json.Unmarshal(m.Data, &r.exit); err != nil {
@@ -392,12 +393,18 @@ func TestWasmExec(t *testing.T) {
 		pod.Spec.RuntimeClassName = ptr(api.RuntimeWasm)
 		pod.Spec.Containers[0].Args = []string{"sleep", "forever"}
 		pod.Spec.Containers[0].Env = []api.EnvVar{{Name: "GREETING", Value: "hi"}}
+		pod.Spec.Containers[0].Resources.Limits = api.ResourceList{api.ResourceMemory: resource.MustParse("32Mi")}
 		api.Default(pod)
 		p := h.cp.assign(pod)
 		waitRunning(t, h, p.UID)
 		r := peer.run(startOf(p, api.SessionExec, "out", "hello", "env", "GREETING", "err", "oops", "exit", "3"), sessionOpts{})
 		if r.exit.Error != nil || r.exit.ExitCode != 3 || r.stdout != "hello\nGREETING=hi\n" || r.stderr != "oops\n" {
 			t.Errorf("wasm exec: %v", r)
+		}
+		// The pod's memory limit holds for the exec'd instance.
+		r = peer.run(startOf(p, api.SessionExec, "alloc", "64", "out", "survived"), sessionOpts{})
+		if r.exit.ExitCode == 0 || strings.Contains(r.stdout, "survived") || !strings.Contains(r.stderr, "OOMKilled") {
+			t.Errorf("exec past the memory limit: %v", r)
 		}
 		// A client that vanishes ends a spinning instance.
 		r = peer.run(startOf(p, api.SessionExec, "loop"), sessionOpts{noPings: true})

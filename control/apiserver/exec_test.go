@@ -309,7 +309,7 @@ func TestExecSessionIsolation(t *testing.T) {
 			switch m.Header.Get(api.ExecFrameHeader) {
 			case api.FrameStdout:
 				out.Write(m.Data)
-				_ = admin.PublishMsg(execwire.CreditMsg(api.SubjectExecInput, id, len(m.Data)))
+				_ = admin.PublishMsg(execwire.CreditMsg(api.SubjectExecInput, id, execwire.Cost(len(m.Data))))
 			case api.FrameExit:
 				var x api.ExecExit
 				_ = json.Unmarshal(m.Data, &x)

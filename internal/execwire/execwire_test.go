@@ -34,6 +34,7 @@ func TestWindow(t *testing.T) {
 		t.Errorf("credit beyond the window: took %d, want %d", n, api.ExecWindow)
 	}
 	w.Close()
+	w.Give(1) // a credit that arrives after the end is ignored
 	if _, err := w.Take(context.Background(), 1); !errors.Is(err, ErrClosed) {
 		t.Errorf("take after close: %v", err)
 	}
@@ -71,5 +72,35 @@ func TestInbox(t *testing.T) {
 	}
 	if total != api.ExecWindow {
 		t.Errorf("credited %d in all, want %d", total, api.ExecWindow)
+	}
+}
+
+// A tiny frame costs MinFrameCost: its overhead is credited when it is
+// queued, its bytes when read; so a window holds a bounded number of frames.
+func TestFrameCost(t *testing.T) {
+	var credited int
+	b := NewInbox(func(n int) { credited += n })
+	_ = b.Push([]byte("0123456789"))
+	if credited != MinFrameCost-10 {
+		t.Errorf("credited %d at push, want %d", credited, MinFrameCost-10)
+	}
+	buf := make([]byte, 16)
+	b.Read(buf)
+	if credited != MinFrameCost {
+		t.Errorf("credited %d after the read, want %d", credited, MinFrameCost)
+	}
+	w := NewWindow(api.ExecWindow)
+	frames := 0
+	s := &Sender{Ctx: context.Background(), Window: w, Send: func([]byte) error { frames++; return nil }}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	s.Ctx = ctx
+	for {
+		if _, err := s.Write([]byte{'x'}); err != nil {
+			break
+		}
+	}
+	if frames != api.ExecWindow/MinFrameCost {
+		t.Errorf("%d one-byte frames sent within a window, want %d", frames, api.ExecWindow/MinFrameCost)
 	}
 }

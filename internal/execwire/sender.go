@@ -20,8 +20,8 @@ type Sender struct {
 func (s *Sender) Write(p []byte) (int, error) {
 	done := 0
 	for done < len(p) {
-		k, err := s.Window.Take(s.Ctx, min(len(p)-done, api.ExecChunk))
-		if err != nil {
+		k := min(len(p)-done, api.ExecChunk)
+		if err := s.Window.TakeAll(s.Ctx, Cost(k)); err != nil {
 			return done, err
 		}
 		if err := s.Send(p[done : done+k]); err != nil {

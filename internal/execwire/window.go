@@ -19,6 +19,14 @@ var ErrClosed = errors.New("session closed")
 // credit allows: a broken or hostile peer.
 var ErrOverrun = errors.New("peer sent beyond its credit window")
 
+// MinFrameCost is what a data frame costs in credit at least: with it a
+// window holds at most api.ExecWindow/MinFrameCost frames in flight, so a
+// sender of many tiny writes cannot flood the receiver's message queue.
+const MinFrameCost = 1024
+
+// Cost is the credit a data frame of n bytes costs.
+func Cost(n int) int { return max(n, MinFrameCost) }
+
 // Window is a sender's credit: how many data bytes it may still send.
 type Window struct {
 	mu     sync.Mutex
@@ -55,6 +63,31 @@ func (w *Window) Take(ctx context.Context, n int) (int, error) {
 	}
 }
 
+// TakeAll waits until n bytes of credit (at most api.ExecWindow) are
+// available and takes them; ctx ending or Close end the wait.
+func (w *Window) TakeAll(ctx context.Context, n int) error {
+	n = min(n, api.ExecWindow)
+	for {
+		w.mu.Lock()
+		if w.closed {
+			w.mu.Unlock()
+			return ErrClosed
+		}
+		if w.avail >= n {
+			w.avail -= n
+			w.mu.Unlock()
+			return nil
+		}
+		wake := w.wake
+		w.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Give returns n bytes of credit (from a FrameCredit), never beyond
 // api.ExecWindow.
 func (w *Window) Give(n int) {
@@ -62,6 +95,10 @@ func (w *Window) Give(n int) {
 		return
 	}
 	w.mu.Lock()
+	if w.closed { // a credit after the session ended
+		w.mu.Unlock()
+		return
+	}
 	w.avail = min(w.avail+n, api.ExecWindow)
 	close(w.wake)
 	w.wake = make(chan struct{})
@@ -94,23 +131,34 @@ type Inbox struct {
 // NewInbox returns an empty Inbox granting credit through credit.
 func NewInbox(credit func(int)) *Inbox { return &Inbox{credit: credit, wake: make(chan struct{})} }
 
-// Push appends one data frame; an empty one is end of input.
+// Push appends one data frame; an empty one is end of input. credit may
+// be called (with the frame's overhead, Cost beyond its bytes) before it
+// returns.
 func (b *Inbox) Push(p []byte) error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed || b.eof {
+		b.mu.Unlock()
 		return ErrClosed
 	}
+	overhead := 0
 	if len(p) == 0 {
 		b.eof = true
 	} else {
 		if len(b.buf)+len(p) > api.ExecWindow {
+			b.mu.Unlock()
 			return ErrOverrun
 		}
 		b.buf = append(b.buf, p...)
+		// The frame's message is off the queue: what it cost beyond
+		// its bytes is credited now, its bytes as they are read.
+		overhead = Cost(len(p)) - len(p)
 	}
 	close(b.wake)
 	b.wake = make(chan struct{})
+	b.mu.Unlock()
+	if overhead > 0 && b.credit != nil {
+		b.credit(overhead)
+	}
 	return nil
 }
 
