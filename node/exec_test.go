@@ -119,7 +119,7 @@ func (p *execPeer) run(st api.ExecStart, o sessionOpts) execResult {
 								return
 							}
 						} else {
-							for c := range chunks(o.stdin) {
+							for c := range execChunks(o.stdin) {
 								_ = send(c)
 							}
 						}
@@ -146,7 +146,7 @@ func (p *execPeer) run(st api.ExecStart, o sessionOpts) execResult {
 	}
 }
 
-func chunks(b []byte) func(func([]byte) bool) {
+func execChunks(b []byte) func(func([]byte) bool) {
 	return func(yield func([]byte) bool) {
 		for len(b) > 0 {
 			n := min(len(b), api.ExecChunk)
@@ -200,8 +200,8 @@ func execContainerdHarness(t *testing.T) *harness {
 	return h
 }
 
-// waitRunning waits until the pod's first container runs.
-func waitRunning(t *testing.T, h *harness, uid string) {
+// waitExecRunning waits until the pod's first container runs.
+func waitExecRunning(t *testing.T, h *harness, uid string) {
 	t.Helper()
 	testutil.Eventually(t, 60*time.Second, func() error {
 		st, cs, err := containerStatus(t, h.cp, uid)
@@ -234,7 +234,7 @@ func TestContainerdExec(t *testing.T) {
 	pod.Spec.Hostname = "exec-host"
 	api.Default(pod)
 	p := h.cp.assign(pod)
-	waitRunning(t, h, p.UID)
+	waitExecRunning(t, h, p.UID)
 	peer := &execPeer{t: t, nc: h.cp.nc, node: h.cfg.Name}
 
 	t.Run("hostname", func(t *testing.T) {
@@ -344,7 +344,7 @@ func TestExecOnlyInOwnPods(t *testing.T) {
 	h := newHarness(t)
 	h.start()
 	p := h.cp.assign(probePod("mine", func(*api.Container) {}))
-	waitRunning(t, h, p.UID)
+	waitExecRunning(t, h, p.UID)
 	peer := &execPeer{t: t, nc: h.cp.nc, node: h.cfg.Name}
 	for _, tc := range []struct {
 		name string
@@ -396,7 +396,7 @@ func TestWasmExec(t *testing.T) {
 		pod.Spec.Containers[0].Resources.Limits = api.ResourceList{api.ResourceMemory: resource.MustParse("32Mi")}
 		api.Default(pod)
 		p := h.cp.assign(pod)
-		waitRunning(t, h, p.UID)
+		waitExecRunning(t, h, p.UID)
 		r := peer.run(startOf(p, api.SessionExec, "out", "hello", "env", "GREETING", "err", "oops", "exit", "3"), sessionOpts{})
 		if r.exit.Error != nil || r.exit.ExitCode != 3 || r.stdout != "hello\nGREETING=hi\n" || r.stderr != "oops\n" {
 			t.Errorf("wasm exec: %v", r)
@@ -418,7 +418,7 @@ func TestWasmExec(t *testing.T) {
 		pod.Spec.Containers[0].Ports = []api.ContainerPort{{Name: "http", ContainerPort: 8080, HostPort: freeTCPPort(t)}}
 		api.Default(pod)
 		p := h.cp.assign(pod)
-		waitRunning(t, h, p.UID)
+		waitExecRunning(t, h, p.UID)
 		st := startOf(p, api.SessionPortForward)
 		st.Port = 8080
 		r := peer.run(st, sessionOpts{stdin: []byte("GET /status/201 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")})

@@ -31,7 +31,7 @@ const DefaultExecPing = 2 * time.Second
 // maxExecSessionsPerServer bounds the sessions the apiserver relays.
 const maxExecSessionsPerServer = 1024
 
-// execSession is one relayed session.
+// relaySession is one relayed session.
 type relaySession struct {
 	id, user, node, reply, kind string
 	heardClient, heardNode      atomic.Int64 // unix nanos
@@ -337,7 +337,7 @@ func (s *Server) handleExecInput(req micro.Request) {
 	}
 	rs := s.execs.get(id)
 	if rs == nil || rs.user != who.Name {
-		fail(api.NewNotFound("ExecSession", truncate(id, 64)))
+		fail(api.NewNotFound("ExecSession", truncID(id, 64)))
 		return
 	}
 	rs.heardClient.Store(time.Now().UnixNano())
@@ -394,7 +394,7 @@ func (s *Server) handleNodeExec(req micro.Request) {
 	}
 }
 
-func truncate(s string, n int) string {
+func truncID(s string, n int) string {
 	if len(s) > n {
 		return s[:n] + "..."
 	}

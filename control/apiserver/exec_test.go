@@ -201,7 +201,7 @@ func TestExecThroughTheAPI(t *testing.T) {
 	})
 	t.Run("port-forward to WAGI", func(t *testing.T) {
 		e.runningWasmPod(t, "wagi", wasmModuleRef(t, "./runtimes/wasm/testdata/cgi"), fmt.Sprintf(`    ports: [{name: http, containerPort: 8080, hostPort: %d}]
-`, freePort(t)))
+`, execFreePort(t)))
 		out, _, code, err := e.exec(e.admin, api.SessionPortForward, api.ExecRequest{Pod: "wagi", Port: 8080},
 			"GET /status/202 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		if err != nil || code != 0 || !strings.Contains(out, "202 Accepted") {
@@ -210,7 +210,7 @@ func TestExecThroughTheAPI(t *testing.T) {
 	})
 }
 
-func freePort(t *testing.T) int {
+func execFreePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

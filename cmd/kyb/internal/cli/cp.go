@@ -167,7 +167,7 @@ func copyToPod(ctx context.Context, c *client.Client, local string, r *remoteSpe
 		return fmt.Errorf("cp: %w", err)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeTar(pw, local, path.Base(r.path))) }()
+	go func() { pw.CloseWithError(tarLocal(pw, local, path.Base(r.path))) }()
 	var stderr bytes.Buffer
 	code, err := c.Exec(ctx, api.SessionExec, api.ExecRequest{Namespace: r.ns, Pod: r.pod, Container: container,
 		Command: []string{"tar", "xf", "-", "-C", path.Dir(r.path)}}, client.ExecIO{Stdin: pr, Stderr: &stderr})
@@ -181,9 +181,9 @@ func copyToPod(ctx context.Context, c *client.Client, local string, r *remoteSpe
 	return nil
 }
 
-// writeTar writes local (a file or a directory tree) as an archive whose
+// tarLocal writes local (a file or a directory tree) as an archive whose
 // root is named name.
-func writeTar(w io.Writer, local, name string) error {
+func tarLocal(w io.Writer, local, name string) error {
 	tw := tar.NewWriter(w)
 	err := filepath.Walk(local, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {

@@ -28,11 +28,11 @@ func parsePortMaps(args []string) ([]portMap, error) {
 		if !ok {
 			l, r = a, a
 		}
-		rp, err := parsePort(r, false)
+		rp, err := parsePortNum(r, false)
 		if err != nil {
 			return nil, fmt.Errorf("port-forward: %q: remote port: %w", a, err)
 		}
-		lp, err := parsePort(l, true)
+		lp, err := parsePortNum(l, true)
 		if err != nil {
 			return nil, fmt.Errorf("port-forward: %q: local port: %w", a, err)
 		}
@@ -41,7 +41,7 @@ func parsePortMaps(args []string) ([]portMap, error) {
 	return out, nil
 }
 
-func parsePort(s string, zeroOK bool) (int32, error) {
+func parsePortNum(s string, zeroOK bool) (int32, error) {
 	if s == "" && zeroOK {
 		return 0, nil
 	}
