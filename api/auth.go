@@ -100,6 +100,10 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectModulesList},
 	{Subject: SubjectModulesGet},
 	{Subject: SubjectBackup, Stream: true},
+	{Subject: SubjectExec, Stream: true},
+	{Subject: SubjectAttach, Stream: true},
+	{Subject: SubjectPortForward, Stream: true},
+	{Subject: SubjectExecInput},
 }
 
 // NodeVerbs lists every subject a node may publish to on the apiserver
@@ -119,6 +123,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbVolume)},
 	{Subject: NodeSubject("*", NodeVerbVolumeDeleted)},
 	{Subject: NodeSubject("*", NodeVerbServiceWatch), Stream: true},
+	{Subject: NodeSubject("*", NodeVerbExec)},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.

@@ -162,6 +162,11 @@ func (a *Agent) Run(parent context.Context) error {
 		return fmt.Errorf("run node agent %s: %w", a.cfg.Name, err)
 	}
 	defer func() { _ = volSub.Unsubscribe() }()
+	stopExec, err := a.serveExec(ctx)
+	if err != nil {
+		return fmt.Errorf("run node agent %s: %w", a.cfg.Name, err)
+	}
+	defer stopExec()
 
 	a.refreshNode(ctx)
 

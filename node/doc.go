@@ -13,6 +13,11 @@
 //     list of its pods on kyb.node.<name>.sync at start and on every
 //     reconnect; the sync list is the truth (pods missing from it are stopped
 //     and removed; updates older than what a worker has are ignored);
+//   - exec and port-forward (exec.go, portforward.go): it runs the sessions
+//     the control plane starts on kyb.agent.<name>.exec, in its own pods
+//     only, and streams their frames back on kyb.node.<name>.exec with credit
+//     flow control (api/exec.go); a session whose peer goes silent is ended
+//     and its process killed;
 //   - admission: every pod it is handed, by an assignment or in a sync
 //     reply, is checked before anything is done for it, even though the
 //     control plane checked it too (admit.go): its uid is a UUID as the

@@ -76,6 +76,10 @@ type Config struct {
 	// client asks again at once), so that a slow client never holds more;
 	// default 8 MiB.
 	StreamMaxBytes int64
+	// ExecPing is how often the hops of an exec or port-forward session
+	// ping; a side silent for api.ExecIdlePings of them ends the session.
+	// Default DefaultExecPing.
+	ExecPing time.Duration
 	// MaxStreams bounds the users' streams open at once (503 beyond);
 	// default 1024.
 	MaxStreams int
@@ -230,6 +234,7 @@ type Server struct {
 	ranges serviceRanges
 	events atomic.Pointer[events.Store] // set by Start
 	gone   *gonePods                    // pods deleted lately, for their last events
+	execs  *execRelay                   // exec sessions relayed (exec.go)
 
 	sem     chan struct{} // user requests in flight
 	nodeSem chan struct{} // node requests in flight
@@ -266,6 +271,7 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		seen:        map[string]api.Object{},
 		hist:        newHistory(cfg.WatchHistory),
 		streams:     make(chan struct{}, cfg.MaxStreams),
+		execs:       &execRelay{m: map[string]*relaySession{}},
 		nodeStreams: make(chan struct{}, cfg.MaxNodeStreams),
 		nodeWatches: make(chan struct{}, cfg.MaxNodeWatches),
 		uploads:     newUploads(),
@@ -420,6 +426,11 @@ func (s *Server) endpoints() []endpoint {
 		{"node-config", node(api.NodeVerbConfig), s.nodeOnly(s.handleNodeConfig), "ConfigRequest (a ConfigMap or Secret a pod bound to the node references) -> object"},
 		{"node-volume", node(api.NodeVerbVolume), s.nodeOnly(s.handleNodeVolume), "VolumeRequest -> PersistentVolume (of a claim of a pod bound to the node)"},
 		{"node-volumedeleted", node(api.NodeVerbVolumeDeleted), s.nodeOnly(s.handleNodeVolumeDeleted), "VolumeDeleted -> Ack (the volume is removed)"},
+		{"exec", api.SubjectExec, s.handleSession(api.SessionExec), "ExecRequest -> stream of exec frames (api/exec.go)"},
+		{"attach", api.SubjectAttach, s.handleSession(api.SessionAttach), "ExecRequest -> stream of exec frames"},
+		{"portforward", api.SubjectPortForward, s.handleSession(api.SessionPortForward), "ExecRequest with port -> stream of exec frames"},
+		{"exec-input", api.SubjectExecInput, s.handleExecInput, "a client's exec frame (no reply needed)"},
+		{"node-exec", node(api.NodeVerbExec), s.nodeOnly(s.handleNodeExec), "a node's exec frame (no reply)"},
 	}
 }
 

@@ -62,6 +62,9 @@ func editRules() []api.PolicyRule {
 	return append(viewRules(),
 		api.PolicyRule{APIGroups: []string{""}, Resources: []string{"secrets"}, Verbs: readVerbs},
 		api.PolicyRule{APIGroups: []string{""}, Resources: editCore, Verbs: writeVerbs},
+		// As Kubernetes' edit role: into the pods it may write (kyb exec,
+		// attach, port-forward); view may not.
+		api.PolicyRule{APIGroups: []string{""}, Resources: []string{"pods/exec", "pods/attach", "pods/portforward"}, Verbs: []string{api.VerbCreate, api.VerbGet}},
 		api.PolicyRule{APIGroups: []string{"apps"}, Resources: editApps, Verbs: writeVerbs},
 		api.PolicyRule{APIGroups: []string{"batch"}, Resources: batch, Verbs: writeVerbs},
 		api.PolicyRule{APIGroups: []string{KybGroup}, Resources: []string{ResourceModules}, Verbs: writeVerbs},

@@ -62,6 +62,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newAPIResourcesCmd(g), newClusterInfoCmd(g), newEditCmd(g),
 		newScaleCmd(g), newRolloutCmd(g), newSetCmd(g), newExposeCmd(g), newCreateCmd(g),
 		newBackupCmd(g), newRestoreCmd(g),
+		newExecCmd(g), newAttachCmd(g), newPortForwardCmd(g), newCpCmd(g),
 	)
 	g.addCompletions(root)
 	root.AddCommand(newWasmHostCmd(g)) // hidden: what an agent starts
