@@ -99,6 +99,7 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectModulesUpload + ".*"},
 	{Subject: SubjectModulesList},
 	{Subject: SubjectModulesGet},
+	{Subject: SubjectTop},
 }
 
 // NodeVerbs lists every subject a node may publish to on the apiserver
@@ -113,6 +114,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbEvents)},
 	{Subject: NodeSubject("*", NodeVerbModuleInfo)},
 	{Subject: NodeSubject("*", NodeVerbServices)},
+	{Subject: NodeSubject("*", NodeVerbUsage)},
 	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
 }
 

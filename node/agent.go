@@ -154,6 +154,7 @@ func (a *Agent) Run(parent context.Context) error {
 	var bg sync.WaitGroup
 	bg.Go(func() { a.reporter.run(ctx) })
 	bg.Go(func() { a.beatLoop(ctx) })
+	bg.Go(func() { a.statsLoop(ctx) })
 
 	// connect: register, (flush), sync, reconcile; retried until it works.
 	retry := time.NewTimer(0)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/metrics"
 	"github.com/kybernetes/kybernetes/internal/retry"
 )
 
@@ -287,6 +288,7 @@ func (c *core) run(ctx context.Context, events <-chan store.Event) error {
 				continue
 			}
 		}
+		c.observeQueue()
 		select {
 		case ev, ok := <-events:
 			if !ok {
@@ -790,12 +792,14 @@ func (c *core) scheduleOne(ctx context.Context, pi *podInfo) {
 	c.stats.attempts.Add(1)
 	ni, msg := c.decide(pi)
 	if ni != nil {
+		metricScheduled.Inc()
 		c.setCounted(pi, ni.name) // assumed: the next decisions see it at once
 		pi.state = stateBinding
 		pi.bindRV = pi.pod.ResourceVersion
 		c.dispatch(job{kind: jobBind, key: pi.key, uid: pi.uid, pod: pi.pod, node: ni.name})
 	} else {
 		c.stats.unschedulable.Add(1)
+		metricUnschedulable.Inc()
 		c.cfg.Recorder.Eventf(api.RefTo(pi.pod), api.EventTypeWarning, api.ReasonFailedScheduling, "%s", msg)
 		pi.state = stateParked
 		c.parked[pi.key] = pi
@@ -827,6 +831,7 @@ func (c *core) handleResult(ctx context.Context, r job) {
 	case jobBind:
 		if r.err == nil {
 			c.stats.bound.Add(1)
+			metrics.PodsBound.Inc()
 			c.cfg.Recorder.Eventf(api.RefTo(pi.pod), api.EventTypeNormal, api.ReasonScheduled, "Successfully assigned %s to %s", r.key, r.node)
 			if pi.state == stateBinding {
 				pi.state = stateBound
@@ -852,6 +857,7 @@ func (c *core) handleResult(ctx context.Context, r job) {
 			}
 		default:
 			c.stats.errors.Add(1)
+			metricBindError.Inc()
 			c.log.Warn("bind pod", "pod", pi.key, "node", r.node, "err", r.err)
 			c.backoffRetry(ctx, pi)
 		}

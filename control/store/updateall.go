@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/metrics"
 )
 
 // UpdateAll writes each object with compare-and-set on its resourceVersion,
@@ -34,6 +36,7 @@ import (
 // and the Store's head cache stays current, so a later Update of the new
 // revision needs no read.
 func (s *Store) UpdateAll(ctx context.Context, objs []api.Object) []error {
+	defer metrics.ObserveStore("update_all", time.Now())
 	errs := make([]error, len(objs))
 	pubs := make([]pendingUpdate, len(objs))
 	for i, obj := range objs {

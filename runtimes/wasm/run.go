@@ -102,11 +102,11 @@ func sleeper(ctx context.Context) sys.Nanosleep {
 
 // instance runs one instantiation of m to its end and says how it ended.
 // killed reports whether the runtime cancelled ctx on purpose.
-func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfig, memLimit int64, usage *atomic.Int64, killed func() bool) inproc.Exit {
+func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfig, memLimit int64, u *usage, killed func() bool) inproc.Exit {
 	if memLimit == 0 {
 		memLimit = r.cfg.DefaultMemoryLimitBytes // negative: none
 	}
-	alloc := &allocator{usage: usage}
+	alloc := &allocator{usage: u.memBytes()}
 	if memLimit > 0 {
 		pages := uint64(memLimit) / 65536 * 65536
 		if m.minMem > pages {
@@ -116,10 +116,12 @@ func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfi
 		alloc.limit = pages
 	}
 	ctx = experimental.WithMemoryAllocator(ctx, alloc)
+	end := u.begin()
 	mod, err := r.wz.InstantiateModule(ctx, m.cm, mc.WithNanosleep(sleeper(ctx)))
 	if mod != nil {
 		mod.Close(context.Background())
 	}
+	end()
 	oom := alloc.oom.Load()
 	var ee *sys.ExitError
 	switch {

@@ -30,6 +30,10 @@ type agentFlags struct {
 	moduleDirs         []string
 	wasmHostIP         string
 	maxPods, maxWasm   int64
+	// metrics is registered by `kyb agent` only: under `kyb up` the
+	// server's /metrics carries the local agent's families too.
+	metrics       metricsFlags
+	statsInterval time.Duration
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
@@ -39,6 +43,7 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 		fl.StringVar(&f.token, "token", os.Getenv("KYB_TOKEN"), "join token from `kyb token create` (env KYB_TOKEN); needed only on the first start, the node's credentials are kept in the data dir")
 		fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "directory for the agent's state, logs and volumes")
 		fl.StringSliceVar(&f.moduleDirs, "module-dir", nil, "absolute directory whose .wasm files pods may run as file:// modules (repeatable; none by default)")
+		f.metrics.register(cmd, defaultAgentMetrics)
 	} else {
 		wd, _ := os.Getwd()
 		fl.StringSliceVar(&f.moduleDirs, "module-dir", []string{wd}, "absolute directory whose .wasm files pods may run as file:// modules (development mode: the working directory by default)")
@@ -49,6 +54,7 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.StringVar(&f.wasmHostIP, "wasm-host-ip", "0.0.0.0", "address wasm pods' hostPorts listen on")
 	fl.Int64Var(&f.maxPods, "max-pods", 110, "container pods this node takes")
 	fl.Int64Var(&f.maxWasm, "max-wasm-pods", 2000, "wasm pods this node takes")
+	fl.DurationVar(&f.statsInterval, "stats-interval", 10*time.Second, "how often pods' usage is sampled and reported (kyb top, the dashboard's plots); negative: never")
 }
 
 // agentRuntime builds the node's runtimes and runs the agent until ctx ends.
@@ -60,6 +66,9 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 	}
 	dir := filepath.Join(f.dataDir, "agent")
 	rts := map[string]runtimes.Runtime{}
+	if err := f.metrics.serve(ctx, log); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 
 	// Nodes reach no raw JetStream: kyb:// modules come through the node
 	// API, which serves only modules this node's pods reference.
@@ -110,10 +119,11 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 	}
 
 	a, err := node.New(node.Config{
-		Name:        f.name,
-		DataDir:     dir,
-		MaxPods:     f.maxPods,
-		MaxWasmPods: f.maxWasm,
+		Name:          f.name,
+		DataDir:       dir,
+		MaxPods:       f.maxPods,
+		MaxWasmPods:   f.maxWasm,
+		StatsInterval: f.statsInterval,
 	}, nc, rts, log.With("component", "agent"))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)

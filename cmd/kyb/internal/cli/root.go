@@ -60,7 +60,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newCordonCmd(g, "cordon", true), newCordonCmd(g, "uncordon", false), newDrainCmd(g),
 		newMetaCmd(g, "label"), newMetaCmd(g, "annotate"), newWaitCmd(g),
 		newAPIResourcesCmd(g), newClusterInfoCmd(g), newEditCmd(g),
-		newScaleCmd(g), newRolloutCmd(g), newSetCmd(g), newExposeCmd(g),
+		newScaleCmd(g), newRolloutCmd(g), newSetCmd(g), newExposeCmd(g), newTopCmd(g),
 	)
 	g.addCompletions(root)
 	err := root.ExecuteContext(ctx)

@@ -26,6 +26,7 @@ type serverFlags struct {
 	leaseDuration, renew   time.Duration
 	serviceCIDR, nodePorts string
 	http                   string
+	metrics                metricsFlags
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -40,6 +41,7 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", api.DefaultServiceCIDR, "IPv4 range Service cluster IPs are allocated from (its .1 and .10 only on request: the kubernetes Service, the cluster DNS)")
 	cmd.Flags().StringVar(&f.nodePorts, "service-node-port-range", api.DefaultNodePortRange, "range NodePorts are allocated from, LOW-HIGH")
 	cmd.Flags().StringVar(&f.http, "http", "127.0.0.1:8080", "HOST:PORT of the web dashboard (HTTPS unless loopback, as --tls says); empty for none")
+	f.metrics.register(cmd, defaultServerMetrics)
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -49,12 +51,19 @@ func (f *serverFlags) start(ctx context.Context, g *globals) (*controlplane.Cont
 	if err != nil {
 		return nil, err
 	}
+	if _, err := f.metrics.options(); err != nil {
+		return nil, err
+	}
 	tuneGC()
 	cp, err := controlplane.Start(ctx, cfg, g.log)
 	if err != nil {
 		return nil, err
 	}
 	if err := f.writeAdmin(cp, g); err != nil {
+		_ = cp.Shutdown()
+		return nil, err
+	}
+	if err := f.metrics.serve(ctx, g.log); err != nil {
 		_ = cp.Shutdown()
 		return nil, err
 	}
