@@ -149,6 +149,11 @@ func (s *Server) handleTop(req micro.Request) {
 		err = s.authz.Authorize(authz.Attributes{User: who, Verb: verb, APIGroup: api.MetricsGroup,
 			Resource: r.Kind, Namespace: r.Namespace, Name: r.Name})
 	}
+	if st, ok := err.(*api.Status); ok && st.Code == 403 {
+		cp := *st
+		cp.Message += " in API group " + api.MetricsGroup
+		err = &cp
+	}
 	if err != nil {
 		syncErr(req, err)
 		return
