@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -154,4 +155,23 @@ func codeString(code int) string {
 		return s
 	}
 	return strconv.Itoa(code)
+}
+
+// FamilyNames lists the names of kyb's own families (not the Go and
+// process collectors'), for docs and tests.
+func FamilyNames() []string {
+	var names []string
+	for _, c := range []prometheus.Collector{APIRequestDuration, ScheduleAttempts, PodsBound, PendingPods,
+		StoreOperationDuration, PodStartDuration, WAGIRequests, UsageReports} {
+		ch := make(chan *prometheus.Desc, 4)
+		go func() { c.Describe(ch); close(ch) }()
+		for d := range ch {
+			s := d.String()
+			if i := strings.Index(s, `fqName: "`); i >= 0 {
+				s = s[i+len(`fqName: "`):]
+				names = append(names, s[:strings.IndexByte(s, '"')])
+			}
+		}
+	}
+	return names
 }
