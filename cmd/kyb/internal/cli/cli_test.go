@@ -129,6 +129,11 @@ func TestBadInvocations(t *testing.T) {
 		{[]string{"apply"}, "-f is required"},
 		{[]string{"delete", "pod"}, "want KIND NAME"},
 		{[]string{"server", "--sync", "sometimes"}, "--sync"},
+		{[]string{"server", "--metrics-listen", "0.0.0.0:0"}, "--metrics-token-file"},
+		{[]string{"server", "--metrics-listen", "nohost"}, "--metrics-listen"},
+		{[]string{"server", "--metrics-listen", "127.0.0.1:0", "--metrics-token-file", "/nonexistent/token"}, "--metrics-token-file"},
+		{[]string{"top", "deployments"}, "want nodes or pods"},
+		{[]string{"top", "pods", "--sort-by", "size"}, "--sort-by"},
 		{[]string{"module", "push", "m", "/etc/hostname"}, "not a WebAssembly module"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

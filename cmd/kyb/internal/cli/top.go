@@ -29,6 +29,13 @@ func newTopCmd(g *globals) *cobra.Command {
 	top := &cobra.Command{
 		Use:   "top (nodes | pods)",
 		Short: "Show the CPU and memory use of nodes or pods (sampled by the agents every 10 s)",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("top: name a resource: nodes or pods")
+			}
+			return fmt.Errorf("top: unknown resource %q: want nodes or pods", args[0])
+		},
 	}
 	nodes := &cobra.Command{
 		Use:     "nodes [NAME]",
@@ -36,6 +43,9 @@ func newTopCmd(g *globals) *cobra.Command {
 		Short:   "CPU(cores) CPU(%) MEMORY(bytes) MEMORY(%) of each node (% of allocatable)",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSortBy(o.sortBy); err != nil {
+				return err
+			}
 			req := api.TopRequest{Kind: "nodes", LabelSelector: o.selector}
 			if len(args) == 1 {
 				req.Name = args[0]
@@ -61,6 +71,9 @@ func newTopCmd(g *globals) *cobra.Command {
 		Short:   "CPU(cores) MEMORY(bytes) of each pod, or each container with --containers",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkSortBy(o.sortBy); err != nil {
+				return err
+			}
 			req := api.TopRequest{Kind: "pods", Namespace: o.ns, AllNamespaces: o.allNS, LabelSelector: o.selector}
 			if len(args) == 1 {
 				req.Name = args[0]
