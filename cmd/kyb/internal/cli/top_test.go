@@ -26,7 +26,9 @@ func TestPrintTop(t *testing.T) {
 	}{
 		{"nodes", func(b *bytes.Buffer) error { return printTopNodes(b, nodes, topOptions{}) }, []string{
 			"NAME CPU(cores) CPU(%) MEMORY(bytes) MEMORY(%)", "a 250m 25% 512Mi 50%", "b 500m <unknown> 256Mi <unknown>"}},
-		{"nodes by cpu", func(b *bytes.Buffer) error { return printTopNodes(b, nodes, topOptions{sortBy: "cpu", noHeaders: true}) }, []string{
+		{"nodes by cpu", func(b *bytes.Buffer) error {
+			return printTopNodes(b, nodes, topOptions{sortBy: "cpu", noHeaders: true})
+		}, []string{
 			"b 500m <unknown> 256Mi <unknown>", "a 250m 25% 512Mi 50%"}},
 		{"pods", func(b *bytes.Buffer) error { return printTopPods(b, pods, topOptions{}) }, []string{
 			"NAME CPU(cores) MEMORY(bytes)", "small 1m 128Ki", "big 3m 64Mi"}},
