@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/client"
 	"github.com/kybernetes/kybernetes/internal/metrics"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 	"github.com/kybernetes/kybernetes/runtimes"
@@ -143,6 +144,18 @@ spec:
 	r, err := c.c.Top(context.Background(), api.TopRequest{Kind: "pods", Name: "hog", Series: true})
 	if err != nil || len(r.Pods) != 1 || len(r.Pods[0].Series) == 0 {
 		t.Fatalf("top series of hog: %+v %v", r, err)
+	}
+
+	// A user with no rights gets the 403, not numbers.
+	nobody, err := client.CreateUser(context.Background(), c.c, "nobody", c.url, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, what := range []string{"pods", "nodes"} {
+		out, _, err := c.kybErr("--config", nobody, "top", what)
+		if err == nil || !api.IsForbidden(err) || !strings.Contains(err.Error(), "cannot list") || !strings.Contains(err.Error(), "metrics.k8s.io") || strings.Contains(out, "hog") {
+			t.Errorf("kyb top %s as a user without rights: %v\n%s", what, err, out)
+		}
 	}
 
 	fams := scrape(t, addr.String())
