@@ -282,13 +282,13 @@ func (c *core) run(ctx context.Context, events <-chan store.Event) error {
 			return nil
 		}
 		c.flushDirty()
+		c.observeQueue()
 		if c.synced && c.inFlight < c.maxIn {
 			if pi := c.pop(); pi != nil {
 				c.scheduleOne(ctx, pi)
 				continue
 			}
 		}
-		c.observeQueue()
 		select {
 		case ev, ok := <-events:
 			if !ok {
