@@ -2,7 +2,10 @@ package wasm_test
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,4 +81,61 @@ func TestStatsCPUAndInstances(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// threads is this process's OS thread count.
+func threads(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(v))
+			return n
+		}
+	}
+	t.Fatal("no Threads in /proc/self/status")
+	return 0
+}
+
+// TestSleepingModulesHoldNoThread: an instance is locked to its thread for
+// CPU accounting only while it runs wasm code, so 64 sleeping modules do
+// not hold 64 threads.
+func TestSleepingModulesHoldNoThread(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Linux only")
+	}
+	rt := newRuntime(t, wasm.Config{})
+	sb := sandbox(t, rt)
+	ctx := ctxT(t)
+	before := threads(t)
+	const n = 64
+	var ids []string
+	for i := range n {
+		id, err := rt.CreateContainer(ctx, sb.ID, &runtimes.ContainerConfig{Name: fmt.Sprintf("s%d", i), Image: fileRef(testProg(t)), Args: []string{"out", "up", "sleep", "forever"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.StartContainer(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		for _, id := range ids {
+			st, err := rt.ContainerStats(ctx, id)
+			if err != nil {
+				return err
+			}
+			if st.Instances != 1 {
+				return fmt.Errorf("%s: %d instances", id, st.Instances)
+			}
+		}
+		return nil
+	})
+	time.Sleep(50 * time.Millisecond) // let them reach their sleep
+	if after := threads(t); after-before >= n/2 {
+		t.Fatalf("threads went from %d to %d with %d sleeping modules", before, after, n)
+	}
 }

@@ -24,33 +24,65 @@ type liveRun struct {
 	start uint64
 }
 
-// begin counts an instance that starts on the calling goroutine and
-// returns the function that ends it. With a CPU clock (Linux) the
-// goroutine stays locked to its thread until then. u may be nil.
-func (u *usage) begin() func() {
+// instanceRun is one running instance's CPU accounting: while it runs wasm
+// code its goroutine is locked to its OS thread, whose CPU clock measures
+// it; while it sleeps (nanosleep, poll_oneoff) the thread is let go, so
+// that thousands of sleeping modules hold no thread each.
+type instanceRun struct {
+	u   *usage
+	run *liveRun // nil while paused, or where CPU clocks are not read
+}
+
+// begin counts an instance that starts on the calling goroutine; end (or
+// the last pause) must be called on the same goroutine. u may be nil.
+func (u *usage) begin() *instanceRun {
 	if u == nil {
-		return func() {}
+		return nil
 	}
 	u.instances.Add(1)
+	r := &instanceRun{u: u}
+	r.resume()
+	return r
+}
+
+// resume locks the goroutine to its thread and notes its CPU clock.
+func (r *instanceRun) resume() {
+	if r == nil || r.run != nil {
+		return
+	}
 	run := startThreadCPU()
-	if run != nil {
-		u.mu.Lock()
-		if u.live == nil {
-			u.live = map[*liveRun]bool{}
-		}
-		u.live[run] = true
-		u.mu.Unlock()
+	if run == nil {
+		return
 	}
-	return func() {
-		if run != nil {
-			used := endThreadCPU(run)
-			u.mu.Lock()
-			delete(u.live, run)
-			u.cpuDone += used
-			u.mu.Unlock()
-		}
-		u.instances.Add(-1)
+	r.u.mu.Lock()
+	if r.u.live == nil {
+		r.u.live = map[*liveRun]bool{}
 	}
+	r.u.live[run] = true
+	r.u.mu.Unlock()
+	r.run = run
+}
+
+// pause adds the CPU used since resume and lets the thread go.
+func (r *instanceRun) pause() {
+	if r == nil || r.run == nil {
+		return
+	}
+	used := endThreadCPU(r.run)
+	r.u.mu.Lock()
+	delete(r.u.live, r.run)
+	r.u.cpuDone += used
+	r.u.mu.Unlock()
+	r.run = nil
+}
+
+// end accounts the instance's last CPU time and stops counting it.
+func (r *instanceRun) end() {
+	if r == nil {
+		return
+	}
+	r.pause()
+	r.u.instances.Add(-1)
 }
 
 // cpuNanos is the CPU time the container's instances used so far.
