@@ -56,7 +56,8 @@ func usageOf(ctx context.Context, sess *session, kind, ns, name string) *usageVi
 	}
 	now := time.Now()
 	for _, n := range reply.Nodes {
-		p := usagePlot{Title: n.Name, CPUNow: cores(n.Usage.CPUNanoCores), MemNow: memText(n.Usage.MemoryBytes)}
+		p := usagePlot{Title: n.Name, CPUNow: cores(n.Usage.CPUNanoCores) + ofText(float64(n.Usage.CPUNanoCores)/1e6, float64(n.AllocatableCPUMilli), milli(n.AllocatableCPUMilli)),
+			MemNow: memText(n.Usage.MemoryBytes) + ofText(float64(n.Usage.MemoryBytes), float64(n.AllocatableMemoryBytes), bytesText(n.AllocatableMemoryBytes))}
 		p.CPU = plotSVG(n.Series, now, func(u api.UsagePoint) float64 { return float64(u.CPUNanoCores) / 1e9 }, float64(n.AllocatableCPUMilli)/1000, "CPU cores", func(f float64) string { return fmt.Sprintf("%.2f", f) })
 		p.Mem = plotSVG(n.Series, now, func(u api.UsagePoint) float64 { return float64(u.MemoryBytes) }, float64(n.AllocatableMemoryBytes), "memory", func(f float64) string { return memText(uint64(f)) })
 		v.Plots = append(v.Plots, p)
@@ -69,6 +70,14 @@ func usageOf(ctx context.Context, sess *session, kind, ns, name string) *usageVi
 	}
 	v.Empty = len(v.Plots) == 0
 	return v
+}
+
+// ofText is " (N% of TOTAL)", or "" when total is unknown.
+func ofText(used, total float64, totalText string) string {
+	if total <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d%% of %s)", int(used/total*100), totalText)
 }
 
 func cores(nano uint64) string { return fmt.Sprintf("%dm", nano/1_000_000) }
@@ -85,10 +94,12 @@ const (
 	plotMaxSamples = 720
 )
 
-// plotSVG draws series over the last hour ending at now as a line over an
-// area, scaled to the larger of its peak and limit (the node's allocatable,
-// drawn as a dashed line when known). Only numbers reach the SVG: no text
-// of the series is interpolated but what format returns of a float.
+// plotSVG draws series ending at now as a line over an area: over the last
+// hour, or since the first sample when that is later (at least a minute), so
+// that a young cluster's plot is not a sliver at the right edge; scaled to
+// 1.25 times its peak, with limit (the node's allocatable) as a dashed line
+// when it falls within. Only numbers reach the SVG: no text of the series is
+// interpolated but what format returns of a float.
 func plotSVG(series []api.UsagePoint, now time.Time, value func(api.UsagePoint) float64, limit float64, label string, format func(float64) string) template.HTML {
 	if len(series) > plotMaxSamples {
 		series = series[len(series)-plotMaxSamples:]
@@ -97,19 +108,23 @@ func plotSVG(series []api.UsagePoint, now time.Time, value func(api.UsagePoint) 
 	for _, p := range series {
 		peak = max(peak, value(p))
 	}
-	top := max(peak, limit) * 1.05
+	top := peak * 1.25
 	if top <= 0 {
 		top = 1
 	}
+	span := plotHour
+	if len(series) > 0 {
+		span = min(plotHour, max(now.Sub(series[0].Time), time.Minute))
+	}
 	x := func(t time.Time) float64 {
-		f := 1 - float64(now.Sub(t))/float64(plotHour)
+		f := 1 - float64(now.Sub(t))/float64(span)
 		return plotPadL + min(max(f, 0), 1)*(plotW-plotPadL)
 	}
 	y := func(v float64) float64 { return plotPadT + (1-v/top)*(plotH-plotPadT) }
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="plot" viewBox="0 0 %g %g" preserveAspectRatio="none" role="img" aria-label="%s, last hour">`, plotW, plotH, template.HTMLEscapeString(label))
 	fmt.Fprintf(&b, `<rect class="plot-bg" x="0" y="0" width="%g" height="%g"/>`, plotW, plotH)
-	if limit > 0 {
+	if limit > 0 && limit <= top {
 		fmt.Fprintf(&b, `<line class="plot-limit" x1="%g" x2="%g" y1="%.1f" y2="%.1f"/>`, plotPadL, plotW, y(limit), y(limit))
 	}
 	if len(series) > 0 {
@@ -121,7 +136,7 @@ func plotSVG(series []api.UsagePoint, now time.Time, value func(api.UsagePoint) 
 		fmt.Fprintf(&b, `<polygon class="plot-area" points="%.1f,%.1f %s%.1f,%.1f"/>`, x(first.Time), y(0), pts.String(), x(last.Time), y(0))
 		fmt.Fprintf(&b, `<polyline class="plot-line" points="%s"/>`, strings.TrimSpace(pts.String()))
 	}
-	fmt.Fprintf(&b, `<text class="plot-label" x="%g" y="11">%s · peak %s</text>`, plotPadL+2, template.HTMLEscapeString(label), template.HTMLEscapeString(format(peak)))
+	fmt.Fprintf(&b, `<text class="plot-label" x="%g" y="11">%s · peak %s · last %s</text>`, plotPadL+2, template.HTMLEscapeString(label), template.HTMLEscapeString(format(peak)), spanText(span))
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String()) //nolint:gosec // numbers and escaped labels only
 }
@@ -152,3 +167,6 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, sess *session) {
 	w.Header().Set("Cache-Control", "no-store")
 	s.render(w, http.StatusOK, "usage", usageOf(ctx, sess, kind, ns, name))
 }
+
+// spanText prints a plot's time span: "60 min", "3 min".
+func spanText(d time.Duration) string { return fmt.Sprintf("%d min", int(d.Round(time.Minute)/time.Minute)) }
