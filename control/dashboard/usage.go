@@ -169,4 +169,6 @@ func (s *Server) usage(w http.ResponseWriter, r *http.Request, sess *session) {
 }
 
 // spanText prints a plot's time span: "60 min", "3 min".
-func spanText(d time.Duration) string { return fmt.Sprintf("%d min", int(d.Round(time.Minute)/time.Minute)) }
+func spanText(d time.Duration) string {
+	return fmt.Sprintf("%d min", int(d.Round(time.Minute)/time.Minute))
+}
