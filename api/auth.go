@@ -104,6 +104,7 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectAttach, Stream: true},
 	{Subject: SubjectPortForward, Stream: true},
 	{Subject: SubjectExecInput},
+	{Subject: SubjectTop},
 }
 
 // NodeVerbs lists every subject a node may publish to on the apiserver
@@ -118,6 +119,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbEvents)},
 	{Subject: NodeSubject("*", NodeVerbModuleInfo)},
 	{Subject: NodeSubject("*", NodeVerbServices)},
+	{Subject: NodeSubject("*", NodeVerbUsage)},
 	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
 	{Subject: NodeSubject("*", NodeVerbConfig)},
 	{Subject: NodeSubject("*", NodeVerbVolume)},

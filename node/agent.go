@@ -175,6 +175,7 @@ func (a *Agent) Run(parent context.Context) error {
 	bg.Go(func() { a.beatLoop(ctx) })
 	bg.Go(func() { a.configs.run(ctx, a.cfg.ConfigResync) })
 	bg.Go(func() { a.runServices(ctx) })
+	bg.Go(func() { a.statsLoop(ctx) })
 
 	// connect: register, (flush), sync, reconcile; retried until it works.
 	retry := time.NewTimer(0)

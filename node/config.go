@@ -52,6 +52,10 @@ type Config struct {
 	// StatusInterval is how often the node status is re-sent when nothing
 	// changed. Default 10s.
 	StatusInterval time.Duration
+	// StatsInterval is how often the agent samples its pods' usage and
+	// reports it (kyb top, the dashboard's plots). Default 10s; negative:
+	// never.
+	StatsInterval time.Duration
 	// StatusFlushInterval is the least time between two pod status
 	// batches. Default 0: group commit, where an update goes out at once
 	// unless a batch is in flight, and everything that changed meanwhile
@@ -137,6 +141,7 @@ func (c *Config) setDefaults() error {
 	}
 	def(&c.HeartbeatInterval, 2*time.Second)
 	def(&c.StatusInterval, 10*time.Second)
+	def(&c.StatsInterval, 10*time.Second)
 	def(&c.RequestTimeout, 5*time.Second)
 	def(&c.BackoffBase, 10*time.Second)
 	def(&c.BackoffMax, 5*time.Minute)

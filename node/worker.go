@@ -71,6 +71,11 @@ type podWorker struct {
 	// were last written with (configvolumes.go).
 	cfgDirty bool
 	cfgMeta  string
+	// firstSeen is when this agent first saw the pod (zero for a pod that
+	// had started before, as an adopted one); startSeen once its start
+	// latency was observed (pod_metrics.go).
+	firstSeen time.Time
+	startSeen bool
 }
 
 type exitEvent struct {
@@ -155,6 +160,8 @@ func newPodWorker(a *Agent, p *api.Pod, adopt *adopted) *podWorker {
 	if p.Status.StartTime != nil {
 		t := *p.Status.StartTime
 		w.startTime = &t
+	} else if adopt == nil {
+		w.firstSeen = time.Now()
 	}
 	// Restart counts and last states the control plane holds survive
 	// anything the runtime forgot.
@@ -1116,6 +1123,7 @@ func (w *podWorker) computeStatus(pod *api.Pod) api.PodStatus {
 	st.InitContainerStatuses = initStatuses
 
 	st.Phase = podPhase(pod.Spec.RestartPolicy, st.ContainerStatuses, initsDone, w.initFailed)
+	w.observeStart()
 	for _, c := range w.all() {
 		if c.respec && (st.Phase == api.PodSucceeded || st.Phase == api.PodFailed) {
 			st.Phase = api.PodPending // a container waits to start with its new image

@@ -331,9 +331,15 @@ type Runtime interface {
 
 // Stats is a container's resource usage.
 type Stats struct {
-	CPUUsageNanos    uint64
+	// CPUUsageNanos is the CPU time used since the container started.
+	CPUUsageNanos uint64
+	// MemoryUsageBytes is the working set (containers) or the linear
+	// memory held by running instances (wasm).
 	MemoryUsageBytes uint64
-	Time             time.Time
+	// Instances is how many module instances run now (wasm only: a WAGI
+	// container has one per request in flight).
+	Instances int64
+	Time      time.Time
 }
 
 // StatsProvider is implemented by runtimes that report usage.

@@ -22,6 +22,7 @@ var fuzzVerbs = []string{
 	api.SubjectModulesUpload + ".0123456789abcdef0123456789abcdef",
 	api.NodeSubject("n1", api.NodeVerbModule), api.NodeSubject("n1", api.NodeVerbModuleInfo),
 	api.NodeSubject("n1", api.NodeVerbServices),
+	api.SubjectTop, api.NodeSubject("n1", api.NodeVerbUsage),
 }
 
 // FuzzUserVerbs sends arbitrary bodies to every streaming, module and

@@ -119,6 +119,11 @@ type Config struct {
 	// AllocRepairGrace is how old an unused allocation must be before the
 	// repair releases it (an apply allocates before it writes); default 1m.
 	AllocRepairGrace time.Duration
+	// UsagePoints bounds the samples kept per node and per pod for `kyb
+	// top` and the dashboard's plots; default 360 (an hour of 10 s samples).
+	UsagePoints int
+	// UsageRetention is how long a usage sample is kept; default 1h.
+	UsageRetention time.Duration
 }
 
 func (c *Config) defaults() error {
@@ -185,6 +190,12 @@ func (c *Config) defaults() error {
 	if c.AllocRepairGrace == 0 {
 		c.AllocRepairGrace = time.Minute
 	}
+	if c.UsagePoints <= 0 {
+		c.UsagePoints = 360
+	}
+	if c.UsageRetention <= 0 {
+		c.UsageRetention = time.Hour
+	}
 	if _, err := parseServiceRanges(c.ServiceCIDR, c.NodePortRange); err != nil {
 		return err
 	}
@@ -235,6 +246,7 @@ type Server struct {
 	events atomic.Pointer[events.Store] // set by Start
 	gone   *gonePods                    // pods deleted lately, for their last events
 	execs  *execRelay                   // exec sessions relayed (exec.go)
+	usage  *usageStore                  // the last hour of node and pod usage (usage.go)
 
 	sem     chan struct{} // user requests in flight
 	nodeSem chan struct{} // node requests in flight
@@ -277,6 +289,7 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		uploads:     newUploads(),
 		backups:     newBackups(),
 		gone:        newGonePods(),
+		usage:       newUsageStore(cfg.UsagePoints, cfg.UsageRetention),
 		sem:         make(chan struct{}, cfg.MaxInFlight),
 		nodeSem:     make(chan struct{}, cfg.NodeMaxInFlight),
 		synced:      make(chan struct{}),
@@ -413,6 +426,7 @@ func (s *Server) endpoints() []endpoint {
 		{"modules-list", api.SubjectModulesList, s.handleModuleList, "empty -> ModuleList"},
 		{"modules-get", api.SubjectModulesGet, s.handleModuleGet, "ModuleRequest -> ModuleInfo"},
 		{"backup", api.SubjectBackup, s.handleBackup, "BackupRequest -> stream of backup bytes (cluster-admin)"},
+		{"top", api.SubjectTop, s.handleTop, "TopRequest -> TopReply (usage of nodes or pods, with the last hour's series)"},
 		{"node-register", node(api.NodeVerbRegister), s.nodeOnly(s.handleRegister), "Node -> Node"},
 		{"node-heartbeat", node(api.NodeVerbHeartbeat), s.nodeOnly(s.handleHeartbeat), "Heartbeat -> Ack"},
 		{"node-status", node(api.NodeVerbStatus), s.nodeOnly(s.handleNodeStatus), "NodeStatus -> Ack"},
@@ -431,6 +445,7 @@ func (s *Server) endpoints() []endpoint {
 		{"portforward", api.SubjectPortForward, s.handleSession(api.SessionPortForward), "ExecRequest with port -> stream of exec frames"},
 		{"exec-input", api.SubjectExecInput, s.handleExecInput, "a client's exec frame (no reply needed)"},
 		{"node-exec", node(api.NodeVerbExec), s.nodeOnly(s.handleNodeExec), "a node's exec frame (no reply)"},
+		{"node-usage", node(api.NodeVerbUsage), s.nodeOnly(s.handleNodeUsage), "NodeUsageReport -> Ack"},
 	}
 }
 
@@ -506,7 +521,9 @@ func (s *Server) ensureDefaultNamespace(ctx context.Context) error {
 // without being decoded.
 func (s *Server) guard(ep endpoint) micro.HandlerFunc {
 	user := strings.HasPrefix(ep.subject, api.SubjectPrefix+".")
+	stream := streams(ep.subject)
 	return func(req micro.Request) {
+		req = instrument(ep, stream, req)
 		if len(req.Reply()) > api.MaxReplySubjectLen {
 			s.log.Warn("dropping request with an overlong reply subject", "endpoint", ep.name, "reply_bytes", len(req.Reply()))
 			return
@@ -552,6 +569,7 @@ func (s *Server) dispatchOn(sem chan struct{}, req micro.Request, f func(ctx con
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
 		b, err := f(ctx)
+		observeReply(req, err)
 		if err != nil {
 			s.replyErr(req.Reply(), err)
 			return

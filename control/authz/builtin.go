@@ -55,6 +55,9 @@ func viewRules() []api.PolicyRule {
 		// could send a Service's traffic anywhere, CVE-2021-25740).
 		{APIGroups: []string{api.DiscoveryGroup}, Resources: []string{"endpointslices"}, Verbs: readVerbs},
 		{APIGroups: []string{KybGroup}, Resources: []string{ResourceModules}, Verbs: readVerbs},
+		// Usage (kyb top), as Kubernetes' system:aggregated-metrics-reader
+		// aggregated into view, edit and admin.
+		{APIGroups: []string{api.MetricsGroup}, Resources: []string{"pods", "nodes"}, Verbs: readVerbs},
 	}
 }
 

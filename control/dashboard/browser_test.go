@@ -228,6 +228,27 @@ spec:
 		}
 	})
 
+	t.Run("usage plots", func(t *testing.T) {
+		// The agent samples every 200 ms here; wait until the pod has samples.
+		testutil.Eventually(t, 20*time.Second, func() error {
+			r, err := c.admin.Top(c.ctx, api.TopRequest{Kind: "pods", Name: "hello", Series: true})
+			if err != nil {
+				return err
+			}
+			if len(r.Pods) != 1 || len(r.Pods[0].Series) < 2 {
+				return fmt.Errorf("samples of hello: %+v", r.Pods)
+			}
+			return nil
+		})
+		do(t, admin, "open the pod", chromedp.Navigate(c.url+"pods/default/hello"), chromedp.WaitVisible(chromedp.CSS(`#pod-status`)))
+		waitJS(t, admin, "the pod's plots", `document.querySelectorAll('.usage-plots svg.plot polyline').length === 2`)
+		do(t, admin, "open the overview", chromedp.Navigate(c.url), chromedp.WaitVisible(chromedp.CSS(`#usage`)))
+		waitJS(t, admin, "the node's plots", `document.querySelectorAll('#usage svg.plot polyline').length >= 2`)
+		if n := eval[int](t, admin, `document.querySelectorAll('#usage .problem').length`); n != 0 {
+			t.Fatalf("the overview shows %d problems in the usage section", n)
+		}
+	})
+
 	t.Run("narrow window", func(t *testing.T) {
 		do(t, admin, "a phone-sized window", chromedp.EmulateViewport(375, 740), chromedp.Navigate(c.url+"pods?ns=default"),
 			chromedp.WaitVisible(chromedp.CSS(`tr[data-pod="default/hello"]`)))

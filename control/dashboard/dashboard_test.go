@@ -185,6 +185,13 @@ func TestViewUserSeesOnlyItsNamespace(t *testing.T) {
 	if _, data := b.firstEvent("/logs/b/secret-pod", "fail"); !strings.Contains(data, "forbidden") && !strings.Contains(data, "Forbidden") {
 		t.Fatalf("logs of b's pod: %q, want a forbidden refusal", data)
 	}
+	// Usage: b's pod's plots and the nodes' are refused, not drawn.
+	for _, path := range []string{"/usage?kind=pods&ns=b&name=secret-pod", "/usage?kind=nodes"} {
+		code, body := b.get(path)
+		if code != 200 || !strings.Contains(body, "You may not read usage") || strings.Contains(body, "<svg") {
+			t.Fatalf("GET %s: %d, want the forbidden notice and no plot:\n%s", path, code, body)
+		}
+	}
 	// Namespace a is there, without a delete button (view may not delete).
 	body = mustGet(t, b, "/pods?ns=a")
 	if !strings.Contains(body, `data-pod="a/visible-pod"`) {
@@ -317,6 +324,10 @@ spec:
 		{"/live/pods?ns=" + long, 400, "ns:"},
 		{"/logs/default/" + long, 400, "name:"},
 		{"/logs/x..y/web", 400, "namespace:"},
+		{"/usage?kind=deployments", 400, "kind:"},
+		{"/usage?kind=pods&ns=default&name=" + long, 400, "name:"},
+		{"/usage?kind=pods&ns=" + long + "&name=web", 400, "ns:"},
+		{"/usage?kind=pods&ns=default", 400, "name:"},
 	} {
 		t.Run(tc.path[:min(len(tc.path), 40)], func(t *testing.T) {
 			code, body := b.get(tc.path)

@@ -131,7 +131,8 @@ func (c *cluster) startAgent(t testing.TB, name string) {
 		rts[rt] = r
 	}
 	agent, err := node.New(node.Config{Name: name, DataDir: t.TempDir(), HeartbeatInterval: 500 * time.Millisecond,
-		StatusFlushInterval: 10 * time.Millisecond, LogPollInterval: 20 * time.Millisecond}, conn, rts, testLogger(t))
+		StatusFlushInterval: 10 * time.Millisecond, LogPollInterval: 20 * time.Millisecond,
+		StatsInterval: 200 * time.Millisecond}, conn, rts, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,6 +108,7 @@ func (s *Server) routes() {
 		s.mux.HandleFunc("GET /live"+v.pattern, s.withSession(s.live(v)))
 	}
 	s.mux.HandleFunc("GET /logs/{namespace}/{name}", s.withSession(s.logs))
+	s.mux.HandleFunc("GET /usage", s.withSession(s.usage))
 	s.mux.HandleFunc("POST /actions/delete", s.withSession(s.actionDelete))
 	s.mux.HandleFunc("POST /actions/scale", s.withSession(s.actionScale))
 	s.mux.HandleFunc("POST /actions/restart", s.withSession(s.actionRestart))

@@ -262,6 +262,8 @@ type overview struct {
 	Phases       []string
 	ByRuntime    []phaseCount
 	PodTotal     int
+	// Usage plots the nodes' usage over the last hour (usage.go).
+	Usage *usageView
 }
 
 var phases = []api.PodPhase{api.PodPending, api.PodRunning, api.PodSucceeded, api.PodFailed, api.PodUnknown}
@@ -281,8 +283,9 @@ func allocatable(n *api.Node, name api.ResourceName) (milli, value int64) {
 	return quantityOf(n.Status.Capacity, name)
 }
 
-func overviewData(_ context.Context, _ *Server, _ query, _ *session, snap snapshot) any {
+func overviewData(ctx context.Context, _ *Server, _ query, sess *session, snap snapshot) any {
 	o := &overview{NodesProblem: feedProblem("nodes", snap["nodes"]), PodsProblem: feedProblem("pods", snap["pods"])}
+	o.Usage = usageOf(ctx, sess, "nodes", "", "")
 	pods := snap["pods"].items()
 	type key struct{ node, runtime string }
 	use := map[key]*runtimeUse{}
@@ -449,6 +452,8 @@ type podDetail struct {
 	Events        []eventRow
 	Problem       *problem
 	EventsProblem *problem
+	// Usage plots the pod's usage over the last hour (usage.go).
+	Usage *usageView
 }
 
 func containerState(cs *api.ContainerStatus) string {
@@ -474,6 +479,7 @@ func podData(ctx context.Context, s *Server, q query, sess *session, snap snapsh
 	}
 	p := items[0].(*api.Pod)
 	d.Found, d.Pod, d.Row = true, p, podRowOf(ctx, s, sess, p)
+	d.Usage = usageOf(ctx, sess, "pods", p.Namespace, p.Name)
 	status := func(list []api.ContainerStatus, name string) *api.ContainerStatus {
 		for i := range list {
 			if list[i].Name == name {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/metrics"
 	"github.com/kybernetes/kybernetes/internal/retry"
 )
 
@@ -288,6 +289,7 @@ func (c *core) run(ctx context.Context, events <-chan store.Event) error {
 			return nil
 		}
 		c.flushDirty()
+		c.observeQueue()
 		if c.synced && c.inFlight < c.maxIn {
 			if pi := c.pop(); pi != nil {
 				c.scheduleOne(ctx, pi)
@@ -813,12 +815,14 @@ func (c *core) scheduleOne(ctx context.Context, pi *podInfo) {
 	c.stats.attempts.Add(1)
 	ni, msg := c.decide(pi)
 	if ni != nil {
+		metricScheduled.Inc()
 		c.setCounted(pi, ni.name) // assumed: the next decisions see it at once
 		pi.state = stateBinding
 		pi.bindRV = pi.pod.ResourceVersion
 		c.dispatch(job{kind: jobBind, key: pi.key, uid: pi.uid, pod: pi.pod, node: ni.name, claims: c.vols.toSelect(pi, ni.name)})
 	} else {
 		c.stats.unschedulable.Add(1)
+		metricUnschedulable.Inc()
 		c.cfg.Recorder.Eventf(api.RefTo(pi.pod), api.EventTypeWarning, api.ReasonFailedScheduling, "%s", msg)
 		pi.state = stateParked
 		c.parked[pi.key] = pi
@@ -850,6 +854,7 @@ func (c *core) handleResult(ctx context.Context, r job) {
 	case jobBind:
 		if r.err == nil {
 			c.stats.bound.Add(1)
+			metrics.PodsBound.Inc()
 			c.cfg.Recorder.Eventf(api.RefTo(pi.pod), api.EventTypeNormal, api.ReasonScheduled, "Successfully assigned %s to %s", r.key, r.node)
 			if pi.state == stateBinding {
 				pi.state = stateBound
@@ -875,6 +880,7 @@ func (c *core) handleResult(ctx context.Context, r job) {
 			}
 		default:
 			c.stats.errors.Add(1)
+			metricBindError.Inc()
 			c.log.Warn("bind pod", "pod", pi.key, "node", r.node, "err", r.err)
 			c.backoffRetry(ctx, pi)
 		}

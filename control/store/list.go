@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/metrics"
 )
 
 // consumerIdle is how long the server keeps a store consumer whose client
@@ -68,6 +69,7 @@ type decoded struct {
 // parallel as messages arrive; it never lists keys one by one. Safe for
 // concurrent use.
 func (s *Store) List(ctx context.Context, kind *api.Kind, opts ListOptions) ([]api.Object, uint64, error) {
+	defer metrics.ObserveStore("list", time.Now())
 	if kind == nil {
 		return nil, 0, api.NewBadRequest("list: kind: required")
 	}

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/metrics"
 )
 
 // DefaultBucket is the KV bucket of API objects when Config.Bucket is empty.
@@ -295,6 +296,7 @@ func storeErr(op string, err error) error {
 // empty. A cluster-scoped object's namespace is cleared. On failure obj is
 // left as it was. Safe for concurrent use.
 func (s *Store) Create(ctx context.Context, obj api.Object) error {
+	defer metrics.ObserveStore("create", time.Now())
 	kind, meta, key, err := target(obj)
 	if err != nil {
 		return err
@@ -370,6 +372,7 @@ func isMarker(h nats.Header) bool {
 // Get returns the object, or an api NotFound Status. The returned object's
 // resourceVersion is the KV revision. Safe for concurrent use.
 func (s *Store) Get(ctx context.Context, kind *api.Kind, namespace, name string) (api.Object, error) {
+	defer metrics.ObserveStore("get", time.Now())
 	key, err := keyFor(kind, namespace, name)
 	if err != nil {
 		return nil, err
@@ -443,6 +446,7 @@ func parseRV(kind *api.Kind, name, rv string) (uint64, error) {
 // remembers uid, creationTimestamp, generation and a spec hash of the last
 // revision it wrote per object), else two (read that revision, then write).
 func (s *Store) Update(ctx context.Context, obj api.Object) error {
+	defer metrics.ObserveStore("update", time.Now())
 	kind, meta, key, err := target(obj)
 	if err != nil {
 		return err
@@ -552,6 +556,7 @@ func createdRev(h nats.Header, seq uint64) uint64 {
 // keeps the last value, so every watcher (from any revision) sees it. Safe
 // for concurrent use.
 func (s *Store) Delete(ctx context.Context, kind *api.Kind, namespace, name, resourceVersion string) (api.Object, error) {
+	defer metrics.ObserveStore("delete", time.Now())
 	key, err := keyFor(kind, namespace, name)
 	if err != nil {
 		return nil, err

@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/internal/metrics"
 )
 
 // UpdateAll writes each object with compare-and-set on its resourceVersion,
@@ -36,6 +38,7 @@ import (
 // and the Store's head cache stays current, so a later Update of the new
 // revision needs no read.
 func (s *Store) UpdateAll(ctx context.Context, objs []api.Object) []error {
+	defer metrics.ObserveStore("update_all", time.Now())
 	errs := make([]error, len(objs))
 	if s.fence != nil && !s.batchFence {
 		if _, ok := s.fence.Epoch(); !ok {

@@ -127,7 +127,12 @@ func (r *Runtime) ContainerStats(ctx context.Context, id string) (*runtimes.Stat
 		if us, ok := keyedValue(filepath.Join(dir, "cpu.stat"), "usage_usec"); ok {
 			st.CPUUsageNanos = us * 1000
 		}
-		st.MemoryUsageBytes = readUint(filepath.Join(dir, "memory.current"))
+		usage := readUint(filepath.Join(dir, "memory.current"))
+		// The working set, as the kubelet: usage minus inactive file pages.
+		if inactive, ok := keyedValue(filepath.Join(dir, "memory.stat"), "inactive_file"); ok && inactive < usage {
+			usage -= inactive
+		}
+		st.MemoryUsageBytes = usage
 		return st, nil
 	}
 	st.CPUUsageNanos = readUint(filepath.Join(r.cgroupDir("cpuacct", id), "cpuacct.usage"))

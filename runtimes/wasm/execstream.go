@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync/atomic"
 
 	"github.com/kybernetes/kybernetes/runtimes"
 )
@@ -55,8 +54,7 @@ func (r *Runtime) Exec(ctx context.Context, id string, opts runtimes.ExecOptions
 	if opts.OnStart != nil {
 		opts.OnStart()
 	}
-	var usage atomic.Int64
-	x := r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, &usage, func() bool { return false })
+	x := r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, &usage{}, func() bool { return false })
 	if err := ctx.Err(); err != nil && x.Code == runtimes.ExitCodeKilled {
 		return -1, fmt.Errorf("exec in %s: %w", id, err)
 	}

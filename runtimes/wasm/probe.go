@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/kybernetes/kybernetes/runtimes"
@@ -68,8 +67,7 @@ func (r *Runtime) ExecSync(ctx context.Context, id string, cmd []string, timeout
 	out := &capBuffer{max: runtimes.MaxExecOutput}
 	w := &lockedWriter{w: out}
 	mc := rc.build().WithStdout(w).WithStderr(w).WithStdin(eofReader{})
-	var usage atomic.Int64
-	x := r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, &usage, func() bool { return false })
+	x := r.instance(ctx, m, mc, c.Config.MemoryLimitBytes, &usage{}, func() bool { return false })
 	if err := ctx.Err(); err != nil && x.Code == runtimes.ExitCodeKilled {
 		return nil, fmt.Errorf("exec in %s: %w", id, err)
 	}

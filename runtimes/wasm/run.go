@@ -88,9 +88,12 @@ func (rc *runConfig) build(extra ...[][2]string) wazero.ModuleConfig {
 }
 
 // sleeper is a nanosleep that ends early when ctx is done, so that a module
-// sleeping in poll_oneoff can be stopped.
-func sleeper(ctx context.Context) sys.Nanosleep {
+// sleeping in poll_oneoff can be stopped. While it sleeps the instance's
+// CPU accounting is paused (run may be nil).
+func sleeper(ctx context.Context, run *instanceRun) sys.Nanosleep {
 	return func(ns int64) {
+		run.pause()
+		defer run.resume()
 		t := time.NewTimer(time.Duration(ns))
 		select {
 		case <-t.C:
@@ -102,11 +105,11 @@ func sleeper(ctx context.Context) sys.Nanosleep {
 
 // instance runs one instantiation of m to its end and says how it ended.
 // killed reports whether the runtime cancelled ctx on purpose.
-func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfig, memLimit int64, usage *atomic.Int64, killed func() bool) inproc.Exit {
+func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfig, memLimit int64, u *usage, killed func() bool) inproc.Exit {
 	if memLimit == 0 {
 		memLimit = r.cfg.DefaultMemoryLimitBytes // negative: none
 	}
-	alloc := &allocator{usage: usage}
+	alloc := &allocator{usage: u.memBytes()}
 	if memLimit > 0 {
 		pages := uint64(memLimit) / 65536 * 65536
 		if m.minMem > pages {
@@ -116,10 +119,12 @@ func (r *Runtime) instance(ctx context.Context, m *module, mc wazero.ModuleConfi
 		alloc.limit = pages
 	}
 	ctx = experimental.WithMemoryAllocator(ctx, alloc)
-	mod, err := r.wz.InstantiateModule(ctx, m.cm, mc.WithNanosleep(sleeper(ctx)))
+	run := u.begin()
+	mod, err := r.wz.InstantiateModule(ctx, m.cm, mc.WithNanosleep(sleeper(ctx, run)))
 	if mod != nil {
 		mod.Close(context.Background())
 	}
+	run.end()
 	oom := alloc.oom.Load()
 	var ee *sys.ExitError
 	switch {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kybernetes/kybernetes/internal/metrics"
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/internal/inproc"
 )
@@ -109,7 +110,7 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 			p.handlers[pm.ContainerPort] = h
 		}
 		srv := &http.Server{
-			Handler:           h,
+			Handler:           countedHandler(c.Sandbox.Namespace, c.Sandbox.Name, h),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       60 * time.Second,
 			BaseContext:       func(net.Listener) context.Context { return ctx },
@@ -136,6 +137,7 @@ func (r *Runtime) serve(c *inproc.Container, m *module, logf *os.File, ports []r
 		dropPod()
 		logf.Close()
 		r.dropUsage(c.ID)
+		metrics.ForgetWAGIPod(c.Sandbox.Namespace, c.Sandbox.Name)
 		close(p.done)
 	}()
 	r.log.Debug("wagi serving", "container", c.ID, "name", c.Config.Name, "ports", len(ports))

@@ -93,4 +93,21 @@
       if (a && live && live.contains(a)) a.blur();
     });
   });
+
+  // Usage plots: between renders of the view, fetch them again every 10 s
+  // (agents sample every 10 s), as the signed-in user.
+  setInterval(function () {
+    if (document.hidden) return;
+    document.querySelectorAll('[data-usage]').forEach(function (el) {
+      fetch(el.dataset.usage, { credentials: 'same-origin' }).then(function (r) {
+        if (!r.ok) return null;
+        return r.text();
+      }).then(function (html) {
+        if (html && el.isConnected) {
+          el.outerHTML = html;
+          document.body.setAttribute('data-usage-refreshed', String(Date.now()));
+        }
+      }).catch(function () {});
+    });
+  }, 10000);
 })();

@@ -35,6 +35,10 @@ type agentFlags struct {
 	clusterDNS         string
 	clusterDomain      string
 	serviceProxy       bool
+	// metrics is registered by `kyb agent` only: under `kyb up` the
+	// server's /metrics carries the local agent's families too.
+	metrics       metricsFlags
+	statsInterval time.Duration
 }
 
 func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
@@ -44,6 +48,7 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 		fl.StringVar(&f.token, "token", os.Getenv("KYB_TOKEN"), "join token from `kyb token create` (env KYB_TOKEN); needed only on the first start, the node's credentials are kept in the data dir")
 		fl.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "directory for the agent's state, logs and volumes")
 		fl.StringSliceVar(&f.moduleDirs, "module-dir", nil, "absolute directory whose .wasm files pods may run as file:// modules (repeatable; none by default)")
+		f.metrics.register(cmd, defaultAgentMetrics)
 	} else {
 		wd, _ := os.Getwd()
 		fl.StringSliceVar(&f.moduleDirs, "module-dir", []string{wd}, "absolute directory whose .wasm files pods may run as file:// modules (development mode: the working directory by default)")
@@ -65,6 +70,7 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	fl.BoolVar(&f.serviceProxy, "service-proxy", true, "run the service proxy (nftables table ip kyb, wasm gateway); needs root")
 	fl.IntVar(&f.wagiNode, "wagi-max-concurrency-node", 0, "requests all wasm pods of this node run at once (0: max(32, 8×CPUs))")
+	fl.DurationVar(&f.statsInterval, "stats-interval", 10*time.Second, "how often pods' usage is sampled and reported (kyb top, the dashboard's plots); negative: never")
 }
 
 // check refuses flag values that name no mode, before anything starts,
@@ -101,6 +107,9 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 	}
 	dir := filepath.Join(f.dataDir, "agent")
 	rts := map[string]runtimes.Runtime{}
+	if err := f.metrics.serve(ctx, log); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 
 	// Nodes reach no raw JetStream: kyb:// modules come through the node
 	// API, which serves only modules this node's pods reference.
@@ -153,6 +162,7 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 		ClusterDNS:    f.clusterDNS,
 		ClusterDomain: f.clusterDomain,
 		ServiceProxy:  f.serviceProxy,
+		StatsInterval: f.statsInterval,
 	}, nc, rts, log.With("component", "agent"))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)

@@ -60,7 +60,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newCordonCmd(g, "cordon", true), newCordonCmd(g, "uncordon", false), newDrainCmd(g),
 		newMetaCmd(g, "label"), newMetaCmd(g, "annotate"), newWaitCmd(g),
 		newAPIResourcesCmd(g), newClusterInfoCmd(g), newEditCmd(g),
-		newScaleCmd(g), newRolloutCmd(g), newSetCmd(g), newExposeCmd(g), newCreateCmd(g),
+		newScaleCmd(g), newRolloutCmd(g), newSetCmd(g), newExposeCmd(g), newCreateCmd(g), newTopCmd(g),
 		newBackupCmd(g), newRestoreCmd(g),
 		newExecCmd(g), newAttachCmd(g), newPortForwardCmd(g), newCpCmd(g),
 	)

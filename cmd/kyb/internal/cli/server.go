@@ -29,6 +29,7 @@ type serverFlags struct {
 	restore                string
 	restoreForce           bool
 	rotateSecretsKey       bool
+	metrics                metricsFlags
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -46,6 +47,7 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringVar(&f.restore, "restore", "", "restore a backup file (kyb backup) into the data directory before starting; refused over existing data unless --restore-force")
 	cmd.Flags().BoolVar(&f.restoreForce, "restore-force", false, "with --restore: replace the data already in the data directory")
 	cmd.Flags().BoolVar(&f.rotateSecretsKey, "rotate-secrets-key", false, "on start, make a new key for the encryption of Secrets at rest, re-encrypt every Secret with it and retire the old key")
+	f.metrics.register(cmd, defaultServerMetrics)
 }
 
 // start checks the flags, tunes the garbage collector for a long-running
@@ -55,12 +57,19 @@ func (f *serverFlags) start(ctx context.Context, g *globals) (*controlplane.Cont
 	if err != nil {
 		return nil, err
 	}
+	if _, err := f.metrics.options(); err != nil {
+		return nil, err
+	}
 	tuneGC()
 	cp, err := controlplane.Start(ctx, cfg, g.log)
 	if err != nil {
 		return nil, err
 	}
 	if err := f.writeAdmin(cp, g); err != nil {
+		_ = cp.Shutdown()
+		return nil, err
+	}
+	if err := f.metrics.serve(ctx, g.log); err != nil {
 		_ = cp.Shutdown()
 		return nil, err
 	}

@@ -34,6 +34,8 @@ type cluster struct {
 	nc  *nats.Conn
 	// config is a kyb config file with the admin's credentials, for the CLI.
 	config string
+	// statsInterval, when set, is the agents' usage sampling interval.
+	statsInterval time.Duration
 }
 
 // writeAdminConfig writes the admin's credentials and a kyb config naming
@@ -173,6 +175,9 @@ func (c *cluster) startAgentWith(name, dir string, labels map[string]string, rts
 	cfg.Labels = labels
 	if tune != nil {
 		tune(&cfg)
+	}
+	if c.statsInterval != 0 {
+		cfg.StatsInterval = c.statsInterval
 	}
 	a, err := node.New(cfg, nc, rts, testLog(t).With("node", name))
 	if err != nil {
