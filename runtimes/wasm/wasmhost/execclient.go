@@ -35,20 +35,20 @@ func (c *Client) Exec(ctx context.Context, id string, opts runtimes.ExecOptions)
 	c.mu.Lock()
 	pid := c.hello.PID
 	c.mu.Unlock()
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", filepath.Join(c.opts.Host.Dir, SocketName))
-	if err != nil {
-		return -1, fmt.Errorf("exec in %s: dial the wasm host: %v: %w", id, err, runtimes.ErrUnavailable)
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.Close() }) // kills the command in the host
-	defer stop()
 	fail := func(what string, err error) (int32, error) {
 		if ctx.Err() != nil {
 			return -1, fmt.Errorf("exec in %s: %w", id, ctx.Err())
 		}
 		return -1, fmt.Errorf("exec in %s: %s: %v: %w", id, what, err, runtimes.ErrUnavailable)
 	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", filepath.Join(c.opts.Host.Dir, SocketName))
+	if err != nil {
+		return fail("dial the wasm host", err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() }) // kills the command in the host
+	defer stop()
 	if _, err := conn.Write([]byte{connExec}); err != nil {
 		return fail("write to the wasm host", err)
 	}
