@@ -106,6 +106,28 @@ func TestExecStream(t *testing.T) {
 			}
 		})
 	}
+	t.Run("concurrent", func(t *testing.T) {
+		closed := make(chan runtimes.TermSize)
+		close(closed)
+		errs := make(chan error, 4)
+		for i := range 4 {
+			go func() {
+				var out bytes.Buffer
+				want := fmt.Sprintf("n%d\n", i)
+				code, err := e.c.Exec(ctxT(t), e.prog, runtimes.ExecOptions{Cmd: []string{"sleep", "20ms", "out", fmt.Sprintf("n%d", i)},
+					Stdout: &out, TTY: true, Resize: closed})
+				if err == nil && (code != 0 || out.String() != want) {
+					err = fmt.Errorf("exec %d: code %d output %q, want 0 %q", i, code, out.String(), want)
+				}
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+		}
+	})
 	t.Run("unknown container", func(t *testing.T) {
 		var started atomic.Int32
 		_, err := e.c.Exec(ctxT(t), "nope", runtimes.ExecOptions{Cmd: []string{"out", "x"}, OnStart: func() { started.Add(1) }})

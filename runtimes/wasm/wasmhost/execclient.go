@@ -83,8 +83,8 @@ func (c *Client) Exec(ctx context.Context, id string, opts runtimes.ExecOptions)
 		wg.Go(func() {
 			for {
 				select {
-				case s := <-opts.Resize:
-					if w.write(frameResize, resizeFrame(s)) != nil {
+				case s, ok := <-opts.Resize:
+					if !ok || w.write(frameResize, resizeFrame(s)) != nil {
 						return
 					}
 				case <-done:
