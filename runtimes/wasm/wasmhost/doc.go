@@ -15,7 +15,10 @@
 // host (service "Host", one method per runtime method, plus Hello, Wait —
 // a long poll — and Shutdown); 'M', the host answers 'A' and the roles reverse: it calls
 // the agent's module store (service "Modules"), for kyb:// modules, which
-// only the agent's NATS identity may fetch. Every reply carries its error
+// only the agent's NATS identity may fetch; 'X', one exec command
+// (Client.Exec, runtimes.StreamExecer) in frames, see execwire.go: the host
+// answers 'A' and runs the command until it exits or the connection
+// closes. Every reply carries its error
 // as a WireError, so that errors.Is (ErrNotFound, ErrUnavailable,
 // deadlines, fs.ErrNotExist) and errors.As (*runtimes.ReasonError) find on
 // the agent what the host's runtime returned. Hello reports the protocol

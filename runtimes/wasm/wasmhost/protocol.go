@@ -22,7 +22,11 @@ const MinProtocol = 1
 const (
 	connControl = 'C' // the agent calls the host (net/rpc client on the agent)
 	connModules = 'M' // the host calls the agent's module store (roles reversed)
-	connAck     = 'A' // the host's answer to connModules, once it uses the connection
+	connAck     = 'A' // the host's answer to connModules and connExec, once it uses the connection
+	// connExec is one interactive exec (runtimes.StreamExecer) in frames
+	// (see execwire.go). A host older than it closes the connection
+	// without an ack, which the agent reports as exec not supported.
+	connExec = 'X'
 )
 
 // serviceName is the net/rpc service of the host; moduleService that of the
@@ -144,6 +148,9 @@ type HelloReply struct {
 	StartedAt           time.Time
 	// Sandboxes is how many sandboxes it holds.
 	Sandboxes int
+	// Execs is how many exec commands run in it now (an older host
+	// leaves it 0).
+	Execs int
 }
 
 // IDArgs names a sandbox or container.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -164,6 +165,8 @@ type host struct {
 
 	mu      sync.Mutex
 	modules *rpc.Client // the newest agent's module store
+
+	execs atomic.Int64 // exec commands running
 }
 
 // serveConn serves one connection by its first byte.
@@ -199,6 +202,8 @@ func (h *host) serveConn(srv *rpc.Server, conn net.Conn) {
 			h.modules = nil
 		}
 		h.mu.Unlock()
+	case connExec:
+		h.serveExec(conn)
 	default:
 		h.log.Warn("wasm host: a connection began with an unknown byte", "byte", b[0])
 	}
@@ -270,6 +275,7 @@ func (s *service) Hello(a HelloArgs, r *HelloReply) error {
 	r.Err = toWire(err)
 	r.Protocol, r.MinProtocol = Protocol, MinProtocol
 	r.Version, r.ConfigHash, r.PID, r.StartedAt, r.Sandboxes = s.h.version, s.h.hash, os.Getpid(), s.h.started, len(sbs)
+	r.Execs = int(s.h.execs.Load())
 	if a.Protocol < MinProtocol {
 		r.Err = toWire(fmt.Errorf("agent protocol %d is older than this host's oldest, %d", a.Protocol, MinProtocol))
 	}
