@@ -31,6 +31,9 @@ type JoinRequest struct {
 type JoinReply struct {
 	JWT string `json:"jwt"`
 	CA  string `json:"ca"`
+	// Servers are the client URLs of every control plane server, so the
+	// node can reach any of them.
+	Servers []string `json:"servers,omitempty"`
 }
 
 // TokenCreateRequest asks for a join token valid for TTL (Go duration, default 24h).
@@ -99,6 +102,8 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectModulesUpload + ".*"},
 	{Subject: SubjectModulesList},
 	{Subject: SubjectModulesGet},
+	{Subject: SubjectClusterStatus},
+	{Subject: SubjectClusterRemove},
 }
 
 // NodeVerbs lists every subject a node may publish to on the apiserver

@@ -10,9 +10,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -24,6 +26,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/apiserver"
 	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/authn"
+	"github.com/kybernetes/kybernetes/control/cluster"
 	"github.com/kybernetes/kybernetes/control/controllers/cronjob"
 	"github.com/kybernetes/kybernetes/control/controllers/daemonset"
 	"github.com/kybernetes/kybernetes/control/controllers/deployment"
@@ -100,7 +103,33 @@ type Config struct {
 	TLS string
 	// TLSNames are extra host names and IPs the server certificate names.
 	TLSNames []string
+
+	// Name is this server's name in the NATS cluster and in `kyb cluster
+	// status`; default the host name. Unique within a cluster.
+	Name string
+	// ClusterListen is the HOST:PORT this server's routes listen on (mutual
+	// TLS with the cluster CA and the route password); empty for a single
+	// server. See docs/ha.md.
+	ClusterListen string
+	// Peers are the HOST:PORT route addresses of the other servers (static
+	// clustering). The addresses learned since are kept in the data dir.
+	Peers []string
+	// Join is the client URL of a server of an existing cluster; with
+	// JoinToken (the cluster's server token) a new server receives the
+	// cluster's keys and routes from it, once (k3s' --server --token).
+	Join, JoinToken string
+	// Replicas of every bucket and stream; 0 picks 1, then 3 as soon as the
+	// JetStream cluster has three servers (existing ones are scaled up).
+	Replicas int
+	// ServerBeat is how often the server renews its registration (which
+	// lives three beats) and checks the cluster's size; default 5s.
+	ServerBeat time.Duration
 }
+
+// Version is the version servers register (`kyb cluster status` shows it);
+// the kyb binary sets it.
+var Version = "dev"
+
 
 // ControlPlane is a running control plane.
 type ControlPlane struct {
@@ -111,6 +140,10 @@ type ControlPlane struct {
 	authSvc *auth.Service
 	authNC  *nats.Conn
 	callout *nats.Conn
+	sys     *nats.Conn // a system account user: pings and peer removal
+	plan    *clusterPlan
+	servers atomic.Pointer[store.Servers]
+	cluster *cluster.Service
 	acc     *auth.Accounts
 	nc      *nats.Conn // the store's (and so the scheduler's and controllers')
 	api     *nats.Conn // the API service's requests and replies
@@ -166,6 +199,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 	if cfg.HeartbeatTTL == 0 {
 		cfg.HeartbeatTTL = 40 * time.Second
 	}
+	if cfg.ServerBeat == 0 {
+		cfg.ServerBeat = 5 * time.Second
+	}
+	if cfg.Replicas < 0 || cfg.Replicas > 5 {
+		return nil, fmt.Errorf("start control plane: replicas %d: want 0 (automatic) to 5", cfg.Replicas)
+	}
+	if cfg.Name == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "kyb"
+		}
+		cfg.Name = h
+	}
+	if err := checkServerName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: listen %q: %w", cfg.Listen, err)
@@ -189,12 +238,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 	if err := os.MkdirAll(jsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
-	authority, err := auth.LoadOrCreate(filepath.Join(cfg.DataDir, "pki"), certHosts(host, cfg.TLSNames))
+	pkiDir := filepath.Join(cfg.DataDir, "pki")
+	plan, err := planCluster(ctx, &cfg, jsDir, pkiDir, log)
+	if err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	names := cfg.TLSNames
+	if plan != nil {
+		h, _, _ := net.SplitHostPort(plan.self)
+		names = append(slices.Clone(names), h, plan.host)
+	}
+	authority, err := auth.LoadOrCreate(pkiDir, certHosts(host, names))
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
 	opts := &natsserver.Options{
-		ServerName:   "kyb",
+		ServerName:   cfg.Name,
 		Host:         host,
 		Port:         port,
 		JetStream:    true,
@@ -203,7 +262,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		SyncInterval: interval,
 		MaxPayload:   cfg.MaxPayload,
 		NoSigs:       true,
-		NoLog:        true,
+		NoLog:        os.Getenv("KYB_NATS_LOG") == "",
+		Debug:        os.Getenv("KYB_NATS_LOG") == "debug",
 	}
 	// Operator mode: every account and credential is signed by the cluster's
 	// keys; the control plane's own users exist only in this process.
@@ -216,9 +276,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		opts.TLS = true
 		opts.TLSTimeout = 5
 	}
+	if plan != nil {
+		plan.configure(opts, authority)
+	}
 	ns, err := natsserver.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: nats server: %w", err)
+	}
+	if !opts.NoLog {
+		ns.ConfigureLogger()
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
@@ -245,10 +311,20 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
 	authConn, err := connect("kyb-auth")
-	var calloutConn *nats.Conn
+	var calloutConn, sysConn *nats.Conn
 	if err == nil {
 		if calloutConn, err = connectAs(calloutUser, "kyb-auth-callout"); err != nil {
 			authConn.Close()
+		}
+	}
+	if err == nil {
+		var sysUser auth.InternalUser
+		if sysUser, err = authority.SystemUser(); err == nil {
+			sysConn, err = connectAs(sysUser, "kyb-system")
+		}
+		if err != nil {
+			authConn.Close()
+			calloutConn.Close()
 		}
 	}
 	if err != nil {
@@ -257,13 +333,33 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		ns.Shutdown()
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
-	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, authNC: authConn, callout: calloutConn, acc: accounts, auth: authority, tls: useTLS, log: log, done: make(chan struct{})}
-	if err := cp.startComponents(ctx, cfg); err != nil {
+	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, authNC: authConn, callout: calloutConn, sys: sysConn, plan: plan,
+		acc: accounts, auth: authority, tls: useTLS, log: log, done: make(chan struct{})}
+	closeAll := func() {
+		if cp.authSvc != nil {
+			cp.authSvc.Stop()
+		}
 		cp.nc.Close()
 		cp.api.Close()
 		cp.authNC.Close()
 		cp.callout.Close()
+		cp.sys.Close()
 		ns.Shutdown()
+	}
+	// The callout and kyb.join answer before JetStream has a quorum, so a
+	// first clustered server admits the second one (which makes the quorum).
+	cp.authSvc = auth.NewService(auth.Config{Authority: authority, Accounts: accounts, TLS: useTLS, Servers: cp.serverURLs},
+		log.With("component", "auth"))
+	if err := cp.authSvc.Start(cp.authNC, cp.callout); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	if plan != nil {
+		log.Info("clustered server", "name", cfg.Name, "routes", plan.self, "peers", plan.peers,
+			"server token", authority.ServerTokenPath())
+	}
+	if err := cp.startComponents(ctx, cfg); err != nil {
+		closeAll()
 		return nil, err
 	}
 	return cp, nil
@@ -274,16 +370,47 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("start control plane: jetstream: %w", err)
 	}
-	st, err := store.Open(ctx, js, store.Config{Logger: cp.log})
-	if err != nil {
-		return fmt.Errorf("start control plane: open store: %w", err)
+	if err := waitJetStream(ctx, js, cp.log); err != nil {
+		return fmt.Errorf("start control plane: %w", err)
 	}
-	hb, err := store.OpenHeartbeats(ctx, js, cfg.HeartbeatTTL)
-	if err != nil {
-		return fmt.Errorf("start control plane: open heartbeats: %w", err)
+	// Three replicas once three servers exist; never fewer than a bucket has.
+	// Opening the buckets is retried while a cluster settles (a bucket
+	// just created by another server may be briefly offline here).
+	var (
+		replicas  int
+		st        *store.Store
+		hb        *store.Heartbeats
+		authStore *store.AuthStore
+		servers   *store.Servers
+	)
+	info := cp.serverInfo(cfg)
+	open := func() error {
+		// Three replicas once three servers exist; never fewer than a bucket has.
+		replicas = store.KeepReplicas(ctx, js, "KV_"+store.DefaultBucket, desiredReplicas(cfg, cp.ns))
+		var err error
+		if st, err = store.Open(ctx, js, store.Config{Logger: cp.log, Replicas: replicas}); err != nil {
+			return fmt.Errorf("open store: %w", err)
+		}
+		if hb, err = store.OpenHeartbeats(ctx, js, cfg.HeartbeatTTL); err != nil {
+			return fmt.Errorf("open heartbeats: %w", err)
+		}
+		if authStore, err = store.OpenAuth(ctx, js, replicas); err != nil {
+			return err
+		}
+		if servers, err = store.OpenServers(ctx, js, max(3*cfg.ServerBeat, time.Second), replicas); err != nil {
+			return err
+		}
+		// Registered before Start returns, so joins name this server at once.
+		return servers.Register(ctx, info)
 	}
-	authStore, err := store.OpenAuth(ctx, js, 1)
-	if err != nil {
+	if err := retryWhileClustered(ctx, cp.plan != nil, cp.log, open); err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
+	if cfg.APIServer.Replicas == 0 {
+		cfg.APIServer.Replicas = replicas
+	}
+	cp.servers.Store(servers)
+	if _, err := store.ScaleReplicas(ctx, js, replicas); err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
 	// The apiserver knows users' and nodes' accounts by their keys.
@@ -292,12 +419,11 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("start control plane: apiserver: %w", err)
 	}
-	// The callout answers before anything else may connect; the credential
-	// verbs are authorized by the apiserver's RBAC.
-	cp.authSvc = auth.NewService(auth.Config{
-		Authority: cp.auth, Accounts: cp.acc, Store: authStore, TLS: cp.tls, Authorize: api.AuthorizeHeader,
-	}, cp.log.With("component", "auth"))
-	if err := cp.authSvc.Start(cp.authNC, cp.callout); err != nil {
+	// The credential verbs are authorized by the apiserver's RBAC.
+	cp.authSvc.Ready(authStore, api.AuthorizeHeader)
+	cp.cluster = cluster.New(cluster.Config{JS: js, Sys: cp.sys, Servers: servers, Heartbeats: hb, Authorize: api.AuthorizeHeader},
+		cp.log.With("component", "cluster"))
+	if err := cp.cluster.Start(cp.api); err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
 	if cfg.Scheduler.Recorder == nil {
@@ -389,6 +515,8 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		})
 	}
 	run("apiserver", func(ctx context.Context) error { <-ctx.Done(); return api.Stop() })
+	run("revocations", func(ctx context.Context) error { return cp.authSvc.WatchRevocations(ctx) })
+	run("servers", func(ctx context.Context) error { cp.clusterLoop(ctx, cfg, js, servers, info, replicas); return nil })
 	run("scheduler", func(ctx context.Context) error {
 		return whileLeader(ctx, func(ctx context.Context) error {
 			return scheduler.New(cfg.Scheduler, st, schedLog).RunWithLease(ctx, schedLease)
@@ -442,6 +570,10 @@ func (cp *ControlPlane) Shutdown() error {
 	if cp.authSvc != nil {
 		cp.authSvc.Stop()
 	}
+	if cp.cluster != nil {
+		cp.cluster.Stop()
+	}
+	cp.sys.Drain()
 	cp.api.Drain()
 	cp.nc.Drain()
 	cp.authNC.Drain()
@@ -570,4 +702,16 @@ func loadIdentity(dir string) (string, error) {
 		return "", fmt.Errorf("lease identity: %w", err)
 	}
 	return id, nil
+}
+
+var serverNameRE = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+
+// checkServerName checks a server name: a host name of at most 63
+// characters (letters, digits, '-', '_', '.'), as NATS server names go into
+// subjects and the registry.
+func checkServerName(name string) error {
+	if !serverNameRE.MatchString(name) {
+		return fmt.Errorf("name %q: want a host name of at most 63 letters, digits, '-', '_' or '.'", name)
+	}
+	return nil
 }

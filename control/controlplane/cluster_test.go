@@ -1,0 +1,345 @@
+package controlplane_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/client"
+	"github.com/kybernetes/kybernetes/control/auth"
+	"github.com/kybernetes/kybernetes/control/controlplane"
+	"github.com/kybernetes/kybernetes/internal/testutil"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// member is one server of a test cluster.
+type member struct {
+	name, dir, listen, cluster string
+	cp                         *controlplane.ControlPlane
+}
+
+func clusterConfig(m *member) controlplane.Config {
+	return controlplane.Config{
+		DataDir: m.dir, Listen: m.listen, TLS: "on", Sync: "1s", Name: m.name, ClusterListen: m.cluster,
+		ServerBeat: 200 * time.Millisecond, LeaseDuration: 2 * time.Second, RenewInterval: 500 * time.Millisecond,
+	}
+}
+
+func newMember(t *testing.T, name string) *member {
+	return &member{name: name, dir: t.TempDir(), listen: freeAddr(t), cluster: freeAddr(t)}
+}
+
+// startMember starts m with cfg changes applied by edit; the start runs
+// in the background (a first server waits for a second one).
+func startMember(t *testing.T, m *member, edit func(*controlplane.Config)) <-chan error {
+	t.Helper()
+	cfg := clusterConfig(m)
+	if edit != nil {
+		edit(&cfg)
+	}
+	done := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	go func() {
+		defer cancel()
+		cp, err := controlplane.Start(ctx, cfg, slog.New(slog.NewTextHandler(testWriter(t), nil)).With("server", m.name))
+		if err == nil {
+			m.cp = cp
+		}
+		done <- err
+	}()
+	return done
+}
+
+func wait(t *testing.T, what string, ch <-chan error) {
+	t.Helper()
+	select {
+	case err := <-ch:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s: not started after 60s", what)
+	}
+}
+
+func serverToken(t *testing.T, m *member) string {
+	t.Helper()
+	var tok string
+	testutil.Eventually(t, 10*time.Second, func() error {
+		var err error
+		tok, err = auth.ReadServerToken(filepath.Join(m.dir, "pki"))
+		return err
+	})
+	return tok
+}
+
+func stopMember(m *member) {
+	if m.cp != nil {
+		_ = m.cp.Shutdown()
+		m.cp = nil
+	}
+}
+
+// startCluster grows a cluster from one server: a joins nobody, b and c
+// join a with its server token.
+func startCluster(t *testing.T) []*member {
+	t.Helper()
+	a, b, c := newMember(t, "kyb-a"), newMember(t, "kyb-b"), newMember(t, "kyb-c")
+	ms := []*member{a, b, c}
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, m := range ms {
+			wg.Add(1)
+			go func() { defer wg.Done(); stopMember(m) }()
+		}
+		wg.Wait()
+	})
+	da := startMember(t, a, nil)
+	tok := serverToken(t, a)
+	join := func(cfg *controlplane.Config) { cfg.Join, cfg.JoinToken = "tls://"+a.listen, tok }
+	db := startMember(t, b, join)
+	wait(t, "b", db)
+	wait(t, "a", da)
+	wait(t, "c", startMember(t, c, join))
+	// Every stream is raised to three replicas, all of them current.
+	js := jsOf(t, a.cp)
+	ctx := context.Background()
+	testutil.Eventually(t, 30*time.Second, func() error {
+		for name := range js.StreamNames(ctx).Name() {
+			s, err := js.Stream(ctx, name)
+			if err != nil {
+				return err
+			}
+			info, err := s.Info(ctx)
+			if err != nil {
+				return err
+			}
+			if r := info.Config.Replicas; r != 3 {
+				return fmt.Errorf("stream %s has %d replicas", name, r)
+			}
+			if info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
+				return fmt.Errorf("stream %s has no leader and two followers yet", name)
+			}
+			for _, r := range info.Cluster.Replicas {
+				if !r.Current {
+					return fmt.Errorf("stream %s: %s is not current", name, r.Name)
+				}
+			}
+		}
+		return nil
+	})
+	return ms
+}
+
+func adminClient(t *testing.T, cp *controlplane.ControlPlane) *client.Client {
+	t.Helper()
+	nc, err := connectAs(t, cp, adminCreds(t, cp))
+	if err != nil {
+		t.Fatalf("admin connect: %v", err)
+	}
+	return client.New(nc)
+}
+
+func jsOf(t *testing.T, cp *controlplane.ControlPlane) jetstream.JetStream {
+	js, err := jetstream.New(cp.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// TestClusterGrowsFromOneServer: a server joined by two others forms one
+// control plane: every server answers the API, every bucket and stream is
+// raised to three replicas, the join handed every key to the new servers
+// (one CA, one admin), and the status shows three servers and the leases.
+func TestClusterGrowsFromOneServer(t *testing.T) {
+	ms := startCluster(t)
+	ctx := context.Background()
+	// An object applied through one server is read through the others;
+	// the admin credentials of a (written by a's authority) work on c.
+	ca := adminClient(t, ms[0].cp)
+	if _, err := ca.Apply(ctx, []byte("apiVersion: v1\nkind: Namespace\nmetadata: {name: ha}\n")); err != nil {
+		t.Fatalf("apply through a: %v", err)
+	}
+	for _, m := range ms[1:] {
+		c := adminClient(t, m.cp)
+		testutil.Eventually(t, 5*time.Second, func() error {
+			_, err := c.Get(ctx, "Namespace", "", "ha")
+			return err
+		})
+	}
+	st, err := adminClient(t, ms[1].cp).ClusterStatus(ctx)
+	if err != nil {
+		t.Fatalf("cluster status: %v", err)
+	}
+	up := 0
+	for _, s := range st.Servers {
+		if s.Up {
+			up++
+		}
+	}
+	if up != 3 || st.MetaLeader == "" {
+		t.Fatalf("status: %d servers up (want 3), meta leader %q: %+v", up, st.MetaLeader, st.Servers)
+	}
+	objects := false
+	for _, s := range st.Streams {
+		if s.Name == "KV_kyb-objects" {
+			objects = s.Leader != "" && s.Replicas == 3 && len(s.Peers) == 2
+		}
+	}
+	if !objects {
+		t.Fatalf("status: the objects bucket has no leader and two followers: %+v", st.Streams)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		st, err := adminClient(t, ms[2].cp).ClusterStatus(ctx)
+		if err != nil {
+			return err
+		}
+		for _, l := range st.Leases {
+			if l.Holder == "" {
+				return fmt.Errorf("lease %s has no holder", l.Name)
+			}
+		}
+		return nil
+	})
+}
+
+// TestRevocationReachesEveryServer: a node connected to one server is
+// disconnected when its credentials are revoked through another.
+func TestRevocationReachesEveryServer(t *testing.T) {
+	ms := startCluster(t)
+	ctx := context.Background()
+	admin := adminClient(t, ms[0].cp)
+	// One node per server, so at least two are revoked on a server other
+	// than the one that answers the revocation.
+	type joined struct {
+		name  string
+		creds []byte
+		nc    *nats.Conn
+	}
+	var nodes []joined
+	for i, m := range ms {
+		name := fmt.Sprintf("n%d", i)
+		tok, _, err := admin.CreateToken(ctx, time.Hour, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		creds, err := client.Join(ctx, "tls://"+ms[(i+1)%3].listen, tok, name)
+		if err != nil {
+			t.Fatalf("join %s: %v", name, err)
+		}
+		if len(creds.Servers) != 3 {
+			t.Errorf("join reply names %d servers, want 3: %v", len(creds.Servers), creds.Servers)
+		}
+		nc, err := connectAs(t, m.cp, creds.Creds, nats.CustomInboxPrefix(api.InboxPrefix(name)), nats.NoCallbacksAfterClientClose())
+		if err != nil {
+			t.Fatalf("node %s connect to %s: %v", name, m.name, err)
+		}
+		nodes = append(nodes, joined{name, creds.Creds, nc})
+	}
+	for _, n := range nodes {
+		if err := admin.Revoke(ctx, "node", n.name); err != nil {
+			t.Fatalf("revoke %s: %v", n.name, err)
+		}
+	}
+	for i, n := range nodes {
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if !n.nc.IsClosed() && n.nc.Status() == nats.CONNECTED {
+				if err := n.nc.Publish(api.NodeSubject(n.name, api.NodeVerbHeartbeat), nil); err != nil {
+					return err
+				}
+				if err := n.nc.FlushTimeout(time.Second); err != nil {
+					return err
+				}
+				return fmt.Errorf("node %s is still connected to %s after its revocation", n.name, ms[i].name)
+			}
+			return nil
+		})
+	}
+	nc := struct{ Creds []byte }{nodes[0].creds}
+	// And it cannot come back on any server.
+	for _, m := range ms {
+		if _, err := connectAs(t, m.cp, nc.Creds); !isAuthErr(err) {
+			t.Fatalf("revoked node connects to %s: %v", m.name, err)
+		}
+	}
+}
+
+// TestServerJoinRefusals: a node token gets no keys; a bad server token
+// gets nothing; a server that already belongs to a cluster does not
+// install another's keys.
+func TestServerJoinRefusals(t *testing.T) {
+	cp := startCP(t, "on")
+	ctx := context.Background()
+	admin := adminClient(t, cp)
+	nodeTok, _, err := admin.CreateToken(ctx, time.Hour, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A node token presented as a server token: refused by the client and,
+	// asked directly, by the server.
+	if _, err := client.JoinServer(ctx, cp.ClientURL(), nodeTok, "evil", ""); err == nil {
+		t.Fatal("a node token joined a server")
+	}
+	p, _ := api.ParseJoinToken(nodeTok)
+	forged := api.JoinToken{CAHash: p.CAHash, ID: api.ServerTokenID, Secret: p.Secret}.String()
+	if _, err := client.JoinServer(ctx, cp.ClientURL(), forged, "evil", ""); !isAuthErr(err) {
+		t.Fatalf("a server token with a wrong secret: %v", err)
+	}
+	tlsOpt, _ := client.TLSOption(cp.Authority().CAPEM())
+	nc, err := nats.Connect(cp.ClientURL(), nats.Token(nodeTok), tlsOpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_, err = client.New(nc).Request(ctx, api.SubjectJoin, []byte(`{"server":true,"name":"evil"}`))
+	if !api.IsForbidden(err) {
+		t.Fatalf("a node token asking for the server bundle: want 403, got %v", err)
+	}
+	tok, err := auth.ReadServerToken(filepath.Join(cp.Authority().CAPath(), ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reply, err := client.JoinServer(ctx, cp.ClientURL(), tok, "ok", "")
+	if err != nil {
+		t.Fatalf("server join: %v", err)
+	}
+	if _, ok := reply.PKI["server.key"]; ok {
+		t.Fatal("the bundle carries the answering server's own key")
+	}
+	for _, bad := range []string{"../x", "server.key", ".hidden", strings.Repeat("a", 4096)} {
+		files := map[string][]byte{}
+		for k, v := range reply.PKI {
+			files[k] = v
+		}
+		files[bad] = []byte("x")
+		if err := auth.InstallPKI(t.TempDir(), files, p.CAHash); err == nil {
+			t.Errorf("install of a bundle with file %q succeeded", bad[:min(len(bad), 20)])
+		}
+	}
+	if err := auth.InstallPKI(t.TempDir(), reply.PKI, strings.Repeat("0", 64)); err == nil {
+		t.Error("install of a bundle whose CA is not the token's succeeded")
+	}
+	if err := auth.InstallPKI(filepath.Join(cp.Authority().CAPath(), ".."), reply.PKI, p.CAHash); err == nil {
+		t.Error("install over an existing CA succeeded")
+	}
+}
