@@ -130,7 +130,6 @@ type Config struct {
 // the kyb binary sets it.
 var Version = "dev"
 
-
 // ControlPlane is a running control plane.
 type ControlPlane struct {
 	ns   *natsserver.Server
