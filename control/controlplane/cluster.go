@@ -442,3 +442,10 @@ func (cp *ControlPlane) serverInfo(cfg Config) store.ServerInfo {
 	}
 	return info
 }
+
+// ServerURLs returns the client URLs of every registered server (this one
+// included), for clients' configs.
+func (cp *ControlPlane) ServerURLs() []string {
+	clients, _ := cp.serverURLs()
+	return clients
+}
