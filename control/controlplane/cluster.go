@@ -430,6 +430,10 @@ func transient(err error) bool {
 	if errors.As(err, &apiErr) {
 		return apiErr.Code >= 500
 	}
+	var st *api.Status
+	if errors.As(err, &st) {
+		return st.Code == 503 // the store's "jetstream unavailable"
+	}
 	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse)
 }

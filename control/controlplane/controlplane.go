@@ -497,7 +497,9 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	cp.stop = cancel
 	// The API answers (and the logs stream and module store exist) before
 	// Start returns, so an agent started next finds them.
-	if err := api.Start(runCtx); err != nil {
+	// Retried while a new cluster settles (creating its streams can time
+	// out while the third server joins and every stream is being scaled up).
+	if err := retryWhileClustered(ctx, cp.plan != nil, cp.log, func() error { return api.Start(runCtx) }); err != nil {
 		cancel()
 		return fmt.Errorf("start control plane: %w", err)
 	}
@@ -517,12 +519,12 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	run("revocations", func(ctx context.Context) error { return cp.authSvc.WatchRevocations(ctx) })
 	run("servers", func(ctx context.Context) error { cp.clusterLoop(ctx, cfg, js, servers, info, replicas); return nil })
 	run("scheduler", func(ctx context.Context) error {
-		return whileLeader(ctx, func(ctx context.Context) error {
+		return whileLeader(ctx, schedLog, func(ctx context.Context) error {
 			return scheduler.New(cfg.Scheduler, st, schedLog).RunWithLease(ctx, schedLease)
 		})
 	})
 	run("controllers", func(ctx context.Context) error {
-		return whileLeader(ctx, func(ctx context.Context) error { return newControllers().Run(ctx) })
+		return whileLeader(ctx, ctlLog, func(ctx context.Context) error { return newControllers().Run(ctx) })
 	})
 	go func() {
 		cp.err = g.Wait()
@@ -668,12 +670,36 @@ func CheckLease(duration, renew time.Duration) error {
 // whileLeader runs term (one component built afresh, running under a lease)
 // again each time it ends because its lease was lost, until ctx ends or it
 // fails otherwise.
-func whileLeader(ctx context.Context, term func(context.Context) error) error {
+//
+// A failure of JetStream that can pass (a 5xx API error, a timeout: a
+// cluster electing leaders, a server cut off from its peers) also rebuilds
+// the component, after a back-off (1 s doubling to 30 s), instead of
+// stopping the whole control plane: a server of a cluster must outlive a
+// partition and heal.
+func whileLeader(ctx context.Context, log *slog.Logger, term func(context.Context) error) error {
+	delay := time.Second
 	for {
+		started := time.Now()
 		err := term(ctx)
-		if !errors.Is(err, store.ErrLeaseLost) || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return err
 		}
+		if errors.Is(err, store.ErrLeaseLost) {
+			continue
+		}
+		if err == nil || !transient(err) {
+			return err
+		}
+		if time.Since(started) > time.Minute {
+			delay = time.Second
+		}
+		log.Warn("component failed on a passing JetStream error; restarting it", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
 	}
 }
 

@@ -184,10 +184,14 @@ func connect(t testing.TB, creds, ca []byte, urls ...string) *nats.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	opts := []nats.Option{co, to, nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond), nats.Timeout(2 * time.Second)}
+	if len(urls) == 1 {
+		// Pinned to one server: never moved to another the cluster advertises.
+		opts = append(opts, nats.IgnoreDiscoveredServers())
+	}
 	var nc *nats.Conn
 	testutil.Eventually(t, 60*time.Second, func() error {
-		nc, err = nats.Connect(strings.Join(urls, ","), co, to, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
-			nats.Timeout(2*time.Second), nats.RetryOnFailedConnect(false))
+		nc, err = nats.Connect(strings.Join(urls, ","), opts...)
 		return err
 	})
 	t.Cleanup(nc.Close)
@@ -230,9 +234,9 @@ type load struct {
 	ackTimes []time.Time
 	// sentTimes[i] is when the attempt acknowledged at ackTimes[i] was sent.
 	sentTimes []time.Time
-	failed   []error // requests that failed even after the retry policy
-	attempts atomic.Int64
-	errs     atomic.Int64 // attempts that failed (retried or not)
+	failed    []error // requests that failed even after the retry policy
+	attempts  atomic.Int64
+	errs      atomic.Int64 // attempts that failed (retried or not)
 }
 
 // startLoad starts n clients on conns (round robin); with retries, a
@@ -386,9 +390,12 @@ func startCluster(t testing.TB, hosts []string, netns []string) *cluster {
 		tok, err = auth.ReadServerToken(filepath.Join(first.dir, "server", "pki"))
 		return err
 	})
+	// One at a time, as an operator adds servers: the second makes the
+	// quorum, the third makes every stream go to three replicas.
 	for _, s := range c.servers[1:] {
 		s.extra = []string{"--join", first.url(), "--token", tok}
 		s.start()
+		s.creds(t) // written once the server is up
 	}
 	creds, ca := first.creds(t)
 	nc := connect(t, creds, ca, c.urls()...)
