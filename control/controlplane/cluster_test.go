@@ -21,7 +21,7 @@ import (
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,13 +44,13 @@ func clusterConfig(m *member) controlplane.Config {
 	}
 }
 
-func newMember(t *testing.T, name string) *member {
+func newMember(t testing.TB, name string) *member {
 	return &member{name: name, dir: t.TempDir(), listen: freeAddr(t), cluster: freeAddr(t)}
 }
 
 // startMember starts m with cfg changes applied by edit; the start runs
 // in the background (a first server waits for a second one).
-func startMember(t *testing.T, m *member, edit func(*controlplane.Config)) <-chan error {
+func startMember(t testing.TB, m *member, edit func(*controlplane.Config)) <-chan error {
 	t.Helper()
 	cfg := clusterConfig(m)
 	if edit != nil {
@@ -69,7 +69,7 @@ func startMember(t *testing.T, m *member, edit func(*controlplane.Config)) <-cha
 	return done
 }
 
-func wait(t *testing.T, what string, ch <-chan error) {
+func wait(t testing.TB, what string, ch <-chan error) {
 	t.Helper()
 	select {
 	case err := <-ch:
@@ -81,7 +81,7 @@ func wait(t *testing.T, what string, ch <-chan error) {
 	}
 }
 
-func serverToken(t *testing.T, m *member) string {
+func serverToken(t testing.TB, m *member) string {
 	t.Helper()
 	var tok string
 	testutil.Eventually(t, 10*time.Second, func() error {
@@ -101,7 +101,7 @@ func stopMember(m *member) {
 
 // startCluster grows a cluster from one server: a joins nobody, b and c
 // join a with its server token.
-func startCluster(t *testing.T) []*member {
+func startCluster(t testing.TB, syncMode ...string) []*member {
 	t.Helper()
 	a, b, c := newMember(t, "kyb-a"), newMember(t, "kyb-b"), newMember(t, "kyb-c")
 	ms := []*member{a, b, c}
@@ -113,9 +113,14 @@ func startCluster(t *testing.T) []*member {
 		}
 		wg.Wait()
 	})
-	da := startMember(t, a, nil)
+	syncOpt := func(cfg *controlplane.Config) {
+		if len(syncMode) > 0 {
+			cfg.Sync = syncMode[0]
+		}
+	}
+	da := startMember(t, a, syncOpt)
 	tok := serverToken(t, a)
-	join := func(cfg *controlplane.Config) { cfg.Join, cfg.JoinToken = "tls://"+a.listen, tok }
+	join := func(cfg *controlplane.Config) { syncOpt(cfg); cfg.Join, cfg.JoinToken = "tls://"+a.listen, tok }
 	db := startMember(t, b, join)
 	wait(t, "b", db)
 	wait(t, "a", da)
@@ -150,7 +155,7 @@ func startCluster(t *testing.T) []*member {
 	return ms
 }
 
-func adminClient(t *testing.T, cp *controlplane.ControlPlane) *client.Client {
+func adminClient(t testing.TB, cp *controlplane.ControlPlane) *client.Client {
 	t.Helper()
 	nc, err := connectAs(t, cp, adminCreds(t, cp))
 	if err != nil {
@@ -159,7 +164,7 @@ func adminClient(t *testing.T, cp *controlplane.ControlPlane) *client.Client {
 	return client.New(nc)
 }
 
-func jsOf(t *testing.T, cp *controlplane.ControlPlane) jetstream.JetStream {
+func jsOf(t testing.TB, cp *controlplane.ControlPlane) jetstream.JetStream {
 	js, err := jetstream.New(cp.Conn())
 	if err != nil {
 		t.Fatal(err)
