@@ -2,6 +2,7 @@ package controlplane_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -213,6 +214,21 @@ func TestClusterGrowsFromOneServer(t *testing.T) {
 	}
 	if !objects {
 		t.Fatalf("status: the objects bucket has no leader and two followers: %+v", st.Streams)
+	}
+	// Peer removal refuses a live server, bad names and unknown servers,
+	// and changes nothing.
+	admin := adminClient(t, ms[0].cp)
+	for _, tc := range []struct {
+		name string
+		code int
+	}{
+		{"kyb-b", 409}, {"", 400}, {"a.b", 400}, {"x>", 400}, {strings.Repeat("n", 4096), 400}, {"nope", 404},
+	} {
+		err := admin.RemoveServer(ctx, tc.name)
+		var st *api.Status
+		if !errors.As(err, &st) || st.Code != tc.code {
+			t.Errorf("remove server %.20q: want %d, got %v", tc.name, tc.code, err)
+		}
 	}
 	testutil.Eventually(t, 10*time.Second, func() error {
 		st, err := adminClient(t, ms[2].cp).ClusterStatus(ctx)

@@ -149,3 +149,46 @@ func TestRollingRestart(t *testing.T) {
 	}
 	t.Logf("rolling restart of 3 servers under load: %d writes acknowledged, %d attempts retried, 0 failed", len(l.acked), l.errs.Load())
 }
+
+// TestReplaceServer: a dead server is removed from the cluster (peer
+// removal) and a new one joins in its place; every stream is back on three
+// current replicas.
+func TestReplaceServer(t *testing.T) {
+	enabled(t)
+	c := startCluster(t, []string{"127.0.0.1", "127.0.0.1", "127.0.0.1"}, nil)
+	creds, ca := c.servers[0].creds(t)
+	nc := connect(t, creds, ca, c.servers[0].url(), c.servers[1].url())
+	cc := client.New(nc)
+	dead := c.servers[2]
+	dead.kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	testutil.Eventually(t, 30*time.Second, func() error { return cc.RemoveServer(ctx, dead.name) })
+	// A new server, on a fresh data dir, joins with the server token.
+	repl := &server{t: t, name: "s3", dir: t.TempDir(), host: "127.0.0.1", port: freePort(t), clusterPort: freePort(t),
+		extra: []string{"--join", c.servers[0].url(), "--token", c.servers[1].extra[3]}}
+	c.servers[2] = repl
+	repl.start()
+	testutil.Eventually(t, 90*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		st, err := cc.ClusterStatus(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range st.Servers {
+			if s.Name == dead.name && s.Up {
+				return fmt.Errorf("%s still up", dead.name)
+			}
+		}
+		for _, s := range st.Streams {
+			for _, p := range s.Peers {
+				if p.Name == dead.name {
+					return fmt.Errorf("stream %s still has a replica on %s", s.Name, dead.name)
+				}
+			}
+		}
+		return allCurrent(st, 3)
+	})
+	t.Logf("%s removed and replaced by %s: every stream on three current replicas", dead.name, repl.name)
+}
