@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -37,9 +38,18 @@ const peersFileName = "cluster-peers.json"
 type clusterPlan struct {
 	host     string
 	port     int
-	self     string   // host:port the other servers reach this one's routes at
-	peers    []string // host:port of the other servers' routes
-	joinedTo string   // the server joined on this start, if any
+	self     string // host:port the other servers reach this one's routes at
+	joinedTo string // the server joined on this start, if any
+
+	mu    sync.Mutex
+	peers []string // host:port of the other servers' routes
+}
+
+// knownPeers returns a copy of the peers' route addresses.
+func (p *clusterPlan) knownPeers() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.peers)
 }
 
 // routeAddr parses a route address: host:port, or a nats-route:// (or
@@ -299,15 +309,18 @@ func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstrea
 		}
 		if cp.plan != nil {
 			if list, err := servers.List(rctx); err == nil {
-				peers := slices.Clone(cp.plan.peers)
+				known := cp.plan.knownPeers()
+				peers := slices.Clone(known)
 				for _, s := range list {
 					if a, err := routeAddr(s.ClusterURL); err == nil && s.Name != cfg.Name {
 						peers = append(peers, a)
 					}
 				}
-				if peers = cleanPeers(peers, cp.plan.self, cfg.ClusterListen); !slices.Equal(peers, cp.plan.peers) {
+				if peers = cleanPeers(peers, cp.plan.self, cfg.ClusterListen); !slices.Equal(peers, known) {
 					if err := savePeers(cfg.DataDir, peers); err == nil {
+						cp.plan.mu.Lock()
 						cp.plan.peers = peers
+						cp.plan.mu.Unlock()
 					}
 				}
 			}
@@ -355,7 +368,7 @@ func (cp *ControlPlane) serverURLs() (clients, routes []string) {
 	clients = []string{cp.advertisedClientURL()}
 	if cp.plan != nil {
 		routes = append(routes, "nats-route://"+cp.plan.self)
-		for _, p := range cp.plan.peers {
+		for _, p := range cp.plan.knownPeers() {
 			routes = append(routes, "nats-route://"+p)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -340,6 +341,15 @@ func TestServerJoinRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := client.JoinServer(ctx, cp.ClientURL(), tok, strings.Repeat("a", 4096), ""); err == nil {
+		t.Error("a server join with a 4 KB name succeeded")
+	}
+	for _, name := range []string{strings.Repeat("a", 300), "Bad.Name", ""} {
+		var st *api.Status
+		if _, err := client.JoinServer(ctx, cp.ClientURL(), tok, name, ""); !errors.As(err, &st) || st.Code != 400 || !strings.Contains(st.Message, "name") {
+			t.Errorf("server join as %.20q: want 400, got %v", name, err)
+		}
+	}
 	reply, err := client.JoinServer(ctx, cp.ClientURL(), tok, "ok", "")
 	if err != nil {
 		t.Fatalf("server join: %v", err)
@@ -363,4 +373,57 @@ func TestServerJoinRefusals(t *testing.T) {
 	if err := auth.InstallPKI(filepath.Join(cp.Authority().CAPath(), ".."), reply.PKI, p.CAHash); err == nil {
 		t.Error("install over an existing CA succeeded")
 	}
+}
+
+// TestStaticPeers: three servers started with --peers naming each other
+// (sharing one PKI directory, copied from the first) form one cluster.
+func TestStaticPeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three servers creating their buckets at once take about 20 s to settle")
+	}
+	ms := []*member{newMember(t, "kyb-x"), newMember(t, "kyb-y"), newMember(t, "kyb-z")}
+	t.Cleanup(func() {
+		for _, m := range ms {
+			stopMember(m)
+		}
+	})
+	peers := func(self *member) []string {
+		var out []string
+		for _, m := range ms {
+			if m != self {
+				out = append(out, m.cluster)
+			}
+		}
+		return out
+	}
+	first := startMember(t, ms[0], func(c *controlplane.Config) { c.Peers = peers(ms[0]) })
+	serverToken(t, ms[0]) // the PKI exists
+	src := filepath.Join(ms[0].dir, "pki")
+	var dones []<-chan error
+	for _, m := range ms[1:] {
+		if err := os.CopyFS(filepath.Join(m.dir, "pki"), os.DirFS(src)); err != nil {
+			t.Fatal(err)
+		}
+		// Each server issues its own certificate for its own addresses.
+		os.Remove(filepath.Join(m.dir, "pki", "server.crt"))
+		os.Remove(filepath.Join(m.dir, "pki", "server.key"))
+		dones = append(dones, startMember(t, m, func(c *controlplane.Config) { c.Peers = peers(m) }))
+	}
+	wait(t, "x", first)
+	for i, d := range dones {
+		wait(t, ms[i+1].name, d)
+	}
+	ctx := context.Background()
+	testutil.Eventually(t, 30*time.Second, func() error {
+		st, err := adminClient(t, ms[2].cp).ClusterStatus(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range st.Streams {
+			if s.Replicas != 3 || s.Leader == "" {
+				return fmt.Errorf("stream %s: %d replicas, leader %q", s.Name, s.Replicas, s.Leader)
+			}
+		}
+		return nil
+	})
 }

@@ -384,6 +384,10 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	)
 	info := cp.serverInfo(cfg)
 	open := func() error {
+		// Each attempt is bounded: a create racing the same create on
+		// another server can go unanswered.
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
 		// Three replicas once three servers exist; never fewer than a bucket has.
 		replicas = store.KeepReplicas(ctx, js, "KV_"+store.DefaultBucket, desiredReplicas(cfg, cp.ns))
 		var err error
