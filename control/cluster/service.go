@@ -201,7 +201,9 @@ func (s *Service) status(ctx context.Context, req micro.Request) (any, error) {
 		}
 	}
 	for name, p := range byName {
-		p.Up = answered[name] && (registered[name] || len(regs) == 0)
+		// Up: its NATS server answers (a server whose registration has
+		// lapsed for a moment is still up; one registered but silent is not).
+		p.Up = answered[name]
 		if name == st.MetaLeader || (st.MetaLeader == "" && p.Up) {
 			p.Current = p.Up
 		}

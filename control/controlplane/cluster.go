@@ -303,7 +303,7 @@ func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstrea
 	t := time.NewTicker(cfg.ServerBeat)
 	defer t.Stop()
 	for {
-		rctx, cancel := context.WithTimeout(ctx, cfg.ServerBeat)
+		rctx, cancel := context.WithTimeout(ctx, max(cfg.ServerBeat, 5*time.Second))
 		if err := servers.Register(rctx, info); err != nil && ctx.Err() == nil {
 			cp.log.Warn("register server", "err", err)
 		}
@@ -441,7 +441,9 @@ func retryWhileClustered(ctx context.Context, clustered bool, log *slog.Logger, 
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		return apiErr.Code >= 500
+		// 10005: no suitable peers for placement (a server that just
+		// joined is not yet known current).
+		return apiErr.Code >= 500 || apiErr.ErrorCode == 10005
 	}
 	var st *api.Status
 	if errors.As(err, &st) {

@@ -42,7 +42,7 @@ type member struct {
 func clusterConfig(m *member) controlplane.Config {
 	return controlplane.Config{
 		DataDir: m.dir, Listen: m.listen, TLS: "on", Sync: "1s", Name: m.name, ClusterListen: m.cluster,
-		ServerBeat: 200 * time.Millisecond, LeaseDuration: 2 * time.Second, RenewInterval: 500 * time.Millisecond,
+		ServerBeat: 500 * time.Millisecond, LeaseDuration: 2 * time.Second, RenewInterval: 500 * time.Millisecond,
 	}
 }
 

@@ -389,7 +389,12 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		// Three replicas once three servers exist; never fewer than a bucket has.
-		replicas = store.KeepReplicas(ctx, js, "KV_"+store.DefaultBucket, desiredReplicas(cfg, cp.ns))
+		// Buckets that exist keep their count here (the cluster loop raises
+		// it once three servers are current); new ones get the desired one.
+		replicas = store.KeepReplicas(ctx, js, "KV_"+store.DefaultBucket, 1)
+		if !store.StreamExists(ctx, js, "KV_"+store.DefaultBucket) {
+			replicas = desiredReplicas(cfg, cp.ns)
+		}
 		var err error
 		if st, err = store.Open(ctx, js, store.Config{Logger: cp.log, Replicas: replicas}); err != nil {
 			return fmt.Errorf("open store: %w", err)

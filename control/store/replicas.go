@@ -52,3 +52,9 @@ func ScaleReplicas(ctx context.Context, js jetstream.JetStream, n int) ([]string
 	}
 	return changed, errors.Join(errs...)
 }
+
+// StreamExists reports whether stream exists (false on any error).
+func StreamExists(ctx context.Context, js jetstream.JetStream, stream string) bool {
+	_, err := js.Stream(ctx, stream)
+	return err == nil
+}
