@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -302,6 +303,7 @@ func desiredReplicas(cfg Config, ns *natsserver.Server) int {
 func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstream.JetStream, servers *store.Servers, info store.ServerInfo, replicas int) {
 	t := time.NewTicker(cfg.ServerBeat)
 	defer t.Stop()
+	var scaling, scaled atomic.Bool
 	for {
 		rctx, cancel := context.WithTimeout(ctx, max(cfg.ServerBeat, 5*time.Second))
 		if err := servers.Register(rctx, info); err != nil && ctx.Err() == nil {
@@ -324,16 +326,23 @@ func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstrea
 					}
 				}
 			}
-			if replicas < 3 && cfg.Replicas == 0 && clusterSize(cp.ns) >= 3 {
-				sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
-				changed, err := store.ScaleReplicas(sctx, js, 3)
-				scancel()
-				if err != nil {
-					cp.log.Warn("scale buckets and streams to 3 replicas", "err", err)
-				} else {
-					replicas = 3
+			// Scaling runs beside the beats (it can take seconds), one at a time.
+			if replicas < 3 && cfg.Replicas == 0 && clusterSize(cp.ns) >= 3 && scaling.CompareAndSwap(false, true) {
+				go func() {
+					defer scaling.Store(false)
+					sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+					defer scancel()
+					changed, err := store.ScaleReplicas(sctx, js, 3)
+					if err != nil {
+						cp.log.Warn("scale buckets and streams to 3 replicas", "err", err)
+						return
+					}
+					scaled.Store(true)
 					cp.log.Info("the cluster has three servers: buckets and streams now have 3 replicas", "changed", changed)
-				}
+				}()
+			}
+			if scaled.Load() {
+				replicas = 3
 			}
 		}
 		cancel()
