@@ -298,12 +298,14 @@ func desiredReplicas(cfg Config, ns *natsserver.Server) int {
 }
 
 // clusterLoop registers this server every beat, keeps the peers file up
-// to date from the registry, and raises every stream to three replicas
+// to date from the registry, and raises every stream to three replicas (or
+// the configured count)
 // when the cluster reaches three servers (once; never down).
 func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstream.JetStream, servers *store.Servers, info store.ServerInfo, replicas int) {
 	t := time.NewTicker(cfg.ServerBeat)
 	defer t.Stop()
-	var scaling, scaled atomic.Bool
+	var scaling atomic.Bool
+	var scaled atomic.Int64
 	for {
 		rctx, cancel := context.WithTimeout(ctx, max(cfg.ServerBeat, 5*time.Second))
 		if err := servers.Register(rctx, info); err != nil && ctx.Err() == nil {
@@ -327,22 +329,26 @@ func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstrea
 				}
 			}
 			// Scaling runs beside the beats (it can take seconds), one at a time.
-			if replicas < 3 && cfg.Replicas == 0 && clusterSize(cp.ns) >= 3 && scaling.CompareAndSwap(false, true) {
+			target := cfg.Replicas
+			if target == 0 && clusterSize(cp.ns) >= 3 {
+				target = 3
+			}
+			if replicas < target && scaling.CompareAndSwap(false, true) {
 				go func() {
 					defer scaling.Store(false)
 					sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
 					defer scancel()
-					changed, err := store.ScaleReplicas(sctx, js, 3)
+					changed, err := store.ScaleReplicas(sctx, js, target)
 					if err != nil {
-						cp.log.Warn("scale buckets and streams to 3 replicas", "err", err)
+						cp.log.Warn("scale buckets and streams up", "replicas", target, "err", err)
 						return
 					}
-					scaled.Store(true)
-					cp.log.Info("the cluster has three servers: buckets and streams now have 3 replicas", "changed", changed)
+					scaled.Store(int64(target))
+					cp.log.Info("buckets and streams scaled up", "replicas", target, "changed", changed)
 				}()
 			}
-			if scaled.Load() {
-				replicas = 3
+			if n := int(scaled.Load()); n > replicas {
+				replicas = n
 			}
 		}
 		cancel()

@@ -418,9 +418,6 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		cfg.APIServer.Replicas = replicas
 	}
 	cp.servers.Store(servers)
-	if _, err := store.ScaleReplicas(ctx, js, replicas); err != nil {
-		return fmt.Errorf("start control plane: %w", err)
-	}
 	// The apiserver knows users' and nodes' accounts by their keys.
 	cfg.APIServer.Accounts = authn.Accounts{Users: cp.auth.Account(auth.AccountUsers), Nodes: cp.auth.Account(auth.AccountNodes)}
 	api, err := apiserver.New(cp.api, st, hb, cfg.APIServer, cp.log.With("component", "apiserver"))
