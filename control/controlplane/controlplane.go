@@ -206,8 +206,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 	}
 	if cfg.Name == "" {
 		h, err := os.Hostname()
-		if err != nil || h == "" {
-			h = "kyb"
+		if err != nil || checkServerName(h) != nil {
+			h = "kyb" // a host name NATS cannot take: a single server needs no unique name
 		}
 		cfg.Name = h
 	}
