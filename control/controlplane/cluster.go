@@ -299,9 +299,10 @@ func desiredReplicas(cfg Config, ns *natsserver.Server) int {
 
 // clusterLoop registers this server every beat, keeps the peers file up
 // to date from the registry, and raises every stream to three replicas (or
-// the configured count)
-// when the cluster reaches three servers (once; never down).
-func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstream.JetStream, servers *store.Servers, info store.ServerInfo, replicas int) {
+// the configured count) when the cluster reaches three servers: the meta
+// leader checks every stream once per start (and after a failed attempt);
+// never down.
+func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstream.JetStream, servers *store.Servers, info store.ServerInfo) {
 	t := time.NewTicker(cfg.ServerBeat)
 	defer t.Stop()
 	var scaling atomic.Bool
@@ -333,7 +334,9 @@ func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstrea
 			if target == 0 && clusterSize(cp.ns) >= 3 {
 				target = 3
 			}
-			if replicas < target && scaling.CompareAndSwap(false, true) {
+			// Only the JetStream meta leader scales (three servers updating
+			// the same streams at once can leave updates unanswered).
+			if int(scaled.Load()) < target && target > 1 && cp.ns.JetStreamIsLeader() && scaling.CompareAndSwap(false, true) {
 				go func() {
 					defer scaling.Store(false)
 					sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
@@ -347,9 +350,7 @@ func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstrea
 					cp.log.Info("buckets and streams scaled up", "replicas", target, "changed", changed)
 				}()
 			}
-			if n := int(scaled.Load()); n > replicas {
-				replicas = n
-			}
+
 		}
 		cancel()
 		select {

@@ -523,7 +523,7 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	}
 	run("apiserver", func(ctx context.Context) error { <-ctx.Done(); return api.Stop() })
 	run("revocations", func(ctx context.Context) error { return cp.authSvc.WatchRevocations(ctx) })
-	run("servers", func(ctx context.Context) error { cp.clusterLoop(ctx, cfg, js, servers, info, replicas); return nil })
+	run("servers", func(ctx context.Context) error { cp.clusterLoop(ctx, cfg, js, servers, info); return nil })
 	run("scheduler", func(ctx context.Context) error {
 		return whileLeader(ctx, schedLog, func(ctx context.Context) error {
 			return scheduler.New(cfg.Scheduler, st, schedLog).RunWithLease(ctx, schedLease)

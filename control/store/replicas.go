@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -41,7 +42,10 @@ func ScaleReplicas(ctx context.Context, js jetstream.JetStream, n int) ([]string
 			continue
 		}
 		cfg.Replicas = n
-		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err = js.UpdateStream(uctx, cfg)
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("scale stream %s to %d replicas: %w", name, n, err))
 			continue
 		}
