@@ -299,14 +299,14 @@ func desiredReplicas(cfg Config, ns *natsserver.Server) int {
 
 // clusterLoop registers this server every beat, keeps the peers file up
 // to date from the registry, and raises every stream to three replicas (or
-// the configured count) when the cluster reaches three servers: the meta
-// leader checks every stream once per start (and after a failed attempt);
-// never down.
+// the configured count) once the cluster has three servers: the meta
+// leader checks every stream each beat (a stream info per stream), so a
+// stream another server created or updated with fewer replicas is raised
+// again; never down.
 func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstream.JetStream, servers *store.Servers, info store.ServerInfo) {
 	t := time.NewTicker(cfg.ServerBeat)
 	defer t.Stop()
 	var scaling atomic.Bool
-	var scaled atomic.Int64
 	for {
 		rctx, cancel := context.WithTimeout(ctx, max(cfg.ServerBeat, 5*time.Second))
 		if err := servers.Register(rctx, info); err != nil && ctx.Err() == nil {
@@ -336,7 +336,7 @@ func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstrea
 			}
 			// Only the JetStream meta leader scales (three servers updating
 			// the same streams at once can leave updates unanswered).
-			if int(scaled.Load()) < target && target > 1 && cp.ns.JetStreamIsLeader() && scaling.CompareAndSwap(false, true) {
+			if target > 1 && cp.ns.JetStreamIsLeader() && scaling.CompareAndSwap(false, true) {
 				go func() {
 					defer scaling.Store(false)
 					sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
@@ -346,8 +346,9 @@ func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstrea
 						cp.log.Warn("scale buckets and streams up", "replicas", target, "err", err)
 						return
 					}
-					scaled.Store(int64(target))
-					cp.log.Info("buckets and streams scaled up", "replicas", target, "changed", changed)
+					if len(changed) > 0 {
+						cp.log.Info("buckets and streams scaled up", "replicas", target, "changed", changed)
+					}
 				}()
 			}
 

@@ -415,7 +415,9 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("start control plane: %w", err)
 	}
 	if cfg.APIServer.Replicas == 0 {
-		cfg.APIServer.Replicas = replicas
+		// Its streams are created or updated to this count at every start:
+		// never fewer than the cluster wants.
+		cfg.APIServer.Replicas = max(replicas, desiredReplicas(cfg, cp.ns))
 	}
 	cp.servers.Store(servers)
 	// The apiserver knows users' and nodes' accounts by their keys.
