@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,9 @@ import (
 	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/controlplane"
 	"github.com/kybernetes/kybernetes/internal/testutil"
+	"github.com/kybernetes/kybernetes/node"
+	"github.com/kybernetes/kybernetes/runtimes"
+	"github.com/kybernetes/kybernetes/runtimes/fake"
 )
 
 func freeAddr(t testing.TB) string {
@@ -426,4 +430,85 @@ func TestStaticPeers(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestAgentRidesThroughServerLoss: an agent connected to one server moves
+// to another when that server stops, registers and syncs again there, and
+// runs a pod bound to it afterwards.
+func TestAgentRidesThroughServerLoss(t *testing.T) {
+	ms := startCluster(t)
+	ctx := context.Background()
+	admin := adminClient(t, ms[1].cp)
+	tok, _, err := admin.CreateToken(ctx, time.Hour, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds, err := client.Join(ctx, "tls://"+ms[0].listen, tok, "n1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the agent does: the server it was given first, then every
+	// server its join named.
+	urls := []string{"tls://" + ms[0].listen}
+	for _, u := range creds.Servers {
+		if !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	credsOpt, _ := client.CredsOption(creds.Creds)
+	tlsOpt, _ := client.TLSOption(creds.CA)
+	nc, err := nats.Connect(strings.Join(urls, ","), credsOpt, tlsOpt, nats.DontRandomize(),
+		nats.CustomInboxPrefix(auth.InboxPrefix("n1")), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	rt, err := fake.New(fake.Config{Name: api.RuntimeWasm}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := node.New(node.Config{Name: "n1", DataDir: t.TempDir()}, nc,
+		map[string]runtimes.Runtime{api.RuntimeWasm: rt}, slog.New(slog.NewTextHandler(testWriter(t), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(actx) }()
+	defer func() { cancel(); <-done }()
+	testutil.Eventually(t, 20*time.Second, func() error {
+		o, err := admin.Get(ctx, "Node", "", "n1")
+		if err != nil {
+			return err
+		}
+		if !o.(*api.Node).IsReady() {
+			return errors.New("node n1 not ready")
+		}
+		return nil
+	})
+	connectedTo := nc.ConnectedUrl()
+	stopMember(ms[0])
+	testutil.Eventually(t, 20*time.Second, func() error {
+		if nc.Status() != nats.CONNECTED || nc.ConnectedUrl() == connectedTo {
+			return fmt.Errorf("agent on %s (%v)", nc.ConnectedUrl(), nc.Status())
+		}
+		return nil
+	})
+	pod := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"after","namespace":"default"},` +
+		`"spec":{"nodeName":"n1","runtimeClassName":"wasm","containers":[{"name":"app","image":"file:///m.wasm"}]}}`
+	testutil.Eventually(t, 30*time.Second, func() error {
+		_, err := admin.Apply(ctx, []byte(pod))
+		return err
+	})
+	testutil.Eventually(t, 30*time.Second, func() error {
+		o, err := admin.Get(ctx, "Pod", "default", "after")
+		if err != nil {
+			return err
+		}
+		if p := o.(*api.Pod); p.Status.Phase != api.PodRunning {
+			return fmt.Errorf("pod after is %q", p.Status.Phase)
+		}
+		return nil
+	})
+	t.Logf("the agent moved from %s to %s and runs a pod bound after the move", connectedTo, nc.ConnectedUrl())
 }
