@@ -31,6 +31,9 @@ type JoinRequest struct {
 type JoinReply struct {
 	JWT string `json:"jwt"`
 	CA  string `json:"ca"`
+	// Servers are the client URLs of every control plane server, so the
+	// node can reach any of them.
+	Servers []string `json:"servers,omitempty"`
 }
 
 // TokenCreateRequest asks for a join token valid for TTL (Go duration, default 24h).
@@ -105,6 +108,8 @@ var APIVerbs = []APIVerb{
 	{Subject: SubjectPortForward, Stream: true},
 	{Subject: SubjectExecInput},
 	{Subject: SubjectTop},
+	{Subject: SubjectClusterStatus},
+	{Subject: SubjectClusterRemove},
 }
 
 // NodeVerbs lists every subject a node may publish to on the apiserver

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nats-io/jwt/v2"
@@ -20,6 +21,10 @@ import (
 type Config struct {
 	// Server is the NATS URL of the control plane.
 	Server string `json:"server"`
+	// Servers are the URLs of the other servers of a clustered control
+	// plane: a client connects to any of them (and moves to another when
+	// its server goes away).
+	Servers []string `json:"servers,omitempty"`
 	// Creds is the path of a NATS .creds file (relative to the config file).
 	Creds string `json:"creds,omitempty"`
 	// CA is the path of the cluster CA certificate (relative to the config
@@ -94,6 +99,18 @@ func (c *Config) path(p string) string {
 		return p
 	}
 	return filepath.Join(c.dir, p)
+}
+
+// URL is the comma-separated list of every server's URL (Server first),
+// as nats.Connect takes it.
+func (c *Config) URL() string {
+	urls := []string{}
+	for _, u := range append([]string{c.Server}, c.Servers...) {
+		if u != "" && !slices.Contains(urls, u) {
+			urls = append(urls, u)
+		}
+	}
+	return strings.Join(urls, ",")
 }
 
 // Options are the nats.go options that connect with c's credentials, CA

@@ -25,6 +25,8 @@ import (
 type NodeCreds struct {
 	Creds []byte
 	CA    []byte
+	// Servers are the client URLs of every control plane server.
+	Servers []string
 }
 
 // Join exchanges a join token for the credentials of node name at the
@@ -38,28 +40,9 @@ func Join(ctx context.Context, serverURL, token, name string, opts ...nats.Optio
 	if err != nil {
 		return nil, err
 	}
-	host := hostOf(serverURL)
-	pin := &tls.Config{
-		InsecureSkipVerify: true, // replaced by the pinned-CA check below
-		MinVersion:         tls.VersionTLS12,
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			return verifyPinned(raw, t.CAHash, host)
-		},
-	}
-	copts := append([]nats.Option{
-		nats.Name("kyb-join " + name),
-		nats.Token(token),
-		func(o *nats.Options) error { o.TLSConfig = pin; return nil },
-	}, opts...)
-	if host != "" && !isLoopbackHost(host) {
-		copts = append(copts, nats.Secure(pin))
-	}
-	nc, err := nats.Connect(serverURL, copts...)
+	nc, err := joinConn(serverURL, token, t.CAHash, name, opts...)
 	if err != nil {
-		if errors.Is(err, nats.ErrSecureConnWanted) {
-			return nil, fmt.Errorf("join %s: the server does not offer TLS; a join token is never sent in the clear beyond loopback", serverURL)
-		}
-		return nil, fmt.Errorf("join %s: %w", serverURL, err)
+		return nil, err
 	}
 	defer nc.Close()
 	kp, err := nkeys.CreateUser()
@@ -83,7 +66,61 @@ func Join(ctx context.Context, serverURL, token, name string, opts ...nats.Optio
 	if err != nil {
 		return nil, fmt.Errorf("join: %w", err)
 	}
-	return &NodeCreds{Creds: creds, CA: []byte(reply.CA)}, nil
+	return &NodeCreds{Creds: creds, CA: []byte(reply.CA), Servers: reply.Servers}, nil
+}
+
+// JoinServer exchanges the cluster's server token for the cluster's keys
+// and the servers' URLs: a new control plane server named name, whose
+// routes listen at clusterURL, joins the cluster at serverURL. The server
+// must present a certificate chain ending in the CA the token pins.
+func JoinServer(ctx context.Context, serverURL, token, name, clusterURL string, opts ...nats.Option) (*api.ServerJoinReply, error) {
+	t, err := api.ParseJoinToken(token)
+	if err != nil {
+		return nil, err
+	}
+	if t.ID != api.ServerTokenID {
+		return nil, fmt.Errorf("join token %s is a node join token: a server joins with the server token (`cat <data-dir>/server/pki/server-token` on a server, or what `kyb server` printed)", t.ID)
+	}
+	nc, err := joinConn(serverURL, token, t.CAHash, "server "+name, append([]nats.Option{nats.CustomInboxPrefix(api.ServerJoinInbox)}, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	var reply api.ServerJoinReply
+	req := api.ServerJoinRequest{Server: true, Name: name, ClusterURL: clusterURL}
+	if err := New(nc).call(ctx, api.SubjectJoin, req, &reply); err != nil {
+		return nil, fmt.Errorf("join as server %s: %w", name, err)
+	}
+	return &reply, nil
+}
+
+// joinConn connects with a join token to serverURL, trusting only a server
+// whose chain ends in the CA of hash caHash.
+func joinConn(serverURL, token, caHash, name string, opts ...nats.Option) (*nats.Conn, error) {
+	host := hostOf(serverURL)
+	pin := &tls.Config{
+		InsecureSkipVerify: true, // replaced by the pinned-CA check below
+		MinVersion:         tls.VersionTLS12,
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			return verifyPinned(raw, caHash, host)
+		},
+	}
+	copts := append([]nats.Option{
+		nats.Name("kyb-join " + name),
+		nats.Token(token),
+		func(o *nats.Options) error { o.TLSConfig = pin; return nil },
+	}, opts...)
+	if host != "" && !isLoopbackHost(host) {
+		copts = append(copts, nats.Secure(pin))
+	}
+	nc, err := nats.Connect(serverURL, copts...)
+	if err != nil {
+		if errors.Is(err, nats.ErrSecureConnWanted) {
+			return nil, fmt.Errorf("join %s: the server does not offer TLS; a join token is never sent in the clear beyond loopback", serverURL)
+		}
+		return nil, fmt.Errorf("join %s: %w", serverURL, err)
+	}
+	return nc, nil
 }
 
 // verifyPinned checks that the chain raw ends in a certificate of hash

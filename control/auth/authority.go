@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
-	"time"
 
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nkeys"
@@ -60,6 +59,9 @@ type Authority struct {
 	accounts map[string]nkeys.KeyPair // by name
 	pubs     map[string]string        // name -> public key
 
+	serverSecret string // the server join token's secret
+	routeSecret  string // the routes' password
+
 	mu          sync.Mutex
 	dir         string
 	revocations map[string]jwt.RevocationList // by account name
@@ -78,6 +80,12 @@ func LoadOrCreate(dir string, hosts []string) (*Authority, error) {
 		return nil, fmt.Errorf("load cluster authority in %s: %w", dir, err)
 	}
 	if err := a.loadRevocations(); err != nil {
+		return nil, fmt.Errorf("load cluster authority in %s: %w", dir, err)
+	}
+	if a.serverSecret, err = loadOrCreateSecret(dir, serverTokenFile); err != nil {
+		return nil, fmt.Errorf("load cluster authority in %s: %w", dir, err)
+	}
+	if a.routeSecret, err = loadOrCreateSecret(dir, routeSecretFile); err != nil {
 		return nil, fmt.Errorf("load cluster authority in %s: %w", dir, err)
 	}
 	return a, nil
@@ -292,9 +300,10 @@ func (a *Authority) internalUser(account, name string) (string, nkeys.KeyPair, e
 	return tok, kp, nil
 }
 
-// revoke records that the JWTs of pubs in account issued at or before at
-// are refused, and returns the account's new revocation list.
-func (a *Authority) revoke(account string, pubs []string, at time.Time) error {
+// revoke merges list into account's revocations (a later time wins) and
+// keeps them in revocations.json, so they are in force from the first
+// instant of a restart. It reports whether anything changed.
+func (a *Authority) revoke(account string, list jwt.RevocationList) (bool, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	rl := a.revocations[account]
@@ -302,18 +311,25 @@ func (a *Authority) revoke(account string, pubs []string, at time.Time) error {
 		rl = jwt.RevocationList{}
 		a.revocations[account] = rl
 	}
-	for _, p := range pubs {
-		rl.Revoke(p, at)
+	changed := false
+	for p, at := range list {
+		if rl[p] < at {
+			rl[p] = at
+			changed = true
+		}
+	}
+	if !changed {
+		return false, nil
 	}
 	b, _ := json.MarshalIndent(a.revocations, "", "  ")
 	tmp := filepath.Join(a.dir, revocationsFile+".tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("write revocations: %w", err)
+		return false, fmt.Errorf("write revocations: %w", err)
 	}
 	if err := os.Rename(tmp, filepath.Join(a.dir, revocationsFile)); err != nil {
-		return fmt.Errorf("write revocations: %w", err)
+		return false, fmt.Errorf("write revocations: %w", err)
 	}
-	return nil
+	return true, nil
 }
 
 func (a *Authority) revocationsOf(account string) jwt.RevocationList {

@@ -65,17 +65,34 @@ func (s *Service) admitToken(ctx context.Context, rc *jwt.AuthorizationRequestCl
 	if p.CAHash != s.a.CAHash() {
 		return nil, fmt.Errorf("join token %s is for another cluster (its CA hash differs)", p.ID)
 	}
-	tok, err := s.tokens.CheckID(ctx, p.ID, p.Secret)
-	if err != nil {
-		return nil, err
-	}
 	uc := jwt.NewUserClaims(rc.UserNkey)
-	uc.Name = BootstrapPrefix + tok.ID
-	uc.Expires = tok.Expires.Unix()
+	if p.ID == api.ServerTokenID {
+		// The server token is checked against the PKI directory, not
+		// JetStream, so a first server admits a second one before its
+		// JetStream has a quorum.
+		if !s.a.checkServerSecret(p.Secret) {
+			return nil, fmt.Errorf("join token %s: wrong secret", p.ID)
+		}
+		uc.Name = BootstrapPrefix + api.ServerTokenID
+		// The reply carries the cluster's keys: it goes to an inbox no
+		// node-token holder (allowed only _INBOX.>) can subscribe to.
+		uc.Permissions.Sub.Allow.Add(api.ServerJoinInbox + ".>")
+	} else {
+		uc.Permissions.Sub.Allow.Add("_INBOX.>") // a join reply holds only a JWT, useless without its seed
+		st := s.authStore()
+		if st == nil {
+			return nil, errors.New("the control plane is starting (JetStream has no quorum yet); try again")
+		}
+		tok, err := NewTokens(s.a, st).CheckID(ctx, p.ID, p.Secret)
+		if err != nil {
+			return nil, err
+		}
+		uc.Name = BootstrapPrefix + tok.ID
+		uc.Expires = tok.Expires.Unix()
+	}
 	uc.Permissions.Pub.Allow.Add(api.SubjectJoin)
-	uc.Permissions.Sub.Allow.Add("_INBOX.>") // a join reply holds only a JWT, useless without its seed
 	uc.Limits.Subs = 8
-	uc.Limits.Payload = 64 << 10
+	uc.Limits.Payload = 64 << 10 // what the joiner sends; the reply may be larger
 	return uc, nil
 }
 

@@ -178,7 +178,23 @@ func (x *Accounts) claims(name string) *jwt.AccountClaims {
 // pubs of account (AccountUsers or AccountNodes) issued until now, and
 // closes their open connections.
 func (x *Accounts) Revoke(account string, pubs []string, at time.Time) error {
-	if err := x.a.revoke(account, pubs, at); err != nil {
+	list := jwt.RevocationList{}
+	for _, p := range pubs {
+		list[p] = at.Unix()
+	}
+	return x.Apply(account, list)
+}
+
+// Apply merges list (user public key -> Unix time) into account's
+// revocations and pushes the re-signed account JWT to the server, which
+// closes the connections it names. Every server of a cluster applies the
+// lists it watches in the auth bucket.
+func (x *Accounts) Apply(account string, list jwt.RevocationList) error {
+	if account != AccountUsers && account != AccountNodes {
+		return fmt.Errorf("revoke in account %q: only %s and %s take revocations", account, AccountUsers, AccountNodes)
+	}
+	changed, err := x.a.revoke(account, list)
+	if err != nil || !changed {
 		return err
 	}
 	ac := x.claims(account)

@@ -103,6 +103,7 @@ func (p *pki) loadOrIssueServer(hosts []string) error {
 	if c, err := tls.LoadX509KeyPair(certPath, keyPath); err == nil {
 		leaf, err := x509.ParseCertificate(c.Certificate[0])
 		if err == nil && covers(leaf, hosts) && time.Until(leaf.NotAfter) > 30*24*time.Hour &&
+			slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageClientAuth) &&
 			leaf.CheckSignatureFrom(p.ca) == nil {
 			p.server = c
 			return nil
@@ -119,7 +120,8 @@ func (p *pki) loadOrIssueServer(hosts []string) error {
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.AddDate(1, 0, 0),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		// Client auth too: a server's routes present it to the others.
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
 	for _, h := range hosts {
 		if ip := net.ParseIP(h); ip != nil {

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	natsserver "github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -28,25 +30,32 @@ type Authorizer func(h nats.Header, verb, resource, name string) error
 type Config struct {
 	Authority *Authority
 	Accounts  *Accounts
-	Store     *store.AuthStore
+	// Store keeps tokens and issued keys; nil until JetStream is ready
+	// (then Ready gives it): until then only server joins are answered.
+	Store *store.AuthStore
 	// TLS says whether the server listens with TLS (replies then carry the CA).
 	TLS bool
 	// Authorize checks token creation, user creation and revocation;
 	// default AdminOnly.
 	Authorize Authorizer
+	// Servers returns the client URLs and route URLs of every control
+	// plane server, for joining servers and nodes.
+	Servers func() (clientURLs, routes []string)
 }
 
 // Service answers the NATS auth callout, kyb.join and the credential verbs
 // (tokens.create, users.create, credentials.revoke) as the micro service
 // "kyb-auth". Safe for concurrent use.
 type Service struct {
-	a      *Authority
-	acc    *Accounts
-	st     *store.AuthStore
-	tokens *Tokens
-	tls    bool
-	authz  Authorizer
-	log    *slog.Logger
+	a       *Authority
+	acc     *Accounts
+	tls     bool
+	servers func() ([]string, []string)
+	log     *slog.Logger
+
+	mu    sync.Mutex
+	st    *store.AuthStore
+	authz Authorizer
 
 	sub *nats.Subscription
 	svc micro.Service
@@ -58,14 +67,40 @@ func NewService(cfg Config, log *slog.Logger) *Service {
 	if cfg.Authorize == nil {
 		cfg.Authorize = cfg.Authority.AdminOnly
 	}
+	if cfg.Servers == nil {
+		cfg.Servers = func() ([]string, []string) { return nil, nil }
+	}
 	return &Service{
-		a: cfg.Authority, acc: cfg.Accounts, st: cfg.Store, tokens: NewTokens(cfg.Authority, cfg.Store),
-		tls: cfg.TLS, authz: cfg.Authorize, log: log,
+		a: cfg.Authority, acc: cfg.Accounts, st: cfg.Store,
+		tls: cfg.TLS, authz: cfg.Authorize, servers: cfg.Servers, log: log,
 	}
 }
 
-// Tokens returns the service's join tokens.
-func (s *Service) Tokens() *Tokens { return s.tokens }
+// Ready gives the service its store and authorizer once JetStream answers
+// (a first server starts answering server joins before).
+func (s *Service) Ready(st *store.AuthStore, authz Authorizer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.st = st
+	if authz != nil {
+		s.authz = authz
+	}
+}
+
+func (s *Service) authStore() *store.AuthStore {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st
+}
+
+// Tokens returns the service's join tokens (nil before Ready).
+func (s *Service) Tokens() *Tokens {
+	st := s.authStore()
+	if st == nil {
+		return nil
+	}
+	return NewTokens(s.a, st)
+}
 
 // Start answers the auth callout on callout (a connection of the AUTH
 // account's callout user) and registers the micro service on nc (a
@@ -130,6 +165,10 @@ func (s *Service) serve(req micro.Request, h func(context.Context, micro.Request
 		respondErr(req, &api.Status{Code: 413, Reason: api.ReasonTooLarge, Message: "request larger than 64 KiB"})
 		return
 	}
+	if s.authStore() == nil && req.Subject() != api.SubjectJoin {
+		respondErr(req, &api.Status{Code: 503, Reason: api.ReasonUnavailable, Message: "the control plane is starting (JetStream has no quorum yet)"})
+		return
+	}
 	out, err := h(ctx, req)
 	if err != nil {
 		respondErr(req, err)
@@ -180,7 +219,10 @@ func (s *Service) identify(req micro.Request) (Identity, error) {
 }
 
 func (s *Service) authorize(req micro.Request, verb, resource, name string) error {
-	return s.authz(nats.Header(req.Headers()), verb, resource, name)
+	s.mu.Lock()
+	authz := s.authz
+	s.mu.Unlock()
+	return authz(nats.Header(req.Headers()), verb, resource, name)
 }
 
 func (s *Service) join(ctx context.Context, req micro.Request) (any, error) {
@@ -189,8 +231,21 @@ func (s *Service) join(ctx context.Context, req micro.Request) (any, error) {
 		return nil, api.NewForbidden("kyb.join is only for connections holding a join token")
 	}
 	id := strings.TrimPrefix(who.Name, BootstrapPrefix)
+	var kind struct {
+		Server bool `json:"server"`
+	}
+	if err := decode(req, &kind, "JoinRequest"); err != nil {
+		return nil, err
+	}
+	if id == api.ServerTokenID || kind.Server {
+		return s.joinServer(req, id)
+	}
+	st := s.authStore()
+	if st == nil {
+		return nil, &api.Status{Code: 503, Reason: api.ReasonUnavailable, Message: "the control plane is starting (JetStream has no quorum yet)"}
+	}
 	// The token may have been deleted or expired since the connection was made.
-	if _, err := s.tokens.CheckID(ctx, id, ""); err != nil {
+	if _, err := NewTokens(s.a, st).CheckID(ctx, id, ""); err != nil {
 		return nil, api.NewForbidden("%v", err)
 	}
 	var in api.JoinRequest
@@ -211,13 +266,14 @@ func (s *Service) join(ctx context.Context, req micro.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.st.ClaimKey(ctx, NodePrefix+in.Name, in.PublicKey); api.IsAlreadyExists(err) {
+	if err := st.ClaimKey(ctx, NodePrefix+in.Name, in.PublicKey); api.IsAlreadyExists(err) {
 		return nil, api.NewConflict("Node", in.Name, fmt.Sprintf("node %s already joined; to join it anew (after losing its data dir), revoke its credentials first: kyb node revoke %s", in.Name, in.Name))
 	} else if err != nil {
 		return nil, err
 	}
 	s.log.Info("node joined", "node", in.Name, "token", id)
-	return api.JoinReply{JWT: tok, CA: string(s.a.CAPEM())}, nil
+	clients, _ := s.servers()
+	return api.JoinReply{JWT: tok, CA: string(s.a.CAPEM()), Servers: clients}, nil
 }
 
 func (s *Service) createToken(ctx context.Context, req micro.Request) (any, error) {
@@ -236,7 +292,7 @@ func (s *Service) createToken(ctx context.Context, req micro.Request) (any, erro
 		}
 		ttl = d
 	}
-	tok, exp, err := s.tokens.Create(ctx, ttl, in.Description)
+	tok, exp, err := NewTokens(s.a, s.authStore()).Create(ctx, ttl, in.Description)
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +325,7 @@ func (s *Service) createUser(ctx context.Context, req micro.Request) (any, error
 	if err != nil {
 		return nil, err
 	}
-	if err := s.st.RecordKey(ctx, in.Name, in.PublicKey); err != nil {
+	if err := s.authStore().RecordKey(ctx, in.Name, in.PublicKey); err != nil {
 		return nil, err
 	}
 	out := api.UserCreateReply{JWT: tok, InboxPrefix: InboxPrefix(in.Name)}
@@ -299,17 +355,39 @@ func (s *Service) revoke(ctx context.Context, req micro.Request) (any, error) {
 	if err := s.authorize(req, "delete", "credentials", p); err != nil {
 		return nil, err
 	}
-	keys, err := s.st.Keys(ctx, p)
+	st := s.authStore()
+	keys, err := st.Keys(ctx, p)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
+	// Recorded in the auth bucket first, which every server of a cluster
+	// watches (WatchRevocations), then applied here at once, so the reply
+	// means this server has closed the connections.
+	if err := st.Revoke(ctx, acc, keys, now); err != nil {
+		return nil, fmt.Errorf("revoke %s: %w", p, err)
+	}
 	if err := s.acc.Revoke(acc, keys, now); err != nil {
 		return nil, fmt.Errorf("revoke %s: %w", p, err)
 	}
-	if err := s.st.Forget(ctx, p); err != nil {
+	if err := st.Forget(ctx, p); err != nil {
 		return nil, err
 	}
 	s.log.Info("credentials revoked", "principal", p)
 	return api.RevokeReply{Principal: p, RevokedAt: now.UTC()}, nil
+}
+
+// WatchRevocations applies, until ctx ends, every revocation recorded in
+// the auth bucket by any server of the cluster, so `kyb node revoke` on one
+// server closes the node's connection wherever it is connected.
+func (s *Service) WatchRevocations(ctx context.Context) error {
+	st := s.authStore()
+	if st == nil {
+		return errors.New("watch revocations: no store yet")
+	}
+	return st.WatchRevocations(ctx, func(account string, list store.Revocations) {
+		if err := s.acc.Apply(account, jwt.RevocationList(list)); err != nil {
+			s.log.Warn("apply revocations", "account", account, "err", err)
+		}
+	})
 }

@@ -62,6 +62,9 @@ func (t *Tokens) Create(ctx context.Context, ttl time.Duration, description stri
 		return "", time.Time{}, api.NewBadRequest("description: at most 256 characters")
 	}
 	p := api.JoinToken{CAHash: t.a.CAHash(), ID: randomString(6), Secret: randomString(16)}
+	for p.ID == api.ServerTokenID { // the server token's ID is never a node token's
+		p.ID = randomString(6)
+	}
 	now := time.Now()
 	exp := now.Add(ttl).UTC()
 	err := t.st.PutToken(ctx, store.Token{ID: p.ID, SecretHash: hashSecret(p.Secret), Expires: exp, Description: description, Created: now.UTC()})

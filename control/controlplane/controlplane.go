@@ -10,9 +10,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	natsserver "github.com/nats-io/nats-server/v2/server"
@@ -24,6 +26,7 @@ import (
 	"github.com/kybernetes/kybernetes/control/apiserver"
 	"github.com/kybernetes/kybernetes/control/auth"
 	"github.com/kybernetes/kybernetes/control/authn"
+	"github.com/kybernetes/kybernetes/control/cluster"
 	"github.com/kybernetes/kybernetes/control/controllers/cronjob"
 	"github.com/kybernetes/kybernetes/control/controllers/daemonset"
 	"github.com/kybernetes/kybernetes/control/controllers/deployment"
@@ -131,7 +134,32 @@ type Config struct {
 	// rest on start, re-encrypts every Secret with it and retires the old
 	// key (<DataDir>/pki/encryption-config.json, see control/store).
 	RotateSecretsKey bool
+
+	// Name is this server's name in the NATS cluster and in `kyb cluster
+	// status`; default the host name. Unique within a cluster.
+	Name string
+	// ClusterListen is the HOST:PORT this server's routes listen on (mutual
+	// TLS with the cluster CA and the route password); empty for a single
+	// server. See docs/ha.md.
+	ClusterListen string
+	// Peers are the HOST:PORT route addresses of the other servers (static
+	// clustering). The addresses learned since are kept in the data dir.
+	Peers []string
+	// Join is the client URL of a server of an existing cluster; with
+	// JoinToken (the cluster's server token) a new server receives the
+	// cluster's keys and routes from it, once (k3s' --server --token).
+	Join, JoinToken string
+	// Replicas of every bucket and stream; 0 picks 1, then 3 as soon as the
+	// JetStream cluster has three servers (existing ones are scaled up).
+	Replicas int
+	// ServerBeat is how often the server renews its registration (which
+	// lives three beats) and checks the cluster's size; default 5s.
+	ServerBeat time.Duration
 }
+
+// Version is the version servers register (`kyb cluster status` shows it);
+// the kyb binary sets it.
+var Version = "dev"
 
 // ControlPlane is a running control plane.
 type ControlPlane struct {
@@ -142,6 +170,10 @@ type ControlPlane struct {
 	authSvc *auth.Service
 	authNC  *nats.Conn
 	callout *nats.Conn
+	sys     *nats.Conn // a system account user: pings and peer removal
+	plan    *clusterPlan
+	servers atomic.Pointer[store.Servers]
+	cluster *cluster.Service
 	acc     *auth.Accounts
 	nc      *nats.Conn // the store's (and so the scheduler's and controllers')
 	api     *nats.Conn // the API service's requests and replies
@@ -200,6 +232,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 	if cfg.HeartbeatTTL == 0 {
 		cfg.HeartbeatTTL = 40 * time.Second
 	}
+	if cfg.ServerBeat == 0 {
+		cfg.ServerBeat = 5 * time.Second
+	}
+	if cfg.Replicas < 0 || cfg.Replicas > 5 {
+		return nil, fmt.Errorf("start control plane: replicas %d: want 0 (automatic) to 5", cfg.Replicas)
+	}
+	if cfg.Name == "" {
+		h, err := os.Hostname()
+		if err != nil || checkServerName(h) != nil {
+			h = "kyb" // a host name NATS cannot take: a single server needs no unique name
+		}
+		cfg.Name = h
+	}
+	if err := checkServerName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
 	host, portStr, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: listen %q: %w", cfg.Listen, err)
@@ -223,12 +271,22 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 	if err := os.MkdirAll(jsDir, 0o700); err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
-	authority, err := auth.LoadOrCreate(filepath.Join(cfg.DataDir, "pki"), certHosts(host, cfg.TLSNames))
+	pkiDir := filepath.Join(cfg.DataDir, "pki")
+	plan, err := planCluster(ctx, &cfg, jsDir, pkiDir, log)
+	if err != nil {
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	names := cfg.TLSNames
+	if plan != nil {
+		h, _, _ := net.SplitHostPort(plan.self)
+		names = append(slices.Clone(names), h, plan.host)
+	}
+	authority, err := auth.LoadOrCreate(pkiDir, certHosts(host, names))
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: %w", err)
 	}
 	opts := &natsserver.Options{
-		ServerName:   "kyb",
+		ServerName:   cfg.Name,
 		Host:         host,
 		Port:         port,
 		JetStream:    true,
@@ -237,7 +295,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		SyncInterval: interval,
 		MaxPayload:   cfg.MaxPayload,
 		NoSigs:       true,
-		NoLog:        true,
+		NoLog:        os.Getenv("KYB_NATS_LOG") == "",
+		Debug:        os.Getenv("KYB_NATS_LOG") == "debug",
 	}
 	// Operator mode: every account and credential is signed by the cluster's
 	// keys; the control plane's own users exist only in this process.
@@ -250,9 +309,15 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		opts.TLS = true
 		opts.TLSTimeout = 5
 	}
+	if plan != nil {
+		plan.configure(opts, authority)
+	}
 	ns, err := natsserver.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("start control plane: nats server: %w", err)
+	}
+	if !opts.NoLog {
+		ns.ConfigureLogger()
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
@@ -279,10 +344,20 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
 	authConn, err := connect("kyb-auth")
-	var calloutConn *nats.Conn
+	var calloutConn, sysConn *nats.Conn
 	if err == nil {
 		if calloutConn, err = connectAs(calloutUser, "kyb-auth-callout"); err != nil {
 			authConn.Close()
+		}
+	}
+	if err == nil {
+		var sysUser auth.InternalUser
+		if sysUser, err = authority.SystemUser(); err == nil {
+			sysConn, err = connectAs(sysUser, "kyb-system")
+		}
+		if err != nil {
+			authConn.Close()
+			calloutConn.Close()
 		}
 	}
 	if err != nil {
@@ -291,21 +366,40 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 		ns.Shutdown()
 		return nil, fmt.Errorf("start control plane: connect: %w", err)
 	}
-	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, authNC: authConn, callout: calloutConn, acc: accounts, auth: authority, tls: useTLS, log: log, done: make(chan struct{})}
-	err = cp.startComponents(ctx, cfg)
-	if err == nil && cfg.HTTP != "" {
-		if err = cp.startDashboard(cfg); err != nil {
-			_ = cp.Shutdown()
-			return nil, err
+	cp := &ControlPlane{ns: ns, nc: nc, api: apiConn, authNC: authConn, callout: calloutConn, sys: sysConn, plan: plan,
+		acc: accounts, auth: authority, tls: useTLS, log: log, done: make(chan struct{})}
+	closeAll := func() {
+		if cp.authSvc != nil {
+			cp.authSvc.Stop()
 		}
-	}
-	if err != nil {
 		cp.nc.Close()
 		cp.api.Close()
 		cp.authNC.Close()
 		cp.callout.Close()
+		cp.sys.Close()
 		ns.Shutdown()
+	}
+	// The callout and kyb.join answer before JetStream has a quorum, so a
+	// first clustered server admits the second one (which makes the quorum).
+	cp.authSvc = auth.NewService(auth.Config{Authority: authority, Accounts: accounts, TLS: useTLS, Servers: cp.serverURLs},
+		log.With("component", "auth"))
+	if err := cp.authSvc.Start(cp.authNC, cp.callout); err != nil {
+		closeAll()
+		return nil, fmt.Errorf("start control plane: %w", err)
+	}
+	if plan != nil {
+		log.Info("clustered server", "name", cfg.Name, "routes", plan.self, "peers", plan.peers,
+			"server token", authority.ServerTokenPath())
+	}
+	if err := cp.startComponents(ctx, cfg); err != nil {
+		closeAll()
 		return nil, err
+	}
+	if cfg.HTTP != "" {
+		if err := cp.startDashboard(cfg); err != nil {
+			_ = cp.Shutdown()
+			return nil, err
+		}
 	}
 	return cp, nil
 }
@@ -315,20 +409,61 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("start control plane: jetstream: %w", err)
 	}
-	if cfg.Restore != "" {
-		if err := cp.restore(ctx, cfg.Restore, cfg.RestoreForce); err != nil {
-			return fmt.Errorf("start control plane: %w", err)
-		}
-	}
 	// Secrets are encrypted at rest with the keys kept beside the other
 	// pki keys (a 3-server control plane shares them the same way).
 	keys, err := store.LoadOrCreateKeyring(filepath.Join(cfg.DataDir, "pki", store.EncryptionConfigFile))
 	if err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
-	st, err := store.Open(ctx, js, store.Config{Logger: cp.log, Keys: keys})
-	if err != nil {
-		return fmt.Errorf("start control plane: open store: %w", err)
+	if err := waitJetStream(ctx, js, cp.log); err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
+	if cfg.Restore != "" {
+		if err := cp.restore(ctx, cfg.Restore, cfg.RestoreForce); err != nil {
+			return fmt.Errorf("start control plane: %w", err)
+		}
+	}
+	// Three replicas once three servers exist; never fewer than a bucket has.
+	// Opening the buckets is retried while a cluster settles (a bucket
+	// just created by another server may be briefly offline here).
+	var (
+		replicas  int
+		st        *store.Store
+		hb        *store.Heartbeats
+		authStore *store.AuthStore
+		servers   *store.Servers
+	)
+	info := cp.serverInfo(cfg)
+	open := func() error {
+		// Each attempt is bounded: a create racing the same create on
+		// another server can go unanswered.
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		// Three replicas once three servers exist; never fewer than a bucket has.
+		// Buckets that exist keep their count here (the cluster loop raises
+		// it once three servers are current); new ones get the desired one.
+		replicas = store.KeepReplicas(ctx, js, "KV_"+store.DefaultBucket, 1)
+		if !store.StreamExists(ctx, js, "KV_"+store.DefaultBucket) {
+			replicas = desiredReplicas(cfg, cp.ns)
+		}
+		var err error
+		if st, err = store.Open(ctx, js, store.Config{Logger: cp.log, Replicas: replicas, Keys: keys}); err != nil {
+			return fmt.Errorf("open store: %w", err)
+		}
+		if hb, err = store.OpenHeartbeats(ctx, js, cfg.HeartbeatTTL); err != nil {
+			return fmt.Errorf("open heartbeats: %w", err)
+		}
+		if authStore, err = store.OpenAuth(ctx, js, replicas); err != nil {
+			return err
+		}
+		if servers, err = store.OpenServers(ctx, js, max(3*cfg.ServerBeat, time.Second), replicas); err != nil {
+			return err
+		}
+		// Registered before Start returns, so joins name this server at once.
+		return servers.Register(ctx, info)
+	}
+	if err := retryWhileClustered(ctx, cp.plan != nil, cp.log, open); err != nil {
+		return fmt.Errorf("start control plane: %w", err)
 	}
 	if cfg.RotateSecretsKey {
 		if _, _, err := st.RotateKey(ctx); err != nil {
@@ -342,26 +477,23 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	if err := ensureStorageClass(ctx, st); err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
-	hb, err := store.OpenHeartbeats(ctx, js, cfg.HeartbeatTTL)
-	if err != nil {
-		return fmt.Errorf("start control plane: open heartbeats: %w", err)
+	if cfg.APIServer.Replicas == 0 {
+		// Its streams are created or updated to this count at every start:
+		// never fewer than the cluster wants.
+		cfg.APIServer.Replicas = max(replicas, desiredReplicas(cfg, cp.ns))
 	}
-	authStore, err := store.OpenAuth(ctx, js, 1)
-	if err != nil {
-		return fmt.Errorf("start control plane: %w", err)
-	}
+	cp.servers.Store(servers)
 	// The apiserver knows users' and nodes' accounts by their keys.
 	cfg.APIServer.Accounts = authn.Accounts{Users: cp.auth.Account(auth.AccountUsers), Nodes: cp.auth.Account(auth.AccountNodes)}
 	api, err := apiserver.New(cp.api, st, hb, cfg.APIServer, cp.log.With("component", "apiserver"))
 	if err != nil {
 		return fmt.Errorf("start control plane: apiserver: %w", err)
 	}
-	// The callout answers before anything else may connect; the credential
-	// verbs are authorized by the apiserver's RBAC.
-	cp.authSvc = auth.NewService(auth.Config{
-		Authority: cp.auth, Accounts: cp.acc, Store: authStore, TLS: cp.tls, Authorize: api.AuthorizeHeader,
-	}, cp.log.With("component", "auth"))
-	if err := cp.authSvc.Start(cp.authNC, cp.callout); err != nil {
+	// The credential verbs are authorized by the apiserver's RBAC.
+	cp.authSvc.Ready(authStore, api.AuthorizeHeader)
+	cp.cluster = cluster.New(cluster.Config{JS: js, Sys: cp.sys, Servers: servers, LeaseHolder: st.LeaseHolder, Authorize: api.AuthorizeHeader},
+		cp.log.With("component", "cluster"))
+	if err := cp.cluster.Start(cp.api); err != nil {
 		return fmt.Errorf("start control plane: %w", err)
 	}
 	if cfg.Scheduler.Recorder == nil {
@@ -456,7 +588,9 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 	cp.stop = cancel
 	// The API answers (and the logs stream and module store exist) before
 	// Start returns, so an agent started next finds them.
-	if err := api.Start(runCtx); err != nil {
+	// Retried while a new cluster settles (creating its streams can time
+	// out while the third server joins and every stream is being scaled up).
+	if err := retryWhileClustered(ctx, cp.plan != nil, cp.log, func() error { return api.Start(runCtx) }); err != nil {
 		cancel()
 		return fmt.Errorf("start control plane: %w", err)
 	}
@@ -473,13 +607,15 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		})
 	}
 	run("apiserver", func(ctx context.Context) error { <-ctx.Done(); return api.Stop() })
+	run("revocations", func(ctx context.Context) error { return cp.authSvc.WatchRevocations(ctx) })
+	run("servers", func(ctx context.Context) error { cp.clusterLoop(ctx, cfg, js, servers, info); return nil })
 	run("scheduler", func(ctx context.Context) error {
-		return whileLeader(ctx, func(ctx context.Context) error {
+		return whileLeader(ctx, schedLog, func(ctx context.Context) error {
 			return scheduler.New(cfg.Scheduler, schedStore, schedLog).RunWithLease(ctx, schedLease)
 		})
 	})
 	run("controllers", func(ctx context.Context) error {
-		return whileLeader(ctx, func(ctx context.Context) error { return newControllers().Run(ctx) })
+		return whileLeader(ctx, ctlLog, func(ctx context.Context) error { return newControllers().Run(ctx) })
 	})
 	go func() {
 		cp.err = g.Wait()
@@ -587,6 +723,10 @@ func (cp *ControlPlane) Shutdown() error {
 	if cp.authSvc != nil {
 		cp.authSvc.Stop()
 	}
+	if cp.cluster != nil {
+		cp.cluster.Stop()
+	}
+	cp.sys.Drain()
 	cp.api.Drain()
 	cp.nc.Drain()
 	cp.authNC.Drain()
@@ -693,12 +833,36 @@ func CheckLease(duration, renew time.Duration) error {
 // whileLeader runs term (one component built afresh, running under a lease)
 // again each time it ends because its lease was lost, until ctx ends or it
 // fails otherwise.
-func whileLeader(ctx context.Context, term func(context.Context) error) error {
+//
+// A failure of JetStream that can pass (a 5xx API error, a timeout: a
+// cluster electing leaders, a server cut off from its peers) also rebuilds
+// the component, after a back-off (1 s doubling to 30 s), instead of
+// stopping the whole control plane: a server of a cluster must outlive a
+// partition and heal.
+func whileLeader(ctx context.Context, log *slog.Logger, term func(context.Context) error) error {
+	delay := time.Second
 	for {
+		started := time.Now()
 		err := term(ctx)
-		if !errors.Is(err, store.ErrLeaseLost) || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return err
 		}
+		if errors.Is(err, store.ErrLeaseLost) {
+			continue
+		}
+		if err == nil || !transient(err) {
+			return err
+		}
+		if time.Since(started) > time.Minute {
+			delay = time.Second
+		}
+		log.Warn("component failed on a passing JetStream error; restarting it", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 30*time.Second)
 	}
 }
 
@@ -726,4 +890,16 @@ func loadIdentity(dir string) (string, error) {
 		return "", fmt.Errorf("lease identity: %w", err)
 	}
 	return id, nil
+}
+
+var serverNameRE = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$`)
+
+// checkServerName checks a server name: a host name of at most 63
+// characters (letters, digits, '-', '_', '.'), as NATS server names go into
+// subjects and the registry.
+func checkServerName(name string) error {
+	if !serverNameRE.MatchString(name) {
+		return fmt.Errorf("name %q: want a host name of at most 63 letters, digits, '-', '_' or '.'", name)
+	}
+	return nil
 }

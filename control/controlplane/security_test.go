@@ -32,7 +32,7 @@ func startCP(t *testing.T, tls string) *controlplane.ControlPlane {
 }
 
 // connectAs connects to cp with creds (none: anonymously) and the CA.
-func connectAs(t *testing.T, cp *controlplane.ControlPlane, creds []byte, extra ...nats.Option) (*nats.Conn, error) {
+func connectAs(t testing.TB, cp *controlplane.ControlPlane, creds []byte, extra ...nats.Option) (*nats.Conn, error) {
 	t.Helper()
 	var opts []nats.Option
 	if creds != nil {
@@ -54,7 +54,7 @@ func connectAs(t *testing.T, cp *controlplane.ControlPlane, creds []byte, extra 
 	return nc, err
 }
 
-func adminCreds(t *testing.T, cp *controlplane.ControlPlane) []byte {
+func adminCreds(t testing.TB, cp *controlplane.ControlPlane) []byte {
 	t.Helper()
 	b, err := cp.Authority().AdminCreds()
 	if err != nil {
@@ -311,11 +311,11 @@ func TestOnlyAdminMakesTokensAndUsers(t *testing.T) {
 	}
 }
 
-type tw struct{ t *testing.T }
+type tw struct{ t testing.TB }
 
 func (w tw) Write(b []byte) (int, error) { w.t.Log(strings.TrimSpace(string(b))); return len(b), nil }
 
-func testWriter(t *testing.T) io.Writer {
+func testWriter(t testing.TB) io.Writer {
 	if os.Getenv("KYB_TEST_LOG") != "" {
 		return tw{t}
 	}

@@ -195,6 +195,14 @@ func BenchmarkScheduleStore(b *testing.B) {
 			return openStore(b, srv), openStore(b, srv)
 		})
 	})
+	// A 3-server NATS cluster, the objects bucket on three replicas, sync
+	// always: what a highly available control plane binds at.
+	b.Run("cluster3,R3,sync=always", func(b *testing.B) {
+		benchScheduleStore(b, func(b *testing.B) (*store.Store, *store.Store) {
+			srvs := testutil.StartNATSCluster(b, 3, true)
+			return openStoreR(b, srvs[1], 3), openStoreR(b, srvs[0], 3)
+		})
+	})
 	for _, always := range []bool{false, true} {
 		name := "inprocess,sync=interval"
 		if always {
@@ -224,6 +232,19 @@ func startServer(b *testing.B, always bool) *server.Server {
 		srv.WaitForShutdown()
 	})
 	return srv
+}
+
+// openStoreR opens the store through a connection to srv, with replicas copies.
+func openStoreR(b *testing.B, srv *testutil.Server, replicas int) *store.Store {
+	js, err := jetstream.New(testutil.Connect(b, srv))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := store.Open(context.Background(), js, store.Config{Logger: slog.New(slog.DiscardHandler), Replicas: replicas})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
 }
 
 func openStoreInProcess(b *testing.B, srv *server.Server) *store.Store {

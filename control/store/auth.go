@@ -42,7 +42,7 @@ func OpenAuth(ctx context.Context, js jetstream.JetStream, replicas int) (*AuthS
 		History:      1,
 		Storage:      jetstream.FileStorage,
 		MaxValueSize: 4096,
-		Replicas:     replicas,
+		Replicas:     KeepReplicas(ctx, js, "KV_"+AuthBucket, replicas),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open auth bucket %s: %w", AuthBucket, err)

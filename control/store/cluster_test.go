@@ -126,10 +126,15 @@ func TestFencedWritesOnR3Cluster(t *testing.T) {
 	if err := fb.Create(ctx, newPod("default", "successor", nil)); err != nil {
 		t.Fatalf("successor's create on R3: %v", err)
 	}
-	items, _, err := sb.List(ctx, podKind, ListOptions{})
-	if err != nil || len(items) != 201 {
-		t.Fatalf("%d pods on the cluster (%v); want 201", len(items), err)
-	}
+	// A list may be answered by a replica that has not applied the last
+	// writes yet (KV direct gets): every acknowledged write shows soon.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		items, _, err := sb.List(ctx, podKind, ListOptions{})
+		if err != nil || len(items) != 201 {
+			return fmt.Errorf("%d pods on the cluster (%v); want 201", len(items), err)
+		}
+		return nil
+	})
 }
 
 // BenchmarkFencedWriteR3 measures a fenced update (atomic batch) against an

@@ -52,6 +52,8 @@ func OpenHeartbeats(ctx context.Context, js jetstream.JetStream, ttl time.Durati
 		Storage:        jetstream.FileStorage,
 		MaxValueSize:   1024,
 		LimitMarkerTTL: heartbeatMarkerTTL,
+		// A restart never scales a replicated bucket down (ScaleReplicas raises it).
+		Replicas: KeepReplicas(ctx, js, "KV_"+HeartbeatBucket, 1),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open heartbeats bucket %s: %w", HeartbeatBucket, err)

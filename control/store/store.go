@@ -98,7 +98,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, erro
 		Description:  "kybernetes API objects",
 		History:      1,
 		Storage:      jetstream.FileStorage,
-		Replicas:     cfg.Replicas,
+		Replicas:     KeepReplicas(ctx, js, "KV_"+cfg.Bucket, cfg.Replicas),
 		MaxValueSize: MaxObjectSize,
 		// Leases live here, beside what they fence, with per-message TTLs.
 		LimitMarkerTTL: leaseMarkerTTL,

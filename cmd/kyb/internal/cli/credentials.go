@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -72,6 +74,9 @@ func connectNode(ctx context.Context, f *agentFlags, url string, token func() (s
 		if err := os.WriteFile(credsPath, nc.Creds, 0o600); err != nil {
 			return nil, fmt.Errorf("agent: keep the node credentials: %w", err)
 		}
+		if err := node.SaveServers(dir, nc.Servers); err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
 		creds = nc.Creds
 	} else if err != nil {
 		return nil, fmt.Errorf("agent: read node credentials: %w", err)
@@ -94,9 +99,27 @@ func connectNode(ctx context.Context, f *agentFlags, url string, token func() (s
 		}
 		opts = append(opts, o)
 	}
-	nc, err := nats.Connect(url, append(opts, extra...)...)
+	// Every server the agent has learned of (from its join and the
+	// cluster's advertised URLs), so it reaches the control plane while any
+	// server is up; --server first.
+	urls := []string{url}
+	if len(extra) == 0 {
+		saved, err := node.LoadServers(dir)
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		for _, u := range saved {
+			if !slices.Contains(urls, u) {
+				urls = append(urls, u)
+			}
+		}
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","), append(opts, extra...)...)
 	if err != nil {
-		return nil, fmt.Errorf("agent: connect to %s as node %s: %w", url, name, err)
+		return nil, fmt.Errorf("agent: connect to %s as node %s: %w", strings.Join(urls, ","), name, err)
+	}
+	if len(extra) == 0 {
+		node.TrackServers(nc, dir, nil)
 	}
 	return nc, nil
 }

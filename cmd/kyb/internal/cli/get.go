@@ -25,6 +25,10 @@ func newGetCmd(g *globals) *cobra.Command {
 			"several with commas: roles,rolebindings; all: the workload kinds; or TYPE/NAME: pods/web)",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && (args[0] == "servers" || args[0] == "server") {
+				// Servers are no API object: the cluster's status lists them.
+				return g.clusterStatus(cmd.Context(), o.output, true)
+			}
 			t, err := parseTargets(args)
 			if err != nil {
 				return err

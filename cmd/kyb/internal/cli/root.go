@@ -56,7 +56,7 @@ func Run(ctx context.Context, args []string, s Streams) error {
 		newUpCmd(g), newServerCmd(g), newAgentCmd(g),
 		newApplyCmd(g), newDiffCmd(g), newExplainCmd(g), newGetCmd(g), newDescribeCmd(g), newDeleteCmd(g),
 		newLogsCmd(g), newModuleCmd(g), newImageCmd(g), newAuthCmd(g), newVersionCmd(g),
-		newTokenCmd(g), newUserCmd(g), newNodeCmd(g),
+		newTokenCmd(g), newUserCmd(g), newNodeCmd(g), newClusterCmd(g),
 		newCordonCmd(g, "cordon", true), newCordonCmd(g, "uncordon", false), newDrainCmd(g),
 		newMetaCmd(g, "label"), newMetaCmd(g, "annotate"), newWaitCmd(g),
 		newAPIResourcesCmd(g), newClusterInfoCmd(g), newEditCmd(g),
@@ -86,7 +86,7 @@ func (g *globals) connect() (*client.Client, *nats.Conn, error) {
 	}
 	url := g.server
 	if url == "" {
-		url = cfg.Server
+		url = cfg.URL()
 	}
 	if url == "" {
 		url = nats.DefaultURL

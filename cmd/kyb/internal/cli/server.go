@@ -30,6 +30,23 @@ type serverFlags struct {
 	restoreForce           bool
 	rotateSecretsKey       bool
 	metrics                metricsFlags
+
+	// Clustering (kyb server only).
+	name, clusterListen string
+	peers               []string
+	join, joinToken     string
+	replicas            int
+}
+
+// registerCluster adds the clustering flags of `kyb server`.
+func (f *serverFlags) registerCluster(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "name", "", "this server's name in the cluster (default: the host name)")
+	fl.StringVar(&f.clusterListen, "cluster-listen", "", "HOST:PORT this server's routes to the other servers listen on (mutual TLS); empty: a single server")
+	fl.StringSliceVar(&f.peers, "peers", nil, "HOST:PORT route addresses of the other servers (static clustering; with --cluster-listen)")
+	fl.StringVar(&f.join, "join", "", "client URL of a server of the cluster to join (with --token and --cluster-listen): the new server receives the cluster's keys")
+	fl.StringVar(&f.joinToken, "token", os.Getenv("KYB_SERVER_TOKEN"), "the cluster's server token for --join (env KYB_SERVER_TOKEN; `kyb server token` on a server prints it)")
+	fl.IntVar(&f.replicas, "replicas", 0, "replicas of every bucket and stream: 0 = 1, then 3 once the cluster has three servers")
 }
 
 func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
@@ -61,6 +78,7 @@ func (f *serverFlags) start(ctx context.Context, g *globals) (*controlplane.Cont
 		return nil, err
 	}
 	tuneGC()
+	controlplane.Version = Version
 	cp, err := controlplane.Start(ctx, cfg, g.log)
 	if err != nil {
 		return nil, err
@@ -96,6 +114,13 @@ func (f *serverFlags) writeAdmin(cp *controlplane.ControlPlane, g *globals) erro
 		}
 	}
 	cfg := client.Config{Server: cp.ClientURL(), Creds: creds}
+	// A clustered server's config names every server, so the client
+	// reaches the control plane while any one of them is up.
+	for _, u := range cp.ServerURLs() {
+		if u != cfg.Server {
+			cfg.Servers = append(cfg.Servers, u)
+		}
+	}
 	if cp.TLS() {
 		cfg.CA = cp.Authority().CAPath()
 	}
@@ -122,9 +147,13 @@ func (f *serverFlags) config() (controlplane.Config, error) {
 	if err := controlplane.CheckLease(f.leaseDuration, f.renew); err != nil {
 		return controlplane.Config{}, fmt.Errorf("--lease-duration, --renew-interval: %w", err)
 	}
+	if f.join != "" && f.joinToken == "" {
+		return controlplane.Config{}, fmt.Errorf("--join: needs --token (the server token: `kyb server token` on a server of the cluster)")
+	}
 	cfg := controlplane.Config{DataDir: filepath.Join(f.dataDir, "server"), Listen: f.listen, Sync: f.sync, TLS: f.tls, TLSNames: f.tlsNames,
 		LeaseDuration: f.leaseDuration, RenewInterval: f.renew, HTTP: f.http, Restore: f.restore, RestoreForce: f.restoreForce,
-		RotateSecretsKey: f.rotateSecretsKey}
+		RotateSecretsKey: f.rotateSecretsKey,
+		Name:             f.name, ClusterListen: f.clusterListen, Peers: f.peers, Join: f.join, JoinToken: f.joinToken, Replicas: f.replicas}
 	if f.restoreForce && f.restore == "" {
 		return controlplane.Config{}, errors.New("--restore-force: only with --restore FILE")
 	}
@@ -164,6 +193,10 @@ func newServerCmd(g *globals) *cobra.Command {
 			if u := cp.DashboardURL(); u != "" {
 				fmt.Fprintf(g.streams.Out, "dashboard: %s (sign in with a user's .creds file: kyb user create NAME; the admin's is %s)\n", u, filepath.Join(sf.dataDir, "admin.creds"))
 			}
+			if sf.clusterListen != "" {
+				fmt.Fprintf(g.streams.Out, "cluster: routes on %s; add a server: kyb server --cluster-listen H:P --join %s --token \"$(kyb server token --data-dir %s)\"\n",
+					sf.clusterListen, cp.ClientURL(), sf.dataDir)
+			}
 			select {
 			case <-cmd.Context().Done():
 			case <-cp.Done():
@@ -172,5 +205,7 @@ func newServerCmd(g *globals) *cobra.Command {
 		},
 	}
 	sf.register(cmd, defaultDataDir())
+	sf.registerCluster(cmd)
+	cmd.AddCommand(serverRemoveCmd(g), serverTokenCmd(g))
 	return cmd
 }
