@@ -71,7 +71,8 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 	// The control plane.
 	natsPort := freePort(t)
 	sdir := filepath.Join(dir, "server")
-	server := startProc(t, kyb, filepath.Join(dir, "server.log"), "server", "--data-dir", sdir, "--listen", fmt.Sprintf("127.0.0.1:%d", natsPort), "--sync", "1s")
+	server := startProc(t, kyb, filepath.Join(dir, "server.log"), "server", "--data-dir", sdir, "--listen", fmt.Sprintf("127.0.0.1:%d", natsPort), "--sync", "1s",
+		"--http", "", "--metrics-listen", "off")
 	defer stopProc(t, server)
 	cfgPath := filepath.Join(sdir, "kyb.config")
 	var c *client.Client
@@ -122,7 +123,9 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 	adir := filepath.Join(dir, "agent")
 	agentArgs := []string{"agent", "--server", fmt.Sprintf("nats://127.0.0.1:%d", natsPort), "--token", token, "--name", "n1",
 		"--data-dir", "agent", "--module-dir", filepath.Dir(prog), "--module-dir", filepath.Dir(cgi), "--wasm-host-ip", "127.0.0.1",
-		"--containerd-address", ctrd, "--containerd-namespace", restartNamespace}
+		"--containerd-address", ctrd, "--containerd-namespace", restartNamespace,
+		// The machine's nftables, DNS address and metrics port stay other tests'.
+		"--service-proxy=false", "--cluster-dns", "", "--metrics-listen", "off"}
 	if ctrPods == 0 {
 		agentArgs = append(agentArgs, "--containerd", "off")
 	}

@@ -88,7 +88,9 @@ func (s *server) url() string { return fmt.Sprintf("tls://%s:%d", s.host, s.port
 func (s *server) args() []string {
 	a := []string{"server", "--data-dir", s.dir, "--name", s.name, "--tls", "on",
 		"--listen", fmt.Sprintf("%s:%d", s.host, s.port),
-		"--lease-duration", "2s", "--renew-interval", "500ms"}
+		"--lease-duration", "2s", "--renew-interval", "500ms",
+		// No dashboard, no /metrics: the servers share one host.
+		"--http", "", "--metrics-listen", "off"}
 	if s.clusterPort != 0 {
 		a = append(a, "--cluster-listen", fmt.Sprintf("%s:%d", s.host, s.clusterPort))
 	}

@@ -56,10 +56,11 @@ func TestReadmeFirstSession(t *testing.T) {
 		"GOPATH="+caches[0], "GOMODCACHE="+caches[1], "GOCACHE="+caches[2])
 	// Terminal 1: kyb up, as the README's first command (its own data dir
 	// and a free port rather than the machine's; wasm only, so that it
-	// leaves the machine's containerd alone).
+	// leaves the machine's containerd, nftables and DNS address alone).
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	up := exec.CommandContext(ctx, kyb, "up", "--data-dir", filepath.Join(home, "data"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--http", "127.0.0.1:0", "--containerd", "off")
+	up := exec.CommandContext(ctx, kyb, "up", "--data-dir", filepath.Join(home, "data"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--http", "127.0.0.1:0", "--metrics-listen", "off", "--containerd", "off",
+		"--service-proxy=false", "--cluster-dns", "")
 	up.Dir, up.Env = root, env
 	var upOut syncBuffer
 	up.Stdout, up.Stderr = &upOut, &upOut
