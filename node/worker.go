@@ -924,7 +924,9 @@ func (w *podWorker) onExit(ev exitEvent) {
 	if ran >= w.a.cfg.BackoffReset {
 		c.crash = backoff{}
 	}
-	c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
+	if res.Reason != runtimes.ReasonAgentRestarted {
+		c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
+	} // else: the process that ran it (a wasm host) ended, not the container: run it again at once, as adopt does
 	w.log.Info("container exited", "container", c.spec.Name, "exitCode", res.ExitCode, "reason", res.Reason, "attempt", c.attempt)
 	typ := api.EventTypeNormal
 	if res.ExitCode != 0 {
