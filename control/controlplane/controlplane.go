@@ -278,6 +278,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (*ControlPlane, er
 	}
 	names := cfg.TLSNames
 	if plan != nil {
+		tuneRaft()
 		h, _, _ := net.SplitHostPort(plan.self)
 		names = append(slices.Clone(names), h, plan.host)
 	}

@@ -47,11 +47,11 @@ func TestKillObjectsLeader(t *testing.T) {
 		l.halt()
 		gap := back.Sub(killed)
 		gaps = append(gaps, gap)
-		// NATS elects a new stream leader after a randomized 4-9 s
-		// election timeout (nats-server 2.15, not configurable): see
-		// docs/ha.md. Anything beyond it plus one request timeout is a bug.
-		if gap > 11*time.Second {
-			t.Errorf("round %d: the API answered %v after %s (the objects leader) was killed, want <= 11s", round, gap, leader.name)
+		// NATS elects a new stream leader after a randomized election
+		// timeout, which kybernetes sets to 2-3.5 s (controlplane/raft.go;
+		// nats-server's own 4-9 s would miss this): docs/ha.md.
+		if gap > 5*time.Second {
+			t.Errorf("round %d: the API answered %v after %s (the objects leader) was killed, want <= 5s", round, gap, leader.name)
 		}
 		// The killed server comes back on its data and catches up.
 		leader.extra = nil
