@@ -308,13 +308,32 @@ func TestCommandArgsEnvWorkingDir(t *testing.T) {
 			if res := waitExit(t, r, id, 30*time.Second); res.ExitCode != 0 {
 				t.Fatalf("exit = %+v", res)
 			}
-			out, _ := os.ReadFile(cfg.LogPath)
+			// The log copier may still be writing when the exit is seen.
+			out := waitLogHas(t, cfg.LogPath, tc.want...)
 			for _, w := range tc.want {
-				if !strings.Contains(string(out), w) {
+				if !strings.Contains(out, w) {
 					t.Errorf("output lacks %q:\n%s", w, out)
 				}
 			}
 		})
+	}
+}
+
+// waitLogHas reads a container's log file until it holds every one of want
+// (with none, anything) — the log copier can lag the container's exit
+// event — for at most 10 s, and returns what it last read.
+func waitLogHas(t testing.TB, path string, want ...string) string {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		b, _ := os.ReadFile(path)
+		all := len(b) > 0
+		for _, w := range want {
+			all = all && strings.Contains(string(b), w)
+		}
+		if all || time.Now().After(deadline) {
+			return string(b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

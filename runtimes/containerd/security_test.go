@@ -33,15 +33,7 @@ func runOutput(t *testing.T, r *Runtime, sb *runtimes.Sandbox, cfg *runtimes.Con
 	}
 	// The log copier may still be writing the last output when the exit
 	// is seen: wait for the output (every caller's program prints).
-	var out []byte
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		out, _ = os.ReadFile(cfg.LogPath)
-		if len(out) > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return string(out)
+	return waitLogHas(t, cfg.LogPath)
 }
 
 // Each case is an attack or a restriction of issue 7's pod security part,
