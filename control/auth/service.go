@@ -18,6 +18,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/microreply"
 )
 
 // Authorizer decides whether the sender of a request with headers h may do
@@ -159,35 +160,11 @@ func (s *Service) Stop() {
 }
 
 func (s *Service) serve(req micro.Request, h func(context.Context, micro.Request) (any, error)) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if len(req.Data()) > 64<<10 {
-		respondErr(req, &api.Status{Code: 413, Reason: api.ReasonTooLarge, Message: "request larger than 64 KiB"})
+	if s.authStore() == nil && req.Subject() != api.SubjectJoin && len(req.Data()) <= microreply.MaxRequest {
+		microreply.Error(req, &api.Status{Code: 503, Reason: api.ReasonUnavailable, Message: "the control plane is starting (JetStream has no quorum yet)"})
 		return
 	}
-	if s.authStore() == nil && req.Subject() != api.SubjectJoin {
-		respondErr(req, &api.Status{Code: 503, Reason: api.ReasonUnavailable, Message: "the control plane is starting (JetStream has no quorum yet)"})
-		return
-	}
-	out, err := h(ctx, req)
-	if err != nil {
-		respondErr(req, err)
-		return
-	}
-	_ = req.RespondJSON(out)
-}
-
-func respondErr(req micro.Request, err error) {
-	var st *api.Status
-	if !errors.As(err, &st) {
-		st = api.NewInternal(err)
-	}
-	body, _ := json.Marshal(st)
-	desc := st.Message
-	if desc == "" {
-		desc = st.Reason
-	}
-	_ = req.Error(fmt.Sprint(st.Code), desc, body)
+	microreply.Serve(req, 30*time.Second, h)
 }
 
 func decode(req micro.Request, v any, what string) error {

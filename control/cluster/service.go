@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/microreply"
 )
 
 // Authorizer decides whether the sender of a request with headers h may do
@@ -75,7 +75,7 @@ func (s *Service) Start(nc *nats.Conn) error {
 		{"remove", api.SubjectClusterRemove, s.remove},
 	} {
 		h := ep.h
-		err := svc.AddEndpoint(ep.name, micro.HandlerFunc(func(req micro.Request) { s.serve(req, h) }), micro.WithEndpointSubject(ep.subject))
+		err := svc.AddEndpoint(ep.name, micro.HandlerFunc(func(req micro.Request) { microreply.Serve(req, 10*time.Second, h) }), micro.WithEndpointSubject(ep.subject))
 		if err != nil {
 			_ = svc.Stop()
 			return fmt.Errorf("cluster service: add endpoint %s: %w", ep.subject, err)
@@ -89,34 +89,6 @@ func (s *Service) Stop() {
 	if s.svc != nil {
 		_ = s.svc.Stop()
 	}
-}
-
-func (s *Service) serve(req micro.Request, h func(context.Context, micro.Request) (any, error)) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if len(req.Data()) > 64<<10 {
-		respondErr(req, &api.Status{Code: 413, Reason: api.ReasonTooLarge, Message: "request larger than 64 KiB"})
-		return
-	}
-	out, err := h(ctx, req)
-	if err != nil {
-		respondErr(req, err)
-		return
-	}
-	_ = req.RespondJSON(out)
-}
-
-func respondErr(req micro.Request, err error) {
-	var st *api.Status
-	if !errors.As(err, &st) {
-		st = api.NewInternal(err)
-	}
-	body, _ := json.Marshal(st)
-	desc := st.Message
-	if desc == "" {
-		desc = st.Reason
-	}
-	_ = req.Error(fmt.Sprint(st.Code), desc, body)
 }
 
 // pingReply is one server's answer to $SYS.REQ.SERVER.PING.JSZ.
