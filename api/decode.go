@@ -313,9 +313,9 @@ func decodeDocument(label string, js []byte, depth int) ([]Decoded, error) {
 // Fields of a pod spec (also in a workload's template) and of a container
 // that change what a pod does. kybernetes does not implement them yet, so
 // a manifest naming one is refused (422) rather than run without it; other
-// unknown fields, which change nothing here (serviceAccountName: no
-// service account tokens exist; priorityClassName: no preemption),
-// stay warnings.
+// unknown fields, which change nothing here (automountServiceAccountToken:
+// no service account tokens exist; priorityClassName, priority,
+// preemptionPolicy: no preemption; os: a hint), stay warnings.
 var (
 	refusedPodFields = map[string]bool{
 		"affinity": true, "topologySpreadConstraints": true, "activeDeadlineSeconds": true,
