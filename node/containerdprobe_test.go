@@ -45,6 +45,7 @@ func containerdHarness(t *testing.T, setup func(*harness)) (*harness, string) {
 	}
 	h := newHarness(t)
 	h.cfg.ProbeSecond = 5 * time.Millisecond
+	runtimetest.FreshBridge(t, "kybnode0")
 	rt, err := containerd.New(context.Background(), containerd.Config{
 		Address: addr, Namespace: "kyb-node-probe-test", StateDir: t.TempDir(), IPAMDir: t.TempDir(),
 		NetworkName: "kybnodetest", BridgeName: "kybnode0", PodCIDR: "10.124.0.0/24", LogDriver: "file",

@@ -170,6 +170,7 @@ func execContainerdHarness(t *testing.T) *harness {
 	}
 	h := newHarness(t)
 	h.cfg.PodCIDR = "10.128.0.0/24"
+	runtimetest.FreshBridge(t, "kybnexec0")
 	rt, err := containerd.New(context.Background(), containerd.Config{
 		Address: addr, Namespace: fmt.Sprintf("kyb-node-exec-test-%d", os.Getpid()), StateDir: t.TempDir(), IPAMDir: t.TempDir(),
 		NetworkName: "kybnodeexec", BridgeName: "kybnexec0", PodCIDR: h.cfg.PodCIDR, LogDriver: "file",
@@ -200,7 +201,9 @@ func execContainerdHarness(t *testing.T) *harness {
 	return h
 }
 
-// waitExecRunning waits until the pod's first container runs.
+// waitExecRunning waits until the pod's first container runs and is
+// ready: a container with a readiness probe on its port is then known to
+// listen (Running alone says only that the process started).
 func waitExecRunning(t *testing.T, h *harness, uid string) {
 	t.Helper()
 	testutil.Eventually(t, 60*time.Second, func() error {
@@ -208,8 +211,8 @@ func waitExecRunning(t *testing.T, h *harness, uid string) {
 		if err != nil {
 			return err
 		}
-		if cs.State.Running == nil {
-			return fmt.Errorf("%s; want running", describe(st.ContainerStatuses))
+		if cs.State.Running == nil || !cs.Ready {
+			return fmt.Errorf("%s; want running and ready (events %v)", describe(st.ContainerStatuses), h.cp.eventsOf(uid))
 		}
 		return nil
 	})
@@ -231,6 +234,10 @@ func TestContainerdExec(t *testing.T) {
 	pod.Spec.Containers[0].ImagePullPolicy = api.PullIfNotPresent
 	pod.Spec.Containers[0].Command = []string{"/bin/sh", "-c", "serve 8080"}
 	pod.Spec.Containers[0].Ports = []api.ContainerPort{{Name: "http", ContainerPort: 8080}}
+	// Ready only once serve listens, so port-forward never races its bind.
+	pod.Spec.Containers[0].ReadinessProbe = &api.Probe{
+		ProbeHandler:  api.ProbeHandler{TCPSocket: &api.TCPSocketAction{Port: api.FromString("http")}},
+		PeriodSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 3, SuccessThreshold: 1}
 	pod.Spec.Hostname = "exec-host"
 	api.Default(pod)
 	p := h.cp.assign(pod)

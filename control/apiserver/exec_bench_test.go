@@ -33,6 +33,7 @@ func containerExecEnv(b testing.TB) (*client.Client, *api.Pod) {
 	if addr == "" {
 		addr = containerd.DefaultAddress
 	}
+	runtimetest.FreshBridge(b, "kybexec0")
 	rt, err := containerd.New(context.Background(), containerd.Config{
 		Address: addr, Namespace: fmt.Sprintf("kyb-exec-bench-%d", os.Getpid()), StateDir: b.TempDir(), IPAMDir: b.TempDir(),
 		NetworkName: "kybexec", BridgeName: "kybexec0", PodCIDR: "10.127.0.0/24", LogDriver: "file",

@@ -109,6 +109,7 @@ func TestContainerExecAndCp(t *testing.T) {
 	if addr == "" {
 		addr = containerd.DefaultAddress
 	}
+	runtimetest.FreshBridge(t, "kybcliexec0")
 	rt, err := containerd.New(context.Background(), containerd.Config{
 		Address: addr, Namespace: fmt.Sprintf("kyb-cli-exec-test-%d", os.Getpid()), StateDir: t.TempDir(), IPAMDir: t.TempDir(),
 		NetworkName: "kybcliexec", BridgeName: "kybcliexec0", PodCIDR: "10.129.0.0/24", LogDriver: "file",

@@ -47,6 +47,7 @@ func containerdRuntime(t testing.TB, dir string) *containerd.Runtime {
 	if os.Geteuid() != 0 {
 		skip("containerd tests need root")
 	}
+	runtimetest.FreshBridge(t, "kybe2e0")
 	rt, err := containerd.New(context.Background(), containerd.Config{
 		Address:     addr,
 		Namespace:   fmt.Sprintf("kyb-e2e-%d", os.Getpid()),
