@@ -39,7 +39,27 @@ const (
 	DefaultServiceCIDR = "10.43.0.0/16"
 	// DefaultNodePortRange is the range NodePorts are allocated from.
 	DefaultNodePortRange = "30000-32767"
+	// DefaultClusterCIDR is the range nodes' pod CIDRs are cut from.
+	DefaultClusterCIDR = "10.42.0.0/16"
 )
+
+// CheckCIDRsDisjoint reports an error when the pod range cluster and the
+// service range service are not both IPv4 prefixes or overlap: a pod IP
+// that is also a cluster IP would be routed to the Service.
+func CheckCIDRsDisjoint(cluster, service string) error {
+	c, err := netip.ParsePrefix(cluster)
+	if err != nil || !c.Addr().Is4() {
+		return fmt.Errorf("cluster CIDR %q: not an IPv4 prefix such as %s", cluster, DefaultClusterCIDR)
+	}
+	s, err := netip.ParsePrefix(service)
+	if err != nil || !s.Addr().Is4() {
+		return fmt.Errorf("service CIDR %q: not an IPv4 prefix such as %s", service, DefaultServiceCIDR)
+	}
+	if c.Overlaps(s) {
+		return fmt.Errorf("cluster CIDR %s overlaps the service CIDR %s", c.Masked(), s.Masked())
+	}
+	return nil
+}
 
 // MaxEndpointsPerSlice bounds the endpoints of one EndpointSlice, as
 // Kubernetes (1000; its controller writes at most 100 per slice).

@@ -72,7 +72,10 @@ func TestAgentKill9KeepsPods(t *testing.T) {
 	natsPort := freePort(t)
 	sdir := filepath.Join(dir, "server")
 	server := startProc(t, kyb, filepath.Join(dir, "server.log"), "server", "--data-dir", sdir, "--listen", fmt.Sprintf("127.0.0.1:%d", natsPort), "--sync", "1s",
-		"--http", "", "--metrics-listen", "off")
+		"--http", "", "--metrics-listen", "off",
+		// Pods on their own range: another package's agent may be using
+		// 10.42.0.0/24 on its own bridge right now.
+		"--cluster-cidr", "10.60.0.0/16")
 	defer stopProc(t, server)
 	cfgPath := filepath.Join(sdir, "kyb.config")
 	var c *client.Client

@@ -128,7 +128,7 @@ type Config struct {
 
 func (c *Config) defaults() error {
 	if c.ClusterCIDR == "" {
-		c.ClusterCIDR = "10.42.0.0/16"
+		c.ClusterCIDR = api.DefaultClusterCIDR
 	}
 	if c.NodeCIDRMaskSize == 0 {
 		c.NodeCIDRMaskSize = 24

@@ -88,6 +88,11 @@ func (n *network) setCIDR(cidr string) error {
 	if n.cni != nil && n.cidr == cidr {
 		return nil
 	}
+	if n.cfg.CNIConfDir == "" {
+		if err := clearStaleBridgeAddrs(n.cfg.BridgeName, gatewayOf(p), n.log); err != nil {
+			return err
+		}
+	}
 	c, err := n.load(cidr)
 	if err != nil {
 		return err

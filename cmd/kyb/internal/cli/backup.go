@@ -71,7 +71,7 @@ kyb server --restore FILE does the same and goes on serving.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sf := serverFlags{dataDir: dataDir, listen: "127.0.0.1:0", sync: "always", tls: "auto",
 				leaseDuration: controlplane.DefaultLeaseDuration, renew: controlplane.DefaultRenewInterval,
-				serviceCIDR: api.DefaultServiceCIDR, nodePorts: api.DefaultNodePortRange,
+				serviceCIDR: api.DefaultServiceCIDR, nodePorts: api.DefaultNodePortRange, clusterCIDR: api.DefaultClusterCIDR,
 				restore: args[0], restoreForce: force}
 			cfg, err := sf.config()
 			if err != nil {

@@ -25,6 +25,7 @@ type serverFlags struct {
 	tlsNames               []string
 	leaseDuration, renew   time.Duration
 	serviceCIDR, nodePorts string
+	clusterCIDR            string
 	http                   string
 	restore                string
 	restoreForce           bool
@@ -58,6 +59,7 @@ func (f *serverFlags) register(cmd *cobra.Command, defaultDir string) {
 	cmd.Flags().StringSliceVar(&f.tlsNames, "tls-san", nil, "extra host names or IPs for the server certificate")
 	cmd.Flags().DurationVar(&f.leaseDuration, "lease-duration", controlplane.DefaultLeaseDuration, "how long the scheduler's and controllers' leases last unrenewed; another control plane takes over about this long after the holder dies")
 	cmd.Flags().DurationVar(&f.renew, "renew-interval", controlplane.DefaultRenewInterval, "how often the lease holder renews (under --lease-duration)")
+	cmd.Flags().StringVar(&f.clusterCIDR, "cluster-cidr", api.DefaultClusterCIDR, "IPv4 range each node's pod CIDR (a /24) is cut from; give every server of a cluster the same")
 	cmd.Flags().StringVar(&f.serviceCIDR, "service-cidr", api.DefaultServiceCIDR, "IPv4 range Service cluster IPs are allocated from (its .1 and .10 only on request: the kubernetes Service, the cluster DNS)")
 	cmd.Flags().StringVar(&f.nodePorts, "service-node-port-range", api.DefaultNodePortRange, "range NodePorts are allocated from, LOW-HIGH")
 	cmd.Flags().StringVar(&f.http, "http", "127.0.0.1:8080", "HOST:PORT of the web dashboard (HTTPS unless loopback, as --tls says); empty for none")
@@ -160,7 +162,11 @@ func (f *serverFlags) config() (controlplane.Config, error) {
 	if _, err := api.ClusterDNSIP(f.serviceCIDR); err != nil {
 		return controlplane.Config{}, fmt.Errorf("--service-cidr: %w", err)
 	}
+	if err := api.CheckCIDRsDisjoint(f.clusterCIDR, f.serviceCIDR); err != nil {
+		return controlplane.Config{}, fmt.Errorf("--cluster-cidr: %w", err)
+	}
 	cfg.APIServer.ServiceCIDR, cfg.APIServer.NodePortRange = f.serviceCIDR, f.nodePorts
+	cfg.APIServer.ClusterCIDR = f.clusterCIDR
 	if f.spread {
 		cfg.Scheduler.Strategy = scheduler.Spread
 	}
