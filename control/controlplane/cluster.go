@@ -362,6 +362,13 @@ func (cp *ControlPlane) clusterLoop(ctx context.Context, cfg Config, js jetstrea
 	}
 }
 
+// serverTTL is how long a server's registration lives unrenewed: three
+// beats, and never under 10 s. A live server whose beats a loaded machine
+// or a stream's leader change delays must stay listed (a joining node is
+// told the servers listed); a dead one listed a few seconds longer costs
+// a client one failed dial.
+func serverTTL(beat time.Duration) time.Duration { return max(3*beat, 10*time.Second) }
+
 // advertisedClientURL is the client URL other machines reach this server at.
 func (cp *ControlPlane) advertisedClientURL() string {
 	u := cp.ns.ClientURL()
@@ -390,10 +397,12 @@ func (cp *ControlPlane) serverURLs() (clients, routes []string) {
 		}
 	}
 	if s := cp.servers.Load(); s != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		list, err := s.List(ctx)
 		cancel()
-		if err == nil {
+		if err != nil {
+			cp.log.Warn("list servers for a join reply: only this server is named", "err", err)
+		} else {
 			for _, si := range list {
 				clients = append(clients, si.ClientURL)
 				if si.ClusterURL != "" {

@@ -457,7 +457,7 @@ func (cp *ControlPlane) startComponents(ctx context.Context, cfg Config) error {
 		if authStore, err = store.OpenAuth(ctx, js, replicas); err != nil {
 			return err
 		}
-		if servers, err = store.OpenServers(ctx, js, max(3*cfg.ServerBeat, time.Second), replicas); err != nil {
+		if servers, err = store.OpenServers(ctx, js, serverTTL(cfg.ServerBeat), replicas); err != nil {
 			return err
 		}
 		// Registered before Start returns, so joins name this server at once.

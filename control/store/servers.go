@@ -88,8 +88,13 @@ func (s *Servers) List(ctx context.Context) ([]ServerInfo, error) {
 	var out []ServerInfo
 	for k := range lister.Keys() {
 		e, err := s.kv.Get(ctx, k)
-		if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			continue // expired meanwhile
+		}
+		if err != nil {
+			// Not a missing server: a list short of a live one would
+			// send a joining node away with fewer servers than exist.
+			return nil, storeErr("list servers: read "+k, err)
 		}
 		var si ServerInfo
 		if json.Unmarshal(e.Value(), &si) == nil {
