@@ -26,9 +26,6 @@ var (
 
 // Event reasons, as Kubernetes' cronjob controller.
 const (
-	ReasonSuccessfulCreate = "SuccessfulCreate"
-	ReasonFailedCreate     = "FailedCreate"
-	ReasonSuccessfulDelete = "SuccessfulDelete"
 	ReasonJobAlreadyActive = "JobAlreadyActive"
 	ReasonMissSchedule     = "MissSchedule"
 	ReasonUnknownSchedule  = "UnknownSchedule"
@@ -156,7 +153,7 @@ func (c *Controller) Reconcile(ctx context.Context, key framework.Key) (framewor
 	if due != nil {
 		j, err := c.createJob(ctx, cj, *due)
 		if err != nil {
-			c.rec.Eventf(api.RefTo(cj), api.EventTypeWarning, ReasonFailedCreate, "Error creating job: %v", err)
+			c.rec.Eventf(api.RefTo(cj), api.EventTypeWarning, framework.ReasonFailedCreate, "Error creating job: %v", err)
 			return framework.Result{}, err
 		}
 		if j != nil {
@@ -242,7 +239,7 @@ func (c *Controller) createJob(ctx context.Context, cj *api.CronJob, t time.Time
 	if err != nil {
 		return nil, fmt.Errorf("cronjob %s/%s: create job %s: %w", cj.Namespace, cj.Name, j.Name, err)
 	}
-	c.rec.Eventf(api.RefTo(cj), api.EventTypeNormal, ReasonSuccessfulCreate, "Created job %s", j.Name)
+	c.rec.Eventf(api.RefTo(cj), api.EventTypeNormal, framework.ReasonSuccessfulCreate, "Created job %s", j.Name)
 	return j, nil
 }
 
@@ -284,7 +281,7 @@ func (c *Controller) deleteJob(ctx context.Context, cj *api.CronJob, j *api.Job)
 		}
 		return fmt.Errorf("cronjob %s/%s: delete job %s: %w", cj.Namespace, cj.Name, j.Name, err)
 	}
-	c.rec.Eventf(api.RefTo(cj), api.EventTypeNormal, ReasonSuccessfulDelete, "Deleted job %s", j.Name)
+	c.rec.Eventf(api.RefTo(cj), api.EventTypeNormal, framework.ReasonSuccessfulDelete, "Deleted job %s", j.Name)
 	return nil
 }
 

@@ -22,14 +22,6 @@ import (
 	"github.com/kybernetes/kybernetes/internal/retry"
 )
 
-// Event reasons the controller records on DaemonSets, as Kubernetes'.
-const (
-	ReasonSuccessfulCreate = "SuccessfulCreate"
-	ReasonSuccessfulDelete = "SuccessfulDelete"
-	ReasonFailedCreate     = "FailedCreate"
-	ReasonFailedDelete     = "FailedDelete"
-)
-
 var (
 	podKind  = api.KindOf(&api.Pod{})
 	nodeKind = api.KindOf(&api.Node{})
@@ -473,7 +465,7 @@ func (c *Controller) createPods(ctx context.Context, key framework.Key, ds *api.
 		return nil
 	}
 	if err := replicaset.AdmitPod(ctx, c.st, c.nss, NewPod(ds, nodes[0], hash)); err != nil {
-		c.cfg.Recorder.Eventf(api.RefTo(ds), api.EventTypeWarning, ReasonFailedCreate, "Error creating: %v", err)
+		c.cfg.Recorder.Eventf(api.RefTo(ds), api.EventTypeWarning, framework.ReasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("daemonset %s/%s: create pod: %w", ds.Namespace, ds.Name, err)
 	}
 	var wg sync.WaitGroup
@@ -484,11 +476,11 @@ func (c *Controller) createPods(ctx context.Context, key framework.Key, ds *api.
 			c.exp.expect(key, pod.Name, false)
 			if err := c.st.Create(ctx, pod); err != nil {
 				c.exp.seen(key, pod.Name, true)
-				c.cfg.Recorder.Eventf(api.RefTo(ds), api.EventTypeWarning, ReasonFailedCreate, "Error creating: %v", err)
+				c.cfg.Recorder.Eventf(api.RefTo(ds), api.EventTypeWarning, framework.ReasonFailedCreate, "Error creating: %v", err)
 				errs[i] = fmt.Errorf("daemonset %s/%s: create pod on node %s: %w", ds.Namespace, ds.Name, node, err)
 				return
 			}
-			c.cfg.Recorder.Eventf(api.RefTo(ds), api.EventTypeNormal, ReasonSuccessfulCreate, "Created pod: %s", pod.Name)
+			c.cfg.Recorder.Eventf(api.RefTo(ds), api.EventTypeNormal, framework.ReasonSuccessfulCreate, "Created pod: %s", pod.Name)
 		})
 	}
 	wg.Wait()
@@ -503,11 +495,11 @@ func (c *Controller) deletePods(ctx context.Context, key framework.Key, ds *api.
 		wg.Go(func() {
 			if err := replicaset.DeletePod(ctx, c.st, c.exist, p.Namespace, p.Name, p.UID, c.cfg.DefaultGracePeriod); err != nil {
 				c.exp.seen(key, p.Name, true)
-				c.cfg.Recorder.Eventf(api.RefTo(ds), api.EventTypeWarning, ReasonFailedDelete, "Error deleting: %v", err)
+				c.cfg.Recorder.Eventf(api.RefTo(ds), api.EventTypeWarning, framework.ReasonFailedDelete, "Error deleting: %v", err)
 				errs[i] = fmt.Errorf("daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
 				return
 			}
-			c.cfg.Recorder.Eventf(api.RefTo(ds), api.EventTypeNormal, ReasonSuccessfulDelete, "Deleted pod: %s", p.Name)
+			c.cfg.Recorder.Eventf(api.RefTo(ds), api.EventTypeNormal, framework.ReasonSuccessfulDelete, "Deleted pod: %s", p.Name)
 		})
 	}
 	wg.Wait()

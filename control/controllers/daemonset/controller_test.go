@@ -402,7 +402,7 @@ func TestPodSecurityAtCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 10*time.Second, func() error {
-		if rec.find(daemonset.ReasonFailedCreate) == "" {
+		if rec.find(framework.ReasonFailedCreate) == "" {
 			return fmt.Errorf("no FailedCreate event yet")
 		}
 		return nil

@@ -30,12 +30,9 @@ var (
 
 // Event reasons the controller records, as Kubernetes' job controller.
 const (
-	ReasonSuccessfulCreate = "SuccessfulCreate"
-	ReasonFailedCreate     = "FailedCreate"
-	ReasonSuccessfulDelete = "SuccessfulDelete"
-	ReasonCompleted        = "Completed"
-	ReasonSuspended        = "Suspended"
-	ReasonResumed          = "Resumed"
+	ReasonCompleted = "Completed"
+	ReasonSuspended = "Suspended"
+	ReasonResumed   = "Resumed"
 )
 
 // Condition messages, as Kubernetes'.
@@ -625,7 +622,7 @@ func (c *Controller) deletePods(ctx context.Context, job *api.Job, pods []*api.P
 			continue
 		}
 		n++
-		c.rec.Eventf(api.RefTo(job), api.EventTypeNormal, ReasonSuccessfulDelete, "Deleted pod: %s", cached.Name)
+		c.rec.Eventf(api.RefTo(job), api.EventTypeNormal, framework.ReasonSuccessfulDelete, "Deleted pod: %s", cached.Name)
 	}
 	return n, errors.Join(errs...)
 }
@@ -730,7 +727,7 @@ func (c *Controller) createPods(ctx context.Context, key framework.Key, job *api
 				parts[i] = cs.Field + ": " + cs.Message
 			}
 			msg := fmt.Sprintf("Error creating: pods %q is forbidden: violates PodSecurity %q: %s", pod.Name, level, strings.Join(parts, "; "))
-			c.rec.Eventf(api.RefTo(job), api.EventTypeWarning, ReasonFailedCreate, "%s", msg)
+			c.rec.Eventf(api.RefTo(job), api.EventTypeWarning, framework.ReasonFailedCreate, "%s", msg)
 			return n, fmt.Errorf("job %s/%s: %s", job.Namespace, job.Name, msg)
 		}
 		err := c.st.Create(ctx, pod)
@@ -739,12 +736,12 @@ func (c *Controller) createPods(ctx context.Context, key framework.Key, job *api
 			err = c.st.Create(ctx, pod)
 		}
 		if err != nil {
-			c.rec.Eventf(api.RefTo(job), api.EventTypeWarning, ReasonFailedCreate, "Error creating: %v", err)
+			c.rec.Eventf(api.RefTo(job), api.EventTypeWarning, framework.ReasonFailedCreate, "Error creating: %v", err)
 			return n, fmt.Errorf("job %s/%s: create pod: %w", job.Namespace, job.Name, err)
 		}
 		c.exp.expect(key, job.UID, pod.Name, idx, c.now())
 		n++
-		c.rec.Eventf(api.RefTo(job), api.EventTypeNormal, ReasonSuccessfulCreate, "Created pod: %s", pod.Name)
+		c.rec.Eventf(api.RefTo(job), api.EventTypeNormal, framework.ReasonSuccessfulCreate, "Created pod: %s", pod.Name)
 	}
 	return n, nil
 }

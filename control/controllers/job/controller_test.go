@@ -340,7 +340,7 @@ func TestJobRunsCompletionsWithinParallelism(t *testing.T) {
 			t.Errorf("pod %s spec %+v", p.Name, p.Spec)
 		}
 	}
-	if n := e.ev.count(job.ReasonSuccessfulCreate); n != 20 {
+	if n := e.ev.count(framework.ReasonSuccessfulCreate); n != 20 {
 		t.Errorf("%d SuccessfulCreate events, want 20", n)
 	}
 	if n := e.ev.count(job.ReasonCompleted); n != 1 {

@@ -20,14 +20,6 @@ import (
 	"github.com/kybernetes/kybernetes/internal/retry"
 )
 
-// Event reasons the controller records on ReplicaSets, as Kubernetes'.
-const (
-	ReasonSuccessfulCreate = "SuccessfulCreate"
-	ReasonSuccessfulDelete = "SuccessfulDelete"
-	ReasonFailedCreate     = "FailedCreate"
-	ReasonFailedDelete     = "FailedDelete"
-)
-
 // Config configures the controller. The zero value is usable.
 type Config struct {
 	// Workers is how many ReplicaSets are reconciled at once; default 5.
@@ -289,7 +281,7 @@ func AdmitPod(ctx context.Context, st *store.Store, nss framework.Lister, pod *a
 
 func (c *Controller) createPod(ctx context.Context, key framework.Key, rs *api.ReplicaSet) error {
 	if err := c.admit(ctx, NewPod(rs)); err != nil {
-		c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeWarning, ReasonFailedCreate, "Error creating: %v", err)
+		c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeWarning, framework.ReasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("replicaset %s/%s: create pod: %w", rs.Namespace, rs.Name, err)
 	}
 	for attempt := 0; ; attempt++ {
@@ -297,14 +289,14 @@ func (c *Controller) createPod(ctx context.Context, key framework.Key, rs *api.R
 		c.exp.expectCreate(key, pod.Name)
 		err := c.st.Create(ctx, pod)
 		if err == nil {
-			c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeNormal, ReasonSuccessfulCreate, "Created pod: %s", pod.Name)
+			c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeNormal, framework.ReasonSuccessfulCreate, "Created pod: %s", pod.Name)
 			return nil
 		}
 		c.exp.created(key, pod.Name)
 		if api.IsAlreadyExists(err) && attempt < 3 {
 			continue // a name taken: draw another
 		}
-		c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeWarning, ReasonFailedCreate, "Error creating: %v", err)
+		c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeWarning, framework.ReasonFailedCreate, "Error creating: %v", err)
 		return fmt.Errorf("replicaset %s/%s: create pod: %w", rs.Namespace, rs.Name, err)
 	}
 }
@@ -335,11 +327,11 @@ func (c *Controller) deletePods(ctx context.Context, key framework.Key, rs *api.
 		wg.Go(func() {
 			if err := DeletePod(ctx, c.st, c.nodes, p.Namespace, p.Name, p.UID, c.cfg.DefaultGracePeriod); err != nil {
 				c.exp.deleted(key, p.Name)
-				c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeWarning, ReasonFailedDelete, "Error deleting: %v", err)
+				c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeWarning, framework.ReasonFailedDelete, "Error deleting: %v", err)
 				errs[i] = fmt.Errorf("replicaset %s/%s: %w", rs.Namespace, rs.Name, err)
 				return
 			}
-			c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeNormal, ReasonSuccessfulDelete, "Deleted pod: %s", p.Name)
+			c.cfg.Recorder.Eventf(api.RefTo(rs), api.EventTypeNormal, framework.ReasonSuccessfulDelete, "Deleted pod: %s", p.Name)
 		})
 	}
 	wg.Wait()

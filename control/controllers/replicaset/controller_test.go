@@ -355,7 +355,7 @@ func TestPodSecurityAtCreate(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 5*time.Second, func() error {
-		if e := rec.find(replicaset.ReasonFailedCreate); !strings.Contains(e, "privileged") {
+		if e := rec.find(framework.ReasonFailedCreate); !strings.Contains(e, "privileged") {
 			return fmt.Errorf("no FailedCreate event naming privileged: %q", e)
 		}
 		return nil
@@ -389,7 +389,7 @@ func TestNoPodsInTerminatingNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 5*time.Second, func() error {
-		if e := rec.find(replicaset.ReasonFailedCreate); !strings.Contains(e, "being terminated") {
+		if e := rec.find(framework.ReasonFailedCreate); !strings.Contains(e, "being terminated") {
 			return fmt.Errorf("no FailedCreate event: %q", e)
 		}
 		return nil

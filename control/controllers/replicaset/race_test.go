@@ -27,7 +27,7 @@ type createdBy struct {
 }
 
 func (r *createdBy) Eventf(_ api.ObjectReference, _, reason, _ string, args ...any) {
-	if reason != replicaset.ReasonSuccessfulCreate || len(args) == 0 {
+	if reason != framework.ReasonSuccessfulCreate || len(args) == 0 {
 		return
 	}
 	r.mu.Lock()

@@ -21,14 +21,6 @@ import (
 	"github.com/kybernetes/kybernetes/internal/retry"
 )
 
-// Event reasons the controller records on StatefulSets, as Kubernetes'.
-const (
-	ReasonSuccessfulCreate = "SuccessfulCreate"
-	ReasonSuccessfulDelete = "SuccessfulDelete"
-	ReasonFailedCreate     = "FailedCreate"
-	ReasonFailedDelete     = "FailedDelete"
-)
-
 var (
 	podKind      = api.KindOf(&api.Pod{})
 	pvcKind      = api.KindOf(&api.PersistentVolumeClaim{})
@@ -310,7 +302,7 @@ func newPod(set *api.StatefulSet, n int32, tmpl *api.PodTemplateSpec, rev string
 // createPod makes the claims of ordinal n, then its pod.
 func (c *Controller) createPod(ctx context.Context, set *api.StatefulSet, n int32, tmpl *api.PodTemplateSpec, rev string) error {
 	if err := c.createClaims(ctx, set, n); err != nil {
-		c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeWarning, ReasonFailedCreate, "create Claim for Pod %s: %v", set.PodName(n), err)
+		c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeWarning, framework.ReasonFailedCreate, "create Claim for Pod %s: %v", set.PodName(n), err)
 		return fmt.Errorf("statefulset %s/%s: %w", set.Namespace, set.Name, err)
 	}
 	pod := newPod(set, n, tmpl, rev)
@@ -322,10 +314,10 @@ func (c *Controller) createPod(ctx context.Context, set *api.StatefulSet, n int3
 		return nil // the cache lags; its event comes
 	}
 	if err != nil {
-		c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeWarning, ReasonFailedCreate, "create Pod %s in StatefulSet %s failed error: %v", pod.Name, set.Name, err)
+		c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeWarning, framework.ReasonFailedCreate, "create Pod %s in StatefulSet %s failed error: %v", pod.Name, set.Name, err)
 		return fmt.Errorf("statefulset %s/%s: create pod %s: %w", set.Namespace, set.Name, pod.Name, err)
 	}
-	c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeNormal, ReasonSuccessfulCreate, "create Pod %s in StatefulSet %s successful", pod.Name, set.Name)
+	c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeNormal, framework.ReasonSuccessfulCreate, "create Pod %s in StatefulSet %s successful", pod.Name, set.Name)
 	return nil
 }
 
@@ -360,10 +352,10 @@ func (c *Controller) createClaims(ctx context.Context, set *api.StatefulSet, n i
 
 func (c *Controller) deletePod(ctx context.Context, set *api.StatefulSet, p *api.Pod) error {
 	if err := replicaset.DeletePod(ctx, c.st, c.exist, p.Namespace, p.Name, p.UID, c.cfg.DefaultGracePeriod); err != nil {
-		c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeWarning, ReasonFailedDelete, "delete Pod %s in StatefulSet %s failed error: %v", p.Name, set.Name, err)
+		c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeWarning, framework.ReasonFailedDelete, "delete Pod %s in StatefulSet %s failed error: %v", p.Name, set.Name, err)
 		return fmt.Errorf("statefulset %s/%s: %w", set.Namespace, set.Name, err)
 	}
-	c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeNormal, ReasonSuccessfulDelete, "delete Pod %s in StatefulSet %s successful", p.Name, set.Name)
+	c.cfg.Recorder.Eventf(api.RefTo(set), api.EventTypeNormal, framework.ReasonSuccessfulDelete, "delete Pod %s in StatefulSet %s successful", p.Name, set.Name)
 	return nil
 }
 
