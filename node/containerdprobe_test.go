@@ -1,24 +1,13 @@
 package node
 
 import (
-	"archive/tar"
 	"context"
 	"fmt"
-	"io"
-	"log"
-	"net/http/httptest"
 	"os"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/testutil"
@@ -95,52 +84,7 @@ func containerdHarness(t *testing.T, setup func(*harness)) (*harness, string) {
 // one-layer image and pushes it to an in-process registry.
 func pushTestProg(t *testing.T) string {
 	t.Helper()
-	return pushProg(t, runtimetest.BuildTestProg(t, "linux", runtime.GOARCH), "testprog")
-}
-
-// pushProg packs the static binary bin as /<file>, the image's entrypoint,
-// in a one-layer image, pushes it to an in-process registry and returns
-// its reference.
-func pushProg(t *testing.T, bin, file string) string {
-	t.Helper()
-	data, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		pr, pw := io.Pipe()
-		go func() { pw.CloseWithError(writeTar(pw, file, data)) }()
-		return pr, nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", runtime.GOARCH
-	cf.Config.Entrypoint = []string{"/" + file}
-	cf.Config.Env = []string{"PATH=/"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	reg := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(reg.Close)
-	ref := strings.TrimPrefix(reg.URL, "http://") + "/kyb/" + file + ":v1"
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(r, img); err != nil {
-		t.Fatalf("push %s: %v", ref, err)
-	}
-	return ref
+	return runtimetest.BinaryImage(t, runtimetest.BuildTestProg(t, "linux", runtime.GOARCH), "testprog")
 }
 
 // TestContainerdExecLivenessRestarts: for a container, an exec probe runs in
@@ -185,21 +129,6 @@ func TestContainerdExecLivenessRestarts(t *testing.T) {
 		}
 		return nil
 	})
-}
-
-// writeTar writes a layer holding /tmp and the executable /<file>.
-func writeTar(w io.Writer, file string, data []byte) error {
-	tw := tar.NewWriter(w)
-	if err := tw.WriteHeader(&tar.Header{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777, ModTime: time.Unix(0, 0)}); err != nil {
-		return err
-	}
-	if err := tw.WriteHeader(&tar.Header{Name: file, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(data); err != nil {
-		return err
-	}
-	return tw.Close()
 }
 
 // In a container, the agent's termination message file is bind-mounted at

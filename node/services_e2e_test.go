@@ -49,7 +49,7 @@ func TestServiceAcrossRuntimes(t *testing.T) {
 		t.Cleanup(func() { rt.Close() })
 		h.rts[api.RuntimeWasm] = rt
 	})
-	prog := pushProg(t, runtimetest.BuildGo(t, "./node/testdata/svcprog", "linux", runtime.GOARCH), "svcprog")
+	prog := runtimetest.BinaryImage(t, runtimetest.BuildGo(t, "./node/testdata/svcprog", "linux", runtime.GOARCH), "svcprog")
 
 	// The pods behind the Service: a container and a wasm module.
 	web := mkpod("web-c", api.RestartPolicyAlways, prog)

@@ -29,7 +29,7 @@ func TestServiceAcrossRuntimes(t *testing.T) {
 	c := startCluster(t)
 	dir := t.TempDir()
 	cr := containerdRuntime(t, dir)
-	image := binImage(t, runtimetest.BuildGo(t, "./node/testdata/svcprog", "linux", runtime.GOARCH))
+	image := runtimetest.BinaryImage(t, runtimetest.BuildGo(t, "./node/testdata/svcprog", "linux", runtime.GOARCH), "prog")
 	c.kyb("module", "push", "cgi", precompiled(t, runtimetest.BuildGo(t, "./runtimes/wasm/testdata/cgi", "wasip1", "wasm")))
 	dnsIP := fmt.Sprintf("10.43.252.%d", os.Getpid()%200+20)
 	table := fmt.Sprintf("kybe2e%d", os.Getpid())
