@@ -247,6 +247,8 @@ type Server struct {
 	gone   *gonePods                    // pods deleted lately, for their last events
 	execs  *execRelay                   // exec sessions relayed (exec.go)
 	usage  *usageStore                  // the last hour of node and pod usage (usage.go)
+	id     string                       // this server among its peers (usageshare.go)
+	shared *nats.Subscription           // usage reports other servers took (usageshare.go)
 
 	sem     chan struct{} // user requests in flight
 	nodeSem chan struct{} // node requests in flight
@@ -290,6 +292,7 @@ func New(nc *nats.Conn, st *store.Store, hb *store.Heartbeats, cfg Config, log *
 		backups:     newBackups(),
 		gone:        newGonePods(),
 		usage:       newUsageStore(cfg.UsagePoints, cfg.UsageRetention),
+		id:          newServerID(),
 		sem:         make(chan struct{}, cfg.MaxInFlight),
 		nodeSem:     make(chan struct{}, cfg.NodeMaxInFlight),
 		synced:      make(chan struct{}),
@@ -366,6 +369,11 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("apiserver: add endpoint %s: %w", ep.subject, err)
 		}
 	}
+	if s.shared, err = s.subscribeUsageShare(); err != nil {
+		_ = svc.Stop()
+		s.cancel()
+		return err
+	}
 	// Make sure the server has the endpoint subscriptions before saying so.
 	if err := s.nc.FlushTimeout(10 * time.Second); err != nil {
 		_ = svc.Stop()
@@ -382,6 +390,9 @@ func (s *Server) Stop() error {
 	s.stopped.Do(func() {
 		if s.svc != nil {
 			err = s.svc.Stop()
+		}
+		if s.shared != nil {
+			_ = s.shared.Unsubscribe()
 		}
 		// Wait for in-flight handlers: fill the semaphores.
 		for range cap(s.sem) {

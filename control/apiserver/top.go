@@ -73,18 +73,24 @@ func (s *Server) handleNodeUsage(req micro.Request) {
 		if s.cache.get(nodeKind, "", node) == nil {
 			return nil, api.NewNotFound("Node", node)
 		}
-		bound := func(ns, name, uid string) bool {
-			e := s.cache.get(podKind, ns, name)
-			if e == nil {
-				return false
+		bound, now := s.boundTo(node), time.Now()
+		// Only the pods bound to the node go on (to this server's
+		// history and the others').
+		kept := r.Pods[:0]
+		for _, p := range r.Pods {
+			if bound(p.Namespace, p.Name, p.UID) {
+				kept = append(kept, p)
 			}
-			p := e.obj.(*api.Pod)
-			return p.Spec.NodeName == node && (uid == "" || string(p.UID) == uid)
 		}
-		rejected := s.usage.record(node, r, time.Now(), bound)
-		metrics.UsageReports.WithLabelValues("stored").Add(float64(len(r.Pods) - rejected))
+		rejected := len(r.Pods) - len(kept)
+		r.Pods = kept
+		s.usage.record(node, r, now, bound)
+		metrics.UsageReports.WithLabelValues("stored").Add(float64(len(kept)))
 		if rejected > 0 {
 			metrics.UsageReports.WithLabelValues("rejected").Add(float64(rejected))
+		}
+		if err := s.shareUsage(node, now, r); err != nil {
+			s.log.Warn("usage report kept by this API server only", "node", node, "err", err)
 		}
 		return ackOK, nil
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/apiserver"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
@@ -160,4 +161,61 @@ func TestTopBadInput(t *testing.T) {
 	if err != nil || len(r.Nodes) != 0 {
 		t.Fatalf("a refused report stored something: %+v %v", r, err)
 	}
+}
+
+// TestUsageSharedByAPIServers: two API servers serve one cluster; the
+// service's queue group hands each report to one of them, yet every top,
+// whichever server answers it, shows every sample (before the servers
+// shared reports, each held about half of the history).
+func TestUsageSharedByAPIServers(t *testing.T) {
+	s := testutil.StartNATS(t)
+	e := newEnvOn(t, s, apiserver.Config{})
+	newEnvOn(t, s, apiserver.Config{})
+	e.registerNode(t, "n1", nil)
+	e.apply(t, podYAML("", "web", nil))
+	web := e.bind(t, "default", "web", "n1")
+	const reports = 12
+	admin := userP("admin", "system:masters")
+	report := func(i int) api.NodeUsageReport {
+		return api.NodeUsageReport{Time: time.Now(), Window: api.Duration{Duration: 10 * time.Second},
+			Pods: []api.PodUsage{{Namespace: "default", Name: "web", UID: web.UID, Containers: []api.ContainerUsage{{Name: "c", CPUNanoCores: uint64(i+1) * 1e6}}}}}
+	}
+	// Both servers' caches know the binding before the reports count: a
+	// top of web answered by either has its sample.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if err := e.usage(t, nodeP("n1"), "n1", report(0)); err != nil {
+			return err
+		}
+		for range 16 {
+			if _, err := e.top(t, admin, api.TopRequest{Kind: "pods", Name: "web"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for i := 1; i < reports; i++ {
+		if err := e.usage(t, nodeP("n1"), "n1", report(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Every answer, from either server, has the whole series and the
+	// last sample (the sharing is asynchronous: wait for it once).
+	testutil.Eventually(t, 10*time.Second, func() error {
+		var lens []int
+		for range 24 {
+			r, err := e.top(t, admin, api.TopRequest{Kind: "pods", Name: "web", Series: true})
+			if err != nil {
+				return err
+			}
+			if len(r.Pods) != 1 {
+				return fmt.Errorf("top web: %+v", r.Pods)
+			}
+			lens = append(lens, len(r.Pods[0].Series))
+			if n := len(r.Pods[0].Series); n < reports || r.Pods[0].Usage.CPUNanoCores != reports*1e6 {
+				return fmt.Errorf("a server answered with %d samples, last CPU %d (want ≥ %d, %d); series lengths so far %v",
+					n, r.Pods[0].Usage.CPUNanoCores, reports, uint64(reports*1e6), lens)
+			}
+		}
+		return nil
+	})
 }

@@ -15,7 +15,8 @@ import (
 // series goes when its node reports without it and it is no longer bound
 // there (deleted, or gone elsewhere); a node's when the Node is deleted. A
 // server restart starts the history afresh (the next report, at most one
-// sampling interval later, answers `kyb top` again).
+// sampling interval later, answers `kyb top` again). Every API server of
+// a cluster records every report (usageshare.go).
 
 // ring is a bounded series of samples, oldest first once unrolled.
 type ring struct {
