@@ -33,7 +33,9 @@ func (r *ring) add(p api.UsagePoint, max int) {
 	r.next = (r.next + 1) % max
 }
 
-// since returns the points not older than t, oldest first.
+// since returns the points not older than t, oldest first. Points come
+// in the order they were recorded, which a report another API server
+// passed on (usageshare.go) can break by a few milliseconds: sorted here.
 func (r *ring) since(t time.Time) []api.UsagePoint {
 	out := make([]api.UsagePoint, 0, len(r.pts))
 	for i := range r.pts {
@@ -42,6 +44,7 @@ func (r *ring) since(t time.Time) []api.UsagePoint {
 			out = append(out, p)
 		}
 	}
+	slices.SortStableFunc(out, func(a, b api.UsagePoint) int { return a.Time.Compare(b.Time) })
 	return out
 }
 
@@ -85,9 +88,13 @@ func (u *usageStore) record(node string, r *api.NodeUsageReport, now time.Time, 
 		ns = &nodeSeries{pods: map[string]bool{}}
 		u.nodes[node] = ns
 	}
-	ns.last = api.UsagePoint{Time: now, CPUNanoCores: r.CPUNanoCores, MemoryBytes: r.MemoryBytes}
-	ns.window = r.Window.Duration
-	ns.ring.add(ns.last, u.points)
+	// A report older than the last one recorded (passed on late by
+	// another API server) joins the series but is not the current usage.
+	npt := api.UsagePoint{Time: now, CPUNanoCores: r.CPUNanoCores, MemoryBytes: r.MemoryBytes}
+	if !now.Before(ns.last.Time) {
+		ns.last, ns.window = npt, r.Window.Duration
+	}
+	ns.ring.add(npt, u.points)
 	seen := make(map[string]bool, len(r.Pods))
 	for _, p := range r.Pods {
 		key := p.Namespace + "/" + p.Name
@@ -107,15 +114,14 @@ func (u *usageStore) record(node string, r *api.NodeUsageReport, now time.Time, 
 			}
 			ps.node = node
 		}
-		ps.runtime = p.Runtime
-		ps.window = r.Window.Duration
-		ps.containers = slices.Clone(p.Containers)
 		pt := api.UsagePoint{Time: now}
 		for _, c := range p.Containers {
 			pt.CPUNanoCores += c.CPUNanoCores
 			pt.MemoryBytes += c.MemoryBytes
 		}
-		ps.last = pt
+		if !now.Before(ps.last.Time) {
+			ps.runtime, ps.window, ps.containers, ps.last = p.Runtime, r.Window.Duration, slices.Clone(p.Containers), pt
+		}
 		ps.ring.add(pt, u.points)
 		ns.pods[key] = true
 	}

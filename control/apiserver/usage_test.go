@@ -57,3 +57,28 @@ func TestUsageStoreBounded(t *testing.T) {
 		t.Fatalf("after forgetting the node: %d series, %d points", series, pts)
 	}
 }
+
+// TestUsageStoreLateReport: a report older than the last one recorded (one
+// another API server passed on late) joins the series in its place and
+// does not become the current usage.
+func TestUsageStoreLateReport(t *testing.T) {
+	u := newUsageStore(10, time.Hour)
+	all := func(string, string, string) bool { return true }
+	report := func(cpu uint64) *api.NodeUsageReport {
+		return &api.NodeUsageReport{CPUNanoCores: cpu, Pods: []api.PodUsage{{Namespace: "default", Name: "p", Containers: []api.ContainerUsage{{Name: "c", CPUNanoCores: cpu}}}}}
+	}
+	t0 := time.Now()
+	u.record("n1", report(1), t0, all)
+	u.record("n1", report(3), t0.Add(2*time.Second), all)
+	u.record("n1", report(2), t0.Add(time.Second), all) // late
+	if n, p := u.nodes["n1"].last.CPUNanoCores, u.pods["default/p"].last.CPUNanoCores; n != 3 || p != 3 {
+		t.Fatalf("current usage after a late report: node %d, pod %d; want 3 and 3", n, p)
+	}
+	var cpus []uint64
+	for _, pt := range u.pods["default/p"].ring.since(time.Time{}) {
+		cpus = append(cpus, pt.CPUNanoCores)
+	}
+	if fmt.Sprint(cpus) != "[1 2 3]" {
+		t.Fatalf("series %v; want [1 2 3], in time order", cpus)
+	}
+}
