@@ -332,7 +332,7 @@ var (
 	}
 	refusedContainerFields = map[string]bool{
 		"volumeDevices": true,
-		"resizePolicy": true, "restartPolicy": true,
+		"resizePolicy":  true, "restartPolicy": true,
 	}
 	indexSuffix = regexp.MustCompile(`\[[0-9]+\]$`)
 )

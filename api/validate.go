@@ -374,6 +374,9 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 		if wasm && s.Containers[i].TTY {
 			e.add(p.Child("containers").Index(i).Child("tty"), noWasmTTY)
 		}
+		if wasm && s.Containers[i].Stdin && len(s.Containers[i].Ports) > 0 {
+			e.add(p.Child("containers").Index(i).Child("stdin"), "not supported for a wasm container that declares ports: it serves them the WAGI way, with each request's body on stdin")
+		}
 	}
 	for i := range s.Containers {
 		validateSecurityContext(e, s.Containers[i].SecurityContext, p.Child("containers").Index(i).Child("securityContext"), wasm)

@@ -108,7 +108,14 @@ func TestValidatePod(t *testing.T) {
 			p.Spec.InitContainers = []Container{{Name: "web", Image: "x"}}
 		}, "spec.containers[0].name", `duplicate value "web"`},
 		{"image required", func(p *Pod) { p.Spec.Containers[0].Image = "" }, "spec.containers[0].image", "required"},
-		{"wasm tty", func(p *Pod) { p.Spec.RuntimeClassName = ptr(RuntimeWasm); p.Spec.Containers[0].Stdin, p.Spec.Containers[0].TTY = true, true }, "spec.containers[0].tty", "a WASI module has no terminal"},
+		{"wasm tty", func(p *Pod) {
+			p.Spec.RuntimeClassName = ptr(RuntimeWasm)
+			p.Spec.Containers[0].Stdin, p.Spec.Containers[0].TTY = true, true
+		}, "spec.containers[0].tty", "a WASI module has no terminal"},
+		{"wasm WAGI stdin", func(p *Pod) {
+			p.Spec.RuntimeClassName = ptr(RuntimeWasm)
+			p.Spec.Containers[0].Stdin, p.Spec.Containers[0].Ports = true, []ContainerPort{{ContainerPort: 8080}}
+		}, "spec.containers[0].stdin", "each request's body"},
 		{"wasm init tty", func(p *Pod) {
 			p.Spec.RuntimeClassName = ptr(RuntimeWasm)
 			p.Spec.InitContainers = []Container{{Name: "init", Image: "x", TTY: true}}
