@@ -187,7 +187,8 @@ func TestExecThroughTheAPI(t *testing.T) {
 			{"port 0", api.SessionPortForward, api.ExecRequest{Pod: "prog"}, 400, "port: 0"},
 			{"port 70000", api.SessionPortForward, api.ExecRequest{Pod: "prog", Port: 70000}, 400, "port: 70000"},
 			{"zero terminal", api.SessionExec, api.ExecRequest{Pod: "prog", Command: []string{"x"}, TTY: true, Size: &api.TermSize{}}, 400, "size:"},
-			{"attach", api.SessionAttach, api.ExecRequest{Pod: "prog"}, 400, "without stdin"},
+			{"attach -i without stdin", api.SessionAttach, api.ExecRequest{Pod: "prog", Stdin: true}, 400, "container app was not created with stdin: true"},
+			{"attach with a command", api.SessionAttach, api.ExecRequest{Pod: "prog", Command: []string{"x"}}, 400, "not for attach"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				start := time.Now()
