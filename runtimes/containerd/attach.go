@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	cclient "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
@@ -21,14 +23,20 @@ import (
 // StateDir/stdin/<id>, as its task's stdin: the shim reads it and writes
 // the process's stdin (or its terminal). The shim sees end of input when
 // the FIFO's last writer closes, so a container whose stdin stays open
-// (Stdin without StdinOnce) has a writer that outlives the agent: the log
-// driver process, which the shim starts with the task and ends with it,
-// holds the FIFO open (StdinHoldArg). With the "file" log driver there is
-// no such process and the runtime holds it, which an agent restart ends
-// (the process then reads end of input). A StdinOnce container has no
-// holder: the shim's open waits for the first attachment, and its end is
-// the process's end of input (a marker file remembers it). Output stays
-// with the log driver: attach follows the log file.
+// (Stdin without StdinOnce) has a writer that outlives the agent: a holder
+// process (the log driver binary run as [binary, StdinHoldArg, fifo], in
+// its own session) that holds the FIFO open until the FIFO is removed with
+// the container. With the "file" log driver there is no such binary and
+// the runtime holds it, which an agent restart ends (the process then
+// reads end of input). A StdinOnce container has no holder: the shim's
+// open waits for the first attachment, and its end is the process's end
+// of input (a marker file remembers it). Output stays in the log file:
+// attach follows it.
+//
+// The runc shim copies stdin only for the "file" and "fifo" log schemes,
+// and for a terminal: a container with stdin and no terminal therefore
+// logs through the shim's file logging, and one with a terminal through
+// the log driver binary (the shim's console copy sends the terminal to it).
 
 // Labels of a container's stdin and terminal.
 const (
@@ -38,47 +46,85 @@ const (
 	stdinOnce  = "once"
 )
 
-// StdinHoldArg is the argument key (its value the FIFO's path) with which
-// the shim starts the log driver of a container whose stdin stays open:
-// LogDriverMain holds the FIFO open for writing until the task ends.
+// StdinHoldArg is the first argument with which the runtime starts the log
+// driver binary as a stdin holder (LogDriverMain); the second is the FIFO.
 const StdinHoldArg = "kyb-containerd-stdin"
+
+// holderPoll is how often a stdin holder checks that its FIFO still exists.
+const holderPoll = 2 * time.Second
 
 var _ runtimes.Attacher = (*Runtime)(nil)
 
-// stdinHolders are the FIFOs the runtime itself holds open ("file" log
-// driver only), by container id.
+// stdinHolders are what holds stdin FIFOs open for this runtime, by
+// container id: the FIFO itself ("file" log driver) or a holder process.
 type stdinHolders struct {
 	mu sync.Mutex
-	m  map[string]*os.File
+	m  map[string]io.Closer
 }
 
-func (h *stdinHolders) put(id string, f *os.File) {
+func (h *stdinHolders) put(id string, c io.Closer) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.m == nil {
-		h.m = map[string]*os.File{}
+		h.m = map[string]io.Closer{}
 	}
 	if old := h.m[id]; old != nil {
 		old.Close()
 	}
-	h.m[id] = f
+	h.m[id] = c
 }
 
 func (h *stdinHolders) drop(id string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if f := h.m[id]; f != nil {
-		f.Close()
+	if c := h.m[id]; c != nil {
+		c.Close()
 		delete(h.m, id)
 	}
 }
 
+// closeAll lets go of the FIFOs the runtime holds itself; holder
+// processes live on (they outlive the agent by design).
 func (h *stdinHolders) closeAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for id, f := range h.m {
-		f.Close()
-		delete(h.m, id)
+	for id, c := range h.m {
+		if f, ok := c.(*os.File); ok {
+			f.Close()
+			delete(h.m, id)
+		}
+	}
+}
+
+// holderProc is a running stdin holder; Close kills it.
+type holderProc struct{ p *os.Process }
+
+func (h holderProc) Close() error { return h.p.Kill() }
+
+// startHolder starts the log driver binary as the holder of FIFO path.
+func (r *Runtime) startHolder(path string) (io.Closer, error) {
+	cmd := exec.Command(r.cfg.LogDriver, StdinHoldArg, path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start stdin holder: %w", err)
+	}
+	go func() { _ = cmd.Wait() }() // reaped while this agent runs
+	return holderProc{cmd.Process}, nil
+}
+
+// holdStdin is what LogDriverMain does as a holder: hold path open for
+// writing until it is removed.
+func holdStdin(path string) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		os.Exit(1)
+	}
+	defer f.Close()
+	for {
+		time.Sleep(holderPoll)
+		if _, err := os.Stat(path); err != nil {
+			return
+		}
 	}
 }
 
@@ -92,7 +138,17 @@ func (r *Runtime) stdinClosedPath(id string) string { return r.stdinPath(id) + "
 // (lp, "" for none), and with stdin (stdinOpen or stdinOnce) a FIFO made
 // now, with tty a terminal.
 func (r *Runtime) taskIO(id, lp, stdin string, tty bool) (cio.Creator, error) {
-	args := map[string]string{LogDriverArg: lp}
+	var base cio.Creator = cio.NullIO
+	if lp != "" {
+		if r.cfg.LogDriver == "file" || stdin != "" && !tty {
+			base = cio.LogFile(lp)
+		} else {
+			base = cio.BinaryIO(r.cfg.LogDriver, map[string]string{LogDriverArg: lp})
+		}
+	}
+	if stdin == "" && !tty {
+		return base, nil
+	}
 	if stdin != "" {
 		p := r.stdinPath(id)
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
@@ -102,28 +158,19 @@ func (r *Runtime) taskIO(id, lp, stdin string, tty bool) (cio.Creator, error) {
 			return nil, fmt.Errorf("stdin fifo: %w", err)
 		}
 		if stdin == stdinOpen {
-			if r.cfg.LogDriver != "file" && lp != "" {
-				args[StdinHoldArg] = p
+			var h io.Closer
+			var err error
+			if r.cfg.LogDriver != "file" {
+				h, err = r.startHolder(p)
 			} else {
 				// O_RDWR never blocks and counts as a writer.
-				f, err := os.OpenFile(p, os.O_RDWR, 0)
-				if err != nil {
-					return nil, fmt.Errorf("stdin fifo: %w", err)
-				}
-				r.holders.put(id, f)
+				h, err = os.OpenFile(p, os.O_RDWR, 0)
 			}
+			if err != nil {
+				return nil, fmt.Errorf("stdin fifo: %w", err)
+			}
+			r.holders.put(id, h)
 		}
-	}
-	var base cio.Creator = cio.NullIO
-	if lp != "" {
-		if r.cfg.LogDriver == "file" {
-			base = cio.LogFile(lp)
-		} else {
-			base = cio.BinaryIO(r.cfg.LogDriver, args)
-		}
-	}
-	if stdin == "" && !tty {
-		return base, nil
 	}
 	return func(cid string) (cio.IO, error) {
 		io, err := base(cid)

@@ -32,27 +32,25 @@ const LogDriverArg = "kyb-containerd-log"
 // restarts. It exists because containerd 1.6's own file logging can lose
 // stderr written just before the process exits.
 //
-// With a StdinHoldArg argument (the shim passes its arguments as key/value
-// pairs, in any order) the driver also holds that FIFO, the container's
-// stdin, open for writing until it exits, so that the process's stdin
-// stays open across agent restarts (attach.go).
+// Run as [binary, StdinHoldArg, fifo] it holds that FIFO, a container's
+// stdin, open for writing until the FIFO is removed (attach.go), so that
+// the process's stdin stays open across agent restarts.
 func LogDriverMain() {
-	if len(os.Args) == 3 && os.Args[1] == LogDriverArg && os.Args[2] == probeArg {
+	if len(os.Args) == 3 && os.Args[1] == StdinHoldArg {
+		holdStdin(os.Args[2])
+		os.Exit(0)
+	}
+	if len(os.Args) != 3 || os.Args[1] != LogDriverArg {
+		return
+	}
+	if os.Args[2] == probeArg {
 		fmt.Println(probeReply)
 		os.Exit(0)
 	}
-	args, ok := driverArgs(os.Args[1:])
-	if !ok || os.Getenv("CONTAINER_ID") == "" {
+	if os.Getenv("CONTAINER_ID") == "" {
 		return
 	}
-	path := args[LogDriverArg]
-	if hold := args[StdinHoldArg]; hold != "" {
-		// O_RDWR never blocks and counts as a writer; it stays open until
-		// the process exits.
-		if f, err := os.OpenFile(hold, os.O_RDWR, 0); err == nil {
-			defer f.Close()
-		}
-	}
+	path := os.Args[2]
 	logging.Run(func(ctx context.Context, cfg *logging.Config, ready func() error) error {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
@@ -66,20 +64,6 @@ func LogDriverMain() {
 		return copyStreams(ctx, f, cfg.Stdout, cfg.Stderr)
 	})
 	os.Exit(0) // logging.Run exits itself; this is not reached
-}
-
-// driverArgs reads the shim's key/value argument pairs; ok when they are
-// pairs and name LogDriverArg.
-func driverArgs(a []string) (map[string]string, bool) {
-	if len(a) == 0 || len(a)%2 != 0 {
-		return nil, false
-	}
-	m := map[string]string{}
-	for i := 0; i < len(a); i += 2 {
-		m[a[i]] = a[i+1]
-	}
-	_, ok := m[LogDriverArg]
-	return m, ok
 }
 
 const (
