@@ -139,9 +139,9 @@ func (a *attachPeer) end() api.ExecExit {
 }
 
 // attachContainerdHarness is execContainerdHarness with the log driver
-// binary (the process that holds an open stdin across agent restarts, as
-// in production), and a restart that replaces the agent and its runtime by
-// new ones on the same state.
+// binary (as in production: a container with a terminal logs through it),
+// and a restart that replaces the agent and its runtime by new ones on
+// the same state.
 func attachContainerdHarness(t *testing.T) (*harness, func()) {
 	addr := os.Getenv("KYB_CONTAINERD_ADDRESS")
 	if addr == "" {
@@ -284,27 +284,24 @@ func TestContainerdAttach(t *testing.T) {
 		a := startAttachPeer(t, h, p, "cat", true, attachOpts{})
 		line := bytes.Repeat([]byte("x"), 1023)
 		big := bytes.Repeat(append(line, '\n'), 3*api.ExecWindow/1024)
-		a.send(big[:api.ExecWindow/2])
-		a.waitOutput(string(line))
-		a.send(big[api.ExecWindow/2 : api.ExecWindow])
-		testutil.Eventually(t, 30*time.Second, func() error {
-			if n := len(a.output()); n < api.ExecWindow {
-				return fmt.Errorf("%d bytes echoed", n)
-			}
-			return nil
-		})
-		a.send(big[api.ExecWindow:])
-		testutil.Eventually(t, 30*time.Second, func() error {
-			if n := len(a.output()); n < len(big) {
-				return fmt.Errorf("%d bytes echoed of %d", n, len(big))
-			}
-			return nil
-		})
+		// In pieces of half a window, each sent once the last is echoed
+		// (and so consumed): the writer stays within its credit.
+		for sent := 0; sent < len(big); {
+			n := min(len(big)-sent, api.ExecWindow/2)
+			a.send(big[sent : sent+n])
+			sent += n
+			testutil.Eventually(t, 30*time.Second, func() error {
+				if got := len(a.output()); got < sent {
+					return fmt.Errorf("%d bytes echoed of %d sent", got, sent)
+				}
+				return nil
+			})
+		}
 		o.mu.Lock()
 		got := o.got
 		o.mu.Unlock()
-		if got > api.ExecWindow {
-			t.Errorf("a client that never grants credit was sent %d bytes; want at most the window of %d", got, api.ExecWindow)
+		if got == 0 || got > api.ExecWindow {
+			t.Errorf("a client that never grants credit was sent %d bytes; want some, and at most the window of %d", got, api.ExecWindow)
 		}
 		a.send(nil)
 		a.end()

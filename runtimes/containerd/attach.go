@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
-	"time"
 
 	cclient "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
@@ -20,18 +18,14 @@ import (
 )
 
 // Attach (runtimes.Attacher). A container created with Stdin gets a FIFO,
-// StateDir/stdin/<id>, as its task's stdin: the shim reads it and writes
-// the process's stdin (or its terminal). The shim sees end of input when
-// the FIFO's last writer closes, so a container whose stdin stays open
-// (Stdin without StdinOnce) has a writer that outlives the agent: a holder
-// process (the log driver binary run as [binary, StdinHoldArg, fifo], in
-// its own session) that holds the FIFO open until the FIFO is removed with
-// the container. With the "file" log driver there is no such binary and
-// the runtime holds it, which an agent restart ends (the process then
-// reads end of input). A StdinOnce container has no holder: the shim's
-// open waits for the first attachment, and its end is the process's end
-// of input (a marker file remembers it). Output stays in the log file:
-// attach follows it.
+// StateDir/stdin/<id>, as its task's stdin. The runc shim opens it both
+// ways when it creates the task: it reads it into the process's stdin (or
+// its terminal), and it holds a writer of its own until CloseIO, so the
+// process never reads end of input because an attachment (or the agent)
+// went away: the stdin outlives the agent as the task does, and a new
+// agent opens the FIFO again. A StdinOnce container's stdin is closed when
+// its first attachment closes: CloseIO, as CRI does (a marker file
+// remembers it). Output stays in the log file: attach follows it.
 //
 // The runc shim copies stdin only for the "file" and "fifo" log schemes,
 // and for a terminal: a container with stdin and no terminal therefore
@@ -46,87 +40,7 @@ const (
 	stdinOnce  = "once"
 )
 
-// StdinHoldArg is the first argument with which the runtime starts the log
-// driver binary as a stdin holder (LogDriverMain); the second is the FIFO.
-const StdinHoldArg = "kyb-containerd-stdin"
-
-// holderPoll is how often a stdin holder checks that its FIFO still exists.
-const holderPoll = 2 * time.Second
-
 var _ runtimes.Attacher = (*Runtime)(nil)
-
-// stdinHolders are what holds stdin FIFOs open for this runtime, by
-// container id: the FIFO itself ("file" log driver) or a holder process.
-type stdinHolders struct {
-	mu sync.Mutex
-	m  map[string]io.Closer
-}
-
-func (h *stdinHolders) put(id string, c io.Closer) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.m == nil {
-		h.m = map[string]io.Closer{}
-	}
-	if old := h.m[id]; old != nil {
-		old.Close()
-	}
-	h.m[id] = c
-}
-
-func (h *stdinHolders) drop(id string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if c := h.m[id]; c != nil {
-		c.Close()
-		delete(h.m, id)
-	}
-}
-
-// closeAll lets go of the FIFOs the runtime holds itself; holder
-// processes live on (they outlive the agent by design).
-func (h *stdinHolders) closeAll() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for id, c := range h.m {
-		if f, ok := c.(*os.File); ok {
-			f.Close()
-			delete(h.m, id)
-		}
-	}
-}
-
-// holderProc is a running stdin holder; Close kills it.
-type holderProc struct{ p *os.Process }
-
-func (h holderProc) Close() error { return h.p.Kill() }
-
-// startHolder starts the log driver binary as the holder of FIFO path.
-func (r *Runtime) startHolder(path string) (io.Closer, error) {
-	cmd := exec.Command(r.cfg.LogDriver, StdinHoldArg, path)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start stdin holder: %w", err)
-	}
-	go func() { _ = cmd.Wait() }() // reaped while this agent runs
-	return holderProc{cmd.Process}, nil
-}
-
-// holdStdin is what LogDriverMain does as a holder: hold path open for
-// writing until it is removed.
-func holdStdin(path string) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		os.Exit(1)
-	}
-	defer f.Close()
-	for {
-		time.Sleep(holderPoll)
-		if _, err := os.Stat(path); err != nil {
-			return
-		}
-	}
-}
 
 // stdinPath is the FIFO of container id's stdin.
 func (r *Runtime) stdinPath(id string) string { return filepath.Join(r.cfg.StateDir, "stdin", id) }
@@ -157,20 +71,6 @@ func (r *Runtime) taskIO(id, lp, stdin string, tty bool) (cio.Creator, error) {
 		if err := syscall.Mkfifo(p, 0o600); err != nil && !errors.Is(err, os.ErrExist) {
 			return nil, fmt.Errorf("stdin fifo: %w", err)
 		}
-		if stdin == stdinOpen {
-			var h io.Closer
-			var err error
-			if r.cfg.LogDriver != "file" {
-				h, err = r.startHolder(p)
-			} else {
-				// O_RDWR never blocks and counts as a writer.
-				h, err = os.OpenFile(p, os.O_RDWR, 0)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("stdin fifo: %w", err)
-			}
-			r.holders.put(id, h)
-		}
 	}
 	return func(cid string) (cio.IO, error) {
 		io, err := base(cid)
@@ -196,7 +96,6 @@ func (c *configIO) Config() cio.Config { return c.cfg }
 
 // removeStdin releases what container id's stdin held.
 func (r *Runtime) removeStdin(id string) {
-	r.holders.drop(id)
 	for _, p := range []string{r.stdinPath(id), r.stdinClosedPath(id)} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			r.log.Warn("remove container stdin", "id", id, "err", err)
@@ -232,7 +131,7 @@ func (r *Runtime) runningTask(ctx context.Context, id string) (cclient.Task, map
 // stdin FIFO.
 func (r *Runtime) AttachStdin(ctx context.Context, id string) (io.WriteCloser, error) {
 	ctx = r.ns(ctx)
-	_, labels, err := r.runningTask(ctx, id)
+	task, labels, err := r.runningTask(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("attach to %s: %w", id, err)
 	}
@@ -255,10 +154,18 @@ func (r *Runtime) AttachStdin(ctx context.Context, id string) (io.WriteCloser, e
 	}
 	w := &stdinWriter{f: f}
 	if mode == stdinOnce {
-		w.onClose = func() {
+		w.afterClose = func() error {
 			if err := os.WriteFile(r.stdinClosedPath(id), nil, 0o600); err != nil {
 				r.log.Warn("mark stdin closed", "id", id, "err", err)
 			}
+			// The shim's own writer: its close is the process's end of
+			// input, once what is buffered is read.
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mutateTimeout)
+			defer cancel()
+			if err := task.CloseIO(cctx, cclient.WithStdinCloser); err != nil && !errdefs.IsNotFound(err) {
+				return fmt.Errorf("close the stdin of %s: %w", id, mapErr(err))
+			}
+			return nil
 		}
 	}
 	return w, nil
@@ -266,9 +173,9 @@ func (r *Runtime) AttachStdin(ctx context.Context, id string) (io.WriteCloser, e
 
 // stdinWriter is one attachment's writer to a stdin FIFO.
 type stdinWriter struct {
-	f       *os.File
-	once    sync.Once
-	onClose func()
+	f          *os.File
+	once       sync.Once
+	afterClose func() error
 }
 
 func (w *stdinWriter) Write(b []byte) (int, error) { return w.f.Write(b) }
@@ -276,10 +183,12 @@ func (w *stdinWriter) Write(b []byte) (int, error) { return w.f.Write(b) }
 func (w *stdinWriter) Close() error {
 	var err error
 	w.once.Do(func() {
-		if w.onClose != nil {
-			w.onClose()
-		}
 		err = w.f.Close()
+		if w.afterClose != nil {
+			if aerr := w.afterClose(); err == nil {
+				err = aerr
+			}
+		}
 	})
 	return err
 }

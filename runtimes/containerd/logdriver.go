@@ -31,15 +31,7 @@ const LogDriverArg = "kyb-containerd-log"
 // A driver process outlives the agent, so logs keep flowing across agent
 // restarts. It exists because containerd 1.6's own file logging can lose
 // stderr written just before the process exits.
-//
-// Run as [binary, StdinHoldArg, fifo] it holds that FIFO, a container's
-// stdin, open for writing until the FIFO is removed (attach.go), so that
-// the process's stdin stays open across agent restarts.
 func LogDriverMain() {
-	if len(os.Args) == 3 && os.Args[1] == StdinHoldArg {
-		holdStdin(os.Args[2])
-		os.Exit(0)
-	}
 	if len(os.Args) != 3 || os.Args[1] != LogDriverArg {
 		return
 	}

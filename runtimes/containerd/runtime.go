@@ -163,9 +163,6 @@ type Runtime struct {
 	// size limit (guarded by oomMu).
 	evicted map[string]string
 	stopOOM context.CancelFunc
-
-	// holders hold stdin FIFOs open ("file" log driver; attach.go).
-	holders stdinHolders
 }
 
 var (
@@ -226,7 +223,6 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Runtime, error) {
 // keep running; a new Runtime adopts them.
 func (r *Runtime) Close() error {
 	r.stopOOM()
-	r.holders.closeAll()
 	return r.client.Close()
 }
 
