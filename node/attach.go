@@ -15,7 +15,8 @@ import (
 // Attach sessions (kyb attach): the client's stdin frames go to the
 // container's own stdin (runtimes.Attacher, a stream the runtime keeps);
 // the container's output from now on is its log file, followed from its
-// end as the log publisher follows it, sent as stdout frames (the log file
+// end (woken by inotify on each write, polled as a safety net), sent as
+// stdout frames (the log file
 // holds stdout and stderr merged, as a terminal would). The session ends
 // when the container exits (with its exit code), when the client's stdin
 // ends on a container without stdinOnce (a detach: the container keeps
@@ -141,6 +142,10 @@ func (s *execSession) follow(path string, offset int64, exited <-chan runtimes.E
 			}
 		}
 	}
+	// inotify wakes the follower on each write; polling stays as the
+	// safety net (and the only way where the file cannot be watched).
+	changed, stopWatch := fileChanges(path)
+	defer stopWatch()
 	base := s.es.a.cfg.LogPollInterval
 	interval := base
 	timer := time.NewTimer(interval)
@@ -185,6 +190,7 @@ func (s *execSession) follow(path string, offset int64, exited <-chan runtimes.E
 				}
 			}
 			return x.ExitCode, nil
+		case <-changed:
 		case <-timer.C:
 		}
 	}

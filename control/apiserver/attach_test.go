@@ -169,3 +169,61 @@ rules:
 		wantCode(t, "a user with pods/exec attaches", err, 403, `user "eve" cannot create resource "pods/attach"`)
 	})
 }
+
+// BenchmarkAttachEcho: one kyb attach -i session to a wasm module that
+// echoes its stdin (through the apiserver's relay, the agent, the module's
+// stdin pipe, its log file and back); each iteration sends a line and
+// waits for its echo: what a user typing into an attached process sees.
+func BenchmarkAttachEcho(b *testing.B) {
+	e := newExecEnv(b)
+	e.runningWasmPod(b, "echo", wasmModuleRef(b, "./runtimes/runtimetest/testprog"), `    args: ["stdin"]
+    stdin: true
+`)
+	ctx, cancel := context.WithCancel(e.ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	seen := make(chan struct{}, 1)
+	out := &notifyWriter{b: &syncBuffer{}, notify: seen}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.admin.Exec(ctx, api.SessionAttach, api.ExecRequest{Pod: "echo", Stdin: true}, client.ExecIO{Stdin: pr, Stdout: out})
+		done <- err
+	}()
+	wait := func(line string) {
+		for !strings.Contains(out.b.String(), line) {
+			select {
+			case <-seen:
+			case err := <-done:
+				b.Fatalf("attach ended: %v", err)
+			case <-time.After(30 * time.Second):
+				b.Fatalf("no echo of %q", line)
+			}
+		}
+	}
+	fmt.Fprintln(pw, "warm-up")
+	wait("warm-up")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		line := fmt.Sprintf("line %d", i)
+		fmt.Fprintln(pw, line)
+		wait(line)
+	}
+	b.StopTimer()
+	pw.Close()
+	<-done
+}
+
+// notifyWriter writes to b and then signals notify (without blocking).
+type notifyWriter struct {
+	b      *syncBuffer
+	notify chan struct{}
+}
+
+func (w *notifyWriter) Write(p []byte) (int, error) {
+	n, err := w.b.Write(p)
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+	return n, err
+}

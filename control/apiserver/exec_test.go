@@ -50,7 +50,7 @@ accounts {
 
 var wasmCache = filepath.Join(os.TempDir(), "kyb-wasm-test-cache")
 
-func wasmModuleRef(t *testing.T, pkg string) string {
+func wasmModuleRef(t testing.TB, pkg string) string {
 	t.Helper()
 	return "file://" + runtimetest.PrecompileWasm(t, runtimetest.BuildGo(t, pkg, "wasip1", "wasm"), wasmCache)
 }
@@ -63,7 +63,7 @@ type execEnv struct {
 	users           func(user string) *nats.Conn
 }
 
-func newExecEnv(t *testing.T) *execEnv {
+func newExecEnv(t testing.TB) *execEnv {
 	s := testutil.StartNATSConfig(t, execAccountsConfig)
 	e := newEnvOn(t, s, apiserver.Config{ExecPing: 50 * time.Millisecond})
 	rt, err := wasm.New(wasm.Config{StateDir: t.TempDir(), CacheDir: wasmCache, ModuleDirs: []string{os.TempDir()},
@@ -101,7 +101,7 @@ func newExecEnv(t *testing.T) *execEnv {
 }
 
 // runningWasmPod applies a wasm pod bound to n1 and waits until it runs.
-func (e *execEnv) runningWasmPod(t *testing.T, name, image, extra string) *api.Pod {
+func (e *execEnv) runningWasmPod(t testing.TB, name, image, extra string) *api.Pod {
 	t.Helper()
 	e.apply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
