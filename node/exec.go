@@ -149,8 +149,8 @@ func (es *execSessions) begin(ctx context.Context, id string, data []byte) {
 	s.stdin = execwire.NewInbox(func(n int) {
 		_ = es.a.nc.PublishMsg(execwire.CreditMsg(api.NodeSubject(es.a.cfg.Name, api.NodeVerbExec), id, n))
 	})
-	if !st.Stdin && st.Kind == api.SessionExec {
-		_ = s.stdin.Push(nil) // no input: EOF at once
+	if !st.Stdin && st.Kind != api.SessionPortForward {
+		_ = s.stdin.Push(nil) // no input: EOF at once (later stdin frames are dropped)
 	}
 	s.heard.Store(time.Now().UnixNano())
 	es.m[id] = s
