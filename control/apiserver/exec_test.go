@@ -117,7 +117,7 @@ spec:
 	testutil.Eventually(t, 30*time.Second, func() error {
 		p := e.pod(t, "default", name)
 		if p.Status.Phase != api.PodRunning || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Running == nil {
-			return fmt.Errorf("pod %s: phase %q", name, p.Status.Phase)
+			return fmt.Errorf("pod %s: phase %q, containers %+v", name, p.Status.Phase, p.Status.ContainerStatuses)
 		}
 		return nil
 	})
@@ -192,7 +192,11 @@ func TestExecThroughTheAPI(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				start := time.Now()
-				_, _, _, err := e.exec(e.admin, tc.kind, tc.req, "")
+				stdin := ""
+				if tc.req.Stdin {
+					stdin = "x\n"
+				}
+				_, _, _, err := e.exec(e.admin, tc.kind, tc.req, stdin)
 				wantCode(t, tc.name, err, tc.code, tc.want)
 				if d := time.Since(start); d > 5*time.Second {
 					t.Errorf("answered after %v", d)
