@@ -38,12 +38,16 @@ type attachPeer struct {
 type attachOpts struct {
 	noCredit bool // never grant credit for output
 	noPings  bool // never ping (a client that vanished)
+	tty      bool // -t, with a first size
 }
 
 func startAttachPeer(t *testing.T, h *harness, p *api.Pod, container string, stdin bool, o attachOpts) *attachPeer {
 	t.Helper()
 	st := api.ExecStart{Session: newSessionID(t), Kind: api.SessionAttach, Namespace: p.Namespace, Pod: p.Name, UID: p.UID,
 		Container: container, Stdin: stdin, PingMillis: 50}
+	if o.tty {
+		st.TTY, st.Size = true, &api.TermSize{Width: 100, Height: 30}
+	}
 	a := &attachPeer{t: t, nc: h.cp.nc, to: api.AgentSubject(h.cfg.Name, api.AgentVerbExec), id: st.Session,
 		exit: make(chan api.ExecExit, 1), stop: make(chan struct{}), credit: !o.noCredit}
 	frames := make(chan *nats.Msg, 4096)
@@ -206,26 +210,27 @@ func attachContainerdHarness(t *testing.T) (*harness, func()) {
 func TestContainerdAttach(t *testing.T) {
 	h, restart := attachContainerdHarness(t)
 	ref := runtimetest.ShellImage(t)
-	pod := mkpod("ctr-attach", api.RestartPolicyAlways, ref, ref, ref)
+	pod := mkpod("ctr-attach", api.RestartPolicyAlways, ref, ref, ref, ref)
 	for i, c := range []struct {
-		name, script    string
-		stdin, once bool
+		name, script     string
+		stdin, once, tty bool
 	}{
-		{"cat", "cat", true, false},
-		{"once", "cat; echo input ended; exit 4", true, true},
-		{"plain", "sleep 600", false, false},
+		{"cat", "cat", true, false, false},
+		{"once", "cat; echo input ended; exit 4", true, true, false},
+		{"plain", "sleep 600", false, false, false},
+		{"term", "cat", true, false, true},
 	} {
 		pc := &pod.Spec.Containers[i]
 		pc.Name, pc.ImagePullPolicy = c.name, api.PullIfNotPresent
 		pc.Command = []string{"/bin/sh", "-c", c.script}
-		pc.Stdin, pc.StdinOnce = c.stdin, c.once
+		pc.Stdin, pc.StdinOnce, pc.TTY = c.stdin, c.once, c.tty
 	}
 	pod.Spec.RestartPolicy = api.RestartPolicyNever
 	api.Default(pod)
 	p := h.cp.assign(pod)
 	testutil.Eventually(t, 60*time.Second, func() error {
 		u := h.cp.last(p.UID)
-		if u == nil || len(u.Status.ContainerStatuses) != 3 {
+		if u == nil || len(u.Status.ContainerStatuses) != 4 {
 			return fmt.Errorf("no status yet")
 		}
 		for _, cs := range u.Status.ContainerStatuses {
@@ -312,6 +317,23 @@ func TestContainerdAttach(t *testing.T) {
 		x := startAttachPeer(t, h, p, "cat", true, attachOpts{noPings: true}).end()
 		if x.Error == nil || !strings.Contains(x.Error.Message, "silent") {
 			t.Errorf("abandoned attach: %+v; want it ended as silent", x)
+		}
+	})
+	t.Run("terminal", func(t *testing.T) {
+		a := startAttachPeer(t, h, p, "term", true, attachOpts{tty: true})
+		b, _ := json.Marshal(api.TermSize{Width: 132, Height: 43})
+		_ = h.cp.nc.PublishMsg(execwire.Msg(a.to, a.id, api.FrameResize, b))
+		a.send([]byte("typed on a terminal\n"))
+		// The terminal's echo and cat's copy, each with the terminal's CRLF.
+		testutil.Eventually(t, 30*time.Second, func() error {
+			if n := strings.Count(a.output(), "typed on a terminal\r\n"); n < 2 {
+				return fmt.Errorf("output %q: want the line twice (echo and cat), with CRLF", a.output())
+			}
+			return nil
+		})
+		a.send(nil)
+		if x := a.end(); x.Error != nil || x.ExitCode != 0 {
+			t.Errorf("detach from the terminal: %+v", x)
 		}
 	})
 	t.Run("after an agent restart, the same process", func(t *testing.T) {
