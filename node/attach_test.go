@@ -29,9 +29,10 @@ type attachPeer struct {
 	mu     sync.Mutex
 	out    bytes.Buffer
 	got    int // data bytes received
-	exit   chan api.ExecExit
-	stop   chan struct{}
-	credit bool
+	exit    chan api.ExecExit
+	stop    chan struct{}
+	started chan struct{} // closed on the started frame
+	credit  bool
 }
 
 // attachOpts shape an attachPeer.
@@ -49,7 +50,7 @@ func startAttachPeer(t *testing.T, h *harness, p *api.Pod, container string, std
 		st.TTY, st.Size = true, &api.TermSize{Width: 100, Height: 30}
 	}
 	a := &attachPeer{t: t, nc: h.cp.nc, to: api.AgentSubject(h.cfg.Name, api.AgentVerbExec), id: st.Session,
-		exit: make(chan api.ExecExit, 1), stop: make(chan struct{}), credit: !o.noCredit}
+		exit: make(chan api.ExecExit, 1), stop: make(chan struct{}), started: make(chan struct{}), credit: !o.noCredit}
 	frames := make(chan *nats.Msg, 4096)
 	sub, err := a.nc.ChanSubscribe(api.NodeSubject(h.cfg.Name, api.NodeVerbExec), frames)
 	if err != nil {
@@ -76,6 +77,8 @@ func startAttachPeer(t *testing.T, h *harness, p *api.Pod, container string, std
 					continue
 				}
 				switch m.Header.Get(api.ExecFrameHeader) {
+				case api.FrameStarted:
+					close(a.started)
 				case api.FrameStdout, api.FrameStderr:
 					a.mu.Lock()
 					a.out.Write(m.Data)
@@ -101,6 +104,18 @@ func startAttachPeer(t *testing.T, h *harness, p *api.Pod, container string, std
 		}
 	})
 	return a
+}
+
+// waitStarted waits until the session runs: its output starts there.
+func (a *attachPeer) waitStarted() {
+	a.t.Helper()
+	select {
+	case <-a.started:
+	case x := <-a.exit:
+		a.t.Fatalf("attach session %s ended before it ran: %+v", a.id, x)
+	case <-time.After(30 * time.Second):
+		a.t.Fatalf("attach session %s did not start within 30s", a.id)
+	}
 }
 
 func (a *attachPeer) output() string {
@@ -261,6 +276,7 @@ func TestContainerdAttach(t *testing.T) {
 	})
 	t.Run("output only", func(t *testing.T) {
 		o := startAttachPeer(t, h, p, "cat", false, attachOpts{})
+		o.waitStarted()
 		a := startAttachPeer(t, h, p, "cat", true, attachOpts{})
 		a.send([]byte("for both\n"))
 		a.waitOutput("for both")
@@ -286,6 +302,7 @@ func TestContainerdAttach(t *testing.T) {
 	})
 	t.Run("no credit: output held at the window", func(t *testing.T) {
 		o := startAttachPeer(t, h, p, "cat", false, attachOpts{noCredit: true})
+		o.waitStarted()
 		a := startAttachPeer(t, h, p, "cat", true, attachOpts{})
 		line := bytes.Repeat([]byte("x"), 1023)
 		big := bytes.Repeat(append(line, '\n'), 3*api.ExecWindow/1024)

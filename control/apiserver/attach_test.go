@@ -36,9 +36,10 @@ func (s *syncBuffer) String() string {
 // attachSession is a running kyb attach -i: what it printed, its stdin,
 // and its end.
 type attachSession struct {
-	out  *syncBuffer
-	in   *io.PipeWriter
-	done chan attachEnd
+	out     *syncBuffer
+	in      *io.PipeWriter
+	done    chan attachEnd
+	started chan struct{} // closed once the session runs (its output starts there)
 }
 
 type attachEnd struct {
@@ -48,8 +49,8 @@ type attachEnd struct {
 
 func startAttach(ctx context.Context, c *client.Client, req api.ExecRequest) *attachSession {
 	pr, pw := io.Pipe()
-	a := &attachSession{out: &syncBuffer{}, in: pw, done: make(chan attachEnd, 1)}
-	sio := client.ExecIO{Stdout: a.out, Stderr: a.out}
+	a := &attachSession{out: &syncBuffer{}, in: pw, done: make(chan attachEnd, 1), started: make(chan struct{})}
+	sio := client.ExecIO{Stdout: a.out, Stderr: a.out, Started: func() { close(a.started) }}
 	if req.Stdin {
 		sio.Stdin = pr
 	}
@@ -122,6 +123,11 @@ func TestAttachThroughTheAPI(t *testing.T) {
 	t.Run("output only", func(t *testing.T) {
 		actx, acancel := context.WithCancel(ctx)
 		a := startAttach(actx, e.admin, api.ExecRequest{Pod: "echo"})
+		select { // its output starts when it runs: only what is written after
+		case <-a.started:
+		case x := <-a.done:
+			t.Fatalf("output-only attach ended: code %d, %v", x.code, x.err)
+		}
 		b := startAttach(ctx, e.admin, api.ExecRequest{Pod: "echo", Stdin: true})
 		b.echo(t, "seen by both")
 		testutil.Eventually(t, 20*time.Second, func() error {
