@@ -331,8 +331,8 @@ var (
 		"healthCheckNodePort": true,
 	}
 	refusedContainerFields = map[string]bool{
-		"stdin": true, "stdinOnce": true, "tty": true, "volumeDevices": true,
-		"resizePolicy": true, "restartPolicy": true,
+		"volumeDevices": true,
+		"resizePolicy":  true, "restartPolicy": true,
 	}
 	indexSuffix = regexp.MustCompile(`\[[0-9]+\]$`)
 )

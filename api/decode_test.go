@@ -33,9 +33,17 @@ func TestDecodeRefusesUnimplementedPodFields(t *testing.T) {
 	}
 	// The same fields in a workload's template are refused too; outside a
 	// pod spec the names mean nothing and stay warnings.
-	_, err = Decode([]byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      affinity: {}\n      containers: [{name: c, image: i, tty: true}]\n"))
+	_, err = Decode([]byte("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      affinity: {}\n      containers: [{name: c, image: i, volumeDevices: []}]\n"))
 	if !errors.As(err, &st) || st.Code != 422 || len(st.Causes) != 2 {
-		t.Fatalf("deployment with affinity and tty: %v, want a 422 naming both", err)
+		t.Fatalf("deployment with affinity and volumeDevices: %v, want a 422 naming both", err)
+	}
+	// stdin, stdinOnce and tty are implemented (kyb attach).
+	got, err := Decode([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: i, stdin: true, stdinOnce: true, tty: true}]\n"))
+	if err != nil {
+		t.Fatalf("pod with stdin, stdinOnce, tty: %v", err)
+	}
+	if c := got[0].Object.(*Pod).Spec.Containers[0]; !c.Stdin || !c.StdinOnce || !c.TTY || len(got[0].Warnings) != 0 {
+		t.Errorf("container = %+v, warnings %q; want stdin, stdinOnce and tty set, no warning", c, got[0].Warnings)
 	}
 }
 

@@ -90,9 +90,13 @@ type ExecRequest struct {
 	// Command is exec's argv.
 	Command []string `json:"command,omitempty"`
 	// Stdin: the client sends stdin frames (else the process's stdin is
-	// empty).
+	// empty). For attach they go to the container's own stdin (it must
+	// have stdin: true, else 400); their end detaches, or with stdinOnce
+	// closes the container's stdin.
 	Stdin bool `json:"stdin,omitempty"`
-	// TTY runs the command on a terminal (stdout and stderr merged).
+	// TTY runs the command on a terminal (stdout and stderr merged); for
+	// attach, resize frames resize the container's terminal (ignored when
+	// it has none).
 	TTY bool `json:"tty,omitempty"`
 	// Size is the terminal's first size.
 	Size *TermSize `json:"size,omitempty"`

@@ -170,6 +170,20 @@ type Container struct {
 	// FallbackToLogsOnError (the end of the log when the file is empty and
 	// the container failed).
 	TerminationMessagePolicy TerminationMessagePolicy `json:"terminationMessagePolicy,omitempty"`
+	// Stdin keeps the container's standard input open for kyb attach -i
+	// (a stream the runtime holds, which outlives the agent); without it
+	// the process reads end of input at once. As Kubernetes.
+	Stdin bool `json:"stdin,omitempty"`
+	// StdinOnce closes stdin when the first attach session that sent
+	// input ends: the process sees end of input, and later attaches get
+	// output only. Without it stdin stays open across sessions (a client
+	// that detaches leaves it open). Meaningless without Stdin.
+	StdinOnce bool `json:"stdinOnce,omitempty"`
+	// TTY gives the container a terminal (stdout and stderr merged, input
+	// in the terminal's line discipline), resized by kyb attach -t.
+	// Containers only: a wasm module has no terminal (refused). As in
+	// Kubernetes it is allowed without Stdin.
+	TTY bool `json:"tty,omitempty"`
 }
 
 // Lifecycle is a container's hooks, as Kubernetes'.

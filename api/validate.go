@@ -306,6 +306,9 @@ func sortedKeys[V any](m map[string]V) []string {
 
 var runtimeClasses = []string{"", RuntimeContainerd, RuntimeWasm}
 
+// noWasmTTY is why a wasm container may not have tty.
+const noWasmTTY = "not supported for wasm pods: a WASI module has no terminal (no ioctls, no line discipline); use stdin without tty"
+
 func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	wasm := s.RuntimeClass() == RuntimeWasm
 	containers := map[string]bool{}
@@ -363,6 +366,17 @@ func validatePodSpec(e *errs, s *PodSpec, p *field.Path) {
 	}
 	for i := range s.InitContainers {
 		validateSecurityContext(e, s.InitContainers[i].SecurityContext, p.Child("initContainers").Index(i).Child("securityContext"), wasm)
+		if wasm && s.InitContainers[i].TTY {
+			e.add(p.Child("initContainers").Index(i).Child("tty"), noWasmTTY)
+		}
+	}
+	for i := range s.Containers {
+		if wasm && s.Containers[i].TTY {
+			e.add(p.Child("containers").Index(i).Child("tty"), noWasmTTY)
+		}
+		if wasm && s.Containers[i].Stdin && len(s.Containers[i].Ports) > 0 {
+			e.add(p.Child("containers").Index(i).Child("stdin"), "not supported for a wasm container that declares ports: it serves them the WAGI way, with each request's body on stdin")
+		}
 	}
 	for i := range s.Containers {
 		validateSecurityContext(e, s.Containers[i].SecurityContext, p.Child("containers").Index(i).Child("securityContext"), wasm)

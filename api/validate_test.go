@@ -108,6 +108,18 @@ func TestValidatePod(t *testing.T) {
 			p.Spec.InitContainers = []Container{{Name: "web", Image: "x"}}
 		}, "spec.containers[0].name", `duplicate value "web"`},
 		{"image required", func(p *Pod) { p.Spec.Containers[0].Image = "" }, "spec.containers[0].image", "required"},
+		{"wasm tty", func(p *Pod) {
+			p.Spec.RuntimeClassName = ptr(RuntimeWasm)
+			p.Spec.Containers[0].Stdin, p.Spec.Containers[0].TTY = true, true
+		}, "spec.containers[0].tty", "a WASI module has no terminal"},
+		{"wasm WAGI stdin", func(p *Pod) {
+			p.Spec.RuntimeClassName = ptr(RuntimeWasm)
+			p.Spec.Containers[0].Stdin, p.Spec.Containers[0].Ports = true, []ContainerPort{{ContainerPort: 8080}}
+		}, "spec.containers[0].stdin", "each request's body"},
+		{"wasm init tty", func(p *Pod) {
+			p.Spec.RuntimeClassName = ptr(RuntimeWasm)
+			p.Spec.InitContainers = []Container{{Name: "init", Image: "x", TTY: true}}
+		}, "spec.initContainers[0].tty", "a WASI module has no terminal"},
 		{"init image required", func(p *Pod) { p.Spec.InitContainers = []Container{{Name: "init"}} }, "spec.initContainers[0].image", "required"},
 		{"image whitespace", func(p *Pod) { p.Spec.Containers[0].Image = " nginx" }, "spec.containers[0].image", "whitespace"},
 		{"pull policy", func(p *Pod) { p.Spec.Containers[0].ImagePullPolicy = "Sometimes" }, "spec.containers[0].imagePullPolicy", `unsupported value "Sometimes"`},

@@ -32,7 +32,9 @@ const startTimeout = 30 * time.Second
 
 // Exec runs a session of kind (api.SessionExec, SessionAttach,
 // SessionPortForward) and returns the remote exit code once it ended (0
-// for a port-forward that ended cleanly). A refused session, or one that
+// for a port-forward that ended cleanly, or an attach that detached at
+// the end of sio.Stdin). For exec and attach, req.Stdin is set by whether
+// sio.Stdin is. A refused session, or one that
 // broke, is an error (*api.Status when the server said why). When ctx ends
 // the session is closed, which kills the remote command.
 func (c *Client) Exec(ctx context.Context, kind string, req api.ExecRequest, sio ExecIO) (int32, error) {
@@ -43,7 +45,7 @@ func (c *Client) Exec(ctx context.Context, kind string, req api.ExecRequest, sio
 	case api.SessionPortForward:
 		subject = api.SubjectPortForward
 	}
-	if kind == api.SessionExec {
+	if kind != api.SessionPortForward {
 		req.Stdin = sio.Stdin != nil
 	}
 	body, err := json.Marshal(req)

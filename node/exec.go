@@ -149,8 +149,8 @@ func (es *execSessions) begin(ctx context.Context, id string, data []byte) {
 	s.stdin = execwire.NewInbox(func(n int) {
 		_ = es.a.nc.PublishMsg(execwire.CreditMsg(api.NodeSubject(es.a.cfg.Name, api.NodeVerbExec), id, n))
 	})
-	if !st.Stdin && st.Kind == api.SessionExec {
-		_ = s.stdin.Push(nil) // no input: EOF at once
+	if !st.Stdin && st.Kind != api.SessionPortForward {
+		_ = s.stdin.Push(nil) // no input: EOF at once (later stdin frames are dropped)
 	}
 	s.heard.Store(time.Now().UnixNano())
 	es.m[id] = s
@@ -237,9 +237,11 @@ func (s *execSession) exec() (int32, error) {
 	switch st.Kind {
 	case api.SessionPortForward:
 		return s.portForward(t)
+	case api.SessionAttach:
+		return s.attach(t)
 	case api.SessionExec:
 	default:
-		return -1, api.NewBadRequest("%s: this node's runtimes do not support attach (containers are created without stdin); use exec", st.Kind)
+		return -1, api.NewBadRequest("%q is not a session kind", st.Kind)
 	}
 	ex, ok := t.rt.(runtimes.StreamExecer)
 	if !ok {
@@ -268,6 +270,10 @@ type execTarget struct {
 	// ports are the TCP containerPorts the container declares (a wasm
 	// container serves exactly those).
 	ports []int32
+	// spec is the container's spec and logPath its log file (a container
+	// target only).
+	spec    api.Container
+	logPath string
 }
 
 // execTarget finds pod ns/name with uid among the agent's pods and, when
@@ -319,9 +325,10 @@ func (a *Agent) execTarget(ctx context.Context, ns, name, uid, container string,
 	if best == nil {
 		return nil, api.NewBadRequest("container %s of pod %s is not running", container, name)
 	}
-	t.id = best.ID
-	for _, c := range p.Spec.Containers {
+	t.id, t.logPath = best.ID, best.LogPath
+	for _, c := range append(append([]api.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
 		if c.Name == container {
+			t.spec = c
 			for _, cp := range c.Ports {
 				if cp.Protocol == "" || cp.Protocol == "TCP" {
 					t.ports = append(t.ports, cp.ContainerPort)

@@ -302,10 +302,18 @@ func (t *tailer) publish(ctx context.Context, msgs []*nats.Msg, ids []string) er
 		case err := <-f.Err():
 			if errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) {
 				// Nobody stores logs: publish for live readers and move on.
+				// Copies without the message ID: the msgs themselves may
+				// still be republished by the client's retries of the
+				// other futures, so they are not changed.
 				t.p.markAbsent()
 				for _, m := range msgs {
-					m.Header.Del(jetstream.MsgIDHeader)
-					_ = nc.PublishMsg(m)
+					c := &nats.Msg{Subject: m.Subject, Data: m.Data, Header: nats.Header{}}
+					for k, v := range m.Header {
+						if k != jetstream.MsgIDHeader {
+							c.Header[k] = v
+						}
+					}
+					_ = nc.PublishMsg(c)
 				}
 				return nil
 			}

@@ -668,6 +668,9 @@ func (w *podWorker) containerConfig(ctx context.Context, pod *api.Pod, c *ctr) (
 		WorkingDir: c.spec.WorkingDir,
 		Labels:     map[string]string{LabelPodUID: pod.UID, LabelPodNamespace: pod.Namespace, LabelPodName: pod.Name, LabelContainer: c.spec.Name},
 		LogPath:    logPath,
+		Stdin:      c.spec.Stdin,
+		StdinOnce:  c.spec.Stdin && c.spec.StdinOnce,
+		TTY:        c.spec.TTY,
 	}
 	if cfg.Env, err = w.containerEnv(ctx, pod, &c.spec); err != nil {
 		return nil, err

@@ -8,6 +8,6 @@
 // pod's shared state (network namespace, volumes, host ports); containers are
 // created, started, waited on, stopped with a grace period and removed inside
 // it. Every method takes a context first and is safe for concurrent use.
-// Optional features (stats, exec) are separate interfaces found by type
-// assertion.
+// Optional features (stats, exec, attach) are separate interfaces found by
+// type assertion.
 package runtimes

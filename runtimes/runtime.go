@@ -238,6 +238,12 @@ type ContainerConfig struct {
 	// LogPath is a file the runtime appends the container's stdout and
 	// stderr to (as CRI does); the agent tails it into the logs stream.
 	LogPath string
+	// Stdin keeps the process's standard input open for Attacher (else it
+	// reads end of input at once); StdinOnce closes it when the first
+	// attachment ends; TTY runs the process on a terminal (stdout and
+	// stderr merged into LogPath). As CRI's ContainerConfig. A runtime
+	// keeps them in its state, so that a new agent can attach again.
+	Stdin, StdinOnce, TTY bool
 }
 
 // ContainerState is the state of a container; zero means unknown.

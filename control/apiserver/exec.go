@@ -174,6 +174,22 @@ func (s *Server) execPod(kind string, r *api.ExecRequest) (node, uid, container 
 	if !running {
 		return "", "", "", api.NewBadRequest("container %s of pod %s is not running", container, r.Pod)
 	}
+	if kind == api.SessionAttach {
+		for _, c := range append(append([]api.Container(nil), p.Spec.InitContainers...), p.Spec.Containers...) {
+			if c.Name != container {
+				continue
+			}
+			if r.Stdin && !c.Stdin {
+				return "", "", "", api.NewBadRequest("container %s was not created with stdin: true; attach without -i for its output", container)
+			}
+			// As kubectl: -t to a container without a terminal attaches
+			// without one.
+			r.TTY = r.TTY && c.TTY
+			if !r.TTY {
+				r.Size = nil
+			}
+		}
+	}
 	return p.Spec.NodeName, p.UID, container, nil
 }
 
@@ -191,9 +207,6 @@ func (s *Server) handleSession(kind string) func(micro.Request) {
 		}
 		if err == nil && req.Reply() == "" {
 			err = api.NewBadRequest("%s is a streamed reply: send it as a request (with a reply subject)", kind)
-		}
-		if err == nil && kind == api.SessionAttach {
-			err = api.NewBadRequest("attach: containers here are created without stdin (the pod API has no stdin field), so there is nothing to attach to; use kyb exec, or kyb logs -f for the output")
 		}
 		var node, uid, container string
 		if err == nil {

@@ -50,7 +50,7 @@ accounts {
 
 var wasmCache = filepath.Join(os.TempDir(), "kyb-wasm-test-cache")
 
-func wasmModuleRef(t *testing.T, pkg string) string {
+func wasmModuleRef(t testing.TB, pkg string) string {
 	t.Helper()
 	return "file://" + runtimetest.PrecompileWasm(t, runtimetest.BuildGo(t, pkg, "wasip1", "wasm"), wasmCache)
 }
@@ -63,7 +63,7 @@ type execEnv struct {
 	users           func(user string) *nats.Conn
 }
 
-func newExecEnv(t *testing.T) *execEnv {
+func newExecEnv(t testing.TB) *execEnv {
 	s := testutil.StartNATSConfig(t, execAccountsConfig)
 	e := newEnvOn(t, s, apiserver.Config{ExecPing: 50 * time.Millisecond})
 	rt, err := wasm.New(wasm.Config{StateDir: t.TempDir(), CacheDir: wasmCache, ModuleDirs: []string{os.TempDir()},
@@ -101,7 +101,7 @@ func newExecEnv(t *testing.T) *execEnv {
 }
 
 // runningWasmPod applies a wasm pod bound to n1 and waits until it runs.
-func (e *execEnv) runningWasmPod(t *testing.T, name, image, extra string) *api.Pod {
+func (e *execEnv) runningWasmPod(t testing.TB, name, image, extra string) *api.Pod {
 	t.Helper()
 	e.apply(t, fmt.Sprintf(`apiVersion: v1
 kind: Pod
@@ -117,7 +117,7 @@ spec:
 	testutil.Eventually(t, 30*time.Second, func() error {
 		p := e.pod(t, "default", name)
 		if p.Status.Phase != api.PodRunning || len(p.Status.ContainerStatuses) == 0 || p.Status.ContainerStatuses[0].State.Running == nil {
-			return fmt.Errorf("pod %s: phase %q", name, p.Status.Phase)
+			return fmt.Errorf("pod %s: phase %q, containers %+v", name, p.Status.Phase, p.Status.ContainerStatuses)
 		}
 		return nil
 	})
@@ -187,11 +187,16 @@ func TestExecThroughTheAPI(t *testing.T) {
 			{"port 0", api.SessionPortForward, api.ExecRequest{Pod: "prog"}, 400, "port: 0"},
 			{"port 70000", api.SessionPortForward, api.ExecRequest{Pod: "prog", Port: 70000}, 400, "port: 70000"},
 			{"zero terminal", api.SessionExec, api.ExecRequest{Pod: "prog", Command: []string{"x"}, TTY: true, Size: &api.TermSize{}}, 400, "size:"},
-			{"attach", api.SessionAttach, api.ExecRequest{Pod: "prog"}, 400, "without stdin"},
+			{"attach -i without stdin", api.SessionAttach, api.ExecRequest{Pod: "prog", Stdin: true}, 400, "container app was not created with stdin: true"},
+			{"attach with a command", api.SessionAttach, api.ExecRequest{Pod: "prog", Command: []string{"x"}}, 400, "not for attach"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				start := time.Now()
-				_, _, _, err := e.exec(e.admin, tc.kind, tc.req, "")
+				stdin := ""
+				if tc.req.Stdin {
+					stdin = "x\n"
+				}
+				_, _, _, err := e.exec(e.admin, tc.kind, tc.req, stdin)
 				wantCode(t, tc.name, err, tc.code, tc.want)
 				if d := time.Since(start); d > 5*time.Second {
 					t.Errorf("answered after %v", d)

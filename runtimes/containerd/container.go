@@ -15,7 +15,6 @@ import (
 
 	cclient "github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/containers"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/containerd/errdefs"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -98,6 +97,18 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 	labels[labelImage] = cfg.Image
 	labels[labelImageRef] = img.Target().Digest.String()
 	labels[labelLogPath] = cfg.LogPath
+	switch {
+	case cfg.Stdin && cfg.StdinOnce:
+		labels[labelStdin] = stdinOnce
+	case cfg.Stdin:
+		labels[labelStdin] = stdinOpen
+	}
+	if cfg.TTY {
+		if r.cfg.LogDriver == "file" {
+			return "", runtimes.WithReason(runtimes.ReasonCreateContainerConfigError, false, fmt.Errorf("%s: tty: the shim's own file logging cannot log a terminal; it needs the log driver binary (Config.LogDriver)", what))
+		}
+		labels[labelTTY] = "true"
+	}
 
 	id := newID()
 	specOpts := []oci.SpecOpts{
@@ -124,6 +135,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, sandboxID string, cfg *ru
 	}
 	if cfg.WorkingDir != "" {
 		specOpts = append(specOpts, oci.WithProcessCwd(cfg.WorkingDir))
+	}
+	if cfg.TTY {
+		specOpts = append(specOpts, oci.WithTTY)
 	}
 	specOpts = append(specOpts, resourceOpts(cfg, r.cfg.PidsLimit)...)
 	secOpts, err := r.securityOpts(&cfg.Security)
@@ -273,13 +287,9 @@ func (r *Runtime) StartContainer(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("start container %s: %w", id, mapErr(err))
 	}
-	creator := cio.NullIO
-	if lp := info.Labels[labelLogPath]; lp != "" {
-		if r.cfg.LogDriver == "file" {
-			creator = cio.LogFile(lp)
-		} else {
-			creator = cio.BinaryIO(r.cfg.LogDriver, map[string]string{LogDriverArg: lp})
-		}
+	creator, err := r.taskIO(id, info.Labels[labelLogPath], info.Labels[labelStdin], info.Labels[labelTTY] == "true")
+	if err != nil {
+		return runtimes.WithReason("RunContainerError", false, fmt.Errorf("start container %s: %w", id, err))
 	}
 	// As for NewContainer: a task create cut short leaves a task whose
 	// shim says "container not created".
@@ -479,6 +489,7 @@ func (r *Runtime) removeContainer(ctx context.Context, c cclient.Container, kill
 	if err := c.Delete(ctx, cclient.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("remove container %s: %w", c.ID(), mapErr(err))
 	}
+	r.removeStdin(c.ID())
 	r.oomMu.Lock()
 	delete(r.oomSeen, c.ID())
 	delete(r.evicted, c.ID())

@@ -44,6 +44,14 @@
 // containerd 1.6's own file logging (LogDriver "file", the fallback) can lose
 // stderr written just before a process exits.
 //
+// Attach (attach.go, runtimes.Attacher): a container with Stdin gets a FIFO
+// as its task's stdin, which the shim holds open itself until CloseIO, so
+// stdin outlives the agent; StdinOnce is CloseIO on the first attachment's
+// end. The runc shim copies no stdin for a binary:// log driver, so such a
+// container without a terminal logs through the shim's file logging; one
+// with TTY logs its terminal through the log driver (with LogDriver "file"
+// TTY is refused).
+//
 // Exits are read from the containerd task; a non-zero exit of a container
 // whose memory cgroup recorded an OOM kill (or for which containerd sent an
 // OOM event) is reported as OOMKilled.

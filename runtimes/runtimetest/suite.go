@@ -96,6 +96,9 @@ func Run(t *testing.T, h Harness) {
 	if _, ok := s.rt.(runtimes.Execer); ok {
 		t.Run("Exec", s.testExec)
 	}
+	if _, ok := s.rt.(runtimes.Attacher); ok {
+		t.Run("Attach", s.testAttach)
+	}
 }
 
 func (s *suite) ctx(t *testing.T) context.Context {
@@ -751,5 +754,66 @@ func (s *suite) testExec(t *testing.T) {
 	}
 	if _, err := ex.ExecSync(ctx, "no-such-container", cmd("exit", "0"), s.h.Timeout); !errors.Is(err, runtimes.ErrNotFound) {
 		t.Errorf("ExecSync in an unknown container: %v, want ErrNotFound", err)
+	}
+}
+
+// testAttach: a runtime that implements runtimes.Attacher writes to a
+// running container's own stdin: the program echoes it into its log; a
+// closed attachment (a detach) leaves stdin open, and a second one reaches
+// the same process; with StdinOnce the first Close is the program's end of
+// input (it exits); a container created without Stdin is ErrNoStdin (and
+// read end of input at once); an unknown container is ErrNotFound.
+func (s *suite) testAttach(t *testing.T) {
+	att := s.rt.(runtimes.Attacher)
+	sb := s.sandbox(t, s.rt)
+	ctx := s.ctx(t)
+	write := func(id, text string) runtimes.ExitResult {
+		t.Helper()
+		w, err := att.AttachStdin(ctx, id)
+		if err != nil {
+			t.Fatalf("AttachStdin %s: %v", id, err)
+		}
+		if _, err := w.Write([]byte(text)); err != nil {
+			t.Fatalf("write stdin of %s: %v", id, err)
+		}
+		return runtimes.ExitResult{Err: w.Close()}
+	}
+
+	id, cfg := s.container(t, s.rt, sb, func(c *runtimes.ContainerConfig) { c.Stdin = true }, "stdin", "out", "input ended")
+	s.start(t, s.rt, id)
+	write(id, "first line\n")
+	s.logHas(t, cfg.LogPath, "first line")
+	write(id, "second line\n")
+	s.logHas(t, cfg.LogPath, "second line")
+	if st := s.status(t, s.rt, id); st.State != runtimes.ContainerRunning {
+		t.Errorf("after two detached attachments the container is %v, want running", st.State)
+	}
+	if err := s.rt.StopContainer(ctx, id, 0); err != nil {
+		t.Fatalf("StopContainer: %v", err)
+	}
+	if _, err := att.AttachStdin(ctx, id); !errors.Is(err, runtimes.ErrNotFound) {
+		t.Errorf("AttachStdin of an exited container: %v, want ErrNotFound", err)
+	}
+
+	once, ocfg := s.container(t, s.rt, sb, func(c *runtimes.ContainerConfig) { c.Stdin, c.StdinOnce = true, true },
+		"stdin", "out", "input ended", "exit", "3")
+	s.start(t, s.rt, once)
+	write(once, "only once\n")
+	if r := s.wait(t, s.rt, once); r.ExitCode != 3 {
+		t.Errorf("StdinOnce: exit %d after the first attachment closed, want 3", r.ExitCode)
+	}
+	s.logHas(t, ocfg.LogPath, "only once", "input ended")
+
+	none, ncfg := s.container(t, s.rt, sb, nil, "stdin", "out", "no input", "sleep", "forever")
+	s.start(t, s.rt, none)
+	s.logHas(t, ncfg.LogPath, "no input")
+	if _, err := att.AttachStdin(ctx, none); !errors.Is(err, runtimes.ErrNoStdin) {
+		t.Errorf("AttachStdin of a container without stdin: %v, want ErrNoStdin", err)
+	}
+	if err := s.rt.StopContainer(ctx, none, 0); err != nil {
+		t.Fatalf("StopContainer: %v", err)
+	}
+	if _, err := att.AttachStdin(ctx, "no-such-container"); !errors.Is(err, runtimes.ErrNotFound) {
+		t.Errorf("AttachStdin of an unknown container: %v, want ErrNotFound", err)
 	}
 }

@@ -118,6 +118,14 @@
 // WAGI handler of the container port in process, with the same request
 // slots and limits as a request from the network, and returns its status.
 //
+// # Attach
+//
+// A command module created with Stdin reads a bounded pipe the runtime
+// keeps while it runs (attach.go, runtimes.Attacher); attachments write to
+// it, and a StdinOnce module reads end of input when the first one closes.
+// A module has no terminal (TTY is refused), and a WAGI container's stdin
+// is each request's body (Stdin with ports is refused).
+//
 // # Defaults
 //
 // Chosen for a node that shares its process with the control plane (kyb

@@ -161,6 +161,7 @@ type cmdProc struct {
 	res    inproc.Exit
 	cancel context.CancelFunc
 	killed atomic.Bool
+	stdin  *stdinPipe // nil without Stdin
 }
 
 func (p *cmdProc) Done() <-chan struct{} { return p.done }
@@ -168,7 +169,13 @@ func (p *cmdProc) Result() inproc.Exit   { return p.res }
 
 // Term ends the module at once: WASI has no signals to ask first.
 func (p *cmdProc) Term() { p.Kill() }
-func (p *cmdProc) Kill() { p.killed.Store(true); p.cancel() }
+func (p *cmdProc) Kill() {
+	p.killed.Store(true)
+	p.cancel()
+	if p.stdin != nil {
+		p.stdin.stop() // a module blocked reading stdin would not see the cancel
+	}
+}
 
 func (r *Runtime) runCommand(c *inproc.Container, m *module, logf *os.File) (inproc.Proc, error) {
 	rc, closeMounts, err := moduleConfig(c)
@@ -178,9 +185,27 @@ func (r *Runtime) runCommand(c *inproc.Container, m *module, logf *os.File) (inp
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &cmdProc{done: make(chan struct{}), cancel: cancel}
 	out := &lockedWriter{w: logf}
-	mc := rc.build().WithStdout(out).WithStderr(out).WithStdin(eofReader{})
+	var stdin io.Reader = eofReader{}
+	if c.Config.Stdin {
+		p.stdin = newStdinPipe(c.Config.StdinOnce)
+		stdin = p.stdin
+		r.mu.Lock()
+		r.stdins[c.ID] = p.stdin
+		r.mu.Unlock()
+	}
+	mc := rc.build().WithStdout(out).WithStderr(out).WithStdin(stdin)
 	go func() {
 		defer close(p.done)
+		if p.stdin != nil {
+			defer func() {
+				p.stdin.stop()
+				r.mu.Lock()
+				if r.stdins[c.ID] == p.stdin {
+					delete(r.stdins, c.ID)
+				}
+				r.mu.Unlock()
+			}()
+		}
 		defer cancel()
 		defer logf.Close()
 		defer closeMounts()

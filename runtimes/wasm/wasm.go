@@ -117,9 +117,10 @@ type Runtime struct {
 	mods    map[string]*module // by digest
 	refs    map[string]string  // ref -> digest, from the last resolve
 	files   map[string]fileSeen
-	usage   map[string]*usage    // memory, instances and CPU time, by container
-	pods    map[string]*podSlots // WAGI request slots, by pod
-	node    *slots               // WAGI request slots of the node
+	usage   map[string]*usage     // memory, instances and CPU time, by container
+	stdins  map[string]*stdinPipe // stdin of running modules created with Stdin (attach.go)
+	pods    map[string]*podSlots  // WAGI request slots, by pod
+	node    *slots                // WAGI request slots of the node
 	closeFn func()
 }
 
@@ -198,7 +199,7 @@ func New(cfg Config, log *slog.Logger) (*Runtime, error) {
 	}
 	r := &Runtime{
 		cfg: cfg, log: log, wz: wz, cache: cache,
-		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{}, files: map[string]fileSeen{}, usage: map[string]*usage{},
+		wasi: map[string]bool{}, mods: map[string]*module{}, refs: map[string]string{}, files: map[string]fileSeen{}, usage: map[string]*usage{}, stdins: map[string]*stdinPipe{},
 		pods: map[string]*podSlots{}, node: newSlots(cfg.HTTP.MaxConcurrentPerNode, cfg.HTTP.MaxConcurrentPerNode*cfg.HTTP.QueueFactor),
 	}
 	if wm := wz.Module(wasi_snapshot_preview1.ModuleName); wm != nil {
@@ -392,6 +393,12 @@ func (r *Runtime) prepare(ctx context.Context, sb *runtimes.SandboxConfig, cfg *
 		if !filepath.IsAbs(m.HostPath) || !strings.HasPrefix(m.ContainerPath, "/") {
 			return "", fmt.Errorf("mount %q -> %q: both paths must be absolute", m.HostPath, m.ContainerPath)
 		}
+	}
+	if cfg.TTY {
+		return "", runtimes.WithReason(runtimes.ReasonCreateContainerConfigError, false, errors.New("tty: a WASI module has no terminal"))
+	}
+	if cfg.Stdin && len(cfg.Ports) > 0 {
+		return "", runtimes.WithReason(runtimes.ReasonCreateContainerConfigError, false, errStdinForWAGI)
 	}
 	img, err := r.ensure(ctx, cfg.Image, runtimes.PullIfNotPresent, nil)
 	if err != nil {

@@ -15,6 +15,7 @@
 //	sleep DUR       sleep DUR (a Go duration) or "forever"
 //	loop            spin the CPU forever, never sleeping
 //	exit N          exit with code N
+//	stdin           copy stdin to stdout until its end (each read at once)
 //
 // When the verbs run out the program exits 0. An unknown verb exits 64.
 package prog
@@ -30,9 +31,11 @@ import (
 
 // Sys is what the program reaches of its world. Every field must be set.
 type Sys struct {
-	Getenv    func(name string) (string, bool)
-	Stdout    io.Writer
-	Stderr    io.Writer
+	Getenv func(name string) (string, bool)
+	Stdout io.Writer
+	Stderr io.Writer
+	// Stdin is the program's input; nil reads end of input at once.
+	Stdin     io.Reader
 	ReadFile  func(path string) ([]byte, error)
 	WriteFile func(path string, data []byte) error
 	// Sleep sleeps d, returning early (false) when the program is stopped.
@@ -78,6 +81,13 @@ func Run(ctx context.Context, args []string, s Sys) int {
 				fmt.Fprintf(s.Stdout, "%s unset\n", args[i+1])
 			}
 			i++
+		case "stdin":
+			if s.Stdin != nil {
+				if _, err := io.Copy(s.Stdout, s.Stdin); err != nil {
+					fmt.Fprintf(s.Stderr, "stdin: %v\n", err)
+					return 1
+				}
+			}
 		case "args":
 			fmt.Fprintf(s.Stdout, "args:%s\n", strings.Join(all, "|"))
 		case "cat":

@@ -17,6 +17,7 @@ func main() {
 		Getenv:    os.LookupEnv,
 		Stdout:    os.Stdout,
 		Stderr:    os.Stderr,
+		Stdin:     os.Stdin,
 		ReadFile:  os.ReadFile,
 		WriteFile: func(p string, b []byte) error { return os.WriteFile(p, b, 0o644) },
 		Sleep:     func(d time.Duration) bool { time.Sleep(d); return true },

@@ -57,6 +57,11 @@ func (h *host) serveExec(conn net.Conn) {
 	if st.Width > 0 || st.Height > 0 {
 		opts.Size = &runtimes.TermSize{Width: st.Width, Height: st.Height}
 	}
+	if st.Attach {
+		h.serveAttach(ctx, st.ID, in, w)
+		_ = conn.Close()
+		return
+	}
 	h.execs.Add(1)
 	code, err := h.rt.Exec(ctx, st.ID, opts)
 	h.execs.Add(-1)
@@ -175,4 +180,23 @@ func (q *stdinQueue) Read(p []byte) (int, error) {
 	n := copy(p, q.cur)
 	q.cur = q.cur[n:]
 	return n, nil
+}
+
+// serveAttach writes the agent's input to running container id's own
+// stdin until the agent's end of input or the connection's end, then
+// detaches (which ends a StdinOnce module's input) and sends the exit.
+func (h *host) serveAttach(ctx context.Context, id string, in io.Reader, w *frameWriter) {
+	sw, err := h.rt.AttachStdin(ctx, id)
+	if err != nil {
+		_ = w.writeJSON(frameExit, execExit{Code: -1, Err: toWire(err)})
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { sw.Close() }) // ends a blocked write
+	defer stop()
+	_ = w.write(frameStarted, nil)
+	_, err = io.Copy(sw, in)
+	if cerr := sw.Close(); err == nil {
+		err = cerr
+	}
+	_ = w.writeJSON(frameExit, execExit{Err: toWire(err)})
 }

@@ -50,6 +50,9 @@ type execStart struct {
 	// Stdin says the agent sends input; without it the command reads
 	// an empty input.
 	Stdin bool `json:"stdin,omitempty"`
+	// Attach: the connection writes to the running container's own stdin
+	// (runtimes.Attacher) instead of running Cmd.
+	Attach bool `json:"attach,omitempty"`
 }
 
 // execExit is the last frame of an exec connection: the command's exit

@@ -44,6 +44,9 @@ type WireError struct {
 	ReasonMsg                                           string // the message of the error the reason wraps
 	Retryable                                           bool
 	NotFound, Unavailable, Deadline, Canceled, NotExist bool
+	// NoStdin and StdinClosed class attach errors (an older host leaves
+	// them false).
+	NoStdin, StdinClosed bool
 }
 
 // Result is embedded in every reply: the call's error, nil on success.
@@ -65,6 +68,8 @@ func toWire(err error) *WireError {
 		Deadline:    errors.Is(err, context.DeadlineExceeded),
 		Canceled:    errors.Is(err, context.Canceled),
 		NotExist:    errors.Is(err, fs.ErrNotExist),
+		NoStdin:     errors.Is(err, runtimes.ErrNoStdin),
+		StdinClosed: errors.Is(err, runtimes.ErrStdinClosed),
 	}
 	var re *runtimes.ReasonError
 	if errors.As(err, &re) {
@@ -94,6 +99,10 @@ func (e *remoteError) Is(target error) bool {
 		return e.w.Canceled
 	case fs.ErrNotExist:
 		return e.w.NotExist
+	case runtimes.ErrNoStdin:
+		return e.w.NoStdin
+	case runtimes.ErrStdinClosed:
+		return e.w.StdinClosed
 	}
 	return false
 }

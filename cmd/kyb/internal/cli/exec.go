@@ -73,12 +73,18 @@ func newExecCmd(g *globals) *cobra.Command {
 func newAttachCmd(g *globals) *cobra.Command {
 	var (
 		ns, container string
-		stdin         bool
+		stdin, tty    bool
 	)
 	cmd := &cobra.Command{
-		Use:   "attach (POD | pod/POD) [-c CONTAINER] [-i]",
-		Short: "Attach to a container's own process (refused with the reason where the runtime cannot)",
-		Args:  cobra.ExactArgs(1),
+		Use:   "attach (POD | pod/POD) [-c CONTAINER] [-i] [-t]",
+		Short: "Attach to a container's own process: its output from now on, and with -i its stdin",
+		Long: "Attach to the running process of a container, as kubectl attach does: its output from now on " +
+			"(stdout and stderr as its log has them), and with -i this terminal's input to its stdin (the container " +
+			"must have stdin: true). The end of this input detaches and leaves the container running; with " +
+			"stdinOnce: true it closes the container's stdin instead. -t puts this terminal in raw mode and " +
+			"resizes the container's terminal (tty: true) with it. kyb exits with the container's exit code when " +
+			"it exits during the session.",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pod, err := podName(args[0])
 			if err != nil {
@@ -89,12 +95,18 @@ func newAttachCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer nc.Close()
+			req := api.ExecRequest{Namespace: orDefault("", ns, podKind()), Pod: pod, Container: container, Stdin: stdin, TTY: tty}
 			sio := client.ExecIO{Stdout: g.streams.Out, Stderr: g.streams.Err}
 			if stdin {
 				sio.Stdin = g.streams.In
 			}
-			code, err := c.Exec(cmd.Context(), api.SessionAttach, api.ExecRequest{
-				Namespace: orDefault("", ns, podKind()), Pod: pod, Container: container, Stdin: stdin}, sio)
+			ctx := cmd.Context()
+			if tty && stdin {
+				restore, resize, size := terminal(ctx, g.streams.In, g.streams.Out)
+				defer restore()
+				req.Size, sio.Resize = size, resize
+			}
+			code, err := c.Exec(ctx, api.SessionAttach, req, sio)
 			if err != nil {
 				return err
 			}
@@ -107,7 +119,8 @@ func newAttachCmd(g *globals) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVarP(&ns, "namespace", "n", "", "namespace (default \"default\")")
 	f.StringVarP(&container, "container", "c", "", "container (default: the pod's only one)")
-	f.BoolVarP(&stdin, "stdin", "i", false, "pass stdin to the container")
+	f.BoolVarP(&stdin, "stdin", "i", false, "pass stdin to the container (it must have stdin: true)")
+	f.BoolVarP(&tty, "tty", "t", false, "stdin is a terminal: raw mode here, the container's terminal resized with this window (with -i)")
 	return cmd
 }
 
