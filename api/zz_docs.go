@@ -443,6 +443,7 @@ var fieldDocs = map[string]string{
 	"URIScheme":                                            "URIScheme is HTTP or HTTPS.",
 	"UsagePoint":                                           "UsagePoint is one sample of a series.",
 	"UserCreateReply":                                      "UserCreateReply carries the user's JWT, the cluster CA (PEM, empty when\nthe server does not use TLS) and the inbox prefix the user must use.",
+	"UserCreateReply.Servers":                              "Servers are the client URLs of every control plane server, so the\nuser's kyb can reach any of them.",
 	"UserCreateRequest":                                    "UserCreateRequest asks for the credentials of user Name for the NKey\nuser public key PublicKey.",
 	"Volume":                                               "Volume is a pod volume. Exactly one source is set.",
 	"Volume.ConfigMap":                                     "ConfigMap, Secret, DownwardAPI and Projected are files the agent\nwrites (podconfig.go), mounted read-only.",
