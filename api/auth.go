@@ -134,6 +134,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbVolumeDeleted)},
 	{Subject: NodeSubject("*", NodeVerbServiceWatch), Stream: true},
 	{Subject: NodeSubject("*", NodeVerbExec)},
+	{Subject: NodeSubject("*", NodeVerbCluster)},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.

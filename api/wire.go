@@ -178,7 +178,22 @@ const (
 	// when ResourceVersion is empty, then every change. The agent's proxy
 	// and DNS are built from it.
 	NodeVerbServiceWatch = "servicewatch"
+	// NodeVerbCluster: empty body; reply NodeClusterConfig, what a node
+	// takes from the cluster rather than from its own flags (k3s agents
+	// fetch the same from their server at start).
+	NodeVerbCluster = "cluster"
 )
+
+// NodeClusterConfig is the cluster's configuration that every node must
+// share with its servers.
+type NodeClusterConfig struct {
+	// ServiceCIDR is the servers' --service-cidr: the range Service
+	// cluster IPs come from.
+	ServiceCIDR string `json:"serviceCIDR"`
+	// ClusterDNS is the cluster DNS Service's IP, ClusterDNSIP of
+	// ServiceCIDR: the nameserver of pods with dnsPolicy ClusterFirst.
+	ClusterDNS string `json:"clusterDNS"`
+}
 
 // Agent verbs (control plane -> agent).
 const (

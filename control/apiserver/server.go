@@ -446,6 +446,7 @@ func (s *Server) endpoints() []endpoint {
 		{"exec-input", api.SubjectExecInput, s.handleExecInput, "a client's exec frame (no reply needed)"},
 		{"node-exec", node(api.NodeVerbExec), s.nodeOnly(s.handleNodeExec), "a node's exec frame (no reply)"},
 		{"node-usage", node(api.NodeVerbUsage), s.nodeOnly(s.handleNodeUsage), "NodeUsageReport -> Ack"},
+		{"node-cluster", node(api.NodeVerbCluster), s.nodeOnly(s.handleNodeCluster), "empty -> NodeClusterConfig (service CIDR, cluster DNS IP)"},
 	}
 }
 
