@@ -56,10 +56,12 @@ func (s *Server) awaitRead(ctx context.Context, r readAt) error {
 	if r.latest {
 		var err error
 		if rev, err = s.st.LastRevision(ctx); err != nil {
-			if ctx.Err() != nil || api.ReasonOf(err) == api.ReasonUnavailable {
-				return api.NewTimeout("consistent read: the store's last revision is unknown within %s (this server cannot reach the stream's leader): %v; retry, or read with resourceVersion \"0\" for this server's cached state", consistentReadTimeout, err)
+			if errors.Is(err, context.Canceled) {
+				return api.NewUnavailable("consistent read: %v", err)
 			}
-			return err
+			// No leader, a leader out of contact with its followers, a
+			// JetStream error: this server cannot prove its cache current.
+			return api.NewTimeout("consistent read: the store's last revision is unknown within %s (no leader of the objects stream in contact with a quorum answers this server): %v; retry, or read with resourceVersion \"0\" for this server's cached state", consistentReadTimeout, err)
 		}
 	}
 	if err := s.cache.waitRev(ctx, rev); err != nil {

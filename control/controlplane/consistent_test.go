@@ -9,7 +9,18 @@ import (
 	"time"
 
 	"github.com/kybernetes/kybernetes/api"
+	"github.com/kybernetes/kybernetes/control/controlplane"
+	"github.com/kybernetes/kybernetes/control/store"
 )
+
+// The store trusts a stream leader's last revision only while it heard
+// from a quorum within a bound below the Raft election timeout this
+// package sets, so that no other leader can have been elected meanwhile.
+func TestLeaderContactBoundBelowElectionTimeout(t *testing.T) {
+	if store.LeaderContactBound >= controlplane.ElectionTimeoutMin || store.LeaderContactBound <= time.Second {
+		t.Fatalf("store.LeaderContactBound %v: want above the 1 s Raft heartbeat and below the election timeout %v", store.LeaderContactBound, controlplane.ElectionTimeoutMin)
+	}
+}
 
 // TestReadYourWritesAcrossServers: on a 3-server cluster, an object created
 // through server a is, at once, in a get and in a list answered by server b

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // A WatchProgress reaches the stream's last revision even when the last
@@ -82,5 +84,40 @@ func TestWatchProgressReachesLastRevision(t *testing.T) {
 	}
 	if n := reach(progress, last2); n != 0 {
 		t.Fatalf("an object write came as %d Progress events", n)
+	}
+}
+
+// LastRevision trusts a stream info answer only from a leader in recent
+// contact with a quorum: a leaderless replica's own state, or a leader cut
+// off from its followers, is no proof of the last acknowledged write.
+func TestLeaderInContact(t *testing.T) {
+	fresh, stale := 300*time.Millisecond, LeaderContactBound+time.Second
+	peer := func(current bool, active time.Duration) *jetstream.PeerInfo {
+		return &jetstream.PeerInfo{Name: "p", Current: current, Active: active}
+	}
+	for _, tc := range []struct {
+		name     string
+		replicas int
+		cluster  *jetstream.ClusterInfo
+		trusted  bool
+	}{
+		{"single server", 1, nil, true},
+		{"R1 in a cluster", 1, &jetstream.ClusterInfo{Leader: "a"}, true},
+		{"R3, both followers in contact", 3, &jetstream.ClusterInfo{Leader: "a", Replicas: []*jetstream.PeerInfo{peer(true, fresh), peer(true, fresh)}}, true},
+		{"R3, one follower in contact", 3, &jetstream.ClusterInfo{Leader: "a", Replicas: []*jetstream.PeerInfo{peer(true, fresh), peer(false, stale)}}, true},
+		{"R3, leaderless replica", 3, &jetstream.ClusterInfo{Replicas: []*jetstream.PeerInfo{peer(true, fresh), peer(true, fresh)}}, false},
+		{"R3, leader cut off", 3, &jetstream.ClusterInfo{Leader: "a", Replicas: []*jetstream.PeerInfo{peer(true, stale), peer(true, stale)}}, false},
+		{"R3, followers catching up", 3, &jetstream.ClusterInfo{Leader: "a", Replicas: []*jetstream.PeerInfo{peer(false, fresh), peer(false, fresh)}}, true},
+		{"R3, no replicas listed", 3, &jetstream.ClusterInfo{Leader: "a"}, false},
+		{"R5, one of four followers", 5, &jetstream.ClusterInfo{Leader: "a", Replicas: []*jetstream.PeerInfo{peer(true, fresh), peer(true, stale), peer(false, stale), nil}}, false},
+		{"R5, two of four followers", 5, &jetstream.ClusterInfo{Leader: "a", Replicas: []*jetstream.PeerInfo{peer(true, fresh), peer(true, stale), peer(false, fresh), nil}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			info := &jetstream.StreamInfo{Config: jetstream.StreamConfig{Replicas: tc.replicas}, Cluster: tc.cluster}
+			why := leaderInContact(info)
+			if (why == "") != tc.trusted {
+				t.Fatalf("leaderInContact = %q; trusted want %v", why, tc.trusted)
+			}
+		})
 	}
 }
