@@ -55,7 +55,7 @@ func (s *Server) awaitRead(ctx context.Context, r readAt) error {
 	rev := r.rev
 	if r.latest {
 		var err error
-		if rev, err = s.st.LastRevision(ctx); err != nil {
+		if rev, err = s.revs.get(ctx); err != nil {
 			if errors.Is(err, context.Canceled) {
 				return api.NewUnavailable("consistent read: %v", err)
 			}

@@ -220,6 +220,8 @@ type Server struct {
 	cidr  netip.Prefix
 	log   *slog.Logger
 	cache *cache
+	// revs shares the store's last revision among consistent reads.
+	revs *revBatch
 	// authz authorizes every request; fed by the store watch.
 	authz *authz.Authorizer
 	// podNodes maps pod cache keys to their node; watch goroutine only.
@@ -315,6 +317,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.revs = &revBatch{fetch: s.st.LastRevision, ctx: s.ctx}
 	go func() {
 		select {
 		case <-ctx.Done():
