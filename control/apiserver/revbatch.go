@@ -21,9 +21,10 @@ type revBatch struct {
 }
 
 type revCall struct {
-	done chan struct{}
-	rev  uint64
-	err  error
+	done    chan struct{}
+	rev     uint64
+	err     error
+	waiters int // reads that joined it (under revBatch.mu)
 }
 
 // get returns a revision read from the store after get was called.
@@ -33,6 +34,7 @@ func (b *revBatch) get(ctx context.Context) (uint64, error) {
 		b.next = &revCall{done: make(chan struct{})}
 	}
 	c := b.next
+	c.waiters++
 	if !b.running {
 		b.running = true
 		go b.run()
