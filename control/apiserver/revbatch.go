@@ -29,6 +29,9 @@ type revCall struct {
 
 // get returns a revision read from the store after get was called.
 func (b *revBatch) get(ctx context.Context) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	b.mu.Lock()
 	if b.next == nil {
 		b.next = &revCall{done: make(chan struct{})}
