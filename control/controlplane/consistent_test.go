@@ -11,6 +11,7 @@ import (
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/controlplane"
 	"github.com/kybernetes/kybernetes/control/store"
+	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
 // The store trusts a stream leader's last revision only while it heard
@@ -49,12 +50,21 @@ func TestReadYourWritesAcrossServers(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			if _, err := cb.Get(ctx, "ConfigMap", "default", name); err != nil {
+			_, err := retried(func() error {
+				_, err := cb.Get(ctx, "ConfigMap", "default", name)
+				return err
+			})
+			if err != nil {
 				miss("get %s through %s: %v", name, ms[1].name, err)
 			}
 		})
 		wg.Go(func() {
-			objs, _, err := cb.List(ctx, api.ListRequest{Kind: "ConfigMap", Namespace: "default", LabelSelector: "ryw=" + name})
+			var objs []api.Object
+			_, err := retried(func() error {
+				var err error
+				objs, _, err = cb.List(ctx, api.ListRequest{Kind: "ConfigMap", Namespace: "default", LabelSelector: "ryw=" + name})
+				return err
+			})
 			if err != nil || len(objs) != 1 {
 				miss("list ryw=%s through %s: %d items, %v", name, ms[1].name, len(objs), err)
 			}
@@ -64,6 +74,18 @@ func TestReadYourWritesAcrossServers(t *testing.T) {
 	if len(misses) > 0 {
 		t.Fatalf("%d of %d reads through %s missed a write acknowledged through %s; first: %s",
 			len(misses), 2*n, ms[1].name, ms[0].name, misses[0])
+	}
+}
+
+// retried runs read again after a 504 Timeout (the client retry policy:
+// the server could not prove its cache current in time; a stale answer is
+// never retried, it is a success or a NotFound), up to 5 times.
+func retried(read func() error) (int, error) {
+	for n := 0; ; n++ {
+		err := read()
+		if api.ReasonOf(err) != api.ReasonTimeout || n == 4 {
+			return n, err
+		}
 	}
 }
 
@@ -91,6 +113,22 @@ func TestCutOffServerRefusesStaleReads(t *testing.T) {
 		var st *api.Status
 		return errors.As(err, &st) && st.Code == 504 && st.Reason == api.ReasonTimeout
 	}
+	// Had b led the stream, its lease lasts store.LeaderContactBound after
+	// it last heard from the others, and a read meanwhile is still a
+	// leader's (and current: no write can be acknowledged without them).
+	// Until b's first 504, every read must hold the object.
+	testutil.Eventually(t, 15*time.Second, func() error {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := cb.Get(rctx, "ConfigMap", "default", "before")
+		switch {
+		case isTimeout(err):
+			return nil
+		case err != nil:
+			t.Fatalf("get through the cut-off %s: %v; want the object or a 504 Timeout Status", ms[1].name, err)
+		}
+		return errors.New("still answered by a leader in its lease")
+	})
 	for _, tc := range []struct {
 		name string
 		read func(context.Context) error
