@@ -62,6 +62,9 @@ type UserCreateReply struct {
 	JWT         string `json:"jwt"`
 	CA          string `json:"ca,omitempty"`
 	InboxPrefix string `json:"inboxPrefix"`
+	// Servers are the client URLs of every control plane server, so the
+	// user's kyb can reach any of them.
+	Servers []string `json:"servers,omitempty"`
 }
 
 // RevokeRequest revokes every credential issued so far to a node (Kind
@@ -131,6 +134,7 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbVolumeDeleted)},
 	{Subject: NodeSubject("*", NodeVerbServiceWatch), Stream: true},
 	{Subject: NodeSubject("*", NodeVerbExec)},
+	{Subject: NodeSubject("*", NodeVerbCluster)},
 }
 
 // JoinTokenPrefix starts every join token; the CA hash follows it.

@@ -16,7 +16,10 @@ const (
 	ReasonForbidden     = "Forbidden"
 	ReasonTooLarge      = "RequestEntityTooLarge"
 	ReasonUnavailable   = "ServiceUnavailable"
-	ReasonInternal      = "InternalError"
+	// ReasonTimeout: the server could not answer in time (504), e.g. a
+	// consistent read whose cache did not catch up; retry.
+	ReasonTimeout  = "Timeout"
+	ReasonInternal = "InternalError"
 	// ReasonMethodNotAllowed: the kind does not support the verb (405).
 	ReasonMethodNotAllowed = "MethodNotAllowed"
 )
@@ -112,6 +115,11 @@ func NewForbidden(format string, args ...any) *Status {
 // NewUnavailable says the server cannot serve the request now; retry later.
 func NewUnavailable(format string, args ...any) *Status {
 	return &Status{Code: 503, Reason: ReasonUnavailable, Message: fmt.Sprintf(format, args...)}
+}
+
+// NewTimeout says the server gave up waiting to answer (504); retry.
+func NewTimeout(format string, args ...any) *Status {
+	return &Status{Code: 504, Reason: ReasonTimeout, Message: fmt.Sprintf(format, args...)}
 }
 
 // NewInternal wraps an unexpected server error.

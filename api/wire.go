@@ -62,7 +62,18 @@ type GetRequest struct {
 	Kind      string `json:"kind"`
 	Namespace string `json:"namespace,omitempty"`
 	Name      string `json:"name"`
+	// ResourceVersion picks the read's consistency, as in Kubernetes: ""
+	// (the default) reads the latest state, every write acknowledged
+	// before the request included, on whichever server answers; "0" reads
+	// the answering server's cache as it is (cheapest, possibly stale); a
+	// revision N reads a state not older than N. See ResourceVersionAny.
+	ResourceVersion string `json:"resourceVersion,omitempty"`
 }
+
+// ResourceVersionAny is the resourceVersion of a get or list that accepts
+// any cached state, however old: the read is served at once from the
+// answering server's cache, without learning the store's last revision.
+const ResourceVersionAny = "0"
 
 // ListRequest asks for the objects of one kind. An empty Namespace with
 // AllNamespaces false means "default" for namespaced kinds.
@@ -82,6 +93,9 @@ type ListRequest struct {
 	// Continue resumes a list after the last item of the previous page
 	// (ListReply.Continue). Pages are read at the time each is asked for.
 	Continue string `json:"continue,omitempty"`
+	// ResourceVersion picks the read's consistency, as GetRequest's does:
+	// "" the latest state, "0" any cached state, N a state not older than N.
+	ResourceVersion string `json:"resourceVersion,omitempty"`
 }
 
 // ListReply answers kyb.api.v1.list. ResourceVersion is the store revision
@@ -164,7 +178,22 @@ const (
 	// when ResourceVersion is empty, then every change. The agent's proxy
 	// and DNS are built from it.
 	NodeVerbServiceWatch = "servicewatch"
+	// NodeVerbCluster: empty body; reply NodeClusterConfig, what a node
+	// takes from the cluster rather than from its own flags (k3s agents
+	// fetch the same from their server at start).
+	NodeVerbCluster = "cluster"
 )
+
+// NodeClusterConfig is the cluster's configuration that every node must
+// share with its servers.
+type NodeClusterConfig struct {
+	// ServiceCIDR is the servers' --service-cidr: the range Service
+	// cluster IPs come from.
+	ServiceCIDR string `json:"serviceCIDR"`
+	// ClusterDNS is the cluster DNS Service's IP, ClusterDNSIP of
+	// ServiceCIDR: the nameserver of pods with dnsPolicy ClusterFirst.
+	ClusterDNS string `json:"clusterDNS"`
+}
 
 // Agent verbs (control plane -> agent).
 const (

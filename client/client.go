@@ -134,6 +134,8 @@ func reasonOf(code int) string {
 		return api.ReasonInvalid
 	case 503:
 		return api.ReasonUnavailable
+	case 504:
+		return api.ReasonTimeout
 	}
 	return api.ReasonInternal
 }
@@ -221,11 +223,17 @@ func Decode(kind string, raw []byte) (api.Object, error) {
 // any of a kind's names ("pod", "pods", "po"); namespace "" means "default"
 // for namespaced kinds and is ignored for cluster-scoped ones.
 func (c *Client) Get(ctx context.Context, kind, namespace, name string) (api.Object, error) {
+	return c.GetWith(ctx, api.GetRequest{Kind: kind, Namespace: namespace, Name: name})
+}
+
+// GetWith is Get with every field of the request, e.g. ResourceVersion
+// api.ResourceVersionAny to read the answering server's cache as it is.
+func (c *Client) GetWith(ctx context.Context, req api.GetRequest) (api.Object, error) {
 	var raw json.RawMessage
-	if err := c.call(ctx, api.SubjectGet, api.GetRequest{Kind: kind, Namespace: namespace, Name: name}, &raw); err != nil {
+	if err := c.call(ctx, api.SubjectGet, req, &raw); err != nil {
 		return nil, err
 	}
-	return Decode(kind, raw)
+	return Decode(req.Kind, raw)
 }
 
 // ListRaw returns the JSON of every object matching req, fetching every

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -15,7 +16,8 @@ import (
 
 // CreateUser asks the control plane for the credentials of a new user
 // name and writes, into dir, <name>.creds, ca.crt (when the server uses
-// TLS) and a kyb config file "config" naming them and serverURL. It returns
+// TLS) and a kyb config file "config" naming them, serverURL first and
+// then every other server of the cluster (the reply's Servers). It returns
 // the config file's path. The user's key pair is made here; the seed never
 // leaves this machine.
 func CreateUser(ctx context.Context, c *Client, name, serverURL, dir string, groups ...string) (string, error) {
@@ -37,6 +39,13 @@ func CreateUser(ctx context.Context, c *Client, name, serverURL, dir string, gro
 		return "", fmt.Errorf("create user %s: %w", name, err)
 	}
 	cfg := Config{Server: serverURL, Creds: name + ".creds", InboxPrefix: reply.InboxPrefix}
+	// Every other server of a cluster, so that the user's kyb survives the
+	// loss of the one it was made through.
+	for _, u := range reply.Servers {
+		if u != "" && u != serverURL && !slices.Contains(cfg.Servers, u) {
+			cfg.Servers = append(cfg.Servers, u)
+		}
+	}
 	if err := os.WriteFile(filepath.Join(dir, cfg.Creds), creds, 0o600); err != nil {
 		return "", fmt.Errorf("create user %s: %w", name, err)
 	}

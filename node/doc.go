@@ -9,6 +9,9 @@
 //     on kyb.node.<name>.heartbeat every HeartbeatInterval and sends its
 //     status on kyb.node.<name>.status every StatusInterval or when a
 //     condition or the set of usable runtimes changes;
+//   - cluster configuration (clusterdns.go): before the agent starts, its
+//     cluster DNS IP is resolved against the servers' service CIDR, asked
+//     on kyb.node.<name>.cluster and kept in the data dir (ResolveClusterDNS);
 //   - assignments: it listens on kyb.agent.<name>.pods and asks for the full
 //     list of its pods on kyb.node.<name>.sync at start and on every
 //     reconnect; the sync list is the truth (pods missing from it are stopped

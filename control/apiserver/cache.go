@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -37,8 +38,10 @@ type tombstone struct {
 // at once. Every update is guarded by revision: an older revision never
 // replaces a newer one. Safe for concurrent use.
 type cache struct {
-	mu         sync.RWMutex
-	rev        uint64 // last revision delivered by the watch
+	mu  sync.RWMutex
+	rev uint64 // last revision delivered by the watch
+	// revCh is closed when rev next grows; nil while no reader waits.
+	revCh      chan struct{}
 	objs       map[string]map[string]*entry
 	podsByNode map[string]map[string]*entry
 	tombs      []tombstone
@@ -173,13 +176,40 @@ func (c *cache) get(kind *api.Kind, ns, name string) *entry {
 	return e
 }
 
-// setRev records the last revision the watch delivered.
+// setRev records the last revision the watch delivered, and wakes the
+// readers waiting for it.
 func (c *cache) setRev(rev uint64) {
 	c.mu.Lock()
 	if rev > c.rev {
 		c.rev = rev
+		if c.revCh != nil {
+			close(c.revCh)
+			c.revCh = nil
+		}
 	}
 	c.mu.Unlock()
+}
+
+// waitRev blocks until the watch has delivered revision rev (or later), or
+// ctx ends (its error).
+func (c *cache) waitRev(ctx context.Context, rev uint64) error {
+	for {
+		c.mu.Lock()
+		if c.rev >= rev {
+			c.mu.Unlock()
+			return nil
+		}
+		if c.revCh == nil {
+			c.revCh = make(chan struct{})
+		}
+		ch := c.revCh
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // revision returns the last revision the watch delivered.

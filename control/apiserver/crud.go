@@ -99,29 +99,43 @@ func nameProblems(k *api.Kind, name string) []string {
 }
 
 // parseGet decodes and checks a GetRequest body: the kind, namespace and
-// name to read, each fit to be part of a key.
-func parseGet(data []byte) (k *api.Kind, ns, name string, err error) {
+// name to read, each fit to be part of a key, and the revision to read at.
+func parseGet(data []byte) (k *api.Kind, ns, name string, at readAt, err error) {
 	var r api.GetRequest
 	if err := decodeBody(data, &r, "GetRequest"); err != nil {
-		return nil, "", "", err
+		return nil, "", "", at, err
 	}
 	if k, ns, err = scope(r.Kind, r.Namespace); err != nil {
-		return nil, "", "", err
+		return nil, "", "", at, err
+	}
+	if at, err = parseReadRVOf(k, r.ResourceVersion); err != nil {
+		return nil, "", "", at, err
 	}
 	if k == eventKind {
 		if len(r.Name) == 0 || len(r.Name) > store.MaxNameLen+17 {
-			return nil, "", "", badField("name", []string{"required, and not longer than an event's name"})
+			return nil, "", "", at, badField("name", []string{"required, and not longer than an event's name"})
 		}
-		return k, ns, r.Name, nil
+		return k, ns, r.Name, at, nil
 	}
 	if err := checkName(k, r.Name); err != nil {
-		return nil, "", "", err
+		return nil, "", "", at, err
 	}
-	return k, ns, r.Name, nil
+	return k, ns, r.Name, at, nil
+}
+
+// parseReadRVOf is parseReadRV for a read of kind k: events are read from
+// their own stream, at its latest state, so they take no revision of the
+// objects' store.
+func parseReadRVOf(k *api.Kind, rv string) (readAt, error) {
+	at, err := parseReadRV(rv)
+	if err == nil && k == eventKind && !at.latest && at.rev != 0 {
+		return at, badField("resourceVersion", []string{`events are read at their latest state: "" or "0" only`})
+	}
+	return at, err
 }
 
 func (s *Server) handleGet(req micro.Request) {
-	k, ns, name, err := parseGet(req.Data())
+	k, ns, name, at, err := parseGet(req.Data())
 	if err == nil {
 		err = s.authorize(req, api.VerbGet, k.Plural, ns, name)
 	}
@@ -134,11 +148,17 @@ func (s *Server) handleGet(req micro.Request) {
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
-		obj, err := s.st.Get(ctx, k, ns, name)
-		if err != nil {
+		// From the cache, once it holds every write acknowledged before
+		// the request (consistent.go): a get through any server reads
+		// what a write through any other returned.
+		if err := s.awaitRead(ctx, at); err != nil {
 			return nil, err
 		}
-		return encode(obj)
+		e := s.cache.get(k, ns, name)
+		if e == nil {
+			return nil, api.NewNotFound(k.Name, name)
+		}
+		return e.raw, nil
 	})
 }
 
@@ -153,6 +173,7 @@ type listQuery struct {
 	ev    *eventQuery        // for kind Event: its selectors
 	limit int
 	cont  string
+	at    readAt
 }
 
 // maxContinueLen bounds a continue token: the key "<namespace>/<name>" of
@@ -187,6 +208,9 @@ func parseList(data []byte) (q listQuery, err error) {
 	if len(r.Continue) > maxContinueLen {
 		return q, badField("continue", []string{"not a continue token of this server (too long)"})
 	}
+	if q.at, err = parseReadRVOf(q.k, r.ResourceVersion); err != nil {
+		return q, err
+	}
 	q.limit, q.cont = r.Limit, r.Continue
 	return q, nil
 }
@@ -207,6 +231,9 @@ func (s *Server) handleList(req micro.Request) {
 		return
 	}
 	s.dispatch(req, func(ctx context.Context) ([]byte, error) {
+		if err := s.awaitRead(ctx, q.at); err != nil {
+			return nil, err
+		}
 		var match func(api.Object) bool
 		if sel != nil {
 			// The store's selector matching, so a list answers the same

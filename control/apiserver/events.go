@@ -41,7 +41,7 @@ func (s *Server) watchLoop(ctx context.Context) {
 	first := true
 	wait := retry.NewTimer(retry.DefaultWatch)
 	for ctx.Err() == nil {
-		ch, err := s.st.Watch(ctx, nil, from)
+		ch, err := s.st.WatchProgress(ctx, nil, from)
 		if err != nil {
 			s.log.Error("store watch", "err", err, "from", from)
 		} else {
@@ -78,6 +78,13 @@ func (s *Server) consume(ctx context.Context, ch <-chan store.Event, first *bool
 				close(s.synced)
 			}
 			live = true
+			continue
+		}
+		if ev.Type == store.Progress {
+			// A lease renewal or another message that changes no object:
+			// the cache is current up to it (consistent reads wait on it).
+			last = max(last, ev.Revision)
+			s.cache.setRev(ev.Revision)
 			continue
 		}
 		if ev.Object == nil {

@@ -61,7 +61,7 @@ func FuzzGetRequest(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		k, ns, name, err := parseGet(data)
+		k, ns, name, _, err := parseGet(data)
 		if err != nil {
 			isStatus(t, err)
 			return

@@ -220,6 +220,8 @@ type Server struct {
 	cidr  netip.Prefix
 	log   *slog.Logger
 	cache *cache
+	// revs shares the store's last revision among consistent reads.
+	revs *revBatch
 	// authz authorizes every request; fed by the store watch.
 	authz *authz.Authorizer
 	// podNodes maps pod cache keys to their node; watch goroutine only.
@@ -318,6 +320,7 @@ func (s *Server) Start(ctx context.Context) error {
 		return err
 	}
 	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	s.revs = &revBatch{fetch: s.st.LastRevision, ctx: s.ctx}
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -457,6 +460,7 @@ func (s *Server) endpoints() []endpoint {
 		{"exec-input", api.SubjectExecInput, s.handleExecInput, "a client's exec frame (no reply needed)"},
 		{"node-exec", node(api.NodeVerbExec), s.nodeOnly(s.handleNodeExec), "a node's exec frame (no reply)"},
 		{"node-usage", node(api.NodeVerbUsage), s.nodeOnly(s.handleNodeUsage), "NodeUsageReport -> Ack"},
+		{"node-cluster", node(api.NodeVerbCluster), s.nodeOnly(s.handleNodeCluster), "empty -> NodeClusterConfig (service CIDR, cluster DNS IP)"},
 	}
 }
 

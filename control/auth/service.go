@@ -305,7 +305,10 @@ func (s *Service) createUser(ctx context.Context, req micro.Request) (any, error
 	if err := s.authStore().RecordKey(ctx, in.Name, in.PublicKey); err != nil {
 		return nil, err
 	}
-	out := api.UserCreateReply{JWT: tok, InboxPrefix: InboxPrefix(in.Name)}
+	// Every server's client URL, as a node's join gets: the user's kyb
+	// then reaches the cluster through whichever server is up.
+	clients, _ := s.servers()
+	out := api.UserCreateReply{JWT: tok, InboxPrefix: InboxPrefix(in.Name), Servers: clients}
 	if s.tls {
 		out.CA = string(s.a.CAPEM())
 	}

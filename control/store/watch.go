@@ -22,6 +22,11 @@ const (
 	Deleted
 	// Synced marks the end of the initial state of a watch from revision 0.
 	Synced
+	// Progress says the watch has read the stream up to Revision, through
+	// a message that is no object's change (a lease renewal, a key of an
+	// unknown kind, the marker of a key deleted before the watch began).
+	// Only a watch from WatchProgress sends it; Object is nil.
+	Progress
 )
 
 // String returns ADDED, MODIFIED, DELETED or SYNCED, as Kubernetes names
@@ -36,6 +41,8 @@ func (t EventType) String() string {
 		return "DELETED"
 	case Synced:
 		return "SYNCED"
+	case Progress:
+		return "PROGRESS"
 	}
 	return "EventType(" + strconv.Itoa(int(t)) + ")"
 }
@@ -81,6 +88,20 @@ const watchBuffer = 1024
 // messages); it never drops events. It keeps a small map of the keys it has
 // reported. Safe for concurrent use; each call is independent.
 func (s *Store) Watch(ctx context.Context, kind *api.Kind, fromRevision uint64) (<-chan Event, error) {
+	return s.watch(ctx, kind, fromRevision, false)
+}
+
+// WatchProgress is Watch that also sends a Progress event for every message
+// of the stream that is no object's change, so that the revision of the
+// last event always reaches the stream's last sequence (LastRevision) once
+// the watch has read that far, as etcd's progress notifications let a
+// watch cache prove it is current (Kubernetes' consistent reads from
+// cache). Progress events come in revision order with the others.
+func (s *Store) WatchProgress(ctx context.Context, kind *api.Kind, fromRevision uint64) (<-chan Event, error) {
+	return s.watch(ctx, kind, fromRevision, true)
+}
+
+func (s *Store) watch(ctx context.Context, kind *api.Kind, fromRevision uint64, progress bool) (<-chan Event, error) {
 	op := "watch " + kindName(kind)
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects:    []string{s.subjectFilter(kind, "")},
@@ -103,6 +124,7 @@ func (s *Store) Watch(ctx context.Context, kind *api.Kind, fromRevision uint64) 
 		work:     make(chan *watchJob, watchBuffer),
 		ordered:  make(chan *watchJob, 4*watchBuffer),
 		fromZero: fromRevision == 0,
+		progress: progress,
 		from:     fromRevision,
 		last:     fromRevision,
 		known:    make(map[string]uint64),
@@ -146,6 +168,7 @@ type watcher struct {
 	kind     *api.Kind
 	out      chan Event
 	fromZero bool
+	progress bool // send Progress for messages that are no object's change
 	from     uint64
 
 	// mu serialises the handler (a consumer reset can overlap two handler
@@ -230,6 +253,8 @@ func (w *watcher) emitLoop() {
 		w.last = j.seq
 		if ev, ok := w.event(j); ok {
 			w.send(ev)
+		} else if w.progress {
+			w.send(Event{Type: Progress, Revision: j.seq})
 		}
 		if j.pending == 0 {
 			w.markSynced()

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,6 +133,43 @@ func TestPartition(t *testing.T) {
 		refused = append(refused, name)
 		t.Logf("minority write %s refused: %v", name, err)
 	}
+	// The minority never answers a read from its stale cache: a get of a
+	// write it has not seen, or a list, fails with an error the retry
+	// policy retries, never a NotFound or a list without the majority's
+	// writes. Its apiserver answers 504 Timeout (no leader in contact with
+	// a quorum tells it the objects stream's last revision); a request
+	// NATS routes to another server's apiserver over the cut route gets no
+	// reply (a queue group does not prefer the local member for a client's
+	// request), so the reads go 8 at a time and count the 504s.
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := range 16 {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			var err error
+			if i%2 == 0 {
+				_, err = minC.Get(ctx, "Namespace", "", majorityWrites[0])
+			} else {
+				_, _, err = minC.List(ctx, api.ListRequest{Kind: "Namespace"})
+			}
+			if err == nil || !retryable(err) {
+				err = fmt.Errorf("read %d through the cut-off minority %s: %v; want a retryable failure (504 Timeout), never a stale answer", i, minority.name, err)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	timeouts := 0
+	for err := range errs {
+		if api.ReasonOf(err) == api.ReasonTimeout {
+			timeouts++
+		} else if !strings.Contains(err.Error(), "no reply in time") {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("16 reads through the minority: %d answered 504 Timeout by its apiserver, %d got no reply (routed over the cut route)", timeouts, 16-timeouts)
 	// The majority keeps serving (the documented retry policy covers the
 	// leader elections of streams the minority led).
 	for i := 0; i < 5; i++ {

@@ -66,7 +66,7 @@ func (f *agentFlags) register(cmd *cobra.Command, withDataDir bool) {
 	fl.StringVar(&f.containerdNS, "containerd-namespace", containerd.DefaultNamespace, "containerd namespace of this agent's containers and images")
 	fl.Int64Var(&f.maxWasm, "max-wasm-pods", 2000, "wasm pods this node takes")
 	fl.IntVar(&f.wagiMax, "wagi-max-concurrency", 0, "requests a wasm pod's WAGI handler runs at once unless its kyb.dev/wagi-max-concurrency annotation says otherwise (0: max(8, 2×CPUs)); more wait briefly in a bounded queue, then get 503")
-	fl.StringVar(&f.clusterDNS, "cluster-dns", "10.43.0.10", "the cluster DNS service IP: the node serves DNS on it (bound to the kyb-dns interface) and pods with dnsPolicy ClusterFirst use it; \"\" gives pods the node's resolv.conf and serves no DNS")
+	fl.StringVar(&f.clusterDNS, "cluster-dns", node.ClusterDNSAuto, "the cluster DNS service IP: the node serves DNS on it (bound to the kyb-dns interface) and pods with dnsPolicy ClusterFirst use it; auto: the servers' (the tenth address of their --service-cidr); an explicit IP must lie in the servers' --service-cidr; \"\" gives pods the node's resolv.conf and serves no DNS")
 	fl.StringVar(&f.clusterDomain, "cluster-domain", "cluster.local", "the cluster's DNS domain")
 	fl.BoolVar(&f.serviceProxy, "service-proxy", true, "run the service proxy (nftables table ip kyb, wasm gateway); needs root")
 	fl.IntVar(&f.wagiNode, "wagi-max-concurrency-node", 0, "requests all wasm pods of this node run at once (0: max(32, 8×CPUs))")
@@ -106,6 +106,12 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 		return err
 	}
 	dir := filepath.Join(f.dataDir, "agent")
+	// The cluster DNS IP comes from (or is checked against) the servers'
+	// --service-cidr before anything starts.
+	clusterDNS, err := node.ResolveClusterDNS(ctx, nc, f.name, dir, f.clusterDNS, log.With("component", "agent"))
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
 	rts := map[string]runtimes.Runtime{}
 	if err := f.metrics.serve(ctx, log); err != nil {
 		return fmt.Errorf("agent: %w", err)
@@ -159,7 +165,7 @@ func runAgent(ctx context.Context, f *agentFlags, nc *nats.Conn, log *slog.Logge
 		DataDir:       dir,
 		MaxPods:       f.maxPods,
 		MaxWasmPods:   f.maxWasm,
-		ClusterDNS:    f.clusterDNS,
+		ClusterDNS:    clusterDNS,
 		ClusterDomain: f.clusterDomain,
 		ServiceProxy:  f.serviceProxy,
 		StatsInterval: f.statsInterval,
