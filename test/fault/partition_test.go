@@ -197,8 +197,9 @@ func TestPartition(t *testing.T) {
 		return apply(minC, "after-heal", 3*time.Second)
 	})
 	t.Logf("the healed minority served the majority's %d writes and took a write %v after the heal", len(majorityWrites), time.Since(healAt).Round(time.Millisecond))
-	// One history: every server (each client is pinned to one, whose
-	// apiserver answers it) lists the same namespaces. A write the minority
+	// One history: a client connected to each server (whose requests any
+	// server's apiserver may answer: reads are consistent) lists the same
+	// namespaces. A write the minority
 	// did not acknowledge may still land after the heal (its request sat in
 	// a TCP buffer of the cut route): a timeout is an unknown outcome, as
 	// with etcd; what never happens is a write acknowledged on both sides.
