@@ -1,15 +1,12 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -438,14 +435,6 @@ func (w *podWorker) createSandbox(ctx context.Context, pod *api.Pod) {
 	}
 }
 
-func portMapping(p api.ContainerPort) runtimes.PortMapping {
-	proto := string(p.Protocol)
-	if proto == "" {
-		proto = string(api.ProtocolTCP)
-	}
-	return runtimes.PortMapping{Name: p.Name, ContainerPort: p.ContainerPort, HostPort: p.HostPort, HostIP: p.HostIP, Protocol: proto}
-}
-
 // applySpecChanges takes the containers' new images (the one change a pod
 // update may make to them). As the kubelet does, a running container whose
 // image changed is stopped (with the pod's grace period) and started again
@@ -605,16 +594,6 @@ func (w *podWorker) killUnhealthy(ctx context.Context, pod *api.Pod, c *ctr, a a
 	c.crash.next(w.a.cfg.BackoffBase, w.a.cfg.BackoffMax, res.FinishedAt)
 }
 
-func pullPolicy(p api.PullPolicy) runtimes.PullPolicy {
-	switch p {
-	case api.PullAlways:
-		return runtimes.PullAlways
-	case api.PullNever:
-		return runtimes.PullNever
-	}
-	return runtimes.PullIfNotPresent
-}
-
 func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 	octx, done := w.opContext(ctx)
 	began := time.Now()
@@ -644,154 +623,6 @@ func (w *podWorker) pullImage(ctx context.Context, c *ctr) {
 		c.imageRef = img.Digest
 		w.event(api.EventTypeNormal, api.ReasonPulled, c.spec.Name, "Image %q ready in %v (%s, %s)", c.spec.Image, time.Since(began).Round(time.Millisecond), byteSize(img.Size), img.Digest)
 	}
-}
-
-// logPath is where the runtime appends a container attempt's output.
-func (w *podWorker) logPath(name string, attempt int32) (string, error) {
-	// <pod dir>/<container>.<attempt>.log: one directory per pod (container
-	// names hold no dots), as directory creation dominates a pod's start cost.
-	return w.a.podPath(w.uid, name+"."+strconv.Itoa(int(attempt))+".log")
-}
-
-// containerConfig maps a container of the pod to the runtime's config.
-func (w *podWorker) containerConfig(ctx context.Context, pod *api.Pod, c *ctr) (*runtimes.ContainerConfig, error) {
-	logPath, err := w.logPath(c.spec.Name, c.attempt)
-	if err != nil {
-		return nil, fmt.Errorf("log file: %w", err)
-	}
-	cfg := &runtimes.ContainerConfig{
-		Name:       c.spec.Name,
-		Attempt:    c.attempt,
-		Image:      c.spec.Image,
-		Command:    c.spec.Command,
-		Args:       c.spec.Args,
-		WorkingDir: c.spec.WorkingDir,
-		Labels:     map[string]string{LabelPodUID: pod.UID, LabelPodNamespace: pod.Namespace, LabelPodName: pod.Name, LabelContainer: c.spec.Name},
-		LogPath:    logPath,
-		Stdin:      c.spec.Stdin,
-		StdinOnce:  c.spec.Stdin && c.spec.StdinOnce,
-		TTY:        c.spec.TTY,
-	}
-	if cfg.Env, err = w.containerEnv(ctx, pod, &c.spec); err != nil {
-		return nil, err
-	}
-	cfg.Command, cfg.Args = expandArgs(c.spec.Command, cfg.Env), expandArgs(c.spec.Args, cfg.Env)
-	for _, p := range c.spec.Ports {
-		// A wasm container serves each declared port in process (WAGI,
-		// for Services and probes), with a listener only for a hostPort.
-		if p.HostPort != 0 || w.rtName == api.RuntimeWasm {
-			cfg.Ports = append(cfg.Ports, portMapping(p))
-		}
-	}
-	if q, ok := c.spec.Resources.Requests[api.ResourceCPU]; ok {
-		cfg.CPURequestMilli = q.MilliValue()
-	}
-	if q, ok := c.spec.Resources.Limits[api.ResourceCPU]; ok {
-		cfg.CPULimitMilli = q.MilliValue()
-	}
-	if q, ok := c.spec.Resources.Limits[api.ResourceMemory]; ok {
-		cfg.MemoryLimitBytes = q.Value()
-	}
-	cfg.Security = containerSecurity(&pod.Spec, &c.spec)
-	var fsGroup *int64
-	if pod.Spec.SecurityContext != nil {
-		fsGroup = pod.Spec.SecurityContext.FSGroup
-	}
-	for i, m := range c.spec.VolumeMounts {
-		var vol *api.Volume
-		for j := range pod.Spec.Volumes {
-			if pod.Spec.Volumes[j].Name == m.Name {
-				vol = &pod.Spec.Volumes[j]
-			}
-		}
-		switch {
-		case vol == nil:
-			return nil, fmt.Errorf("volumeMounts[%d]: volume %q not found in spec.volumes", i, m.Name)
-		case vol.HostPath != nil:
-			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: vol.HostPath.Path, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly, Volume: vol.Name})
-		case vol.EmptyDir != nil:
-			dir, err := w.a.podPath(pod.UID, "volumes", vol.Name)
-			if err != nil {
-				return nil, fmt.Errorf("volume %q: %w", vol.Name, err)
-			}
-			if err := os.MkdirAll(dir, 0o777); err != nil {
-				return nil, fmt.Errorf("volume %q: create emptyDir: %w", vol.Name, err)
-			}
-			_ = os.Chmod(dir, 0o777)
-			ed := &runtimes.EmptyDir{Medium: vol.EmptyDir.Medium, GID: fsGroup}
-			if vol.EmptyDir.SizeLimit != nil {
-				ed.SizeLimitBytes = vol.EmptyDir.SizeLimit.Value()
-			}
-			cfg.Mounts = append(cfg.Mounts, runtimes.Mount{HostPath: dir, ContainerPath: m.MountPath, ReadOnly: m.ReadOnly, Volume: vol.Name, EmptyDir: ed})
-		case isConfigVolume(vol):
-			mount, err := w.configVolumeMount(ctx, pod, vol, m)
-			if err != nil {
-				return nil, err
-			}
-			cfg.Mounts = append(cfg.Mounts, mount)
-		case vol.PersistentVolumeClaim != nil:
-			mnt, err := w.pvcMount(pod, vol, m)
-			if err != nil {
-				return nil, err
-			}
-			cfg.Mounts = append(cfg.Mounts, mnt)
-		default:
-			return nil, fmt.Errorf("volume %q: no supported source (emptyDir, hostPath, configMap, secret, downwardAPI, projected, persistentVolumeClaim)", vol.Name)
-		}
-	}
-	if err := w.terminationMount(pod, c, cfg); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
-// containerSecurity maps a container's securityContext, with what it takes
-// from the pod's (runAsUser, runAsGroup, runAsNonRoot and seccompProfile
-// when the container leaves them unset; supplementalGroups, fsGroup,
-// sysctls and the host PID and IPC namespaces), to the runtime's Security.
-func containerSecurity(pod *api.PodSpec, c *api.Container) runtimes.Security {
-	sec := runtimes.Security{
-		Privileged: c.IsPrivileged(),
-		RunAsUser:  api.EffectiveRunAsUser(pod, c),
-		RunAsGroup: api.EffectiveRunAsGroup(pod, c),
-		HostPID:    pod.HostPID,
-		HostIPC:    pod.HostIPC,
-	}
-	if nr := api.EffectiveRunAsNonRoot(pod, c); nr != nil {
-		sec.RunAsNonRoot = *nr
-	}
-	if sp := api.EffectiveSeccompProfile(pod, c); sp != nil {
-		sec.Seccomp = string(sp.Type)
-		if sp.LocalhostProfile != nil {
-			sec.SeccompProfile = *sp.LocalhostProfile
-		}
-	}
-	if psc := pod.SecurityContext; psc != nil {
-		sec.SupplementalGroups = append(sec.SupplementalGroups, psc.SupplementalGroups...)
-		if psc.FSGroup != nil {
-			sec.SupplementalGroups = append(sec.SupplementalGroups, *psc.FSGroup)
-		}
-		if len(psc.Sysctls) > 0 {
-			sec.Sysctls = make(map[string]string, len(psc.Sysctls))
-			for _, s := range psc.Sysctls {
-				sec.Sysctls[s.Name] = s.Value
-			}
-		}
-	}
-	if sc := c.SecurityContext; sc != nil {
-		sec.ReadOnlyRootFilesystem = sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem
-		sec.NoNewPrivileges = sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation
-		sec.ProcMountUnmasked = sc.ProcMount != nil && *sc.ProcMount == api.ProcMountUnmasked
-		if caps := sc.Capabilities; caps != nil {
-			for _, a := range caps.Add {
-				sec.CapAdd = append(sec.CapAdd, string(a))
-			}
-			for _, d := range caps.Drop {
-				sec.CapDrop = append(sec.CapDrop, string(d))
-			}
-		}
-	}
-	return sec
 }
 
 // start creates and starts the next attempt of c.
@@ -938,44 +769,6 @@ func (w *podWorker) onExit(ev exitEvent) {
 	w.event(typ, "Exited", c.spec.Name, "Container %s exited with code %d (%s)", c.spec.Name, res.ExitCode, res.Reason)
 }
 
-// exitOf is how an exited container ended, as its status says.
-func exitOf(st *runtimes.ContainerStatus) runtimes.ExitResult {
-	return runtimes.ExitResult{ExitCode: st.ExitCode, Reason: st.Reason, Message: st.Message, FinishedAt: st.FinishedAt.UTC()}
-}
-
-// reasonOrByCode is res's reason or, when it has none, Completed for exit
-// code 0 and Failed for any other.
-func reasonOrByCode(res runtimes.ExitResult) string {
-	switch {
-	case res.Reason != "":
-		return res.Reason
-	case res.ExitCode == 0:
-		return runtimes.ReasonCompleted
-	}
-	return runtimes.ReasonFailed
-}
-
-func (w *podWorker) terminated(c *ctr) *api.ContainerStateTerminated {
-	if c.exit == nil {
-		return nil
-	}
-	return &api.ContainerStateTerminated{
-		ExitCode:    c.exit.ExitCode,
-		Reason:      c.exit.Reason,
-		Message:     c.exit.Message,
-		StartedAt:   c.startedAt.Truncate(time.Second),
-		FinishedAt:  c.exit.FinishedAt.Truncate(time.Second),
-		ContainerID: w.containerID(c.id),
-	}
-}
-
-func (w *podWorker) containerID(id string) string {
-	if id == "" {
-		return ""
-	}
-	return w.rtName + "://" + id
-}
-
 // stopTailers ends every log tailer; with drain, after a last read, which
 // it waits up to 2 s per tailer for.
 func (w *podWorker) stopTailers(drain bool) {
@@ -1080,211 +873,6 @@ func (w *podWorker) terminate(ctx context.Context, pod *api.Pod, gone bool) {
 		w.report(pod, true)
 	}
 	w.log.Info("pod stopped and removed")
-}
-
-// computeStatus derives the pod status from the worker's state, keeping
-// transition times of unchanged conditions.
-func (w *podWorker) computeStatus(pod *api.Pod) api.PodStatus {
-	if w.frozen {
-		return w.status
-	}
-	prev := w.status
-	st := api.PodStatus{
-		HostIP:             w.a.nodeIP,
-		StartTime:          w.startTime,
-		ObservedGeneration: pod.Generation,
-	}
-	if w.sandbox != nil || w.failReason != "" || prev.PodIP != "" {
-		ip := w.a.nodeIP
-		if w.sandbox != nil && w.sandbox.IP != "" {
-			ip = w.sandbox.IP
-		} else if w.sandbox == nil && prev.PodIP != "" {
-			ip = prev.PodIP
-		}
-		st.PodIP, st.PodIPs = ip, []api.PodIP{{IP: ip}}
-	}
-	initsDone := true
-	for _, c := range w.inits {
-		if c.exit == nil || c.exit.ExitCode != 0 {
-			initsDone = false
-		}
-	}
-	var initStatuses []api.ContainerStatus
-	for _, c := range w.inits {
-		initStatuses = append(initStatuses, w.containerStatus(c, runtimes.ReasonPodInitializing))
-	}
-	waitDefault := runtimes.ReasonContainerCreating
-	if !initsDone {
-		waitDefault = runtimes.ReasonPodInitializing
-	}
-	allReady := true
-	for _, c := range w.ctrs {
-		cs := w.containerStatus(c, waitDefault)
-		if !cs.Ready {
-			allReady = false
-		}
-		st.ContainerStatuses = append(st.ContainerStatuses, cs)
-	}
-	st.InitContainerStatuses = initStatuses
-
-	st.Phase = podPhase(pod.Spec.RestartPolicy, st.ContainerStatuses, initsDone, w.initFailed)
-	w.observeStart()
-	for _, c := range w.all() {
-		if c.respec && (st.Phase == api.PodSucceeded || st.Phase == api.PodFailed) {
-			st.Phase = api.PodPending // a container waits to start with its new image
-		}
-	}
-	if w.failReason != "" {
-		st.Phase, st.Reason, st.Message = api.PodFailed, w.failReason, w.failMsg
-	}
-	if w.initFailed {
-		st.Reason, st.Message = "InitContainerFailed", "an init container failed and restartPolicy is Never"
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	cond := func(typ string, ok bool, reason string) {
-		s := api.ConditionFalse
-		if ok {
-			s = api.ConditionTrue
-			reason = ""
-		}
-		c := api.PodCondition{Type: typ, Status: s, Reason: reason}
-		if old := prev.Condition(typ); old != nil && old.Status == s {
-			c.LastTransitionTime = old.LastTransitionTime
-		} else {
-			c.LastTransitionTime = now
-		}
-		st.Conditions = append(st.Conditions, c)
-	}
-	if sc := pod.Status.Condition(api.PodScheduled); sc != nil {
-		st.Conditions = append(st.Conditions, *sc)
-	} else {
-		cond(api.PodScheduled, true, "")
-	}
-	cond(api.PodInitialized, initsDone, "ContainersNotInitialized")
-	ready := allReady && len(w.ctrs) > 0 && pod.DeletionTimestamp == nil
-	notReady := "ContainersNotReady"
-	if st.Phase == api.PodSucceeded || st.Phase == api.PodFailed {
-		notReady = "PodCompleted"
-	}
-	cond(api.ContainersReady, ready, notReady)
-	cond(api.PodReady, ready, notReady)
-	if !ready && notReady == "ContainersNotReady" {
-		// As Kubernetes: name the containers that are not ready.
-		var unready []string
-		for _, cs := range st.ContainerStatuses {
-			if !cs.Ready {
-				unready = append(unready, cs.Name)
-			}
-		}
-		if len(unready) > 0 {
-			msg := "containers with unready status: [" + strings.Join(unready, " ") + "]"
-			n := len(st.Conditions)
-			st.Conditions[n-2].Message, st.Conditions[n-1].Message = msg, msg
-		}
-	}
-	w.status = st
-	return st
-}
-
-// containerStatus is the API view of one container.
-func (w *podWorker) containerStatus(c *ctr, waitDefault string) api.ContainerStatus {
-	cs := api.ContainerStatus{
-		Name:         c.spec.Name,
-		Image:        c.spec.Image,
-		ImageID:      c.imageRef,
-		RestartCount: c.restarts,
-		ContainerID:  w.containerID(c.id),
-	}
-	// As Kubernetes: started once the startup probe succeeded (at once
-	// without one); ready once started and the readiness probe says so
-	// (at once without one).
-	started := c.running && (c.spec.StartupProbe == nil || c.startupOK)
-	cs.Started = &started
-	if c.lastTerm != nil {
-		lt := *c.lastTerm
-		cs.LastState.Terminated = &lt
-	}
-	switch {
-	case c.running:
-		cs.State.Running = &api.ContainerStateRunning{StartedAt: c.startedAt.Truncate(time.Second)}
-		cs.Ready = started && (c.spec.ReadinessProbe == nil || c.readyOK)
-	case c.exit != nil && (c.waitR == runtimes.ReasonCrashLoopBackOff || c.respec):
-		r := c.waitR
-		if r == "" {
-			r = runtimes.ReasonContainerCreating
-		}
-		cs.State.Waiting = &api.ContainerStateWaiting{Reason: r, Message: c.waitM}
-		cs.LastState.Terminated = w.terminated(c)
-	case c.exit != nil:
-		cs.State.Terminated = w.terminated(c)
-	case c.waitR != "":
-		cs.State.Waiting = &api.ContainerStateWaiting{Reason: c.waitR, Message: c.waitM}
-	default:
-		cs.State.Waiting = &api.ContainerStateWaiting{Reason: waitDefault}
-	}
-	return cs
-}
-
-// podPhase follows Kubernetes' rules (kubelet getPhase).
-func podPhase(policy api.RestartPolicy, cs []api.ContainerStatus, initsDone, initFailed bool) api.PodPhase {
-	if initFailed {
-		return api.PodFailed
-	}
-	if !initsDone {
-		return api.PodPending
-	}
-	var pending, running, stopped, succeeded int
-	for _, c := range cs {
-		switch {
-		case c.State.Running != nil:
-			running++
-		case c.State.Terminated != nil:
-			stopped++
-			if c.State.Terminated.ExitCode == 0 {
-				succeeded++
-			}
-		case c.State.Waiting != nil && c.LastState.Terminated != nil:
-			stopped++ // restarting after a crash
-		default:
-			pending++
-		}
-	}
-	switch {
-	case pending > 0:
-		return api.PodPending
-	case running > 0:
-		return api.PodRunning
-	case stopped == len(cs) && len(cs) > 0:
-		switch policy {
-		case api.RestartPolicyNever:
-			if succeeded == stopped {
-				return api.PodSucceeded
-			}
-			return api.PodFailed
-		case api.RestartPolicyOnFailure:
-			if succeeded == stopped {
-				return api.PodSucceeded
-			}
-			return api.PodRunning
-		}
-		return api.PodRunning
-	}
-	return api.PodPending
-}
-
-// report queues the current status when it changed since the last report.
-func (w *podWorker) report(pod *api.Pod, finalized bool) {
-	st := w.computeStatus(pod)
-	u := &api.PodStatusUpdate{Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID, Status: st, Finalized: finalized}
-	b, err := json.Marshal(u)
-	if err != nil {
-		return
-	}
-	if bytes.Equal(b, w.lastSent) {
-		return
-	}
-	w.lastSent = b
-	w.a.reporter.put(u)
 }
 
 // adopt takes over what the runtime still held of the pod at agent start:
