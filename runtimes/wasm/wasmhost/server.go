@@ -85,6 +85,7 @@ func Serve(ctx context.Context, cfg *HostConfig, version string, log *slog.Logge
 	log.Info("wasm host serving", "socket", sock, "pid", os.Getpid(), "version", version, "protocol", Protocol)
 
 	var wg sync.WaitGroup
+	wg.Go(func() { rotateLogLoop(ctx, filepath.Join(cfg.Dir, LogName), log) })
 	var connsMu sync.Mutex
 	conns := map[net.Conn]bool{}
 	wg.Go(func() {
