@@ -126,7 +126,6 @@ var NodeVerbs = []APIVerb{
 	{Subject: NodeSubject("*", NodeVerbSync)},
 	{Subject: NodeSubject("*", NodeVerbEvents)},
 	{Subject: NodeSubject("*", NodeVerbModuleInfo)},
-	{Subject: NodeSubject("*", NodeVerbServices)},
 	{Subject: NodeSubject("*", NodeVerbUsage)},
 	{Subject: NodeSubject("*", NodeVerbModule), Stream: true},
 	{Subject: NodeSubject("*", NodeVerbConfig)},

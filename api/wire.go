@@ -433,21 +433,6 @@ type ModuleUploadAck struct {
 	Received int64 `json:"received"`
 }
 
-// NodeVerbServices: body ServicesRequest; reply ServiceList: the Services
-// of a namespace in which a pod is bound to the node (403 otherwise), and
-// the `kubernetes` Service of the default namespace when there is one,
-// for the pods' service environment variables (api.PodServiceEnv).
-const NodeVerbServices = "services"
-
-// ServicesRequest asks for the Services of a namespace.
-type ServicesRequest struct {
-	Namespace string `json:"namespace"`
-}
-
-// ServiceList is a list of Services.
-type ServiceList struct {
-	Items []*Service `json:"items"`
-}
 
 // Node module verbs: a node fetches the kyb:// modules of its pods.
 const (

@@ -22,6 +22,7 @@ import (
 
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/internal/record"
+	"github.com/kybernetes/kybernetes/node/services"
 	"github.com/kybernetes/kybernetes/runtimes"
 )
 
@@ -57,9 +58,11 @@ type Agent struct {
 
 	nodeMu sync.Mutex
 
-	svcMu    sync.Mutex
-	svcLast  map[string][]*api.Service // per namespace, the Services last fetched (ServiceEnv)
-	node     api.Node                  // as last sent
+	// svc is the node's copy of the Services and EndpointSlices, fed by
+	// its services watch: the proxy, the DNS server and the service
+	// environment variables read it (servicesrun.go, services.go).
+	svc      *services.Cache
+	node     api.Node // as last sent
 	nodeSent time.Time
 
 	mu         sync.Mutex
@@ -111,6 +114,7 @@ func New(cfg Config, nc *nats.Conn, rts map[string]runtimes.Runtime, log *slog.L
 		ready:      make(chan struct{}),
 		workers:    map[string]*podWorker{},
 		tombstones: map[string]tombstone{},
+		svc:        services.NewCache(),
 	}
 	if a.cfg.ServiceEnv == nil {
 		a.cfg.ServiceEnv = a.ServiceEnv

@@ -173,8 +173,6 @@ func (cp *fakeCP) serve() {
 		}
 		return ps
 	})
-	// No Services: the service environment variables are empty.
-	handle(api.NodeVerbServices, func(m *nats.Msg) any { return api.ServiceList{} })
 	handle(api.NodeVerbEvents, func(m *nats.Msg) any {
 		var ev api.Event
 		if err := json.Unmarshal(m.Data, &ev); err != nil {

@@ -22,15 +22,13 @@ import (
 // at that address without DNAT (as NodeLocal DNSCache binds its address).
 const DNSInterface = "kyb-dns"
 
-// runServices runs the node's services cache and, as configured, the
-// cluster DNS server and the service proxy, until ctx ends. A part that
-// cannot start is logged and left out: pods keep running.
+// runServices runs the node's services cache (read by the service
+// environment variables too, so always) and, as configured, the cluster
+// DNS server and the service proxy, until ctx ends. A part that cannot
+// start is logged and left out: pods keep running.
 func (a *Agent) runServices(ctx context.Context) {
-	if !a.cfg.ServiceProxy && a.cfg.ClusterDNS == "" {
-		return
-	}
 	log := a.log.With("component", "services")
-	cache := services.NewCache()
+	cache := a.svc
 	var wg sync.WaitGroup
 	wg.Go(func() { cache.Run(ctx, a.nc, a.cfg.Name, 0, log) })
 	var skip []netip.Addr

@@ -21,7 +21,6 @@ var fuzzVerbs = []string{
 	api.SubjectModulesPush, api.SubjectModulesGet, api.SubjectModulesList,
 	api.SubjectModulesUpload + ".0123456789abcdef0123456789abcdef",
 	api.NodeSubject("n1", api.NodeVerbModule), api.NodeSubject("n1", api.NodeVerbModuleInfo),
-	api.NodeSubject("n1", api.NodeVerbServices),
 	api.SubjectTop, api.NodeSubject("n1", api.NodeVerbUsage),
 }
 

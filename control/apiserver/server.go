@@ -450,7 +450,6 @@ func (s *Server) endpoints() []endpoint {
 		{"node-module", node(api.NodeVerbModule), s.nodeOnly(s.handleNodeModule), "ModuleRequest -> stream of module chunks"},
 		{"node-moduleinfo", node(api.NodeVerbModuleInfo), s.nodeOnly(s.handleNodeModuleInfo), "ModuleRequest -> ModuleInfo"},
 		{"node-servicewatch", node(api.NodeVerbServiceWatch), s.nodeOnly(s.handleNodeServiceWatch), "ServicesWatchRequest -> stream of WatchEvent (Services, EndpointSlices)"},
-		{"node-services", node(api.NodeVerbServices), s.nodeOnly(s.handleNodeServices), "ServicesRequest -> ServiceList (a namespace the node runs pods in)"},
 		{"node-config", node(api.NodeVerbConfig), s.nodeOnly(s.handleNodeConfig), "ConfigRequest (a ConfigMap or Secret a pod bound to the node references) -> object"},
 		{"node-volume", node(api.NodeVerbVolume), s.nodeOnly(s.handleNodeVolume), "VolumeRequest -> PersistentVolume (of a claim of a pod bound to the node)"},
 		{"node-volumedeleted", node(api.NodeVerbVolumeDeleted), s.nodeOnly(s.handleNodeVolumeDeleted), "VolumeDeleted -> Ack (the volume is removed)"},

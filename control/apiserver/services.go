@@ -11,9 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/micro"
-	"k8s.io/apimachinery/pkg/util/validation"
-
 	"github.com/kybernetes/kybernetes/api"
 	"github.com/kybernetes/kybernetes/control/store"
 )
@@ -557,51 +554,5 @@ func (s *Server) repairLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-	}
-}
-
-// handleNodeServices answers a node's ServicesRequest: the Services of a
-// namespace in which a pod is bound to it, and the default namespace's
-// `kubernetes` Service, from the cache. A namespace none of its pods is in
-// is a 403: an agent reads only what its pods need.
-func (s *Server) handleNodeServices(req micro.Request) {
-	var r api.ServicesRequest
-	node, err := nodeBody(req.Subject(), req.Data(), &r, "ServicesRequest")
-	if err == nil {
-		if msgs := validation.IsDNS1123Label(r.Namespace); len(msgs) > 0 {
-			err = badField("namespace", msgs)
-		}
-	}
-	if err == nil {
-		found := false
-		s.cache.podsOn(node, func(p *api.Pod) bool {
-			found = p.Namespace == r.Namespace
-			return !found
-		})
-		if !found {
-			err = api.NewForbidden("node %q may not list the services of namespace %q: no pod bound to it is there", node, r.Namespace)
-		}
-	}
-	if err != nil {
-		syncErr(req, err)
-		return
-	}
-	out := api.ServiceList{Items: []*api.Service{}}
-	s.cache.scan(serviceKind, r.Namespace, "", func(_ string, e *entry) bool {
-		out.Items = append(out.Items, e.obj.(*api.Service))
-		return true
-	})
-	if r.Namespace != api.DefaultNamespace {
-		if e := s.cache.get(serviceKind, api.DefaultNamespace, api.KubernetesServiceName); e != nil {
-			out.Items = append(out.Items, e.obj.(*api.Service))
-		}
-	}
-	b, err := jsonMarshal(out)
-	if err != nil {
-		syncErr(req, err)
-		return
-	}
-	if err := req.Respond(b); err != nil {
-		s.log.Warn("reply to services", "node", node, "err", err)
 	}
 }

@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,8 +15,8 @@ import (
 )
 
 // The agent's ServiceEnv: the service variables of a pod bound to it, from
-// the apiserver's services verb; a pod of a namespace it runs nothing in
-// gets a 403.
+// the node's services cache (its servicewatch); only the pod's namespace's
+// Services, and they follow a deletion.
 func TestAgentServiceEnv(t *testing.T) {
 	e := newEnv(t)
 	rt, err := fake.New(fake.Config{Name: api.RuntimeContainerd}, nil)
@@ -56,8 +57,31 @@ func TestAgentServiceEnv(t *testing.T) {
 		}
 		return nil
 	})
+	// Another namespace's pod does not see default's Services.
 	other := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "x", Namespace: "elsewhere"}}
-	if _, err := agent.ServiceEnv(ctx, other); api.ReasonOf(err) != api.ReasonForbidden {
-		t.Fatalf("a namespace the node runs nothing in: %v, want Forbidden", err)
+	env, err := agent.ServiceEnv(ctx, other)
+	if err != nil {
+		t.Fatal(err)
 	}
+	for _, v := range env {
+		if strings.HasPrefix(v.Name, "REDIS_PRIMARY_") {
+			t.Fatalf("a pod of namespace elsewhere got %s", v.Name)
+		}
+	}
+	// A Service deleted leaves the variables of the next start.
+	if _, err := e.c.Delete(ctx, api.DeleteRequest{Kind: "service", Name: "redis-primary"}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, func() error {
+		env, err := agent.ServiceEnv(ctx, pod)
+		if err != nil {
+			return err
+		}
+		for _, v := range env {
+			if strings.HasPrefix(v.Name, "REDIS_PRIMARY_") {
+				return fmt.Errorf("still %s after the Service was deleted", v.Name)
+			}
+		}
+		return nil
+	})
 }

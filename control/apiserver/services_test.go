@@ -1,7 +1,6 @@
 package apiserver_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -234,56 +233,5 @@ func TestRepairAllocations(t *testing.T) {
 	}
 	if _, err := e.applySvc(t, svcYAML("ghost2", "", "10.43.200.200", 0)); err != nil {
 		t.Fatalf("a released leak is still held: %v", err)
-	}
-}
-
-func TestNodeServices(t *testing.T) {
-	e := newEnv(t)
-	e.registerNode(t, "n1", nil)
-	if _, err := e.applySvc(t, svcYAML("web", "", "", 0)); err != nil {
-		t.Fatal(err)
-	}
-	ask := func(node, ns string) (*api.ServiceList, error) {
-		b, err := e.c.Request(e.ctx, api.NodeSubject(node, api.NodeVerbServices), []byte(fmt.Sprintf(`{"namespace":%q}`, ns)))
-		if err != nil {
-			return nil, err
-		}
-		var l api.ServiceList
-		return &l, json.Unmarshal(b, &l)
-	}
-	// No pod of n1 in default yet.
-	if _, err := ask("n1", "default"); api.ReasonOf(err) != api.ReasonForbidden {
-		t.Fatalf("without a pod: %v, want Forbidden", err)
-	}
-	pod := &api.Pod{ObjectMeta: api.ObjectMeta{Name: "p", Namespace: "default"},
-		Spec: api.PodSpec{NodeName: "n1", Containers: []api.Container{{Name: "c", Image: "img:1"}}}}
-	api.Default(pod)
-	if err := e.st.Create(e.ctx, pod); err != nil {
-		t.Fatal(err)
-	}
-	testutil.Eventually(t, 5*time.Second, func() error {
-		l, err := ask("n1", "default")
-		if err != nil {
-			return err
-		}
-		if len(l.Items) != 1 || l.Items[0].Name != "web" || l.Items[0].Spec.ClusterIP == "" {
-			return fmt.Errorf("services %+v", l.Items)
-		}
-		if env := api.PodServiceEnv(pod, l.Items); len(env) == 0 || env[0].Name != "WEB_SERVICE_HOST" {
-			return fmt.Errorf("env %v", env)
-		}
-		return nil
-	})
-	// Another node (its own subject: NATS lets it publish only there)
-	// runs nothing in default.
-	e.registerNode(t, "n2", nil)
-	if _, err := ask("n2", "default"); api.ReasonOf(err) != api.ReasonForbidden {
-		t.Fatalf("n2, no pod in default: %v, want Forbidden", err)
-	}
-	if _, err := ask("n1", "kube-system"); api.ReasonOf(err) != api.ReasonForbidden {
-		t.Fatalf("another namespace: %v, want Forbidden", err)
-	}
-	if _, err := ask("n1", strings.Repeat("x", 4096)); api.ReasonOf(err) != api.ReasonBadRequest {
-		t.Fatalf("a 4 KB namespace: %v, want BadRequest", err)
 	}
 }

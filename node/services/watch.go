@@ -25,7 +25,8 @@ type Cache struct {
 	services map[string]*api.Service
 	slices   map[string]*api.EndpointSlice // by slice key
 	synced   bool
-	snap     *State // nil when changed since the last State
+	syncedCh chan struct{} // closed at the first EndList
+	snap     *State        // nil when changed since the last State
 	subs     []chan struct{}
 	// listing holds the keys seen since a new list began; nil otherwise.
 	listing map[string]bool
@@ -33,7 +34,18 @@ type Cache struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{services: map[string]*api.Service{}, slices: map[string]*api.EndpointSlice{}}
+	return &Cache{services: map[string]*api.Service{}, slices: map[string]*api.EndpointSlice{}, syncedCh: make(chan struct{})}
+}
+
+// WaitSynced waits until the cache holds a first full list (its state is
+// then the cluster's, or what it last was through an outage) or ctx ends.
+func (c *Cache) WaitSynced(ctx context.Context) error {
+	select {
+	case <-c.syncedCh:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Subscribe returns a channel that receives (without blocking the cache,
@@ -138,6 +150,9 @@ func (c *Cache) EndList() {
 		}
 	}
 	c.listing = nil
+	if !c.synced {
+		close(c.syncedCh)
+	}
 	c.synced = true
 	c.changed()
 }
