@@ -433,7 +433,6 @@ type ModuleUploadAck struct {
 	Received int64 `json:"received"`
 }
 
-
 // Node module verbs: a node fetches the kyb:// modules of its pods.
 const (
 	// NodeVerbModule: body ModuleRequest; a streamed reply of the module's

@@ -23,12 +23,12 @@ import (
 
 // attachPeer is one interactive attach session played against an agent.
 type attachPeer struct {
-	t      *testing.T
-	nc     *nats.Conn
-	to, id string
-	mu     sync.Mutex
-	out    bytes.Buffer
-	got    int // data bytes received
+	t       *testing.T
+	nc      *nats.Conn
+	to, id  string
+	mu      sync.Mutex
+	out     bytes.Buffer
+	got     int // data bytes received
 	exit    chan api.ExecExit
 	stop    chan struct{}
 	started chan struct{} // closed on the started frame
