@@ -36,30 +36,8 @@ func newExecCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, nc, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
 			req := api.ExecRequest{Namespace: orDefault("", ns, podKind()), Pod: pod, Container: container, Command: args[1:], TTY: tty}
-			sio := client.ExecIO{Stdout: g.streams.Out, Stderr: g.streams.Err}
-			if stdin {
-				sio.Stdin = g.streams.In
-			}
-			ctx := cmd.Context()
-			if tty {
-				restore, resize, size := terminal(ctx, g.streams.In, g.streams.Out)
-				defer restore()
-				req.Size, sio.Resize = size, resize
-			}
-			code, err := c.Exec(ctx, api.SessionExec, req, sio)
-			if err != nil {
-				return err
-			}
-			if code != 0 {
-				return ExitError{Code: int(code)}
-			}
-			return nil
+			return g.runSession(cmd.Context(), api.SessionExec, req, stdin, tty)
 		},
 	}
 	f := cmd.Flags()
@@ -90,30 +68,8 @@ func newAttachCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, nc, err := g.connect()
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
 			req := api.ExecRequest{Namespace: orDefault("", ns, podKind()), Pod: pod, Container: container, Stdin: stdin, TTY: tty}
-			sio := client.ExecIO{Stdout: g.streams.Out, Stderr: g.streams.Err}
-			if stdin {
-				sio.Stdin = g.streams.In
-			}
-			ctx := cmd.Context()
-			if tty && stdin {
-				restore, resize, size := terminal(ctx, g.streams.In, g.streams.Out)
-				defer restore()
-				req.Size, sio.Resize = size, resize
-			}
-			code, err := c.Exec(ctx, api.SessionAttach, req, sio)
-			if err != nil {
-				return err
-			}
-			if code != 0 {
-				return ExitError{Code: int(code)}
-			}
-			return nil
+			return g.runSession(cmd.Context(), api.SessionAttach, req, stdin, tty && stdin)
 		},
 	}
 	f := cmd.Flags()
@@ -122,6 +78,34 @@ func newAttachCmd(g *globals) *cobra.Command {
 	f.BoolVarP(&stdin, "stdin", "i", false, "pass stdin to the container (it must have stdin: true)")
 	f.BoolVarP(&tty, "tty", "t", false, "stdin is a terminal: raw mode here, the container's terminal resized with this window (with -i)")
 	return cmd
+}
+
+// runSession runs one exec or attach session of kind with this process's
+// streams: its stdin when stdin, the terminal in raw mode and resized with
+// the window when raw. A non-zero exit code is an ExitError.
+func (g *globals) runSession(ctx context.Context, kind string, req api.ExecRequest, stdin, raw bool) error {
+	c, nc, err := g.connect()
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	sio := client.ExecIO{Stdout: g.streams.Out, Stderr: g.streams.Err}
+	if stdin {
+		sio.Stdin = g.streams.In
+	}
+	if raw {
+		restore, resize, size := terminal(ctx, g.streams.In, g.streams.Out)
+		defer restore()
+		req.Size, sio.Resize = size, resize
+	}
+	code, err := c.Exec(ctx, kind, req, sio)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return ExitError{Code: int(code)}
+	}
+	return nil
 }
 
 // terminal puts in (when it is a terminal) in raw mode and returns how to
