@@ -1,9 +1,7 @@
 package node
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/kybernetes/kybernetes/internal/testutil"
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/containerd"
+	"github.com/kybernetes/kybernetes/runtimes/containerd/containerdtest"
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 )
 
@@ -28,49 +27,12 @@ func containerdProbeHarness(t *testing.T) (*harness, string) {
 // containerdHarness is containerdProbeHarness with setup run on the harness
 // before its agent starts.
 func containerdHarness(t *testing.T, setup func(*harness)) (*harness, string) {
-	addr := os.Getenv("KYB_CONTAINERD_ADDRESS")
-	if addr == "" {
-		addr = containerd.DefaultAddress
-	}
 	h := newHarness(t)
 	h.cfg.ProbeSecond = 5 * time.Millisecond
-	runtimetest.FreshBridge(t, "kybnode0")
-	rt, err := containerd.New(context.Background(), containerd.Config{
-		Address: addr, Namespace: "kyb-node-probe-test", StateDir: t.TempDir(), IPAMDir: t.TempDir(),
+	rt := containerdtest.Runtime(t, containerd.Config{
+		Namespace: containerdtest.Namespace("kyb-node-probe-test"), StateDir: t.TempDir(), IPAMDir: t.TempDir(),
 		NetworkName: "kybnodetest", BridgeName: "kybnode0", PodCIDR: "10.124.0.0/24", LogDriver: "file",
 	}, testLogger(t))
-	if err == nil && os.Geteuid() != 0 {
-		err = fmt.Errorf("the containerd tests need root")
-	}
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err = rt.Info(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("containerd at %s: %v", addr, err)
-		}
-		t.Skipf("containerd at %s does not answer (set KYB_CONTAINERD_ADDRESS): %v", addr, err)
-	}
-	// Runs after the agent stopped (cleanups run last first): remove what
-	// this test's pods left (the agent leaves pods running when it stops).
-	t.Cleanup(func() {
-		ctx := context.Background()
-		h.cp.mu.Lock()
-		mine := map[string]bool{}
-		for uid := range h.cp.updates {
-			mine[uid] = true
-		}
-		h.cp.mu.Unlock()
-		sbs, _ := rt.ListSandboxes(ctx)
-		for _, sb := range sbs {
-			if mine[sb.UID] {
-				_ = rt.RemoveSandbox(ctx, sb.ID)
-			}
-		}
-		rt.Close()
-	})
 	h.rts[api.RuntimeContainerd] = rt
 	ref := pushTestProg(t)
 	if setup != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +19,7 @@ import (
 	"github.com/kybernetes/kybernetes/internal/execwire"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 	"github.com/kybernetes/kybernetes/runtimes/containerd"
+	"github.com/kybernetes/kybernetes/runtimes/containerd/containerdtest"
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 )
 
@@ -164,38 +164,12 @@ func execChunks(b []byte) func(func([]byte) bool) {
 // processes of other packages running beside it on the shared bridges
 // reconfigure them.
 func execContainerdHarness(t *testing.T) *harness {
-	addr := os.Getenv("KYB_CONTAINERD_ADDRESS")
-	if addr == "" {
-		addr = containerd.DefaultAddress
-	}
 	h := newHarness(t)
 	h.cfg.PodCIDR = "10.128.0.0/24"
-	runtimetest.FreshBridge(t, "kybnexec0")
-	rt, err := containerd.New(context.Background(), containerd.Config{
-		Address: addr, Namespace: fmt.Sprintf("kyb-node-exec-test-%d", os.Getpid()), StateDir: t.TempDir(), IPAMDir: t.TempDir(),
+	rt := containerdtest.Runtime(t, containerd.Config{
+		Namespace: containerdtest.Namespace("kyb-node-exec-test"), StateDir: t.TempDir(), IPAMDir: t.TempDir(),
 		NetworkName: "kybnodeexec", BridgeName: "kybnexec0", PodCIDR: h.cfg.PodCIDR, LogDriver: "file",
 	}, testLogger(t))
-	if err == nil && os.Geteuid() != 0 {
-		err = fmt.Errorf("the containerd tests need root")
-	}
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err = rt.Info(ctx)
-		cancel()
-	}
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("containerd at %s: %v", addr, err)
-		}
-		t.Skipf("containerd at %s does not answer (set KYB_CONTAINERD_ADDRESS): %v", addr, err)
-	}
-	t.Cleanup(func() {
-		sbs, _ := rt.ListSandboxes(context.Background())
-		for _, sb := range sbs {
-			_ = rt.RemoveSandbox(context.Background(), sb.ID)
-		}
-		rt.Close()
-	})
 	h.rts[api.RuntimeContainerd] = rt
 	h.start()
 	return h

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/kybernetes/kybernetes/node"
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/containerd"
+	"github.com/kybernetes/kybernetes/runtimes/containerd/containerdtest"
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 )
 
@@ -29,26 +29,10 @@ import (
 // test image serving HTTP on 8080. It returns the admin's client and the
 // pod.
 func containerExecEnv(b testing.TB) (*client.Client, *api.Pod) {
-	addr := os.Getenv("KYB_CONTAINERD_ADDRESS")
-	if addr == "" {
-		addr = containerd.DefaultAddress
-	}
-	runtimetest.FreshBridge(b, "kybexec0")
-	rt, err := containerd.New(context.Background(), containerd.Config{
-		Address: addr, Namespace: fmt.Sprintf("kyb-exec-bench-%d", os.Getpid()), StateDir: b.TempDir(), IPAMDir: b.TempDir(),
+	rt := containerdtest.Runtime(b, containerd.Config{
+		Namespace: containerdtest.Namespace("kyb-exec-bench"), StateDir: b.TempDir(), IPAMDir: b.TempDir(),
 		NetworkName: "kybexec", BridgeName: "kybexec0", PodCIDR: "10.127.0.0/24", LogDriver: "file",
 	}, nil)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err = rt.Info(ctx)
-		cancel()
-	}
-	if err != nil || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			b.Fatalf("containerd at %s: %v (uid %d)", addr, err, os.Geteuid())
-		}
-		b.Skipf("containerd at %s (as root) is needed: %v", addr, err)
-	}
 	ref := runtimetest.ShellImage(b)
 	s := testutil.StartNATSConfig(b, execAccountsConfig)
 	e := newEnvOn(b, s, apiserver.Config{})
@@ -63,11 +47,6 @@ func containerExecEnv(b testing.TB) (*client.Client, *api.Pod) {
 	b.Cleanup(func() {
 		cancel()
 		<-done
-		sbs, _ := rt.ListSandboxes(context.Background())
-		for _, sb := range sbs {
-			_ = rt.RemoveSandbox(context.Background(), sb.ID)
-		}
-		rt.Close()
 	})
 	<-agent.Ready()
 	e.apply(b, fmt.Sprintf(`apiVersion: v1

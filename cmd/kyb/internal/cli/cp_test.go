@@ -17,6 +17,7 @@ import (
 	"github.com/kybernetes/kybernetes/node"
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/containerd"
+	"github.com/kybernetes/kybernetes/runtimes/containerd/containerdtest"
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 )
 
@@ -105,26 +106,10 @@ func TestExtractTarRefusesEscapes(t *testing.T) {
 // sh -c 'echo $HOSTNAME', stdin piped with -i, the exit code; kyb cp of a
 // directory there and back.
 func TestContainerExecAndCp(t *testing.T) {
-	addr := os.Getenv("KYB_CONTAINERD_ADDRESS")
-	if addr == "" {
-		addr = containerd.DefaultAddress
-	}
-	runtimetest.FreshBridge(t, "kybcliexec0")
-	rt, err := containerd.New(context.Background(), containerd.Config{
-		Address: addr, Namespace: fmt.Sprintf("kyb-cli-exec-test-%d", os.Getpid()), StateDir: t.TempDir(), IPAMDir: t.TempDir(),
+	rt := containerdtest.Runtime(t, containerd.Config{
+		Namespace: containerdtest.Namespace("kyb-cli-exec-test"), StateDir: t.TempDir(), IPAMDir: t.TempDir(),
 		NetworkName: "kybcliexec", BridgeName: "kybcliexec0", PodCIDR: "10.129.0.0/24", LogDriver: "file",
 	}, nil)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_, err = rt.Info(ctx)
-		cancel()
-	}
-	if err != nil || os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("containerd at %s: %v", addr, err)
-		}
-		t.Skipf("containerd at %s (as root) is needed: %v", addr, err)
-	}
 	url := startCluster(t)
 	nc, err := nats.Connect(controlURL)
 	if err != nil {
@@ -141,11 +126,6 @@ func TestContainerExecAndCp(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		<-done
-		sbs, _ := rt.ListSandboxes(context.Background())
-		for _, sb := range sbs {
-			_ = rt.RemoveSandbox(context.Background(), sb.ID)
-		}
-		rt.Close()
 		nc.Close()
 	})
 	<-a.Ready()

@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"github.com/kybernetes/kybernetes/internal/testutil"
 	"github.com/kybernetes/kybernetes/runtimes"
 	"github.com/kybernetes/kybernetes/runtimes/containerd"
+	"github.com/kybernetes/kybernetes/runtimes/containerd/containerdtest"
 	"github.com/kybernetes/kybernetes/runtimes/runtimetest"
 )
 
@@ -21,52 +21,14 @@ import (
 // skips the test when no containerd answers (never when CI=true).
 func containerdRuntime(t testing.TB, dir string) *containerd.Runtime {
 	t.Helper()
-	addr := os.Getenv("KYB_CONTAINERD_ADDRESS")
-	if addr == "" {
-		addr = containerd.DefaultAddress
-	}
-	skip := func(format string, args ...any) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true, so this cannot skip: "+format, args...)
-		}
-		t.Skipf(format, args...)
-	}
-	if os.Geteuid() != 0 {
-		skip("containerd tests need root")
-	}
-	runtimetest.FreshBridge(t, "kybe2e0")
-	rt, err := containerd.New(context.Background(), containerd.Config{
-		Address:     addr,
-		Namespace:   fmt.Sprintf("kyb-e2e-%d", os.Getpid()),
+	return containerdtest.Runtime(t, containerd.Config{
+		Namespace:   containerdtest.Namespace("kyb-e2e"),
 		StateDir:    filepath.Join(dir, "containerd"),
 		NetworkName: "kybe2e",
 		BridgeName:  "kybe2e0",
 		IPAMDir:     filepath.Join(dir, "ipam"),
 		LogDriver:   runtimetest.BuildGo(t, "./runtimes/containerd/testdata/logdriver", "linux", runtime.GOARCH),
 	}, testLog(t).With("runtime", "containerd"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := rt.Info(ctx); err != nil {
-		rt.Close()
-		skip("containerd at %s does not answer (source .ci/containerd.sh): %v", addr, err)
-	}
-	// Registered before the agent's cleanup, so it runs after the agent
-	// stopped: remove what pods are left, so nothing outlives the test.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		sbs, _ := rt.ListSandboxes(ctx)
-		for _, sb := range sbs {
-			if err := rt.RemoveSandbox(ctx, sb.ID); err != nil {
-				t.Errorf("clean up sandbox %s: %v", sb.ID, err)
-			}
-		}
-		rt.Close()
-	})
-	return rt
 }
 
 // progImage serves the conformance test program, built static for linux,
