@@ -1,12 +1,10 @@
 package apiserver_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,28 +13,10 @@ import (
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // attachSession is a running kyb attach -i: what it printed, its stdin,
 // and its end.
 type attachSession struct {
-	out     *syncBuffer
+	out     *testutil.SyncBuffer
 	in      *io.PipeWriter
 	done    chan attachEnd
 	started chan struct{} // closed once the session runs (its output starts there)
@@ -49,7 +29,7 @@ type attachEnd struct {
 
 func startAttach(ctx context.Context, c *client.Client, req api.ExecRequest) *attachSession {
 	pr, pw := io.Pipe()
-	a := &attachSession{out: &syncBuffer{}, in: pw, done: make(chan attachEnd, 1), started: make(chan struct{})}
+	a := &attachSession{out: &testutil.SyncBuffer{}, in: pw, done: make(chan attachEnd, 1), started: make(chan struct{})}
 	sio := client.ExecIO{Stdout: a.out, Stderr: a.out, Started: func() { close(a.started) }}
 	if req.Stdin {
 		sio.Stdin = pr
@@ -189,7 +169,7 @@ func BenchmarkAttachEcho(b *testing.B) {
 	defer cancel()
 	pr, pw := io.Pipe()
 	seen := make(chan struct{}, 1)
-	out := &notifyWriter{b: &syncBuffer{}, notify: seen}
+	out := &notifyWriter{b: &testutil.SyncBuffer{}, notify: seen}
 	done := make(chan error, 1)
 	go func() {
 		_, err := e.admin.Exec(ctx, api.SessionAttach, api.ExecRequest{Pod: "echo", Stdin: true}, client.ExecIO{Stdin: pr, Stdout: out})
@@ -221,7 +201,7 @@ func BenchmarkAttachEcho(b *testing.B) {
 
 // notifyWriter writes to b and then signals notify (without blocking).
 type notifyWriter struct {
-	b      *syncBuffer
+	b      *testutil.SyncBuffer
 	notify chan struct{}
 }
 

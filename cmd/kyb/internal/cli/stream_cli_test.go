@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +22,6 @@ import (
 	"github.com/kybernetes/kybernetes/control/store"
 	"github.com/kybernetes/kybernetes/internal/testutil"
 )
-
-// lockedBuffer is a bytes.Buffer a background command may write to.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startCluster runs a real NATS server with JetStream and the apiserver,
 // and returns a URL for a user allowed nothing but kyb.api.v1.> and its
@@ -216,7 +197,7 @@ func TestStreamingCommandsOutput(t *testing.T) {
 		// -w: the current events, then a repeat as it is recorded.
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var wout lockedBuffer
+		var wout testutil.SyncBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- Run(ctx, []string{"--server", url, "get", "events", "-w", "--field-selector", "involvedObject.name=talker"}, Streams{In: strings.NewReader(""), Out: &wout, Err: &wout})
@@ -244,7 +225,7 @@ func TestStreamingCommandsOutput(t *testing.T) {
 	t.Run("get -w", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var out lockedBuffer
+		var out testutil.SyncBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- Run(ctx, []string{"--server", url, "get", "pods", "-w"}, Streams{In: strings.NewReader(""), Out: &out, Err: &out})

@@ -138,7 +138,7 @@ func TestWaitAndAPIResources(t *testing.T) {
 	url := startCluster(t)
 	applyText(t, url, podYAML("web", "app: web"))
 	t.Run("delete", func(t *testing.T) {
-		var out lockedBuffer
+		var out testutil.SyncBuffer
 		done := make(chan error, 1)
 		go func() {
 			done <- Run(context.Background(), []string{"--server", url, "wait", "pod/web", "--for=delete", "--timeout=20s"}, Streams{In: strings.NewReader(""), Out: &out, Err: &out})

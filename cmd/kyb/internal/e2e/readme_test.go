@@ -62,7 +62,7 @@ func TestReadmeFirstSession(t *testing.T) {
 	up := exec.CommandContext(ctx, kyb, "up", "--data-dir", filepath.Join(home, "data"), "--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--http", "127.0.0.1:0", "--metrics-listen", "off", "--containerd", "off",
 		"--service-proxy=false", "--cluster-dns", "")
 	up.Dir, up.Env = root, env
-	var upOut syncBuffer
+	var upOut testutil.SyncBuffer
 	up.Stdout, up.Stderr = &upOut, &upOut
 	if err := up.Start(); err != nil {
 		t.Fatal(err)
